@@ -1,0 +1,28 @@
+"""The ACS-wide device identifier built from the Inform's DeviceId (SPEC section 2).
+
+`OUI-ProductClass-SerialNumber`, the ProductClass part omitted when empty, each part
+percent-encoded keeping only RFC 3986 unreserved characters (A-Z a-z 0-9 - . _ ~).
+
+Known ambiguity: "-" is unreserved, so it is not encoded and a "-" inside a part looks like the
+separator. OUI "00147F", ProductClass "A-B", serial "C" gives "00147F-A-B-C", the same string as
+ProductClass "A", serial "B-C". The OUI never holds "-" (six hex digits), so the string always
+starts unambiguously, and for a given OUI a collision needs two devices whose ProductClass and
+SerialNumber split the same text differently, which real vendors do not do. We keep the SPEC's
+format (operators read and type these ids) instead of also encoding "-".
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+# quote() keeps A-Z a-z 0-9 and "_.-~" when safe is empty: exactly RFC 3986 unreserved.
+_UNRESERVED_ONLY = ""
+
+
+def encode_part(part: str) -> str:
+    return quote(part, safe=_UNRESERVED_ONLY, encoding="utf-8")
+
+
+def make_device_id(oui: str, product_class: str, serial_number: str) -> str:
+    parts = [oui, product_class, serial_number] if product_class else [oui, serial_number]
+    return "-".join(encode_part(part) for part in parts)
