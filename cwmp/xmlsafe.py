@@ -96,6 +96,7 @@ def _check_limits(depth: int, count: int, limits: ParserLimits) -> None:
 
 def _check_no_dtd(root: etree._Element) -> None:
     docinfo = root.getroottree().docinfo
-    declared = docinfo.public_id or docinfo.system_id
+    # `doctype` is missing from lxml-stubs, hence getattr.
+    declared = bool(getattr(docinfo, "doctype", "")) or docinfo.public_id
     if declared or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise MalformedMessage("DTD/entity declarations are forbidden")
