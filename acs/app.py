@@ -1,0 +1,30 @@
+"""The two aiohttp applications of one ACS process: the CWMP endpoint and the operator API."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from acs.api import setup_api
+from acs.cwmp_server.auth import CpeAuthenticator
+from acs.cwmp_server.handler import CwmpHandler, cwmp_routes
+from acs.services import Services
+
+SERVICES = web.AppKey("services", Services)
+
+
+def create_cwmp_app(services: Services) -> web.Application:
+    settings = services.settings
+    # A little above the parser's own limit so the parser, not aiohttp, names the problem.
+    app = web.Application(client_max_size=settings.max_body_bytes + 1)
+    app[SERVICES] = services
+    authenticator = CpeAuthenticator.from_settings(settings, services)
+    handler = CwmpHandler(services.cwmp, authenticator, secure_cookie=settings.cwmp_tls_cert is not None)
+    app.add_routes(cwmp_routes(handler))
+    return app
+
+
+def create_api_app(services: Services) -> web.Application:
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app[SERVICES] = services
+    setup_api(app, services)
+    return app

@@ -1,0 +1,119 @@
+"""The ``acs`` command: ``serve``, ``token``, ``sim``.
+
+Every setting of :class:`acs.config.Settings` is a flag of ``acs serve`` (``--cwmp-listen``),
+an ``ACS_*`` variable (``ACS_CWMP_LISTEN``) and a key of the ``--config`` TOML file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from acs.config import ConfigError, Settings, env_name, load_settings
+from acs.logs import configure_logging
+
+
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML file with settings (keys as below, optionally under [acs])")
+    for field, info in Settings.model_fields.items():
+        annotation = typing.get_args(info.annotation) or (info.annotation,)
+        kind = "int" if int in annotation else "float" if float in annotation else "text"
+        default = info.default if info.default is not None else "unset"
+        help_text = f"{info.description} (env {env_name(field)}; default {default})"
+        if bool in annotation:
+            parser.add_argument(_flag(field), dest=field, action=argparse.BooleanOptionalAction, help=help_text)
+            continue
+        converter: Any = {"int": int, "float": float, "text": str}[kind]
+        parser.add_argument(
+            _flag(field), dest=field, type=converter, metavar=field.split("_")[-1].upper(), help=help_text
+        )
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    overrides = {field: getattr(args, field, None) for field in Settings.model_fields}
+    return load_settings(getattr(args, "config", None), overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="acs",
+        description="TR-069 (CWMP) auto-configuration server: CWMP endpoint, operator API, scheduler, simulator.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the CWMP endpoint, the operator API and the scheduler",
+        description="Run the ACS. With ACS_MONGODB_URI unset a local database is "
+        "started under the data directory and stopped on exit.",
+    )
+    _add_setting_flags(serve)
+
+    token = commands.add_parser(
+        "token", help="manage operator API tokens", description="Create, list and revoke API tokens (stored hashed)."
+    )
+    _add_setting_flags(token)
+    from acs.api import tokens_cli
+
+    tokens_cli.add_arguments(token)
+
+    sim = commands.add_parser(
+        "sim",
+        help="run a fleet of simulated CPEs against an ACS",
+        description="Simulate N CPEs (TR-098 / TR-181 profiles) speaking CWMP to an ACS.",
+    )
+    try:  # TEMPORARY while the simulator lands
+        from acs.sim import cli as sim_cli
+
+        sim_cli.add_arguments(sim)
+    except ImportError:
+        pass
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "sim":
+        from acs.sim import cli as sim_cli
+
+        return sim_cli.run(args)
+    try:
+        settings = settings_from(args)
+    except ConfigError as exc:
+        print(f"acs: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    if args.command == "serve":
+        from acs.serve import serve
+
+        return _run(serve(settings))
+    from acs.api import tokens_cli
+
+    return _run(tokens_cli.run(args, settings))
+
+
+def _run(coroutine: Any) -> int:
+    try:
+        return int(asyncio.run(coroutine))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a clear one-line error for operators; the log has the details
+        from acs.localdb import LocalDatabaseError
+
+        if isinstance(exc, LocalDatabaseError | ConfigError | OSError):
+            print(f"acs: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""aiohttp glue for the CWMP endpoint: read the request, authenticate, delegate, render the reply."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from acs.cwmp_server.auth import CpeAuthenticator
+from acs.cwmp_server.service import COOKIE, CwmpService, Reply
+
+log = logging.getLogger("acs.cwmp")
+
+
+class CwmpHandler:
+    def __init__(self, service: CwmpService, authenticator: CpeAuthenticator, secure_cookie: bool) -> None:
+        self.service = service
+        self.authenticator = authenticator
+        self.secure_cookie = secure_cookie
+
+    async def post(self, request: web.Request) -> web.StreamResponse:
+        denied = await self.authenticator.check(request)
+        if denied is not None:
+            return denied
+        body = await request.read()  # bounded by the application's client_max_size (413 beyond)
+        reply = await self.service.handle(body, request.cookies.get(COOKIE), request.remote)
+        return self.render(reply)
+
+    async def other(self, request: web.Request) -> web.StreamResponse:
+        # TR-069 3.4.1: the CPE talks to the ACS with HTTP POST only.
+        return web.Response(status=405, text="CWMP uses HTTP POST\n", headers={"Allow": "POST"})
+
+    def render(self, reply: Reply) -> web.StreamResponse:
+        response = web.Response(status=reply.status, body=reply.body or None, headers=reply.headers)
+        if reply.content_type:
+            response.headers["Content-Type"] = reply.content_type
+        if reply.set_session:
+            response.set_cookie(COOKIE, reply.set_session, path="/", httponly=True, secure=self.secure_cookie)
+        elif reply.clear_session:
+            response.del_cookie(COOKIE, path="/")
+        return response
+
+
+def cwmp_routes(handler: CwmpHandler) -> list[web.AbstractRouteDef]:
+    return [
+        web.post("/", handler.post),
+        web.post("/{path:.*}", handler.post),
+        web.route("*", "/{path:.*}", handler.other),
+    ]

@@ -1,0 +1,330 @@
+"""One CWMP HTTP request in, one reply out: the I/O around the pure ``cwmp.session`` machine.
+
+Session state lives in the ``sessions`` collection between requests (the CPE may open a new TCP
+connection, landing on another worker or host); the device lease in ``session_locks`` keeps one
+session per device. This module never renders HTTP itself: it returns a :class:`Reply`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cwmp import (
+    AutonomousTransferComplete,
+    CwmpVersion,
+    Envelope,
+    Inform,
+    MalformedMessage,
+    RemoteProtocolError,
+    RequestDownload,
+    TransferComplete,
+    parse,
+    serialize,
+)
+from cwmp.codec import ParserLimits
+from cwmp.session import (
+    AcsSession,
+    CpeRequestReceived,
+    EmptyPost,
+    FaultReceived,
+    InformReceived,
+    ResponseReceived,
+    SessionEvent,
+    SessionSnapshot,
+)
+from tasks.dispatch import Dispatcher, SessionContext
+from tasks.provisioning import Provisioner
+from tasks.registry import DeviceRegistry, summarize_inform
+from tasks.store.locks import SessionLockRepository
+from tasks.store.sessions import SessionRepository
+
+Document = dict[str, Any]
+log = logging.getLogger("acs.cwmp")
+COOKIE = "acs_session"
+LOCK_SLACK = timedelta(seconds=5)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes = b""
+    content_type: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    set_session: str | None = None  # cookie to set
+    clear_session: bool = False
+    message: str | None = None  # the RPC carried, for the session record
+    message_id: str | None = None
+
+    @classmethod
+    def soap(cls, envelope: Envelope, set_session: str | None = None) -> Reply:
+        return cls(
+            200,
+            serialize(envelope),
+            'text/xml; charset="utf-8"',
+            set_session=set_session,
+            message=envelope.body.kind,
+            message_id=envelope.id,
+        )
+
+    @classmethod
+    def reason(cls, status: int, text: str, **headers: str) -> Reply:
+        return cls(status, text.encode() + b"\n", "text/plain; charset=utf-8", dict(headers), clear_session=True)
+
+
+@dataclass(frozen=True)
+class SessionTimeouts:
+    idle: timedelta  # between two messages of one session
+
+    def lease_until(self, now: datetime) -> datetime:
+        return now + self.idle + LOCK_SLACK
+
+
+class CwmpService:
+    def __init__(
+        self,
+        registry: DeviceRegistry,
+        sessions: SessionRepository,
+        locks: SessionLockRepository,
+        dispatcher: Dispatcher,
+        provisioner: Provisioner,
+        clock: Callable[[], datetime],
+        timeouts: SessionTimeouts,
+        limits: ParserLimits,
+        default_interval: int,
+    ) -> None:
+        self.registry = registry
+        self.sessions = sessions
+        self.locks = locks
+        self.dispatcher = dispatcher
+        self.provisioner = provisioner
+        self.clock = clock
+        self.timeouts = timeouts
+        self.limits = limits
+        self.default_interval = default_interval
+
+    async def handle(self, body: bytes, session_id: str | None, remote_ip: str | None) -> Reply:
+        try:
+            envelope = parse(body, self.limits) if body.strip() else None
+        except MalformedMessage as exc:
+            log.warning("malformed CWMP message from %s: %s", remote_ip, exc.reason)
+            if session_id:
+                await self.abort(session_id, "protocol_error", f"malformed message: {exc.reason}")
+            return Reply.reason(400, f"malformed CWMP message: {exc.reason}")
+        record = await self.sessions.load_live(session_id) if session_id else None
+        if record is None:
+            return await self._start(envelope, session_id, remote_ip)
+        return await self._continue(record, envelope)
+
+    # -- a new session ----------------------------------------------------------------------
+
+    async def _start(self, envelope: Envelope | None, stale_id: str | None, remote_ip: str | None) -> Reply:
+        if envelope is None or not isinstance(envelope.body, Inform):
+            what = "an empty POST" if envelope is None else envelope.body.kind
+            note = " (unknown or expired session)" if stale_id else ""
+            # TR-069 3.7.1.1: every session begins with Inform.
+            return Reply.reason(400, f"a CWMP session must begin with Inform, got {what}{note}")
+        session = AcsSession()
+        try:
+            event = session.receive(envelope)
+        except RemoteProtocolError as exc:
+            return Reply.reason(400, f"invalid Inform: {exc.reason}")
+        assert isinstance(event, InformReceived)
+        now = self.clock()
+        summary = summarize_inform(event.inform, event.version, remote_ip, self.default_interval, now)
+        session_id = secrets.token_urlsafe(18)
+        if not await self.locks.acquire(summary.device_id, session_id, self.timeouts.lease_until(now), now):
+            log.info("second concurrent session refused for %s", summary.device_id)
+            retry = str(int(self.timeouts.idle.total_seconds()) + 1)
+            return Reply.reason(
+                503, f"device {summary.device_id} already has a session in progress", **{"Retry-After": retry}
+            )
+        try:
+            return await self._open(session, event, summary.device_id, session_id, remote_ip, now, summary)
+        except BaseException:
+            await self.locks.release(summary.device_id, session_id)
+            raise
+
+    async def _open(
+        self,
+        session: AcsSession,
+        event: InformReceived,
+        device_id: str,
+        session_id: str,
+        remote_ip: str | None,
+        now: datetime,
+        summary: Any,
+    ) -> Reply:
+        inform = event.inform
+        events = [f"{e.event_code} {e.command_key}".strip() for e in inform.events]
+        device = await self.registry.record_inform(summary, inform, now)
+        await self.dispatcher.on_inform(device_id, inform, summary.state.get("parameter_key"))
+        await self.provisioner.on_inform(device, inform, summary.bootstrap)
+        reply = session.reply_to_inform()
+        record = {
+            "_id": session_id,
+            "device_id": device_id,
+            "started_at": now,
+            "last_message_at": now,
+            "expires_at": now + self.timeouts.idle,
+            "remote_ip": remote_ip,
+            "cwmp_version": event.version.value,
+            "events": events,
+            "rpcs": [_rpc(now, "cpe", "Inform", envelope_id(event.envelope))],
+            "faults": [],
+            "snapshot": session.snapshot.model_dump(mode="json"),
+        }
+        await self.sessions.create(record)
+        log.info("session %s for %s from %s: %s", session_id, device_id, remote_ip, ", ".join(events))
+        return Reply.soap(reply, set_session=session_id)
+
+    # -- later messages of a session ----------------------------------------------------------
+
+    async def _continue(self, record: Document, envelope: Envelope | None) -> Reply:
+        now = self.clock()
+        session_id, device_id = record["_id"], record["device_id"]
+        if not await self.locks.renew(device_id, session_id, self.timeouts.lease_until(now)):
+            await self.abort(session_id, "lease_lost", "the device's session lease was lost")
+            return Reply.reason(409, "session lease lost; start a new session with Inform")
+        session = AcsSession(SessionSnapshot.model_validate(record["snapshot"]))
+        try:
+            event = session.receive(envelope)
+        except RemoteProtocolError as exc:
+            log.warning("protocol error from %s in session %s: %s", device_id, session_id, exc.reason)
+            await self.abort(session_id, "protocol_error", exc.reason)
+            return Reply.reason(400, f"CWMP protocol error: {exc.reason}")
+        ctx = SessionContext(device_id, session_id, session.version, self.timeouts.lease_until(now))
+        rpcs: list[Document] = [_event_rpc(now, event)]
+        reply = await self._react(session, record, event, ctx, rpcs)
+        fields: Document = {
+            "snapshot": session.snapshot.model_dump(mode="json"),
+            "last_message_at": now,
+            "expires_at": now + self.timeouts.idle,
+        }
+        if isinstance(event, FaultReceived):
+            fields["faults"] = [
+                *record.get("faults", []),
+                {"code": event.fault.fault_code, "string": event.fault.fault_string},
+            ][-50:]
+        if record.get("end_after_response"):
+            fields["end_after_response"] = True
+        if reply.status == 204:
+            return await self._finish(record, rpcs, fields, now)
+        if reply.message is not None:
+            rpcs.append(_rpc(now, "acs", reply.message, reply.message_id))
+        if not await self.sessions.save(session_id, record["seq"], fields, rpcs, record.get("rpc_count", 0)):
+            return Reply.reason(409, "concurrent requests on one CWMP session")
+        return reply
+
+    async def _react(
+        self,
+        session: AcsSession,
+        record: Document,
+        event: SessionEvent,
+        ctx: SessionContext,
+        rpcs: list[Document],
+    ) -> Reply:
+        match event:
+            case CpeRequestReceived():
+                await self._on_cpe_request(ctx, event)
+                return Reply.soap(session.reply_to_cpe_request(event.request))
+            case ResponseReceived():
+                await self.dispatcher.on_response(ctx, event.request_id, event.request, event.response)
+            case FaultReceived():
+                await self.dispatcher.on_fault(ctx, event.request_id, event.request, event.fault)
+            case EmptyPost():
+                pass
+        if record.get("end_after_response"):
+            session.end()
+            return Reply(204)
+        outgoing = await self.dispatcher.next_request(ctx)
+        if outgoing is None:
+            session.end()
+            return Reply(204)
+        if outgoing.ends_session:
+            record["end_after_response"] = True
+        return Reply.soap(session.send_request(outgoing.message, outgoing.request_id))
+
+    async def _on_cpe_request(self, ctx: SessionContext, event: CpeRequestReceived) -> None:
+        request = event.request
+        if isinstance(request, TransferComplete):
+            await self.dispatcher.on_transfer_complete(ctx.device_id, request)
+        elif isinstance(request, AutonomousTransferComplete):
+            log.info(
+                "%s reports an autonomous transfer of %s (fault %s)",
+                ctx.device_id,
+                request.file_type,
+                request.fault.fault_code,
+            )
+        elif isinstance(request, RequestDownload):
+            log.info(
+                "%s requests a download of file type %r; no file is configured for it", ctx.device_id, request.file_type
+            )
+
+    async def _finish(self, record: Document, rpcs: list[Document], fields: Document, now: datetime) -> Reply:
+        session_id, device_id = record["_id"], record["device_id"]
+        duration = (now - record["started_at"]).total_seconds()
+        done = await self.sessions.save(session_id, record["seq"], fields, rpcs, record.get("rpc_count", 0))
+        if not done:
+            return Reply.reason(409, "concurrent requests on one CWMP session")
+        await self.sessions.finish(session_id, {"ended_at": now, "outcome": "ok", "duration_ms": int(duration * 1000)})
+        await self.locks.release(device_id, session_id)
+        log.info("session %s for %s ended after %.3f s", session_id, device_id, duration)
+        return Reply(204, clear_session=True)
+
+    async def abort(self, session_id: str, outcome: str, why: str) -> None:
+        """End a session that did not finish normally: settle its tasks, free the device."""
+        record = await self.sessions.load_live(session_id)
+        if record is None:
+            return
+        now = self.clock()
+        duration_ms = int((now - record["started_at"]).total_seconds() * 1000)
+        if await self.sessions.finish(
+            session_id, {"ended_at": now, "outcome": outcome, "error": why, "duration_ms": duration_ms}
+        ):
+            await self.dispatcher.on_session_broken(session_id, why)
+            await self.locks.release(record["device_id"], session_id)
+            log.warning("session %s for %s ended: %s (%s)", session_id, record["device_id"], outcome, why)
+
+    async def reap_stale(self) -> int:
+        """Sessions whose device went silent: the scheduled job calls this."""
+        count = 0
+        for record in await self.sessions.stale(self.clock()):
+            await self.abort(record["_id"], "timeout", "the device stopped answering (session timeout)")
+            count += 1
+        return count
+
+
+def envelope_id(envelope: Envelope) -> str | None:
+    return envelope.id
+
+
+def _rpc(at: datetime, direction: str, name: str, message_id: str | None, **extra: Any) -> Document:
+    entry: Document = {"at": at, "dir": direction, "name": name, "id": message_id}
+    entry.update(extra)
+    return entry
+
+
+def _event_rpc(now: datetime, event: SessionEvent) -> Document:
+    match event:
+        case CpeRequestReceived():
+            return _rpc(now, "cpe", event.request.kind, event.envelope.id)
+        case ResponseReceived():
+            return _rpc(now, "cpe", event.response.kind, event.request_id)
+        case FaultReceived():
+            return _rpc(
+                now,
+                "cpe",
+                "Fault",
+                event.request_id,
+                fault={"code": event.fault.fault_code, "string": event.fault.fault_string},
+            )
+    return _rpc(now, "cpe", "empty", None)
+
+
+def version_of(record: Document) -> CwmpVersion:
+    return CwmpVersion(record.get("cwmp_version", "1.0"))

@@ -1,0 +1,29 @@
+"""The scheduled jobs of ``acs serve`` and their intervals."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from acs.services import Services
+from tasks.scheduler import Job, JobRunner
+
+SESSION_REAPER_INTERVAL = 5.0
+TASK_EXPIRY_INTERVAL = 15.0
+JOB_HISTORY_INTERVAL = 3600.0
+JOB_HISTORY_KEPT = timedelta(days=7)
+
+
+def register_jobs(runner: JobRunner, services: Services) -> None:
+    async def reap_sessions() -> dict[str, Any]:
+        return {"sessions_timed_out": await services.cwmp.reap_stale()}
+
+    async def expire_tasks() -> dict[str, Any]:
+        return {"tasks_expired": await services.queue.expire_due()}
+
+    async def prune_job_runs() -> dict[str, Any]:
+        return {"runs_pruned": await services.repositories.jobs.prune_runs(services.clock() - JOB_HISTORY_KEPT)}
+
+    runner.add(Job("reap_sessions", SESSION_REAPER_INTERVAL, reap_sessions))
+    runner.add(Job("expire_tasks", TASK_EXPIRY_INTERVAL, expire_tasks))
+    runner.add(Job("prune_job_runs", JOB_HISTORY_INTERVAL, prune_job_runs))

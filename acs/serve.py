@@ -1,0 +1,176 @@
+"""``acs serve``: the CWMP endpoint, the operator API and the scheduler in one process (or N).
+
+With ``--workers N`` the parent starts the local database (when no URI is configured), makes
+sure the secret key exists, binds both listening sockets, then starts N worker processes that
+serve on those same sockets (the kernel spreads connections). SIGTERM or Ctrl-C: stop
+accepting, let running requests finish within ``shutdown_grace``, stop the database we
+started, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import ssl
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from acs.app import create_api_app, create_cwmp_app
+from acs.config import Settings
+from acs.jobs import register_jobs
+from acs.localdb import LocalMongo
+from acs.logs import configure_logging
+from acs.services import build_services
+from tasks.scheduler import JobRunner
+from tasks.secretbox import load_or_create_key
+from tasks.store.db import connect
+
+log = logging.getLogger("acs.serve")
+LOCAL_DB_PORT = 27017
+
+
+def tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    if cert is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def bind(address: tuple[str, int], reuse_port: bool) -> socket.socket:
+    host, port = address
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def database_uri(settings: Settings) -> AsyncIterator[str]:
+    """The configured URI, or a local server started for this run (and stopped after it)."""
+    if settings.mongodb_uri:
+        log.info("using MongoDB at the configured ACS_MONGODB_URI")
+        yield settings.mongodb_uri
+        return
+    local = await LocalMongo.start(settings.data_dir, preferred_port=LOCAL_DB_PORT)
+    log.info(
+        "ACS_MONGODB_URI is unset: using the local development %s at %s (data in %s)",
+        local.kind,
+        local.uri,
+        local.db_dir,
+    )
+    try:
+        yield local.uri + "acs"
+    finally:
+        await local.stop()
+
+
+async def _start_site(runner: web.AppRunner, sock: socket.socket, context: ssl.SSLContext | None, grace: float) -> None:
+    await runner.setup()
+    await web.SockSite(runner, sock, ssl_context=context, shutdown_timeout=grace).start()
+
+
+async def run_worker(settings: Settings) -> None:
+    """One serving process: both applications and the scheduler, until SIGTERM/SIGINT.
+
+    With several workers each binds its own sockets with SO_REUSEPORT and the kernel spreads
+    the connections between them.
+    """
+    many = settings.workers > 1
+    cwmp_sock = bind(settings.cwmp_address, reuse_port=many)
+    api_sock = bind(settings.api_address, reuse_port=many)
+    database = connect(settings.mongodb_uri or "")
+    services = build_services(settings, database)
+    await services.repositories.ensure_indexes()
+    cwmp_runner = web.AppRunner(create_cwmp_app(services), access_log=None)
+    api_runner = web.AppRunner(create_api_app(services), access_log=None)
+    await _start_site(
+        cwmp_runner, cwmp_sock, tls_context(settings.cwmp_tls_cert, settings.cwmp_tls_key), settings.shutdown_grace
+    )
+    await _start_site(
+        api_runner, api_sock, tls_context(settings.api_tls_cert, settings.api_tls_key), settings.shutdown_grace
+    )
+    jobs = JobRunner(services.jobs, services.clock)
+    register_jobs(jobs, services)
+    jobs.start()
+    log.info("serving CWMP on %s and the API on %s", settings.cwmp_listen, settings.api_listen)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    log.info("stopping: no new connections, finishing running requests (up to %.0f s)", settings.shutdown_grace)
+    jobs.shutdown()
+    await cwmp_runner.cleanup()
+    await api_runner.cleanup()
+    await database.close()
+
+
+def _worker_main(settings: Settings) -> None:
+    configure_logging(settings.log_level)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent relays Ctrl-C as SIGTERM
+    asyncio.run(run_worker(settings))
+
+
+async def serve(settings: Settings) -> int:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    load_or_create_key(secret, settings.data_dir)  # before any worker, so all share one key
+    async with database_uri(settings) as uri:
+        settings = settings.model_copy(update={"mongodb_uri": uri})
+        if settings.workers == 1:
+            await run_worker(settings)
+            return 0
+        return await _run_workers(settings)
+
+
+async def _run_workers(settings: Settings) -> int:
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited event loop
+    workers = [
+        context.Process(target=_worker_main, args=(settings,), name=f"acs-worker-{n}") for n in range(settings.workers)
+    ]
+    for worker in workers:
+        worker.start()
+    log.info("started %d workers", len(workers))
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    watcher = asyncio.ensure_future(asyncio.to_thread(_wait_any, workers))
+    await asyncio.wait([watcher, asyncio.ensure_future(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
+    for worker in workers:
+        if worker.is_alive() and worker.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signal.SIGTERM)
+    await asyncio.to_thread(_join_all, workers, settings.shutdown_grace + 5)
+    failed = [worker.name for worker in workers if worker.exitcode not in (0, -signal.SIGTERM)]
+    if failed and not stopping.is_set():
+        log.error("worker(s) %s exited unexpectedly", ", ".join(failed))
+        return 1
+    return 0
+
+
+def _wait_any(workers: Sequence[multiprocessing.process.BaseProcess]) -> None:
+    from multiprocessing.connection import wait
+
+    wait([worker.sentinel for worker in workers])
+
+
+def _join_all(workers: Sequence[multiprocessing.process.BaseProcess], timeout: float) -> None:
+    for worker in workers:
+        worker.join(timeout)
+        if worker.is_alive():
+            worker.kill()
+            worker.join()

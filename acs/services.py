@@ -1,0 +1,104 @@
+"""Everything one ACS process shares between its listeners and its scheduler, built once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from acs.config import Settings
+from acs.cwmp_server.service import CwmpService, SessionTimeouts
+from cwmp.codec import ParserLimits
+from tasks.dispatch import Dispatcher
+from tasks.notify import TaskNotifier
+from tasks.provisioning import Provisioner
+from tasks.queue import TaskQueue
+from tasks.registry import DeviceRegistry
+from tasks.secretbox import SecretBox, load_or_create_key
+from tasks.store.db import Database
+from tasks.store.devices import DeviceRepository
+from tasks.store.jobs import JobRepository
+from tasks.store.locks import SessionLockRepository
+from tasks.store.parameters import ParameterRepository
+from tasks.store.sessions import SessionRepository
+from tasks.store.tasks import TaskRepository
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Repositories:
+    devices: DeviceRepository
+    parameters: ParameterRepository
+    sessions: SessionRepository
+    locks: SessionLockRepository
+    tasks: TaskRepository
+    jobs: JobRepository
+
+    @classmethod
+    def open(cls, database: Database) -> Repositories:
+        return cls(
+            devices=DeviceRepository(database),
+            parameters=ParameterRepository(database),
+            sessions=SessionRepository(database),
+            locks=SessionLockRepository(database),
+            tasks=TaskRepository(database),
+            jobs=JobRepository(database),
+        )
+
+    async def ensure_indexes(self) -> None:
+        for repository in (self.devices, self.parameters, self.sessions, self.locks, self.tasks, self.jobs):
+            await repository.ensure_indexes()
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    repositories: Repositories
+    box: SecretBox
+    notifier: TaskNotifier
+    queue: TaskQueue
+    dispatcher: Dispatcher
+    provisioner: Provisioner
+    registry: DeviceRegistry
+    cwmp: CwmpService
+    clock: Callable[[], datetime]
+
+    @property
+    def jobs(self) -> JobRepository:
+        return self.repositories.jobs
+
+
+def build_services(settings: Settings, database: Database, clock: Callable[[], datetime] = utc_now) -> Services:
+    repositories = Repositories.open(database)
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    box = SecretBox(load_or_create_key(secret, settings.data_dir))
+    notifier = TaskNotifier()
+    queue = TaskQueue(repositories.tasks, box, notifier, clock, settings.task_default_expiry)
+    dispatcher = Dispatcher(repositories.tasks, repositories.parameters, box, notifier, clock)
+    provisioner = Provisioner(
+        queue,
+        repositories.devices,
+        box,
+        settings.periodic_inform_interval,
+        settings.provision_connection_request_credentials,
+    )
+    dispatcher.final_hooks.append(provisioner.on_task_final)
+    registry = DeviceRegistry(repositories.devices, repositories.parameters)
+    cwmp = CwmpService(
+        registry,
+        repositories.sessions,
+        repositories.locks,
+        dispatcher,
+        provisioner,
+        clock,
+        SessionTimeouts(idle=timedelta(seconds=settings.session_timeout)),
+        ParserLimits(max_bytes=settings.max_body_bytes),
+        settings.periodic_inform_interval,
+    )
+    return Services(
+        settings, database, repositories, box, notifier, queue, dispatcher, provisioner, registry, cwmp, clock
+    )

@@ -1,0 +1,290 @@
+"""Sending tasks inside CWMP sessions, and settling them from what the device reports.
+
+Rules (ARCHITECTURE.md, "Tasks across a broken session"):
+- a task is claimed by one session with an atomic ``queued -> dispatched`` update;
+- a read whose session breaks before the answer is re-queued (up to ``max_attempts``);
+- a write is never re-sent blindly: it waits for the next Inform, whose ParameterKey
+  (SetParameterValues, AddObject, DeleteObject) or ``M Reboot`` + CommandKey (Reboot) proves it
+  happened; otherwise it fails with the reason;
+- a transfer (Download, Upload, ScheduleDownload) is settled by TransferComplete with its CommandKey.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cwmp import CwmpVersion, Fault, Inform, Message, TransferComplete
+from schemas.tasks import READ_KINDS, TaskStatus
+from tasks import params as task_params
+from tasks.notify import TaskNotifier
+from tasks.rpc import (
+    CacheUpdate,
+    Next,
+    Outcome,
+    TaskProtocolError,
+    apply_fault,
+    apply_response,
+    build_request,
+)
+from tasks.secretbox import SecretBox
+from tasks.store.parameters import ParameterRepository
+from tasks.store.tasks import OPEN, TaskRepository
+
+Document = dict[str, Any]
+log = logging.getLogger("acs.dispatch")
+DISPATCHED = [TaskStatus.DISPATCHED.value]
+WRITES_PROVEN_BY_PARAMETER_KEY = frozenset({"set_parameter_values", "add_object", "delete_object"})
+TRANSFERS = frozenset({"download", "upload", "schedule_download"})
+# After these the device restarts: TR-069 3.7.2.4 lets the ACS end the session so it can.
+SESSION_ENDING = frozenset({"reboot", "factory_reset"})
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    device_id: str
+    session_id: str
+    version: CwmpVersion
+    lease_until: datetime
+
+
+@dataclass(frozen=True)
+class OutgoingRequest:
+    request_id: str
+    message: Message
+    task_id: str
+    ends_session: bool
+
+
+def request_id_for(task_id: str, step: int) -> str:
+    return f"{task_id}:{step}"
+
+
+def task_id_of(request_id: str) -> str:
+    return request_id.partition(":")[0]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        repository: TaskRepository,
+        parameters: ParameterRepository,
+        box: SecretBox,
+        notifier: TaskNotifier,
+        clock: Callable[[], datetime],
+        max_attempts: int = 3,
+    ) -> None:
+        self.repository = repository
+        self.parameters = parameters
+        self.box = box
+        self.notifier = notifier
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.final_hooks: list[Callable[[Document], Awaitable[None]]] = []
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def next_request(self, ctx: SessionContext) -> OutgoingRequest | None:
+        """The next RPC of this session: a task's next step, else the oldest queued task."""
+        for task in await self.repository.in_session(ctx.session_id):
+            if task.get("phase") == "step":
+                return await self._send(ctx, task)
+        while True:
+            now = self.clock()
+            claimed = await self.repository.claim_next(ctx.device_id, ctx.session_id, ctx.lease_until, now)
+            if claimed is None:
+                return None
+            if claimed["expires_at"] <= now:
+                await self._finish(claimed, TaskStatus.EXPIRED, reason="expired before the device was reached")
+                continue
+            outgoing = await self._send(ctx, claimed)
+            if outgoing is not None:
+                return outgoing
+
+    async def _send(self, ctx: SessionContext, task: Document) -> OutgoingRequest | None:
+        state: Document = task.get("state") or {}
+        params = task_params.unseal(task["params"], self.box)
+        try:
+            message = build_request({**task, "params": params}, state, await self._types(task, params))
+        except (TaskProtocolError, KeyError, ValueError) as exc:
+            await self._finish(task, TaskStatus.FAILED, reason=f"cannot build the RPC: {exc}")
+            return None
+        step = int(task.get("step", 0))
+        request_id = request_id_for(task["_id"], step)
+        await self.repository.update_dispatched(
+            task["_id"], ctx.session_id, {"phase": "sent", "request_id": request_id, "rpc": message.kind}
+        )
+        ends = task["kind"] in SESSION_ENDING
+        return OutgoingRequest(request_id, message, task["_id"], ends)
+
+    async def _types(self, task: Document, params: Document) -> dict[str, str]:
+        """xsi:types for values given without one: the device's own, from the cache."""
+        values = params.get("values") or []
+        if not any(not setting.get("type") for setting in values):
+            return {}
+        cached = await self.parameters.get(task["device_id"])
+        return {name: parameter.type for name, parameter in cached.items() if parameter.type}
+
+    # -- answers in the session ----------------------------------------------------------------
+
+    async def on_response(self, ctx: SessionContext, request_id: str, request: Message, response: Message) -> None:
+        task = await self._sent_task(ctx, request_id)
+        if task is None:
+            return
+        try:
+            outcome = apply_response(task, task.get("state") or {}, request, response)
+        except TaskProtocolError as exc:
+            outcome = Outcome(Next.FAILED, reason=f"unexpected answer: {exc}")
+        await self._apply(ctx, task, outcome)
+
+    async def on_fault(self, ctx: SessionContext, request_id: str, request: Message, fault: Fault) -> None:
+        task = await self._sent_task(ctx, request_id)
+        if task is not None:
+            await self._apply(ctx, task, apply_fault(task, task.get("state") or {}, fault))
+
+    async def _sent_task(self, ctx: SessionContext, request_id: str) -> Document | None:
+        task = await self.repository.get(task_id_of(request_id))
+        if task is None or task.get("session_id") != ctx.session_id or task["status"] != TaskStatus.DISPATCHED:
+            log.warning("answer %s matches no task dispatched in session %s", request_id, ctx.session_id)
+            return None
+        return task
+
+    async def _apply(self, ctx: SessionContext, task: Document, outcome: Outcome) -> None:
+        await self._update_cache(task["device_id"], outcome.cache)
+        result = {**(task.get("result") or {}), **(outcome.result or {})} if outcome.result else task.get("result")
+        match outcome.next:
+            case Next.DONE:
+                await self._finish(task, TaskStatus.DONE, result=result)
+            case Next.FAILED:
+                await self._finish(task, TaskStatus.FAILED, result=result, fault=outcome.fault, reason=outcome.reason)
+            case Next.STEP:
+                fields = {"phase": "step", "state": outcome.state, "step": int(task.get("step", 0)) + 1}
+                await self.repository.update_dispatched(task["_id"], ctx.session_id, {**fields, "result": result})
+            case Next.AWAIT_INFORM | Next.AWAIT_TRANSFER:
+                # Detached from the session: the proof arrives in a later session.
+                fields = {"phase": outcome.next.value, "session_id": None, "result": result}
+                await self.repository.update_dispatched(task["_id"], ctx.session_id, fields)
+
+    async def _update_cache(self, device_id: str, cache: CacheUpdate) -> None:
+        now = self.clock()
+        for object_name in cache.delete:
+            await self.parameters.delete_subtree(device_id, object_name)
+        if cache.names:
+            await self.parameters.set_names(device_id, cache.names, now)
+        if cache.values:
+            await self.parameters.set_values(device_id, cache.values, now)
+
+    async def _finish(
+        self,
+        task: Document,
+        status: TaskStatus,
+        *,
+        result: Document | None = None,
+        fault: Document | None = None,
+        reason: str | None = None,
+    ) -> None:
+        fields: Document = {"finished_at": self.clock(), "reason": reason, "phase": None}
+        if result is not None:
+            fields["result"] = result
+        if fault is not None:
+            fields["fault"] = fault
+        finished = await self.repository.finish(task["_id"], OPEN, status, fields)
+        if finished is not None:
+            log.info(
+                "task %s %s for %s: %s%s",
+                task["_id"],
+                task["kind"],
+                task["device_id"],
+                status.value,
+                f" ({reason})" if reason else "",
+            )
+            self.notifier.notify(task["_id"])
+            for hook in self.final_hooks:
+                await hook(finished)
+
+    # -- a session that broke --------------------------------------------------------------------
+
+    async def on_session_broken(self, session_id: str, why: str) -> None:
+        """The session ended without the device answering: settle what was in flight."""
+        for task in await self.repository.in_session(session_id):
+            await self._settle_broken(task, session_id, why)
+
+    async def _settle_broken(self, task: Document, session_id: str, why: str) -> None:
+        kind = task["kind"]
+        if kind in READ_KINDS:
+            if int(task.get("attempts", 0)) < self.max_attempts:
+                # A read changes nothing on the device: sending it again is safe.
+                await self.repository.requeue(task["_id"], session_id, {"reason": f"re-queued: {why}"})
+                return
+            await self._finish(task, TaskStatus.FAILED, reason=f"{why}; gave up after {task['attempts']} attempts")
+            return
+        if task.get("phase") == "step":
+            # The last RPC was answered (e.g. AddObject created an instance); the rest was never sent.
+            await self._finish(task, TaskStatus.FAILED, reason=f"{why} before the task's next step was sent")
+            return
+        phase = "await_transfer" if kind in TRANSFERS else "unconfirmed"
+        if kind in SESSION_ENDING:
+            phase = "await_inform"
+        note = f"{why} before the device answered; not re-sent, waiting for the next Inform to prove it"
+        await self.repository.update_dispatched(
+            task["_id"], session_id, {"phase": phase, "session_id": None, "reason": note}
+        )
+
+    # -- proof in a later session ----------------------------------------------------------------
+
+    async def on_inform(self, device_id: str, inform: Inform, parameter_key: str | None) -> None:
+        events = {(event.event_code, event.command_key) for event in inform.events}
+        codes = {code for code, _ in events}
+        for task in await self.repository.awaiting_proof(device_id):
+            await self._settle_by_inform(task, events, codes, parameter_key)
+
+    async def _settle_by_inform(
+        self, task: Document, events: set[tuple[str, str]], codes: set[str], parameter_key: str | None
+    ) -> None:
+        kind, phase, key = task["kind"], task.get("phase"), task["command_key"]
+        now = self.clock()
+        if kind == "reboot":
+            if ("M Reboot", key) in events:
+                took = (now - task["dispatched_at"]).total_seconds()
+                await self._finish(
+                    task,
+                    TaskStatus.DONE,
+                    result={**(task.get("result") or {}), "rebooted_after_seconds": round(took, 3)},
+                )
+            elif "1 BOOT" in codes:
+                await self._finish(task, TaskStatus.FAILED, reason="device booted without 'M Reboot' for this task")
+        elif kind == "factory_reset":
+            if "0 BOOTSTRAP" in codes:
+                await self._finish(task, TaskStatus.DONE, result={"bootstrapped": True})
+        elif phase == "unconfirmed":
+            await self._settle_unconfirmed(task, parameter_key)
+
+    async def _settle_unconfirmed(self, task: Document, parameter_key: str | None) -> None:
+        if task["kind"] in WRITES_PROVEN_BY_PARAMETER_KEY and parameter_key == task["command_key"]:
+            # TR-069 A.3.2.1: ParameterKey changes only when the whole change was applied.
+            await self._finish(task, TaskStatus.DONE, result={"confirmed_by": "ParameterKey"})
+            return
+        reason = task.get("reason") or "session broke before the device answered"
+        await self._finish(task, TaskStatus.FAILED, reason=f"{reason}; the next Inform did not confirm it")
+
+    async def on_transfer_complete(self, device_id: str, message: TransferComplete) -> None:
+        task = await self.repository.by_command_key(device_id, message.command_key)
+        if task is None or task["status"] != TaskStatus.DISPATCHED:
+            log.info("TransferComplete from %s with unknown CommandKey %r", device_id, message.command_key)
+            return
+        times = {"start_time": message.start_time, "complete_time": message.complete_time}
+        result = {**(task.get("result") or {}), **times}
+        if message.fault.fault_code == 0:
+            await self._finish(task, TaskStatus.DONE, result=result)
+            return
+        fault = {"code": message.fault.fault_code, "string": message.fault.fault_string, "detail": []}
+        await self._finish(
+            task,
+            TaskStatus.FAILED,
+            result=result,
+            fault=fault,
+            reason=f"transfer failed with fault {message.fault.fault_code}",
+        )

@@ -1,0 +1,101 @@
+"""What the ACS sets on a device by itself: periodic inform and connection-request credentials.
+
+At BOOTSTRAP (or the first contact with a device another ACS managed) a system task sets
+``ManagementServer.PeriodicInformEnable/Interval`` and, unless disabled, random per-device
+``ConnectionRequestUsername/Password`` (TR-069 3.2.2: the ACS authenticates itself to the CPE
+with these). The credentials are kept encrypted and used only once the device confirmed them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from typing import Any
+
+from cwmp import Inform
+from schemas.tasks import ParameterSetting, SetParameterValuesTask, TaskStatus
+from tasks.queue import TaskError, TaskQueue
+from tasks.secretbox import SecretBox
+from tasks.store.devices import DeviceRepository
+
+Document = dict[str, Any]
+log = logging.getLogger("acs.provisioning")
+SYSTEM_USER = "system:provisioning"
+
+
+def data_model_root(inform: Inform) -> str:
+    """``InternetGatewayDevice.`` (TR-098) or ``Device.`` (TR-181), from the Inform's parameters."""
+    for parameter in inform.parameters:
+        root = parameter.name.split(".", 1)[0]
+        if root:
+            return root + "."
+    return "InternetGatewayDevice."
+
+
+class Provisioner:
+    def __init__(
+        self,
+        queue: TaskQueue,
+        devices: DeviceRepository,
+        box: SecretBox,
+        interval: int,
+        set_connection_request_credentials: bool,
+    ) -> None:
+        self.queue = queue
+        self.devices = devices
+        self.box = box
+        self.interval = interval
+        self.set_credentials = set_connection_request_credentials
+
+    async def on_inform(self, device: Document, inform: Inform, bootstrap: bool) -> None:
+        if not bootstrap and device.get("provisioning_task"):
+            return
+        await self._supersede(device.get("provisioning_task"))
+        root = data_model_root(inform) + "ManagementServer."
+        values = [
+            ParameterSetting(name=root + "PeriodicInformEnable", value=True, type="xsd:boolean"),
+            ParameterSetting(name=root + "PeriodicInformInterval", value=self.interval, type="xsd:unsignedInt"),
+        ]
+        pending: Document | None = None
+        if self.set_credentials:
+            username = f"acs-{secrets.token_hex(6)}"
+            password = secrets.token_urlsafe(18)
+            values += [
+                ParameterSetting(name=root + "ConnectionRequestUsername", value=username, type="xsd:string"),
+                ParameterSetting(name=root + "ConnectionRequestPassword", value=password, type="xsd:string"),
+            ]
+            pending = {"username": username, "password": self.box.encrypt(password)}
+        request = SetParameterValuesTask(kind="set_parameter_values", values=values)
+        task, _ = await self.queue.create(device["_id"], request, SYSTEM_USER)
+        await self.devices.set_fields(
+            device["_id"], {"provisioning_task": task["_id"], "pending_connection_request": pending}
+        )
+        log.info(
+            "provisioning %s: periodic inform every %d s%s",
+            device["_id"],
+            self.interval,
+            ", new connection-request credentials" if pending else "",
+        )
+
+    async def _supersede(self, task_id: str | None) -> None:
+        """A new BOOTSTRAP replaces a provisioning task that never reached the device."""
+        if task_id is None:
+            return
+        with contextlib.suppress(TaskError):
+            await self.queue.cancel(task_id, "a newer BOOTSTRAP (superseded)")
+
+    async def on_task_final(self, task: Document) -> None:
+        """Adopt the connection-request credentials once the device accepted them."""
+        if task.get("created_by") != SYSTEM_USER or task["status"] != TaskStatus.DONE.value:
+            return
+        device = await self.devices.get(task["device_id"], {"provisioning_task": 1, "pending_connection_request": 1})
+        if device is None or device.get("provisioning_task") != task["_id"]:
+            return
+        pending = device.get("pending_connection_request")
+        fields: Document = {"provisioned_at": task.get("finished_at"), "periodic_inform_interval": self.interval}
+        if pending:
+            fields["connection_request_username"] = pending["username"]
+            fields["connection_request_password"] = pending["password"]
+        await self.devices.set_fields(task["device_id"], fields)
+        await self.devices.unset_fields(task["device_id"], ["pending_connection_request"])

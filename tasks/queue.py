@@ -1,0 +1,203 @@
+"""The task queue as operators see it: create, read, cancel, retry, wait, expire.
+
+The session side (sending tasks in a CWMP session) is ``tasks.dispatch``; both share the task
+repository and keep the invariants in ARCHITECTURE.md: an accepted task is stored before the API
+answers, moves out of ``queued`` at most once, and always reaches a final status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+
+from schemas.tasks import FINAL_STATUSES, READ_KINDS, TaskRequest, TaskStatus
+from tasks import params as task_params
+from tasks.notify import TaskNotifier
+from tasks.secretbox import SecretBox
+from tasks.store.tasks import OPEN, TaskRepository
+
+Document = dict[str, Any]
+log = logging.getLogger("acs.tasks")
+FINAL_VALUES = [status.value for status in FINAL_STATUSES]
+
+
+class TaskError(Exception):
+    """An operator asked for something the task's state does not allow."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class TaskQueue:
+    def __init__(
+        self,
+        repository: TaskRepository,
+        box: SecretBox,
+        notifier: TaskNotifier,
+        clock: Callable[[], datetime],
+        default_expiry: int,
+    ) -> None:
+        self.repository = repository
+        self.box = box
+        self.notifier = notifier
+        self.clock = clock
+        self.default_expiry = default_expiry
+
+    def new_document(
+        self, device_id: str, request: TaskRequest, created_by: str, batch_id: str | None = None
+    ) -> Document:
+        now = self.clock()
+        task_id = str(ObjectId())
+        body = request.model_dump(exclude={"kind", "expires_in", "idempotency_key"}, exclude_none=True)
+        expires_in = request.expires_in or self.default_expiry
+        return {
+            "_id": task_id,
+            "device_id": device_id,
+            "kind": request.kind,
+            "params": task_params.seal(body, self.box),
+            "status": TaskStatus.QUEUED.value,
+            "created_at": now,
+            "created_by": created_by,
+            "attempts": 0,
+            "result": None,
+            "fault": None,
+            "reason": None,
+            "expires_at": now + timedelta(seconds=expires_in),
+            # TR-069 A.3.2: CommandKey and ParameterKey are string(32); an ObjectId hex is 24.
+            "command_key": task_id,
+            "batch_id": batch_id,
+            "idempotency_key": request.idempotency_key,
+            "session_id": None,
+        }
+
+    async def create(
+        self, device_id: str, request: TaskRequest, created_by: str, batch_id: str | None = None
+    ) -> tuple[Document, bool]:
+        """Store a new task; with an idempotency key already used, return that task instead."""
+        task = self.new_document(device_id, request, created_by, batch_id)
+        if request.idempotency_key is not None:
+            key = f"{created_by}\x00{device_id}\x00{request.idempotency_key}"
+            existing_id = await self.repository.reserve_key(key, task["_id"], task["created_at"])
+            if existing_id is not None:
+                existing = await self.repository.get(existing_id)
+                if existing is not None:
+                    return existing, False
+        await self.repository.insert(task)
+        log.info("task %s %s queued for %s by %s", task["_id"], task["kind"], device_id, created_by)
+        return task, True
+
+    async def get(self, task_id: str) -> Document | None:
+        return await self.repository.get(task_id)
+
+    async def cancel(self, task_id: str, by: str) -> Document:
+        now = self.clock()
+        fields = {"finished_at": now, "reason": f"cancelled by {by}"}
+        cancelled = await self.repository.finish(task_id, [TaskStatus.QUEUED.value], TaskStatus.CANCELLED, fields)
+        if cancelled is not None:
+            self.notifier.notify(task_id)
+            return cancelled
+        task = await self.repository.get(task_id)
+        if task is None:
+            raise TaskError("not_found", f"no task {task_id}")
+        raise TaskError("conflict", f"task {task_id} is {task['status']}; only a queued task can be cancelled")
+
+    async def retry(self, task_id: str, by: str) -> Document:
+        """A new task with the same kind and parameters; the original keeps its history."""
+        task = await self.repository.get(task_id)
+        if task is None:
+            raise TaskError("not_found", f"no task {task_id}")
+        if task["status"] in OPEN:
+            raise TaskError("conflict", f"task {task_id} is still {task['status']}")
+        now = self.clock()
+        lifetime = task["expires_at"] - task["created_at"]
+        new_id = str(ObjectId())
+        copy = {
+            **{key: task[key] for key in ("device_id", "kind", "params", "batch_id")},
+            "_id": new_id,
+            "status": TaskStatus.QUEUED.value,
+            "created_at": now,
+            "created_by": by,
+            "attempts": 0,
+            "result": None,
+            "fault": None,
+            "reason": None,
+            "expires_at": now + lifetime,
+            "command_key": new_id,
+            "retry_of": task_id,
+            "idempotency_key": None,
+            "session_id": None,
+        }
+        await self.repository.insert(copy)
+        return copy
+
+    async def wait_final(self, task_id: str, timeout: float) -> Document | None:
+        """Wait until the task is final or ``timeout`` passes, woken by the notifier.
+
+        A task finished by another ACS process does not notify this one, so the database is
+        re-read on a slow backoff as well (never a tight loop).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = 0.2
+        while True:
+            task = await self.repository.get(task_id)
+            if task is None or task["status"] in FINAL_VALUES:
+                return task
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return task
+            await self.notifier.wait(task_id, min(delay, remaining))
+            delay = min(delay * 2, 2.0)
+
+    async def expire_due(self) -> int:
+        """Expire open tasks past ``expires_at`` (the scheduled job; devices may never come back)."""
+        now = self.clock()
+        expired = 0
+        for task in await self.repository.expired(now):
+            reason = "expired before the device was reached"
+            if task["status"] == TaskStatus.DISPATCHED.value:
+                reason = "expired while waiting for the device to confirm"
+            done = await self.repository.finish(
+                task["_id"], OPEN, TaskStatus.EXPIRED, {"finished_at": now, "reason": reason}
+            )
+            if done is not None:
+                expired += 1
+                self.notifier.notify(task["_id"])
+        return expired
+
+    def to_api(self, task: Document) -> Document:
+        """The task as ``GET /api/v1/tasks/{id}`` shows it: secrets redacted."""
+        shown = {key: task.get(key) for key in API_FIELDS}
+        shown["id"] = task["_id"]
+        shown["params"] = task_params.redact(task.get("params") or {})
+        return shown
+
+
+API_FIELDS = (
+    "device_id",
+    "kind",
+    "status",
+    "created_at",
+    "created_by",
+    "attempts",
+    "result",
+    "fault",
+    "reason",
+    "expires_at",
+    "dispatched_at",
+    "finished_at",
+    "batch_id",
+    "idempotency_key",
+    "retry_of",
+)
+
+
+def is_read(kind: str) -> bool:
+    return kind in READ_KINDS

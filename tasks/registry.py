@@ -1,0 +1,116 @@
+"""The device registry: what an Inform tells us about a device, and storing it.
+
+Summary fields are found by the end of the parameter name so TR-098 (``InternetGatewayDevice.``)
+and TR-181 (``Device.``) devices, whose Inform parameters differ only in their paths
+(TR-069 A.3.3.1 lists the Inform parameters for both), fill the same fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cwmp import CwmpVersion, Inform
+from cwmp.device_id import make_device_id
+from tasks.store.db import Document
+from tasks.store.devices import DeviceRepository
+from tasks.store.parameters import ParameterRepository
+
+SUMMARY_SUFFIXES: dict[str, str] = {
+    ".DeviceInfo.SoftwareVersion": "software_version",
+    ".DeviceInfo.HardwareVersion": "hardware_version",
+    ".DeviceInfo.ModelName": "model_name",
+    ".DeviceInfo.ProvisioningCode": "provisioning_code",
+    ".DeviceInfo.UpTime": "uptime",
+    ".ManagementServer.ConnectionRequestURL": "connection_request_url",
+    ".ManagementServer.UDPConnectionRequestAddress": "udp_connection_request_address",
+    ".ManagementServer.ParameterKey": "parameter_key",
+    ".ManagementServer.PeriodicInformInterval": "periodic_inform_interval",
+    ".ExternalIPAddress": "wan_ip",  # TR-098 WANIPConnection / WANPPPConnection
+}
+# TR-181 carries the WAN address as Device.IP.Interface.{i}.IPv4Address.{i}.IPAddress (TR-181 Inform list).
+TR181_ADDRESS_SUFFIX = ".IPAddress"
+# Offline when the periodic inform is missed twice, plus a grace for slow links (issue 5 refines it).
+OFFLINE_GRACE = timedelta(seconds=60)
+BOOTSTRAP = "0 BOOTSTRAP"
+
+
+@dataclass(frozen=True)
+class InformSummary:
+    device_id: str
+    identity: dict[str, Any]
+    state: dict[str, Any]
+    event_codes: list[str]
+
+    @property
+    def bootstrap(self) -> bool:
+        return BOOTSTRAP in self.event_codes
+
+
+def _summary_field(name: str) -> str | None:
+    for suffix, field in SUMMARY_SUFFIXES.items():
+        if name.endswith(suffix):
+            return field
+    if name.startswith("Device.IP.Interface.") and name.endswith(TR181_ADDRESS_SUFFIX):
+        return "wan_ip"
+    return None
+
+
+def _summary(inform: Inform) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for parameter in inform.parameters:
+        field = _summary_field(parameter.name)
+        if field is not None and field not in summary:
+            summary[field] = parameter.value.strip()
+    for numeric in ("uptime", "periodic_inform_interval"):
+        if numeric in summary:
+            summary[numeric] = int(summary[numeric]) if summary[numeric].isdigit() else None
+    return summary
+
+
+def summarize_inform(
+    inform: Inform, version: CwmpVersion, remote_ip: str | None, default_interval: int, now: datetime
+) -> InformSummary:
+    ident = inform.device_id
+    summary = _summary(inform)
+    interval = summary.get("periodic_inform_interval") or default_interval
+    identity = {
+        "oui": ident.oui,
+        "product_class": ident.product_class,
+        "serial_number": ident.serial_number,
+        "manufacturer": ident.manufacturer,
+    }
+    state: dict[str, Any] = {
+        **summary,
+        "remote_ip": remote_ip,
+        "cwmp_version": version.value,
+        "last_events": [event.event_code for event in inform.events],
+        "offline_after": now + timedelta(seconds=2 * interval) + OFFLINE_GRACE,
+    }
+    device_id = make_device_id(ident.oui, ident.product_class, ident.serial_number)
+    return InformSummary(device_id, identity, state, [event.event_code for event in inform.events])
+
+
+class DeviceRegistry:
+    def __init__(self, devices: DeviceRepository, parameters: ParameterRepository) -> None:
+        self.devices = devices
+        self.parameters = parameters
+
+    async def record_inform(self, summary: InformSummary, inform: Inform, now: datetime) -> Document:
+        if summary.bootstrap:
+            # TR-069 3.7.1.5: BOOTSTRAP means the device lost (or never had) its configuration from
+            # us; the cached tree is stale. History (sessions, tasks) is kept.
+            await self.parameters.clear(summary.device_id)
+        state = dict(summary.state)
+        if summary.bootstrap:
+            state["last_bootstrap"] = now
+        if "1 BOOT" in summary.event_codes:
+            state["last_boot"] = now
+        device, _created = await self.devices.record_inform(summary.device_id, summary.identity, state, now)
+        await self.parameters.set_values(
+            summary.device_id,
+            ((parameter.name, parameter.value, parameter.type) for parameter in inform.parameters),
+            now,
+        )
+        return device

@@ -1,0 +1,116 @@
+"""The ``devices`` collection: one bounded document per device (identity, state, summary, tags)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+
+from tasks.store.db import Database, Document, ensure_indexes
+
+INDEXES = [
+    IndexModel([("serial_number", ASCENDING)]),
+    IndexModel([("oui", ASCENDING), ("product_class", ASCENDING)]),
+    IndexModel([("product_class", ASCENDING)]),
+    IndexModel([("software_version", ASCENDING)]),
+    IndexModel([("tags", ASCENDING)]),
+    IndexModel([("remote_ip", ASCENDING)]),
+    IndexModel([("offline_after", ASCENDING)]),
+    IndexModel([("last_inform", DESCENDING)]),
+    IndexModel([("cpe_username", ASCENDING)]),
+]
+
+
+@dataclass(frozen=True)
+class DeviceFilter:
+    """The device filters of ``GET /api/v1/devices``, shared by bulk tasks and health policies."""
+
+    q: str | None = None
+    oui: str | None = None
+    product_class: str | None = None
+    software_version: str | None = None
+    tag: str | None = None
+    online: bool | None = None
+
+    def to_query(self, now: datetime) -> Document:
+        query: Document = {}
+        if self.q:
+            # Substring of device_id / serial / IP; anchored prefix matches would use the indexes,
+            # but line 2 types fragments of serials, so this is a scan bounded by the other filters.
+            pattern = {"$regex": re.escape(self.q), "$options": "i"}
+            query["$or"] = [{"_id": pattern}, {"serial_number": pattern}, {"remote_ip": pattern}]
+        for field in ("oui", "product_class", "software_version"):
+            value = getattr(self, field)
+            if value is not None:
+                query[field] = value
+        if self.tag is not None:
+            query["tags"] = self.tag
+        if self.online is True:
+            query["offline_after"] = {"$gt": now}
+        elif self.online is False:
+            query["offline_after"] = {"$lte": now}
+        return query
+
+
+class DeviceRepository:
+    def __init__(self, database: Database) -> None:
+        self._devices = database.collection("devices")
+
+    async def ensure_indexes(self) -> None:
+        await ensure_indexes(self._devices, INDEXES)
+
+    async def record_inform(
+        self, device_id: str, identity: Mapping[str, Any], state: Mapping[str, Any], now: datetime
+    ) -> tuple[Document, bool]:
+        """Upsert identity and session-time state; returns the device and whether it is new."""
+        updated = await self._devices.find_one_and_update(
+            {"_id": device_id},
+            {
+                "$set": {**identity, **state, "last_inform": now},
+                "$setOnInsert": {"first_inform": now, "tags": []},
+            },
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert updated is not None  # upsert always returns a document
+        return updated, updated.get("first_inform") == now
+
+    async def get(self, device_id: str, projection: Mapping[str, Any] | None = None) -> Document | None:
+        return await self._devices.find_one({"_id": device_id}, projection)
+
+    async def find_by_cpe_username(self, username: str) -> Document | None:
+        return await self._devices.find_one({"cpe_username": username}, {"cpe_password": 1})
+
+    async def set_fields(self, device_id: str, fields: Mapping[str, Any]) -> bool:
+        result = await self._devices.update_one({"_id": device_id}, {"$set": dict(fields)})
+        return result.matched_count == 1
+
+    async def unset_fields(self, device_id: str, fields: list[str]) -> None:
+        await self._devices.update_one({"_id": device_id}, {"$unset": dict.fromkeys(fields, "")})
+
+    async def add_tags(self, device_id: str, tags: list[str]) -> bool:
+        result = await self._devices.update_one({"_id": device_id}, {"$addToSet": {"tags": {"$each": tags}}})
+        return result.matched_count == 1
+
+    async def remove_tags(self, device_id: str, tags: list[str]) -> bool:
+        result = await self._devices.update_one({"_id": device_id}, {"$pull": {"tags": {"$in": tags}}})
+        return result.matched_count == 1
+
+    async def page(self, device_filter: DeviceFilter, now: datetime, after: str | None, limit: int) -> list[Document]:
+        """Devices in device_id order, keyset-paginated (``after`` is the last id of the previous page)."""
+        query = device_filter.to_query(now)
+        if after is not None:
+            query = {"$and": [query, {"_id": {"$gt": after}}]} if query else {"_id": {"$gt": after}}
+        cursor = self._devices.find(query).sort("_id", ASCENDING).limit(limit)
+        return [device async for device in cursor]
+
+    async def ids(self, device_filter: DeviceFilter, now: datetime, limit: int) -> list[str]:
+        cursor = self._devices.find(device_filter.to_query(now), {"_id": 1}).sort("_id", ASCENDING).limit(limit)
+        return [device["_id"] async for device in cursor]
+
+    async def count(self, device_filter: DeviceFilter, now: datetime) -> int:
+        return await self._devices.count_documents(device_filter.to_query(now))

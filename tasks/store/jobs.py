@@ -1,0 +1,51 @@
+"""``job_leases`` and ``job_runs``: each scheduled job runs once per interval across all processes.
+
+A job's lease is a document keyed by job name; a process runs the job only when its upsert
+takes the lease (free, expired, or already its own). A process that dies mid-run loses the
+lease at expiry and another takes the job over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
+
+from tasks.store.db import Database, Document, ensure_indexes
+
+RUN_INDEXES = [IndexModel([("job", ASCENDING), ("started_at", DESCENDING)]), IndexModel([("started_at", ASCENDING)])]
+
+
+class JobRepository:
+    def __init__(self, database: Database) -> None:
+        self._leases = database.collection("job_leases")
+        self._runs = database.collection("job_runs")
+
+    async def ensure_indexes(self) -> None:
+        await ensure_indexes(self._runs, RUN_INDEXES)
+
+    async def take_lease(self, job: str, holder: str, until: datetime, now: datetime) -> bool:
+        try:
+            await self._leases.find_one_and_update(
+                {"_id": job, "$or": [{"until": {"$lte": now}}, {"holder": holder}]},
+                {"$set": {"holder": holder, "until": until}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def record_run(self, run: Mapping[str, Any]) -> None:
+        await self._runs.insert_one(dict(run))
+
+    async def runs(self, job: str | None, limit: int) -> list[Document]:
+        query: Document = {} if job is None else {"job": job}
+        cursor = self._runs.find(query).sort("started_at", DESCENDING).limit(limit)
+        return [run async for run in cursor]
+
+    async def prune_runs(self, before: datetime) -> int:
+        result = await self._runs.delete_many({"started_at": {"$lt": before}})
+        return result.deleted_count

@@ -1,0 +1,122 @@
+"""The ``parameters`` collection: the cached parameter tree of a device, one document per device.
+
+The tree is stored nested, one MongoDB field per path segment, so a subtree is one field:
+reading a prefix is a projection, deleting an object is one ``$unset``, and an update touches
+only the leaves it names. Leaf attributes use keys starting with ``~``, which no TR-069 name
+segment can contain (TR-106 3.1: names are letters, digits, ``_`` and ``-``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, unquote
+
+from tasks.store.db import Database, Document
+
+VALUE = "~v"
+TYPE = "~t"
+WRITABLE = "~w"
+UPDATED = "~u"
+LEAF_KEYS = frozenset({VALUE, TYPE, WRITABLE, UPDATED})
+ROOT = "p"
+
+
+@dataclass(frozen=True)
+class CachedParameter:
+    name: str
+    value: str | None
+    type: str | None
+    writable: bool | None
+    updated_at: datetime | None
+
+    def as_api(self) -> dict[str, Any]:
+        return {"value": self.value, "type": self.type, "writable": self.writable, "updated_at": self.updated_at}
+
+
+def _segment(part: str) -> str:
+    # Real firmware sends odd names (a leading dot: ".ExternalIPAddress", Thomson 780); keep them
+    # storable: percent-encode anything outside the TR-106 name alphabet, and empty segments.
+    return quote(part, safe="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") or "%"
+
+
+def field_path(name: str) -> str:
+    """``A.B.1.C`` -> ``p.A.B.1.C``; an object path ``A.B.`` -> ``p.A.B``."""
+    parts = name[:-1].split(".") if name.endswith(".") else name.split(".")
+    return ".".join([ROOT, *(_segment(part) for part in parts)])
+
+
+def _name(segments: list[str]) -> str:
+    return ".".join("" if segment == "%" else unquote(segment) for segment in segments)
+
+
+def _walk(node: Document, segments: list[str]) -> Iterable[CachedParameter]:
+    if VALUE in node or TYPE in node:
+        yield CachedParameter(_name(segments), node.get(VALUE), node.get(TYPE), node.get(WRITABLE), node.get(UPDATED))
+        return
+    if WRITABLE in node and segments:
+        yield CachedParameter(_name(segments) + ".", None, "object", node[WRITABLE], node.get(UPDATED))
+    for key, child in node.items():
+        if key not in LEAF_KEYS and isinstance(child, dict):
+            yield from _walk(child, [*segments, key])
+
+
+class ParameterRepository:
+    def __init__(self, database: Database) -> None:
+        self._parameters = database.collection("parameters")
+
+    async def ensure_indexes(self) -> None:
+        """Every query is by ``_id`` (the device_id): the default index serves it."""
+
+    async def set_values(self, device_id: str, values: Iterable[tuple[str, str, str]], now: datetime) -> None:
+        """Store (name, value, xsi type) triples reported by the device."""
+        update: Document = {}
+        for name, value, value_type in values:
+            if name.endswith("."):
+                continue
+            path = field_path(name)
+            update[f"{path}.{VALUE}"] = value
+            update[f"{path}.{TYPE}"] = value_type
+            update[f"{path}.{UPDATED}"] = now
+        if update:
+            await self._parameters.update_one({"_id": device_id}, {"$set": update}, upsert=True)
+
+    async def set_names(self, device_id: str, names: Iterable[tuple[str, bool]], now: datetime) -> None:
+        """Store (name, writable) pairs from GetParameterNames; objects end with a dot."""
+        update: Document = {}
+        for name, writable in names:
+            path = field_path(name)
+            update[f"{path}.{WRITABLE}"] = writable
+            if name.endswith("."):
+                update[f"{path}.{UPDATED}"] = now
+        if update:
+            await self._parameters.update_one({"_id": device_id}, {"$set": update}, upsert=True)
+
+    async def delete_subtree(self, device_id: str, object_name: str) -> None:
+        await self._parameters.update_one({"_id": device_id}, {"$unset": {field_path(object_name): ""}})
+
+    async def clear(self, device_id: str) -> None:
+        """TR-069 3.7.1.5: after BOOTSTRAP the device's earlier state is no longer known."""
+        await self._parameters.update_one({"_id": device_id}, {"$set": {ROOT: {}}}, upsert=True)
+
+    async def get(self, device_id: str, prefix: str = "") -> dict[str, CachedParameter]:
+        projection = {field_path(prefix) if prefix else ROOT: 1}
+        document = await self._parameters.find_one({"_id": device_id}, projection)
+        if document is None:
+            return {}
+        node: Any = document.get(ROOT, {})
+        segments: list[str] = []
+        if prefix:
+            for segment in field_path(prefix).split(".")[1:]:
+                node = node.get(segment) if isinstance(node, dict) else None
+                segments.append(segment)
+            if not isinstance(node, dict):
+                return {}
+        # A prefix naming a leaf yields that parameter; naming an object (with or without the
+        # trailing dot) yields its subtree.
+        return {parameter.name: parameter for parameter in _walk(node, segments)}
+
+    async def exists(self, device_id: str) -> bool:
+        return await self._parameters.count_documents({"_id": device_id}, limit=1) == 1

@@ -1,0 +1,76 @@
+"""The ``sessions`` collection: one record per CWMP session, live state and then history.
+
+While a session runs, its record carries the serialized protocol state (``snapshot``) so the
+next HTTP request may land on any worker or host. ``seq`` guards it: a save only succeeds on
+the sequence number that was loaded, so two requests racing on one session cannot both win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from tasks.store.db import Database, Document, ensure_indexes
+
+MAX_RPCS_PER_SESSION = 500  # bounded document; later exchanges are counted, not listed
+INDEXES = [
+    IndexModel([("device_id", ASCENDING), ("started_at", DESCENDING)]),
+    IndexModel([("live", ASCENDING), ("expires_at", ASCENDING)]),
+    IndexModel([("started_at", DESCENDING)]),
+]
+
+
+class SessionRepository:
+    def __init__(self, database: Database) -> None:
+        self._sessions = database.collection("sessions")
+
+    async def ensure_indexes(self) -> None:
+        await ensure_indexes(self._sessions, INDEXES)
+
+    async def create(self, record: Document) -> None:
+        await self._sessions.insert_one({**record, "live": True, "seq": 0, "rpc_count": len(record["rpcs"])})
+
+    async def load_live(self, session_id: str) -> Document | None:
+        return await self._sessions.find_one({"_id": session_id, "live": True})
+
+    async def save(
+        self,
+        session_id: str,
+        seq: int,
+        fields: Mapping[str, Any],
+        rpcs: list[Document],
+        rpc_count: int,
+    ) -> bool:
+        """Store the new state if nobody else did since ``seq`` was read; False on a lost race."""
+        update: Document = {"$set": dict(fields), "$inc": {"seq": 1, "rpc_count": len(rpcs)}}
+        room = MAX_RPCS_PER_SESSION - rpc_count
+        if rpcs and room > 0:
+            update["$push"] = {"rpcs": {"$each": rpcs[:room]}}
+        result = await self._sessions.update_one({"_id": session_id, "seq": seq, "live": True}, update)
+        return result.matched_count == 1
+
+    async def finish(self, session_id: str, fields: Mapping[str, Any]) -> bool:
+        result = await self._sessions.update_one(
+            {"_id": session_id, "live": True},
+            {"$set": {**fields, "live": False}, "$unset": {"snapshot": ""}, "$inc": {"seq": 1}},
+        )
+        return result.matched_count == 1
+
+    async def stale(self, now: datetime, limit: int = 500) -> list[Document]:
+        """Live sessions whose device went silent past the session timeout."""
+        cursor = self._sessions.find({"live": True, "expires_at": {"$lte": now}}).limit(limit)
+        return [record async for record in cursor]
+
+    async def for_device(self, device_id: str, before: datetime | None = None, limit: int = 50) -> list[Document]:
+        query: Document = {"device_id": device_id}
+        if before is not None:
+            query["started_at"] = {"$lt": before}
+        cursor = self._sessions.find(query, {"snapshot": 0}).sort("started_at", DESCENDING).limit(limit)
+        return [record async for record in cursor]
+
+    async def last_for_device(self, device_id: str) -> Document | None:
+        found = await self.for_device(device_id, limit=1)
+        return found[0] if found else None

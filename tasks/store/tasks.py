@@ -1,0 +1,151 @@
+"""The ``tasks`` collection: every task ever accepted, with its whole outcome.
+
+State changes are single-document atomic updates whose filter names the expected status, so a
+task moves ``queued -> dispatched`` exactly once whoever races for it (STYLE: claim with
+``find_one_and_update`` on the expected state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from schemas.tasks import TaskStatus
+from tasks.store.db import Database, Document, ensure_indexes
+
+INDEXES = [
+    IndexModel([("device_id", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]),
+    IndexModel([("device_id", ASCENDING), ("created_at", DESCENDING)]),
+    IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)]),
+    IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)]),
+    IndexModel([("session_id", ASCENDING)]),
+    IndexModel([("batch_id", ASCENDING), ("status", ASCENDING)]),
+]
+OPEN = [TaskStatus.QUEUED.value, TaskStatus.DISPATCHED.value]
+
+
+class TaskRepository:
+    def __init__(self, database: Database) -> None:
+        self._tasks = database.collection("tasks")
+        # Idempotency keys live in their own collection so a unique _id enforces them
+        # (FerretDB has no partial or sparse unique indexes; MongoDB needs none this way).
+        self._keys = database.collection("task_idempotency")
+
+    async def ensure_indexes(self) -> None:
+        await ensure_indexes(self._tasks, INDEXES)
+
+    async def reserve_key(self, key: str, task_id: str, now: datetime) -> str | None:
+        """Bind an idempotency key to task_id; returns the id already bound to it, if any."""
+        try:
+            await self._keys.insert_one({"_id": key, "task_id": task_id, "created_at": now})
+        except DuplicateKeyError:
+            existing = await self._keys.find_one({"_id": key})
+            return None if existing is None else str(existing["task_id"])
+        return None
+
+    async def insert(self, task: Document) -> None:
+        await self._tasks.insert_one(task)
+
+    async def get(self, task_id: str) -> Document | None:
+        return await self._tasks.find_one({"_id": task_id})
+
+    async def claim_next(
+        self, device_id: str, session_id: str, lease_until: datetime, now: datetime
+    ) -> Document | None:
+        """Oldest queued task of the device becomes dispatched in this session (at most once)."""
+        return await self._tasks.find_one_and_update(
+            {"device_id": device_id, "status": TaskStatus.QUEUED.value},
+            {
+                "$set": {
+                    "status": TaskStatus.DISPATCHED.value,
+                    "session_id": session_id,
+                    "dispatched_at": now,
+                    "lease_until": lease_until,
+                    "step": 0,
+                },
+                "$inc": {"attempts": 1},
+            },
+            sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def update_dispatched(self, task_id: str, session_id: str | None, fields: Mapping[str, Any]) -> bool:
+        """Change a dispatched task still owned by ``session_id`` (None: owned by no session)."""
+        result = await self._tasks.update_one(
+            {"_id": task_id, "status": TaskStatus.DISPATCHED.value, "session_id": session_id},
+            {"$set": dict(fields)},
+        )
+        return result.matched_count == 1
+
+    async def finish(
+        self, task_id: str, expected: list[str], status: TaskStatus, fields: Mapping[str, Any]
+    ) -> Document | None:
+        """Move to a final status from one of ``expected``; None if it was not in one of them."""
+        return await self._tasks.find_one_and_update(
+            {"_id": task_id, "status": {"$in": expected}},
+            {"$set": {**fields, "status": status.value}, "$unset": {"lease_until": ""}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def requeue(self, task_id: str, session_id: str, fields: Mapping[str, Any]) -> bool:
+        result = await self._tasks.update_one(
+            {"_id": task_id, "status": TaskStatus.DISPATCHED.value, "session_id": session_id},
+            {
+                "$set": {**fields, "status": TaskStatus.QUEUED.value, "session_id": None},
+                "$unset": {"lease_until": "", "step": "", "state": ""},
+            },
+        )
+        return result.matched_count == 1
+
+    async def in_session(self, session_id: str) -> list[Document]:
+        cursor = self._tasks.find({"session_id": session_id, "status": TaskStatus.DISPATCHED.value})
+        return [task async for task in cursor]
+
+    async def awaiting_proof(self, device_id: str) -> list[Document]:
+        """Dispatched tasks waiting for the device's next Inform (reboots, unconfirmed writes)."""
+        cursor = self._tasks.find(
+            {"device_id": device_id, "status": TaskStatus.DISPATCHED.value, "session_id": None}
+        ).sort("dispatched_at", ASCENDING)
+        return [task async for task in cursor]
+
+    async def by_command_key(self, device_id: str, command_key: str) -> Document | None:
+        return await self._tasks.find_one({"device_id": device_id, "command_key": command_key})
+
+    async def expired(self, now: datetime, limit: int = 500) -> list[Document]:
+        cursor = self._tasks.find({"status": {"$in": OPEN}, "expires_at": {"$lte": now}}).limit(limit)
+        return [task async for task in cursor]
+
+    async def lease_lost(self, now: datetime, limit: int = 500) -> list[Document]:
+        cursor = self._tasks.find({"status": TaskStatus.DISPATCHED.value, "lease_until": {"$lte": now}}).limit(limit)
+        return [task async for task in cursor]
+
+    async def for_device(
+        self, device_id: str, before: tuple[datetime, str] | None, limit: int, status: str | None = None
+    ) -> list[Document]:
+        query: Document = {"device_id": device_id}
+        if status is not None:
+            query["status"] = status
+        if before is not None:
+            created_at, task_id = before
+            query["$or"] = [
+                {"created_at": {"$lt": created_at}},
+                {"created_at": created_at, "_id": {"$lt": task_id}},
+            ]
+        cursor = self._tasks.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        return [task async for task in cursor]
+
+    async def count_by_status(self, batch_id: str) -> dict[str, int]:
+        pipeline: list[Document] = [
+            {"$match": {"batch_id": batch_id}},
+            {"$group": {"_id": "$status", "n": {"$sum": 1}}},
+        ]
+        cursor = await self._tasks.aggregate(pipeline)
+        return {str(row["_id"]): int(row["n"]) async for row in cursor}
+
+    async def queued_in_batch(self, batch_id: str, limit: int) -> list[Document]:
+        cursor = self._tasks.find({"batch_id": batch_id, "status": TaskStatus.QUEUED.value}).limit(limit)
+        return [task async for task in cursor]
