@@ -202,9 +202,7 @@ class AcsSession:
         request_id, request = self._take_pending(envelope)
         expected = m.REQUEST_RESPONSE[type(request)]
         if response.kind != expected.__name__:
-            raise RemoteProtocolError(
-                8003, f"CPE answered {type(request).__name__} with {type(response).__name__}"
-            )
+            raise RemoteProtocolError(8003, f"CPE answered {type(request).__name__} with {type(response).__name__}")
         return ResponseReceived(request_id, request, response)
 
     def _on_fault(self, envelope: m.Envelope, fault: m.Fault) -> FaultReceived:
@@ -219,9 +217,7 @@ class AcsSession:
         # TR-069 3.4.2: the response carries the request's cwmp:ID. A missing header is
         # tolerated (MikroTik sends none at all); a different ID is not.
         if envelope.id is not None and envelope.id != request_id:
-            raise RemoteProtocolError(
-                8003, f"CPE response has cwmp:ID {envelope.id!r}, expected {request_id!r}"
-            )
+            raise RemoteProtocolError(8003, f"CPE response has cwmp:ID {envelope.id!r}, expected {request_id!r}")
         state.pending_request_id = state.pending_request_kind = state.pending_request = None
         return request_id, request
 

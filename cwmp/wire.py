@@ -67,9 +67,7 @@ def _strings(item_element: str = "string") -> Array:
     return Array(item_element, Scalar.TEXT, "xsd:string")
 
 
-PARAMETER_VALUE = Struct(
-    m.ParameterValue, (_f("name", "Name"), FieldSpec("value", "Value", Scalar.TYPED_VALUE))
-)
+PARAMETER_VALUE = Struct(m.ParameterValue, (_f("name", "Name"), FieldSpec("value", "Value", Scalar.TYPED_VALUE)))
 PARAMETER_INFO = Struct(m.ParameterInfo, (_f("name", "Name"), _f("writable", "Writable", Scalar.BOOL)))
 PARAMETER_ATTRIBUTE = Struct(
     m.ParameterAttribute,
@@ -99,9 +97,7 @@ DEVICE_ID = Struct(
     ),
 )
 EVENT = Struct(m.EventStruct, (_f("event_code", "EventCode"), _f("command_key", "CommandKey")))
-FAULT_STRUCT = Struct(
-    m.FaultStruct, (_f("fault_code", "FaultCode", Scalar.INT), _f("fault_string", "FaultString"))
-)
+FAULT_STRUCT = Struct(m.FaultStruct, (_f("fault_code", "FaultCode", Scalar.INT), _f("fault_string", "FaultString")))
 SPV_FAULT = Struct(
     m.SetParameterValuesFault,
     (
@@ -110,9 +106,7 @@ SPV_FAULT = Struct(
         _f("fault_string", "FaultString"),
     ),
 )
-QUEUED_TRANSFER = Struct(
-    m.QueuedTransferStruct, (_f("command_key", "CommandKey"), _f("state", "State", Scalar.INT))
-)
+QUEUED_TRANSFER = Struct(m.QueuedTransferStruct, (_f("command_key", "CommandKey"), _f("state", "State", Scalar.INT)))
 ALL_QUEUED_TRANSFER = Struct(
     m.AllQueuedTransferStruct,
     (
@@ -183,9 +177,7 @@ MESSAGE_FIELDS: dict[type[m.CwmpModel], tuple[FieldSpec, ...]] = {
         _f(
             "parameters",
             "ParameterList",
-            Array(
-                "SetParameterAttributesStruct", SET_PARAMETER_ATTRIBUTES, "cwmp:SetParameterAttributesStruct"
-            ),
+            Array("SetParameterAttributesStruct", SET_PARAMETER_ATTRIBUTES, "cwmp:SetParameterAttributesStruct"),
         ),
     ),
     m.SetParameterAttributesResponse: (),

@@ -40,8 +40,18 @@ TIMES = st.one_of(
 DOWNLOAD_FILE_TYPES = st.sampled_from(["1 Firmware Upgrade Image", "2 Web Content", "3 Vendor Configuration File"])
 UPLOAD_FILE_TYPES = st.sampled_from(["1 Vendor Configuration File", "2 Vendor Log File"])
 EVENT_CODES = st.sampled_from(
-    ["0 BOOTSTRAP", "1 BOOT", "2 PERIODIC", "4 VALUE CHANGE", "6 CONNECTION REQUEST", "7 TRANSFER COMPLETE",
-     "8 DIAGNOSTICS COMPLETE", "M Reboot", "M Download", "X 00147F VendorEvent"]
+    [
+        "0 BOOTSTRAP",
+        "1 BOOT",
+        "2 PERIODIC",
+        "4 VALUE CHANGE",
+        "6 CONNECTION REQUEST",
+        "7 TRANSFER COMPLETE",
+        "8 DIAGNOSTICS COMPLETE",
+        "M Reboot",
+        "M Download",
+        "X 00147F VendorEvent",
+    ]
 )
 PARAMETER_NAMES = st.lists(st.sampled_from(["Device.", "Device.DeviceInfo.", "InternetGatewayDevice.X_1.Y"]))
 
@@ -104,24 +114,35 @@ def _messages(version: CwmpVersion) -> dict[type[Any], st.SearchStrategy[Any]]:
         m.GetParameterAttributesResponse: st.builds(
             m.GetParameterAttributesResponse,
             parameters=st.lists(
-                st.builds(m.ParameterAttribute, name=word(30), notification=st.sampled_from([0, 1, 2]),
-                          access_list=access_list),
+                st.builds(
+                    m.ParameterAttribute,
+                    name=word(30),
+                    notification=st.sampled_from([0, 1, 2]),
+                    access_list=access_list,
+                ),
                 max_size=3,
             ).map(tuple),
         ),
         m.SetParameterAttributes: st.builds(
             m.SetParameterAttributes,
             parameters=st.lists(
-                st.builds(m.SetParameterAttributesStruct, name=word(30), notification_change=st.booleans(),
-                          notification=st.sampled_from([0, 1, 2]), access_list_change=st.booleans(),
-                          access_list=access_list),
-                min_size=1, max_size=3,
+                st.builds(
+                    m.SetParameterAttributesStruct,
+                    name=word(30),
+                    notification_change=st.booleans(),
+                    notification=st.sampled_from([0, 1, 2]),
+                    access_list_change=st.booleans(),
+                    access_list=access_list,
+                ),
+                min_size=1,
+                max_size=3,
             ).map(tuple),
         ),
         m.SetParameterAttributesResponse: st.builds(m.SetParameterAttributesResponse),
         m.AddObject: st.builds(m.AddObject, object_name=object_name, parameter_key=key),
-        m.AddObjectResponse: st.builds(m.AddObjectResponse, instance_number=st.integers(1, 2**32 - 1),
-                                       status=st.sampled_from([0, 1])),
+        m.AddObjectResponse: st.builds(
+            m.AddObjectResponse, instance_number=st.integers(1, 2**32 - 1), status=st.sampled_from([0, 1])
+        ),
         m.DeleteObject: st.builds(m.DeleteObject, object_name=object_name, parameter_key=key),
         m.DeleteObjectResponse: st.builds(m.DeleteObjectResponse, status=st.sampled_from([0, 1])),
         m.Reboot: st.builds(m.Reboot, command_key=key),
@@ -129,26 +150,55 @@ def _messages(version: CwmpVersion) -> dict[type[Any], st.SearchStrategy[Any]]:
         m.FactoryReset: st.builds(m.FactoryReset),
         m.FactoryResetResponse: st.builds(m.FactoryResetResponse),
         m.Download: st.builds(
-            m.Download, command_key=key, file_type=DOWNLOAD_FILE_TYPES, url=text(60), username=text(),
-            password=text(), file_size=UINT, target_file_name=text(), delay_seconds=UINT, success_url=text(),
+            m.Download,
+            command_key=key,
+            file_type=DOWNLOAD_FILE_TYPES,
+            url=text(60),
+            username=text(),
+            password=text(),
+            file_size=UINT,
+            target_file_name=text(),
+            delay_seconds=UINT,
+            success_url=text(),
             failure_url=text(),
         ),
-        m.DownloadResponse: st.builds(m.DownloadResponse, status=st.sampled_from([0, 1]), start_time=TIMES,
-                                      complete_time=TIMES),
-        m.Upload: st.builds(m.Upload, command_key=key, file_type=UPLOAD_FILE_TYPES, url=text(60),
-                            username=text(), password=text(), delay_seconds=UINT),
-        m.UploadResponse: st.builds(m.UploadResponse, status=st.sampled_from([0, 1]), start_time=TIMES,
-                                    complete_time=TIMES),
+        m.DownloadResponse: st.builds(
+            m.DownloadResponse, status=st.sampled_from([0, 1]), start_time=TIMES, complete_time=TIMES
+        ),
+        m.Upload: st.builds(
+            m.Upload,
+            command_key=key,
+            file_type=UPLOAD_FILE_TYPES,
+            url=text(60),
+            username=text(),
+            password=text(),
+            delay_seconds=UINT,
+        ),
+        m.UploadResponse: st.builds(
+            m.UploadResponse, status=st.sampled_from([0, 1]), start_time=TIMES, complete_time=TIMES
+        ),
         m.ScheduleInform: st.builds(m.ScheduleInform, delay_seconds=UINT, command_key=key),
         m.ScheduleInformResponse: st.builds(m.ScheduleInformResponse),
         m.ScheduleDownload: st.builds(
-            m.ScheduleDownload, command_key=key, file_type=DOWNLOAD_FILE_TYPES, url=text(60), username=text(),
-            password=text(), file_size=UINT, target_file_name=text(),
+            m.ScheduleDownload,
+            command_key=key,
+            file_type=DOWNLOAD_FILE_TYPES,
+            url=text(60),
+            username=text(),
+            password=text(),
+            file_size=UINT,
+            target_file_name=text(),
             time_windows=st.lists(
-                st.builds(m.TimeWindowStruct, window_start=UINT, window_end=UINT,
-                          window_mode=st.sampled_from(["1 At Any Time", "2 Immediately", "4 Confirmation Needed"]),
-                          user_message=text(), max_retries=st.integers(-1, 10)),
-                min_size=1, max_size=2,
+                st.builds(
+                    m.TimeWindowStruct,
+                    window_start=UINT,
+                    window_end=UINT,
+                    window_mode=st.sampled_from(["1 At Any Time", "2 Immediately", "4 Confirmation Needed"]),
+                    user_message=text(),
+                    max_retries=st.integers(-1, 10),
+                ),
+                min_size=1,
+                max_size=2,
             ).map(tuple),
         ),
         m.ScheduleDownloadResponse: st.builds(m.ScheduleDownloadResponse),
@@ -157,47 +207,73 @@ def _messages(version: CwmpVersion) -> dict[type[Any], st.SearchStrategy[Any]]:
         m.GetQueuedTransfers: st.builds(m.GetQueuedTransfers),
         m.GetQueuedTransfersResponse: st.builds(
             m.GetQueuedTransfersResponse,
-            transfers=st.lists(st.builds(m.QueuedTransferStruct, command_key=key, state=st.sampled_from([1, 2, 3])),
-                               max_size=3).map(tuple),
+            transfers=st.lists(
+                st.builds(m.QueuedTransferStruct, command_key=key, state=st.sampled_from([1, 2, 3])), max_size=3
+            ).map(tuple),
         ),
         m.GetAllQueuedTransfers: st.builds(m.GetAllQueuedTransfers),
         m.GetAllQueuedTransfersResponse: st.builds(
             m.GetAllQueuedTransfersResponse,
             transfers=st.lists(
-                st.builds(m.AllQueuedTransferStruct, command_key=key, state=st.sampled_from([1, 2, 3]),
-                          is_download=st.booleans(), file_type=DOWNLOAD_FILE_TYPES, file_size=UINT,
-                          target_file_name=text()),
+                st.builds(
+                    m.AllQueuedTransferStruct,
+                    command_key=key,
+                    state=st.sampled_from([1, 2, 3]),
+                    is_download=st.booleans(),
+                    file_type=DOWNLOAD_FILE_TYPES,
+                    file_size=UINT,
+                    target_file_name=text(),
+                ),
                 max_size=3,
             ).map(tuple),
         ),
         m.Inform: st.builds(
             m.Inform,
-            device_id=st.builds(m.DeviceIdStruct, manufacturer=text(), oui=st.from_regex(r"\A[0-9A-F]{6}\Z"),
-                                product_class=text(), serial_number=text()),
+            device_id=st.builds(
+                m.DeviceIdStruct,
+                manufacturer=text(),
+                oui=st.from_regex(r"\A[0-9A-F]{6}\Z"),
+                product_class=text(),
+                serial_number=text(),
+            ),
             events=st.lists(st.builds(m.EventStruct, event_code=EVENT_CODES, command_key=key), max_size=3).map(tuple),
-            max_envelopes=UINT, current_time=TIMES, retry_count=UINT,
+            max_envelopes=UINT,
+            current_time=TIMES,
+            retry_count=UINT,
             parameters=st.lists(PARAMETER_VALUES, max_size=4).map(tuple),
         ),
         m.InformResponse: st.builds(m.InformResponse, max_envelopes=UINT),
-        m.TransferComplete: st.builds(m.TransferComplete, command_key=key, fault=fault_struct(version),
-                                      start_time=TIMES, complete_time=TIMES),
+        m.TransferComplete: st.builds(
+            m.TransferComplete, command_key=key, fault=fault_struct(version), start_time=TIMES, complete_time=TIMES
+        ),
         m.TransferCompleteResponse: st.builds(m.TransferCompleteResponse),
         m.AutonomousTransferComplete: st.builds(
-            m.AutonomousTransferComplete, announce_url=text(60), transfer_url=text(60), is_download=st.booleans(),
-            file_type=DOWNLOAD_FILE_TYPES, file_size=UINT, target_file_name=text(), fault=fault_struct(version),
-            start_time=TIMES, complete_time=TIMES,
+            m.AutonomousTransferComplete,
+            announce_url=text(60),
+            transfer_url=text(60),
+            is_download=st.booleans(),
+            file_type=DOWNLOAD_FILE_TYPES,
+            file_size=UINT,
+            target_file_name=text(),
+            fault=fault_struct(version),
+            start_time=TIMES,
+            complete_time=TIMES,
         ),
         m.AutonomousTransferCompleteResponse: st.builds(m.AutonomousTransferCompleteResponse),
         m.RequestDownload: st.builds(
-            m.RequestDownload, file_type=DOWNLOAD_FILE_TYPES,
+            m.RequestDownload,
+            file_type=DOWNLOAD_FILE_TYPES,
             file_type_args=st.lists(st.builds(m.ArgStruct, name=word(), value=text()), max_size=3).map(tuple),
         ),
         m.RequestDownloadResponse: st.builds(m.RequestDownloadResponse),
         m.Fault: st.builds(
-            m.Fault, fault_code=fault_codes(version), fault_string=text(40),
+            m.Fault,
+            fault_code=fault_codes(version),
+            fault_string=text(40),
             set_parameter_values_faults=st.lists(
-                st.builds(m.SetParameterValuesFault, parameter_name=word(30), fault_code=SPV_FAULT_CODES,
-                          fault_string=text()),
+                st.builds(
+                    m.SetParameterValuesFault, parameter_name=word(30), fault_code=SPV_FAULT_CODES, fault_string=text()
+                ),
                 max_size=3,
             ).map(tuple),
             soap_faultcode=st.sampled_from(["Client", "Server"]),
@@ -206,10 +282,14 @@ def _messages(version: CwmpVersion) -> dict[type[Any], st.SearchStrategy[Any]]:
 
 
 MIN_VERSION = {
-    m.GetAllQueuedTransfers: (1, 1), m.GetAllQueuedTransfersResponse: (1, 1),
-    m.AutonomousTransferComplete: (1, 1), m.AutonomousTransferCompleteResponse: (1, 1),
-    m.ScheduleDownload: (1, 2), m.ScheduleDownloadResponse: (1, 2),
-    m.CancelTransfer: (1, 2), m.CancelTransferResponse: (1, 2),
+    m.GetAllQueuedTransfers: (1, 1),
+    m.GetAllQueuedTransfersResponse: (1, 1),
+    m.AutonomousTransferComplete: (1, 1),
+    m.AutonomousTransferCompleteResponse: (1, 1),
+    m.ScheduleDownload: (1, 2),
+    m.ScheduleDownloadResponse: (1, 2),
+    m.CancelTransfer: (1, 2),
+    m.CancelTransferResponse: (1, 2),
 }
 
 
