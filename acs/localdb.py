@@ -357,14 +357,16 @@ class LocalMongo:
 
     @staticmethod
     def _pick_port(preferred_port: int | None) -> int:
-        if preferred_port is not None and port_is_free(preferred_port):
+        if preferred_port is None:
+            return free_port()
+        if port_is_free(preferred_port):
             return preferred_port
-        return free_port()
+        port = free_port()
+        logger.info("port %d is in use (another server?); the local database takes port %d", preferred_port, port)
+        return port
 
     @classmethod
-    async def _adopt_or_clean(
-        cls, binary: ServerBinary, data_dir: Path, port: int | None
-    ) -> LocalMongo | None:
+    async def _adopt_or_clean(cls, binary: ServerBinary, data_dir: Path, port: int | None) -> LocalMongo | None:
         pid_path = data_dir / PID_FILE_NAME
         record = _PidRecord.read(pid_path)
         if record is None:
@@ -385,20 +387,14 @@ class LocalMongo:
         if fits:
             with contextlib.suppress(Exception):
                 await _ping(left.uri, 5.0)
-                logger.warning(
-                    "reusing %s left running by an earlier run: pid %d, %s", left.kind, left.pid, left.uri
-                )
+                logger.warning("reusing %s left running by an earlier run: pid %d, %s", left.kind, left.pid, left.uri)
                 return left
-        logger.warning(
-            "stopping %s left running by an earlier run (pid %d) to start a fresh one", left.kind, left.pid
-        )
+        logger.warning("stopping %s left running by an earlier run (pid %d) to start a fresh one", left.kind, left.pid)
         await left.stop()
         return None
 
     @classmethod
-    async def _launch(
-        cls, binary: ServerBinary, data_dir: Path, port: int, startup_timeout: float
-    ) -> LocalMongo:
+    async def _launch(cls, binary: ServerBinary, data_dir: Path, port: int, startup_timeout: float) -> LocalMongo:
         db_dir = _make_dir(data_dir / _DB_SUBDIR[binary.kind])
         log_path = data_dir / f"{_DB_SUBDIR[binary.kind]}.log"
         process, log_offset = _spawn(server_argv(binary, db_dir, port), log_path, data_dir)
@@ -461,9 +457,7 @@ class LocalMongo:
         if self.running():
             self._signal(signal.SIGTERM)
             if not await self._wait_exit(time.monotonic() + grace):
-                logger.warning(
-                    "%s (pid %d) ignored SIGTERM for %.0fs; killing it", self.kind, self.pid, grace
-                )
+                logger.warning("%s (pid %d) ignored SIGTERM for %.0fs; killing it", self.kind, self.pid, grace)
                 self._signal(signal.SIGKILL)
                 if not await self._wait_exit(time.monotonic() + 5.0):
                     raise LocalDatabaseError(f"{self.kind} (pid {self.pid}) survived SIGKILL")
