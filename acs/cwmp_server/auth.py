@@ -36,7 +36,7 @@ class NonceIssuer:
     clock: Callable[[], datetime]
 
     def issue(self) -> str:
-        stamp = f"{self.clock().timestamp():.0f}"
+        stamp = str(int(self.clock().timestamp()))  # floor: a rounded-up stamp would lie in the future
         return f"{stamp}.{self._mac(stamp)}"
 
     def valid(self, nonce: str) -> bool:

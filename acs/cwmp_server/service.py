@@ -174,7 +174,10 @@ class CwmpService:
             "remote_ip": remote_ip,
             "cwmp_version": event.version.value,
             "events": events,
-            "rpcs": [_rpc(now, "cpe", "Inform", envelope_id(event.envelope))],
+            "rpcs": [
+                _rpc(now, "cpe", "Inform", envelope_id(event.envelope)),
+                _rpc(now, "acs", "InformResponse", reply.id),
+            ],
             "faults": [],
             "snapshot": session.snapshot.model_dump(mode="json"),
         }
