@@ -162,5 +162,11 @@ def _bool(value: bool) -> str:
     return "1" if value else "0"
 
 
+def available_in(message: Any, version: CwmpVersion) -> bool:
+    """Whether ``message`` exists in CWMP ``version`` (e.g. ScheduleDownload needs 1.2)."""
+    minimum = MIN_VERSION.get(type(message))
+    return minimum is None or not _older(version, minimum)
+
+
 def _older(version: CwmpVersion, minimum: CwmpVersion) -> bool:
     return version_order(version) < version_order(minimum)

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from cwmp import CwmpVersion, Fault, Inform, Message, TransferComplete
+from cwmp.serialize import available_in
 from schemas.tasks import READ_KINDS, TaskStatus
 from tasks import params as task_params
 from tasks.notify import TaskNotifier
@@ -111,6 +112,10 @@ class Dispatcher:
             message = build_request({**task, "params": params}, state, await self._types(task, params))
         except (TaskProtocolError, KeyError, ValueError) as exc:
             await self._finish(task, TaskStatus.FAILED, reason=f"cannot build the RPC: {exc}")
+            return None
+        if not available_in(message, ctx.version):
+            reason = f"{message.kind} does not exist in CWMP {ctx.version}, which this device speaks"
+            await self._finish(task, TaskStatus.FAILED, reason=reason)
             return None
         step = int(task.get("step", 0))
         request_id = request_id_for(task["_id"], step)

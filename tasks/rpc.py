@@ -233,7 +233,8 @@ def _values(parameters: tuple[ParameterValue, ...]) -> CacheUpdate:
 
 
 def _value_result(parameters: tuple[ParameterValue, ...]) -> Document:
-    return {"values": {p.name: {"value": p.value, "type": p.type} for p in parameters}}
+    # A list, not a mapping: parameter names contain dots, which MongoDB field names may not.
+    return {"values": [{"name": p.name, "value": p.value, "type": p.type} for p in parameters]}
 
 
 def apply_response(task: Document, state: Document, request: Message, response: Message) -> Outcome:

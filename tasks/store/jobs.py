@@ -41,9 +41,12 @@ class JobRepository:
     async def record_run(self, run: Mapping[str, Any]) -> None:
         await self._runs.insert_one(dict(run))
 
-    async def runs(self, job: str | None, limit: int) -> list[Document]:
+    async def runs(self, job: str | None, limit: int, before: tuple[datetime, str] | None = None) -> list[Document]:
         query: Document = {} if job is None else {"job": job}
-        cursor = self._runs.find(query).sort("started_at", DESCENDING).limit(limit)
+        if before is not None:
+            started_at, run_id = before
+            query["$or"] = [{"started_at": {"$lt": started_at}}, {"started_at": started_at, "_id": {"$lt": run_id}}]
+        cursor = self._runs.find(query).sort([("started_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
         return [run async for run in cursor]
 
     async def prune_runs(self, before: datetime) -> int:

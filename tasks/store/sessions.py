@@ -59,6 +59,9 @@ class SessionRepository:
         )
         return result.matched_count == 1
 
+    async def get(self, session_id: str) -> Document | None:
+        return await self._sessions.find_one({"_id": session_id}, {"snapshot": 0})
+
     async def stale(self, now: datetime, limit: int = 500) -> list[Document]:
         """Live sessions whose device went silent past the session timeout."""
         cursor = self._sessions.find({"live": True, "expires_at": {"$lte": now}}).limit(limit)

@@ -117,6 +117,8 @@ class ScriptedCpe:
         new_connection_each_message: bool = False,
         stop_after_requests: int | None = None,
         headers: dict[str, str] | None = None,
+        cpe_requests: tuple[Message, ...] = (),
+        apply_unanswered: bool = False,
     ) -> Exchange:
         """Inform, empty POST, answer the ACS's requests until 204 (or stop early, vanishing)."""
         exchange = Exchange()
@@ -129,6 +131,11 @@ class ScriptedCpe:
                 exchange.ended_with = exchange.statuses[-1]
                 return exchange
             assert isinstance(parse(reply).body, InformResponse)
+            for number, cpe_request in enumerate(cpe_requests):
+                # TR-069 3.7.1.2: the CPE sends its own requests before its empty POST.
+                envelope = Envelope(id=f"cpe-{number}", body=cpe_request, version=self.version)
+                reply = await self._post(http, serialize(envelope), exchange, new_connection_each_message)
+                exchange.received.append(parse(reply).body)
             reply = await self._post(http, b"", exchange, new_connection_each_message)
             handled = 0
             while exchange.statuses[-1] == 200:
@@ -136,6 +143,8 @@ class ScriptedCpe:
                 exchange.received.append(request.body)
                 handled += 1
                 if stop_after_requests is not None and handled > stop_after_requests:
+                    if apply_unanswered:
+                        self.answer(request.body)  # it acted on the request, but the answer is lost
                     return exchange  # the device vanishes with a request unanswered
                 body = (answer(request.body) if answer else None) or self.answer(request.body)
                 envelope = Envelope(id=request.id, body=body, version=request.version)
