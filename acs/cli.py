@@ -71,12 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a fleet of simulated CPEs against an ACS",
         description="Simulate N CPEs (TR-098 / TR-181 profiles) speaking CWMP to an ACS.",
     )
-    try:  # TEMPORARY while the simulator lands
-        from acs.sim import cli as sim_cli
+    from acs.sim import cli as sim_cli
 
-        sim_cli.add_arguments(sim)
-    except ImportError:
-        pass
+    sim_cli.add_arguments(sim)
     return parser
 
 
@@ -85,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "sim":
         from acs.sim import cli as sim_cli
 
-        return sim_cli.run(args)
+        exit_code: int = sim_cli.run(args)
+        return exit_code
     try:
         settings = settings_from(args)
     except ConfigError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import AutoReconnect, OperationFailure
 from pymongo.uri_parser import parse_uri
 
 Document = dict[str, Any]
@@ -49,7 +51,22 @@ def connect(uri: str, *, server_selection_timeout_ms: int = 5000, app_name: str 
     return Database(client=client, db=client[database])
 
 
+INDEX_ATTEMPTS = 5
+
+
 async def ensure_indexes(collection: AsyncCollection[Document], indexes: Sequence[IndexModel]) -> None:
-    """Create what is missing; MongoDB treats an existing identical index as a no-op."""
-    if indexes:
-        await collection.create_indexes(list(indexes))
+    """Create what is missing; MongoDB treats an existing identical index as a no-op.
+
+    One ``createIndexes`` command per index: FerretDB 1.24 drops the connection when a single
+    command lists several indexes that already exist (every restart would hit it). Several ACS
+    processes starting together also race here; a dropped attempt is retried a few times.
+    """
+    for index in indexes:
+        for attempt in range(1, INDEX_ATTEMPTS + 1):
+            try:
+                await collection.create_indexes([index])
+                break
+            except (AutoReconnect, OperationFailure):
+                if attempt == INDEX_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.1 * attempt)

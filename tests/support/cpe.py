@@ -51,6 +51,7 @@ class Exchange:
 
     statuses: list[int] = field(default_factory=list)
     received: list[Message] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)  # cwmp:ID of each ACS request received
     cookies: list[str | None] = field(default_factory=list)
     ended_with: int | None = None
 
@@ -141,6 +142,7 @@ class ScriptedCpe:
             while exchange.statuses[-1] == 200:
                 request = parse(reply)
                 exchange.received.append(request.body)
+                exchange.request_ids.append(request.id or "")
                 handled += 1
                 if stop_after_requests is not None and handled > stop_after_requests:
                     if apply_unanswered:

@@ -1,0 +1,100 @@
+"""Two ``acs serve`` processes on one database: sessions move between them, tasks go out once."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from pydantic import TypeAdapter
+from yarl import URL
+
+from cwmp import Envelope, InformResponse, parse, serialize
+from schemas.tasks import TaskRequest
+from tasks.notify import TaskNotifier
+from tasks.queue import TaskQueue
+from tasks.secretbox import SecretBox
+from tasks.store.db import connect
+from tasks.store.tasks import TaskRepository
+from tests.conftest import AcsServeFactory
+from tests.support.cpe import ScriptedCpe
+from tests.support.mongo import MongoServer, unique_db_name
+
+REQUEST: TypeAdapter[Any] = TypeAdapter(TaskRequest)
+SHARED_KEY = "q2bFZJ7dXy0c7n6Zz2oNqHk8b3cD1e0fJvH4wQm9R5s="  # a test-only Fernet key both servers share
+
+
+async def test_a_session_continues_on_another_process(acs_serve: AcsServeFactory, mongo_server: MongoServer) -> None:
+    name = unique_db_name("cross")
+    env = {"ACS_SECRET_KEY": SHARED_KEY}
+    first = await acs_serve(database=name, env=env)
+    second = await acs_serve(database=name, env=env)
+    cpe = ScriptedCpe(first.cwmp_url, serial="CROSS")
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        async with http.post(first.cwmp_url, data=serialize(cpe.inform(["0 BOOTSTRAP"]))) as reply:
+            assert isinstance(parse(await reply.read()).body, InformResponse)
+        # A load balancer may send the next connection elsewhere: the cookie carries the session.
+        cookie = {"acs_session": jar.filter_cookies(URL(first.cwmp_url))["acs_session"].value}
+        async with aiohttp.ClientSession(cookies=cookie) as other, other.post(second.cwmp_url, data=b"") as reply:
+            assert reply.status == 200
+            request = parse(await reply.read())
+            assert request.body.kind == "SetParameterValues"
+        response = Envelope(id=request.id, body=cpe.answer(request.body))
+        async with http.post(first.cwmp_url, data=serialize(response)) as reply:
+            assert reply.status == 204
+    client = connect(mongo_server.uri_for(name))
+    try:
+        session = await client.collection("sessions").find_one({"device_id": cpe.device_id})
+        assert session is not None and session["outcome"] == "ok"
+    finally:
+        await client.close()
+
+
+async def test_two_processes_never_dispatch_a_task_twice(acs_serve: AcsServeFactory, mongo_server: MongoServer) -> None:
+    name = unique_db_name("twice")
+    env = {"ACS_SECRET_KEY": SHARED_KEY, "ACS_SESSION_TIMEOUT": "3"}
+    servers = [await acs_serve(database=name, env=env), await acs_serve(database=name, env=env)]
+    database = connect(mongo_server.uri_for(name))
+    queue = TaskQueue(
+        TaskRepository(database), SecretBox(SHARED_KEY.encode()), TaskNotifier(), lambda: datetime.now(UTC), 3600
+    )
+    cpes = [ScriptedCpe(servers[n % 2].cwmp_url, serial=f"RACE-{n:02d}") for n in range(12)]
+    try:
+        await asyncio.gather(*(cpe.run_session(["0 BOOTSTRAP"]) for cpe in cpes))
+        task_ids: set[str] = set()
+        for cpe in cpes:
+            for n in range(5):
+                request = REQUEST.validate_python(
+                    {
+                        "kind": "get_parameter_values",
+                        "names": [f"{cpe.root}DeviceInfo.UpTime"],
+                        "idempotency_key": str(n),
+                    }
+                )
+                task, _ = await queue.create(cpe.device_id, request, "test")
+                task_ids.add(task["_id"])
+        sent: list[str] = []
+        rng = random.Random(7)
+
+        async def storm(cpe: ScriptedCpe) -> None:
+            # The device opens sessions on both processes at once; only one may hold its lease,
+            # the other gets 503 and the device tries again, as a real CPE does.
+            for _ in range(4):
+                twins = [ScriptedCpe(server.cwmp_url, serial=cpe.serial) for server in servers]
+                rng.shuffle(twins)
+                for exchange in await asyncio.gather(*(twin.run_session(["2 PERIODIC"]) for twin in twins)):
+                    sent.extend(exchange.request_ids)
+
+        await asyncio.gather(*(storm(cpe) for cpe in cpes))
+        dispatched = Counter(request_id.partition(":")[0] for request_id in sent)
+        assert set(dispatched) == task_ids, "every task was sent"
+        assert max(dispatched.values()) == 1, f"a task was sent twice: {dispatched.most_common(3)}"
+        statuses = Counter([t["status"] async for t in database.collection("tasks").find({"created_by": "test"})])
+        assert statuses == Counter({"done": len(task_ids)})
+    finally:
+        await database.client.drop_database(name)
+        await database.close()
