@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from acs.config import Settings
 from acs.cwmp_server.service import CwmpService, SessionTimeouts
+from acs.metrics import Metrics
 from cwmp.codec import ParserLimits
 from tasks.dispatch import Dispatcher
 from tasks.notify import TaskNotifier
@@ -15,6 +16,8 @@ from tasks.provisioning import Provisioner
 from tasks.queue import TaskQueue
 from tasks.registry import DeviceRegistry
 from tasks.secretbox import SecretBox, load_or_create_key
+from tasks.store.audit import AuditRepository
+from tasks.store.batches import BatchRepository
 from tasks.store.db import Database
 from tasks.store.devices import DeviceRepository
 from tasks.store.jobs import JobRepository
@@ -22,6 +25,7 @@ from tasks.store.locks import SessionLockRepository
 from tasks.store.parameters import ParameterRepository
 from tasks.store.sessions import SessionRepository
 from tasks.store.tasks import TaskRepository
+from tasks.store.tokens import TokenRepository
 
 
 def utc_now() -> datetime:
@@ -36,6 +40,9 @@ class Repositories:
     locks: SessionLockRepository
     tasks: TaskRepository
     jobs: JobRepository
+    tokens: TokenRepository
+    audit: AuditRepository
+    batches: BatchRepository
 
     @classmethod
     def open(cls, database: Database) -> Repositories:
@@ -46,10 +53,16 @@ class Repositories:
             locks=SessionLockRepository(database),
             tasks=TaskRepository(database),
             jobs=JobRepository(database),
+            tokens=TokenRepository(database),
+            audit=AuditRepository(database),
+            batches=BatchRepository(database),
         )
 
     async def ensure_indexes(self) -> None:
-        for repository in (self.devices, self.parameters, self.sessions, self.locks, self.tasks, self.jobs):
+        for repository in (
+            self.devices, self.parameters, self.sessions, self.locks, self.tasks, self.jobs,
+            self.tokens, self.audit, self.batches,
+        ):
             await repository.ensure_indexes()
 
 
@@ -66,6 +79,7 @@ class Services:
     registry: DeviceRegistry
     cwmp: CwmpService
     clock: Callable[[], datetime]
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def jobs(self) -> JobRepository:

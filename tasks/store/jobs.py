@@ -41,7 +41,7 @@ class JobRepository:
     async def record_run(self, run: Mapping[str, Any]) -> None:
         await self._runs.insert_one(dict(run))
 
-    async def runs(self, job: str | None, limit: int, before: tuple[datetime, str] | None = None) -> list[Document]:
+    async def runs(self, job: str | None, limit: int, before: tuple[datetime, Any] | None = None) -> list[Document]:
         query: Document = {} if job is None else {"job": job}
         if before is not None:
             started_at, run_id = before
