@@ -1,0 +1,72 @@
+"""Keyset pagination: ``limit`` and an opaque ``cursor`` (base64url JSON of the last position).
+
+A cursor names where the previous page stopped (e.g. the last device_id, or the time and id of
+the last task), never an offset, so pages stay consistent while documents are added.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from acs.api.errors import ApiError
+
+T = TypeVar("T")
+Position = dict[str, Any]
+
+
+def encode_cursor(position: Position) -> str:
+    text = json.dumps(position, separators=(",", ":"), default=_json_default)
+    return base64.urlsafe_b64encode(text.encode()).decode("ascii").rstrip("=")
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot put {type(value).__name__} in a cursor")
+
+
+def decode_cursor(cursor: str | None) -> Position | None:
+    if cursor is None or cursor == "":
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        position = json.loads(raw)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from exc
+    if not isinstance(position, dict):
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned")
+    return position
+
+
+def cursor_text(position: Position | None, key: str) -> str | None:
+    if position is None:
+        return None
+    value = position.get(key)
+    if not isinstance(value, str):
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned")
+    return value
+
+
+def cursor_time(position: Position | None, key: str = "at") -> datetime | None:
+    text = cursor_text(position, key)
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from exc
+    if moment.tzinfo is None:
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned")
+    return moment
+
+
+def next_cursor(fetched: Sequence[T], limit: int, position: Callable[[T], Position]) -> str | None:
+    """Repositories are asked for ``limit + 1`` rows: one more means there is a next page."""
+    if len(fetched) <= limit:
+        return None
+    return encode_cursor(position(fetched[limit - 1]))
