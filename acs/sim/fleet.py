@@ -169,7 +169,7 @@ class Fleet:
             elapsed=self.clock() - self.stats.started_at,
             devices=len(self.devices),
             online=sum(1 for d in self.devices if d.online and d.bootstrapped),
-            in_session=len(self._busy),
+            in_session=sum(1 for d in self.devices if d.in_session),
             sessions=self.stats.sessions,
             sessions_per_second=(self.stats.sessions - previous_sessions) / max(window, 1e-9),
         )
