@@ -97,7 +97,8 @@ class DeviceRepository:
         return result.matched_count == 1
 
     async def remove_tags(self, device_id: str, tags: list[str]) -> bool:
-        result = await self._devices.update_one({"_id": device_id}, {"$pull": {"tags": {"$in": tags}}})
+        # $pullAll, not $pull with $in: FerretDB ignores the latter.
+        result = await self._devices.update_one({"_id": device_id}, {"$pullAll": {"tags": tags}})
         return result.matched_count == 1
 
     async def page(self, device_filter: DeviceFilter, now: datetime, after: str | None, limit: int) -> list[Document]:

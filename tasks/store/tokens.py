@@ -52,7 +52,10 @@ class TokenRepository:
         return [token async for token in cursor]
 
     async def delete(self, token_id: str) -> Document | None:
-        return await self._tokens.find_one_and_delete({"_id": token_id}, {"hash": 0})
+        deleted = await self._tokens.find_one_and_delete({"_id": token_id})  # FerretDB: no projection here
+        if deleted is not None:
+            deleted.pop("hash", None)
+        return deleted
 
     async def touch(self, token_id: str, fields: Mapping[str, Any]) -> None:
         await self._tokens.update_one({"_id": token_id}, {"$set": dict(fields)})
