@@ -30,6 +30,7 @@ from tasks.store.devices import DeviceFilter
 log = logging.getLogger("acs.bulk")
 PAGE = 200
 MAX_WAKES_IN_FLIGHT = 50
+CANCEL_CHECK_EVERY = 5  # devices woken between two looks at the batch's state
 
 
 class BulkRunner:
@@ -94,10 +95,7 @@ class BulkRunner:
         repositories = self.services.repositories
         pacer = Pacer(body.wake_rate)
         after: str | None = None
-        while True:
-            batch = await repositories.batches.get(batch_id)
-            if batch is None or batch["state"] == CANCELLED:
-                return
+        while not await self._cancelled(batch_id):
             devices = await repositories.devices.page(device_filter, self.services.clock(), after, PAGE)
             if not devices:
                 return
@@ -107,6 +105,10 @@ class BulkRunner:
             if body.connection_request:
                 await self._wake(batch_id, devices, pacer)
             after = devices[-1]["_id"]
+
+    async def _cancelled(self, batch_id: str) -> bool:
+        batch = await self.services.repositories.batches.get(batch_id)
+        return batch is None or batch["state"] == CANCELLED
 
     async def _wake(self, batch_id: str, devices: list[Document], pacer: Pacer) -> None:
         limit = asyncio.Semaphore(MAX_WAKES_IN_FLIGHT)
@@ -118,7 +120,9 @@ class BulkRunner:
             counts["wake_failed" if result.answered is False else "woken"] += 1
 
         wakes = []
-        for device in devices:
+        for number, device in enumerate(devices):
+            if number % CANCEL_CHECK_EVERY == 0 and await self._cancelled(batch_id):
+                break
             await pacer.next()
             wakes.append(asyncio.create_task(wake(device)))
         await asyncio.gather(*wakes)
