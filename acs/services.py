@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from acs.config import Settings
+from acs.cwmp_server.metrics import CwmpMetrics
 from acs.cwmp_server.service import CwmpService, SessionTimeouts
 from acs.metrics import Metrics
 from cwmp.codec import ParserLimits
@@ -60,8 +61,15 @@ class Repositories:
 
     async def ensure_indexes(self) -> None:
         for repository in (
-            self.devices, self.parameters, self.sessions, self.locks, self.tasks, self.jobs,
-            self.tokens, self.audit, self.batches,
+            self.devices,
+            self.parameters,
+            self.sessions,
+            self.locks,
+            self.tasks,
+            self.jobs,
+            self.tokens,
+            self.audit,
+            self.batches,
         ):
             await repository.ensure_indexes()
 
@@ -88,6 +96,7 @@ class Services:
 
 def build_services(settings: Settings, database: Database, clock: Callable[[], datetime] = utc_now) -> Services:
     repositories = Repositories.open(database)
+    metrics = Metrics()
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
     box = SecretBox(load_or_create_key(secret, settings.data_dir))
     notifier = TaskNotifier()
@@ -112,7 +121,8 @@ def build_services(settings: Settings, database: Database, clock: Callable[[], d
         SessionTimeouts(idle=timedelta(seconds=settings.session_timeout)),
         ParserLimits(max_bytes=settings.max_body_bytes),
         settings.periodic_inform_interval,
+        CwmpMetrics.register(metrics),
     )
     return Services(
-        settings, database, repositories, box, notifier, queue, dispatcher, provisioner, registry, cwmp, clock
+        settings, database, repositories, box, notifier, queue, dispatcher, provisioner, registry, cwmp, clock, metrics
     )

@@ -92,7 +92,9 @@ class Dispatcher:
         """The next RPC of this session: a task's next step, else the oldest queued task."""
         for task in await self.repository.in_session(ctx.session_id):
             if task.get("phase") == "step":
-                return await self._send(ctx, task)
+                outgoing = await self._send(ctx, task)
+                if outgoing is not None:
+                    return outgoing
         while True:
             now = self.clock()
             claimed = await self.repository.claim_next(ctx.device_id, ctx.session_id, ctx.lease_until, now)
@@ -118,6 +120,16 @@ class Dispatcher:
             await self._finish(task, TaskStatus.FAILED, reason=reason)
             return None
         step = int(task.get("step", 0))
+        if not await self.repository.record_send(
+            task["_id"], int(task["attempts"]), step, ctx.session_id, self.clock()
+        ):
+            log.error(
+                "task %s attempt %s step %s is already being sent elsewhere; not sending it again",
+                task["_id"],
+                task["attempts"],
+                step,
+            )
+            return None
         request_id = request_id_for(task["_id"], step)
         await self.repository.update_dispatched(
             task["_id"], ctx.session_id, {"phase": "sent", "request_id": request_id, "rpc": message.kind}

@@ -19,10 +19,12 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure, OperationFailure
 
 from acs.metrics import Counter, Metrics
 from schemas.api import ErrorBody, ErrorDetail
 from tasks.queue import TaskError
+from tasks.store.db import database_unavailable
 
 log = logging.getLogger("acs.api")
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -47,11 +49,17 @@ class ApiError(Exception):
         return cls(404, "not_found", f"no {what}")
 
 
-def error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None,
-                   headers: dict[str, str] | None = None) -> web.Response:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     body = ErrorBody(error=ErrorDetail(code=code, message=message, details=details))
-    return web.Response(status=status, body=body.model_dump_json(exclude_none=True),
-                        content_type="application/json", headers=headers)
+    return web.Response(
+        status=status, body=body.model_dump_json(exclude_none=True), content_type="application/json", headers=headers
+    )
 
 
 def validation_details(exc: ValidationError, where: str) -> list[dict[str, Any]]:
@@ -74,6 +82,9 @@ def as_api_error(exc: BaseException, where: str = "body") -> ApiError | None:
             details = validation_details(exc, where)
             text = "; ".join(f"{detail['loc']}: {detail['reason']}" for detail in details[:5])
             return ApiError(422, "validation_error", text, details)
+        case ConnectionFailure() | OperationFailure() if database_unavailable(exc):
+            # The database is down or restarting: nothing was accepted, the client may retry.
+            return ApiError(503, "database_unavailable", "the database is unavailable; retry shortly")
     return None
 
 

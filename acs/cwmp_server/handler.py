@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from pymongo.errors import PyMongoError
 
 from acs.cwmp_server.auth import CpeAuthenticator
 from acs.cwmp_server.service import COOKIE, CwmpService, Reply
+from tasks.store.db import database_unavailable
 
 log = logging.getLogger("acs.cwmp")
 
@@ -23,7 +25,16 @@ class CwmpHandler:
         if denied is not None:
             return denied
         body = await request.read()  # bounded by the application's client_max_size (413 beyond)
-        reply = await self.service.handle(body, request.cookies.get(COOKIE), request.remote)
+        try:
+            reply = await self.service.handle(body, request.cookies.get(COOKIE), request.remote)
+        except PyMongoError as exc:
+            if not database_unavailable(exc):
+                raise
+            # TR-069 3.4.5: a CPE that gets an HTTP error ends the session and retries later; the
+            # session's lease and its tasks are settled by the session reaper.
+            log.warning("database unavailable during a CWMP request from %s: %s", request.remote, exc)
+            self.service.metrics.rejected.inc(reason="database_unavailable")
+            return web.Response(status=503, text="database unavailable; retry later\n", headers={"Retry-After": "30"})
         return self.render(reply)
 
     async def other(self, request: web.Request) -> web.StreamResponse:

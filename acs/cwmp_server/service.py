@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from acs.cwmp_server.metrics import CwmpMetrics
 from cwmp import (
     AutonomousTransferComplete,
     CwmpVersion,
@@ -96,6 +97,7 @@ class CwmpService:
         timeouts: SessionTimeouts,
         limits: ParserLimits,
         default_interval: int,
+        metrics: CwmpMetrics,
     ) -> None:
         self.registry = registry
         self.sessions = sessions
@@ -106,12 +108,14 @@ class CwmpService:
         self.timeouts = timeouts
         self.limits = limits
         self.default_interval = default_interval
+        self.metrics = metrics
 
     async def handle(self, body: bytes, session_id: str | None, remote_ip: str | None) -> Reply:
         try:
             envelope = parse(body, self.limits) if body.strip() else None
         except MalformedMessage as exc:
             log.warning("malformed CWMP message from %s: %s", remote_ip, exc.reason)
+            self.metrics.rejected.inc(reason="malformed")
             if session_id:
                 await self.abort(session_id, "protocol_error", f"malformed message: {exc.reason}")
             return Reply.reason(400, f"malformed CWMP message: {exc.reason}")
@@ -139,6 +143,7 @@ class CwmpService:
         session_id = secrets.token_urlsafe(18)
         if not await self.locks.acquire(summary.device_id, session_id, self.timeouts.lease_until(now), now):
             log.info("second concurrent session refused for %s", summary.device_id)
+            self.metrics.rejected.inc(reason="session_in_progress")
             retry = str(int(self.timeouts.idle.total_seconds()) + 1)
             return Reply.reason(
                 503, f"device {summary.device_id} already has a session in progress", **{"Retry-After": retry}
@@ -182,6 +187,9 @@ class CwmpService:
             "snapshot": session.snapshot.model_dump(mode="json"),
         }
         await self.sessions.create(record)
+        self.metrics.started.inc()
+        for inform_event in inform.events:
+            self.metrics.events.inc(event=inform_event.event_code)
         log.info("session %s for %s from %s: %s", session_id, device_id, remote_ip, ", ".join(events))
         return Reply.soap(reply, set_session=session_id)
 
@@ -202,6 +210,9 @@ class CwmpService:
             return Reply.reason(400, f"CWMP protocol error: {exc.reason}")
         ctx = SessionContext(device_id, session_id, session.version, self.timeouts.lease_until(now))
         rpcs: list[Document] = [_event_rpc(now, event)]
+        self.metrics.messages.inc(direction="cpe", rpc=rpcs[0]["name"])
+        if isinstance(event, FaultReceived):
+            self.metrics.faults.inc(code=str(event.fault.fault_code))
         reply = await self._react(session, record, event, ctx, rpcs)
         fields: Document = {
             "snapshot": session.snapshot.model_dump(mode="json"),
@@ -219,6 +230,7 @@ class CwmpService:
             return await self._finish(record, rpcs, fields, now)
         if reply.message is not None:
             rpcs.append(_rpc(now, "acs", reply.message, reply.message_id))
+            self.metrics.messages.inc(direction="acs", rpc=reply.message)
         if not await self.sessions.save(session_id, record["seq"], fields, rpcs, record.get("rpc_count", 0)):
             return Reply.reason(409, "concurrent requests on one CWMP session")
         return reply
@@ -276,6 +288,7 @@ class CwmpService:
             return Reply.reason(409, "concurrent requests on one CWMP session")
         await self.sessions.finish(session_id, {"ended_at": now, "outcome": "ok", "duration_ms": int(duration * 1000)})
         await self.locks.release(device_id, session_id)
+        self.metrics.sessions.inc(outcome="ok")
         log.info("session %s for %s ended after %.3f s", session_id, device_id, duration)
         return Reply(204, clear_session=True)
 
@@ -291,6 +304,7 @@ class CwmpService:
         ):
             await self.dispatcher.on_session_broken(session_id, why)
             await self.locks.release(record["device_id"], session_id)
+            self.metrics.sessions.inc(outcome=outcome)
             log.warning("session %s for %s ended: %s (%s)", session_id, record["device_id"], outcome, why)
 
     async def reap_stale(self) -> int:

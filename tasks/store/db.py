@@ -10,7 +10,7 @@ from typing import Any
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import AutoReconnect, OperationFailure
+from pymongo.errors import AutoReconnect, ConnectionFailure, OperationFailure
 from pymongo.uri_parser import parse_uri
 
 Document = dict[str, Any]
@@ -52,6 +52,16 @@ def connect(uri: str, *, server_selection_timeout_ms: int = 5000, app_name: str 
 
 
 INDEX_ATTEMPTS = 5
+# Server answers that mean "not now" rather than "wrong": primary stepping down, shutting down,
+# FerretDB's SQLite backend busy. The caller answers 503 and the client retries.
+TRANSIENT_CODES = frozenset({1, 6, 7, 89, 91, 189, 10107, 11600, 11602, 13435, 13436})
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be used right now (as opposed to a bad query)."""
+    if isinstance(exc, ConnectionFailure):
+        return True
+    return isinstance(exc, OperationFailure) and exc.code in TRANSIENT_CODES
 
 
 async def ensure_indexes(collection: AsyncCollection[Document], indexes: Sequence[IndexModel]) -> None:

@@ -34,6 +34,10 @@ class TaskRepository:
         # Idempotency keys live in their own collection so a unique _id enforces them
         # (FerretDB has no partial or sparse unique indexes; MongoDB needs none this way).
         self._keys = database.collection("task_idempotency")
+        # One document per RPC sent for a task attempt, keyed by (task, attempt, step): the unique
+        # _id makes "sent at most once" hold even where findAndModify is not atomic (FerretDB 1.24
+        # reads, then writes by _id), and it is the record of every send.
+        self._sends = database.collection("task_sends")
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._tasks, INDEXES)
@@ -46,6 +50,15 @@ class TaskRepository:
             existing = await self._keys.find_one({"_id": key})
             return None if existing is None else str(existing["task_id"])
         return None
+
+    async def record_send(self, task_id: str, attempt: int, step: int, session_id: str, now: datetime) -> bool:
+        """True when this session is the first and only one to send this step of this attempt."""
+        key = f"{task_id}/{attempt}/{step}"
+        try:
+            await self._sends.insert_one({"_id": key, "task_id": task_id, "session_id": session_id, "at": now})
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def insert(self, task: Document) -> None:
         await self._tasks.insert_one(task)
