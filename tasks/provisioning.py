@@ -16,21 +16,13 @@ from typing import Any
 from cwmp import Inform
 from schemas.tasks import ParameterSetting, SetParameterValuesTask, TaskStatus
 from tasks.queue import TaskError, TaskQueue
+from tasks.registry import data_model_root
 from tasks.secretbox import SecretBox
 from tasks.store.devices import DeviceRepository
 
 Document = dict[str, Any]
 log = logging.getLogger("acs.provisioning")
 SYSTEM_USER = "system:provisioning"
-
-
-def data_model_root(inform: Inform) -> str:
-    """``InternetGatewayDevice.`` (TR-098) or ``Device.`` (TR-181), from the Inform's parameters."""
-    for parameter in inform.parameters:
-        root = parameter.name.split(".", 1)[0]
-        if root:
-            return root + "."
-    return "InternetGatewayDevice."
 
 
 class Provisioner:

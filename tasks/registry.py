@@ -48,6 +48,15 @@ class InformSummary:
         return BOOTSTRAP in self.event_codes
 
 
+def data_model_root(inform: Inform) -> str:
+    """``InternetGatewayDevice.`` (TR-098) or ``Device.`` (TR-181), from the Inform's parameters."""
+    for parameter in inform.parameters:
+        root = parameter.name.split(".", 1)[0]
+        if root:
+            return root + "."
+    return "InternetGatewayDevice."
+
+
 def _summary_field(name: str) -> str | None:
     for suffix, field in SUMMARY_SUFFIXES.items():
         if name.endswith(suffix):
@@ -84,6 +93,7 @@ def summarize_inform(
     state: dict[str, Any] = {
         **summary,
         "remote_ip": remote_ip,
+        "root": data_model_root(inform),
         "cwmp_version": version.value,
         "last_events": [event.event_code for event in inform.events],
         "offline_after": now + timedelta(seconds=2 * interval) + OFFLINE_GRACE,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
+from typing import Any
 
 from acs.api.devices import device_or_404
 from acs.api.errors import ApiError
 from acs.api.pagination import cursor_text, cursor_time, decode_cursor, next_cursor
 from acs.api.routes import Call, Reply, Route
+from acs.services import Services
 from schemas.api import (
     ConnectionRequestReport,
     DeviceTasksQuery,
@@ -44,13 +47,32 @@ async def create_task(call: Call) -> Reply:
     call.audit["kind"] = request.kind
     report = None
     if options.connection_request and task["status"] not in FINAL:
-        result = await call.api.connreq.wake(device)
-        report = ConnectionRequestReport(device_id=device_id, **result.__dict__)
+        task = await _after_current_session(services, task, deadline=max(options.wait, 1.0))
+        if task["status"] == "queued":
+            result = await call.api.connreq.wake(device)
+            report = ConnectionRequestReport(device_id=device_id, **result.__dict__)
     remaining = options.wait - (services.clock() - started).total_seconds()
     if remaining > 0 and task["status"] not in FINAL:
         task = await services.queue.wait_final(task["_id"], remaining) or task
     shown = TaskCreated.model_validate({**services.queue.to_api(task), "connection_request": report})
     return Reply(shown, status=_status_for(task), headers={"Location": f"/api/v1/tasks/{task['_id']}"})
+
+
+async def _after_current_session(services: Services, task: dict[str, Any], deadline: float) -> dict[str, Any]:
+    """Wait (bounded) while the device is in a session; return the task as it then stands.
+
+    TR-069 3.2.2: a CPE already in a session ignores a connection request, so waking it now
+    would be lost; a task queued while that session is still sending RPCs is taken by it anyway.
+    """
+    loop = asyncio.get_running_loop()
+    until = loop.time() + deadline
+    delay = 0.02
+    while await services.repositories.locks.holder(task["device_id"], services.clock()) is not None:
+        if loop.time() >= until:
+            break
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)
+    return await services.queue.get(task["_id"]) or task
 
 
 async def get_task(call: Call) -> Reply:
@@ -86,8 +108,7 @@ async def retry_task(call: Call) -> Reply:
     call.audit["device_id"] = task["device_id"]
     copy = await call.api.services.queue.retry(task["_id"], call.who)
     call.audit["task_ids"] = [task["_id"], copy["_id"]]
-    return Reply(task_view(call, copy), status=201,
-                 headers={"Location": f"/api/v1/tasks/{copy['_id']}"})
+    return Reply(task_view(call, copy), status=201, headers={"Location": f"/api/v1/tasks/{copy['_id']}"})
 
 
 async def _task_or_404(call: Call, task_id: str) -> Document:
@@ -98,15 +119,59 @@ async def _task_or_404(call: Call, task_id: str) -> Document:
 
 
 ROUTES = [
-    Route("POST", "/api/v1/devices/{device_id}/tasks", create_task,
-          "Queue a task for a device (201 when final within wait, 202 when pending)", Role.OPERATOR, "tasks",
-          query=TaskCreateQuery, body=TaskBody, response=TaskCreated, status=202, other_statuses=(201, 400, 404)),
-    Route("GET", "/api/v1/devices/{device_id}/tasks", list_device_tasks, "Tasks of a device, newest first",
-          Role.VIEWER, "tasks", query=DeviceTasksQuery, response=Page[Task], other_statuses=(400, 404)),
-    Route("GET", "/api/v1/tasks/{task_id}", get_task, "One task", Role.VIEWER, "tasks", response=Task,
-          other_statuses=(404,)),
-    Route("DELETE", "/api/v1/tasks/{task_id}", cancel_task, "Cancel a queued task", Role.OPERATOR, "tasks",
-          response=Task, other_statuses=(404, 409)),
-    Route("POST", "/api/v1/tasks/{task_id}/retry", retry_task, "Queue a copy of a finished task",
-          Role.OPERATOR, "tasks", response=Task, status=201, other_statuses=(404, 409)),
+    Route(
+        "POST",
+        "/api/v1/devices/{device_id}/tasks",
+        create_task,
+        "Queue a task for a device (201 when final within wait, 202 when pending)",
+        Role.OPERATOR,
+        "tasks",
+        query=TaskCreateQuery,
+        body=TaskBody,
+        response=TaskCreated,
+        status=202,
+        other_statuses=(201, 400, 404),
+    ),
+    Route(
+        "GET",
+        "/api/v1/devices/{device_id}/tasks",
+        list_device_tasks,
+        "Tasks of a device, newest first",
+        Role.VIEWER,
+        "tasks",
+        query=DeviceTasksQuery,
+        response=Page[Task],
+        other_statuses=(400, 404),
+    ),
+    Route(
+        "GET",
+        "/api/v1/tasks/{task_id}",
+        get_task,
+        "One task",
+        Role.VIEWER,
+        "tasks",
+        response=Task,
+        other_statuses=(404,),
+    ),
+    Route(
+        "DELETE",
+        "/api/v1/tasks/{task_id}",
+        cancel_task,
+        "Cancel a queued task",
+        Role.OPERATOR,
+        "tasks",
+        response=Task,
+        other_statuses=(404, 409),
+    ),
+    Route(
+        "POST",
+        "/api/v1/tasks/{task_id}/retry",
+        retry_task,
+        "Queue a copy of a finished task",
+        Role.OPERATOR,
+        "tasks",
+        response=Task,
+        status=201,
+        other_statuses=(404, 409),
+    ),
 ]
