@@ -254,6 +254,29 @@ class GetAllQueuedTransfersTask(_TaskBase):
     kind: Literal["get_all_queued_transfers"]
 
 
+class DiagnosticTask(_TaskBase):
+    """The device's own TR-069 diagnostics (TR-098 / TR-181 IPPing, TraceRoute, DownloadDiagnostics)."""
+
+    kind: Literal["diagnostic"]
+    test: Literal["ping", "traceroute", "download"]
+    host: str | None = Field(default=None, min_length=1, max_length=256, description="ping, traceroute")
+    url: str | None = Field(default=None, min_length=1, max_length=256, description="download")
+    repetitions: int | None = Field(default=None, ge=1, le=100, description="ping: NumberOfRepetitions")
+    timeout_ms: int | None = Field(default=None, ge=1, le=600_000, description="ping, traceroute: Timeout")
+    max_hops: int | None = Field(default=None, ge=1, le=64, description="traceroute: MaxHopCount")
+
+    @model_validator(mode="after")
+    def _target(self) -> DiagnosticTask:
+        if self.test == "download":
+            if self.url is None or self.host is not None:
+                raise ValueError("a download test takes url (and no host)")
+            if not self.url.startswith(("http://", "https://", "ftp://")):
+                raise ValueError("url must be http, https or ftp")
+        elif self.host is None or self.url is not None:
+            raise ValueError(f"a {self.test} test takes host (and no url)")
+        return self
+
+
 TaskRequest = Annotated[
     RebootTask
     | FactoryResetTask
@@ -272,7 +295,8 @@ TaskRequest = Annotated[
     | ScheduleDownloadTask
     | CancelTransferTask
     | GetQueuedTransfersTask
-    | GetAllQueuedTransfersTask,
+    | GetAllQueuedTransfersTask
+    | DiagnosticTask,
     Field(discriminator="kind"),
 ]
 
@@ -295,6 +319,7 @@ TASK_KINDS: tuple[str, ...] = (
     "cancel_transfer",
     "get_queued_transfers",
     "get_all_queued_transfers",
+    "diagnostic",
 )
 # Reads may be re-sent after a broken session; everything else changes the device.
 READ_KINDS = frozenset(

@@ -23,6 +23,7 @@ from schemas.tasks import READ_KINDS, TaskStatus
 from tasks import params as task_params
 from tasks.notify import TaskNotifier
 from tasks.rpc import (
+    NEEDS_CACHED_TYPES,
     CacheUpdate,
     Next,
     Outcome,
@@ -95,6 +96,11 @@ class Dispatcher:
                 outgoing = await self._send(ctx, task)
                 if outgoing is not None:
                     return outgoing
+        while (resumed := await self.repository.resume(ctx.device_id, ctx.session_id, ctx.lease_until)) is not None:
+            # A step that waited for an Inform event (Next.AWAIT_EVENT) continues in this session.
+            outgoing = await self._send(ctx, resumed)
+            if outgoing is not None:
+                return outgoing
         while True:
             now = self.clock()
             claimed = await self.repository.claim_next(ctx.device_id, ctx.session_id, ctx.lease_until, now)
@@ -140,7 +146,7 @@ class Dispatcher:
     async def _types(self, task: Document, params: Document) -> dict[str, str]:
         """xsi:types for values given without one: the device's own, from the cache."""
         values = params.get("values") or []
-        if not any(not setting.get("type") for setting in values):
+        if task["kind"] not in NEEDS_CACHED_TYPES and not any(not setting.get("type") for setting in values):
             return {}
         cached = await self.parameters.get(task["device_id"])
         return {name: parameter.type for name, parameter in cached.items() if parameter.type}
@@ -180,6 +186,11 @@ class Dispatcher:
             case Next.STEP:
                 fields = {"phase": "step", "state": outcome.state, "step": int(task.get("step", 0)) + 1}
                 await self.repository.update_dispatched(task["_id"], ctx.session_id, {**fields, "result": result})
+            case Next.AWAIT_EVENT:
+                # Detached until an Inform carries state["await_event"]; then resumed in that session.
+                fields = {"phase": "await_event", "session_id": None, "state": outcome.state,
+                          "step": int(task.get("step", 0)) + 1, "result": result}
+                await self.repository.update_dispatched(task["_id"], ctx.session_id, fields)
             case Next.AWAIT_INFORM | Next.AWAIT_TRANSFER:
                 # Detached from the session: the proof arrives in a later session.
                 fields = {"phase": outcome.next.value, "session_id": None, "result": result}
@@ -276,6 +287,9 @@ class Dispatcher:
         elif kind == "factory_reset":
             if "0 BOOTSTRAP" in codes:
                 await self._finish(task, TaskStatus.DONE, result={"bootstrapped": True})
+        elif phase == "await_event":
+            if (task.get("state") or {}).get("await_event") in codes:
+                await self.repository.update_dispatched(task["_id"], None, {"phase": "resume"})
         elif phase == "unconfirmed":
             await self._settle_unconfirmed(task, parameter_key)
 

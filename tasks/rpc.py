@@ -47,6 +47,7 @@ from cwmp import (
     Upload,
     UploadResponse,
 )
+from tasks import diagnostics
 
 Document = dict[str, Any]
 # TR-069 A.3.2.2: a partial path in GetParameterValues returns the whole subtree in one answer;
@@ -62,6 +63,11 @@ class Next(StrEnum):
     STEP = "step"  # send another RPC for this task in the same session
     AWAIT_INFORM = "await_inform"  # done when the next Inform proves it (M Reboot, BOOTSTRAP)
     AWAIT_TRANSFER = "await_transfer"  # done by TransferComplete with our CommandKey
+    AWAIT_EVENT = "await_event"  # the next step waits for an Inform with state["await_event"]
+
+
+# Kinds whose request depends on the device's cached tree (the data model root picks the object).
+NEEDS_CACHED_TYPES = frozenset({"diagnostic"})
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,10 @@ def build_request(task: Document, state: Document, types: dict[str, str]) -> Mes
     key: str = task["command_key"]
     if kind == "refresh":
         return _refresh_request(params["path"], state)
+    if kind == "diagnostic":
+        if "object" not in state:
+            return diagnostics.request(params, key, diagnostics.root_of(types))
+        return diagnostics.read_results(state["object"])
     if kind == "add_object":
         if state.get("instance") is None:
             return AddObject(object_name=params["object"], parameter_key=key)
@@ -244,6 +254,8 @@ def apply_response(task: Document, state: Document, request: Message, response: 
         return _refresh_response(task, state, response)
     if kind == "add_object":
         return _add_object_response(task, state, request, response)
+    if kind == "diagnostic":
+        return _diagnostic_response(state, request, response)
     match response:
         case GetParameterValuesResponse():
             return Outcome(Next.DONE, result=_value_result(response.parameters), cache=_values(response.parameters))
@@ -335,3 +347,17 @@ def _add_object_response(task: Document, state: Document, request: Message, resp
         }
         return Outcome(Next.DONE, result=result, cache=_values(request.parameters))
     raise TaskProtocolError(f"add_object got {type(response).__name__}")
+
+
+def _diagnostic_response(state: Document, request: Message, response: Message) -> Outcome:
+    if isinstance(response, SetParameterValuesResponse) and isinstance(request, SetParameterValues):
+        obj = request.parameters[-1].name.removesuffix("DiagnosticsState")
+        wait = {"object": obj, "await_event": diagnostics.COMPLETE_EVENT}
+        return Outcome(Next.AWAIT_EVENT, result={"requested": True}, state=wait, cache=_values(request.parameters))
+    if isinstance(response, GetParameterValuesResponse) and "object" in state:
+        completed, found = diagnostics.results(state["object"], response)
+        if completed:
+            return Outcome(Next.DONE, result=found, cache=_values(response.parameters))
+        reason = f"the device's diagnostics ended in {found['diagnostics_state'] or 'no state'}"
+        return Outcome(Next.FAILED, result=found, cache=_values(response.parameters), reason=reason)
+    raise TaskProtocolError(f"diagnostic got {type(response).__name__}")

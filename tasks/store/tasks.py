@@ -86,6 +86,15 @@ class TaskRepository:
             return_document=ReturnDocument.AFTER,
         )
 
+    async def resume(self, device_id: str, session_id: str, lease_until: datetime) -> Document | None:
+        """A task whose awaited Inform event arrived continues in this session (its next step)."""
+        return await self._tasks.find_one_and_update(
+            {"device_id": device_id, "status": TaskStatus.DISPATCHED.value, "session_id": None, "phase": "resume"},
+            {"$set": {"session_id": session_id, "lease_until": lease_until, "phase": "step"}},
+            sort=[("dispatched_at", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+
     async def update_dispatched(self, task_id: str, session_id: str | None, fields: Mapping[str, Any]) -> bool:
         """Change a dispatched task still owned by ``session_id`` (None: owned by no session)."""
         result = await self._tasks.update_one(
