@@ -74,7 +74,9 @@ async def database_uri(settings: Settings) -> AsyncIterator[str]:
     try:
         yield local.uri + "acs"
     finally:
-        await local.stop()
+        # A server adopted from a running `acs serve` (e.g. by `acs token create`) is left running.
+        if local.started_here:
+            await local.stop()
 
 
 async def _start_site(runner: web.AppRunner, sock: socket.socket, context: ssl.SSLContext | None, grace: float) -> None:
