@@ -62,7 +62,7 @@ class Settings(BaseModel):
     cpe_password: SecretStr | None = Field(default=None, description="Global CPE password")
     cpe_auth_realm: str = Field(default="acs", description="Realm of the CPE authentication challenge")
     periodic_inform_interval: int = Field(
-        default=300, ge=30, le=86400 * 7, description="Periodic inform interval pushed to devices (s)"
+        default=300, ge=10, le=86400 * 7, description="Periodic inform interval pushed to devices (s)"
     )
     session_timeout: float = Field(
         default=30.0, gt=0, le=600, description="Idle time allowed between two messages of a CWMP session (s)"
@@ -77,6 +77,43 @@ class Settings(BaseModel):
     workers: int = Field(default=1, ge=1, le=64, description="Worker processes sharing the listening sockets")
     shutdown_grace: float = Field(default=10.0, ge=0, le=300, description="Bound on finishing sessions at exit")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    # -- offline detection, health polls, incidents (issue 5) --
+    offline_interval_factor: float = Field(
+        default=2.0, ge=1.0, le=10.0, description="Offline after missing the periodic inform interval x this"
+    )
+    offline_grace: float = Field(default=60.0, ge=0, le=86400, description="Plus this grace before offline (s)")
+    offline_check_interval: float = Field(default=15.0, gt=0, le=3600, description="Offline detection job (s)")
+    health_interval: int = Field(default=21600, ge=0, description="Health poll of every device (s); 0: off")
+    health_watch_tag: str = Field(default="watch", description="Tag line 2 sets to poll a device more often")
+    health_watch_interval: int = Field(default=300, ge=10, description="Health poll of watched devices (s)")
+    health_policies_file: Path | None = Field(
+        default=None, description="JSON list of health policies (replaces the two built from the settings above)"
+    )
+    health_check_interval: float = Field(default=10.0, gt=0, le=3600, description="Health poll job (s)")
+    health_concurrency: int = Field(default=20, ge=1, le=1000, description="Connection requests at once")
+    health_max_in_flight: int = Field(default=500, ge=1, description="Health reads queued and unanswered at once")
+    health_ride_window: float = Field(
+        default=300.0, ge=0, description="No connection request when the periodic inform is due within this (s)"
+    )
+    health_results_kept: int = Field(default=48, ge=1, le=10000, description="Health results kept per device")
+    health_rx_warn_dbm: float = Field(default=-25.0, description="Optical RX power below this: warn")
+    health_rx_critical_dbm: float = Field(default=-27.0, description="Optical RX power below this: critical")
+    health_tx_low_dbm: float = Field(default=0.5, description="Optical TX power below this: warn")
+    health_temperature_warn_c: float = Field(default=70.0, description="Temperature above this: warn")
+    health_temperature_critical_c: float = Field(default=85.0, description="Temperature above this: critical")
+    health_reboots_warn: int = Field(default=3, ge=1, description="Reboots in 24 h from this many: warn")
+    health_reboots_critical: int = Field(default=6, ge=1, description="Reboots in 24 h from this many: critical")
+    incident_check_interval: float = Field(default=30.0, gt=0, le=3600, description="Incident detection job (s)")
+    incident_window: float = Field(default=900.0, gt=0, description="Signals (offline, critical, failed task) within")
+    incident_min_devices: int = Field(default=5, ge=1, description="Affected devices a group needs for an incident")
+    incident_min_share: float = Field(
+        default=0.3, gt=0, le=1, description="Share of a group affected, above its baseline, that opens an incident"
+    )
+    incident_resolve_share: float = Field(
+        default=0.1, ge=0, lt=1, description="Resolved when members still affected fall to this share of the peak"
+    )
+    incident_baseline_alpha: float = Field(default=0.05, gt=0, le=1, description="Weight of each run in baselines")
+    event_retention_days: int = Field(default=30, ge=1, description="Device events and closed incidents kept (days)")
 
     @field_validator("cwmp_listen", "api_listen")
     @classmethod

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from acs.services import Services
+from tasks.offline import OfflineDetector
 from tasks.scheduler import Job, JobRunner
 
 SESSION_REAPER_INTERVAL = 5.0
@@ -27,3 +28,25 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
     runner.add(Job("reap_sessions", SESSION_REAPER_INTERVAL, reap_sessions))
     runner.add(Job("expire_tasks", TASK_EXPIRY_INTERVAL, expire_tasks))
     runner.add(Job("prune_job_runs", JOB_HISTORY_INTERVAL, prune_job_runs))
+    register_monitoring_jobs(runner, services)
+
+
+def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
+    """Issue 5: offline detection, health polls, incident detection, and pruning their records."""
+    settings, repositories = services.settings, services.repositories
+    offline_gauge = services.metrics.gauge("acs_devices_offline", "Devices marked offline (by the last detection)")
+    detector = OfflineDetector(repositories.devices, repositories.events, services.clock,
+                               services.registry.transition_hooks)
+
+    async def detect_offline() -> dict[str, Any]:
+        went_offline = await detector.run()
+        offline = await repositories.devices.count_presence("offline")
+        offline_gauge.set(offline)
+        return {"went_offline": went_offline, "offline": offline}
+
+    async def prune_device_events() -> dict[str, Any]:
+        before = services.clock() - timedelta(days=settings.event_retention_days)
+        return {"events_pruned": await repositories.events.prune(before)}
+
+    runner.add(Job("detect_offline", settings.offline_check_interval, detect_offline))
+    runner.add(Job("prune_device_events", JOB_HISTORY_INTERVAL, prune_device_events))

@@ -15,11 +15,12 @@ from tasks.dispatch import Dispatcher
 from tasks.notify import TaskNotifier
 from tasks.provisioning import Provisioner
 from tasks.queue import TaskQueue
-from tasks.registry import DeviceRegistry
+from tasks.registry import DeviceRegistry, OfflineMargin
 from tasks.secretbox import SecretBox, load_or_create_key
 from tasks.store.audit import AuditRepository
 from tasks.store.batches import BatchRepository
 from tasks.store.db import Database
+from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
 from tasks.store.jobs import JobRepository
 from tasks.store.locks import SessionLockRepository
@@ -44,6 +45,7 @@ class Repositories:
     tokens: TokenRepository
     audit: AuditRepository
     batches: BatchRepository
+    events: DeviceEventRepository
 
     @classmethod
     def open(cls, database: Database) -> Repositories:
@@ -57,6 +59,7 @@ class Repositories:
             tokens=TokenRepository(database),
             audit=AuditRepository(database),
             batches=BatchRepository(database),
+            events=DeviceEventRepository(database),
         )
 
     async def ensure_indexes(self) -> None:
@@ -70,6 +73,7 @@ class Repositories:
             self.tokens,
             self.audit,
             self.batches,
+            self.events,
         ):
             await repository.ensure_indexes()
 
@@ -110,7 +114,10 @@ def build_services(settings: Settings, database: Database, clock: Callable[[], d
         settings.provision_connection_request_credentials,
     )
     dispatcher.final_hooks.append(provisioner.on_task_final)
-    registry = DeviceRegistry(repositories.devices, repositories.parameters)
+    margin = OfflineMargin(settings.periodic_inform_interval, settings.offline_interval_factor, settings.offline_grace)
+    registry = DeviceRegistry(repositories.devices, repositories.parameters, repositories.events, margin)
+    transitions = metrics.counter("acs_device_transitions_total", "Devices going online or offline", ("to",))
+    registry.transition_hooks.append(lambda _device_id, to: transitions.inc(to=to))
     cwmp = CwmpService(
         registry,
         repositories.sessions,

@@ -7,13 +7,16 @@ and TR-181 (``Device.``) devices, whose Inform parameters differ only in their p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from cwmp import CwmpVersion, Inform
 from cwmp.device_id import make_device_id
+from tasks.store import device_events
 from tasks.store.db import Document
+from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
 from tasks.store.parameters import ParameterRepository
 
@@ -31,7 +34,8 @@ SUMMARY_SUFFIXES: dict[str, str] = {
 }
 # TR-181 carries the WAN address as Device.IP.Interface.{i}.IPv4Address.{i}.IPAddress (TR-181 Inform list).
 TR181_ADDRESS_SUFFIX = ".IPAddress"
-# Offline when the periodic inform is missed twice, plus a grace for slow links (issue 5 refines it).
+# Offline when the periodic inform is missed twice, plus a grace for slow links; DeviceRegistry
+# applies the configured OfflineMargin instead.
 OFFLINE_GRACE = timedelta(seconds=60)
 BOOTSTRAP = "0 BOOTSTRAP"
 
@@ -102,10 +106,34 @@ def summarize_inform(
     return InformSummary(device_id, identity, state, [event.event_code for event in inform.events])
 
 
+@dataclass(frozen=True)
+class OfflineMargin:
+    """A device is offline once its periodic inform is ``factor`` intervals + ``grace`` late."""
+
+    default_interval: int = 300
+    factor: float = 2.0
+    grace: float = OFFLINE_GRACE.total_seconds()
+
+    def deadline(self, now: datetime, interval: int | None) -> datetime:
+        return now + timedelta(seconds=self.factor * (interval or self.default_interval) + self.grace)
+
+
+TransitionHook = Callable[[str, str], None]  # (device_id, "online" | "offline")
+
+
 class DeviceRegistry:
-    def __init__(self, devices: DeviceRepository, parameters: ParameterRepository) -> None:
+    def __init__(
+        self,
+        devices: DeviceRepository,
+        parameters: ParameterRepository,
+        events: DeviceEventRepository | None = None,
+        margin: OfflineMargin | None = None,
+    ) -> None:
         self.devices = devices
         self.parameters = parameters
+        self.events = events
+        self.margin = margin
+        self.transition_hooks: list[TransitionHook] = []
 
     async def record_inform(self, summary: InformSummary, inform: Inform, now: datetime) -> Document:
         if summary.bootstrap:
@@ -117,10 +145,28 @@ class DeviceRegistry:
             state["last_bootstrap"] = now
         if "1 BOOT" in summary.event_codes:
             state["last_boot"] = now
+        if self.margin is not None:
+            state["offline_after"] = self.margin.deadline(now, state.get("periodic_inform_interval"))
+        state["presence"] = "online"
         device, _created = await self.devices.record_inform(summary.device_id, summary.identity, state, now)
+        await self._record_events(device, summary, now)
         await self.parameters.set_values(
             summary.device_id,
             ((parameter.name, parameter.value, parameter.type) for parameter in inform.parameters),
             now,
         )
         return device
+
+    async def _record_events(self, device: Document, summary: InformSummary, now: datetime) -> None:
+        if self.events is None:
+            return
+        if "1 BOOT" in summary.event_codes:
+            await self.events.record(summary.device_id, device_events.BOOT, now, {"events": summary.event_codes})
+        offline_since = device.get("offline_since")
+        if offline_since is not None:  # the offline job marked it; this Inform brings it back
+            await self.devices.clear_offline(summary.device_id)
+            await self.events.record(
+                summary.device_id, device_events.ONLINE, now, {"offline_since": offline_since}
+            )
+            for hook in self.transition_hooks:
+                hook(summary.device_id, device_events.ONLINE)

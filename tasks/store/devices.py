@@ -22,6 +22,8 @@ INDEXES = [
     IndexModel([("offline_after", ASCENDING)]),
     IndexModel([("last_inform", DESCENDING)]),
     IndexModel([("cpe_username", ASCENDING)]),
+    IndexModel([("presence", ASCENDING), ("offline_after", ASCENDING)]),
+    IndexModel([("health_due_at", ASCENDING)]),
 ]
 
 
@@ -115,3 +117,31 @@ class DeviceRepository:
 
     async def count(self, device_filter: DeviceFilter, now: datetime) -> int:
         return await self._devices.count_documents(device_filter.to_query(now))
+
+    # -- presence and health (issue 5) ----------------------------------------------------------
+
+    async def overdue(self, now: datetime, limit: int) -> list[Document]:
+        """Devices still marked online whose periodic inform is overdue past the margin."""
+        cursor = self._devices.find(
+            {"presence": "online", "offline_after": {"$lte": now}}, {"offline_after": 1}
+        ).limit(limit)
+        return [device async for device in cursor]
+
+    async def mark_offline(self, device_id: str, since: datetime, now: datetime) -> bool:
+        """Online -> offline, unless an Inform came in meanwhile (the filter re-checks the deadline)."""
+        result = await self._devices.update_one(
+            {"_id": device_id, "presence": "online", "offline_after": {"$lte": now}},
+            {"$set": {"presence": "offline", "offline_since": since}},
+        )
+        return result.modified_count == 1
+
+    async def clear_offline(self, device_id: str) -> None:
+        await self._devices.update_one({"_id": device_id}, {"$unset": {"offline_since": ""}})
+
+    async def find(self, query: Document, projection: Mapping[str, Any] | None, limit: int) -> list[Document]:
+        """Devices matching a query the calling module built (health policies, incident facts)."""
+        cursor = self._devices.find(query, projection).sort("_id", ASCENDING).limit(limit)
+        return [device async for device in cursor]
+
+    async def count_presence(self, presence: str) -> int:
+        return await self._devices.count_documents({"presence": presence})

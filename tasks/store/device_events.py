@@ -1,0 +1,73 @@
+"""``device_events``: what happened to a device besides sessions and tasks.
+
+Online/offline transitions, boots (for "reboots in the last 24 hours"), health state changes and
+failed tasks, one small document each. The incident job reads the recent ones by type; a
+device's history and diagnosis read them by device. Old events are pruned by a scheduled job
+(FerretDB has no TTL index).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from tasks.store.db import Database, Document, ensure_indexes
+
+ONLINE = "online"
+OFFLINE = "offline"
+BOOT = "boot"
+HEALTH = "health"  # the health status changed (ok / warn / critical / unknown)
+TASK_FAILED = "task_failed"
+
+INDEXES = [
+    IndexModel([("device_id", ASCENDING), ("at", DESCENDING)]),
+    IndexModel([("type", ASCENDING), ("at", DESCENDING)]),
+    IndexModel([("at", ASCENDING)]),
+]
+
+
+class DeviceEventRepository:
+    def __init__(self, database: Database) -> None:
+        self._events = database.collection("device_events")
+
+    async def ensure_indexes(self) -> None:
+        await ensure_indexes(self._events, INDEXES)
+
+    async def record(
+        self, device_id: str, event_type: str, at: datetime, detail: Mapping[str, Any] | None = None
+    ) -> None:
+        await self._events.insert_one(
+            {"_id": str(ObjectId()), "device_id": device_id, "type": event_type, "at": at, "detail": dict(detail or {})}
+        )
+
+    async def for_device(
+        self, device_id: str, before: datetime | None = None, limit: int = 50, types: list[str] | None = None
+    ) -> list[Document]:
+        query: Document = {"device_id": device_id}
+        if before is not None:
+            query["at"] = {"$lt": before}
+        if types is not None:
+            query["type"] = {"$in": types}
+        cursor = self._events.find(query).sort("at", DESCENDING).limit(limit)
+        return [event async for event in cursor]
+
+    async def count_since(self, device_id: str, event_type: str, since: datetime) -> int:
+        return await self._events.count_documents({"device_id": device_id, "type": event_type, "at": {"$gte": since}})
+
+    async def devices_with(self, event_type: str, since: datetime, limit: int = 100_000) -> dict[str, int]:
+        """device_id -> how many ``event_type`` events it had since ``since``."""
+        pipeline: list[Document] = [
+            {"$match": {"type": event_type, "at": {"$gte": since}}},
+            {"$group": {"_id": "$device_id", "n": {"$sum": 1}}},
+            {"$limit": limit},
+        ]
+        cursor = await self._events.aggregate(pipeline)
+        return {str(row["_id"]): int(row["n"]) async for row in cursor}
+
+    async def prune(self, before: datetime) -> int:
+        result = await self._events.delete_many({"at": {"$lt": before}})
+        return result.deleted_count

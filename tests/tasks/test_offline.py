@@ -1,0 +1,69 @@
+"""Offline detection against the real database: overdue devices go offline, an Inform brings them back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from cwmp import CwmpVersion, DeviceIdStruct, EventStruct, Inform, ParameterValue
+from tasks.offline import OfflineDetector
+from tasks.registry import DeviceRegistry, OfflineMargin, summarize_inform
+from tasks.store.db import Database
+from tasks.store.device_events import DeviceEventRepository
+from tasks.store.devices import DeviceRepository
+from tasks.store.parameters import ParameterRepository
+from tests.support.mongo import MongoDocument
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def _inform(serial: str, *events: str) -> Inform:
+    return Inform(
+        device_id=DeviceIdStruct(manufacturer="T", oui="00E0FC", product_class="HG8245H", serial_number=serial),
+        events=tuple(EventStruct(event_code=code, command_key="") for code in events),
+        max_envelopes=1,
+        current_time=None,
+        retry_count=0,
+        parameters=(ParameterValue(name="InternetGatewayDevice.DeviceInfo.SoftwareVersion", value="V1"),),
+    )
+
+
+async def test_missed_informs_mark_offline_once_and_an_inform_brings_it_back(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    database = Database(client=mongo_db.client, db=mongo_db)
+    devices, events = DeviceRepository(database), DeviceEventRepository(database)
+    await devices.ensure_indexes()
+    await events.ensure_indexes()
+    registry = DeviceRegistry(devices, ParameterRepository(database), events, OfflineMargin(60, 2.0, 10.0))
+    seen: list[tuple[str, str]] = []
+    registry.transition_hooks.append(lambda device_id, to: seen.append((device_id, to)))
+    now = [T0]
+    detector = OfflineDetector(devices, events, lambda: now[0], registry.transition_hooks)
+
+    async def inform(serial: str, *codes: str) -> str:
+        message = _inform(serial, *codes)
+        summary = summarize_inform(message, CwmpVersion.V1_0, "10.0.0.1", 60, now[0])
+        await registry.record_inform(summary, message, now[0])
+        return summary.device_id
+
+    quiet = await inform("QUIET", "1 BOOT")
+    chatty = await inform("CHATTY", "1 BOOT")
+    now[0] = T0 + timedelta(seconds=129)
+    assert await detector.run() == 0, "2 x 60 s + 10 s grace not yet passed"
+    await inform("CHATTY", "2 PERIODIC")
+    now[0] = T0 + timedelta(seconds=131)
+    assert await detector.run() == 1
+    assert await detector.run() == 0, "a transition is recorded once"
+    device = await devices.get(quiet)
+    assert device is not None and device["presence"] == "offline"
+    assert device["offline_since"] == T0 + timedelta(seconds=130)
+    now[0] = T0 + timedelta(seconds=300)
+    await inform("QUIET", "1 BOOT")
+    device = await devices.get(quiet)
+    assert device is not None and device["presence"] == "online" and "offline_since" not in device
+    assert seen == [(quiet, "offline"), (quiet, "online")]
+    history = sorted((e["at"], e["type"]) for e in await events.for_device(quiet))
+    assert history == [(T0, "boot"), (T0 + timedelta(seconds=130), "offline"), (now[0], "boot"), (now[0], "online")]
+    assert await events.for_device(chatty, types=["offline"]) == []
