@@ -8,6 +8,8 @@ answers, moves out of ``queued`` at most once, and always reaches a final status
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -83,7 +85,8 @@ class TaskQueue:
         """Store a new task; with an idempotency key already used, return that task instead."""
         task = self.new_document(device_id, request, created_by, batch_id)
         if request.idempotency_key is not None:
-            key = f"{created_by}\x00{device_id}\x00{request.idempotency_key}"
+            # Hashed: a fixed-size _id whatever the client sends (and no NUL, which jsonb refuses).
+            key = hashlib.sha256(json.dumps([created_by, device_id, request.idempotency_key]).encode()).hexdigest()
             existing_id = await self.repository.reserve_key(key, task["_id"], task["created_at"])
             if existing_id is not None:
                 existing = await self.repository.get(existing_id)

@@ -84,6 +84,7 @@ def as_api_error(exc: BaseException, where: str = "body") -> ApiError | None:
             return ApiError(422, "validation_error", text, details)
         case ConnectionFailure() | OperationFailure() if database_unavailable(exc):
             # The database is down or restarting: nothing was accepted, the client may retry.
+            log.warning("database unavailable: %s", exc)
             return ApiError(503, "database_unavailable", "the database is unavailable; retry shortly")
     return None
 

@@ -54,14 +54,17 @@ def connect(uri: str, *, server_selection_timeout_ms: int = 5000, app_name: str 
 INDEX_ATTEMPTS = 5
 # Server answers that mean "not now" rather than "wrong": primary stepping down, shutting down,
 # FerretDB's SQLite backend busy. The caller answers 503 and the client retries.
-TRANSIENT_CODES = frozenset({1, 6, 7, 89, 91, 189, 10107, 11600, 11602, 13435, 13436})
+TRANSIENT_CODES = frozenset({6, 7, 89, 91, 189, 10107, 11600, 11602, 13435, 13436})
+BUSY_MARKERS = ("SQLITE_BUSY", "database is locked")  # FerretDB reports these as InternalError (1)
 
 
 def database_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` means the database cannot be used right now (as opposed to a bad query)."""
     if isinstance(exc, ConnectionFailure):
         return True
-    return isinstance(exc, OperationFailure) and exc.code in TRANSIENT_CODES
+    if not isinstance(exc, OperationFailure):
+        return False
+    return exc.code in TRANSIENT_CODES or any(marker in str(exc) for marker in BUSY_MARKERS)
 
 
 async def ensure_indexes(collection: AsyncCollection[Document], indexes: Sequence[IndexModel]) -> None:
