@@ -144,6 +144,19 @@ class Tags(BaseModel):
     tags: list[str]
 
 
+class CpeCredentialsBody(_Body):
+    """Per-device credentials the CPE must present to the CWMP endpoint (TR-069 3.4.4)."""
+
+    username: str = Field(min_length=1, max_length=256)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class CpeCredentials(BaseModel):
+    device_id: str
+    username: str
+    password_set: bool
+
+
 # -- tasks -----------------------------------------------------------------------------------
 
 

@@ -11,6 +11,8 @@ from acs.api.routes import Call, Reply, Route
 from schemas.api import (
     ConnectionRequestQuery,
     ConnectionRequestReport,
+    CpeCredentials,
+    CpeCredentialsBody,
     DeviceDetail,
     DeviceQuery,
     DeviceSummary,
@@ -108,6 +110,18 @@ async def add_tags(call: Call) -> Reply:
     return await _tags(call, device_id)
 
 
+async def set_cpe_credentials(call: Call) -> Reply:
+    device_id = call.path("device_id")
+    body = call.body(CpeCredentialsBody)
+    services = call.api.services
+    encrypted = services.box.encrypt(body.password)  # never stored or echoed in clear
+    fields = {"cpe_username": body.username, "cpe_password": encrypted}
+    if not await services.repositories.devices.set_fields(device_id, fields):
+        raise ApiError.not_found(f"device {device_id}")
+    call.audit["cpe_username"] = body.username
+    return Reply(CpeCredentials(device_id=device_id, username=body.username, password_set=True))
+
+
 async def remove_tags(call: Call) -> Reply:
     device_id = call.path("device_id")
     tags = call.body(TagsBody).tags
@@ -143,6 +157,9 @@ ROUTES = [
           body=TagsBody, response=Tags, other_statuses=(400, 404)),
     Route("DELETE", DEVICE + "/tags", remove_tags, "Remove tags from a device", Role.OPERATOR, "devices",
           body=TagsBody, response=Tags, other_statuses=(400, 404)),
+    Route("PUT", DEVICE + "/cpe-credentials", set_cpe_credentials,
+          "Set the credentials this device must use to authenticate to the CWMP endpoint", Role.ADMIN, "devices",
+          body=CpeCredentialsBody, response=CpeCredentials, other_statuses=(400, 404)),
     Route("POST", DEVICE + "/connection-request", connection_request,
           "Wake the device now (connection request); reports whether it answered", Role.OPERATOR, "devices",
           query=ConnectionRequestQuery, response=ConnectionRequestReport, other_statuses=(404,)),

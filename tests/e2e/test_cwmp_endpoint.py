@@ -19,6 +19,7 @@ from cwmp import (
     serialize,
 )
 from tests.conftest import AcsServeFactory
+from tests.support.api import create_token
 from tests.support.cpe import ScriptedCpe
 from tests.support.mongo import MongoDocument, unique_db_name
 
@@ -240,3 +241,19 @@ async def _authenticated_session(cpe: ScriptedCpe, mode: str, username: str, pas
     cpe.client_middlewares = (middleware,)
     exchange = await cpe.run_session(["1 BOOT"])
     return exchange.ended_with
+
+
+async def test_per_device_cpe_credentials_set_through_the_api(acs_serve: AcsServeFactory) -> None:
+    acs = await acs_serve(env={"ACS_CPE_AUTH": "digest", "ACS_CPE_USERNAME": "fleet", "ACS_CPE_PASSWORD": "shared"})
+    cpe = ScriptedCpe(acs.cwmp_url, serial="OWN-CREDS")
+    assert await _authenticated_session(cpe, "digest", "fleet", "shared") == 204  # known by the global ones
+    token = await create_token(acs, "admin", "admin")
+    url = f"{acs.api_url}/api/v1/devices/{cpe.device_id}/cpe-credentials"
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+        async with http.put(url, json={"username": "own-user", "password": "own-secret"}) as reply:
+            assert reply.status == 200
+            shown = await reply.json()
+    assert shown == {"device_id": cpe.device_id, "username": "own-user", "password_set": True}
+    assert await _authenticated_session(cpe, "digest", "own-user", "own-secret") == 204
+    assert await _authenticated_session(cpe, "digest", "own-user", "wrong") == 401
+    assert "own-secret" not in acs.log_path.read_text()

@@ -25,7 +25,11 @@ Client = AsyncMongoClient[MongoDocument]
 def _token(acs: AcsProcess) -> str:
     result = subprocess.run(
         [*acs_command(), "token", "create", "--name", "diag", "--role", "operator"],
-        env=acs.env, capture_output=True, text=True, timeout=60, check=True,
+        env=acs.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return next(word for word in result.stdout.split() if word.startswith("acs_"))
 
@@ -37,21 +41,36 @@ async def test_ping_and_traceroute_run_on_the_device(
     name = unique_db_name(request.node.name)
     acs = await acs_serve(database=name)
     sim = start_sim(
-        args=["--url", acs.cwmp_url, "--devices", "1", "--profile", profile, "--seed", "3",
-              "--cr-listen", f"127.0.0.1:{free_port()}", "--summary-every", "0"],
+        args=[
+            "--url",
+            acs.cwmp_url,
+            "--devices",
+            "1",
+            "--profile",
+            profile,
+            "--seed",
+            "3",
+            "--cr-listen",
+            f"127.0.0.1:{free_port()}",
+            "--summary-every",
+            "0",
+        ],
         log_path=tmp_path / "sim.log",
     )
     devices = mongo_client[name].devices
     token = await asyncio.to_thread(_token, acs)
     try:
+
         async def provisioned() -> MongoDocument | None:
             return await devices.find_one({"connection_request_username": {"$exists": True}})
 
         device = await wait_until(provisioned, timeout=60, message=sim.describe("device not provisioned"))
         url = f"{acs.api_url}/api/v1/devices/{quote(device['_id'], safe='')}/tasks"
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
-            for body in ({"kind": "diagnostic", "test": "ping", "host": "192.0.2.1", "repetitions": 4},
-                         {"kind": "diagnostic", "test": "traceroute", "host": "192.0.2.1"}):
+            for body in (
+                {"kind": "diagnostic", "test": "ping", "host": "192.0.2.1", "repetitions": 4},
+                {"kind": "diagnostic", "test": "traceroute", "host": "192.0.2.1"},
+            ):
                 params = {"connection_request": "true", "wait": "30"}
                 async with http.post(url, json=body, params=params) as response:
                     task = await response.json()

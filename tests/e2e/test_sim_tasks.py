@@ -7,8 +7,6 @@ TransferComplete and a new SoftwareVersion.
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +19,9 @@ from aiohttp import web
 from pymongo import AsyncMongoClient
 
 from tests.conftest import AcsServeFactory
+from tests.support.api import create_token
 from tests.support.mongo import MongoDocument, MongoServer, unique_db_name
-from tests.support.processes import AcsProcess, acs_command, free_port, start_sim, wait_until
+from tests.support.processes import AcsProcess, free_port, start_sim, wait_until
 
 Client = AsyncMongoClient[MongoDocument]
 FIRMWARE = b"\x7fFIRMWARE" * 1000
@@ -40,19 +39,6 @@ class Line2:
         params = {"connection_request": "true", "wait": str(wait)}
         async with self.http.post(url, json=body, params=params) as response:
             return response.status, await response.json()
-
-
-def _create_token(acs: AcsProcess) -> str:
-    env = {key: acs.env[key] for key in ("ACS_MONGODB_URI", "ACS_DATA_DIR")}
-    result = subprocess.run(
-        [*acs_command(), "token", "create", "--name", "line2", "--role", "operator"],
-        env={**acs.env, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return next(word for word in result.stdout.split() if word.startswith("acs_"))
 
 
 @pytest.fixture
@@ -102,7 +88,7 @@ async def line2(
         # Provisioning is done once the device accepted its connection-request credentials.
         return await devices.count_documents({"connection_request_username": {"$exists": True}}) >= 6
 
-    token = await asyncio.to_thread(_create_token, acs)
+    token = await create_token(acs, "line2", "operator")
     http = aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"})
     try:
         await wait_until(provisioned, timeout=90, message=sim.describe("devices were not provisioned"))
