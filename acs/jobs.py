@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from acs.connreq import ConnectionRequester
 from acs.services import Services
 from tasks.offline import OfflineDetector
 from tasks.scheduler import Job, JobRunner
@@ -44,9 +45,21 @@ def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
         offline_gauge.set(offline)
         return {"went_offline": went_offline, "offline": offline}
 
+    requester = ConnectionRequester(services.box, settings.connection_request_timeout,
+                                    settings.connection_request_attempts)
+
+    async def wake(device: dict[str, Any]) -> bool:
+        return (await requester.wake(device)).answered is True
+
+    services.health.wake = wake
+
+    async def poll_health() -> dict[str, Any]:
+        return await services.health.run()
+
     async def prune_device_events() -> dict[str, Any]:
         before = services.clock() - timedelta(days=settings.event_retention_days)
         return {"events_pruned": await repositories.events.prune(before)}
 
     runner.add(Job("detect_offline", settings.offline_check_interval, detect_offline))
+    runner.add(Job("poll_health", settings.health_check_interval, poll_health))
     runner.add(Job("prune_device_events", JOB_HISTORY_INTERVAL, prune_device_events))

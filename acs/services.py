@@ -12,6 +12,10 @@ from acs.cwmp_server.service import CwmpService, SessionTimeouts
 from acs.metrics import Metrics
 from cwmp.codec import ParserLimits
 from tasks.dispatch import Dispatcher
+from tasks.health.catalog import default_catalog
+from tasks.health.evaluate import Thresholds
+from tasks.health.policies import Policy, default_policies, load_policies
+from tasks.health.poll import HealthPoller, PollLimits
 from tasks.notify import TaskNotifier
 from tasks.provisioning import Provisioner
 from tasks.queue import TaskQueue
@@ -22,6 +26,7 @@ from tasks.store.batches import BatchRepository
 from tasks.store.db import Database
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
+from tasks.store.health import HealthRepository
 from tasks.store.jobs import JobRepository
 from tasks.store.locks import SessionLockRepository
 from tasks.store.parameters import ParameterRepository
@@ -46,6 +51,7 @@ class Repositories:
     audit: AuditRepository
     batches: BatchRepository
     events: DeviceEventRepository
+    health: HealthRepository
 
     @classmethod
     def open(cls, database: Database) -> Repositories:
@@ -60,6 +66,7 @@ class Repositories:
             audit=AuditRepository(database),
             batches=BatchRepository(database),
             events=DeviceEventRepository(database),
+            health=HealthRepository(database),
         )
 
     async def ensure_indexes(self) -> None:
@@ -74,6 +81,7 @@ class Repositories:
             self.audit,
             self.batches,
             self.events,
+            self.health,
         ):
             await repository.ensure_indexes()
 
@@ -90,6 +98,7 @@ class Services:
     provisioner: Provisioner
     registry: DeviceRegistry
     cwmp: CwmpService
+    health: HealthPoller
     clock: Callable[[], datetime]
     metrics: Metrics = field(default_factory=Metrics)
 
@@ -130,6 +139,29 @@ def build_services(settings: Settings, database: Database, clock: Callable[[], d
         settings.periodic_inform_interval,
         CwmpMetrics.register(metrics),
     )
+    health = build_health_poller(settings, repositories, queue, clock)
+    dispatcher.final_hooks.append(health.on_task_final)
     return Services(
-        settings, database, repositories, box, notifier, queue, dispatcher, provisioner, registry, cwmp, clock, metrics
+        settings, database, repositories, box, notifier, queue, dispatcher, provisioner, registry, cwmp, health, clock,
+        metrics,
     )
+
+
+def health_policies(settings: Settings) -> list[Policy]:
+    if settings.health_policies_file is not None:
+        return load_policies(settings.health_policies_file)
+    return default_policies(settings.health_interval, settings.health_watch_tag, settings.health_watch_interval)
+
+
+def build_health_poller(
+    settings: Settings, repositories: Repositories, queue: TaskQueue, clock: Callable[[], datetime]
+) -> HealthPoller:
+    thresholds = Thresholds(
+        settings.health_rx_warn_dbm, settings.health_rx_critical_dbm, settings.health_tx_low_dbm,
+        settings.health_temperature_warn_c, settings.health_temperature_critical_c,
+        settings.health_reboots_warn, settings.health_reboots_critical,
+    )
+    limits = PollLimits(settings.health_concurrency, settings.health_max_in_flight, settings.health_ride_window,
+                        settings.health_results_kept, settings.periodic_inform_interval)
+    return HealthPoller(queue, repositories.devices, repositories.events, repositories.health,
+                        health_policies(settings), default_catalog(), thresholds, limits, clock)

@@ -122,9 +122,9 @@ class DeviceRepository:
 
     async def overdue(self, now: datetime, limit: int) -> list[Document]:
         """Devices still marked online whose periodic inform is overdue past the margin."""
-        cursor = self._devices.find(
-            {"presence": "online", "offline_after": {"$lte": now}}, {"offline_after": 1}
-        ).limit(limit)
+        cursor = self._devices.find({"presence": "online", "offline_after": {"$lte": now}}, {"offline_after": 1}).limit(
+            limit
+        )
         return [device async for device in cursor]
 
     async def mark_offline(self, device_id: str, since: datetime, now: datetime) -> bool:
@@ -145,3 +145,6 @@ class DeviceRepository:
 
     async def count_presence(self, presence: str) -> int:
         return await self._devices.count_documents({"presence": presence})
+
+    async def count_query(self, query: Document) -> int:
+        return await self._devices.count_documents(query)

@@ -1,0 +1,152 @@
+"""Pure health evaluation: raw readings + thresholds -> ok / warn / critical, with the reasons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from tasks.health.catalog import CheckProfile, MetricSpec
+
+
+class Level(IntEnum):
+    UNKNOWN = -1
+    OK = 0
+    WARN = 1
+    CRITICAL = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    rx_warn_dbm: float = -25.0
+    rx_critical_dbm: float = -27.0
+    tx_low_dbm: float = 0.5
+    temperature_warn_c: float = 70.0
+    temperature_critical_c: float = 85.0
+    reboots_warn: int = 3
+    reboots_critical: int = 6
+
+
+@dataclass(frozen=True)
+class Reason:
+    check: str
+    level: Level
+    message: str
+
+    def as_document(self) -> dict[str, Any]:
+        return {"check": self.check, "level": self.level.label, "message": self.message}
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    level: Level
+    reasons: list[Reason] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return self.level.label
+
+
+def convert(spec: MetricSpec, raw: str) -> float | int | str | None:
+    """A raw TR-069 string in the metric's unit -> the number in dBm / degC / s (None: unreadable)."""
+    if spec.unit is None:
+        return raw
+    try:
+        number = float(raw)
+    except ValueError:
+        return None
+    if spec.unit == "dBm1000":
+        return round(number / 1000.0, 3)
+    if spec.unit == "s":
+        return int(number)
+    return number
+
+
+def _fmt(number: float) -> str:
+    return f"{number:g}"
+
+
+def _optical(values: dict[str, Any], profile: CheckProfile, limits: Thresholds) -> list[Reason]:
+    reasons: list[Reason] = []
+    rx = values.get("rx_power")
+    if isinstance(rx, float | int):
+        if rx < limits.rx_critical_dbm:
+            reasons.append(
+                Reason(
+                    "optical",
+                    Level.CRITICAL,
+                    f"optical RX power {_fmt(rx)} dBm below {_fmt(limits.rx_critical_dbm)} dBm",
+                )
+            )
+        elif rx < limits.rx_warn_dbm:
+            reasons.append(
+                Reason("optical", Level.WARN, f"optical RX power {_fmt(rx)} dBm below {_fmt(limits.rx_warn_dbm)} dBm")
+            )
+    tx = values.get("tx_power")
+    if isinstance(tx, float | int) and tx < limits.tx_low_dbm:
+        reasons.append(
+            Reason("optical", Level.WARN, f"optical TX power {_fmt(tx)} dBm below {_fmt(limits.tx_low_dbm)} dBm")
+        )
+    temperature = values.get("temperature")
+    if isinstance(temperature, float | int):
+        if temperature > limits.temperature_critical_c:
+            reasons.append(
+                Reason(
+                    "optical",
+                    Level.CRITICAL,
+                    f"temperature {_fmt(temperature)} C above {_fmt(limits.temperature_critical_c)} C",
+                )
+            )
+        elif temperature > limits.temperature_warn_c:
+            reasons.append(
+                Reason(
+                    "optical",
+                    Level.WARN,
+                    f"temperature {_fmt(temperature)} C above {_fmt(limits.temperature_warn_c)} C",
+                )
+            )
+    reasons += _state(values, profile, "pon_state", "optical", "PON state")
+    return reasons
+
+
+def _state(values: dict[str, Any], profile: CheckProfile, metric: str, check: str, label: str) -> list[Reason]:
+    spec = profile.metrics.get(metric)
+    state = values.get(metric)
+    if spec is None or state is None or not spec.up or state in spec.up:
+        return []
+    return [Reason(check, Level.CRITICAL, f"{label} {state or '(empty)'} (healthy: {', '.join(spec.up)})")]
+
+
+def _wan(values: dict[str, Any], profile: CheckProfile) -> list[Reason]:
+    reasons = _state(values, profile, "wan_status", "wan", "WAN connection")
+    error = values.get("wan_last_error")
+    if reasons and error and error != "ERROR_NONE":
+        reasons.append(Reason("wan", Level.WARN, f"last WAN connection error {error}"))
+    return reasons
+
+
+def _reboots(reboots_24h: int | None, limits: Thresholds) -> list[Reason]:
+    if reboots_24h is None or reboots_24h < limits.reboots_warn:
+        return []
+    level = Level.CRITICAL if reboots_24h >= limits.reboots_critical else Level.WARN
+    return [Reason("device", level, f"{reboots_24h} reboots in the last 24 hours")]
+
+
+def evaluate(
+    readings: dict[str, str], profile: CheckProfile, limits: Thresholds, reboots_24h: int | None = None
+) -> HealthResult:
+    """Judge one health read. Metrics the device did not report are not judged."""
+    values = {
+        metric: convert(profile.metrics[metric], raw) for metric, raw in readings.items() if metric in profile.metrics
+    }
+    reasons = [*_optical(values, profile, limits), *_wan(values, profile), *_reboots(reboots_24h, limits)]
+    reasons.sort(key=lambda reason: reason.level, reverse=True)
+    level = max((reason.level for reason in reasons), default=Level.OK)
+    if reboots_24h is not None:
+        values["reboots_24h"] = reboots_24h
+    return HealthResult(level, reasons, values)
