@@ -2,12 +2,24 @@
 
 Production points ``ACS_MONGODB_URI`` at a real MongoDB deployment. When it is unset, ``acs serve``
 and the test suite use :class:`LocalMongo`: a real ``mongod`` when one is on PATH, otherwise
-FerretDB (MongoDB wire protocol over SQLite) built by ``scripts/setup``.
+FerretDB (MongoDB wire protocol) built by ``scripts/setup``, storing its data in
+
+- PostgreSQL (``kind == "ferretdb-postgresql"``), a private cluster under ``data_dir/postgresql``
+  (:mod:`acs.localpg`), whenever PostgreSQL's server binaries are installed. FerretDB 1.24 pushes
+  equality filters down to PostgreSQL; measured with the ACS: 47 CWMP sessions/s serially, ~94/s
+  at 20-50 concurrent sessions, no errors;
+- SQLite (``kind == "ferretdb-sqlite"``) only as a last resort, logged as a warning: FerretDB pushes
+  down only ``{_id: X}`` there and scans every other query, and SQLite has one writer: ~3
+  sessions/s and ``SQLITE_BUSY`` errors at 20 concurrent sessions.
+
+``ACS_LOCALDB_BACKEND=auto|postgresql|sqlite`` (default auto) chooses FerretDB's backend;
+``ACS_PG_BIN_DIR`` names PostgreSQL's binaries (else ``/usr/lib/postgresql/*/bin``, newest first,
+then PATH). An explicit setting that cannot be honoured is an error, never a silent fallback.
 
 The server runs as a child process in its own session, so a Ctrl-C aimed at the ACS does not
-reach it before the ACS has finished with it and stops it. A pid file in the data directory lets
-a later run adopt a server that an earlier run left behind (for example after ``kill -9``)
-instead of starting a second server on the same files.
+reach it before the ACS has finished with it and stops it (FerretDB first, then PostgreSQL). A pid
+file in the data directory lets a later run adopt a server that an earlier run left behind (for
+example after ``kill -9``) instead of starting a second server on the same files.
 """
 
 from __future__ import annotations
@@ -27,22 +39,51 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Literal, cast, get_args
 
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
+from acs import localpg
+from acs.localpg import (
+    LocalPostgres,
+    LocalPostgresError,
+    PostgresUnavailableError,
+    is_port_in_use_message,
+    log_tail,
+    port_accepts,
+    process_alive,
+    runs_on,
+    spawn_logged,
+)
+from acs.localpg import free_port as free_port  # public here too (tests and tools pick ports with it)
+
 logger = logging.getLogger("acs.localdb")
 
-ServerKind = Literal["mongod", "ferretdb"]
+ServerKind = Literal["mongod", "ferretdb"]  # which program
+LocalKind = Literal["mongod", "ferretdb-postgresql", "ferretdb-sqlite"]  # which program and storage
+Backend = Literal["auto", "postgresql", "sqlite"]
+BACKEND_ENV = "ACS_LOCALDB_BACKEND"
 
 FERRETDB_VERSION = "v1.24.2"
 DEFAULT_PORT = 27017
 PID_FILE_NAME = "localdb.pid"
 _HOST = "127.0.0.1"
-_LOG_TAIL_LINES = 40
-_PORT_IN_USE_MARKERS = ("address already in use", "addrinuse")
-_DB_SUBDIR: Mapping[ServerKind, str] = {"mongod": "mongodb", "ferretdb": "ferretdb"}
+# Where each kind keeps its data, and the log of the MongoDB-protocol server.
+_DB_SUBDIR: Mapping[LocalKind, str] = {
+    "mongod": "mongodb",
+    "ferretdb-postgresql": localpg.SUBDIR,
+    "ferretdb-sqlite": "ferretdb",
+}
+_LOG_NAME: Mapping[ServerKind, str] = {"mongod": "mongodb.log", "ferretdb": "ferretdb.log"}
+_FERRETDB_STATE_SUBDIR = "ferretdb"
+_SQLITE_FALLBACK_WARNING = (
+    "FerretDB falls back to SQLite for the local database because %s. Expect it to be slow: FerretDB "
+    "scans whole collections for every query but {_id: X}, and SQLite has one writer, so concurrent CWMP "
+    "sessions queue up and fail with 'database is locked (SQLITE_BUSY)' (~3 sessions/s, vs ~94/s on PostgreSQL). "
+    "Fix: install PostgreSQL (apt-get install postgresql, or run scripts/setup as root), or set "
+    "ACS_MONGODB_URI to a MongoDB"
+)
 
 
 class LocalDatabaseError(RuntimeError):
@@ -57,14 +98,6 @@ class _PortInUseError(LocalDatabaseError):
 class ServerBinary:
     kind: ServerKind
     path: Path
-
-
-def free_port(host: str = _HOST) -> int:
-    """A TCP port that is free on ``host`` right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def port_is_free(port: int, host: str = _HOST) -> bool:
@@ -136,13 +169,33 @@ def find_server_binary(env: Mapping[str, str] | None = None) -> ServerBinary:
     )
 
 
-def server_argv(binary: ServerBinary, db_dir: Path, port: int) -> list[str]:
+def backend_setting(env: Mapping[str, str] | None = None) -> Backend:
+    """``$ACS_LOCALDB_BACKEND``: which storage FerretDB uses (auto: PostgreSQL when installed)."""
+    env = os.environ if env is None else env
+    value = (env.get(BACKEND_ENV) or "auto").strip().lower()
+    for backend in get_args(Backend):
+        if value == backend:
+            return backend  # type: ignore[no-any-return]
+    raise LocalDatabaseError(f"{BACKEND_ENV}={env.get(BACKEND_ENV)} is not one of auto, postgresql, sqlite")
+
+
+def server_argv(binary: ServerBinary, db_dir: Path, port: int, *, postgresql_url: str | None = None) -> list[str]:
+    """The command line; ``db_dir`` is mongod's dbpath, or FerretDB's state (and SQLite) directory."""
     if binary.kind == "mongod":
         return [str(binary.path), "--dbpath", str(db_dir), "--bind_ip", _HOST, "--port", str(port)]
+    if postgresql_url is not None:
+        storage = ["--handler=postgresql", f"--postgresql-url={postgresql_url}"]
+    else:
+        storage = [
+            "--handler=sqlite",
+            # FerretDB wants the trailing slash (a directory). _txlock=immediate: a write transaction takes
+            # SQLite's lock when it begins, so concurrent writers wait (busy_timeout) instead of failing
+            # with SQLITE_BUSY when a read transaction tries to upgrade.
+            f"--sqlite-url=file:{db_dir}/?_txlock=immediate",
+        ]
     return [
         str(binary.path),
-        "--handler=sqlite",
-        f"--sqlite-url=file:{db_dir}/",  # FerretDB wants the trailing slash: it is a directory
+        *storage,
         f"--state-dir={db_dir}",
         f"--listen-addr={_HOST}:{port}",
         "--debug-addr=-",  # no second (debug) port, so several servers can run side by side
@@ -151,83 +204,42 @@ def server_argv(binary: ServerBinary, db_dir: Path, port: int) -> list[str]:
     ]
 
 
+def _server_of(kind: LocalKind) -> ServerKind:
+    return "mongod" if kind == "mongod" else "ferretdb"
+
+
 @dataclass(frozen=True)
 class _PidRecord:
     pid: int
     port: int
-    kind: ServerKind
+    kind: LocalKind
     binary: str
-    db_dir: str
+    db_dir: str  # the directory its command line names: how a reused pid is told apart
+    pg_port: int | None = None  # the PostgreSQL that FerretDB was started on
 
     @classmethod
     def read(cls, path: Path) -> _PidRecord | None:
         try:
             raw = json.loads(path.read_text())
-            return cls(int(raw["pid"]), int(raw["port"]), raw["kind"], str(raw["binary"]), str(raw["db_dir"]))
-        except (OSError, ValueError, KeyError, TypeError):
+            kind = "ferretdb-sqlite" if raw["kind"] == "ferretdb" else raw["kind"]  # written before PostgreSQL
+            if kind not in get_args(LocalKind):
+                return None
+            pg_port = raw.get("pg_port")
+            return cls(
+                int(raw["pid"]),
+                int(raw["port"]),
+                cast(LocalKind, kind),
+                str(raw["binary"]),
+                str(raw["db_dir"]),
+                None if pg_port is None else int(pg_port),
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def write(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(dataclasses.asdict(self)) + "\n")
         tmp.replace(path)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    # An exited process nobody has reaped yet (e.g. under a PID 1 that does not reap) is gone.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[:1] == ["Z"]
-
-
-def _process_cmdline(pid: int) -> str | None:
-    if Path("/proc/self/cmdline").exists():
-        try:
-            return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            return None
-    try:  # macOS and other systems without /proc
-        result = subprocess.run(  # noqa: S603 - fixed argv, no shell
-            ["ps", "-o", "command=", "-p", str(pid)],  # noqa: S607
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None
-
-
-def _is_our_server(record: _PidRecord) -> bool:
-    """The pid is alive and still runs the server on our files (pids get reused)."""
-    if not _process_alive(record.pid):
-        return False
-    cmdline = _process_cmdline(record.pid)
-    return cmdline is not None and record.db_dir in cmdline
-
-
-async def _port_accepts(port: int) -> bool:
-    try:
-        _reader, writer = await asyncio.open_connection(_HOST, port)
-    except OSError:
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
 
 
 async def _ping(uri: str, wait_seconds: float) -> None:
@@ -240,66 +252,74 @@ async def _ping(uri: str, wait_seconds: float) -> None:
         await client.close()
 
 
-def _tail(path: Path, offset: int = 0, lines: int = _LOG_TAIL_LINES) -> str:
-    try:
-        with path.open("rb") as log:
-            log.seek(offset)
-            text = log.read().decode(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
 def _make_dir(path: Path) -> Path:
     path = path.resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def _spawn(argv: list[str], log_path: Path, cwd: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """Start the server with its output appended to ``log_path``; returns where its output starts."""
-    with log_path.open("ab") as log:
-        log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
-        log.flush()
-        output_starts = log.tell()  # before the child shares (and moves) the file offset
-        # start_new_session: the server gets its own process group, so the terminal's SIGINT on
-        # Ctrl-C goes to the ACS only, and the ACS stops the server itself once it is done with it.
-        process = subprocess.Popen(  # noqa: S603 - argv built from a resolved binary path, no shell
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            start_new_session=True,
+async def _storage(
+    binary: ServerBinary, data_dir: Path, env: Mapping[str, str], startup_timeout: float
+) -> tuple[LocalKind, LocalPostgres | None]:
+    """What the server stores its data in; starts (or adopts) PostgreSQL when that is the answer."""
+    if binary.kind == "mongod":
+        return "mongod", None
+    backend = backend_setting(env)
+    if backend == "sqlite":
+        logger.info(
+            "FerretDB stores its data in SQLite, as %s=sqlite asks (slow under concurrent sessions)", BACKEND_ENV
         )
-        return process, output_starts
+        return "ferretdb-sqlite", None
+    try:
+        postgres = await LocalPostgres.start(data_dir / localpg.SUBDIR, env=env, startup_timeout=startup_timeout)
+    except PostgresUnavailableError as exc:
+        if backend == "postgresql":
+            raise LocalDatabaseError(f"{BACKEND_ENV}=postgresql, but {exc}. Install it or run scripts/setup") from exc
+        logger.warning(_SQLITE_FALLBACK_WARNING, exc)
+        return "ferretdb-sqlite", None
+    except LocalPostgresError as exc:  # explicit ACS_PG_BIN_DIR wrong, or PostgreSQL failed: not a fallback
+        raise LocalDatabaseError(str(exc)) from exc
+    sqlite_files = sorted((data_dir / _FERRETDB_STATE_SUBDIR).glob("*.sqlite"))
+    if sqlite_files:
+        logger.info(
+            "%s holds %d SQLite database(s) from runs on FerretDB's SQLite backend: not used (nor migrated) "
+            "now that it runs on PostgreSQL",
+            data_dir / _FERRETDB_STATE_SUBDIR,
+            len(sqlite_files),
+        )
+    return "ferretdb-postgresql", postgres
 
 
 class LocalMongo:
     """A MongoDB-compatible server run by this process, or adopted from an earlier run.
 
     Use ``server = await LocalMongo.start(data_dir)`` ... ``await server.stop()``, or
-    ``async with await LocalMongo.start(data_dir) as server:``.
+    ``async with await LocalMongo.start(data_dir) as server:``. ``kind`` says which server and
+    storage: "mongod", "ferretdb-postgresql" (``postgres`` is then its PostgreSQL) or "ferretdb-sqlite".
     """
 
     def __init__(
         self,
         *,
         binary: ServerBinary,
+        kind: LocalKind,
         data_dir: Path,
         port: int,
         pid: int,
         process: subprocess.Popen[bytes] | None,
+        postgres: LocalPostgres | None = None,
     ) -> None:
         self.binary = binary
         self.data_dir = data_dir
         self.port = port
         self.pid = pid
+        self.postgres = postgres
+        self._kind = kind
         self._process = process  # None when adopted: not our child, we cannot wait() on it
 
     @property
-    def kind(self) -> ServerKind:
-        return self.binary.kind
+    def kind(self) -> LocalKind:
+        return self._kind
 
     @property
     def uri(self) -> str:
@@ -307,11 +327,12 @@ class LocalMongo:
 
     @property
     def db_dir(self) -> Path:
+        """Where the data lives (for FerretDB on PostgreSQL: the cluster's directory)."""
         return self.data_dir / _DB_SUBDIR[self.kind]
 
     @property
     def log_path(self) -> Path:
-        return self.data_dir / f"{_DB_SUBDIR[self.kind]}.log"
+        return self.data_dir / _LOG_NAME[self.binary.kind]
 
     @property
     def pid_path(self) -> Path:
@@ -335,20 +356,44 @@ class LocalMongo:
 
         ``port=None`` picks ``preferred_port`` when it is free, else a free port. A server that
         an earlier run left on the same data directory is adopted when it answers (and the port
-        fits), else stopped and replaced.
+        fits), else stopped and replaced; likewise its PostgreSQL.
         """
+        env = os.environ if env is None else env
         binary = binary or find_server_binary(env)
         data_dir = _make_dir(data_dir)
-        adopted = await cls._adopt_or_clean(binary, data_dir, port)
+        kind, postgres = await _storage(binary, data_dir, env, startup_timeout)
+        try:
+            if postgres is None:
+                with contextlib.suppress(LocalPostgresError):
+                    await localpg.stop_leftover(data_dir / localpg.SUBDIR, env)
+            return await cls._start_server(binary, kind, data_dir, port, preferred_port, startup_timeout, postgres)
+        except BaseException:
+            if postgres is not None:
+                with contextlib.suppress(LocalPostgresError):
+                    await postgres.stop()
+            raise
+
+    @classmethod
+    async def _start_server(
+        cls,
+        binary: ServerBinary,
+        kind: LocalKind,
+        data_dir: Path,
+        port: int | None,
+        preferred_port: int | None,
+        startup_timeout: float,
+        postgres: LocalPostgres | None,
+    ) -> LocalMongo:
+        adopted = await cls._adopt_or_clean(kind, data_dir, port, postgres)
         if adopted is not None:
             return adopted
         if port is not None and not port_is_free(port):
-            raise LocalDatabaseError(f"cannot start {binary.kind}: port {_HOST}:{port} is already in use")
+            raise LocalDatabaseError(f"cannot start {kind}: port {_HOST}:{port} is already in use")
         attempts = 1 if port is not None else 3  # an auto-picked port can be taken before we bind it
         for attempt in range(1, attempts + 1):
             chosen = port if port is not None else cls._pick_port(preferred_port if attempt == 1 else None)
             try:
-                return await cls._launch(binary, data_dir, chosen, startup_timeout)
+                return await cls._launch(binary, kind, data_dir, chosen, startup_timeout, postgres)
             except _PortInUseError:
                 if attempt == attempts:
                     raise
@@ -366,53 +411,74 @@ class LocalMongo:
         return port
 
     @classmethod
-    async def _adopt_or_clean(cls, binary: ServerBinary, data_dir: Path, port: int | None) -> LocalMongo | None:
+    async def _adopt_or_clean(
+        cls, kind: LocalKind, data_dir: Path, port: int | None, postgres: LocalPostgres | None
+    ) -> LocalMongo | None:
         pid_path = data_dir / PID_FILE_NAME
         record = _PidRecord.read(pid_path)
         if record is None:
             pid_path.unlink(missing_ok=True)
             return None
-        if not _is_our_server(record):
+        if not runs_on(record.pid, record.db_dir):
             logger.info("removing stale %s (pid %d is gone)", pid_path, record.pid)
             pid_path.unlink(missing_ok=True)
             return None
         left = cls(
-            binary=ServerBinary(record.kind, Path(record.binary)),
+            binary=ServerBinary(_server_of(record.kind), Path(record.binary)),
+            kind=record.kind,
             data_dir=data_dir,
             port=record.port,
             pid=record.pid,
             process=None,
         )
-        fits = record.kind == binary.kind and port in (None, record.port)
-        if fits:
+        same_storage = record.pg_port == (postgres.port if postgres is not None else None)
+        if record.kind == kind and port in (None, record.port) and same_storage:
             with contextlib.suppress(Exception):
                 await _ping(left.uri, 5.0)
                 logger.warning("reusing %s left running by an earlier run: pid %d, %s", left.kind, left.pid, left.uri)
+                left.postgres = postgres
                 return left
         logger.warning("stopping %s left running by an earlier run (pid %d) to start a fresh one", left.kind, left.pid)
         await left.stop()
         return None
 
     @classmethod
-    async def _launch(cls, binary: ServerBinary, data_dir: Path, port: int, startup_timeout: float) -> LocalMongo:
-        db_dir = _make_dir(data_dir / _DB_SUBDIR[binary.kind])
-        log_path = data_dir / f"{_DB_SUBDIR[binary.kind]}.log"
-        process, log_offset = _spawn(server_argv(binary, db_dir, port), log_path, data_dir)
-        server = cls(binary=binary, data_dir=data_dir, port=port, pid=process.pid, process=process)
-        _PidRecord(process.pid, port, binary.kind, str(binary.path), str(db_dir)).write(server.pid_path)
+    async def _launch(
+        cls,
+        binary: ServerBinary,
+        kind: LocalKind,
+        data_dir: Path,
+        port: int,
+        startup_timeout: float,
+        postgres: LocalPostgres | None,
+    ) -> LocalMongo:
+        if postgres is not None:
+            named_dir = _make_dir(data_dir / _FERRETDB_STATE_SUBDIR)
+            argv = server_argv(binary, named_dir, port, postgresql_url=postgres.url)
+        else:
+            named_dir = _make_dir(data_dir / _DB_SUBDIR[kind])
+            argv = server_argv(binary, named_dir, port)
+        process, log_offset = spawn_logged(argv, data_dir / _LOG_NAME[binary.kind], data_dir)
+        # postgres is attached once ready: stopping a server that failed to start leaves PostgreSQL to the caller.
+        server = cls(binary=binary, kind=kind, data_dir=data_dir, port=port, pid=process.pid, process=process)
+        _PidRecord(
+            process.pid, port, kind, str(binary.path), str(named_dir), postgres.port if postgres else None
+        ).write(server.pid_path)
         started = time.monotonic()
         try:
             await server._wait_ready(started + startup_timeout, log_offset)
         except BaseException:
             await server.stop()
             raise
+        server.postgres = postgres
         logger.info(
-            "local database: %s %s at %s (pid %d, data %s, ready in %.1fs)",
-            binary.kind,
+            "local database: %s (%s) at %s (pid %d, data %s%s, ready in %.1fs)",
+            kind,
             binary.path,
             server.uri,
             server.pid,
-            db_dir,
+            server.db_dir,
+            f", PostgreSQL pid {postgres.pid} on port {postgres.port}" if postgres else "",
             time.monotonic() - started,
         )
         return server
@@ -422,7 +488,7 @@ class LocalMongo:
         problem = "nothing listens on the port"
         while True:
             self._raise_if_exited(log_offset)
-            if await _port_accepts(self.port):
+            if await port_accepts(self.port):
                 try:
                     await _ping(self.uri, min(1.0, max(0.1, deadline - time.monotonic())))
                     return
@@ -431,29 +497,35 @@ class LocalMongo:
             if time.monotonic() >= deadline:
                 raise LocalDatabaseError(
                     f"{self.kind} on port {self.port} was not ready in time ({problem}); "
-                    f"log {self.log_path}:\n{_tail(self.log_path, log_offset)}"
+                    f"log {self.log_path}:\n{log_tail(self.log_path, log_offset)}"
                 )
             await asyncio.sleep(0.05)
 
     def _raise_if_exited(self, log_offset: int) -> None:
         if self._process is None or self._process.poll() is None:
             return
-        tail = _tail(self.log_path, log_offset)
+        tail = log_tail(self.log_path, log_offset)
         message = (
             f"{self.kind} ({self.binary.path}) exited with code {self._process.returncode} while starting; "
             f"log {self.log_path}:\n{tail}"
         )
-        if any(marker in tail.lower() for marker in _PORT_IN_USE_MARKERS):
+        if is_port_in_use_message(tail):
             raise _PortInUseError(message)
         raise LocalDatabaseError(message)
 
+    @property
+    def started_here(self) -> bool:
+        """False when adopted from another run (e.g. a running ``acs serve``): not ours to stop."""
+        return self._process is not None
+
     def running(self) -> bool:
+        """Whether the MongoDB-protocol server (mongod or FerretDB) runs."""
         if self._process is not None:
             return self._process.poll() is None
-        return _process_alive(self.pid)
+        return process_alive(self.pid)
 
     async def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL if it has not exited within ``grace`` seconds. Idempotent."""
+        """SIGTERM, then SIGKILL if it has not exited within ``grace`` seconds; then its PostgreSQL. Idempotent."""
         if self.running():
             self._signal(signal.SIGTERM)
             if not await self._wait_exit(time.monotonic() + grace):
@@ -465,6 +537,11 @@ class LocalMongo:
         record = _PidRecord.read(self.pid_path)
         if record is None or record.pid == self.pid:
             self.pid_path.unlink(missing_ok=True)
+        if self.postgres is not None:
+            try:
+                await self.postgres.stop()
+            except LocalPostgresError as exc:
+                raise LocalDatabaseError(str(exc)) from exc
 
     def _signal(self, signum: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):

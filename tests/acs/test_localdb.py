@@ -1,15 +1,21 @@
-"""acs.localdb: the local MongoDB-compatible server (FerretDB here, mongod where installed).
+"""acs.localdb: the local MongoDB-compatible server (FerretDB over PostgreSQL here, mongod where installed).
 
-These start real servers of their own (not the session's `mongo_server`), each on a temp dir.
+These start real servers of their own (not the session's `mongo_server`), each on a temp dir that
+PostgreSQL can reach when it runs as the `postgres` user (`db_dir`; pytest's `tmp_path` is private
+to root when we are root).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+import signal
 import socket
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,30 +23,67 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 import acs.localdb as localdb
+from acs import localpg
 from acs.localdb import PID_FILE_NAME, LocalDatabaseError, LocalMongo, find_server_binary
-from tests.support.mongo import MongoDocument, MongoServer
+from tests.support.mongo import MongoDocument, MongoServer, database_temp_dir
 from tests.support.processes import wait_until
 
 try:
-    find_server_binary()
+    USES_FERRETDB = find_server_binary().kind == "ferretdb"
 except LocalDatabaseError as exc:  # pragma: no cover - only on a machine without scripts/setup run
     pytest.skip(f"no local database server: {exc}", allow_module_level=True)
 
+PG_BIN_DIR = localpg.find_pg_bin_dir()
+needs_postgresql = pytest.mark.skipif(
+    not USES_FERRETDB or PG_BIN_DIR is None,
+    reason="mongod is on PATH (it wins) or PostgreSQL is not installed (run scripts/setup)",
+)
+needs_ferretdb = pytest.mark.skipif(not USES_FERRETDB, reason="mongod is on PATH: FerretDB is not used")
+SQLITE = {**os.environ, localdb.BACKEND_ENV: "sqlite"}
 
-def fake_server(tmp_path: Path, script: str) -> dict[str, str]:
+
+@pytest.fixture
+def db_dir() -> Iterator[Path]:
+    with database_temp_dir("acs-test-localdb-") as path:
+        yield path
+
+
+def fake_server(tmp_path: Path, script: str, backend: str = "sqlite") -> dict[str, str]:
     """An env whose ACS_FERRETDB_BIN is a shell script standing in for the server."""
     binary = tmp_path / "fake-ferretdb"
     binary.write_text("#!/bin/sh\n" + script)
     binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
-    return {**os.environ, "ACS_FERRETDB_BIN": str(binary)}
+    return {**os.environ, "ACS_FERRETDB_BIN": str(binary), localdb.BACKEND_ENV: backend}
 
 
-async def test_start_store_stop_and_restart_keeps_data(tmp_path: Path) -> None:
-    server = await LocalMongo.start(tmp_path)
+async def stored_ids(uri: str, filter_: MongoDocument | None = None) -> list[str]:
+    client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(uri)
+    try:
+        return [doc["_id"] async for doc in client.acs.devices.find(filter_ or {}).sort("_id")]
+    finally:
+        await client.close()
+
+
+async def store(uri: str, *docs: MongoDocument) -> None:
+    client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(uri)
+    try:
+        await client.acs.devices.insert_many(list(docs))
+    finally:
+        await client.close()
+
+
+def cmdline(pid: int) -> str:
+    return localpg.process_cmdline(pid) or ""
+
+
+async def test_start_store_stop_and_restart_keeps_data(db_dir: Path) -> None:
+    server = await LocalMongo.start(db_dir)
     assert server.uri == f"mongodb://127.0.0.1:{server.port}/"
-    assert server.kind in ("mongod", "ferretdb")
+    assert server.kind in ("mongod", "ferretdb-postgresql", "ferretdb-sqlite")
+    if USES_FERRETDB and PG_BIN_DIR is not None:
+        assert server.kind == "ferretdb-postgresql"
     assert os.getsid(server.pid) == server.pid  # own session: the terminal's Ctrl-C does not reach it
-    assert (tmp_path / PID_FILE_NAME).exists()
+    assert (db_dir / PID_FILE_NAME).exists()
     client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(server.uri)
     try:
         await client.acs.devices.insert_one({"_id": "00259E-HG8245-1", "online": True})
@@ -52,10 +95,10 @@ async def test_start_store_stop_and_restart_keeps_data(tmp_path: Path) -> None:
         await client.close()
     await server.stop()
     assert not server.running()
-    assert not (tmp_path / PID_FILE_NAME).exists()
+    assert not (db_dir / PID_FILE_NAME).exists()
     await server.stop()  # idempotent
 
-    async with await LocalMongo.start(tmp_path) as again:
+    async with await LocalMongo.start(db_dir) as again:
         client = AsyncMongoClient(again.uri)
         try:
             assert await client.acs.devices.count_documents({"online": True}) == 1
@@ -64,9 +107,9 @@ async def test_start_store_stop_and_restart_keeps_data(tmp_path: Path) -> None:
     assert not again.running()
 
 
-async def test_explicit_port_is_used(tmp_path: Path) -> None:
+async def test_explicit_port_is_used(db_dir: Path) -> None:
     port = localdb.free_port()
-    async with await LocalMongo.start(tmp_path, port) as server:
+    async with await LocalMongo.start(db_dir, port) as server:
         assert server.port == port
 
 
@@ -115,41 +158,45 @@ async def test_server_that_never_listens_times_out_and_is_stopped(tmp_path: Path
     assert not (tmp_path / "data" / PID_FILE_NAME).exists()
 
 
-async def test_port_in_use_is_reported(tmp_path: Path) -> None:
+async def test_port_in_use_is_reported(db_dir: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         # The port accepts connections, but they are not MongoDB: start must not believe it.
         with pytest.raises(LocalDatabaseError, match="already in use"):
-            await LocalMongo.start(tmp_path, port, startup_timeout=5)
+            await LocalMongo.start(db_dir, port, startup_timeout=5)
 
 
-async def test_stale_pid_file_is_cleaned(tmp_path: Path) -> None:
+async def test_stale_pid_file_is_cleaned(db_dir: Path) -> None:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    (tmp_path / PID_FILE_NAME).write_text(
-        f'{{"pid": {gone.pid}, "port": 1, "kind": "ferretdb", "binary": "x", "db_dir": "{tmp_path}"}}\n'
+    (db_dir / PID_FILE_NAME).write_text(
+        f'{{"pid": {gone.pid}, "port": 1, "kind": "ferretdb", "binary": "x", "db_dir": "{db_dir}"}}\n'
     )
-    async with await LocalMongo.start(tmp_path) as server:
+    async with await LocalMongo.start(db_dir) as server:
         assert server.pid != gone.pid
 
 
-async def test_server_left_running_is_adopted_then_stopped(tmp_path: Path) -> None:
-    first = await LocalMongo.start(tmp_path)  # an earlier `acs serve` that was killed -9
+async def test_server_left_running_is_adopted_then_stopped(db_dir: Path) -> None:
+    first = await LocalMongo.start(db_dir)  # an earlier `acs serve` that was killed -9
     try:
-        second = await LocalMongo.start(tmp_path)
+        second = await LocalMongo.start(db_dir)
         assert (second.pid, second.uri) == (first.pid, first.uri)
+        if first.postgres is not None:
+            assert second.postgres is not None and second.postgres.pid == first.postgres.pid
         await second.stop()
         await wait_until(lambda: not first.running(), timeout=10, message="adopted server stopped")
+        if (postgres := first.postgres) is not None:
+            await wait_until(lambda: not postgres.running(), timeout=10, message="its PostgreSQL stopped")
     finally:
         await first.stop()
 
 
-async def test_server_left_running_on_another_port_is_replaced(tmp_path: Path) -> None:
-    first = await LocalMongo.start(tmp_path)
+async def test_server_left_running_on_another_port_is_replaced(db_dir: Path) -> None:
+    first = await LocalMongo.start(db_dir)
     try:
-        async with await LocalMongo.start(tmp_path, localdb.free_port()) as second:
+        async with await LocalMongo.start(db_dir, localdb.free_port()) as second:
             assert second.pid != first.pid
             assert not first.running()  # never two servers on the same files
     finally:
@@ -166,12 +213,183 @@ async def test_session_fixtures_give_each_test_its_own_database(
 
 
 async def test_auto_port_taken_before_the_server_binds_it_is_retried(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         ports = iter([taken.getsockname()[1], localdb.free_port()])
         monkeypatch.setattr(localdb, "free_port", lambda: next(ports))
-        async with await LocalMongo.start(tmp_path) as server:
+        async with await LocalMongo.start(db_dir) as server:
             assert server.port != taken.getsockname()[1]
+
+
+# --- FerretDB's storage: PostgreSQL when installed, SQLite only when asked or as a loud last resort
+
+
+@needs_postgresql
+async def test_ferretdb_runs_on_a_private_postgresql_and_keeps_data_across_restarts(db_dir: Path) -> None:
+    server = await LocalMongo.start(db_dir)
+    try:
+        postgres = server.postgres
+        assert server.kind == "ferretdb-postgresql" and postgres is not None
+        assert server.db_dir == db_dir / "postgresql"
+        assert f"--postgresql-url={postgres.url}" in cmdline(server.pid)
+        assert postgres.url == f"postgres://acs@127.0.0.1:{postgres.port}/ferretdb"
+        assert os.getsid(postgres.pid) == postgres.pid  # own session, like FerretDB
+        assert str(db_dir / "postgresql" / "data") in cmdline(postgres.pid)
+        assert (db_dir / "postgresql" / f".s.PGSQL.{postgres.port}").is_socket()  # not /var/run/postgresql
+        await store(server.uri, {"_id": "A", "model": "HG8245"}, {"_id": "B", "model": "F670L"})
+        assert await stored_ids(server.uri, {"model": "F670L"}) == ["B"]  # a filter PostgreSQL evaluates
+    finally:
+        await server.stop()
+    assert not server.running() and not postgres.running()
+    assert not (db_dir / "postgresql" / "data" / "postmaster.pid").exists()  # a clean shutdown
+
+    async with await LocalMongo.start(db_dir) as again:
+        assert again.kind == "ferretdb-postgresql" and again.postgres is not None
+        assert again.postgres.pid != postgres.pid
+        assert await stored_ids(again.uri) == ["A", "B"]
+
+
+@needs_postgresql
+async def test_two_data_dirs_run_side_by_side(db_dir: Path) -> None:
+    async with await LocalMongo.start(db_dir / "one") as one, await LocalMongo.start(db_dir / "two") as two:
+        assert one.postgres is not None and two.postgres is not None
+        assert len({one.port, two.port, one.postgres.port, two.postgres.port}) == 4
+        await store(one.uri, {"_id": "only-in-one"})
+        assert await stored_ids(two.uri) == []
+        assert await stored_ids(one.uri) == ["only-in-one"]
+
+
+LEFT_BEHIND = """
+import asyncio, sys
+from pathlib import Path
+from acs.localdb import LocalMongo
+
+async def main() -> None:
+    server = await LocalMongo.start(Path(sys.argv[1]))
+    print(server.pid, server.postgres.pid if server.postgres else 0, server.uri, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def start_and_sigkill(data_dir: Path) -> tuple[int, int, str]:
+    """Like `acs serve` killed with SIGKILL: the servers it started outlive it. Returns their pids and uri."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", LEFT_BEHIND, str(data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
+        assert line, (await proc.stderr.read()).decode() if proc.stderr else "no output"
+        ferretdb_pid, pg_pid, uri = line.decode().split()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    return int(ferretdb_pid), int(pg_pid), uri
+
+
+@needs_postgresql
+async def test_servers_left_by_a_killed_acs_are_adopted_then_stopped(db_dir: Path) -> None:
+    ferretdb_pid, pg_pid, uri = await start_and_sigkill(db_dir)
+    assert localpg.process_alive(ferretdb_pid) and localpg.process_alive(pg_pid)
+    await store(uri, {"_id": "written-before-the-kill"})
+
+    server = await LocalMongo.start(db_dir)
+    assert server.postgres is not None
+    assert (server.pid, server.postgres.pid, server.uri) == (ferretdb_pid, pg_pid, uri)
+    assert await stored_ids(server.uri) == ["written-before-the-kill"]
+    await server.stop()
+    await wait_until(
+        lambda: not localpg.process_alive(ferretdb_pid) and not localpg.process_alive(pg_pid),
+        timeout=30,
+        message="adopted FerretDB and PostgreSQL stopped",
+    )
+    assert not (db_dir / PID_FILE_NAME).exists()
+    assert not (db_dir / "postgresql" / "data" / "postmaster.pid").exists()
+
+
+@needs_postgresql
+async def test_postgresql_left_by_a_killed_acs_is_stopped_when_sqlite_is_asked_for(db_dir: Path) -> None:
+    ferretdb_pid, pg_pid, _uri = await start_and_sigkill(db_dir)
+    async with await LocalMongo.start(db_dir, env=SQLITE) as server:
+        assert server.kind == "ferretdb-sqlite" and server.pid != ferretdb_pid
+        assert not localpg.process_alive(ferretdb_pid)
+        await wait_until(lambda: not localpg.process_alive(pg_pid), timeout=30, message="leftover PostgreSQL stopped")
+
+
+@needs_ferretdb
+async def test_sqlite_backend_when_postgresql_is_disabled(db_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="acs.localdb")
+    async with await LocalMongo.start(db_dir, env=SQLITE) as server:
+        assert server.kind == "ferretdb-sqlite" and server.postgres is None
+        assert server.db_dir == db_dir / "ferretdb"
+        assert f"--sqlite-url=file:{db_dir / 'ferretdb'}/?_txlock=immediate" in cmdline(server.pid)
+        await store(server.uri, {"_id": "A", "online": True}, {"_id": "B", "online": False})
+        assert await stored_ids(server.uri, {"online": True}) == ["A"]
+    assert not (db_dir / "postgresql").exists()
+    assert "ACS_LOCALDB_BACKEND=sqlite" in caplog.text
+
+
+@needs_ferretdb
+async def test_pg_bin_dir_pointing_nowhere_is_a_clear_error(db_dir: Path) -> None:
+    env = {**os.environ, "ACS_PG_BIN_DIR": str(db_dir / "nowhere")}
+    with pytest.raises(LocalDatabaseError, match=r"ACS_PG_BIN_DIR=.*nowhere has no executable initdb, postgres"):
+        await LocalMongo.start(db_dir / "data", env=env)
+    assert not (db_dir / "data" / PID_FILE_NAME).exists()
+    assert not (db_dir / "data" / "ferretdb.log").exists()  # no fallback to SQLite
+
+
+async def test_unknown_backend_setting_is_an_error(db_dir: Path) -> None:
+    with pytest.raises(LocalDatabaseError, match="ACS_LOCALDB_BACKEND=mysql is not one of auto, postgresql, sqlite"):
+        localdb.backend_setting({localdb.BACKEND_ENV: "mysql"})
+
+
+@needs_postgresql
+async def test_postgresql_dying_during_start_is_reported_with_its_log(db_dir: Path) -> None:
+    bin_dir = db_dir / "fake-pg-bin"
+    bin_dir.mkdir()
+    scripts = {
+        # Enough of initdb for LocalPostgres: a data dir with PG_VERSION.
+        "initdb": 'while [ $# -gt 0 ]; do [ "$1" = -D ] && mkdir -p "$2" && echo 15 >"$2/PG_VERSION"; shift; done\n',
+        "postgres": "echo 'FATAL:  could not create shared memory segment: No space left on device' >&2\nexit 1\n",
+        "pg_ctl": "exit 0\n",
+        "createdb": "exit 0\n",
+    }
+    for name, script in scripts.items():
+        (bin_dir / name).write_text("#!/bin/sh\n" + script)
+        (bin_dir / name).chmod(0o755)
+    env = {**os.environ, "ACS_PG_BIN_DIR": str(bin_dir)}
+    with pytest.raises(LocalDatabaseError, match=r"PostgreSQL .* exited with code 1 while starting") as caught:
+        await LocalMongo.start(db_dir / "data", env=env)
+    assert "could not create shared memory segment" in str(caught.value)
+    assert not (db_dir / "data" / "ferretdb.log").exists()  # FerretDB never started
+
+
+@needs_postgresql
+async def test_ferretdb_dying_on_postgresql_stops_postgresql(tmp_path: Path, db_dir: Path) -> None:
+    env = fake_server(tmp_path, "echo 'fatal: cannot connect to postgres' >&2\nexit 3\n", backend="postgresql")
+    with pytest.raises(LocalDatabaseError, match=r"ferretdb-postgresql .* exited with code 3") as caught:
+        await LocalMongo.start(db_dir, env=env)
+    assert "fatal: cannot connect to postgres" in str(caught.value)
+    assert not (db_dir / PID_FILE_NAME).exists()
+    assert not (db_dir / "postgresql" / "data" / "postmaster.pid").exists()  # PostgreSQL stopped too
+
+
+@needs_postgresql
+@pytest.mark.skipif(os.geteuid() != 0, reason="as root only: PostgreSQL then runs as the postgres user")
+async def test_data_dir_the_postgres_user_cannot_reach(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    assert not (tmp_path.parents[1].stat().st_mode & stat.S_IXOTH)  # /tmp/pytest-of-root: 0700
+    explicit = {**os.environ, localdb.BACKEND_ENV: "postgresql"}
+    with pytest.raises(LocalDatabaseError, match=r"ACS_LOCALDB_BACKEND=postgresql, but .* cannot reach"):
+        await LocalMongo.start(tmp_path / "explicit", env=explicit)
+
+    caplog.set_level(logging.WARNING, logger="acs.localdb")
+    async with await LocalMongo.start(tmp_path / "auto") as server:  # auto: the last resort, loudly
+        assert server.kind == "ferretdb-sqlite"
+    warning = next(r for r in caplog.records if r.levelno == logging.WARNING and "SQLite" in r.getMessage())
+    for words in ("cannot reach", "one writer", "SQLITE_BUSY", "apt-get install postgresql", "scripts/setup"):
+        assert words in warning.getMessage()

@@ -1,7 +1,8 @@
 """The MongoDB-compatible server the test run uses, and per-test databases on it.
 
 One server per test run: ``ACS_TEST_MONGODB_URI`` when set (e.g. a real MongoDB replica set),
-otherwise a :class:`acs.localdb.LocalMongo` (mongod or FerretDB) on a free port and a temp dir.
+otherwise a :class:`acs.localdb.LocalMongo` (mongod, or FerretDB over PostgreSQL, or over SQLite
+when PostgreSQL is not installed) on a free port and a temp dir.
 Each test that asks for ``mongo_db`` gets a database of its own, dropped afterwards.
 """
 
@@ -10,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
+import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,7 @@ class MongoServer:
     """Where the tests' database server is. ``uri`` names no database."""
 
     uri: str
-    kind: str  # "mongod", "ferretdb" or "external"
+    kind: str  # "mongod", "ferretdb-postgresql", "ferretdb-sqlite" or "external"
     local: LocalMongo | None = None
 
     def uri_for(self, database: str) -> str:
@@ -51,15 +54,39 @@ def unique_db_name(hint: str = "test") -> str:
     return f"t_{slug}_{uuid.uuid4().hex[:10]}"
 
 
+@contextlib.contextmanager
+def database_temp_dir(prefix: str = "acs-test-db-") -> Iterator[Path]:
+    """A fresh temp dir for a local database server, removed afterwards.
+
+    PostgreSQL refuses to run as root, so as root it runs as the ``postgres`` user, which must be
+    able to reach its data: pytest's ``tmp_path`` lies under ``/tmp/pytest-of-root`` (mode 0700),
+    where it cannot. This dir is in the system temp dir, searchable (not listable) by others.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        path.chmod(0o711)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @contextlib.asynccontextmanager
 async def mongo_server_for_tests(data_dir: Path) -> AsyncIterator[MongoServer]:
-    """The server for a test run: ``$ACS_TEST_MONGODB_URI``, or a LocalMongo started on ``data_dir``."""
+    """The server for a test run: ``$ACS_TEST_MONGODB_URI``, or a LocalMongo started in a temp dir.
+
+    The server's logs are copied into ``data_dir`` (pytest's, which it keeps) when it has stopped.
+    """
     external = os.environ.get(TEST_URI_ENV)
     if external:
         yield MongoServer(uri=uri_with_database(external, ""), kind="external")
         return
-    local = await LocalMongo.start(data_dir)
-    try:
-        yield MongoServer(uri=local.uri, kind=local.kind, local=local)
-    finally:
-        await local.stop()
+    with database_temp_dir() as server_dir:
+        local = await LocalMongo.start(server_dir)
+        try:
+            yield MongoServer(uri=local.uri, kind=local.kind, local=local)
+        finally:
+            try:
+                await local.stop()
+            finally:
+                for log in server_dir.glob("*.log"):
+                    shutil.copy2(log, data_dir / log.name)
