@@ -179,44 +179,34 @@ def _single_request(kind: str, params: Document, key: str, types: dict[str, str]
         case "download":
             return _download(params, key)
         case "upload":
-            return Upload(
-                command_key=key,
-                file_type=params["file_type"],
-                url=params["url"],
-                username=params.get("username", ""),
-                password=params.get("password", ""),
-                delay_seconds=params.get("delay_seconds", 0),
-            )
+            return Upload(**_transfer(params, key, sized=False), delay_seconds=params.get("delay_seconds", 0))
         case "schedule_download":
             return _schedule_download(params, key)
     raise TaskProtocolError(f"no RPC for task kind {kind!r}")
 
 
+def _transfer(params: Document, key: str, *, sized: bool) -> dict[str, Any]:
+    """The arguments Download, ScheduleDownload and Upload share (TR-069 A.3.2.8, A.4.1.7, A.3.2.9)."""
+    fields: dict[str, Any] = {
+        "command_key": key,
+        "file_type": params["file_type"],
+        "url": params["url"],
+        "username": params.get("username", ""),
+        "password": params.get("password", ""),
+    }
+    if sized:
+        fields["file_size"] = params.get("file_size", 0)
+        fields["target_file_name"] = params.get("target_file_name", "")
+    return fields
+
+
 def _download(params: Document, key: str) -> Download:
-    return Download(
-        command_key=key,
-        file_type=params["file_type"],
-        url=params["url"],
-        username=params.get("username", ""),
-        password=params.get("password", ""),
-        file_size=params.get("file_size", 0),
-        target_file_name=params.get("target_file_name", ""),
-        delay_seconds=params.get("delay_seconds", 0),
-    )
+    return Download(**_transfer(params, key, sized=True), delay_seconds=params.get("delay_seconds", 0))
 
 
 def _schedule_download(params: Document, key: str) -> ScheduleDownload:
     windows = tuple(TimeWindowStruct(**window) for window in params["time_windows"])
-    return ScheduleDownload(
-        command_key=key,
-        file_type=params["file_type"],
-        url=params["url"],
-        username=params.get("username", ""),
-        password=params.get("password", ""),
-        file_size=params.get("file_size", 0),
-        target_file_name=params.get("target_file_name", ""),
-        time_windows=windows,
-    )
+    return ScheduleDownload(**_transfer(params, key, sized=True), time_windows=windows)
 
 
 def fault_document(fault: Fault) -> Document:
