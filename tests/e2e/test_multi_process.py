@@ -98,3 +98,16 @@ async def test_two_processes_never_dispatch_a_task_twice(acs_serve: AcsServeFact
     finally:
         await database.client.drop_database(name)
         await database.close()
+
+
+async def test_workers_share_the_listening_sockets_and_stop_cleanly(acs_serve: AcsServeFactory) -> None:
+    acs = await acs_serve(args=["--workers", "2"])
+    cpes = [ScriptedCpe(acs.cwmp_url, serial=f"WORKER-{n}") for n in range(8)]
+    exchanges = await asyncio.gather(
+        *(cpe.run_session(["0 BOOTSTRAP"], new_connection_each_message=True) for cpe in cpes)
+    )
+    assert [exchange.ended_with for exchange in exchanges] == [204] * len(cpes)
+    log = acs.log_path.read_text()
+    serving = {line.split("[")[1].split("]")[0] for line in log.splitlines() if "serving CWMP" in line}
+    assert len(serving) == 2, "two worker processes serve"
+    assert await acs.stop(grace=30) == 0
