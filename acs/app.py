@@ -1,10 +1,11 @@
-"""The two aiohttp applications of one ACS process: the CWMP endpoint and the operator API."""
+"""The two aiohttp applications of one ACS process: the CWMP endpoint, and the operator API with the console."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from acs.api import setup_api
+from acs.console import setup_console
 from acs.cwmp_server.auth import CpeAuthenticator
 from acs.cwmp_server.handler import CwmpHandler, cwmp_routes
 from acs.services import Services
@@ -27,4 +28,5 @@ def create_api_app(services: Services) -> web.Application:
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[SERVICES] = services
     setup_api(app, services)
+    setup_console(app)
     return app

@@ -1,4 +1,4 @@
-"""The ``acs`` command: ``serve``, ``token``, ``sim``.
+"""The ``acs`` command: ``serve``, ``token``, ``user``, ``sim``.
 
 Every setting of :class:`acs.config.Settings` is a flag of ``acs serve`` (``--cwmp-listen``),
 an ``ACS_*`` variable (``ACS_CWMP_LISTEN``) and a key of the ``--config`` TOML file.
@@ -66,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     tokens_cli.add_arguments(token)
 
+    user = commands.add_parser(
+        "user", help="manage console users", description="Create, list, disable and enable console users."
+    )
+    _add_setting_flags(user)
+    from acs.console import users_cli
+
+    users_cli.add_arguments(user)
+
     sim = commands.add_parser(
         "sim",
         help="run a fleet of simulated CPEs against an ACS",
@@ -94,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from acs.serve import serve
 
         return _run(serve(settings))
+    if args.command == "user":
+        from acs.console import users_cli
+
+        return _run(users_cli.run(args, settings))
     from acs.api import tokens_cli
 
     return _run(tokens_cli.run(args, settings))

@@ -41,10 +41,12 @@ class DeviceFilter:
     def to_query(self, now: datetime) -> Document:
         query: Document = {}
         if self.q:
-            # Substring of device_id / serial / IP; anchored prefix matches would use the indexes,
-            # but line 2 types fragments of serials, so this is a scan bounded by the other filters.
+            # Substring of device_id / serial / IP / WAN IP / a tag (a subscriber's account number);
+            # anchored prefix matches would use the indexes, but line 2 types fragments of serials,
+            # so this is a scan bounded by the other filters.
             pattern = {"$regex": re.escape(self.q), "$options": "i"}
-            query["$or"] = [{"_id": pattern}, {"serial_number": pattern}, {"remote_ip": pattern}]
+            query["$or"] = [{"_id": pattern}, {"serial_number": pattern}, {"remote_ip": pattern},
+                            {"wan_ip": pattern}, {"tags": pattern}]
         for field in ("oui", "product_class", "software_version"):
             value = getattr(self, field)
             if value is not None:

@@ -1,0 +1,55 @@
+"""The line-2 web console, served by ``acs serve`` on the API listener under ``/``.
+
+Server-rendered pages (Jinja2) and one small script for live updates; every asset comes from
+this package (no CDN). Modules: ``accounts`` (passwords, sessions, CSRF, lock-out), ``web``
+(guards, audit), ``render`` (templates, languages, time zones), ``pages`` (login, search,
+settings, users), ``device`` (device page, parameter tree, history), ``actions`` (tasks and
+other device actions), ``incidents`` (when the incident service is present).
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+from aiohttp import web
+
+from acs.api.context import API
+from acs.console import actions, device, pages
+from acs.console.accounts import Accounts
+from acs.console.render import Renderer
+from acs.console.web import CONSOLE, Console
+from tasks.store.users import ConsoleSessionRepository, UserRepository
+
+STATIC = Path(str(files("acs.console").joinpath("static")))
+
+
+def setup_console(app: web.Application) -> None:
+    """Add the console's routes to the API application (after ``setup_api``)."""
+    api = app[API]
+    services = api.services
+    users = UserRepository(services.database)
+    sessions = ConsoleSessionRepository(services.database)
+    console = Console(
+        api=api,
+        accounts=Accounts(users, sessions, services.clock),
+        renderer=Renderer(),
+        secure_cookies=services.settings.api_tls_cert is not None,
+        panels=optional_panels(),
+    )
+    console.renderer.env.globals["panels"] = console.panels
+    app[CONSOLE] = console
+    for module in (pages, device, actions):
+        app.router.add_routes(module.ROUTES)
+    app.router.add_static("/static/console/", STATIC, name="console_static")
+
+    async def indexes(_app: web.Application) -> None:
+        await users.ensure_indexes()
+        await sessions.ensure_indexes()
+
+    app.on_startup.append(indexes)
+
+
+def optional_panels() -> frozenset[str]:
+    """Panels whose backend exists in this build (the incident and diagnosis services)."""
+    return frozenset()

@@ -1,0 +1,173 @@
+"""Device actions from the console: the same queue, connection requests and audit as the API.
+
+Each action answers JSON (the page's script shows the task's result when it arrives) or, for a
+plain form post, redirects back to the device page.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from pydantic import TypeAdapter, ValidationError
+
+from acs.console.device import task_json
+from acs.console.web import audit, console_of, device_url, form_of, guard, json_reply, user_of, wants_json
+from schemas.api import TAG_PATTERN, Role
+from schemas.tasks import TaskRequest
+from tasks.store.db import Document
+
+TASK_REQUEST: TypeAdapter[Any] = TypeAdapter(TaskRequest)
+CONSOLE_TASK_EXPIRY = 3600  # a line-2 action that has not happened within the hour is not wanted any more
+MAX_WATCH_HOURS = 72
+INT_RANGES = {
+    "xsd:int": (-(2**31), 2**31 - 1),
+    "xsd:unsignedInt": (0, 2**32 - 1),
+    "xsd:long": (-(2**63), 2**63 - 1),
+    "xsd:unsignedLong": (0, 2**64 - 1),
+}
+
+
+class ActionError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def parse_value(text: str, value_type: str) -> str | int | bool:
+    """A typed value from the form, checked before anything is sent (TR-069 A.3.2.1 types)."""
+    if value_type in INT_RANGES:
+        low, high = INT_RANGES[value_type]
+        if not re.fullmatch(r"-?\d+", text.strip()) or not low <= int(text) <= high:
+            raise ActionError("invalid_value", f"{text!r} is not an integer in {low}..{high} ({value_type})")
+        return int(text)
+    if value_type == "xsd:boolean":
+        if text.strip().lower() not in ("true", "false", "1", "0"):
+            raise ActionError("invalid_value", f"{text!r} is not a boolean (true or false)")
+        return text.strip().lower() in ("true", "1")
+    if value_type == "xsd:dateTime":
+        try:
+            datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ActionError("invalid_value", f"{text!r} is not an ISO 8601 date and time") from None
+    return text
+
+
+def names_of(text: str) -> list[str]:
+    return [name for name in re.split(r"[\s,]+", text) if name]
+
+
+async def _set_request(request: web.Request, device_id: str, form: dict[str, str]) -> dict[str, Any]:
+    name = form.get("name", "").strip()
+    cached = await console_of(request).api.services.repositories.parameters.get(device_id, name)
+    parameter = cached.get(name)
+    if parameter is None:
+        raise ActionError("unknown_parameter", f"{name} is not in the cached tree; refresh it first")
+    if parameter.writable is False:
+        raise ActionError("not_writable", f"{name} is read-only on this device")
+    value_type = parameter.type or "xsd:string"
+    value = parse_value(form.get("value", ""), value_type)
+    return {"kind": "set_parameter_values", "values": [{"name": name, "value": value, "type": value_type}]}
+
+
+def _diagnostic_request(form: dict[str, str]) -> dict[str, Any]:
+    test = form.get("test", "ping")
+    body: dict[str, Any] = {"kind": "diagnostic", "test": test}
+    target = form.get("target", "").strip()
+    body["url" if test == "download" else "host"] = target
+    if form.get("repetitions"):
+        body["repetitions"] = form["repetitions"]
+    return body
+
+
+async def task_body(request: web.Request, action: str, device_id: str, form: dict[str, str]) -> dict[str, Any]:
+    match action:
+        case "reboot":
+            return {"kind": "reboot"}
+        case "factory_reset":
+            if form.get("confirm") != "yes":
+                raise ActionError("confirmation_needed", "a factory reset needs confirm=yes")
+            return {"kind": "factory_reset"}
+        case "refresh":
+            return {"kind": "refresh", "path": form.get("path", "").strip()}
+        case "read":
+            return {"kind": "get_parameter_values", "names": names_of(form.get("names", ""))}
+        case "set":
+            return await _set_request(request, device_id, form)
+        case "diagnostic":
+            return _diagnostic_request(form)
+    raise ActionError("unknown_action", f"no action {action!r}")
+
+
+async def _queue(request: web.Request, device: Document, body: dict[str, Any]) -> tuple[Document, dict[str, Any]]:
+    console = console_of(request)
+    services = console.api.services
+    try:
+        task_request = TASK_REQUEST.validate_python({**body, "expires_in": CONSOLE_TASK_EXPIRY})
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        raise ActionError("invalid_request", f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    task, _created = await services.queue.create(device["_id"], task_request, user_of(request).who)
+    wake = await console.api.connreq.wake(device)
+    return task, {"answered": wake.answered, "via": wake.via, "error": wake.error}
+
+
+@guard(Role.OPERATOR)
+async def act(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    services = console.api.services
+    action = request.match_info["action"]
+    device = await services.repositories.devices.get(request.match_info["device_id"])
+    if device is None:
+        return json_reply({"error": {"code": "not_found", "message": "no such device"}}, 404)
+    form = await form_of(request)
+    try:
+        reply, summary, targets = await _run(request, action, device, form)
+    except ActionError as exc:
+        await audit(request, f"Console {action} refused: {exc.message}", 422, device_id=device["_id"])
+        return _answer(request, device, {"error": {"code": exc.code, "message": exc.message}}, 422)
+    await audit(request, summary, reply.get("status_code", 200), device_id=device["_id"], **targets)
+    return _answer(request, device, reply, 200)
+
+
+async def _run(request: web.Request, action: str, device: Document,
+               form: dict[str, str]) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    devices = console_of(request).api.services.repositories.devices
+    match action:
+        case "wake":
+            wake = await console_of(request).api.connreq.wake(device)
+            report = {"answered": wake.answered, "via": wake.via, "error": wake.error}
+            return {"wake": report}, "Wake the device now (connection request)", {"connection_request": report}
+        case "tag" | "untag":
+            tag = form.get("tag", "").strip()
+            if not re.fullmatch(TAG_PATTERN, tag):
+                raise ActionError("invalid_tag", f"{tag!r} is not a valid tag")
+            change = devices.add_tags if action == "tag" else devices.remove_tags
+            await change(device["_id"], [tag])
+            verb = "Add tags to a device" if action == "tag" else "Remove tags from a device"
+            return {"tags": [tag]}, verb, {"tags": [tag]}
+        case "watch":
+            hours = form.get("hours", "")
+            if not hours.isdigit() or not 1 <= int(hours) <= MAX_WATCH_HOURS:
+                raise ActionError("invalid_hours", f"watch for 1..{MAX_WATCH_HOURS} hours")
+            until = console_of(request).api.services.clock() + timedelta(hours=int(hours))
+            await devices.set_fields(device["_id"], {"watch_until": until})
+            return {"watch_until": until}, f"Watch the device for {hours} h (frequent health polls)", {}
+    body = await task_body(request, action, device["_id"], form)
+    task, woken = await _queue(request, device, body)
+    summary = f"Queue a task for a device: {body['kind']}"
+    reply = {"task": task_json(task), "wake": woken, "status_code": 202}
+    return reply, summary, {"task_ids": [task["_id"]], "kind": body["kind"]}
+
+
+def _answer(request: web.Request, device: Document, reply: dict[str, Any], status: int) -> web.StreamResponse:
+    if wants_json(request):
+        reply.pop("status_code", None)
+        return json_reply(reply, status)
+    raise web.HTTPSeeOther(device_url(device["_id"]))
+
+
+ROUTES = [web.post("/devices/{device_id}/actions/{action}", act)]
