@@ -40,7 +40,11 @@ MIN_PASSWORD = 10
 LANGUAGES = ("en", "ru")
 # OWASP's argon2id floor (19 MiB, 2 passes, 1 lane): ~0.1 s per login on a small server, where
 # argon2-cffi's default (64 MiB, 3 passes, 4 lanes) costs 0.7 s on two cores.
-ARGON2_PARAMETERS = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1}
+
+
+def password_hasher() -> PasswordHasher:
+    return PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+
 
 
 class LoginRefused(Exception):
@@ -86,7 +90,7 @@ class Accounts:
         self.users = users
         self.sessions = sessions
         self.clock = clock
-        self.hasher = hasher or PasswordHasher(**ARGON2_PARAMETERS)
+        self.hasher = hasher or password_hasher()
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
 
     async def create(self, username: str, password: str, role: Role, created_by: str) -> Document:
