@@ -68,6 +68,9 @@ class Settings(BaseModel):
         default=30.0, gt=0, le=600, description="Idle time allowed between two messages of a CWMP session (s)"
     )
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=4096, description="Largest CWMP request body")
+    max_file_bytes: int = Field(
+        default=512 * 1024 * 1024, ge=1024, description="Largest stored file (operator upload or device Upload)"
+    )
     provision_connection_request_credentials: bool = Field(
         default=True, description="Set random per-device connection-request credentials at BOOTSTRAP"
     )
