@@ -7,6 +7,8 @@ from typing import Any
 
 from acs.connreq import ConnectionRequester
 from acs.services import Services
+from tasks.incidents.grouping import Config as IncidentConfig
+from tasks.incidents.job import IncidentDetector
 from tasks.offline import OfflineDetector
 from tasks.scheduler import Job, JobRunner
 
@@ -56,10 +58,23 @@ def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
     async def poll_health() -> dict[str, Any]:
         return await services.health.run()
 
+    config = IncidentConfig(timedelta(seconds=settings.incident_window), settings.incident_min_devices,
+                            settings.incident_min_share, settings.incident_resolve_share,
+                            settings.incident_baseline_alpha)
+    incidents = IncidentDetector(repositories.devices, repositories.events, repositories.incidents, config,
+                                 services.clock)
+    changes = services.metrics.counter("acs_incidents_total", "Incidents opened and resolved", ("event",))
+    incidents.hooks.append(lambda event, _incident: changes.inc(event=event))
+
+    async def detect_incidents() -> dict[str, Any]:
+        return await incidents.run()
+
     async def prune_device_events() -> dict[str, Any]:
         before = services.clock() - timedelta(days=settings.event_retention_days)
-        return {"events_pruned": await repositories.events.prune(before)}
+        return {"events_pruned": await repositories.events.prune(before),
+                "incidents_pruned": await repositories.incidents.prune(before)}
 
     runner.add(Job("detect_offline", settings.offline_check_interval, detect_offline))
     runner.add(Job("poll_health", settings.health_check_interval, poll_health))
+    runner.add(Job("detect_incidents", settings.incident_check_interval, detect_incidents))
     runner.add(Job("prune_device_events", JOB_HISTORY_INTERVAL, prune_device_events))

@@ -26,7 +26,9 @@ from tasks.store.batches import BatchRepository
 from tasks.store.db import Database
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
+from tasks.store.files import FileStore
 from tasks.store.health import HealthRepository
+from tasks.store.incidents import IncidentRepository
 from tasks.store.jobs import JobRepository
 from tasks.store.locks import SessionLockRepository
 from tasks.store.parameters import ParameterRepository
@@ -49,9 +51,11 @@ class Repositories:
     jobs: JobRepository
     tokens: TokenRepository
     audit: AuditRepository
+    files: FileStore
     batches: BatchRepository
     events: DeviceEventRepository
     health: HealthRepository
+    incidents: IncidentRepository
 
     @classmethod
     def open(cls, database: Database) -> Repositories:
@@ -64,9 +68,11 @@ class Repositories:
             jobs=JobRepository(database),
             tokens=TokenRepository(database),
             audit=AuditRepository(database),
+            files=FileStore(database),
             batches=BatchRepository(database),
             events=DeviceEventRepository(database),
             health=HealthRepository(database),
+            incidents=IncidentRepository(database),
         )
 
     async def ensure_indexes(self) -> None:
@@ -79,9 +85,11 @@ class Repositories:
             self.jobs,
             self.tokens,
             self.audit,
+            self.files,
             self.batches,
             self.events,
             self.health,
+            self.incidents,
         ):
             await repository.ensure_indexes()
 

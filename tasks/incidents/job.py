@@ -1,0 +1,162 @@
+"""The incident detection job: read the fleet's facts, open, grow and resolve incidents.
+
+Runs under its scheduler lease (one process at a time). Each run reads every device's grouping
+fields and state (a projection), the devices that failed tasks within the window, the open
+incidents and the baselines; the decisions are ``grouping``'s pure functions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tasks.incidents import grouping
+from tasks.incidents.grouping import Candidate, Config, DeviceFacts
+from tasks.store import device_events
+from tasks.store.db import Document
+from tasks.store.device_events import DeviceEventRepository
+from tasks.store.devices import DeviceRepository
+from tasks.store.incidents import IncidentRepository
+
+log = logging.getLogger("acs.incidents")
+FACT_FIELDS = ("olt_id", "pon_port", "software_version", "product_class", "tags", "wan_ip", "remote_ip",
+               "presence", "offline_after", "offline_since", "health.status", "health.since")
+MAX_DEVICES = 1_000_000
+MAX_MEMBERS = 20_000  # bounded document; member_count keeps the true number
+MAX_TIMELINE = 200
+
+
+@dataclass
+class RunCounts:
+    devices: int = 0
+    candidates: int = 0
+    opened: int = 0
+    updated: int = 0
+    resolved: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+class IncidentDetector:
+    def __init__(
+        self,
+        devices: DeviceRepository,
+        events: DeviceEventRepository,
+        incidents: IncidentRepository,
+        config: Config,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.devices = devices
+        self.events = events
+        self.incidents = incidents
+        self.config = config
+        self.clock = clock
+        self.hooks: list[Callable[[str, Document], None]] = []  # ("opened" | "resolved", incident)
+
+    async def run(self) -> dict[str, Any]:
+        now = self.clock()
+        counts = RunCounts()
+        failing = await self.events.devices_with(device_events.TASK_FAILED, now - self.config.window)
+        documents = await self.devices.find({}, dict.fromkeys(FACT_FIELDS, 1), MAX_DEVICES)
+        facts = {d["_id"]: grouping.facts_of(d, now, self.config.window, failing.get(d["_id"], 0)) for d in documents}
+        counts.devices = len(facts)
+        groups = grouping.group_stats(facts.values(), await self.incidents.baselines())
+        chosen = grouping.detect(groups, self.config)
+        counts.candidates = len(chosen)
+        open_by_key = {incident["key"]: incident for incident in await self.incidents.open_incidents()}
+        blocked = await self.incidents.recently_resolved_keys(now - self.config.window)
+        for candidate in chosen:
+            if candidate.incident_key in open_by_key:
+                _extend_selector(open_by_key[candidate.incident_key], candidate)
+            elif candidate.incident_key not in blocked:
+                opened = await self._open(candidate, now)
+                if opened is not None:
+                    open_by_key[candidate.incident_key] = opened
+                    counts.opened += 1
+        for incident in open_by_key.values():
+            changed, resolved = await self._progress(incident, facts, groups, now)
+            counts.updated += changed
+            counts.resolved += resolved
+        await self._save_baselines(groups, open_by_key, now)
+        return counts.as_dict()
+
+    async def _open(self, candidate: Candidate, now: datetime) -> Document | None:
+        title, cause = grouping.describe(candidate)
+        members = sorted(candidate.fresh)
+        incident: Document = {
+            "key": candidate.incident_key, "dimension": candidate.dimension, "value": candidate.value,
+            "title": title, "cause": cause, "selector": [candidate.group_key], "opened_at": now, "updated_at": now,
+            "members": members[:MAX_MEMBERS], "member_count": len(members), "affected_now": len(members),
+            "peak": len(members), "group_size": candidate.size, "baseline": candidate.baseline,
+            "signals": dict(candidate.signals), "acknowledged": None, "comments": [],
+            "timeline": [{"at": now, "event": "opened", "affected": len(members), "detail": title}],
+        }
+        number = await self.incidents.open(incident)
+        if number is None:
+            return None
+        incident.update(_id=number, status="open")
+        log.warning("incident %d opened: %s", number, title)
+        for hook in self.hooks:
+            hook("opened", incident)
+        return incident
+
+    async def _progress(
+        self, incident: Document, facts: dict[str, DeviceFacts], groups: dict[str, Candidate], now: datetime
+    ) -> tuple[int, int]:
+        members: list[str] = incident.get("members") or []
+        step = grouping.progress(members, incident.get("selector") or [], facts, groups, int(incident.get("peak") or 0),
+                                 self.config)
+        timeline: list[Document] = list(incident.get("timeline") or [])
+        fields: Document = {"affected_now": step.affected_now, "peak": step.peak, "selector": incident["selector"]}
+        if step.added:
+            members = [*members, *step.added]
+            fields.update(members=members[:MAX_MEMBERS], member_count=int(incident.get("member_count") or 0)
+                          + len(step.added), updated_at=now)
+            timeline.append({"at": now, "event": "grew", "affected": step.affected_now,
+                             "detail": f"{len(step.added)} more devices"})
+        elif step.affected_now != incident.get("affected_now"):
+            timeline.append({"at": now, "event": "changed", "affected": step.affected_now,
+                             "detail": f"{step.affected_now} devices still affected"})
+        fields["timeline"] = timeline[-MAX_TIMELINE:]
+        if step.resolved:
+            timeline.append({"at": now, "event": "resolved", "affected": step.affected_now,
+                             "detail": "the devices recovered"})
+            fields.update(timeline=timeline[-MAX_TIMELINE:], resolved_at=now, resolved_by="system")
+            done = await self.incidents.resolve(incident["_id"], fields)
+            if done is not None:
+                log.warning("incident %d resolved: %s", incident["_id"], incident["title"])
+                for hook in self.hooks:
+                    hook("resolved", done)
+            return 1, 1
+        changed = len(timeline) != len(incident.get("timeline") or []) or step.peak != incident.get("peak")
+        if changed or incident.pop("selector_changed", False):
+            await self.incidents.update(incident["_id"], fields)
+        return int(changed), 0
+
+    async def _save_baselines(self, groups: dict[str, Candidate], open_by_key: dict[str, Document],
+                              now: datetime) -> None:
+        """Each group's usual share moves towards today's, except while it is part of an open incident."""
+        frozen = {key for incident in open_by_key.values() for key in incident.get("selector") or []}
+        shares: dict[str, dict[str, float]] = defaultdict(dict)
+        for key, group in groups.items():
+            previous = group.baseline
+            if key in frozen:
+                shares[group.dimension][group.value] = previous
+                continue
+            share = grouping.next_baseline(previous, group.share, self.config.alpha)
+            if share > 1e-4:  # a group at (nearly) zero needs no record
+                shares[group.dimension][group.value] = share
+        for dimension in grouping.DIMENSIONS:
+            await self.incidents.save_baselines(dimension, shares.get(dimension, {}), now)
+
+
+def _extend_selector(incident: Document, candidate: Candidate) -> None:
+    selector: list[str] = incident.setdefault("selector", [])
+    if candidate.group_key not in selector:
+        selector.append(candidate.group_key)
+        incident["selector_changed"] = True

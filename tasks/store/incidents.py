@@ -1,0 +1,123 @@
+"""``incidents``, ``incident_keys`` and ``incident_baselines``.
+
+Incidents have small numeric ids line 2 can say on the phone ("incident 12"): the next id is
+taken by inserting ``max + 1`` and retrying on a duplicate, so two writers never share one.
+At most one open incident per group key: opening inserts ``incident_keys`` keyed by the group
+(a unique ``_id`` is the lock, where FerretDB's findAndModify would not be atomic); resolving
+deletes it. Baselines are one document per dimension listing each group's usual share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
+
+from tasks.store.db import Database, Document, ensure_indexes
+
+INDEXES = [
+    IndexModel([("status", ASCENDING), ("_id", DESCENDING)]),
+    IndexModel([("members", ASCENDING)]),
+    IndexModel([("key", ASCENDING), ("resolved_at", DESCENDING)]),
+]
+ID_ATTEMPTS = 20
+
+
+class IncidentRepository:
+    def __init__(self, database: Database) -> None:
+        self._incidents = database.collection("incidents")
+        self._keys = database.collection("incident_keys")
+        self._baselines = database.collection("incident_baselines")
+
+    async def ensure_indexes(self) -> None:
+        await ensure_indexes(self._incidents, INDEXES)
+
+    async def open(self, incident: Mapping[str, Any]) -> int | None:
+        """Store a new open incident; None when its key already has one open."""
+        key = incident["key"]
+        try:
+            await self._keys.insert_one({"_id": key, "incident_id": None})
+        except DuplicateKeyError:
+            return None
+        for _ in range(ID_ATTEMPTS):
+            last = await self._incidents.find_one({}, {"_id": 1}, sort=[("_id", DESCENDING)])
+            number = int(last["_id"]) + 1 if last else 1
+            try:
+                await self._incidents.insert_one({**incident, "_id": number, "status": "open"})
+            except DuplicateKeyError:
+                continue
+            await self._keys.update_one({"_id": key}, {"$set": {"incident_id": number}})
+            return number
+        await self._keys.delete_one({"_id": key})
+        raise RuntimeError("could not allocate an incident id")
+
+    async def get(self, incident_id: int) -> Document | None:
+        return await self._incidents.find_one({"_id": incident_id})
+
+    async def open_incidents(self) -> list[Document]:
+        return [incident async for incident in self._incidents.find({"status": "open"})]
+
+    async def recently_resolved_keys(self, since: datetime) -> set[str]:
+        cursor = self._incidents.find({"status": "resolved", "resolved_at": {"$gte": since}}, {"key": 1})
+        return {str(incident["key"]) async for incident in cursor}
+
+    async def update(self, incident_id: int, fields: Mapping[str, Any]) -> bool:
+        result = await self._incidents.update_one({"_id": incident_id}, {"$set": dict(fields)})
+        return result.matched_count == 1
+
+    async def resolve(self, incident_id: int, fields: Mapping[str, Any]) -> Document | None:
+        """Open -> resolved (once); frees its key for a later incident."""
+        result = await self._incidents.update_one(
+            {"_id": incident_id, "status": "open"}, {"$set": {**fields, "status": "resolved"}}
+        )
+        incident = await self.get(incident_id)
+        if result.modified_count == 1 and incident is not None:
+            await self._keys.delete_one({"_id": incident["key"], "incident_id": incident_id})
+        return incident if result.modified_count == 1 else None
+
+    async def add_comment(self, incident_id: int, comment: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
+        update: Document = {"$push": {"comments": dict(comment)}}
+        if fields:
+            update["$set"] = dict(fields)
+        result = await self._incidents.update_one({"_id": incident_id}, update)
+        return result.matched_count == 1
+
+    async def page(
+        self, status: str | None, dimension: str | None, device_id: str | None, before: int | None, limit: int
+    ) -> list[Document]:
+        query: Document = {}
+        if status is not None:
+            query["status"] = status
+        if dimension is not None:
+            query["dimension"] = dimension
+        if device_id is not None:
+            query["members"] = device_id
+        if before is not None:
+            query["_id"] = {"$lt": before}
+        cursor = self._incidents.find(query, {"members": 0, "timeline": 0}).sort("_id", DESCENDING).limit(limit)
+        return [incident async for incident in cursor]
+
+    async def for_device(self, device_id: str, limit: int = 20) -> list[Document]:
+        cursor = self._incidents.find({"members": device_id}, {"members": 0}).sort("_id", DESCENDING).limit(limit)
+        return [incident async for incident in cursor]
+
+    async def prune(self, before: datetime) -> int:
+        result = await self._incidents.delete_many({"status": "resolved", "resolved_at": {"$lt": before}})
+        return result.deleted_count
+
+    # -- baselines ---------------------------------------------------------------------------------
+
+    async def baselines(self) -> dict[str, float]:
+        found: dict[str, float] = {}
+        async for document in self._baselines.find({}):
+            for group in document.get("groups") or []:
+                found[f"{document['_id']}:{group['value']}"] = float(group["share"])
+        return found
+
+    async def save_baselines(self, dimension: str, shares: Mapping[str, float], now: datetime) -> None:
+        # A list, not a mapping: group values (versions, subnets) contain dots.
+        groups = [{"value": value, "share": share} for value, share in sorted(shares.items())]
+        await self._baselines.replace_one({"_id": dimension}, {"groups": groups, "updated_at": now}, upsert=True)

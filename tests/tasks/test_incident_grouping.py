@@ -1,0 +1,104 @@
+"""Incident grouping as pure functions: one problem gives one incident, churn gives none."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tasks.incidents import grouping
+from tasks.incidents.grouping import Config, DeviceFacts
+
+NOW = datetime(2025, 1, 1, 12, tzinfo=UTC)
+CONFIG = Config(window=timedelta(minutes=2), min_devices=5, min_share=0.3, resolve_share=0.1)
+
+
+def fleet(size: int = 2000, per_pon: int = 100) -> list[dict[str, Any]]:
+    devices = []
+    for index in range(size):
+        pon = index // per_pon
+        devices.append({
+            "_id": f"D{index:05d}", "olt_id": f"OLT-{pon // 16 + 1:04d}",
+            "pon_port": f"0/{pon % 16 // 8 + 1}/{pon % 8}",
+            "product_class": "HG8245H", "software_version": ["S115", "S120", "S125"][index % 3],
+            "wan_ip": f"100.64.{index % 250}.{index // 250 + 1}", "remote_ip": "127.0.0.1",
+            "presence": "online", "offline_after": NOW + timedelta(minutes=1), "tags": [],
+        })
+    return devices
+
+
+def offline(device: dict[str, Any], ago: float = 30) -> None:
+    device.update(presence="offline", offline_since=NOW - timedelta(seconds=ago),
+                  offline_after=NOW - timedelta(seconds=ago))
+
+
+def detect(devices: list[dict[str, Any]], baselines: dict[str, float] | None = None) -> list[grouping.Candidate]:
+    facts = [grouping.facts_of(device, NOW, CONFIG.window, 0) for device in devices]
+    return grouping.detect(grouping.group_stats(facts, baselines or {}), CONFIG)
+
+
+def test_two_dark_pons_of_one_olt_make_one_incident_naming_the_olt() -> None:
+    devices = fleet()
+    for device in devices[:200]:
+        offline(device)
+    chosen = detect(devices)
+    assert {candidate.incident_key for candidate in chosen} == {"olt:OLT-0001"}
+    title, cause = grouping.describe(chosen[0])
+    assert title.startswith("Outage on OLT OLT-0001") and "100 of 100 devices offline" in title
+    assert "OLT-0001" in cause
+
+
+def test_random_churn_opens_nothing() -> None:
+    rng = random.Random(3)
+    for _ in range(25):
+        devices = fleet()
+        for device in rng.sample(devices, 8):
+            offline(device)
+        assert detect(devices) == []
+
+
+def test_old_outages_are_not_fresh_and_the_baseline_absorbs_a_chronic_share() -> None:
+    devices = fleet()
+    for device in devices[:200]:
+        offline(device, ago=3600)
+    assert detect(devices) == [], "offline for an hour: not a new problem"
+    devices = fleet(per_pon=10)
+    for device in devices[:6]:
+        offline(device)
+    assert [c.incident_key for c in detect(devices)] == ["olt:OLT-0001"]
+    assert detect(devices, {"pon:OLT-0001 0/1/0": 0.5}) == [], "a PON that is usually this bad"
+
+
+def test_a_bad_firmware_is_one_incident_by_software_version_not_per_subnet_or_pon() -> None:
+    devices = fleet()
+    for device in devices:
+        if device["software_version"] == "S120":
+            device["health"] = {"status": "critical", "since": NOW - timedelta(seconds=10)}
+    chosen = detect(devices)
+    assert [candidate.group_key for candidate in chosen] == ["software_version:HG8245H S120"]
+    assert grouping.describe(chosen[0])[1] == "software version S120 of HG8245H (suspected bad firmware)"
+
+
+def test_tags_give_region_and_topology_when_parameters_do_not() -> None:
+    device = {"_id": "X", "tags": ["region:north", "olt:OLT-9", "pon:1/1", "watch"], "product_class": "P",
+              "remote_ip": "192.0.2.7"}
+    assert grouping.groups_of(device) == {"region": "north", "olt": "OLT-9", "pon": "OLT-9 1/1",
+                                          "product_class": "P", "subnet": "192.0.2.0/24"}
+
+
+def test_progress_grows_then_resolves_when_devices_recover() -> None:
+    devices = fleet()
+    for device in devices[:60]:
+        offline(device)
+    facts = {d["_id"]: grouping.facts_of(d, NOW, CONFIG.window, 0) for d in devices}
+    groups = grouping.group_stats(facts.values(), {})
+    step = grouping.progress([d["_id"] for d in devices[:50]], ["pon:OLT-0001 0/1/0"], facts, groups, 50, CONFIG)
+    assert len(step.added) == 10 and step.affected_now == 60 and step.peak == 60 and not step.resolved
+    recovered: dict[str, DeviceFacts] = {key: DeviceFacts(key, value.groups) for key, value in facts.items()}
+    members = [d["_id"] for d in devices[:60]]
+    assert grouping.progress(members, [], recovered, groups, 60, CONFIG).resolved
+
+
+def test_baseline_moves_slowly() -> None:
+    assert grouping.next_baseline(0.0, 1.0, 0.05) == 0.05
+    assert grouping.next_baseline(0.05, 0.0, 0.05) == 0.0475
