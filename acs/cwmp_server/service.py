@@ -283,10 +283,11 @@ class CwmpService:
     async def _finish(self, record: Document, rpcs: list[Document], fields: Document, now: datetime) -> Reply:
         session_id, device_id = record["_id"], record["device_id"]
         duration = (now - record["started_at"]).total_seconds()
-        done = await self.sessions.save(session_id, record["seq"], fields, rpcs, record.get("rpc_count", 0))
+        ending = {**fields, "ended_at": now, "outcome": "ok", "duration_ms": int(duration * 1000)}
+        ending.pop("snapshot", None)
+        done = await self.sessions.save(session_id, record["seq"], ending, rpcs, record.get("rpc_count", 0), final=True)
         if not done:
             return Reply.reason(409, "concurrent requests on one CWMP session")
-        await self.sessions.finish(session_id, {"ended_at": now, "outcome": "ok", "duration_ms": int(duration * 1000)})
         await self.locks.release(device_id, session_id)
         self.metrics.sessions.inc(outcome="ok")
         log.info("session %s for %s ended after %.3f s", session_id, device_id, duration)

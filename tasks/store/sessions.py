@@ -43,12 +43,20 @@ class SessionRepository:
         fields: Mapping[str, Any],
         rpcs: list[Document],
         rpc_count: int,
+        *,
+        final: bool = False,
     ) -> bool:
-        """Store the new state if nobody else did since ``seq`` was read; False on a lost race."""
+        """Store the new state if nobody else did since ``seq`` was read; False on a lost race.
+
+        ``final`` ends the session in the same write: no longer live, snapshot dropped.
+        """
         update: Document = {"$set": dict(fields), "$inc": {"seq": 1, "rpc_count": len(rpcs)}}
         room = MAX_RPCS_PER_SESSION - rpc_count
         if rpcs and room > 0:
             update["$push"] = {"rpcs": {"$each": rpcs[:room]}}
+        if final:
+            update["$set"]["live"] = False
+            update["$unset"] = {"snapshot": ""}
         result = await self._sessions.update_one({"_id": session_id, "seq": seq, "live": True}, update)
         return result.matched_count == 1
 
