@@ -153,9 +153,14 @@ async def _run(request: web.Request, action: str, device: Document,
             hours = form.get("hours", "")
             if not hours.isdigit() or not 1 <= int(hours) <= MAX_WATCH_HOURS:
                 raise ActionError("invalid_hours", f"watch for 1..{MAX_WATCH_HOURS} hours")
-            until = console_of(request).api.services.clock() + timedelta(hours=int(hours))
+            services = console_of(request).api.services
+            until = services.clock() + timedelta(hours=int(hours))
+            # The health policy "watch" polls devices with this tag more often (tasks/health/policies.py).
+            tag = services.settings.health_watch_tag
+            await devices.add_tags(device["_id"], [tag])
             await devices.set_fields(device["_id"], {"watch_until": until})
-            return {"watch_until": until}, f"Watch the device for {hours} h (frequent health polls)", {}
+            summary = f"Watch the device for {hours} h (frequent health polls)"
+            return {"watch_until": until, "tags": [tag]}, summary, {"tags": [tag]}
     body = await task_body(request, action, device["_id"], form)
     task, woken = await _queue(request, device, body)
     summary = f"Queue a task for a device: {body['kind']}"
