@@ -1,0 +1,1 @@
+"""Benchmarks of the ACS: boot storm, steady state, task round trip, API at scale, baseline."""
