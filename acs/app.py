@@ -7,6 +7,7 @@ from aiohttp import web
 from acs.api import setup_api
 from acs.console import setup_console
 from acs.cwmp_server.auth import CpeAuthenticator
+from acs.cwmp_server.files import TransferEndpoint, transfer_routes
 from acs.cwmp_server.handler import CwmpHandler, cwmp_routes
 from acs.services import Services
 
@@ -20,6 +21,7 @@ def create_cwmp_app(services: Services) -> web.Application:
     app[SERVICES] = services
     authenticator = CpeAuthenticator.from_settings(settings, services)
     handler = CwmpHandler(services.cwmp, authenticator, secure_cookie=settings.cwmp_tls_cert is not None)
+    app.add_routes(transfer_routes(TransferEndpoint(services)))
     app.add_routes(cwmp_routes(handler))
     return app
 

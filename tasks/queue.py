@@ -37,6 +37,10 @@ class TaskError(Exception):
         self.message = message
 
 
+def new_task_id() -> str:
+    return str(ObjectId())
+
+
 class TaskQueue:
     def __init__(
         self,
@@ -53,10 +57,11 @@ class TaskQueue:
         self.default_expiry = default_expiry
 
     def new_document(
-        self, device_id: str, request: TaskRequest, created_by: str, batch_id: str | None = None
+        self, device_id: str, request: TaskRequest, created_by: str, batch_id: str | None = None,
+        task_id: str | None = None,
     ) -> Document:
         now = self.clock()
-        task_id = str(ObjectId())
+        task_id = task_id or new_task_id()
         body = request.model_dump(exclude={"kind", "expires_in", "idempotency_key"}, exclude_none=True)
         expires_in = request.expires_in or self.default_expiry
         return {
@@ -80,10 +85,15 @@ class TaskQueue:
         }
 
     async def create(
-        self, device_id: str, request: TaskRequest, created_by: str, batch_id: str | None = None
+        self, device_id: str, request: TaskRequest, created_by: str, batch_id: str | None = None,
+        task_id: str | None = None,
     ) -> tuple[Document, bool]:
-        """Store a new task; with an idempotency key already used, return that task instead."""
-        task = self.new_document(device_id, request, created_by, batch_id)
+        """Store a new task; with an idempotency key already used, return that task instead.
+
+        ``task_id`` (from :func:`new_task_id`) when the request's params name the task already
+        (an upload to the ACS's own URL).
+        """
+        task = self.new_document(device_id, request, created_by, batch_id, task_id)
         if request.idempotency_key is not None:
             # Hashed: a fixed-size _id whatever the client sends (and no NUL, which jsonb refuses).
             key = hashlib.sha256(json.dumps([created_by, device_id, request.idempotency_key]).encode()).hexdigest()

@@ -17,6 +17,7 @@ import logging
 from bson import ObjectId
 
 from acs.api.errors import ApiError
+from acs.api.files import resolve_bulk_transfer
 from acs.api.routes import Call, Reply, Route
 from acs.connreq import ConnectionRequester
 from acs.services import Services
@@ -171,7 +172,8 @@ class Pacer:
 
 
 async def create_bulk(call: Call) -> Reply:
-    batch = await call.api.bulk.start(call.body(BulkBody), call.who)
+    body = await resolve_bulk_transfer(call.api.services, call.body(BulkBody))
+    batch = await call.api.bulk.start(body, call.who)
     call.audit["batch_id"] = batch["_id"]
     call.audit["kind"] = batch["kind"]
     status = await call.api.bulk.status(batch["_id"])

@@ -17,10 +17,11 @@ from acs.api.routes import Route
 from schemas.api import ErrorBody
 
 REF = "#/components/schemas/{model}"
-SUCCESS = (200, 201, 202, 204)
+SUCCESS = (200, 201, 202, 204, 206)
 REASONS = {
     200: "OK", 201: "Created", 202: "Accepted (still pending)", 204: "No content", 400: "Bad request",
-    401: "Missing or unknown token", 403: "Role too low", 404: "Not found", 409: "Conflict with the current state",
+    206: "Partial content (the range asked for)", 401: "Missing or unknown token", 403: "Role too low",
+    404: "Not found", 409: "Conflict with the current state", 413: "Body too large", 416: "Range not satisfiable",
     422: "Invalid parameters", 500: "Internal error", 503: "Not ready",
 }
 
@@ -95,6 +96,11 @@ def _operation(route: Route, refs: dict[Any, Any], components: dict[str, Any]) -
         operation["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": refs[(route.body, "validation")]}},
+        }
+    elif route.raw_body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {route.raw_body: {"schema": {"type": "string", "format": "binary"}}},
         }
     operation["responses"] = _responses(route, refs)
     return operation

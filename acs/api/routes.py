@@ -31,6 +31,7 @@ class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     text: str | None = None  # a non-JSON body, of the route's content_type
+    stream: web.StreamResponse | None = None  # already sent by the handler (a file's content)
 
 
 @dataclass
@@ -77,6 +78,7 @@ class Route:
     status: int = 200
     other_statuses: tuple[int, ...] = ()  # besides 401/403/422, which follow from the rest
     content_type: str = "application/json"
+    raw_body: str | None = None  # media type of a request body the handler streams itself (no body model)
 
     @property
     def audited(self) -> bool:
@@ -152,6 +154,8 @@ async def parse_body(model: type[M], request: web.Request) -> M:
 
 
 def render(route: Route, reply: Reply) -> web.StreamResponse:
+    if reply.stream is not None:
+        return reply.stream
     if reply.text is not None:
         content_type, _, _ = route.content_type.partition(";")
         return web.Response(status=reply.status, text=reply.text, content_type=content_type, headers=reply.headers)

@@ -8,6 +8,7 @@ from typing import Any
 
 from acs.api.devices import device_or_404
 from acs.api.errors import ApiError
+from acs.api.files import resolve_transfer
 from acs.api.pagination import cursor_text, cursor_time, decode_cursor, next_cursor
 from acs.api.routes import Call, Reply, Route
 from acs.services import Services
@@ -21,6 +22,7 @@ from schemas.api import (
     TaskCreateQuery,
 )
 from schemas.tasks import FINAL_STATUSES, Task
+from tasks.queue import new_task_id
 from tasks.store.db import Document
 
 FINAL = frozenset(status.value for status in FINAL_STATUSES)
@@ -42,7 +44,9 @@ async def create_task(call: Call) -> Reply:
     services = call.api.services
     device = await device_or_404(call, device_id)
     started = services.clock()
-    task, _created = await services.queue.create(device_id, request, call.who)
+    task_id = new_task_id()
+    request = await resolve_transfer(services, request, device, task_id)
+    task, _created = await services.queue.create(device_id, request, call.who, task_id=task_id)
     call.audit["task_ids"] = [task["_id"]]
     call.audit["kind"] = request.kind
     report = None

@@ -24,6 +24,7 @@ INDEXES = [
     IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)]),
     IndexModel([("session_id", ASCENDING)]),
     IndexModel([("batch_id", ASCENDING), ("status", ASCENDING)]),
+    IndexModel([("params.file_id", ASCENDING), ("status", ASCENDING)]),
 ]
 OPEN = [TaskStatus.QUEUED.value, TaskStatus.DISPATCHED.value]
 
@@ -159,6 +160,10 @@ class TaskRepository:
             ]
         cursor = self._tasks.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
         return [task async for task in cursor]
+
+    async def open_download_of(self, file_id: str) -> Document | None:
+        """A queued or dispatched download of a stored file (which must not be deleted meanwhile)."""
+        return await self._tasks.find_one({"params.file_id": file_id, "status": {"$in": OPEN}})
 
     async def count_by_status(self, batch_id: str) -> dict[str, int]:
         pipeline: list[Document] = [
