@@ -198,7 +198,7 @@ class TaskCreated(Task):
 
 class HistoryEntry(BaseModel):
     at: datetime
-    type: Literal["session", "task", "operator"]
+    type: Literal["session", "task", "operator", "event", "health", "incident"]
     id: str
     summary: str
     detail: dict[str, Any]

@@ -45,6 +45,27 @@ def audit_entry(entry: Document) -> HistoryEntry:
                         detail={key: value for key, value in detail.items() if value is not None})
 
 
+def event_entry(event: Document) -> HistoryEntry:
+    """Online/offline transitions, boots, health changes and failed tasks (tasks/store/device_events.py)."""
+    detail = event.get("detail") or {}
+    extra = f" ({detail['from']} -> {detail['to']})" if event["type"] == "health" else ""
+    return HistoryEntry(at=event["at"], type="event", id=str(event["_id"]), summary=f"{event['type']}{extra}",
+                        detail={"type": event["type"], **detail})
+
+
+def health_entry(result: Document) -> HistoryEntry:
+    reasons = "; ".join(reason["message"] for reason in result.get("reasons") or []) or "no problem"
+    return HistoryEntry(at=result["at"], type="health", id=str(result["_id"]),
+                        summary=f"health {result['status']}: {reasons}",
+                        detail={key: result.get(key) for key in ("status", "reasons", "values", "task_id")})
+
+
+def incident_entry(incident: Document) -> HistoryEntry:
+    return HistoryEntry(at=incident["opened_at"], type="incident", id=str(incident["_id"]),
+                        summary=f"incident #{incident['_id']} ({incident['status']}): {incident['title']}",
+                        detail={key: incident.get(key) for key in ("status", "cause", "resolved_at", "key")})
+
+
 def cut_page(entries: list[HistoryEntry], limit: int) -> tuple[list[HistoryEntry], datetime | None]:
     """The first ``limit`` entries, shortened so the next page can start strictly before the last."""
     if len(entries) <= limit:
@@ -67,7 +88,12 @@ async def device_history(call: Call) -> Reply:
     sessions = await repositories.sessions.for_device(device_id, before, fetch)
     tasks = await repositories.tasks.for_device(device_id, (before, "") if before else None, fetch)
     audit = await repositories.audit.for_device(device_id, before, fetch)
-    entries = [*map(session_entry, sessions), *map(task_entry, tasks), *map(audit_entry, audit)]
+    events = await repositories.events.for_device(device_id, before, fetch)
+    health = await repositories.health.for_device(device_id, before, fetch)
+    incidents = [incident for incident in await repositories.incidents.for_device(device_id, fetch)
+                 if before is None or incident["opened_at"] < before]
+    entries = [*map(session_entry, sessions), *map(task_entry, tasks), *map(audit_entry, audit),
+               *map(event_entry, events), *map(health_entry, health), *map(incident_entry, incidents)]
     entries.sort(key=lambda entry: (entry.at, entry.type, entry.id), reverse=True)
     page, last = cut_page(entries, query.limit)
     cursor = encode_cursor({"at": last}) if last is not None else None
@@ -96,7 +122,8 @@ async def job_runs(call: Call) -> Reply:
 
 ROUTES = [
     Route("GET", "/api/v1/devices/{device_id}/history", device_history,
-          "Sessions, tasks and operator actions of a device, newest first", Role.VIEWER, "history",
+          "Sessions, tasks, operator actions, online/offline and health changes, incidents of a device",
+          Role.VIEWER, "history",
           query=PageQuery, response=Page[HistoryEntry], other_statuses=(400, 404)),
     Route("GET", "/api/v1/sessions/{session_id}", get_session, "One CWMP session", Role.VIEWER, "history",
           response=SessionView, other_statuses=(404,)),

@@ -1,0 +1,116 @@
+"""API models of health, incidents and a device's diagnosis (issue 5)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.api import PageQuery
+
+
+class IncidentQuery(PageQuery):
+    status: Literal["open", "resolved"] | None = None
+    dimension: Literal["pon", "olt", "software_version", "product_class", "region", "subnet"] | None = None
+    device_id: str | None = Field(default=None, max_length=256, description="Incidents this device belongs to")
+
+
+class IncidentActionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class IncidentComment(BaseModel):
+    at: datetime
+    by: str
+    text: str
+
+
+class Acknowledgement(BaseModel):
+    at: datetime
+    by: str
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    event: str
+    affected: int
+    detail: str | None = None
+
+
+class IncidentSummary(BaseModel):
+    id: int
+    key: str = Field(description="The shared group, e.g. olt:OLT-0001 or software_version:HG8245H V3R017C10S120")
+    dimension: str
+    value: str
+    title: str
+    cause: str = Field(description="The suspected shared cause")
+    status: Literal["open", "resolved"]
+    opened_at: datetime
+    updated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    member_count: int
+    affected_now: int
+    peak: int
+    group_size: int
+    signals: dict[str, int] = Field(default_factory=dict)
+    acknowledged: Acknowledgement | None = None
+
+
+class IncidentDetail(IncidentSummary):
+    members: list[str]
+    selector: list[str] = Field(default_factory=list)
+    baseline: float = 0.0
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    comments: list[IncidentComment] = Field(default_factory=list)
+
+
+class HealthReason(BaseModel):
+    check: str
+    level: str
+    message: str
+
+
+class HealthView(BaseModel):
+    status: Literal["ok", "warn", "critical", "unknown"]
+    at: datetime
+    since: datetime | None = None
+    reasons: list[HealthReason] = Field(default_factory=list)
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class WanView(BaseModel):
+    status: str | None = None
+    uptime: int | None = None
+    last_error: str | None = None
+    ip: str | None = None
+
+
+class FailedTask(BaseModel):
+    id: str
+    kind: str
+    finished_at: datetime | None = None
+    reason: str | None = None
+    fault: dict[str, Any] | None = None
+
+
+class Diagnosis(BaseModel):
+    device_id: str
+    online: bool
+    presence: str | None = None
+    last_inform: datetime | None = None
+    offline_since: datetime | None = None
+    uptime: int | None = Field(default=None, description="Seconds, as last reported")
+    reboots_24h: int
+    last_reboot_reason: str | None = None
+    health: HealthView | None = None
+    wan: WanView
+    olt_id: str | None = None
+    pon_port: str | None = None
+    recent_faults: list[dict[str, Any]] = Field(default_factory=list)
+    failed_tasks: list[FailedTask] = Field(default_factory=list)
+    incidents: list[IncidentSummary] = Field(default_factory=list)
+    next_steps: list[str]
