@@ -38,11 +38,7 @@ def _not_found(request: web.Request) -> web.StreamResponse:
 
 async def _optics(request: web.Request, device_id: str) -> Any:
     parameters = console_of(request).api.services.repositories.parameters
-    found = await asyncio.gather(*(parameters.get(device_id, source.obj) for source in SOURCES))
-    merged: dict[str, CachedParameter] = {}
-    for part in found:
-        merged.update(part)
-    return optical_levels(merged)
+    return optical_levels(await parameters.get_many(device_id, (source.obj for source in SOURCES)))
 
 
 async def history_entries(request: web.Request, device_id: str, limit: int) -> list[HistoryEntry]:

@@ -104,19 +104,31 @@ class ParameterRepository:
     async def get(self, device_id: str, prefix: str = "") -> dict[str, CachedParameter]:
         projection = {field_path(prefix) if prefix else ROOT: 1}
         document = await self._parameters.find_one({"_id": device_id}, projection)
-        if document is None:
-            return {}
-        node: Any = document.get(ROOT, {})
-        segments: list[str] = []
-        if prefix:
-            for segment in field_path(prefix).split(".")[1:]:
-                node = node.get(segment) if isinstance(node, dict) else None
-                segments.append(segment)
-            if not isinstance(node, dict):
-                return {}
-        # A prefix naming a leaf yields that parameter; naming an object (with or without the
-        # trailing dot) yields its subtree.
-        return {parameter.name: parameter for parameter in _walk(node, segments)}
+        return {} if document is None else _subtree(document, prefix)
+
+    async def get_many(self, device_id: str, prefixes: Iterable[str]) -> dict[str, CachedParameter]:
+        """Several subtrees in one query (one round trip, one document read on the server)."""
+        wanted = list(prefixes)
+        document = await self._parameters.find_one({"_id": device_id}, {field_path(prefix): 1 for prefix in wanted})
+        found: dict[str, CachedParameter] = {}
+        if document is not None:
+            for prefix in wanted:
+                found.update(_subtree(document, prefix))
+        return found
 
     async def exists(self, device_id: str) -> bool:
         return await self._parameters.count_documents({"_id": device_id}, limit=1) == 1
+
+
+def _subtree(document: Document, prefix: str) -> dict[str, CachedParameter]:
+    node: Any = document.get(ROOT, {})
+    segments: list[str] = []
+    if prefix:
+        for segment in field_path(prefix).split(".")[1:]:
+            node = node.get(segment) if isinstance(node, dict) else None
+            segments.append(segment)
+        if not isinstance(node, dict):
+            return {}
+    # A prefix naming a leaf yields that parameter; naming an object (with or without the
+    # trailing dot) yields its subtree.
+    return {parameter.name: parameter for parameter in _walk(node, segments)}
