@@ -188,8 +188,13 @@ class Dispatcher:
                 await self.repository.update_dispatched(task["_id"], ctx.session_id, {**fields, "result": result})
             case Next.AWAIT_EVENT:
                 # Detached until an Inform carries state["await_event"]; then resumed in that session.
-                fields = {"phase": "await_event", "session_id": None, "state": outcome.state,
-                          "step": int(task.get("step", 0)) + 1, "result": result}
+                fields = {
+                    "phase": "await_event",
+                    "session_id": None,
+                    "state": outcome.state,
+                    "step": int(task.get("step", 0)) + 1,
+                    "result": result,
+                }
                 await self.repository.update_dispatched(task["_id"], ctx.session_id, fields)
             case Next.AWAIT_INFORM | Next.AWAIT_TRANSFER:
                 # Detached from the session: the proof arrives in a later session.
