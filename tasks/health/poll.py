@@ -76,17 +76,25 @@ class HealthPoller:
     async def run(self) -> dict[str, Any]:
         now = self.clock()
         room = self.limits.max_in_flight - await self.devices.count_query({"health_task_until": {"$gt": now}})
-        queued, to_wake = 0, []
+        queued: list[Document] = []
         for policy in self.policies:
-            if room - queued <= 0:
+            if room - len(queued) <= 0:
                 break
-            for device in await self.devices.find(self._due(policy, now), None, room - queued):
-                if await self._queue(device, policy, now):
-                    queued += 1
-                    if not self._informs_soon(device, now):
-                        to_wake.append(device)
+            due = await self.devices.find(self._due(policy, now), None, room - len(queued))
+            queued += await self._bounded([self._queue(device, policy, now) for device in due])
+        to_wake = [device for device in queued if not self._informs_soon(device, now)]
         woken = await self._wake_all(to_wake)
-        return {"queued": queued, "woken": woken, "riding": queued - len(to_wake)}
+        return {"queued": len(queued), "woken": woken, "riding": len(queued) - len(to_wake)}
+
+    async def _bounded(self, calls: list[Awaitable[Document | None]]) -> list[Document]:
+        """Run the calls ``concurrency`` at a time: under load each write waits on the database."""
+        slots = asyncio.Semaphore(self.limits.concurrency)
+
+        async def one(call: Awaitable[Document | None]) -> Document | None:
+            async with slots:
+                return await call
+
+        return [done for done in await asyncio.gather(*(one(call) for call in calls)) if done is not None]
 
     def _due(self, policy: Policy, now: datetime) -> Document:
         older = now - timedelta(seconds=policy.interval)
@@ -99,11 +107,11 @@ class HealthPoller:
             ]
         }
 
-    async def _queue(self, device: Document, policy: Policy, now: datetime) -> bool:
+    async def _queue(self, device: Document, policy: Policy, now: datetime) -> Document | None:
         profile = self.catalog.for_device(device)
         names = profile.names(policy.checks)
         if not names:
-            return False
+            return None
         # The read is worth little once the next one is due: expire it by then.
         lifetime = max(60, min(policy.interval, int(self.limits.ride_window + self._interval(device) * 2)))
         request = GetParameterValuesTask(kind="get_parameter_values", names=names, expires_in=lifetime)
@@ -115,7 +123,7 @@ class HealthPoller:
             "health_policy": policy.name,
         }
         await self.devices.set_fields(device["_id"], fields)
-        return True
+        return device
 
     def _interval(self, device: Document) -> int:
         return int(device.get("periodic_inform_interval") or self.limits.default_interval)

@@ -1,0 +1,123 @@
+"""Incidents against `acs serve` and `acs sim` as processes: an OLT outage is one incident, then resolves.
+
+Short intervals keep it within minutes: devices inform every 30 s, offline after 2 x 30 s + 5 s,
+health and incident jobs every few seconds, a 2-minute detection window.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from pymongo import AsyncMongoClient
+
+from tests.conftest import AcsServeFactory
+from tests.support.mongo import MongoDocument, unique_db_name
+from tests.support.processes import AcsProcess, start_sim, wait_until
+
+Client = AsyncMongoClient[MongoDocument]
+INTERVAL = 30
+FLEET = int(os.environ.get("ACS_TEST_OUTAGE_FLEET", "2000"))
+SETTINGS = {
+    "ACS_PERIODIC_INFORM_INTERVAL": str(INTERVAL),
+    "ACS_OFFLINE_GRACE": "5",
+    "ACS_OFFLINE_CHECK_INTERVAL": "2",
+    "ACS_HEALTH_INTERVAL": "600",
+    "ACS_HEALTH_CHECK_INTERVAL": "2",
+    "ACS_HEALTH_RIDE_WINDOW": str(INTERVAL + 5),
+    "ACS_HEALTH_MAX_IN_FLIGHT": "5000",
+    "ACS_INCIDENT_CHECK_INTERVAL": "3",
+    "ACS_INCIDENT_WINDOW": "120",
+    "ACS_SESSION_TIMEOUT": "20",
+}
+
+
+def detection_margin() -> float:
+    return 2 * INTERVAL + 5
+
+
+async def api_get(acs: AcsProcess, token: str, path: str) -> Any:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http, \
+            http.get(acs.api_url.rstrip("/") + path) as response:
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+
+async def viewer_token(acs: AcsProcess, db: Any) -> str:
+    from acs.api.auth import TokenAuthority
+    from schemas.api import Role
+    from tasks.store.db import Database
+    from tasks.store.tokens import TokenRepository
+
+    authority = TokenAuthority(TokenRepository(Database(client=db.client, db=db)), lambda: datetime.now(UTC))
+    token, _ = await authority.create("e2e", Role.OPERATOR, "test")
+    return token
+
+
+async def test_olt_outage_is_one_incident_naming_the_olt_and_resolves(
+    acs_serve: AcsServeFactory, mongo_client: Client, tmp_path: Path
+) -> None:
+    db_name = unique_db_name("outage")
+    db = mongo_client[db_name]
+    acs = await acs_serve(database=db_name, env=SETTINGS)
+    outage_start, outage_duration = float(os.environ.get("ACS_TEST_OUTAGE_START", "150")), 150.0
+    sim = start_sim(args=[
+        "--url", acs.cwmp_url, "--devices", str(FLEET), "--interval", str(INTERVAL), "--ramp", "200",
+        "--seed", "7", "--onts-per-pon", str(FLEET // 20), "--max-sessions", "100", "--summary-every", "10",
+        "--scenario", "olt-outage", "--outage-olt", "OLT-0001", "--outage-pons", "2",
+        "--outage-start", str(outage_start), "--outage-duration", str(outage_duration),
+    ], log_path=tmp_path / "sim.log")
+    affected = 2 * (FLEET // 20)
+    token = await viewer_token(acs, db)
+    try:
+        async def topology_known() -> bool:
+            return await db.devices.count_documents({"olt_id": {"$ne": None}}) >= FLEET
+
+        await wait_until(topology_known, timeout=outage_start, interval=1,
+                         message=acs.describe("OLT ids not read from every device before the outage"))
+        first = await db.devices.find_one({}, sort=[("first_inform", 1)])
+        assert first is not None
+        started_at = first["first_inform"].timestamp() - 0.5  # the sim's clock start (device 0 boots at once)
+        assert await db.incidents.count_documents({}) == 0, "no incident while the fleet came up"
+
+        async def opened() -> list[MongoDocument]:
+            return [incident async for incident in db.incidents.find({})]
+
+        incidents = await wait_until(opened, timeout=2 * detection_margin() + outage_start, interval=1,
+                                     message=acs.describe("no incident"))
+        detected = time.time() - (started_at + outage_start)
+        offline_seen = await db.devices.count_documents({"presence": "offline"})
+        assert len(incidents) == 1, incidents
+        incident = incidents[0]
+        assert incident["key"] == "olt:OLT-0001" and "OLT-0001" in incident["title"], incident["title"]
+        assert detected <= 2 * detection_margin(), f"detected after {detected:.0f}s"
+        listed = await api_get(acs, token, "/api/v1/incidents?status=open")
+        assert [item["id"] for item in listed["items"]] == [incident["_id"]]
+        member = incident["members"][0]
+        diagnosis = await api_get(acs, token, f"/api/v1/devices/{member}/diagnosis")
+
+        async def grown() -> bool:
+            found = await db.incidents.find_one({"_id": incident["_id"]})
+            return found is not None and found["member_count"] >= affected * 0.95
+
+        await wait_until(grown, timeout=detection_margin(), interval=1, message="incident did not grow")
+
+        async def resolved() -> MongoDocument:
+            return await db.incidents.find_one({"_id": incident["_id"], "status": "resolved"}) or {}
+
+        done: MongoDocument = await wait_until(resolved, timeout=outage_duration + detection_margin() + 60, interval=1,
+                                message=acs.describe("incident not resolved"))
+        recovered = time.time() - (started_at + outage_start + outage_duration)
+        assert await db.incidents.count_documents({}) == 1, "one incident in all"
+    finally:
+        await sim.stop(grace=30, expect_returncode=None)
+    print(f"\n{FLEET} devices, {affected} on 2 PONs of OLT-0001 dark: incident #{incident['_id']} opened "
+          f"{detected:.0f}s after the outage began ({detected / INTERVAL:.1f} inform intervals; offline margin "
+          f"{detection_margin():.0f}s), {offline_seen} offline then; resolved {recovered:.0f}s after they returned;"
+          f" peak {done['peak']}, members {done['member_count']}")
+    assert any("part of incident" in step for step in diagnosis["next_steps"]), diagnosis
+    assert diagnosis["online"] is False
