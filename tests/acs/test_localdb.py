@@ -382,13 +382,14 @@ async def test_ferretdb_dying_on_postgresql_stops_postgresql(tmp_path: Path, db_
 @needs_postgresql
 @pytest.mark.skipif(os.geteuid() != 0, reason="as root only: PostgreSQL then runs as the postgres user")
 async def test_data_dir_the_postgres_user_cannot_reach(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    assert not (tmp_path.parents[1].stat().st_mode & stat.S_IXOTH)  # /tmp/pytest-of-root: 0700
+    private = tmp_path / "private"  # like /root or /tmp/pytest-of-root: mode 0700, owned by root
+    private.mkdir(mode=0o700)
     explicit = {**os.environ, localdb.BACKEND_ENV: "postgresql"}
     with pytest.raises(LocalDatabaseError, match=r"ACS_LOCALDB_BACKEND=postgresql, but .* cannot reach"):
-        await LocalMongo.start(tmp_path / "explicit", env=explicit)
+        await LocalMongo.start(private / "explicit", env=explicit)
 
     caplog.set_level(logging.WARNING, logger="acs.localdb")
-    async with await LocalMongo.start(tmp_path / "auto") as server:  # auto: the last resort, loudly
+    async with await LocalMongo.start(private / "auto") as server:  # auto: the last resort, loudly
         assert server.kind == "ferretdb-sqlite"
     warning = next(r for r in caplog.records if r.levelno == logging.WARNING and "SQLite" in r.getMessage())
     for words in ("cannot reach", "one writer", "SQLITE_BUSY", "apt-get install postgresql", "scripts/setup"):
