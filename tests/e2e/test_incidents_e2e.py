@@ -91,6 +91,7 @@ async def test_olt_outage_is_one_incident_naming_the_olt_and_resolves(
                                      message=acs.describe("no incident"))
         detected = time.time() - (started_at + outage_start)
         offline_seen = await db.devices.count_documents({"presence": "offline"})
+        print(f"\nincident opened {detected:.0f}s after the outage began, {offline_seen} devices offline then")
         assert len(incidents) == 1, incidents
         incident = incidents[0]
         assert incident["key"] == "olt:OLT-0001" and "OLT-0001" in incident["title"], incident["title"]
