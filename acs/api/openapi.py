@@ -63,8 +63,9 @@ def _responses(route: Route, refs: dict[tuple[type[BaseModel], JsonSchemaMode], 
         statuses |= {401, 403}
     if route.query is not None or route.body is not None:
         statuses.add(422)
-    if route.body is not None:
-        statuses.add(400)
+    if route.body is not None or route.query is not None or "{" in route.path:
+        statuses.add(400)  # malformed JSON, or text with a NUL character
+    statuses.add(503)  # the database is unavailable
     responses: dict[str, Any] = {}
     for status in sorted(statuses):
         response: dict[str, Any] = {"description": REASONS.get(status, "")}

@@ -129,7 +129,26 @@ def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespon
     return handle
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def _refuse_nul(where: str, value: Any) -> None:
+    # No TR-069 value can hold NUL (CWMP is XML), and MongoDB-compatible stores differ on it
+    # (PostgreSQL's jsonb refuses it): say so instead of failing deeper down.
+    if _has_nul(value):
+        raise ApiError(400, "invalid_text", f"{where} contains a NUL character (U+0000), which is not allowed")
+
+
 async def _run(route: Route, call: Call) -> Reply:
+    _refuse_nul("the path", dict(call.request.match_info))
+    _refuse_nul("the query", dict(call.request.query))
     if route.query is not None:
         call.parsed_query = parse_query(route.query, call.request)
     if route.body is not None:
@@ -150,7 +169,9 @@ async def parse_body(model: type[M], request: web.Request) -> M:
     raw = await request.read()
     if not raw.strip():
         raise ApiError(422, "validation_error", "a JSON request body is required")
-    return model.model_validate_json(raw)
+    parsed = model.model_validate_json(raw)
+    _refuse_nul("the body", parsed.model_dump())
+    return parsed
 
 
 def render(route: Route, reply: Reply) -> web.StreamResponse:

@@ -90,7 +90,8 @@ async def test_two_processes_never_dispatch_a_task_twice(acs_serve: AcsServeFact
                     sent.extend(exchange.request_ids)
 
         await asyncio.gather(*(storm(cpe) for cpe in cpes))
-        dispatched = Counter(request_id.partition(":")[0] for request_id in sent)
+        # Provisioning tasks the ACS queued itself at BOOTSTRAP may ride along: count only ours.
+        dispatched = Counter(task for task in (rid.partition(":")[0] for rid in sent) if task in task_ids)
         assert set(dispatched) == task_ids, "every task was sent"
         assert max(dispatched.values()) == 1, f"a task was sent twice: {dispatched.most_common(3)}"
         statuses = Counter([t["status"] async for t in database.collection("tasks").find({"created_by": "test"})])

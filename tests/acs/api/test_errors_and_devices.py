@@ -25,11 +25,20 @@ async def test_error_bodies(api: ApiHarness) -> None:
     status, body = await api.call("GET", "/api/v1/devices?cursor=%%%", "viewer")
     assert (status, body["error"]["code"]) == (400, "invalid_cursor")
     device_id = await api.device("E1")
-    status, body = await api.call("POST", f"/api/v1/devices/{path_of(device_id)}/tasks", "operator",
-                                  data=b"{not json", headers={"Content-Type": "application/json"})
+    status, body = await api.call(
+        "POST",
+        f"/api/v1/devices/{path_of(device_id)}/tasks",
+        "operator",
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
     assert (status, body["error"]["code"]) == (400, "invalid_json")
-    status, body = await api.call("POST", f"/api/v1/devices/{path_of(device_id)}/tasks", "operator",
-                                  json={"kind": "set_parameter_values", "values": [{"name": "bad name", "value": 1}]})
+    status, body = await api.call(
+        "POST",
+        f"/api/v1/devices/{path_of(device_id)}/tasks",
+        "operator",
+        json={"kind": "set_parameter_values", "values": [{"name": "bad name", "value": 1}]},
+    )
     assert status == 422
     assert any("values.0.name" in detail["loc"] for detail in body["error"]["details"]), body
     status, body = await api.call("GET", "/api/v1/devices/nope", "viewer")
@@ -69,8 +78,14 @@ async def test_list_filters_and_pagination_round_trip(api: ApiHarness) -> None:
 
 
 async def test_one_device_with_percent_encoded_id(api: ApiHarness) -> None:
-    device_id = await api.device("SN 1/2", product_class="HG-8245", connection_request_url="http://10.0.0.1:7547/",
-                                 cpe_password="secret", connection_request_password="sealed-secret", uptime=7)
+    device_id = await api.device(
+        "SN 1/2",
+        product_class="HG-8245",
+        connection_request_url="http://10.0.0.1:7547/",
+        cpe_password="secret",
+        connection_request_password="sealed-secret",
+        uptime=7,
+    )
     assert device_id == "00E0FC-HG-8245-SN%201%2F2"
     # The id itself holds %-escapes, so it is escaped again in the path; "-" may come as %2D.
     path = "/api/v1/devices/" + quote(device_id, safe="").replace("-", "%2D")
@@ -86,11 +101,15 @@ async def test_one_device_with_percent_encoded_id(api: ApiHarness) -> None:
 async def test_parameters_and_tags(api: ApiHarness) -> None:
     device_id = await api.device("T1")
     now = api.services.clock()
-    await api.services.repositories.parameters.set_values(device_id, [
-        ("Device.DeviceInfo.SoftwareVersion", "V1", "xsd:string"),
-        ("Device.DeviceInfo.UpTime", "5", "xsd:unsignedInt"),
-        ("Device.ManagementServer.URL", "http://acs", "xsd:string"),
-    ], now)
+    await api.services.repositories.parameters.set_values(
+        device_id,
+        [
+            ("Device.DeviceInfo.SoftwareVersion", "V1", "xsd:string"),
+            ("Device.DeviceInfo.UpTime", "5", "xsd:unsignedInt"),
+            ("Device.ManagementServer.URL", "http://acs", "xsd:string"),
+        ],
+        now,
+    )
     base = f"/api/v1/devices/{path_of(device_id)}"
     status, params = await api.call("GET", base + "/parameters?prefix=Device.DeviceInfo.", "viewer")
     assert status == 200
@@ -109,3 +128,18 @@ async def test_parameters_and_tags(api: ApiHarness) -> None:
     assert status == 422
     status, _body = await api.call("POST", "/api/v1/devices/unknown/tags", "operator", json={"tags": ["x"]})
     assert status == 404
+
+
+async def test_nul_characters_are_refused_with_400(api: ApiHarness) -> None:
+    status, body = await api.call(
+        "POST",
+        "/api/v1/tasks/bulk",
+        "operator",
+        json={"devices": {"product_class": "HG\u0000"}, "task": {"kind": "reboot"}},
+    )
+    assert status == 400
+    assert body["error"]["code"] == "invalid_text"
+    status, body = await api.call("GET", "/api/v1/devices?q=a%00b", "viewer")
+    assert (status, body["error"]["code"]) == (400, "invalid_text")
+    status, body = await api.call("GET", "/api/v1/devices/abc%00def", "viewer")
+    assert (status, body["error"]["code"]) == (400, "invalid_text")
