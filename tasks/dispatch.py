@@ -91,12 +91,16 @@ class Dispatcher:
 
     async def next_request(self, ctx: SessionContext) -> OutgoingRequest | None:
         """The next RPC of this session: a task's next step, else the oldest queued task."""
-        for task in await self.repository.in_session(ctx.session_id):
-            if task.get("phase") == "step":
+        # One read of the device's dispatched tasks serves both continuations (a few documents at
+        # most); a device with nothing in flight costs no further query before the claim.
+        in_flight = await self.repository.dispatched_for_device(ctx.device_id)
+        for task in in_flight:
+            if task.get("phase") == "step" and task.get("session_id") == ctx.session_id:
                 outgoing = await self._send(ctx, task)
                 if outgoing is not None:
                     return outgoing
-        while (resumed := await self.repository.resume(ctx.device_id, ctx.session_id, ctx.lease_until)) is not None:
+        waiting = any(task.get("phase") == "resume" and task.get("session_id") is None for task in in_flight)
+        while waiting and (resumed := await self.repository.resume(ctx.device_id, ctx.session_id, ctx.lease_until)):
             # A step that waited for an Inform event (Next.AWAIT_EVENT) continues in this session.
             outgoing = await self._send(ctx, resumed)
             if outgoing is not None:

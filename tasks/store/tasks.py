@@ -124,6 +124,10 @@ class TaskRepository:
         )
         return result.matched_count == 1
 
+    async def dispatched_for_device(self, device_id: str) -> list[Document]:
+        cursor = self._tasks.find({"device_id": device_id, "status": TaskStatus.DISPATCHED.value})
+        return [task async for task in cursor]
+
     async def in_session(self, session_id: str) -> list[Document]:
         cursor = self._tasks.find({"session_id": session_id, "status": TaskStatus.DISPATCHED.value})
         return [task async for task in cursor]
@@ -139,8 +143,15 @@ class TaskRepository:
         return await self._tasks.find_one({"device_id": device_id, "command_key": command_key})
 
     async def expired(self, now: datetime, limit: int = 500) -> list[Document]:
-        cursor = self._tasks.find({"status": {"$in": OPEN}, "expires_at": {"$lte": now}}).limit(limit)
-        return [task async for task in cursor]
+        # One equality query per status rather than $in: both use the (status, expires_at) index,
+        # and FerretDB pushes equality down to its backend but evaluates $in by scanning.
+        found: list[Document] = []
+        for status in OPEN:
+            cursor = self._tasks.find({"status": status, "expires_at": {"$lte": now}}).limit(limit - len(found))
+            found += [task async for task in cursor]
+            if len(found) >= limit:
+                break
+        return found
 
     async def lease_lost(self, now: datetime, limit: int = 500) -> list[Document]:
         cursor = self._tasks.find({"status": TaskStatus.DISPATCHED.value, "lease_until": {"$lte": now}}).limit(limit)
