@@ -11,11 +11,13 @@ from tasks.incidents.grouping import Config as IncidentConfig
 from tasks.incidents.job import IncidentDetector
 from tasks.offline import OfflineDetector
 from tasks.scheduler import Job, JobRunner
+from tasks.watch import WatchExpiry
 
 SESSION_REAPER_INTERVAL = 5.0
 TASK_EXPIRY_INTERVAL = 15.0
 JOB_HISTORY_INTERVAL = 3600.0
 JOB_HISTORY_KEPT = timedelta(days=7)
+WATCH_EXPIRY_INTERVAL = 60.0
 
 
 def register_jobs(runner: JobRunner, services: Services) -> None:
@@ -31,6 +33,12 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
     runner.add(Job("reap_sessions", SESSION_REAPER_INTERVAL, reap_sessions))
     runner.add(Job("expire_tasks", TASK_EXPIRY_INTERVAL, expire_tasks))
     runner.add(Job("prune_job_runs", JOB_HISTORY_INTERVAL, prune_job_runs))
+    watches = WatchExpiry(services.repositories.devices, services.settings.health_watch_tag, services.clock)
+
+    async def end_watches() -> dict[str, Any]:
+        return {"watches_ended": await watches.run()}
+
+    runner.add(Job("end_watches", WATCH_EXPIRY_INTERVAL, end_watches))
     register_monitoring_jobs(runner, services)
 
 

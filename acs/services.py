@@ -135,6 +135,7 @@ def build_services(settings: Settings, database: Database, clock: Callable[[], d
     registry = DeviceRegistry(repositories.devices, repositories.parameters, repositories.events, margin)
     transitions = metrics.counter("acs_device_transitions_total", "Devices going online or offline", ("to",))
     registry.transition_hooks.append(lambda _device_id, to: transitions.inc(to=to))
+    dispatcher.final_hooks.append(registry.on_task_final)
     cwmp = CwmpService(
         registry,
         repositories.sessions,

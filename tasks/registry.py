@@ -7,7 +7,8 @@ and TR-181 (``Device.``) devices, whose Inform parameters differ only in their p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +38,12 @@ TR181_ADDRESS_SUFFIX = ".IPAddress"
 # Offline when the periodic inform is missed twice, plus a grace for slow links; DeviceRegistry
 # applies the configured OfflineMargin instead.
 OFFLINE_GRACE = timedelta(seconds=60)
+# The WAN MAC (line 2 reads it off the label): TR-098 WANIPConnection/WANPPPConnection, TR-181 Ethernet.
+WAN_MAC_NAME = re.compile(
+    r"^(?:InternetGatewayDevice\.WANDevice\.\d+\.WANConnectionDevice\.\d+\.WAN(?:IP|PPP)Connection\.\d+"
+    r"|Device\.Ethernet\.(?:Interface|Link)\.\d+)\.MACAddress$"
+)
+MAC = re.compile(r"^[0-9A-Fa-f]{2}(?:[:-]?[0-9A-Fa-f]{2}){5}$")
 BOOTSTRAP = "0 BOOTSTRAP"
 
 
@@ -70,12 +77,32 @@ def _summary_field(name: str) -> str | None:
     return None
 
 
+def normal_mac(text: str) -> str | None:
+    """``AA:BB:CC:DD:EE:FF`` from any usual spelling; None for anything else or the all-zero MAC."""
+    text = text.strip()
+    if not MAC.fullmatch(text):
+        return None
+    digits = re.sub(r"[:-]", "", text).upper()
+    return None if digits == "0" * 12 else ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+def wan_mac_of(values: Iterable[tuple[str, Any]]) -> str | None:
+    """The first usable WAN MAC among (name, value) pairs (an Inform's or a read's)."""
+    for name, value in values:
+        if WAN_MAC_NAME.match(name) and isinstance(value, str) and (mac := normal_mac(value)):
+            return mac
+    return None
+
+
 def _summary(inform: Inform) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for parameter in inform.parameters:
         field = _summary_field(parameter.name)
         if field is not None and field not in summary:
             summary[field] = parameter.value.strip()
+    wan_mac = wan_mac_of((parameter.name, parameter.value) for parameter in inform.parameters)
+    if wan_mac is not None:
+        summary["wan_mac"] = wan_mac
     for numeric in ("uptime", "periodic_inform_interval"):
         if numeric in summary:
             summary[numeric] = int(summary[numeric]) if summary[numeric].isdigit() else None
@@ -156,6 +183,16 @@ class DeviceRegistry:
             now,
         )
         return device
+
+    async def on_task_final(self, task: Document) -> None:
+        """A read that brought the WAN MAC (Informs rarely carry it) stores it in the summary for search."""
+        result = task.get("result") or {}
+        values = result.get("values") if isinstance(result, dict) else None
+        if task.get("status") != "done" or not isinstance(values, list):
+            return
+        wan_mac = wan_mac_of((str(v.get("name")), v.get("value")) for v in values if isinstance(v, dict))
+        if wan_mac is not None:
+            await self.devices.set_fields(task["device_id"], {"wan_mac": wan_mac})
 
     async def _record_events(self, device: Document, summary: InformSummary, now: datetime) -> None:
         if self.events is None:

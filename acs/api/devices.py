@@ -26,7 +26,7 @@ from schemas.api import (
     TagsBody,
 )
 from tasks.store.db import Document
-from tasks.store.devices import DeviceFilter
+from tasks.store.devices import DeviceFilter, is_online
 
 SUMMARY_FIELDS = tuple(name for name in DeviceSummary.model_fields if name not in ("device_id", "online", "tags"))
 DETAIL_FIELDS = tuple(
@@ -37,11 +37,6 @@ DETAIL_FIELDS = tuple(
 )
 # Never shown: secrets, and the provisioner's bookkeeping.
 HIDDEN = ("cpe_password", "connection_request_password", "pending_connection_request")
-
-
-def is_online(device: Document, now: datetime) -> bool:
-    offline_after = device.get("offline_after")
-    return offline_after is not None and offline_after > now
 
 
 def summary_of(device: Document, now: datetime) -> DeviceSummary:

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from acs.api.errors import ApiError
 from acs.api.pagination import decode_cursor, next_cursor
 from acs.api.routes import Call, Reply, Route
 from schemas.api import Page, Role
 from schemas.monitoring import IncidentActionBody, IncidentDetail, IncidentQuery, IncidentSummary
+from tasks.incidents import service
+from tasks.incidents.service import IncidentNotOpen, summary_of
 from tasks.store.db import Document
 
 INCIDENT = "/api/v1/incidents/{incident_id}"
-
-
-def summary_of(incident: Document) -> IncidentSummary:
-    return IncidentSummary.model_validate({**_fields(incident, IncidentSummary), "id": incident["_id"]})
-
-
-def _fields(incident: Document, model: type[IncidentSummary]) -> dict[str, Any]:
-    return {name: incident[name] for name in model.model_fields if name in incident}
 
 
 def _incident_id(call: Call) -> int:
@@ -52,40 +44,28 @@ async def list_incidents(call: Call) -> Reply:
 
 async def get_incident(call: Call) -> Reply:
     incident = await _incident_or_404(call)
-    return Reply(IncidentDetail.model_validate({**_fields(incident, IncidentDetail), "id": incident["_id"]}))
+    return Reply(service.detail_of(incident))
 
 
 async def acknowledge(call: Call) -> Reply:
     incident = await _incident_or_404(call)
-    now = call.api.services.clock()
     comment = call.body(IncidentActionBody).comment
-    fields = {"acknowledged": {"at": now, "by": call.who}, "updated_at": now}
-    await _comment(call, incident["_id"], comment or "acknowledged", fields)
+    await service.acknowledge(call.api.services.repositories.incidents, incident, call.who, comment,
+                              call.api.services.clock())
     call.audit["incident_id"] = incident["_id"]
     return await get_incident(call)
 
 
 async def resolve(call: Call) -> Reply:
     incident = await _incident_or_404(call)
-    now = call.api.services.clock()
     comment = call.body(IncidentActionBody).comment
     call.audit["incident_id"] = incident["_id"]
-    if incident["status"] != "open":
-        raise ApiError(409, "conflict", f"incident {incident['_id']} is already {incident['status']}")
-    timeline = [*(incident.get("timeline") or []),
-                {"at": now, "event": "resolved", "affected": incident.get("affected_now", 0),
-                 "detail": f"resolved by {call.who}"}]
-    repository = call.api.services.repositories.incidents
-    if await repository.resolve(incident["_id"], {"resolved_at": now, "resolved_by": call.who,
-                                                  "timeline": timeline, "updated_at": now}) is None:
-        raise ApiError(409, "conflict", f"incident {incident['_id']} was resolved meanwhile")
-    await _comment(call, incident["_id"], comment or "resolved", {})
+    try:
+        await service.resolve(call.api.services.repositories.incidents, incident, call.who, comment,
+                              call.api.services.clock())
+    except IncidentNotOpen as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
     return await get_incident(call)
-
-
-async def _comment(call: Call, incident_id: int, text: str, fields: dict[str, Any]) -> None:
-    entry = {"at": call.api.services.clock(), "by": call.who, "text": text}
-    await call.api.services.repositories.incidents.add_comment(incident_id, entry, fields)
 
 
 ROUTES = [

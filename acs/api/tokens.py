@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from acs.api.errors import ApiError
-from acs.api.history import audit_entry
 from acs.api.pagination import cursor_text, cursor_time, decode_cursor, next_cursor
 from acs.api.routes import Call, Reply, Route
 from schemas.api import HistoryEntry, Page, PageQuery, Role, SettingsView, TokenCreateBody, TokenCreated, TokenView
+from tasks.history import audit_entry
 from tasks.store.db import Document
 from tasks.store.tokens import DuplicateTokenName
 

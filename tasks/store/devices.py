@@ -24,7 +24,14 @@ INDEXES = [
     IndexModel([("cpe_username", ASCENDING)]),
     IndexModel([("presence", ASCENDING), ("offline_after", ASCENDING)]),
     IndexModel([("health_due_at", ASCENDING)]),
+    IndexModel([("watch_until", ASCENDING)]),
 ]
+
+
+def is_online(device: Document, now: datetime) -> bool:
+    """Online while its next periodic inform is not overdue (``offline_after``, set by each Inform)."""
+    offline_after = device.get("offline_after")
+    return offline_after is not None and bool(offline_after > now)
 
 
 @dataclass(frozen=True)
@@ -37,22 +44,25 @@ class DeviceFilter:
     software_version: str | None = None
     tag: str | None = None
     online: bool | None = None
+    device_ids: tuple[str, ...] | None = None  # only these devices (an incident's members)
 
     def to_query(self, now: datetime) -> Document:
         query: Document = {}
         if self.q:
-            # Substring of device_id / serial / IP / WAN IP / a tag (a subscriber's account number);
+            # Substring of device_id / serial / IP / WAN IP / WAN MAC / a tag (a subscriber's account number);
             # anchored prefix matches would use the indexes, but line 2 types fragments of serials,
             # so this is a scan bounded by the other filters.
             pattern = {"$regex": re.escape(self.q), "$options": "i"}
             query["$or"] = [{"_id": pattern}, {"serial_number": pattern}, {"remote_ip": pattern},
-                            {"wan_ip": pattern}, {"tags": pattern}]
+                            {"wan_ip": pattern}, {"wan_mac": pattern}, {"tags": pattern}]
         for field in ("oui", "product_class", "software_version"):
             value = getattr(self, field)
             if value is not None:
                 query[field] = value
         if self.tag is not None:
             query["tags"] = self.tag
+        if self.device_ids is not None:
+            query["_id"] = {"$in": list(self.device_ids)}
         if self.online is True:
             query["offline_after"] = {"$gt": now}
         elif self.online is False:
@@ -104,6 +114,18 @@ class DeviceRepository:
         # $pullAll, not $pull with $in: FerretDB ignores the latter.
         result = await self._devices.update_one({"_id": device_id}, {"$pullAll": {"tags": tags}})
         return result.matched_count == 1
+
+    async def watches_ended(self, now: datetime, limit: int) -> list[Document]:
+        """Devices whose "watch for N hours" (``watch_until``) has passed."""
+        cursor = self._devices.find({"watch_until": {"$lte": now}}, {"_id": 1, "watch_until": 1}).limit(limit)
+        return [device async for device in cursor]
+
+    async def end_watch(self, device_id: str, tag: str, until: datetime) -> bool:
+        """Drop the watch tag and ``watch_until``, unless the watch was extended meanwhile."""
+        result = await self._devices.update_one(
+            {"_id": device_id, "watch_until": until}, {"$pullAll": {"tags": [tag]}, "$unset": {"watch_until": ""}}
+        )
+        return result.modified_count == 1
 
     async def page(self, device_filter: DeviceFilter, now: datetime, after: str | None, limit: int) -> list[Document]:
         """Devices in device_id order, keyset-paginated (``after`` is the last id of the previous page)."""

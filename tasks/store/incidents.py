@@ -100,6 +100,11 @@ class IncidentRepository:
         cursor = self._incidents.find(query, {"members": 0, "timeline": 0}).sort("_id", DESCENDING).limit(limit)
         return [incident async for incident in cursor]
 
+    async def open_with_timeline(self, limit: int) -> list[Document]:
+        """Open incidents, newest first, without members (the console's dashboard: trend from the time line)."""
+        cursor = self._incidents.find({"status": "open"}, {"members": 0}).sort("_id", DESCENDING).limit(limit)
+        return [incident async for incident in cursor]
+
     async def for_device(self, device_id: str, limit: int = 20) -> list[Document]:
         cursor = self._incidents.find({"members": device_id}, {"members": 0}).sort("_id", DESCENDING).limit(limit)
         return [incident async for incident in cursor]
