@@ -10,12 +10,13 @@ other device actions), ``incidents`` (when the incident service is present).
 from __future__ import annotations
 
 from importlib.resources import files
+from importlib.util import find_spec
 from pathlib import Path
 
 from aiohttp import web
 
 from acs.api.context import API
-from acs.console import actions, device, pages
+from acs.console import actions, device, incidents, pages
 from acs.console.accounts import Accounts
 from acs.console.render import Renderer
 from acs.console.web import CONSOLE, Console
@@ -41,6 +42,8 @@ def setup_console(app: web.Application) -> None:
     app[CONSOLE] = console
     for module in (pages, device, actions):
         app.router.add_routes(module.ROUTES)
+    if "incidents" in console.panels:
+        app.router.add_routes(incidents.ROUTES)
     app.router.add_static("/static/console/", STATIC, name="console_static")
 
     async def indexes(_app: web.Application) -> None:
@@ -50,6 +53,9 @@ def setup_console(app: web.Application) -> None:
     app.on_startup.append(indexes)
 
 
+BACKENDS = {"incidents": "tasks.incidents.service", "diagnosis": "tasks.device_diagnosis"}
+
+
 def optional_panels() -> frozenset[str]:
     """Panels whose backend exists in this build (the incident and diagnosis services)."""
-    return frozenset()
+    return frozenset(panel for panel, module in BACKENDS.items() if find_spec(module) is not None)

@@ -11,20 +11,24 @@ from typing import Any
 
 from aiohttp import web
 
-from acs.api.devices import is_online
-from acs.api.history import audit_entry, session_entry, task_entry
 from acs.console.optics import SOURCES, optical_levels
 from acs.console.web import console_of, guard, json_reply, refuse, user_of
 from schemas.api import HistoryEntry, Role
+from schemas.monitoring import Diagnosis
 from schemas.tasks import FINAL_STATUSES
+from tasks.device_diagnosis import diagnose
+from tasks.history import ENTRY_TYPES, device_timeline, session_entry
+from tasks.store import device_events
 from tasks.store.db import Document
+from tasks.store.devices import is_online
 from tasks.store.parameters import CachedParameter
 
 HISTORY_LIMIT = 300
 RECENT_TASKS = 10
 MAX_WAIT = 10.0
 FINAL = frozenset(status.value for status in FINAL_STATUSES)
-HISTORY_TYPES = ("session", "task", "operator")
+# Entry types (session, task, operator, event, health, incident), then device events by their own type.
+HISTORY_TYPES = (*ENTRY_TYPES, device_events.ONLINE, device_events.OFFLINE, device_events.BOOT)
 
 
 async def _device(request: web.Request) -> Document | None:
@@ -42,16 +46,17 @@ async def _optics(request: web.Request, device_id: str) -> Any:
 
 
 async def history_entries(request: web.Request, device_id: str, limit: int) -> list[HistoryEntry]:
-    """The device's time line as the API's history shows it, newest first."""
+    """The device's time line as the API's history shows it (tasks/history.py), newest first."""
     repositories = console_of(request).api.services.repositories
-    sessions, tasks, audit = await asyncio.gather(
-        repositories.sessions.for_device(device_id, None, limit),
-        repositories.tasks.for_device(device_id, None, limit),
-        repositories.audit.for_device(device_id, None, limit),
-    )
-    entries = [*map(session_entry, sessions), *map(task_entry, tasks), *map(audit_entry, audit)]
-    entries.sort(key=lambda entry: (entry.at, entry.type, entry.id), reverse=True)
-    return entries[:limit]
+    return (await device_timeline(repositories, device_id, None, limit))[:limit]
+
+
+async def _diagnosis(request: web.Request, device: Document) -> Diagnosis | None:
+    console = console_of(request)
+    if "diagnosis" not in console.panels:
+        return None
+    services = console.api.services
+    return await diagnose(services.repositories, device, services.clock(), services.settings.health_interval)
 
 
 def task_json(task: Document, when: Any = None) -> dict[str, Any]:
@@ -76,15 +81,17 @@ async def device_page(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
     services = console.api.services
     device_id = device["_id"]
-    optics, history, tasks = await asyncio.gather(
+    optics, history, tasks, diagnosis = await asyncio.gather(
         _optics(request, device_id),
         history_entries(request, device_id, 20),
         services.repositories.tasks.for_device(device_id, None, RECENT_TASKS),
+        _diagnosis(request, device),
     )
     now = services.clock()
+    incidents = [incident for incident in (diagnosis.incidents if diagnosis else []) if incident.status == "open"]
     return console.renderer.page(
         "device.html", user_of(request), device=device, online=is_online(device, now), optics=optics,
-        history=history, tasks=tasks, now=now, panels=console.panels,
+        history=history, tasks=tasks, now=now, panels=console.panels, diagnosis=diagnosis, incidents=incidents,
     )
 
 
@@ -132,9 +139,11 @@ async def history_page(request: web.Request) -> web.StreamResponse:
 
 
 def _filtered(entries: list[HistoryEntry], query: Any) -> list[HistoryEntry]:
+    # A type is an entry type or a device event's own type (online, offline, boot: transitions).
     kind, text = query.get("type", ""), query.get("q", "").strip().lower()
     return [entry for entry in entries
-            if (not kind or entry.type == kind) and (not text or text in entry.summary.lower())]
+            if (not kind or kind in (entry.type, entry.detail.get("type") if entry.type == "event" else None))
+            and (not text or text in entry.summary.lower())]
 
 
 @guard(Role.VIEWER)
@@ -148,7 +157,8 @@ async def history_csv(request: web.Request) -> web.StreamResponse:
     writer.writerow(["at_utc", "type", "id", "summary", "who"])
     for entry in entries:
         who = entry.detail.get("created_by") or entry.detail.get("token_name") or ""
-        writer.writerow([entry.at.isoformat(), entry.type, entry.id, _csv_safe(entry.summary), _csv_safe(who)])
+        kind = f"event:{entry.detail.get('type')}" if entry.type == "event" else entry.type
+        writer.writerow([entry.at.isoformat(), kind, entry.id, _csv_safe(entry.summary), _csv_safe(who)])
     filename = f"history-{device['serial_number'] or 'device'}.csv"
     return web.Response(text=out.getvalue(), content_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})

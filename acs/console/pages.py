@@ -8,7 +8,6 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
-from acs.api.devices import is_online
 from acs.console.accounts import LANGUAGES, USERNAME_PATTERN, LoginRefused, csrf_ok
 from acs.console.render import time_zones, valid_time_zone
 from acs.console.web import (
@@ -21,7 +20,8 @@ from acs.console.web import (
     user_of,
 )
 from schemas.api import Role
-from tasks.store.devices import DeviceFilter
+from tasks.registry import normal_mac
+from tasks.store.devices import DeviceFilter, is_online
 from tasks.store.users import DuplicateUserName
 
 SEARCH_LIMIT = 50
@@ -73,17 +73,20 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-def search_filter(query: dict[str, str]) -> DeviceFilter:
+def search_filter(query: dict[str, str], members: list[str] | None = None) -> DeviceFilter:
+    """The search form as a device filter; ``members``: only an incident's devices (the incident filter)."""
     online = {"yes": True, "no": False}.get(query.get("online", ""))
     text = query.get("q", "").strip()
-    if re.fullmatch(r"(?:[0-9A-Fa-f]{2}[:\-]?){5}[0-9A-Fa-f]{2}", text):
-        text = text.replace("-", ":")  # a MAC as line 2 reads it off the label
+    mac = normal_mac(text)
+    if mac is not None:
+        text = mac  # a MAC as line 2 reads it off the label (AA-BB-.., aabb.., AA:BB:..), stored as AA:BB:..
     return DeviceFilter(
         q=text or None,
         product_class=query.get("model") or None,
         software_version=query.get("version") or None,
         tag=query.get("tag") or None,
         online=online,
+        device_ids=tuple(members) if members is not None else None,
     )
 
 
@@ -93,12 +96,19 @@ async def search(request: web.Request) -> web.StreamResponse:
     services = console.api.services
     query = {key: value for key, value in request.query.items() if isinstance(value, str)}
     now = services.clock()
-    device_filter = search_filter(query)
-    searched = any(query.get(key) for key in ("q", "model", "version", "tag", "online"))
+    incidents = services.repositories.incidents
+    members: list[str] | None = None
+    if "incidents" in console.panels and query.get("incident"):
+        text = query["incident"]
+        incident = await incidents.get(int(text)) if text.isdigit() and len(text) < 19 else None
+        members = list((incident or {}).get("members") or [])
+    device_filter = search_filter(query, members)
+    searched = any(query.get(key) for key in ("q", "model", "version", "tag", "online", "incident"))
     found = await services.repositories.devices.page(device_filter, now, None, SEARCH_LIMIT + 1) if searched else []
     rows = [{"device": device, "online": is_online(device, now)} for device in found[:SEARCH_LIMIT]]
+    open_incidents = (await incidents.page("open", None, None, None, 100)) if "incidents" in console.panels else []
     return console.renderer.page("search.html", user_of(request), query=query, rows=rows, searched=searched,
-                                 more=len(found) > SEARCH_LIMIT, quote=quote)
+                                 more=len(found) > SEARCH_LIMIT, quote=quote, open_incidents=open_incidents)
 
 
 @guard(Role.VIEWER)

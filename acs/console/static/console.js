@@ -201,6 +201,22 @@
 
   if (device && device.dataset.live) pollLive();
 
+  // -- the incident dashboard refreshes itself ---------------------------------------------------
+
+  const incidents = document.getElementById("incidents");
+
+  async function pollIncidents() {
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, document.hidden ? 60000 : 10000));
+      try {
+        const response = await fetch(incidents.dataset.refresh);
+        if (response.ok) document.getElementById("incident-rows").innerHTML = await response.text();
+      } catch (error) { /* next round */ }
+    }
+  }
+
+  if (incidents && incidents.dataset.refresh) pollIncidents();
+
   // -- keyboard -------------------------------------------------------------------------------
 
   document.addEventListener("keydown", (event) => {
