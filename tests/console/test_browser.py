@@ -159,3 +159,84 @@ async def _call(browser: Any, acs: AcsProcess, device: MongoDocument, shots: Pat
     assert "MSK" in await page.inner_text("#last-inform") or "+03" in await page.inner_text("#last-inform")
     await page.screenshot(path=str(shots / "device-ru.png"))
     await context.close()
+
+
+# An OLT outage that opens an incident within seconds: 8 devices informing every 10 s, 4 per PON port of
+# OLT-0001; one port goes dark 25 s after the fleet starts; offline after 1 x 10 s + 2 s; jobs every second.
+OUTAGE_SETTINGS = {
+    "ACS_PERIODIC_INFORM_INTERVAL": "10",
+    "ACS_OFFLINE_INTERVAL_FACTOR": "1.0",
+    "ACS_OFFLINE_GRACE": "2",
+    "ACS_OFFLINE_CHECK_INTERVAL": "1",
+    "ACS_HEALTH_INTERVAL": "600",
+    "ACS_HEALTH_CHECK_INTERVAL": "1",
+    "ACS_HEALTH_RIDE_WINDOW": "15",
+    "ACS_INCIDENT_CHECK_INTERVAL": "1",
+    "ACS_INCIDENT_WINDOW": "120",
+    "ACS_INCIDENT_MIN_DEVICES": "3",
+}
+OUTAGE_START = 25.0
+
+
+async def test_open_an_incident_from_the_outage_scenario_and_acknowledge_it(
+    acs_serve: AcsServeFactory, mongo_client: Client, browser: Any, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    name = unique_db_name(request.node.name)
+    acs = await acs_serve(database=name, env=OUTAGE_SETTINGS)
+    sim = start_sim(args=["--url", acs.cwmp_url, "--devices", "8", "--profile", "huawei-hg8245", "--seed", "3",
+                          "--interval", "10", "--ramp", "50", "--onts-per-pon", "4",
+                          "--cr-listen", f"127.0.0.1:{free_port()}", "--summary-every", "0",
+                          "--scenario", "olt-outage", "--outage-olt", "OLT-0001", "--outage-pons", "1",
+                          "--outage-start", str(OUTAGE_START), "--outage-duration", "600"],
+                    log_path=tmp_path / "sim.log")
+    shots = SCREENSHOTS if os.environ.get("ACS_SCREENSHOTS") == "1" else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
+    try:
+        await asyncio.to_thread(_create_user, acs)
+        db = mongo_client[name]
+
+        async def opened() -> MongoDocument | None:
+            return await db.incidents.find_one({"status": "open"})
+
+        incident = await wait_until(opened, timeout=OUTAGE_START + 60, interval=0.5,
+                                    message=acs.describe("no incident opened by the outage"))
+        started = time.monotonic()
+        await _acknowledge(browser, acs, incident, shots)
+        print(f"\nincident #{incident['_id']} ({incident['title']}) acknowledged in the browser "
+              f"{time.monotonic() - started:.1f} s after it opened")
+        stored = await db.incidents.find_one({"_id": incident["_id"]})
+        assert stored is not None and stored["acknowledged"]["by"] == f"user:{USER}"
+        assert await db.audit.count_documents({"incident_id": incident["_id"], "token_name": f"user:{USER}"}) == 1
+    finally:
+        await sim.stop(grace=20, expect_returncode=None)
+
+
+async def _acknowledge(browser: Any, acs: AcsProcess, incident: MongoDocument, shots: Path) -> None:
+    context = await browser.new_context(viewport={"width": 1280, "height": 720})
+    page = await context.new_page()
+    await page.goto(acs.api_url + "/incidents")
+    await page.fill("input[name=username]", USER)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    link = page.locator(f"a.incident-link[href='/incidents/{incident['_id']}']")
+    await link.wait_for(timeout=10_000)
+    assert "not acknowledged" in await page.inner_text("#incident-rows")
+    await page.screenshot(path=str(shots / "incidents.png"))
+    await link.click()
+    await page.wait_for_selector("#incident-ack")
+    assert "not acknowledged" in await page.inner_text("#ack-state")
+    await page.fill("#incident-comment", "OLT team informed, fibre crew on the way")
+    await page.click("#incident-ack")
+    await page.locator("#ack-state", has_text=f"acknowledged by user:{USER}").wait_for(timeout=10_000)
+    await page.locator("#comments", has_text="fibre crew on the way").wait_for(timeout=5_000)
+    assert await page.locator("#incident-ack").count() == 0
+    await page.screenshot(path=str(shots / "incident.png"), full_page=True)
+    # From the incident to a device and back.
+    await page.locator("a.member").first.click()
+    await page.wait_for_selector("#diagnosis")
+    assert f"part of incident #{incident['_id']}" in await page.inner_text("#next-step")
+    await page.click(f"#device-incidents a[href='/incidents/{incident['_id']}']")
+    await page.wait_for_selector("#ack-state")
+    await page.goto(acs.api_url + "/incidents")
+    await page.locator("#incident-rows", has_text=f"acknowledged by user:{USER}").wait_for(timeout=5_000)
+    await context.close()
