@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from pymongo import AsyncMongoClient
 
 from tests.conftest import AcsServeFactory
@@ -58,6 +59,7 @@ async def viewer_token(acs: AcsProcess, db: Any) -> str:
     return token
 
 
+@pytest.mark.timeout(900)
 async def test_olt_outage_is_one_incident_naming_the_olt_and_resolves(
     acs_serve: AcsServeFactory, mongo_client: Client, tmp_path: Path
 ) -> None:
@@ -106,6 +108,8 @@ async def test_olt_outage_is_one_incident_naming_the_olt_and_resolves(
             return found is not None and found["member_count"] >= affected * 0.95
 
         await wait_until(grown, timeout=detection_margin(), interval=1, message="incident did not grow")
+        print(f"incident grew to {affected * 0.95:.0f}+ members {time.time() - (started_at + outage_start):.0f}s "
+              "after the outage began")
 
         async def resolved() -> MongoDocument:
             return await db.incidents.find_one({"_id": incident["_id"], "status": "resolved"}) or {}
