@@ -38,7 +38,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Literal, cast, get_args
 
 from pymongo import AsyncMongoClient
@@ -49,6 +48,7 @@ from acs.localpg import (
     LocalPostgres,
     LocalPostgresError,
     PostgresUnavailableError,
+    ServerProcess,
     is_port_in_use_message,
     log_tail,
     port_accepts,
@@ -290,7 +290,7 @@ async def _storage(
     return "ferretdb-postgresql", postgres
 
 
-class LocalMongo:
+class LocalMongo(ServerProcess):
     """A MongoDB-compatible server run by this process, or adopted from an earlier run.
 
     Use ``server = await LocalMongo.start(data_dir)`` ... ``await server.stop()``, or
@@ -543,24 +543,3 @@ class LocalMongo:
             except LocalPostgresError as exc:
                 raise LocalDatabaseError(str(exc)) from exc
 
-    def _signal(self, signum: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signum)
-
-    async def _wait_exit(self, deadline: float) -> bool:
-        while self.running():
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.02)
-        return True
-
-    async def __aenter__(self) -> LocalMongo:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()

@@ -39,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 logger = logging.getLogger("acs.localpg")
 
@@ -350,7 +351,41 @@ async def _run_tool(
     return returncode, log_tail(log_path, offset)
 
 
-class LocalPostgres:
+class ServerProcess:
+    """What a server child process (PostgreSQL, FerretDB, mongod) offers: signals, waiting, ``async with``."""
+
+    pid: int
+
+    def running(self) -> bool:
+        raise NotImplementedError
+
+    async def stop(self, grace: float = 10.0) -> None:
+        raise NotImplementedError
+
+    def _signal(self, signum: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signum)
+
+    async def _wait_exit(self, deadline: float) -> bool:
+        while self.running():
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+class LocalPostgres(ServerProcess):
     """A PostgreSQL cluster under ``root`` run by this process, or adopted from an earlier run."""
 
     def __init__(
@@ -626,27 +661,6 @@ class LocalPostgres:
                     raise LocalPostgresError(f"PostgreSQL (pid {self.pid}) survived SIGKILL")
         logger.info("stopped PostgreSQL (pid %d)", self.pid)
 
-    def _signal(self, signum: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signum)
-
-    async def _wait_exit(self, deadline: float) -> bool:
-        while self.running():
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.02)
-        return True
-
-    async def __aenter__(self) -> LocalPostgres:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
 
 def prepare_root(root: Path, run_as: RunAs | None) -> Path:

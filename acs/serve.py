@@ -17,7 +17,7 @@ import os
 import signal
 import socket
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -30,7 +30,7 @@ from acs.logs import configure_logging
 from acs.services import build_services
 from tasks.scheduler import JobRunner
 from tasks.secretbox import load_or_create_key
-from tasks.store.db import connect
+from tasks.store.db import Database, connect
 
 log = logging.getLogger("acs.serve")
 LOCAL_DB_PORT = 27017
@@ -77,6 +77,16 @@ async def database_uri(settings: Settings) -> AsyncIterator[str]:
         # A server adopted from a running `acs serve` (e.g. by `acs token create`) is left running.
         if local.started_here:
             await local.stop()
+
+
+async def run_with_database(settings: Settings, work: Callable[[Database], Awaitable[int]]) -> int:
+    """Run a CLI command's ``work`` against the configured database (or the local one)."""
+    async with database_uri(settings) as uri:
+        database = connect(uri)
+        try:
+            return await work(database)
+        finally:
+            await database.close()
 
 
 async def _start_site(runner: web.AppRunner, sock: socket.socket, context: ssl.SSLContext | None, grace: float) -> None:

@@ -22,6 +22,12 @@ class IncidentActionBody(BaseModel):
     comment: str | None = Field(default=None, max_length=2000)
 
 
+class IncidentCommentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    comment: str = Field(min_length=1, max_length=2000)
+
+
 class IncidentComment(BaseModel):
     at: datetime
     by: str

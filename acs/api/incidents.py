@@ -6,7 +6,7 @@ from acs.api.errors import ApiError
 from acs.api.pagination import decode_cursor, next_cursor
 from acs.api.routes import Call, Reply, Route
 from schemas.api import Page, Role
-from schemas.monitoring import IncidentActionBody, IncidentDetail, IncidentQuery, IncidentSummary
+from schemas.monitoring import IncidentActionBody, IncidentCommentBody, IncidentDetail, IncidentQuery, IncidentSummary
 from tasks.incidents import service
 from tasks.incidents.service import IncidentNotOpen, summary_of
 from tasks.store.db import Document
@@ -56,6 +56,15 @@ async def acknowledge(call: Call) -> Reply:
     return await get_incident(call)
 
 
+async def add_comment(call: Call) -> Reply:
+    incident = await _incident_or_404(call)
+    text = call.body(IncidentCommentBody).comment
+    await service.comment(call.api.services.repositories.incidents, incident["_id"], call.who, text,
+                          call.api.services.clock())
+    call.audit["incident_id"] = incident["_id"]
+    return await get_incident(call)
+
+
 async def resolve(call: Call) -> Reply:
     incident = await _incident_or_404(call)
     comment = call.body(IncidentActionBody).comment
@@ -75,6 +84,8 @@ ROUTES = [
           response=IncidentDetail, other_statuses=(404,)),
     Route("POST", INCIDENT + "/ack", acknowledge, "Acknowledge an incident, with an optional comment",
           Role.OPERATOR, "incidents", body=IncidentActionBody, response=IncidentDetail, other_statuses=(400, 404)),
+    Route("POST", INCIDENT + "/comments", add_comment, "Add a comment to an incident", Role.OPERATOR,
+          "incidents", body=IncidentCommentBody, response=IncidentDetail, other_statuses=(400, 404)),
     Route("POST", INCIDENT + "/resolve", resolve, "Resolve an incident by hand, with an optional comment",
           Role.OPERATOR, "incidents", body=IncidentActionBody, response=IncidentDetail,
           other_statuses=(400, 404, 409)),

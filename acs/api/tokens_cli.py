@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from acs.api.auth import TokenAuthority
 from acs.config import Settings
 from schemas.api import Role
-from tasks.store.db import Database, connect
+from tasks.store.db import Database
 from tasks.store.tokens import DuplicateTokenName, TokenRepository
 
 
@@ -34,14 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    from acs.serve import database_uri  # starts the local development database when no URI is set
+    from acs.serve import run_with_database  # starts the local development database when no URI is set
 
-    async with database_uri(settings) as uri:
-        database = connect(uri)
-        try:
-            return await _run(args, database)
-        finally:
-            await database.close()
+    return await run_with_database(settings, lambda database: _run(args, database))
 
 
 async def _run(args: argparse.Namespace, database: Database) -> int:

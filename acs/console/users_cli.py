@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from acs.config import Settings
 from acs.console.accounts import MIN_PASSWORD, USERNAME_PATTERN, Accounts
 from schemas.api import Role
-from tasks.store.db import Database, connect
+from tasks.store.db import Database
 from tasks.store.users import ConsoleSessionRepository, DuplicateUserName, UserRepository
 
 
@@ -33,14 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    from acs.serve import database_uri  # starts the local development database when no URI is set
+    from acs.serve import run_with_database  # starts the local development database when no URI is set
 
-    async with database_uri(settings) as uri:
-        database = connect(uri)
-        try:
-            return await _run(args, database)
-        finally:
-            await database.close()
+    return await run_with_database(settings, lambda database: _run(args, database))
 
 
 def _password(from_stdin: bool) -> str:

@@ -45,6 +45,12 @@ async def test_a_device_in_an_open_incident_is_told_to_wait(api: ApiHarness) -> 
                                    json={"comment": "OLT team informed"})
     assert status == 200, acked
     assert acked["acknowledged"]["by"] == "test-operator" and acked["comments"][0]["text"] == "OLT team informed"
+    status, commented = await api.call("POST", f"/api/v1/incidents/{number}/comments", "operator",
+                                       json={"comment": "splice crew on site"})
+    assert status == 200, commented
+    assert [c["text"] for c in commented["comments"]] == ["OLT team informed", "splice crew on site"]
+    status, _ = await api.call("POST", f"/api/v1/incidents/{number}/comments", "operator", json={"comment": ""})
+    assert status == 422
     status, done = await api.call("POST", f"/api/v1/incidents/{number}/resolve", "operator", json={})
     assert status == 200 and done["status"] == "resolved" and done["resolved_by"] == "test-operator"
     status, _ = await api.call("POST", f"/api/v1/incidents/{number}/resolve", "operator", json={})
