@@ -15,7 +15,7 @@ import time
 from acs.sim.fleet import Fleet, FleetConfig
 from acs.sim.profile import PROFILE_NAMES
 from acs.sim.report import final_report, live_line, render_json, render_text
-from acs.sim.scenarios import SCENARIO_NAMES, BadFirmware, OltOutage, Scenario
+from acs.sim.scenarios import SCENARIO_NAMES, BadFirmware, Churn, OltOutage, Scenario
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -30,6 +30,24 @@ def _probability(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError("expected a probability between 0 and 1")
     return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("expected a number above 0")
+    return value
+
+
+def _down_range(text: str) -> tuple[float, float]:
+    low, _, high = text.partition(":")
+    try:
+        bounds = (float(low), float(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN:MAX seconds, got {text!r}") from None
+    if not 0 <= bounds[0] <= bounds[1]:
+        raise argparse.ArgumentTypeError("expected 0 <= MIN <= MAX")
+    return bounds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -108,7 +126,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         choices=SCENARIO_NAMES,
         default=[],
-        help="olt-outage and/or bad-firmware (repeatable)",
+        help="olt-outage, bad-firmware and/or churn (repeatable)",
     )
     bad.add_argument("--outage-start", type=float, default=60.0, help="olt-outage: start after S seconds")
     bad.add_argument("--outage-duration", type=float, default=120.0, help="olt-outage: length in seconds")
@@ -123,6 +141,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=600.0,
         help="bad-firmware: seconds between crash reboots, 0 for none (default %(default)s)",
     )
+    bad.add_argument(
+        "--churn-rate", type=_positive, default=2.0, help="churn: devices going silent per minute (default %(default)s)"
+    )
+    bad.add_argument("--churn-start", type=float, default=60.0, help="churn: start after S seconds")
+    bad.add_argument(
+        "--churn-down",
+        type=_down_range,
+        default=(60.0, 300.0),
+        metavar="MIN:MAX",
+        help="churn: seconds a device stays silent, at random in MIN..MAX (default 60:300)",
+    )
+    bad.add_argument(
+        "--churn-duration", type=float, default=None, help="churn: stop churning after S seconds (default: never)"
+    )
 
 
 def scenarios_from(args: argparse.Namespace) -> list[Scenario]:
@@ -135,6 +167,12 @@ def scenarios_from(args: argparse.Namespace) -> list[Scenario]:
         )
     if "bad-firmware" in args.scenario:
         scenarios.append(BadFirmware(rx_drift_db_per_hour=args.rx_drift, reboot_interval=args.reboot_interval or None))
+    if "churn" in args.scenario:
+        low, high = args.churn_down
+        scenarios.append(
+            Churn(rate=args.churn_rate, start=args.churn_start, min_down=low, max_down=high,
+                  duration=args.churn_duration, seed=args.seed)
+        )
     return scenarios
 
 

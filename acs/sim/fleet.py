@@ -260,6 +260,13 @@ class Fleet:
         await asyncio.sleep(max(0.0, self.stats.started_at + scenario.start - self.clock()))
         scenario.begin(self.devices, self.clock())
         self._reschedule_all()
+        k = 0
+        while (at := scenario.step_at(k)) is not None:
+            await asyncio.sleep(max(0.0, self.stats.started_at + at - self.clock()))
+            for device in scenario.step(k, self.devices, self.clock()):
+                self._due[device.index] = None
+                self._reschedule(device)
+            k += 1
         end = scenario.end_at()
         if end is None:
             return
