@@ -6,9 +6,11 @@ cause first: PON port, OLT, software version, product class, region tag, IP subn
 candidate when at least ``min_devices`` of it are freshly affected and the fresh share exceeds
 the group's own baseline (its usual share, a moving average) by ``min_share``.
 
-One problem must give one incident: candidates are taken largest first (ties: the more specific
-dimension), and the devices a chosen group explains no longer count for the others. A PON
-port's incident is keyed by its OLT, so several dark PONs of one OLT make one incident.
+One problem must give one incident: candidates are taken largest first (ties: the larger share,
+then the more specific dimension), and the devices a chosen group explains no longer count for
+the others, nor do the members of incidents already open: a firmware incident does not become an
+OLT one as well when its devices grow to a third of their OLT. A PON port's incident is keyed by
+its OLT, so several dark PONs of one OLT make one incident.
 """
 
 from __future__ import annotations
@@ -151,13 +153,18 @@ def qualifies(affected: int, size: int, baseline: float, config: Config) -> bool
     return affected >= config.min_devices and size > 0 and affected / size - baseline >= config.min_share
 
 
-def detect(groups: Mapping[str, Candidate], config: Config) -> list[Candidate]:
-    """The groups that best explain the fresh trouble, one per problem."""
+def detect(groups: Mapping[str, Candidate], config: Config, explained: Iterable[str] = ()) -> list[Candidate]:
+    """The groups that best explain the fresh trouble, one per problem.
+
+    ``explained``: devices an open incident already explains (its members); they open no other.
+    Equal in size, the group the trouble fills more wins (a bad firmware filling its version's
+    group, not the third of an OLT those same devices are), then the more specific dimension.
+    """
     ranked = sorted(
         (group for group in groups.values() if qualifies(len(group.fresh), group.size, group.baseline, config)),
-        key=lambda group: (-len(group.fresh), DIMENSIONS.index(group.dimension), group.value),
+        key=lambda group: (-len(group.fresh), -group.share, DIMENSIONS.index(group.dimension), group.value),
     )
-    explained: set[str] = set()
+    explained = set(explained)
     chosen: list[Candidate] = []
     for group in ranked:
         if qualifies(len(group.fresh - explained), group.size, group.baseline, config):

@@ -66,9 +66,10 @@ class IncidentDetector:
         facts = {d["_id"]: grouping.facts_of(d, now, self.config.window, failing.get(d["_id"], 0)) for d in documents}
         counts.devices = len(facts)
         groups = grouping.group_stats(facts.values(), await self.incidents.baselines())
-        chosen = grouping.detect(groups, self.config)
-        counts.candidates = len(chosen)
         open_by_key = {incident["key"]: incident for incident in await self.incidents.open_incidents()}
+        members = {device for incident in open_by_key.values() for device in incident.get("members") or []}
+        chosen = grouping.detect(groups, self.config, members)
+        counts.candidates = len(chosen)
         blocked = await self.incidents.recently_resolved_keys(now - self.config.window)
         for candidate in chosen:
             if candidate.incident_key in open_by_key:

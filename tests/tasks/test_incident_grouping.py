@@ -102,3 +102,27 @@ def test_progress_grows_then_resolves_when_devices_recover() -> None:
 def test_baseline_moves_slowly() -> None:
     assert grouping.next_baseline(0.0, 1.0, 0.05) == 0.05
     assert grouping.next_baseline(0.05, 0.0, 0.05) == 0.0475
+
+
+def bad_firmware_on_one_olt() -> list[dict[str, Any]]:
+    """300 devices on one OLT; every S120 device (a third of them) critical."""
+    devices = fleet(size=300, per_pon=100)
+    for device in devices:
+        if device["software_version"] == "S120":
+            device["health"] = {"status": "critical", "since": NOW - timedelta(seconds=10)}
+    return devices
+
+
+def test_a_firmware_problem_filling_an_olt_is_named_by_software_version_not_by_the_olt() -> None:
+    chosen = detect(bad_firmware_on_one_olt())  # S120: 100 of 100; OLT-0001: the same 100 of 300
+    assert [candidate.group_key for candidate in chosen] == ["software_version:HG8245H S120"]
+
+
+def test_devices_of_an_open_incident_open_no_second_one_for_a_wider_group() -> None:
+    devices = bad_firmware_on_one_olt()
+    devices[0]["health"] = {"status": "critical", "since": NOW - timedelta(seconds=10)}  # one more on the OLT
+    facts = [grouping.facts_of(device, NOW, CONFIG.window, 0) for device in devices]
+    groups = grouping.group_stats(facts, {})
+    assert [c.group_key for c in grouping.detect(groups, CONFIG)] == ["olt:OLT-0001"], "101 of 300 beat 100 of 100"
+    members = set(groups["software_version:HG8245H S120"].fresh)  # the firmware incident opened earlier
+    assert grouping.detect(groups, CONFIG, explained=members) == []
