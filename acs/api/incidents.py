@@ -12,11 +12,13 @@ from tasks.incidents.service import IncidentNotOpen, summary_of
 from tasks.store.db import Document
 
 INCIDENT = "/api/v1/incidents/{incident_id}"
+MAX_INCIDENT_ID = 2**63 - 1
 
 
 def _incident_id(call: Call) -> int:
     text = call.path("incident_id")
-    if not text.isdigit():
+    # Incident ids are small integers; anything beyond a BSON int64 cannot name one.
+    if not text.isdigit() or int(text) > MAX_INCIDENT_ID:
         raise ApiError.not_found(f"incident {text}")
     return int(text)
 

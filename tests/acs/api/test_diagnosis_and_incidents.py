@@ -51,6 +51,8 @@ async def test_a_device_in_an_open_incident_is_told_to_wait(api: ApiHarness) -> 
     assert [c["text"] for c in commented["comments"]] == ["OLT team informed", "splice crew on site"]
     status, _ = await api.call("POST", f"/api/v1/incidents/{number}/comments", "operator", json={"comment": ""})
     assert status == 422
+    status, missing = await api.call("GET", "/api/v1/incidents/999999999999999999999999999999", "viewer")
+    assert (status, missing["error"]["code"]) == (404, "not_found")
     status, done = await api.call("POST", f"/api/v1/incidents/{number}/resolve", "operator", json={})
     assert status == 200 and done["status"] == "resolved" and done["resolved_by"] == "test-operator"
     status, _ = await api.call("POST", f"/api/v1/incidents/{number}/resolve", "operator", json={})
