@@ -80,12 +80,22 @@ class HealthReason(BaseModel):
     message: str
 
 
+class DefiniteHealth(BaseModel):
+    status: Literal["ok", "warn", "critical"]
+    at: datetime | None = None
+    since: datetime | None = None
+    reasons: list[HealthReason] = Field(default_factory=list)
+
+
 class HealthView(BaseModel):
-    status: Literal["ok", "warn", "critical", "unknown"]
+    status: Literal["ok", "warn", "critical", "unknown"] = Field(description="Of the last read: unknown when it failed")
     at: datetime
     since: datetime | None = None
     reasons: list[HealthReason] = Field(default_factory=list)
     values: dict[str, Any] = Field(default_factory=dict)
+    last_definite: DefiniteHealth | None = Field(
+        default=None, description="The last read that succeeded (what incidents judge while reads fail)"
+    )
 
 
 class WanView(BaseModel):

@@ -61,6 +61,19 @@ def _reboot_advice(message: str, state: DeviceState) -> str:
     return f"{message}: {CRITICAL_ACTION['reboots']}"
 
 
+def _failed_read(health: Mapping[str, Any]) -> list[str]:
+    """A failed read says nothing about the line: never "healthy"; say what the last good read said."""
+    if health.get("status") != "unknown":
+        return []
+    failed = next((str(reason.get("message")) for reason in health.get("reasons") or []), "health read failed")
+    last = health.get("last_definite")
+    if last is None:
+        return [f"{failed}: tag the device 'watch' to read it again"]
+    reasons = "; ".join(str(reason.get("message")) for reason in last.get("reasons") or [])
+    said = f"{last.get('status')} ({reasons})" if reasons else str(last.get("status"))
+    return [f"{failed}; the last successful read said {said}: tag the device 'watch' to read it again"]
+
+
 def next_steps(state: DeviceState) -> list[str]:
     steps = [f"part of incident #{incident['_id']}: {incident['title']}; no action on this device"
              for incident in state.incidents if incident.get("status") == "open"]
@@ -75,6 +88,7 @@ def next_steps(state: DeviceState) -> list[str]:
                          f"{message}: {_action_for(message)}")
         elif reason.get("level") == "warn":
             steps.append(f"{message}: tag the device 'watch' and re-check in a few hours")
+    steps += _failed_read(state.health or {})
     if state.failed_tasks:
         steps.append(f"{state.failed_tasks} task(s) failed recently: see failed_tasks and their faults")
     if state.online and (state.health is None or state.health_stale):

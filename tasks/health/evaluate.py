@@ -1,8 +1,13 @@
-"""Pure health evaluation: raw readings + thresholds -> ok / warn / critical, with the reasons."""
+"""Pure health evaluation: raw readings + thresholds -> ok / warn / critical, with the reasons.
+
+And the device summary's last definite read, which a failed (``unknown``) read does not replace.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
@@ -18,6 +23,9 @@ class Level(IntEnum):
     @property
     def label(self) -> str:
         return self.name.lower()
+
+
+DEFINITE = frozenset(level.label for level in Level if level is not Level.UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -150,3 +158,47 @@ def evaluate(
     if reboots_24h is not None:
         values["reboots_24h"] = reboots_24h
     return HealthResult(level, reasons, values)
+
+
+# -- the device's summary (``health`` on the device) ---------------------------------------------
+# A failed read (crash-looping or unreachable device) is ``unknown``: no news about the device, so
+# the summary keeps the last definite read beside it, and the incident job judges that one.
+
+
+def summarize(previous: Mapping[str, Any], result: HealthResult, now: datetime) -> dict[str, Any]:
+    """The device's new ``health`` after ``result``; ``previous`` is its ``health`` before (or {})."""
+    reasons = [reason.as_document() for reason in result.reasons]
+    changed = previous.get("status") != result.status
+    return {
+        "status": result.status,
+        "at": now,
+        "reasons": reasons,
+        "values": result.values,
+        "since": now if changed else previous.get("since", now),
+        "last_definite": last_definite(previous, result.status, reasons, now),
+    }
+
+
+def last_definite(
+    previous: Mapping[str, Any], status: str, reasons: list[dict[str, Any]], now: datetime
+) -> dict[str, Any] | None:
+    """The last read that said ok / warn / critical, and since when that status holds.
+
+    An ``unknown`` read keeps the previous one, and so does ``since`` across failed reads:
+    critical, unknown, critical is one critical spell, not a fresh one for the incident job.
+    """
+    before = definite_of(previous)
+    if status not in DEFINITE:
+        return before
+    since = before.get("since") if before is not None and before.get("status") == status else None
+    return {"status": status, "at": now, "since": since or now, "reasons": reasons}
+
+
+def definite_of(health: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``health.last_definite``; a summary written before that field counts when its own status is definite."""
+    if "last_definite" in health:
+        found: dict[str, Any] | None = health["last_definite"]
+        return found
+    if health.get("status") in DEFINITE:
+        return {key: health.get(key) for key in ("status", "at", "since", "reasons")}
+    return None

@@ -9,6 +9,10 @@ are woken by a connection request, ``concurrency`` at a time.
 When the task finishes (``Dispatcher.final_hooks``), the answer is judged (pure, ``evaluate``),
 kept in the device's bounded time series, summarised on the device (``health``, and the OLT /
 PON identifiers the incident job groups by), and a change of status becomes a device event.
+
+A read that fails (the device crash-loops, or cannot be reached) is ``unknown``: the summary says
+so, and keeps the last definite read (ok / warn / critical) in ``health.last_definite``, which is
+what the incident job judges: a failed read is no news, not a recovery.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 
 from schemas.tasks import GetParameterValuesTask, TaskStatus
 from tasks.health.catalog import Catalog
-from tasks.health.evaluate import HealthResult, Level, Reason, Thresholds, evaluate
+from tasks.health.evaluate import HealthResult, Level, Reason, Thresholds, evaluate, summarize
 from tasks.health.policies import Policy
 from tasks.queue import TaskQueue
 from tasks.store import device_events
@@ -196,14 +200,11 @@ class HealthPoller:
         await self.results.record(device_id, seq, self.limits.results_kept, document)
         previous = device.get("health") or {}
         changed = previous.get("status") != result.status
-        summary = {
-            "status": result.status,
-            "at": now,
-            "reasons": reasons,
-            "values": result.values,
-            "since": now if changed else previous.get("since", now),
+        fields: Document = {
+            "health": summarize(previous, result, now),
+            "health_seq": seq + 1,
+            "health_task_until": None,
         }
-        fields: Document = {"health": summary, "health_seq": seq + 1, "health_task_until": None}
         fields.update({key: result.values[key] for key in TOPOLOGY if result.values.get(key)})
         await self.devices.set_fields(device_id, fields)
         if changed:

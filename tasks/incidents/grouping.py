@@ -1,7 +1,8 @@
 """Pure incident logic: what each device shares, which groups are affected beyond their baseline.
 
-A device is *affected* when it is offline, critical, or failed a task; the signal is *fresh* when
-it began within the detection window. Devices are grouped by what they share, most specific
+A device is *affected* when it is offline, critical (by its last definite health read: a failed
+read is not a recovery), or failed a task; the signal is *fresh* when it began within the
+detection window. Devices are grouped by what they share, most specific
 cause first: PON port, OLT, software version, product class, region tag, IP subnet. A group is a
 candidate when at least ``min_devices`` of it are freshly affected and the fresh share exceeds
 the group's own baseline (its usual share, a moving average) by ``min_share``.
@@ -21,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+
+from tasks.health.evaluate import definite_of
 
 DIMENSIONS = ("pon", "olt", "software_version", "product_class", "region", "subnet")
 OFFLINE, CRITICAL, FAILING = "offline", "critical", "failing_tasks"
@@ -120,7 +123,9 @@ def facts_of(device: Mapping[str, Any], now: datetime, window: timedelta, failin
         went = device.get("offline_since") or offline_after
         if went is not None and went >= since:
             fresh.add(OFFLINE)
-    health = device.get("health") or {}
+    # The last definite read, not ``health.status``: a critical device whose next read failed
+    # (``unknown``: crash-looping, unreachable) has not recovered, and must not resolve its incident.
+    health = definite_of(device.get("health") or {}) or {}
     if health.get("status") == "critical":
         current.add(CRITICAL)
         if (health.get("since") or now) >= since:

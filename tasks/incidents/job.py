@@ -24,7 +24,8 @@ from tasks.store.incidents import IncidentRepository
 
 log = logging.getLogger("acs.incidents")
 FACT_FIELDS = ("olt_id", "pon_port", "software_version", "product_class", "tags", "wan_ip", "remote_ip",
-               "presence", "offline_after", "offline_since", "health.status", "health.since")
+               "presence", "offline_after", "offline_since", "health.status", "health.since",
+               "health.last_definite.status", "health.last_definite.since")
 MAX_DEVICES = 1_000_000
 MAX_MEMBERS = 20_000  # bounded document; member_count keeps the true number
 MAX_TIMELINE = 200
@@ -97,7 +98,7 @@ class IncidentDetector:
             "signals": dict(candidate.signals), "acknowledged": None, "comments": [],
             "timeline": [{"at": now, "event": "opened", "affected": len(members), "detail": title}],
         }
-        number = await self.incidents.open(incident)
+        number = await self.incidents.open(incident, now)
         if number is None:
             return None
         incident.update(_id=number, status="open")

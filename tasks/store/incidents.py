@@ -5,12 +5,24 @@ taken by inserting ``max + 1`` and retrying on a duplicate, so two writers never
 At most one open incident per group key: opening inserts ``incident_keys`` keyed by the group
 (a unique ``_id`` is the lock, where FerretDB's findAndModify would not be atomic); resolving
 deletes it. Baselines are one document per dimension listing each group's usual share.
+
+A lock can be orphaned: its opener died (or its incident write failed) between taking the key and
+writing the incident, or between resolving and deleting the key. An opener that collides with a
+lock older than ``KEY_GRACE`` whose key has no open incident deletes it (naming the lock's random
+token, so a lock retaken meanwhile stays) and takes the key itself. A stalled opener can thus
+lose its lock while still about to write, so every opener looks again after writing its incident:
+seeing another open incident of its key, it withdraws its own. The later of two inserts always
+sees the earlier one, so two never stay open (both may withdraw: the next run opens it again).
+No step relies on an update being atomic, only on unique-``_id`` inserts and on reads seeing
+earlier writes.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -24,6 +36,11 @@ INDEXES = [
     IndexModel([("key", ASCENDING), ("resolved_at", DESCENDING)]),
 ]
 ID_ATTEMPTS = 20
+# An opener writes its incident milliseconds after taking the key: a lock this old with no open
+# incident of its key was left by an opener that died (or failed to write).
+KEY_GRACE = timedelta(minutes=1)
+UNDATED = datetime.min.replace(tzinfo=UTC)  # locks written before they carried ``taken_at``
+log = logging.getLogger("acs.incidents")
 
 
 class IncidentRepository:
@@ -35,13 +52,53 @@ class IncidentRepository:
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._incidents, INDEXES)
 
-    async def open(self, incident: Mapping[str, Any]) -> int | None:
-        """Store a new open incident; None when its key already has one open."""
-        key = incident["key"]
-        try:
-            await self._keys.insert_one({"_id": key, "incident_id": None})
-        except DuplicateKeyError:
+    async def open(self, incident: Mapping[str, Any], now: datetime | None = None) -> int | None:
+        """Store a new open incident; None when its key already has one open (or being opened).
+
+        ``now``: when the key is taken (the job passes its clock; default the wall clock).
+        """
+        key = str(incident["key"])
+        token = secrets.token_hex(8)
+        if not await self._take_key(key, token, now or datetime.now(UTC)):
             return None
+        number = await self._insert_open(incident, key, token)
+        if await self._incidents.find_one({"key": key, "status": "open", "_id": {"$ne": number}}, {"_id": 1}):
+            # Our lock was recovered from under us while we stalled, and the key opened again: withdraw.
+            await self._incidents.delete_one({"_id": number, "status": "open"})
+            await self._keys.delete_one({"_id": key, "token": token})
+            log.warning("incident %d withdrawn: %s opened meanwhile by another process", number, key)
+            return None
+        await self._keys.update_one({"_id": key, "token": token}, {"$set": {"incident_id": number}})
+        return number
+
+    async def _take_key(self, key: str, token: str, now: datetime) -> bool:
+        """Insert the key's lock; a colliding orphaned lock is freed and the insert tried once more."""
+        for _ in range(2):
+            try:
+                await self._keys.insert_one({"_id": key, "incident_id": None, "token": token, "taken_at": now})
+                return True
+            except DuplicateKeyError:
+                if not await self._free_orphan(key, now):
+                    return False
+        return False
+
+    async def _free_orphan(self, key: str, now: datetime) -> bool:
+        """Delete the key's lock if it is past ``KEY_GRACE`` and no open incident of the key holds it."""
+        lock = await self._keys.find_one({"_id": key})
+        if lock is None:
+            return True  # deleted meanwhile (its incident resolved)
+        if (lock.get("taken_at") or UNDATED) > now - KEY_GRACE:
+            return False  # its opener may still be writing the incident
+        if await self._incidents.find_one({"key": key, "status": "open"}, {"_id": 1}) is not None:
+            return False  # held, though maybe not yet linked by incident_id
+        # Naming the token (absent on old locks: None matches a missing field) spares a lock retaken meanwhile.
+        result = await self._keys.delete_one({"_id": key, "token": lock.get("token")})
+        if result.deleted_count:
+            log.warning("orphaned incident key %s (taken %s) freed", key, lock.get("taken_at"))
+        return result.deleted_count == 1
+
+    async def _insert_open(self, incident: Mapping[str, Any], key: str, token: str) -> int:
+        """The next free id (max + 1, retried on a duplicate). A write error leaves the lock to ``_free_orphan``."""
         for _ in range(ID_ATTEMPTS):
             last = await self._incidents.find_one({}, {"_id": 1}, sort=[("_id", DESCENDING)])
             number = int(last["_id"]) + 1 if last else 1
@@ -49,9 +106,8 @@ class IncidentRepository:
                 await self._incidents.insert_one({**incident, "_id": number, "status": "open"})
             except DuplicateKeyError:
                 continue
-            await self._keys.update_one({"_id": key}, {"$set": {"incident_id": number}})
             return number
-        await self._keys.delete_one({"_id": key})
+        await self._keys.delete_one({"_id": key, "token": token})
         raise RuntimeError("could not allocate an incident id")
 
     async def get(self, incident_id: int) -> Document | None:

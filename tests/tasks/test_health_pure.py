@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tasks.health.advice import DeviceState, next_steps
 from tasks.health.catalog import default_catalog
-from tasks.health.evaluate import Level, Thresholds, evaluate
+from tasks.health.evaluate import HealthResult, Level, Reason, Thresholds, evaluate, summarize
 from tasks.health.policies import default_policies
 
 PROFILES = Path(__file__).parents[2] / "acs" / "sim" / "profiles"
@@ -83,3 +85,19 @@ def test_default_policies_poll_watched_devices_first() -> None:
     policies = default_policies(21600, "watch", 300)
     assert [(p.name, p.interval, p.tag) for p in policies] == [("watch", 300, "watch"), ("all", 21600, None)]
     assert [p.name for p in default_policies(0, "watch", 300)] == ["watch"]
+
+
+def test_a_failed_read_is_told_as_such_with_the_last_good_read_never_as_healthy() -> None:
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    weak = Reason("optical", Level.CRITICAL, "optical RX power -29 dBm below -27 dBm")
+    critical = HealthResult(Level.CRITICAL, [weak])
+    failed = HealthResult(Level.UNKNOWN, [Reason("device", Level.UNKNOWN, "health read failed: 9002 Internal error")])
+    health = summarize(summarize({}, critical, now), failed, now + timedelta(minutes=5))
+    assert health["status"] == "unknown" and health["last_definite"]["status"] == "critical"
+    assert next_steps(DeviceState(online=True, health=health)) == [
+        "health read failed: 9002 Internal error; the last successful read said critical (optical RX power -29 dBm "
+        "below -27 dBm): tag the device 'watch' to read it again"]
+    never = summarize({}, failed, now)
+    assert never["last_definite"] is None
+    assert next_steps(DeviceState(online=True, health=never)) == [
+        "health read failed: 9002 Internal error: tag the device 'watch' to read it again"]

@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tasks.health.evaluate import HealthResult, Level, Reason, summarize
 from tasks.incidents import grouping
 from tasks.incidents.grouping import Config, DeviceFacts
 
@@ -126,3 +127,54 @@ def test_devices_of_an_open_incident_open_no_second_one_for_a_wider_group() -> N
     assert [c.group_key for c in grouping.detect(groups, CONFIG)] == ["olt:OLT-0001"], "101 of 300 beat 100 of 100"
     members = set(groups["software_version:HG8245H S120"].fresh)  # the firmware incident opened earlier
     assert grouping.detect(groups, CONFIG, explained=members) == []
+
+
+# -- a failed health read is not a recovery ---------------------------------------------------------
+
+
+def read(health: dict[str, Any], level: Level, ago: float) -> dict[str, Any]:
+    """The device's ``health`` after one more read, as the health poll stores it."""
+    reasons = {Level.CRITICAL: [Reason("optical", Level.CRITICAL, "optical RX power -29 dBm below -27 dBm")],
+               Level.UNKNOWN: [Reason("device", Level.UNKNOWN, "health read expired: no session before expiry")]}
+    return summarize(health, HealthResult(level, reasons.get(level, [])), NOW - timedelta(seconds=ago))
+
+
+def firmware_incident_after(next_level: Level) -> tuple[list[dict[str, Any]], grouping.Progress]:
+    """Every S120 device of one OLT read critical (a bad-firmware incident), then read once more."""
+    devices = fleet(size=300, per_pon=100)
+    sick = [device for device in devices if device["software_version"] == "S120"]
+    for device in sick:
+        device["health"] = read(read({}, Level.CRITICAL, ago=60), next_level, ago=5)
+    facts = {d["_id"]: grouping.facts_of(d, NOW, CONFIG.window, 0) for d in devices}
+    groups = grouping.group_stats(facts.values(), {})
+    members = [device["_id"] for device in sick]
+    return sick, grouping.progress(members, ["software_version:HG8245H S120"], facts, groups, len(members), CONFIG)
+
+
+def test_a_critical_device_whose_next_health_read_failed_still_counts_as_affected() -> None:
+    sick, step = firmware_incident_after(Level.UNKNOWN)
+    assert sick[0]["health"]["status"] == "unknown", "the device page still says the last read failed"
+    facts = grouping.facts_of(sick[0], NOW, CONFIG.window, 0)
+    assert grouping.CRITICAL in facts.current and grouping.CRITICAL in facts.fresh
+    assert step.affected_now == 100 and not step.resolved, "crash-looping devices did not recover"
+
+
+def test_a_critical_device_whose_next_read_said_ok_counts_as_recovered() -> None:
+    sick, step = firmware_incident_after(Level.OK)
+    assert not grouping.facts_of(sick[0], NOW, CONFIG.window, 0).affected
+    assert step.affected_now == 0 and step.resolved
+
+
+def test_a_failed_read_between_two_critical_ones_is_one_critical_spell() -> None:
+    health = read(read(read({}, Level.CRITICAL, ago=3600), Level.UNKNOWN, ago=60), Level.CRITICAL, ago=5)
+    assert health["since"] == NOW - timedelta(seconds=5), "the read's own status changed"
+    assert health["last_definite"]["since"] == NOW - timedelta(seconds=3600)
+    facts = grouping.facts_of({"_id": "X", "health": health}, NOW, CONFIG.window, 0)
+    assert facts.current == {grouping.CRITICAL} and not facts.fresh, "critical for an hour: not a new problem"
+
+
+def test_summaries_written_before_last_definite_are_still_read() -> None:
+    old_critical = {"_id": "X", "health": {"status": "critical", "since": NOW - timedelta(seconds=10)}}
+    assert grouping.facts_of(old_critical, NOW, CONFIG.window, 0).fresh == {grouping.CRITICAL}
+    old_unknown = {"_id": "Y", "health": {"status": "unknown", "since": NOW - timedelta(seconds=10)}}
+    assert not grouping.facts_of(old_unknown, NOW, CONFIG.window, 0).affected, "nothing definite known"

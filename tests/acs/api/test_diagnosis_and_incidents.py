@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tasks.health.advice import reboot_reason
+from tasks.health.evaluate import HealthResult, Level, Reason, summarize
 from tests.acs.api.conftest import ApiHarness
 
 
@@ -24,6 +25,22 @@ async def test_diagnosis_says_the_right_thing(api: ApiHarness) -> None:
     assert body["online"] is False and body["next_steps"][0].startswith("device offline since")
     _, body = await api.call("GET", f"/api/v1/devices/{degraded}/diagnosis", "viewer")
     assert body["next_steps"] == ["optical RX power -29.5 dBm below -27 dBm: fibre problem, send a technician"]
+
+
+async def test_a_failed_health_read_is_shown_with_the_last_good_one(api: ApiHarness) -> None:
+    now = api.services.clock()
+    weak = Reason("optical", Level.CRITICAL, "optical RX power -29.5 dBm below -27 dBm")
+    failed = Reason("device", Level.UNKNOWN, "health read expired: no session before expiry")
+    health = summarize(summarize({}, HealthResult(Level.CRITICAL, [weak]), now - timedelta(minutes=10)),
+                       HealthResult(Level.UNKNOWN, [failed]), now)
+    device = await api.device("LOOPING", health=health)
+    status, body = await api.call("GET", f"/api/v1/devices/{device}/diagnosis", "viewer")
+    assert status == 200, body
+    assert body["health"]["status"] == "unknown" and body["health"]["reasons"][0]["message"] == failed.message
+    assert body["health"]["last_definite"]["status"] == "critical"
+    assert body["next_steps"][0] == ("health read expired: no session before expiry; the last successful read said "
+                                     "critical (optical RX power -29.5 dBm below -27 dBm): tag the device 'watch' "
+                                     "to read it again")
 
 
 async def test_a_device_in_an_open_incident_is_told_to_wait(api: ApiHarness) -> None:
