@@ -41,10 +41,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from acs.localpg_indexes import COMPANION_SQL
+
 logger = logging.getLogger("acs.localpg")
 
 PG_BIN_DIR_ENV = "ACS_PG_BIN_DIR"
-SERVER_TOOLS = ("initdb", "postgres", "pg_ctl", "createdb")
+SERVER_TOOLS = ("initdb", "postgres", "pg_ctl", "createdb", "psql")
 DATABASE = "ferretdb"
 USER = "acs"
 SUBDIR = "postgresql"
@@ -459,6 +461,7 @@ class LocalPostgres(ServerProcess):
             assert server is not None
         try:
             await server._ensure_database(startup_timeout)
+            await server._install_index_companions(startup_timeout)
         except BaseException:
             await server.stop()
             raise
@@ -592,6 +595,27 @@ class LocalPostgres(ServerProcess):
         if returncode != 0 and "already exists" not in output:
             raise LocalPostgresError(f"createdb {DATABASE} failed (exit {returncode}); log {self.log_path}:\n{output}")
         self._database_marker.write_text(f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+
+    async def _install_index_companions(self, timeout: float) -> None:
+        """GIN companions for FerretDB's btree indexes, so its pushed-down filters use an index
+        (``acs.localpg_indexes``). Idempotent: run at every start, it also backfills."""
+        script = self.root / "index-companions.sql"
+        script.write_text(COMPANION_SQL)
+        started = time.monotonic()
+        returncode, output = await _run_tool(
+            [str(self.bin_dir / "psql"), "-h", HOST, "-p", str(self.port), "-U", USER, "-w", "-d", DATABASE,
+             "-v", "ON_ERROR_STOP=1", "-q", "-f", str(script)],
+            log_path=self.log_path,
+            cwd=self.root,
+            env=self._env,
+            run_as=None,  # a client: it may run as root
+            timeout=timeout,
+        )
+        if returncode != 0:
+            raise LocalPostgresError(
+                f"installing the index companions failed (exit {returncode}); log {self.log_path}:\n{output}"
+            )
+        logger.info("GIN index companions installed in %.2fs", time.monotonic() - started)
 
     @classmethod
     async def _adopt_or_clean(

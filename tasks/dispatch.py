@@ -53,6 +53,25 @@ class SessionContext:
     lease_until: datetime
 
 
+@dataclass
+class KnownTasks:
+    """What a session already knows about its device's in-flight tasks, so that choosing the next
+    RPC asks the database only for queued work (one claim), not for every task in flight.
+
+    A task of this session needs another step only right after its answer was applied (``step``);
+    a task waits to resume only when the session's Inform released it (``resumable``, kept in the
+    session record until every such task was sent). No other process can create either while this
+    session holds the device's lease.
+    """
+
+    step: Document | None = None
+    resumable: bool = False
+    # The task whose RPC this session sent last, as sent: its answer needs no read of the task when
+    # the same worker gets it (every later write is conditional on the task's status, so a copy
+    # that an expiry made stale changes nothing).
+    sent: Document | None = None
+
+
 @dataclass(frozen=True)
 class OutgoingRequest:
     request_id: str
@@ -89,20 +108,21 @@ class Dispatcher:
 
     # -- sending -----------------------------------------------------------------------------
 
-    async def next_request(self, ctx: SessionContext) -> OutgoingRequest | None:
-        """The next RPC of this session: a task's next step, else the oldest queued task."""
-        # One read of the device's dispatched tasks serves both continuations (a few documents at
-        # most); a device with nothing in flight costs no further query before the claim.
-        in_flight = await self.repository.dispatched_for_device(ctx.device_id)
-        for task in in_flight:
-            if task.get("phase") == "step" and task.get("session_id") == ctx.session_id:
-                outgoing = await self._send(ctx, task)
-                if outgoing is not None:
-                    return outgoing
-        waiting = any(task.get("phase") == "resume" and task.get("session_id") is None for task in in_flight)
-        while waiting and (resumed := await self.repository.resume(ctx.device_id, ctx.session_id, ctx.lease_until)):
+    async def next_request(self, ctx: SessionContext, known: KnownTasks) -> OutgoingRequest | None:
+        """The next RPC of this session: a task's next step, a resumed task, else the oldest queued task."""
+        known.sent = None
+        if known.step is not None:
+            step, known.step = known.step, None
+            outgoing = await self._send(ctx, step, known)
+            if outgoing is not None:
+                return outgoing
+        while known.resumable:
             # A step that waited for an Inform event (Next.AWAIT_EVENT) continues in this session.
-            outgoing = await self._send(ctx, resumed)
+            resumed = await self.repository.resume(ctx.device_id, ctx.session_id, ctx.lease_until)
+            if resumed is None:
+                known.resumable = False
+                break
+            outgoing = await self._send(ctx, resumed, known)
             if outgoing is not None:
                 return outgoing
         while True:
@@ -113,11 +133,11 @@ class Dispatcher:
             if claimed["expires_at"] <= now:
                 await self._finish(claimed, TaskStatus.EXPIRED, reason="expired before the device was reached")
                 continue
-            outgoing = await self._send(ctx, claimed)
+            outgoing = await self._send(ctx, claimed, known)
             if outgoing is not None:
                 return outgoing
 
-    async def _send(self, ctx: SessionContext, task: Document) -> OutgoingRequest | None:
+    async def _send(self, ctx: SessionContext, task: Document, known: KnownTasks) -> OutgoingRequest | None:
         state: Document = task.get("state") or {}
         params = task_params.unseal(task["params"], self.box)
         try:
@@ -140,10 +160,10 @@ class Dispatcher:
                 step,
             )
             return None
+        if task.get("phase") != "sent":  # a later step or a resumed task; a claim marks it already
+            await self.repository.update_dispatched(task["_id"], ctx.session_id, {"phase": "sent"})
         request_id = request_id_for(task["_id"], step)
-        await self.repository.update_dispatched(
-            task["_id"], ctx.session_id, {"phase": "sent", "request_id": request_id, "rpc": message.kind}
-        )
+        known.sent = {**task, "phase": "sent", "session_id": ctx.session_id}
         ends = task["kind"] in SESSION_ENDING
         return OutgoingRequest(request_id, message, task["_id"], ends)
 
@@ -157,29 +177,38 @@ class Dispatcher:
 
     # -- answers in the session ----------------------------------------------------------------
 
-    async def on_response(self, ctx: SessionContext, request_id: str, request: Message, response: Message) -> None:
-        task = await self._sent_task(ctx, request_id)
+    async def on_response(
+        self, ctx: SessionContext, request_id: str, request: Message, response: Message, known: KnownTasks
+    ) -> Document | None:
+        """Apply the answer to its task; returns the task when its next step is due in this session."""
+        task = await self._sent_task(ctx, request_id, known)
         if task is None:
-            return
+            return None
         try:
             outcome = apply_response(task, task.get("state") or {}, request, response)
         except TaskProtocolError as exc:
             outcome = Outcome(Next.FAILED, reason=f"unexpected answer: {exc}")
-        await self._apply(ctx, task, outcome)
+        return await self._apply(ctx, task, outcome)
 
-    async def on_fault(self, ctx: SessionContext, request_id: str, request: Message, fault: Fault) -> None:
-        task = await self._sent_task(ctx, request_id)
-        if task is not None:
-            await self._apply(ctx, task, apply_fault(task, task.get("state") or {}, fault))
+    async def on_fault(
+        self, ctx: SessionContext, request_id: str, request: Message, fault: Fault, known: KnownTasks
+    ) -> Document | None:
+        task = await self._sent_task(ctx, request_id, known)
+        if task is None:
+            return None
+        return await self._apply(ctx, task, apply_fault(task, task.get("state") or {}, fault))
 
-    async def _sent_task(self, ctx: SessionContext, request_id: str) -> Document | None:
+    async def _sent_task(self, ctx: SessionContext, request_id: str, known: KnownTasks) -> Document | None:
+        sent, known.sent = known.sent, None
+        if sent is not None and request_id_for(sent["_id"], int(sent.get("step", 0))) == request_id:
+            return sent
         task = await self.repository.get(task_id_of(request_id))
         if task is None or task.get("session_id") != ctx.session_id or task["status"] != TaskStatus.DISPATCHED:
             log.warning("answer %s matches no task dispatched in session %s", request_id, ctx.session_id)
             return None
         return task
 
-    async def _apply(self, ctx: SessionContext, task: Document, outcome: Outcome) -> None:
+    async def _apply(self, ctx: SessionContext, task: Document, outcome: Outcome) -> Document | None:
         await self._update_cache(task["device_id"], outcome.cache)
         result = {**(task.get("result") or {}), **(outcome.result or {})} if outcome.result else task.get("result")
         match outcome.next:
@@ -188,8 +217,10 @@ class Dispatcher:
             case Next.FAILED:
                 await self._finish(task, TaskStatus.FAILED, result=result, fault=outcome.fault, reason=outcome.reason)
             case Next.STEP:
-                fields = {"phase": "step", "state": outcome.state, "step": int(task.get("step", 0)) + 1}
-                await self.repository.update_dispatched(task["_id"], ctx.session_id, {**fields, "result": result})
+                step = int(task.get("step", 0)) + 1
+                fields = {"phase": "step", "state": outcome.state, "step": step, "result": result}
+                if await self.repository.update_dispatched(task["_id"], ctx.session_id, fields):
+                    return {**task, **fields}
             case Next.AWAIT_EVENT:
                 # Detached until an Inform carries state["await_event"]; then resumed in that session.
                 fields = {
@@ -204,6 +235,7 @@ class Dispatcher:
                 # Detached from the session: the proof arrives in a later session.
                 fields = {"phase": outcome.next.value, "session_id": None, "result": result}
                 await self.repository.update_dispatched(task["_id"], ctx.session_id, fields)
+        return None
 
     async def _update_cache(self, device_id: str, cache: CacheUpdate) -> None:
         now = self.clock()
@@ -272,15 +304,18 @@ class Dispatcher:
 
     # -- proof in a later session ----------------------------------------------------------------
 
-    async def on_inform(self, device_id: str, inform: Inform, parameter_key: str | None) -> None:
+    async def on_inform(self, device_id: str, inform: Inform, parameter_key: str | None) -> bool:
+        """Settle what this Inform proves; True when a task now waits to resume in this session."""
         events = {(event.event_code, event.command_key) for event in inform.events}
         codes = {code for code, _ in events}
+        resumable = False
         for task in await self.repository.awaiting_proof(device_id):
-            await self._settle_by_inform(task, events, codes, parameter_key)
+            resumable = await self._settle_by_inform(task, events, codes, parameter_key) or resumable
+        return resumable
 
     async def _settle_by_inform(
         self, task: Document, events: set[tuple[str, str]], codes: set[str], parameter_key: str | None
-    ) -> None:
+    ) -> bool:
         kind, phase, key = task["kind"], task.get("phase"), task["command_key"]
         now = self.clock()
         if kind == "reboot":
@@ -298,9 +333,12 @@ class Dispatcher:
                 await self._finish(task, TaskStatus.DONE, result={"bootstrapped": True})
         elif phase == "await_event":
             if (task.get("state") or {}).get("await_event") in codes:
-                await self.repository.update_dispatched(task["_id"], None, {"phase": "resume"})
+                return await self.repository.update_dispatched(task["_id"], None, {"phase": "resume"})
+        elif phase == "resume":
+            return True  # released by an earlier Inform whose session ended before sending it
         elif phase == "unconfirmed":
             await self._settle_unconfirmed(task, parameter_key)
+        return False
 
     async def _settle_unconfirmed(self, task: Document, parameter_key: str | None) -> None:
         if task["kind"] in WRITES_PROVEN_BY_PARAMETER_KEY and parameter_key == task["command_key"]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from cwmp import Inform
 from schemas.tasks import ParameterSetting, SetParameterValuesTask, TaskStatus
+from tasks.params import SEALED
 from tasks.queue import TaskError, TaskQueue
 from tasks.registry import data_model_root
 from tasks.secretbox import SecretBox
@@ -78,16 +79,20 @@ class Provisioner:
             await self.queue.cancel(task_id, "a newer BOOTSTRAP (superseded)")
 
     async def on_task_final(self, task: Document) -> None:
-        """Adopt the connection-request credentials once the device accepted them."""
+        """Adopt the connection-request credentials once the device accepted them.
+
+        They are taken from the task itself (the password sealed as it was stored) and written
+        only while the device still names this task as its provisioning: one conditional update.
+        """
         if task.get("created_by") != SYSTEM_USER or task["status"] != TaskStatus.DONE.value:
             return
-        device = await self.devices.get(task["device_id"], {"provisioning_task": 1, "pending_connection_request": 1})
-        if device is None or device.get("provisioning_task") != task["_id"]:
-            return
-        pending = device.get("pending_connection_request")
         fields: Document = {"provisioned_at": task.get("finished_at"), "periodic_inform_interval": self.interval}
-        if pending:
-            fields["connection_request_username"] = pending["username"]
-            fields["connection_request_password"] = pending["password"]
-        await self.devices.set_fields(task["device_id"], fields)
-        await self.devices.unset_fields(task["device_id"], ["pending_connection_request"])
+        settings = {str(value.get("name", "")).rpartition(".")[2]: value.get("value")
+                    for value in (task.get("params") or {}).get("values") or []}
+        username, sealed = settings.get("ConnectionRequestUsername"), settings.get("ConnectionRequestPassword")
+        if isinstance(username, str) and isinstance(sealed, dict) and SEALED in sealed:
+            fields["connection_request_username"] = username
+            fields["connection_request_password"] = sealed[SEALED]
+        await self.devices.update_if(
+            task["device_id"], {"provisioning_task": task["_id"]}, fields, ["pending_connection_request"]
+        )

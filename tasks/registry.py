@@ -163,10 +163,6 @@ class DeviceRegistry:
         self.transition_hooks: list[TransitionHook] = []
 
     async def record_inform(self, summary: InformSummary, inform: Inform, now: datetime) -> Document:
-        if summary.bootstrap:
-            # TR-069 3.7.1.5: BOOTSTRAP means the device lost (or never had) its configuration from
-            # us; the cached tree is stale. History (sessions, tasks) is kept.
-            await self.parameters.clear(summary.device_id)
         state = dict(summary.state)
         if summary.bootstrap:
             state["last_bootstrap"] = now
@@ -177,10 +173,13 @@ class DeviceRegistry:
         state["presence"] = "online"
         device, _created = await self.devices.record_inform(summary.device_id, summary.identity, state, now)
         await self._record_events(device, summary, now)
+        # TR-069 3.7.1.5: BOOTSTRAP means the device lost (or never had) its configuration from
+        # us; the cached tree is stale and is replaced by the Inform's. History (sessions, tasks) is kept.
         await self.parameters.set_values(
             summary.device_id,
             ((parameter.name, parameter.value, parameter.type) for parameter in inform.parameters),
             now,
+            replace=summary.bootstrap,
         )
         return device
 

@@ -26,7 +26,7 @@ class CwmpHandler:
             return denied
         body = await request.read()  # bounded by the application's client_max_size (413 beyond)
         try:
-            reply = await self.service.handle(body, request.cookies.get(COOKIE), request.remote)
+            reply = await self.service.handle(body, request.cookies.get(COOKIE), request.remote, request.transport)
         except PyMongoError as exc:
             if not database_unavailable(exc):
                 raise

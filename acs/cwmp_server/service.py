@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from acs.cwmp_server.live import LiveSessions, parse_session_cookie, session_cookie
 from acs.cwmp_server.metrics import CwmpMetrics
 from cwmp import (
     AutonomousTransferComplete,
@@ -38,9 +39,9 @@ from cwmp.session import (
     SessionEvent,
     SessionSnapshot,
 )
-from tasks.dispatch import Dispatcher, SessionContext
+from tasks.dispatch import Dispatcher, KnownTasks, SessionContext
 from tasks.provisioning import Provisioner
-from tasks.registry import DeviceRegistry, summarize_inform
+from tasks.registry import DeviceRegistry, InformSummary, summarize_inform
 from tasks.store.locks import SessionLockRepository
 from tasks.store.sessions import SessionRepository
 
@@ -48,6 +49,7 @@ Document = dict[str, Any]
 log = logging.getLogger("acs.cwmp")
 COOKIE = "acs_session"
 LOCK_SLACK = timedelta(seconds=5)
+SENT_TASK = "~sent_task"  # key of the in-memory session record only
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,21 @@ class Reply:
 
 @dataclass(frozen=True)
 class SessionTimeouts:
-    idle: timedelta  # between two messages of one session
+    """The idle timeout between two messages of a session, and the device lease that outlives it.
+
+    The lease runs two idle periods (plus slack) and is renewed only once less than one idle
+    period (plus slack) is left, so most messages of a session cost no lease write, while the
+    lease always ends at least ``LOCK_SLACK`` after the session's own expiry (``expires_at``,
+    one idle period after its last message): a session is reaped before its lease can be taken.
+    """
+
+    idle: timedelta
 
     def lease_until(self, now: datetime) -> datetime:
-        return now + self.idle + LOCK_SLACK
+        return now + 2 * self.idle + LOCK_SLACK
+
+    def renew_due(self, lease_until: datetime, now: datetime) -> bool:
+        return lease_until - now < self.idle + LOCK_SLACK
 
 
 class CwmpService:
@@ -109,8 +122,13 @@ class CwmpService:
         self.limits = limits
         self.default_interval = default_interval
         self.metrics = metrics
+        self.live = LiveSessions()
 
-    async def handle(self, body: bytes, session_id: str | None, remote_ip: str | None) -> Reply:
+    async def handle(
+        self, body: bytes, cookie: str | None, remote_ip: str | None, connection: Any = None
+    ) -> Reply:
+        """One HTTP request of a CPE; ``connection`` (its transport) may let the session skip a read."""
+        session_id, seq = parse_session_cookie(cookie) if cookie else (None, None)
         try:
             envelope = parse(body, self.limits) if body.strip() else None
         except MalformedMessage as exc:
@@ -119,10 +137,13 @@ class CwmpService:
             if session_id:
                 await self.abort(session_id, "protocol_error", f"malformed message: {exc.reason}")
             return Reply.reason(400, f"malformed CWMP message: {exc.reason}")
-        record = await self.sessions.load_live(session_id) if session_id else None
+        record = None
+        if session_id:
+            cached = self.live.get(session_id, seq, connection, self.clock())
+            record = cached or await self.sessions.load_live(session_id)
         if record is None:
             return await self._start(envelope, session_id, remote_ip)
-        return await self._continue(record, envelope)
+        return await self._continue(record, envelope, connection)
 
     # -- a new session ----------------------------------------------------------------------
 
@@ -141,7 +162,8 @@ class CwmpService:
         now = self.clock()
         summary = summarize_inform(event.inform, event.version, remote_ip, self.default_interval, now)
         session_id = secrets.token_urlsafe(18)
-        if not await self.locks.acquire(summary.device_id, session_id, self.timeouts.lease_until(now), now):
+        lease_until = self.timeouts.lease_until(now)
+        if not await self.locks.acquire(summary.device_id, session_id, lease_until, now):
             log.info("second concurrent session refused for %s", summary.device_id)
             self.metrics.rejected.inc(reason="session_in_progress")
             retry = str(int(self.timeouts.idle.total_seconds()) + 1)
@@ -149,7 +171,9 @@ class CwmpService:
                 503, f"device {summary.device_id} already has a session in progress", **{"Retry-After": retry}
             )
         try:
-            return await self._open(session, event, summary.device_id, session_id, remote_ip, now, summary)
+            # The InformResponse's cookie carries no sequence number: a CPE that never updates its
+            # cookie keeps sending this one, and so never gets a record from LiveSessions.
+            return await self._open(session, event, summary, session_id, remote_ip, now, lease_until)
         except BaseException:
             await self.locks.release(summary.device_id, session_id)
             raise
@@ -158,16 +182,16 @@ class CwmpService:
         self,
         session: AcsSession,
         event: InformReceived,
-        device_id: str,
+        summary: InformSummary,
         session_id: str,
         remote_ip: str | None,
         now: datetime,
-        summary: Any,
+        lease_until: datetime,
     ) -> Reply:
-        inform = event.inform
+        inform, device_id = event.inform, summary.device_id
         events = [f"{e.event_code} {e.command_key}".strip() for e in inform.events]
         device = await self.registry.record_inform(summary, inform, now)
-        await self.dispatcher.on_inform(device_id, inform, summary.state.get("parameter_key"))
+        resumable = await self.dispatcher.on_inform(device_id, inform, summary.state.get("parameter_key"))
         await self.provisioner.on_inform(device, inform, summary.bootstrap)
         reply = session.reply_to_inform()
         record = {
@@ -176,6 +200,8 @@ class CwmpService:
             "started_at": now,
             "last_message_at": now,
             "expires_at": now + self.timeouts.idle,
+            "lease_until": lease_until,
+            "resumable": resumable,
             "remote_ip": remote_ip,
             "cwmp_version": event.version.value,
             "events": events,
@@ -195,12 +221,16 @@ class CwmpService:
 
     # -- later messages of a session ----------------------------------------------------------
 
-    async def _continue(self, record: Document, envelope: Envelope | None) -> Reply:
+    async def _continue(self, record: Document, envelope: Envelope | None, connection: Any) -> Reply:
         now = self.clock()
         session_id, device_id = record["_id"], record["device_id"]
-        if not await self.locks.renew(device_id, session_id, self.timeouts.lease_until(now)):
-            await self.abort(session_id, "lease_lost", "the device's session lease was lost")
-            return Reply.reason(409, "session lease lost; start a new session with Inform")
+        lease_until: datetime = record.get("lease_until") or now
+        renewed = self.timeouts.renew_due(lease_until, now)
+        if renewed:
+            lease_until = self.timeouts.lease_until(now)
+            if not await self.locks.renew(device_id, session_id, lease_until):
+                await self.abort(session_id, "lease_lost", "the device's session lease was lost")
+                return Reply.reason(409, "session lease lost; start a new session with Inform")
         session = AcsSession(SessionSnapshot.model_validate(record["snapshot"]))
         try:
             event = session.receive(envelope)
@@ -208,17 +238,22 @@ class CwmpService:
             log.warning("protocol error from %s in session %s: %s", device_id, session_id, exc.reason)
             await self.abort(session_id, "protocol_error", exc.reason)
             return Reply.reason(400, f"CWMP protocol error: {exc.reason}")
-        ctx = SessionContext(device_id, session_id, session.version, self.timeouts.lease_until(now))
+        ctx = SessionContext(device_id, session_id, session.version, lease_until)
         rpcs: list[Document] = [_event_rpc(now, event)]
         self.metrics.messages.inc(direction="cpe", rpc=rpcs[0]["name"])
         if isinstance(event, FaultReceived):
             self.metrics.faults.inc(code=str(event.fault.fault_code))
-        reply = await self._react(session, record, event, ctx, rpcs)
+        known = KnownTasks(resumable=bool(record.get("resumable")), sent=record.get(SENT_TASK))
+        reply = await self._react(session, record, event, ctx, known)
         fields: Document = {
             "snapshot": session.snapshot.model_dump(mode="json"),
             "last_message_at": now,
             "expires_at": now + self.timeouts.idle,
         }
+        if renewed:
+            fields["lease_until"] = lease_until
+        if known.resumable != bool(record.get("resumable")):
+            fields["resumable"] = known.resumable
         if isinstance(event, FaultReceived):
             fields["faults"] = [
                 *record.get("faults", []),
@@ -231,9 +266,15 @@ class CwmpService:
         if reply.message is not None:
             rpcs.append(_rpc(now, "acs", reply.message, reply.message_id))
             self.metrics.messages.inc(direction="acs", rpc=reply.message)
-        if not await self.sessions.save(session_id, record["seq"], fields, rpcs, record.get("rpc_count", 0)):
+        rpc_count = int(record.get("rpc_count", 0))
+        if not await self.sessions.save(session_id, record["seq"], fields, rpcs, rpc_count):
+            self.live.drop(session_id)
             return Reply.reason(409, "concurrent requests on one CWMP session")
-        return reply
+        saved = {**record, **fields, "seq": record["seq"] + 1, "rpc_count": rpc_count + len(rpcs)}
+        saved.pop("rpcs", None)  # the history list is the database's; only the count matters here
+        saved[SENT_TASK] = known.sent  # kept in this worker only (LiveSessions), never stored
+        self.live.put(session_id, connection, saved)
+        return replace(reply, set_session=session_cookie(session_id, saved["seq"]))
 
     async def _react(
         self,
@@ -241,22 +282,24 @@ class CwmpService:
         record: Document,
         event: SessionEvent,
         ctx: SessionContext,
-        rpcs: list[Document],
+        known: KnownTasks,
     ) -> Reply:
         match event:
             case CpeRequestReceived():
                 await self._on_cpe_request(ctx, event)
                 return Reply.soap(session.reply_to_cpe_request(event.request))
             case ResponseReceived():
-                await self.dispatcher.on_response(ctx, event.request_id, event.request, event.response)
+                known.step = await self.dispatcher.on_response(
+                    ctx, event.request_id, event.request, event.response, known
+                )
             case FaultReceived():
-                await self.dispatcher.on_fault(ctx, event.request_id, event.request, event.fault)
+                known.step = await self.dispatcher.on_fault(ctx, event.request_id, event.request, event.fault, known)
             case EmptyPost():
                 pass
         if record.get("end_after_response"):
             session.end()
             return Reply(204)
-        outgoing = await self.dispatcher.next_request(ctx)
+        outgoing = await self.dispatcher.next_request(ctx, known)
         if outgoing is None:
             session.end()
             return Reply(204)
@@ -282,9 +325,11 @@ class CwmpService:
 
     async def _finish(self, record: Document, rpcs: list[Document], fields: Document, now: datetime) -> Reply:
         session_id, device_id = record["_id"], record["device_id"]
+        self.live.drop(session_id)
         duration = (now - record["started_at"]).total_seconds()
         ending = {**fields, "ended_at": now, "outcome": "ok", "duration_ms": int(duration * 1000)}
-        ending.pop("snapshot", None)
+        for live_only in ("snapshot", "resumable", "lease_until"):
+            ending.pop(live_only, None)
         done = await self.sessions.save(session_id, record["seq"], ending, rpcs, record.get("rpc_count", 0), final=True)
         if not done:
             return Reply.reason(409, "concurrent requests on one CWMP session")
@@ -295,6 +340,7 @@ class CwmpService:
 
     async def abort(self, session_id: str, outcome: str, why: str) -> None:
         """End a session that did not finish normally: settle its tasks, free the device."""
+        self.live.drop(session_id)
         record = await self.sessions.load_live(session_id)
         if record is None:
             return

@@ -103,6 +103,16 @@ class DeviceRepository:
         result = await self._devices.update_one({"_id": device_id}, {"$set": dict(fields)})
         return result.matched_count == 1
 
+    async def update_if(
+        self, device_id: str, condition: Mapping[str, Any], fields: Mapping[str, Any], unset: list[str]
+    ) -> bool:
+        """Set ``fields`` and drop ``unset`` in one write, only while the device matches ``condition``."""
+        update: Document = {"$set": dict(fields)}
+        if unset:
+            update["$unset"] = dict.fromkeys(unset, "")
+        result = await self._devices.update_one({**condition, "_id": device_id}, update)
+        return result.matched_count == 1
+
     async def unset_fields(self, device_id: str, fields: list[str]) -> None:
         await self._devices.update_one({"_id": device_id}, {"$unset": dict.fromkeys(fields, "")})
 

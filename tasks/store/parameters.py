@@ -70,8 +70,13 @@ class ParameterRepository:
     async def ensure_indexes(self) -> None:
         """Every query is by ``_id`` (the device_id): the default index serves it."""
 
-    async def set_values(self, device_id: str, values: Iterable[tuple[str, str, str]], now: datetime) -> None:
-        """Store (name, value, xsi type) triples reported by the device."""
+    async def set_values(
+        self, device_id: str, values: Iterable[tuple[str, str, str]], now: datetime, *, replace: bool = False
+    ) -> None:
+        """Store (name, value, xsi type) triples reported by the device.
+
+        ``replace`` drops the rest of the cached tree in the same write (after BOOTSTRAP).
+        """
         update: Document = {}
         for name, value, value_type in values:
             if name.endswith("."):
@@ -80,7 +85,9 @@ class ParameterRepository:
             update[f"{path}.{VALUE}"] = value
             update[f"{path}.{TYPE}"] = value_type
             update[f"{path}.{UPDATED}"] = now
-        if update:
+        if replace:
+            await self._parameters.update_one({"_id": device_id}, {"$set": {ROOT: _nest(update)}}, upsert=True)
+        elif update:
             await self._parameters.update_one({"_id": device_id}, {"$set": update}, upsert=True)
 
     async def set_names(self, device_id: str, names: Iterable[tuple[str, bool]], now: datetime) -> None:
@@ -96,10 +103,6 @@ class ParameterRepository:
 
     async def delete_subtree(self, device_id: str, object_name: str) -> None:
         await self._parameters.update_one({"_id": device_id}, {"$unset": {field_path(object_name): ""}})
-
-    async def clear(self, device_id: str) -> None:
-        """TR-069 3.7.1.5: after BOOTSTRAP the device's earlier state is no longer known."""
-        await self._parameters.update_one({"_id": device_id}, {"$set": {ROOT: {}}}, upsert=True)
 
     async def get(self, device_id: str, prefix: str = "") -> dict[str, CachedParameter]:
         projection = {field_path(prefix) if prefix else ROOT: 1}
@@ -118,6 +121,18 @@ class ParameterRepository:
 
     async def exists(self, device_id: str) -> bool:
         return await self._parameters.count_documents({"_id": device_id}, limit=1) == 1
+
+
+def _nest(dotted: Document) -> Document:
+    """``{"p.A.B.~v": 1}`` -> ``{"A": {"B": {"~v": 1}}}``: the tree under ``p`` as one value."""
+    tree: Document = {}
+    for path, value in dotted.items():
+        *parents, leaf = path.split(".")[1:]
+        node = tree
+        for segment in parents:
+            node = node.setdefault(segment, {})
+        node[leaf] = value
+    return tree
 
 
 def _subtree(document: Document, prefix: str) -> dict[str, CachedParameter]:

@@ -56,14 +56,18 @@ class SessionRepository:
             update["$push"] = {"rpcs": {"$each": rpcs[:room]}}
         if final:
             update["$set"]["live"] = False
-            update["$unset"] = {"snapshot": ""}
+            update["$unset"] = {"snapshot": "", "resumable": "", "lease_until": ""}
         result = await self._sessions.update_one({"_id": session_id, "seq": seq, "live": True}, update)
         return result.matched_count == 1
 
     async def finish(self, session_id: str, fields: Mapping[str, Any]) -> bool:
         result = await self._sessions.update_one(
             {"_id": session_id, "live": True},
-            {"$set": {**fields, "live": False}, "$unset": {"snapshot": ""}, "$inc": {"seq": 1}},
+            {
+                "$set": {**fields, "live": False},
+                "$unset": {"snapshot": "", "resumable": "", "lease_until": ""},
+                "$inc": {"seq": 1},
+            },
         )
         return result.matched_count == 1
 

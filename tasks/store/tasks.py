@@ -80,6 +80,9 @@ class TaskRepository:
                     "dispatched_at": now,
                     "lease_until": lease_until,
                     "step": 0,
+                    # The caller sends it next (or finishes it): marked sent in the claim itself,
+                    # which settles the same way if the session breaks before the send.
+                    "phase": "sent",
                 },
                 "$inc": {"attempts": 1},
             },
@@ -123,10 +126,6 @@ class TaskRepository:
             },
         )
         return result.matched_count == 1
-
-    async def dispatched_for_device(self, device_id: str) -> list[Document]:
-        cursor = self._tasks.find({"device_id": device_id, "status": TaskStatus.DISPATCHED.value})
-        return [task async for task in cursor]
 
     async def in_session(self, session_id: str) -> list[Document]:
         cursor = self._tasks.find({"session_id": session_id, "status": TaskStatus.DISPATCHED.value})

@@ -1,7 +1,8 @@
 """Incidents against `acs serve` and `acs sim` as processes: an OLT outage is one incident, then resolves.
 
-Short intervals keep it within minutes: devices inform every 30 s, offline after 2 x 30 s + 5 s,
-health and incident jobs every few seconds, a 2-minute detection window.
+The issue's fleet: 200 of 2,000 devices go dark behind two PON ports of one OLT. Short intervals
+keep it within minutes: devices inform every minute, offline after 2 x 60 s + 5 s, health and
+incident jobs every few seconds, a 4-minute detection window.
 """
 
 from __future__ import annotations
@@ -21,20 +22,18 @@ from tests.support.mongo import MongoDocument, unique_db_name
 from tests.support.processes import AcsProcess, start_sim, wait_until
 
 Client = AsyncMongoClient[MongoDocument]
-INTERVAL = 30
-# The issue asks for 200 of 2,000; on FerretDB here 2,000 devices cannot all be polled in time
-# (see docs/performance.md), so CI runs 400 with the same 10% share; set 2000 against MongoDB.
-FLEET = int(os.environ.get("ACS_TEST_OUTAGE_FLEET", "400"))
+FLEET = int(os.environ.get("ACS_TEST_OUTAGE_FLEET", "2000"))
+INTERVAL = int(os.environ.get("ACS_TEST_OUTAGE_INTERVAL", "60"))
 SETTINGS = {
     "ACS_PERIODIC_INFORM_INTERVAL": str(INTERVAL),
     "ACS_OFFLINE_GRACE": "5",
     "ACS_OFFLINE_CHECK_INTERVAL": "2",
-    "ACS_HEALTH_INTERVAL": "600",
+    "ACS_HEALTH_INTERVAL": "1800",
     "ACS_HEALTH_CHECK_INTERVAL": "2",
     "ACS_HEALTH_RIDE_WINDOW": str(INTERVAL + 5),
     "ACS_HEALTH_MAX_IN_FLIGHT": "5000",
     "ACS_INCIDENT_CHECK_INTERVAL": "3",
-    "ACS_INCIDENT_WINDOW": "120",
+    "ACS_INCIDENT_WINDOW": str(4 * INTERVAL),
     "ACS_SESSION_TIMEOUT": "20",
 }
 
@@ -68,7 +67,10 @@ async def test_olt_outage_is_one_incident_naming_the_olt_and_resolves(
     db_name = unique_db_name("outage")
     db = mongo_client[db_name]
     acs = await acs_serve(database=db_name, env=SETTINGS)
-    outage_start, outage_duration = float(os.environ.get("ACS_TEST_OUTAGE_START", "150")), 150.0
+    # The fleet boots, bootstraps, and is health-polled on its next Inform before the outage; the
+    # outage lasts long enough for the slowest detection the test accepts.
+    outage_start = float(os.environ.get("ACS_TEST_OUTAGE_START", str(4 * INTERVAL)))
+    outage_duration = 2 * detection_margin() + 15
     sim = start_sim(args=[
         "--url", acs.cwmp_url, "--devices", str(FLEET), "--interval", str(INTERVAL), "--ramp", "200",
         "--seed", "7", "--onts-per-pon", str(FLEET // 20), "--max-sessions", "100", "--summary-every", "10",
@@ -86,6 +88,7 @@ async def test_olt_outage_is_one_incident_naming_the_olt_and_resolves(
         first = await db.devices.find_one({}, sort=[("first_inform", 1)])
         assert first is not None
         started_at = first["first_inform"].timestamp() - 0.5  # the sim's clock start (device 0 boots at once)
+        print(f"\n{FLEET} devices bootstrapped and health-polled {time.time() - started_at:.0f}s after the sim started")
         assert await db.incidents.count_documents({}) == 0, "no incident while the fleet came up"
 
         async def opened() -> list[MongoDocument]:
