@@ -1,8 +1,9 @@
 """Incidents against `acs serve` and `acs sim` as processes: an OLT outage is one incident, then resolves.
 
 The issue's fleet: 200 of 2,000 devices go dark behind two PON ports of one OLT. Short intervals
-keep it within minutes: devices inform every minute, offline after 2 x 60 s + 5 s, health and
-incident jobs every few seconds, a 4-minute detection window.
+keep it within minutes: devices inform every 90 s (2,000 / 90 s is about 22 sessions/s, which the
+local FerretDB sustains next to the jobs), offline after 2 x 90 s + 5 s; the jobs run every 5-10 s
+(each reads the whole fleet, and on FerretDB a read of 2,000 device documents is not free).
 """
 
 from __future__ import annotations
@@ -23,16 +24,16 @@ from tests.support.processes import AcsProcess, start_sim, wait_until
 
 Client = AsyncMongoClient[MongoDocument]
 FLEET = int(os.environ.get("ACS_TEST_OUTAGE_FLEET", "2000"))
-INTERVAL = int(os.environ.get("ACS_TEST_OUTAGE_INTERVAL", "60"))
+INTERVAL = int(os.environ.get("ACS_TEST_OUTAGE_INTERVAL", "90"))
 SETTINGS = {
     "ACS_PERIODIC_INFORM_INTERVAL": str(INTERVAL),
     "ACS_OFFLINE_GRACE": "5",
-    "ACS_OFFLINE_CHECK_INTERVAL": "2",
-    "ACS_HEALTH_INTERVAL": "1800",
-    "ACS_HEALTH_CHECK_INTERVAL": "2",
+    "ACS_OFFLINE_CHECK_INTERVAL": "5",
+    "ACS_HEALTH_INTERVAL": "3600",
+    "ACS_HEALTH_CHECK_INTERVAL": "10",
     "ACS_HEALTH_RIDE_WINDOW": str(INTERVAL + 5),
     "ACS_HEALTH_MAX_IN_FLIGHT": "5000",
-    "ACS_INCIDENT_CHECK_INTERVAL": "3",
+    "ACS_INCIDENT_CHECK_INTERVAL": "5",
     "ACS_INCIDENT_WINDOW": str(4 * INTERVAL),
     "ACS_SESSION_TIMEOUT": "20",
 }
@@ -60,17 +61,18 @@ async def viewer_token(acs: AcsProcess, db: Any) -> str:
     return token
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1200)
 async def test_olt_outage_is_one_incident_naming_the_olt_and_resolves(
     acs_serve: AcsServeFactory, mongo_client: Client, tmp_path: Path
 ) -> None:
     db_name = unique_db_name("outage")
     db = mongo_client[db_name]
     acs = await acs_serve(database=db_name, env=SETTINGS)
-    # The fleet boots, bootstraps, and is health-polled on its next Inform before the outage; the
-    # outage lasts long enough for the slowest detection the test accepts.
-    outage_start = float(os.environ.get("ACS_TEST_OUTAGE_START", str(4 * INTERVAL)))
-    outage_duration = 2 * detection_margin() + 15
+    # The fleet boots, bootstraps, and is health-polled on its next Inform before the outage. The
+    # outage outlasts the offline margin by a minute: every dark device is offline by then, so the
+    # incident has opened and grown (or the test fails); then they return and it must resolve.
+    outage_start = float(os.environ.get("ACS_TEST_OUTAGE_START", str(INTERVAL + 240)))
+    outage_duration = detection_margin() + 60
     sim = start_sim(args=[
         "--url", acs.cwmp_url, "--devices", str(FLEET), "--interval", str(INTERVAL), "--ramp", "200",
         "--seed", "7", "--onts-per-pon", str(FLEET // 20), "--max-sessions", "100", "--summary-every", "10",
