@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 Document = dict[str, Any]
-DEFAULT_LIMIT = 50_000
+DEFAULT_LIMIT = 20_000  # sessions in flight on one worker; each entry is a few KB
+SWEEP_EVERY = 1024  # puts between two sweeps of entries whose session or connection is over
 
 
 class LiveSessions:
@@ -25,6 +26,7 @@ class LiveSessions:
         self._entries: dict[str, tuple[weakref.ref[Any], Document]] = {}
         self.hits = 0
         self.misses = 0
+        self._puts = 0
 
     def get(self, session_id: str, seq: int | None, connection: Any, now: datetime) -> Document | None:
         """A copy of the record this worker saved as ``seq`` (the cookie's), if it still applies."""
@@ -47,9 +49,12 @@ class LiveSessions:
         self.hits += 1
         return dict(record)
 
-    def put(self, session_id: str, connection: Any, record: Document) -> None:
+    def put(self, session_id: str, connection: Any, record: Document, now: datetime) -> None:
         if connection is None:
             return
+        self._puts += 1
+        if self._puts % SWEEP_EVERY == 0:
+            self._sweep(now)
         try:
             ref = weakref.ref(connection)
         except TypeError:  # a transport that cannot be weakly referenced: never cache
@@ -57,7 +62,7 @@ class LiveSessions:
         self._entries.pop(session_id, None)
         self._entries[session_id] = (ref, record)
         if len(self._entries) > self.limit:
-            self._evict()
+            self._evict(now)
 
     def drop(self, session_id: str) -> None:
         self._entries.pop(session_id, None)
@@ -65,12 +70,16 @@ class LiveSessions:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def _evict(self) -> None:
-        """Forget entries whose connection is gone; if that is not enough, the oldest half."""
-        for session_id, (ref, _record) in list(self._entries.items()):
+    def _sweep(self, now: datetime) -> None:
+        """Forget sessions another worker ended, or whose connection or idle time is over."""
+        for session_id, (ref, record) in list(self._entries.items()):
             connection = ref()
-            if connection is None or _closing(connection):
+            if connection is None or _closing(connection) or record["expires_at"] <= now:
                 del self._entries[session_id]
+
+    def _evict(self, now: datetime) -> None:
+        """Over the limit: forget what is over; if that is not enough, the oldest half."""
+        self._sweep(now)
         if len(self._entries) > self.limit:
             for session_id in list(self._entries)[: len(self._entries) // 2]:
                 del self._entries[session_id]

@@ -273,7 +273,7 @@ class CwmpService:
         saved = {**record, **fields, "seq": record["seq"] + 1, "rpc_count": rpc_count + len(rpcs)}
         saved.pop("rpcs", None)  # the history list is the database's; only the count matters here
         saved[SENT_TASK] = known.sent  # kept in this worker only (LiveSessions), never stored
-        self.live.put(session_id, connection, saved)
+        self.live.put(session_id, connection, saved, now)
         return replace(reply, set_session=session_cookie(session_id, saved["seq"]))
 
     async def _react(
