@@ -41,7 +41,12 @@ async def test_mixed_fleet_gets_health_results_and_topology(
         async def all_judged() -> bool:
             return await devices.count_documents({"health.status": "ok", "olt_id": {"$ne": None}}) >= 12
 
-        await wait_until(all_judged, timeout=90, interval=0.5, message=acs.describe("devices not health-checked"))
+        try:
+            await wait_until(all_judged, timeout=90, interval=0.5)
+        except TimeoutError:
+            seen = [(d["_id"], (d.get("health") or {}).get("status"), (d.get("health") or {}).get("reasons"),
+                     d.get("olt_id")) async for d in devices.find({})]
+            raise AssertionError(acs.describe(f"devices not health-checked: {seen}")) from None
     finally:
         await sim.stop(grace=20, expect_returncode=0)
     print(f"12 devices health-checked in {time.monotonic() - started:.1f}s")
