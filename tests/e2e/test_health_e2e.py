@@ -39,7 +39,10 @@ async def test_mixed_fleet_gets_health_results_and_topology(
     started = time.monotonic()
     try:
         async def all_judged() -> bool:
-            return await devices.count_documents({"health.status": "ok", "olt_id": {"$ne": None}}) >= 12
+            # Judged, not necessarily ok: the simulator draws each ONT's optical levels, and one near
+            # the edge reads warn (-25.01 dBm against -25 dBm was seen). None of them is sick.
+            judged = {"health.status": {"$in": ["ok", "warn"]}, "olt_id": {"$ne": None}}
+            return await devices.count_documents(judged) >= 12
 
         try:
             await wait_until(all_judged, timeout=90, interval=0.5)
