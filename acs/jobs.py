@@ -11,6 +11,7 @@ from tasks.incidents.grouping import Config as IncidentConfig
 from tasks.incidents.job import IncidentDetector
 from tasks.offline import OfflineDetector
 from tasks.scheduler import Job, JobRunner
+from tasks.search_backfill import SearchBackfill
 from tasks.watch import WatchExpiry
 
 SESSION_REAPER_INTERVAL = 5.0
@@ -18,6 +19,7 @@ TASK_EXPIRY_INTERVAL = 15.0
 JOB_HISTORY_INTERVAL = 3600.0
 JOB_HISTORY_KEPT = timedelta(days=7)
 WATCH_EXPIRY_INTERVAL = 60.0
+SEARCH_BACKFILL_INTERVAL = 600.0  # a run stops after half of it and the next goes on
 
 
 def register_jobs(runner: JobRunner, services: Services) -> None:
@@ -39,6 +41,9 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
         return {"watches_ended": await watches.run()}
 
     runner.add(Job("end_watches", WATCH_EXPIRY_INTERVAL, end_watches))
+    backfill = SearchBackfill(services.repositories.devices, services.repositories.jobs,
+                              SEARCH_BACKFILL_INTERVAL / 2)
+    runner.add(Job("backfill_search", SEARCH_BACKFILL_INTERVAL, backfill.run, at_start=True))
     register_monitoring_jobs(runner, services)
 
 
