@@ -8,7 +8,9 @@ separator. OUI "00147F", ProductClass "A-B", serial "C" gives "00147F-A-B-C", th
 ProductClass "A", serial "B-C". The OUI never holds "-" (six hex digits), so the string always
 starts unambiguously, and for a given OUI a collision needs two devices whose ProductClass and
 SerialNumber split the same text differently, which real vendors do not do. We keep the SPEC's
-format (operators read and type these ids) instead of also encoding "-".
+format (operators read and type these ids) instead of also encoding "-"; the device registry
+stores the identity fields and refuses a second device whose id collides with a stored one
+(``tasks.store.devices.IdentityCollision``), so it cannot take over the first device's record.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from cwmp.session import (
 from tasks.dispatch import Dispatcher, KnownTasks, SessionContext
 from tasks.provisioning import Provisioner
 from tasks.registry import DeviceRegistry, InformSummary, summarize_inform
+from tasks.store.devices import IdentityCollision
 from tasks.store.locks import SessionLockRepository
 from tasks.store.sessions import SessionRepository
 
@@ -177,6 +178,17 @@ class CwmpService:
             # The InformResponse's cookie carries no sequence number: a CPE that never updates its
             # cookie keeps sending this one, and so never gets a record from LiveSessions.
             return await self._open(session, event, summary, session_id, remote_ip, now, lease_until)
+        except IdentityCollision as exc:
+            await self.locks.release(summary.device_id, session_id)
+            log.warning(
+                "Inform from %s refused: device id %s collides with a stored device (stored %s, this Inform %s)",
+                remote_ip,
+                exc.device_id,
+                loggable(exc.stored),
+                loggable(exc.claimed),
+            )
+            self.metrics.rejected.inc(reason="device_id_collision")
+            return Reply.reason(409, f"device id {exc.device_id} already belongs to another device")
         except BaseException:
             await self.locks.release(summary.device_id, session_id)
             raise

@@ -78,3 +78,26 @@ async def test_a_newline_in_an_event_code_cannot_forge_a_log_line(acs_serve: Acs
     logged = [line for line in lines if "FORGER-1" in line and "1 BOOT" in line]
     assert logged and "1 BOOT\\n" + forged in logged[0]
     assert "2 PERIODIC\\u2028\\x85" + forged in logged[0]  # Unicode line breaks too
+
+
+async def test_a_device_whose_id_collides_cannot_take_over_the_first_record(
+    acs_serve: AcsServeFactory, mongo_client: Client, db_name: str
+) -> None:
+    acs = await acs_serve(database=db_name)
+    first = ScriptedCpe(acs.cwmp_url, product_class="A-B", serial="C9")
+    second = ScriptedCpe(acs.cwmp_url, product_class="A", serial="B-C9")
+    assert first.device_id == second.device_id  # "-" is unreserved: the SPEC's id format is ambiguous
+    assert (await first.run_session(["0 BOOTSTRAP"])).ended_with == 204
+    db = mongo_client[db_name]
+    before = await db.devices.find_one({"_id": first.device_id})
+    assert before is not None
+
+    exchange = await second.run_session(["0 BOOTSTRAP", "1 BOOT"])
+
+    assert exchange.ended_with == 409
+    after = await db.devices.find_one({"_id": first.device_id})
+    assert after == before
+    assert await db.sessions.count_documents({}) == 1
+    assert await db.session_locks.count_documents({}) == 0
+    assert "collides with a stored device" in acs.log_path.read_text(errors="replace")
+    assert (await first.run_session(["2 PERIODIC"])).ended_with == 204  # the first device is undisturbed
