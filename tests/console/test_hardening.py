@@ -1,0 +1,62 @@
+"""Console hardening (issue 11): redirects stay on this console, the lock-out holds under a burst."""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import quote, unquote
+
+import pytest
+
+from tests.console.conftest import PASSWORD, ConsoleHarness
+
+HOSTILE_NEXT = [
+    "/%09/evil.example/",  # a tab, dropped by browsers: //evil.example/
+    "/%0a/evil.example/",
+    "/%0d%0a/evil.example/",
+    "/%5Cevil.example/",  # a backslash, read as "/" by browsers
+    "/%5C%5Cevil.example/",
+    "//evil.example/",
+    "/%2F/evil.example/",
+    "https://evil.example/",
+    "javascript:alert(1)",
+    "%20//evil.example/",
+]
+
+
+async def _login(console: ConsoleHarness, next_query: str) -> str:
+    """Log in through the form reached at ``/login?next=<next_query>``; the Location answered."""
+    http = console.client()
+    async with http.get(console.url("/login") + "?next=" + next_query) as response:
+        page = await response.text()
+    token = await console.login_form(http)
+    start = page.index('name="next" value="') + len('name="next" value="')
+    next_field = html.unescape(page[start:page.index('"', start)])
+    form = {"username": "u-viewer", "password": PASSWORD, "csrf": token, "next": next_field}
+    async with http.post(console.url("/login"), data=form, allow_redirects=False) as response:
+        assert response.status == 303
+        return response.headers["Location"]
+
+
+@pytest.mark.parametrize("target", HOSTILE_NEXT)
+async def test_login_never_redirects_off_the_console(console: ConsoleHarness, target: str) -> None:
+    location = await _login(console, target)
+    assert location == "/", location
+
+
+async def test_login_returns_to_the_page_asked_for(console: ConsoleHarness) -> None:
+    device_id = await console.device("NEXT1")
+    path = f"/devices/{quote(device_id, safe='')}/history?type=tasks"
+    async with console.client().get(console.url(path), allow_redirects=False) as response:
+        assert response.status == 303
+        login_at = response.headers["Location"]
+    next_query = login_at.split("next=", 1)[1]
+    assert await _login(console, next_query) == path
+
+
+@pytest.mark.parametrize("target", ["/%09/evil.example/", "/%5Cevil.example"])
+async def test_settings_form_never_redirects_off_the_console(console: ConsoleHarness, target: str) -> None:
+    session = await console.login("viewer")
+    form = {"csrf": session.csrf, "language": "en", "next": unquote(target)}
+    async with session.http.post(console.url("/settings"), data=form, allow_redirects=False) as response:
+        assert response.status == 303
+        assert response.headers["Location"] == "/"
