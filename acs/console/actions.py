@@ -43,7 +43,8 @@ def parse_value(text: str, value_type: str) -> str | int | bool:
         low, high = INT_RANGES[value_type]
         if not re.fullmatch(r"-?\d+", text.strip()) or not low <= int(text) <= high:
             raise ActionError("invalid_value", f"{text!r} is not an integer in {low}..{high} ({value_type})")
-        return int(text)
+        number = int(text)
+        return number if number < 2**63 else str(number)  # an unsignedLong past int64 travels as text
     if value_type == "xsd:boolean":
         if text.strip().lower() not in ("true", "false", "1", "0"):
             raise ActionError("invalid_value", f"{text!r} is not a boolean (true or false)")

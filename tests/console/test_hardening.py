@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 from urllib.parse import quote, unquote
 
 import pytest
 
+from schemas.tasks import RebootTask
 from tests.console.conftest import PASSWORD, ConsoleHarness
 
 HOSTILE_NEXT = [
@@ -30,7 +33,7 @@ async def _login(console: ConsoleHarness, next_query: str) -> str:
         page = await response.text()
     token = await console.login_form(http)
     start = page.index('name="next" value="') + len('name="next" value="')
-    next_field = html.unescape(page[start:page.index('"', start)])
+    next_field = html.unescape(page[start : page.index('"', start)])
     form = {"username": "u-viewer", "password": PASSWORD, "csrf": token, "next": next_field}
     async with http.post(console.url("/login"), data=form, allow_redirects=False) as response:
         assert response.status == 303
@@ -60,3 +63,23 @@ async def test_settings_form_never_redirects_off_the_console(console: ConsoleHar
     async with session.http.post(console.url("/settings"), data=form, allow_redirects=False) as response:
         assert response.status == 303
         assert response.headers["Location"] == "/"
+
+
+async def test_history_csv_filename_and_cells_cannot_be_forged(console: ConsoleHarness) -> None:
+    serial = 'AB"C\r\nSet-Cookie: x=1;é'
+    device_id = await console.device(serial)
+    queue = console.services.queue
+    for who in ("\t=1+2", "\r=HYPERLINK(0)", "=SUM(1)", "plain"):
+        await queue.create(device_id, RebootTask.model_validate({"kind": "reboot"}), who)
+    viewer = await console.login("viewer")
+    async with viewer.http.get(console.url(f"/devices/{quote(device_id, safe='')}/history.csv")) as response:
+        assert response.status == 200
+        disposition = response.headers["Content-Disposition"]
+        assert "Set-Cookie" not in response.headers
+        text = await response.text()
+    assert disposition == (
+        'attachment; filename="history-AB_CSet-Cookie__x_1__.csv"; '
+        "filename*=UTF-8''history-AB%22CSet-Cookie%3A%20x%3D1%3B%C3%A9.csv"
+    )
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert sorted(row["who"] for row in rows) == sorted(["'\t=1+2", "'\r=HYPERLINK(0)", "'=SUM(1)", "plain"]), text
