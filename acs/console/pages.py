@@ -68,6 +68,10 @@ async def login(request: web.Request) -> web.StreamResponse:
     try:
         token = await console.accounts.login(form.get("username", ""), form.get("password", ""), request.remote)
     except LoginRefused as refused:
+        if refused.reason == "throttled":
+            response = _login_form(request, "login_throttled", 429)
+            response.headers["Retry-After"] = "60"
+            return response
         return _login_form(request, "login_" + refused.reason, 401)
     response = web.HTTPSeeOther(_safe_next(form.get("next")))
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=console.secure_cookies,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import asyncio
 import html
 import io
 from urllib.parse import quote, unquote
 
 import pytest
 
+from acs.console.accounts import ADDRESS_ATTEMPTS, MAX_FAILURES
 from schemas.tasks import RebootTask
 from tests.console.conftest import PASSWORD, ConsoleHarness
 
@@ -83,3 +85,46 @@ async def test_history_csv_filename_and_cells_cannot_be_forged(console: ConsoleH
     )
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
     assert sorted(row["who"] for row in rows) == sorted(["'\t=1+2", "'\r=HYPERLINK(0)", "'=SUM(1)", "plain"]), text
+
+
+async def _attempt(console: ConsoleHarness, username: str, password: str) -> str:
+    """One login from a fresh client: "ok", or the refusal the page names."""
+    http = console.client()
+    token = await console.login_form(http)
+    form = {"username": username, "password": password, "csrf": token}
+    async with http.post(console.url("/login"), data=form, allow_redirects=False) as response:
+        if response.status == 303:
+            return "ok"
+        page = await response.text()
+        if response.status == 429:
+            assert response.headers["Retry-After"] == "60"
+            return "throttled"
+    if response.status == 401:
+        return "locked" if "account is locked" in page else "invalid"
+    return str(response.status)
+
+
+async def test_a_parallel_burst_checks_at_most_the_allowed_passwords(console: ConsoleHarness) -> None:
+    outcomes = await asyncio.gather(*(_attempt(console, "u-operator", f"wrong-{n:04}") for n in range(40)))
+    assert outcomes.count("ok") == 0
+    assert outcomes.count("invalid") <= MAX_FAILURES - 1, outcomes
+    # The burst used up this address's attempts for the minute too: the lock is read where it is kept.
+    assert await _attempt(console, "u-operator", PASSWORD) in ("locked", "throttled")
+    stored = await console.services.database.collection("console_users").find_one({"username": "u-operator"})
+    assert stored is not None and stored["locked_until"] > console.services.clock()
+
+
+async def test_the_right_password_in_a_burst_does_not_lift_the_lock(console: ConsoleHarness) -> None:
+    burst = [_attempt(console, "u-admin", f"wrong-{n:04}") for n in range(15)]
+    burst.insert(7, _attempt(console, "u-admin", PASSWORD))
+    outcomes = await asyncio.gather(*burst)
+    assert outcomes.count("invalid") + outcomes.count("ok") <= MAX_FAILURES, outcomes
+    assert await _attempt(console, "u-admin", PASSWORD) == "locked", outcomes
+
+
+async def test_one_address_is_throttled_across_usernames(console: ConsoleHarness) -> None:
+    names = [f"nobody-{n}" for n in range(ADDRESS_ATTEMPTS + 10)]
+    outcomes = await asyncio.gather(*(_attempt(console, name, "wrong-wrong") for name in names))
+    assert outcomes.count("throttled") >= 10, outcomes
+    assert set(outcomes) <= {"invalid", "throttled"}
+    assert await _attempt(console, "u-viewer", PASSWORD) == "throttled"
