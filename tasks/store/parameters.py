@@ -20,7 +20,8 @@ VALUE = "~v"
 TYPE = "~t"
 WRITABLE = "~w"
 UPDATED = "~u"
-LEAF_KEYS = frozenset({VALUE, TYPE, WRITABLE, UPDATED})
+LEAF = "~l"  # a parameter (not an object) known only by name: GetParameterNames gave no value or type
+ATTRIBUTE_KEYS = frozenset({VALUE, TYPE, WRITABLE, UPDATED, LEAF})
 ROOT = "p"
 
 
@@ -53,13 +54,14 @@ def _name(segments: list[str]) -> str:
 
 
 def _walk(node: Document, segments: list[str]) -> Iterable[CachedParameter]:
-    if VALUE in node or TYPE in node:
+    if VALUE in node or TYPE in node or LEAF in node:
         yield CachedParameter(_name(segments), node.get(VALUE), node.get(TYPE), node.get(WRITABLE), node.get(UPDATED))
-        return
-    if WRITABLE in node and segments:
+    elif WRITABLE in node and segments:
         yield CachedParameter(_name(segments) + ".", None, "object", node[WRITABLE], node.get(UPDATED))
+    # Children are walked under a leaf too: some firmware reports both ``X.A`` and ``X.A.B`` (an
+    # Inform or a GetParameterValues answer naming a parameter and a deeper one under the same path).
     for key, child in node.items():
-        if key not in LEAF_KEYS and isinstance(child, dict):
+        if key not in ATTRIBUTE_KEYS and isinstance(child, dict):
             yield from _walk(child, [*segments, key])
 
 
@@ -91,13 +93,19 @@ class ParameterRepository:
             await self._parameters.update_one({"_id": device_id}, {"$set": update}, upsert=True)
 
     async def set_names(self, device_id: str, names: Iterable[tuple[str, bool]], now: datetime) -> None:
-        """Store (name, writable) pairs from GetParameterNames; objects end with a dot."""
+        """Store (name, writable) pairs from GetParameterNames; objects end with a dot.
+
+        A parameter is marked as one (TR-069 A.3.2.3: its name has no trailing dot) so that it
+        is shown as a parameter before any value of it was read, never as an object.
+        """
         update: Document = {}
         for name, writable in names:
             path = field_path(name)
             update[f"{path}.{WRITABLE}"] = writable
             if name.endswith("."):
                 update[f"{path}.{UPDATED}"] = now
+            else:
+                update[f"{path}.{LEAF}"] = True
         if update:
             await self._parameters.update_one({"_id": device_id}, {"$set": update}, upsert=True)
 
