@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import asyncio
+import csv
 import html
 import io
 from urllib.parse import quote, unquote
