@@ -25,7 +25,13 @@ def create_cwmp_app(services: Services) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes + 1)
     app[SERVICES] = services
     authenticator = CpeAuthenticator.from_settings(settings, services)
-    handler = CwmpHandler(services.cwmp, authenticator, secure_cookie=settings.cwmp_tls_cert is not None)
+    handler = CwmpHandler(
+        services.cwmp,
+        authenticator,
+        secure_cookie=settings.cwmp_tls_cert is not None,
+        max_requests=settings.cwmp_max_requests,
+        db_timeout=settings.cwmp_db_timeout,
+    )
     app.add_routes(transfer_routes(TransferEndpoint(services)))
     app.add_routes(cwmp_routes(handler))
     app.on_response_prepare.append(no_sniffing)
