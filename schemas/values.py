@@ -47,14 +47,14 @@ def _shown(value: str | int | bool) -> str:
     return "true" if value is True else "false" if value is False else repr(value)
 
 
-def _integer(value: str | int | bool, value_type: str) -> int:
+def _integer(value: str | int | bool, value_type: str) -> int | str:
     low, high = INTEGER_RANGES[value_type]
     if isinstance(value, bool) or (isinstance(value, str) and not INTEGER.fullmatch(value.strip())):
         raise InvalidValue(f"{_shown(value)} is not an integer in {low}..{high} ({value_type})")
     number = int(value)
     if not low <= number <= high:
         raise InvalidValue(f"{number} is outside {low}..{high} ({value_type})")
-    return number
+    return number if number < 2**63 else str(number)  # an unsignedLong past int64 travels as text
 
 
 def _boolean(value: str | int | bool) -> bool:

@@ -47,8 +47,8 @@ async def create_task(call: Call) -> Reply:
     await _check_values(services, device_id, request)
     started = services.clock()
     task_id = new_task_id()
-    request = await resolve_transfer(services, request, device, task_id)
-    task, _created = await services.queue.create(device_id, request, call.who, task_id=task_id)
+    resolved = await resolve_transfer(services, request, device, task_id)
+    task, _created = await services.queue.create(device_id, resolved, call.who, task_id=task_id, as_sent=request)
     call.audit["task_ids"] = [task["_id"]]
     call.audit["kind"] = request.kind
     report = None
