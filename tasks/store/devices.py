@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
+from pymongo.errors import DuplicateKeyError
 
 from tasks import search
 from tasks.store.db import Database, Document, ensure_indexes
@@ -60,6 +61,20 @@ class SearchPage:
     next_position: dict[str, Any] | None  # None on the last page
     total: int
     total_exact: bool
+
+
+# What names a device (TR-069 DeviceIdStruct); the device id is built from them.
+IDENTITY_FIELDS = ("oui", "product_class", "serial_number")
+
+
+class IdentityCollision(Exception):
+    """An Inform's DeviceId maps to the id of a stored device with other identity fields."""
+
+    def __init__(self, device_id: str, stored: Mapping[str, Any], claimed: Mapping[str, Any]) -> None:
+        self.device_id = device_id
+        self.stored = {field: stored.get(field) for field in IDENTITY_FIELDS}
+        self.claimed = {field: claimed.get(field) for field in IDENTITY_FIELDS}
+        super().__init__(f"device id {device_id} belongs to {self.stored}, not {self.claimed}")
 
 
 def is_online(device: Document, now: datetime) -> bool:
@@ -127,16 +142,28 @@ class DeviceRepository:
     ) -> tuple[Document, bool]:
         """Upsert identity and session-time state; returns the device and whether it is new.
 
+        The filter names the identity fields too: a device whose DeviceId maps to the id of another
+        device (``A-B`` + ``C9`` and ``A`` + ``B-C9``) makes the upsert insert a second ``_id`` and
+        collide, so nothing of the first device's record is overwritten (:class:`IdentityCollision`).
+
         A new device gets its search fields in the same upsert; a known one gets them rewritten only
         when its searchable facts changed (a new IP), so a periodic Inform costs no extra write.
         """
         on_insert = {"first_inform": now, "tags": [], **search.search_fields(device_id, {**identity, **state})}
-        updated = await self._devices.find_one_and_update(
-            {"_id": device_id},
-            {"$set": {**identity, **state, "last_inform": now}, "$setOnInsert": on_insert},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
+        update = {"$set": {**identity, **state, "last_inform": now}, "$setOnInsert": on_insert}
+        key = {field: identity[field] for field in IDENTITY_FIELDS if field in identity}
+        try:
+            updated = await self._devices.find_one_and_update(
+                {"_id": device_id, **key}, update, upsert=True, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError:
+            stored = await self._devices.find_one({"_id": device_id}, dict.fromkeys(IDENTITY_FIELDS, 1)) or {}
+            if any(stored.get(field) is not None and stored[field] != value for field, value in key.items()):
+                raise IdentityCollision(device_id, stored, key) from None
+            # A record without identity fields (written by an import, not by an Inform) is adopted.
+            updated = await self._devices.find_one_and_update(
+                {"_id": device_id}, update, upsert=True, return_document=ReturnDocument.AFTER
+            )
         assert updated is not None  # upsert always returns a document
         await self._refresh_search(updated)
         return updated, updated.get("first_inform") == now
