@@ -28,8 +28,20 @@ SEARCH_LIMIT = 50
 
 
 def _safe_next(target: str | None) -> str:
-    # Only a local path: never an open redirect to another site.
-    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+    """A path of this console, else ``/``: never a redirect to another site.
+
+    Browsers drop tabs and newlines from a URL and read a backslash as ``/``, so ``/<TAB>/evil.example/``
+    or ``/<backslash>evil.example`` would become the scheme-relative ``//evil.example/``: only
+    printable ASCII without a backslash is accepted (the guard passes the still percent-encoded
+    path), and what remains must parse as a bare path.
+    """
+    if not target or not _LOCAL_PATH.fullmatch(target) or target.startswith("//"):
+        return "/"
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc and parts.path.startswith("/") else "/"
+
+
+_LOCAL_PATH = re.compile(r"/[\x21-\x5b\x5d-\x7e]*")  # printable ASCII but the backslash (0x5c); no space
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -56,6 +68,10 @@ async def login(request: web.Request) -> web.StreamResponse:
     try:
         token = await console.accounts.login(form.get("username", ""), form.get("password", ""), request.remote)
     except LoginRefused as refused:
+        if refused.reason == "throttled":
+            response = _login_form(request, "login_throttled", 429)
+            response.headers["Retry-After"] = "60"
+            return response
         return _login_form(request, "login_" + refused.reason, 401)
     response = web.HTTPSeeOther(_safe_next(form.get("next")))
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=console.secure_cookies,
