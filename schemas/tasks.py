@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.values import checked_value
+
 # TR-069 A.3.2.1: parameter names are dotted paths; a trailing dot names an object (a subtree).
 PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*\.?$")
 # TR-069 A.3.2.1 SetParameterValues: xsi:type of each value; the ACS sends these primitive types.
@@ -88,6 +90,13 @@ class ParameterSetting(_Strict):
         if value is not None and value not in VALUE_TYPES:
             raise ValueError(f"type must be one of {', '.join(VALUE_TYPES)}")
         return value
+
+    @model_validator(mode="after")
+    def _value_fits_type(self) -> ParameterSetting:
+        # A value its declared type cannot hold is refused here (422), not sent to fault 9007.
+        if self.type is not None:
+            checked_value(self.value, self.type)
+        return self
 
 
 class AttributeSetting(_Strict):
