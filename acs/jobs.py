@@ -12,6 +12,7 @@ from tasks.incidents.grouping import Config as IncidentConfig
 from tasks.incidents.job import IncidentDetector
 from tasks.offline import OfflineDetector
 from tasks.scheduler import Job, JobRunner
+from tasks.search_backfill import SearchBackfill
 from tasks.store.login_attempts import LoginAttemptRepository
 from tasks.store.users import ConsoleSessionRepository
 from tasks.watch import WatchExpiry
@@ -23,6 +24,7 @@ JOB_HISTORY_KEPT = timedelta(days=7)
 WATCH_EXPIRY_INTERVAL = 60.0
 DIGEST_NONCE_PRUNE_INTERVAL = 60.0
 DIGEST_NONCE_SLACK = timedelta(seconds=60)  # clocks of several hosts may differ a little
+SEARCH_BACKFILL_INTERVAL = 600.0  # a run stops after half of it and the next goes on
 LOGIN_ATTEMPTS_KEPT = timedelta(days=1)  # the lock-out and the throttle look back 15 minutes at most
 
 
@@ -61,6 +63,9 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
         return {"watches_ended": await watches.run()}
 
     runner.add(Job("end_watches", WATCH_EXPIRY_INTERVAL, end_watches))
+    backfill = SearchBackfill(services.repositories.devices, services.repositories.jobs,
+                              SEARCH_BACKFILL_INTERVAL / 2)
+    runner.add(Job("backfill_search", SEARCH_BACKFILL_INTERVAL, backfill.run, at_start=True))
     register_monitoring_jobs(runner, services)
 
 
