@@ -20,7 +20,7 @@ from acs.console.web import (
     user_of,
 )
 from schemas.api import Role
-from tasks.registry import normal_mac
+from tasks.search import normal_mac
 from tasks.store.devices import DeviceFilter, is_online
 from tasks.store.users import DuplicateUserName
 
@@ -120,11 +120,14 @@ async def search(request: web.Request) -> web.StreamResponse:
         members = list((incident or {}).get("members") or [])
     device_filter = search_filter(query, members)
     searched = any(query.get(key) for key in ("q", "model", "version", "tag", "online", "incident"))
-    found = await services.repositories.devices.page(device_filter, now, None, SEARCH_LIMIT + 1) if searched else []
-    rows = [{"device": device, "online": is_online(device, now)} for device in found[:SEARCH_LIMIT]]
+    page = await services.repositories.devices.search_page(device_filter, None, SEARCH_LIMIT) if searched else None
+    found = page.devices if page is not None else []
+    rows = [{"device": device, "online": is_online(device, now)} for device in found]
     open_incidents = (await incidents.page("open", None, None, None, 100)) if "incidents" in console.panels else []
     return console.renderer.page("search.html", user_of(request), query=query, rows=rows, searched=searched,
-                                 more=len(found) > SEARCH_LIMIT, quote=quote, open_incidents=open_incidents)
+                                 more=page is not None and page.next_position is not None,
+                                 total=page.total if page else 0, total_exact=page.total_exact if page else True,
+                                 quote=quote, open_incidents=open_incidents)
 
 
 @guard(Role.VIEWER)
