@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from acs.connreq import ConnectionRequester
+from acs.cwmp_server.auth import NONCE_LIFETIME
 from acs.services import Services
 from tasks.incidents.grouping import Config as IncidentConfig
 from tasks.incidents.job import IncidentDetector
@@ -21,6 +22,8 @@ TASK_EXPIRY_INTERVAL = 15.0
 JOB_HISTORY_INTERVAL = 3600.0
 JOB_HISTORY_KEPT = timedelta(days=7)
 WATCH_EXPIRY_INTERVAL = 60.0
+DIGEST_NONCE_PRUNE_INTERVAL = 60.0
+DIGEST_NONCE_SLACK = timedelta(seconds=60)  # clocks of several hosts may differ a little
 SEARCH_BACKFILL_INTERVAL = 600.0  # a run stops after half of it and the next goes on
 LOGIN_ATTEMPTS_KEPT = timedelta(days=1)  # the lock-out and the throttle look back 15 minutes at most
 
@@ -38,6 +41,13 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
     runner.add(Job("reap_sessions", SESSION_REAPER_INTERVAL, reap_sessions))
     runner.add(Job("expire_tasks", TASK_EXPIRY_INTERVAL, expire_tasks))
     runner.add(Job("prune_job_runs", JOB_HISTORY_INTERVAL, prune_job_runs))
+
+    async def prune_digest_nonces() -> dict[str, Any]:
+        # A nonce older than its lifetime is refused as stale anyway: its counts need not be kept.
+        before = services.clock() - timedelta(seconds=NONCE_LIFETIME) - DIGEST_NONCE_SLACK
+        return {"nonce_uses_pruned": await services.repositories.digest_nonces.prune(before)}
+
+    runner.add(Job("prune_digest_nonces", DIGEST_NONCE_PRUNE_INTERVAL, prune_digest_nonces))
     login_attempts = LoginAttemptRepository(services.database)
     console_sessions = ConsoleSessionRepository(services.database)
 
