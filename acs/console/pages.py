@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from aiohttp import web
 
@@ -33,7 +33,7 @@ def _safe_next(target: str | None) -> str:
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
-    return _login_form(request, error=None)
+    return _login_form(request, error="session_expired" if request.query.get("expired") else None)
 
 
 def _login_form(request: web.Request, error: str | None, status: int = 200) -> web.StreamResponse:
@@ -73,13 +73,23 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
+CISCO_MAC = re.compile(r"[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
+
+
+def label_mac(text: str) -> str | None:
+    """A MAC in any spelling line 2 copies off a box or a switch: AA-BB-.., aabb.., AA:BB:.., Cisco's aabb.ccdd.eeff."""
+    if CISCO_MAC.fullmatch(text):
+        text = text.replace(".", "")
+    return normal_mac(text)
+
+
 def search_filter(query: dict[str, str], members: list[str] | None = None) -> DeviceFilter:
     """The search form as a device filter; ``members``: only an incident's devices (the incident filter)."""
     online = {"yes": True, "no": False}.get(query.get("online", ""))
     text = query.get("q", "").strip()
-    mac = normal_mac(text)
+    mac = label_mac(text)
     if mac is not None:
-        text = mac  # a MAC as line 2 reads it off the label (AA-BB-.., aabb.., AA:BB:..), stored as AA:BB:..
+        text = mac  # stored as AA:BB:CC:DD:EE:FF
     return DeviceFilter(
         q=text or None,
         product_class=query.get("model") or None,
@@ -92,6 +102,7 @@ def search_filter(query: dict[str, str], members: list[str] | None = None) -> De
 
 @guard(Role.VIEWER)
 async def search(request: web.Request) -> web.StreamResponse:
+    """Search with a count and pages (``after``: the last device id shown); one match opens its page."""
     console = console_of(request)
     services = console.api.services
     query = {key: value for key, value in request.query.items() if isinstance(value, str)}
@@ -104,11 +115,24 @@ async def search(request: web.Request) -> web.StreamResponse:
         members = list((incident or {}).get("members") or [])
     device_filter = search_filter(query, members)
     searched = any(query.get(key) for key in ("q", "model", "version", "tag", "online", "incident"))
-    found = await services.repositories.devices.page(device_filter, now, None, SEARCH_LIMIT + 1) if searched else []
-    rows = [{"device": device, "online": is_online(device, now)} for device in found[:SEARCH_LIMIT]]
+    devices = services.repositories.devices
+    after = query.get("after") or None
+    found = await devices.page(device_filter, now, after, SEARCH_LIMIT + 1) if searched else []
+    if searched and query.get("q") and after is None and len(found) == 1:
+        raise web.HTTPSeeOther(f"/devices/{quote(found[0]['_id'], safe='')}")  # one match: open it directly
+    total = await devices.count(device_filter, now) if searched else 0
+    shown = found[:SEARCH_LIMIT]
+    rows = [{"device": device, "online": is_online(device, now)} for device in shown]
+    first = int(query.get("from", "1")) if query.get("from", "1").isdigit() else 1
+    next_query = None
+    if len(found) > SEARCH_LIMIT:
+        next_query = urlencode({**{k: v for k, v in query.items() if k not in ("after", "from")},
+                                "after": shown[-1]["_id"], "from": first + len(shown)})
+    first_query = urlencode({k: v for k, v in query.items() if k not in ("after", "from")}) if after else None
     open_incidents = (await incidents.page("open", None, None, None, 100)) if "incidents" in console.panels else []
     return console.renderer.page("search.html", user_of(request), query=query, rows=rows, searched=searched,
-                                 more=len(found) > SEARCH_LIMIT, quote=quote, open_incidents=open_incidents)
+                                 total=total, first=first, last=first + len(shown) - 1, next_query=next_query,
+                                 first_query=first_query, quote=quote, open_incidents=open_incidents)
 
 
 @guard(Role.VIEWER)

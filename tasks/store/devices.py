@@ -34,6 +34,24 @@ def is_online(device: Document, now: datetime) -> bool:
     return offline_after is not None and bool(offline_after > now)
 
 
+WHOLE_IPV4 = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}")
+WHOLE_MAC = re.compile(r"(?:[0-9A-F]{2}:){5}[0-9A-F]{2}")
+
+
+def text_match(q: str) -> list[Document]:
+    """What the search text matches: a whole IPv4 address or MAC is an address (10.64.1.1 is not
+    10.64.1.10..199); anything else a substring of device_id / serial / IP / WAN IP / WAN MAC / a tag
+    (a subscriber's account number). Anchored prefix matches would use the indexes, but line 2 types
+    fragments of serials, so that is a scan bounded by the other filters."""
+    if WHOLE_IPV4.fullmatch(q):
+        return [{"remote_ip": q}, {"wan_ip": q}]
+    if WHOLE_MAC.fullmatch(q):
+        return [{"wan_mac": q}, {"lan_mac": q}]
+    pattern = {"$regex": re.escape(q), "$options": "i"}
+    return [{"_id": pattern}, {"serial_number": pattern}, {"remote_ip": pattern},
+            {"wan_ip": pattern}, {"wan_mac": pattern}, {"tags": pattern}]
+
+
 @dataclass(frozen=True)
 class DeviceFilter:
     """The device filters of ``GET /api/v1/devices``, shared by bulk tasks and health policies."""
@@ -49,12 +67,7 @@ class DeviceFilter:
     def to_query(self, now: datetime) -> Document:
         query: Document = {}
         if self.q:
-            # Substring of device_id / serial / IP / WAN IP / WAN MAC / a tag (a subscriber's account number);
-            # anchored prefix matches would use the indexes, but line 2 types fragments of serials,
-            # so this is a scan bounded by the other filters.
-            pattern = {"$regex": re.escape(self.q), "$options": "i"}
-            query["$or"] = [{"_id": pattern}, {"serial_number": pattern}, {"remote_ip": pattern},
-                            {"wan_ip": pattern}, {"wan_mac": pattern}, {"tags": pattern}]
+            query["$or"] = text_match(self.q)
         for field in ("oui", "product_class", "software_version"):
             value = getattr(self, field)
             if value is not None:
