@@ -104,7 +104,10 @@ class DeviceRepository:
             return_document=ReturnDocument.AFTER,
         )
         assert updated is not None  # upsert always returns a document
-        return updated, updated.get("first_inform") == now
+        first = updated.get("first_inform")
+        # BSON dates keep milliseconds: compare at that precision (else a new device never looks new).
+        stored_now = now.replace(microsecond=now.microsecond // 1000 * 1000, tzinfo=None)
+        return updated, first is not None and first.replace(tzinfo=None) == stored_now
 
     async def get(self, device_id: str, projection: Mapping[str, Any] | None = None) -> Document | None:
         return await self._devices.find_one({"_id": device_id}, projection)
