@@ -11,6 +11,8 @@ from tasks.incidents.grouping import Config as IncidentConfig
 from tasks.incidents.job import IncidentDetector
 from tasks.offline import OfflineDetector
 from tasks.scheduler import Job, JobRunner
+from tasks.store.login_attempts import LoginAttemptRepository
+from tasks.store.users import ConsoleSessionRepository
 from tasks.watch import WatchExpiry
 
 SESSION_REAPER_INTERVAL = 5.0
@@ -18,6 +20,7 @@ TASK_EXPIRY_INTERVAL = 15.0
 JOB_HISTORY_INTERVAL = 3600.0
 JOB_HISTORY_KEPT = timedelta(days=7)
 WATCH_EXPIRY_INTERVAL = 60.0
+LOGIN_ATTEMPTS_KEPT = timedelta(days=1)  # the lock-out and the throttle look back 15 minutes at most
 
 
 def register_jobs(runner: JobRunner, services: Services) -> None:
@@ -33,6 +36,15 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
     runner.add(Job("reap_sessions", SESSION_REAPER_INTERVAL, reap_sessions))
     runner.add(Job("expire_tasks", TASK_EXPIRY_INTERVAL, expire_tasks))
     runner.add(Job("prune_job_runs", JOB_HISTORY_INTERVAL, prune_job_runs))
+    login_attempts = LoginAttemptRepository(services.database)
+    console_sessions = ConsoleSessionRepository(services.database)
+
+    async def prune_console_logins() -> dict[str, Any]:
+        now = services.clock()
+        return {"attempts_pruned": await login_attempts.prune(now - LOGIN_ATTEMPTS_KEPT),
+                "sessions_pruned": await console_sessions.delete_expired(now)}
+
+    runner.add(Job("prune_console_logins", JOB_HISTORY_INTERVAL, prune_console_logins))
     watches = WatchExpiry(services.repositories.devices, services.settings.health_watch_tag, services.clock)
 
     async def end_watches() -> dict[str, Any]:

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from cwmp import CwmpVersion, Fault, Inform, Message, TransferComplete
+from cwmp.logtext import loggable
 from cwmp.serialize import available_in
 from schemas.tasks import READ_KINDS, TaskStatus
 from tasks import params as task_params
@@ -204,7 +205,7 @@ class Dispatcher:
             return sent
         task = await self.repository.get(task_id_of(request_id))
         if task is None or task.get("session_id") != ctx.session_id or task["status"] != TaskStatus.DISPATCHED:
-            log.warning("answer %s matches no task dispatched in session %s", request_id, ctx.session_id)
+            log.warning("answer %s matches no task dispatched in session %s", loggable(request_id), ctx.session_id)
             return None
         return task
 
@@ -268,7 +269,7 @@ class Dispatcher:
                 task["kind"],
                 task["device_id"],
                 status.value,
-                f" ({reason})" if reason else "",
+                f" ({loggable(reason)})" if reason else "",
             )
             self.notifier.notify(task["_id"])
             for hook in self.final_hooks:
@@ -351,7 +352,7 @@ class Dispatcher:
     async def on_transfer_complete(self, device_id: str, message: TransferComplete) -> None:
         task = await self.repository.by_command_key(device_id, message.command_key)
         if task is None or task["status"] != TaskStatus.DISPATCHED:
-            log.info("TransferComplete from %s with unknown CommandKey %r", device_id, message.command_key)
+            log.info("TransferComplete from %s with unknown CommandKey %s", device_id, loggable(message.command_key))
             return
         times = {"start_time": message.start_time, "complete_time": message.complete_time}
         result = {**(task.get("result") or {}), **times}

@@ -7,7 +7,7 @@ plain form post, redirects back to the device page.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -19,18 +19,13 @@ from acs.console.web import audit, console_of, device_url, form_of, guard, json_
 from acs.console.words import Words
 from schemas.api import TAG_PATTERN, Role
 from schemas.tasks import TaskRequest
+from schemas.values import INTEGER_RANGES, InvalidValue, checked_value
 from tasks.queue import TaskError
 from tasks.store.db import Document
 
 TASK_REQUEST: TypeAdapter[Any] = TypeAdapter(TaskRequest)
 CONSOLE_TASK_EXPIRY = 3600  # a line-2 action that has not happened within the hour is not wanted any more
 MAX_WATCH_HOURS = 72
-INT_RANGES = {
-    "xsd:int": (-(2**31), 2**31 - 1),
-    "xsd:unsignedInt": (0, 2**32 - 1),
-    "xsd:long": (-(2**63), 2**63 - 1),
-    "xsd:unsignedLong": (0, 2**64 - 1),
-}
 
 
 # How long a queued task may wait for the device: an offline device's reboot should not happen hours later.
@@ -40,31 +35,28 @@ EXPIRY_CHOICES = (600, 3600, 86400)
 class ActionError(Exception):
     """A refused action: ``message`` in English for the audit, ``code`` and ``params`` for the user's language."""
 
-    def __init__(self, code: str, message: str, **params: Any) -> None:
+    def __init__(self, code: str, message: str, wording: str | None = None, **params: Any) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.wording = wording or code  # the catalog's err_<wording>
         self.params = params
 
 
 def parse_value(text: str, value_type: str) -> str | int | bool:
-    """A typed value from the form, checked before anything is sent (TR-069 A.3.2.1 types)."""
-    if value_type in INT_RANGES:
-        low, high = INT_RANGES[value_type]
-        if not re.fullmatch(r"-?\d+", text.strip()) or not low <= int(text) <= high:
-            raise ActionError("invalid_integer", f"{text!r} is not an integer in {low}..{high} ({value_type})",
-                              value=text, low=low, high=high)
-        return int(text)
-    if value_type == "xsd:boolean":
-        if text.strip().lower() not in ("true", "false", "1", "0"):
-            raise ActionError("invalid_boolean", f"{text!r} is not a boolean (true or false)", value=text)
-        return text.strip().lower() in ("true", "1")
-    if value_type == "xsd:dateTime":
-        try:
-            datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise ActionError("invalid_datetime", f"{text!r} is not an ISO 8601 date and time", value=text) from None
-    return text
+    """A typed value from the form, checked before anything is sent (the API's check, schemas.values)."""
+    try:
+        return checked_value(text, value_type)
+    except InvalidValue as exc:
+        raise ActionError("invalid_value", str(exc), wording=_value_wording(value_type),
+                          value=text, type=value_type, low=INTEGER_RANGES.get(value_type, ("", ""))[0],
+                          high=INTEGER_RANGES.get(value_type, ("", ""))[1]) from None
+
+
+def _value_wording(value_type: str) -> str:
+    if value_type in INTEGER_RANGES:
+        return "invalid_integer"
+    return {"xsd:boolean": "invalid_boolean", "xsd:dateTime": "invalid_datetime"}.get(value_type, "invalid_typed")
 
 
 def names_of(text: str) -> list[str]:
@@ -117,7 +109,7 @@ def expiry_of(form: dict[str, str]) -> int:
     text = form.get("expires_in", "")
     if not text:
         return CONSOLE_TASK_EXPIRY
-    if not text.isdigit() or int(text) not in EXPIRY_CHOICES:
+    if not (text.isascii() and text.isdigit()) or int(text) not in EXPIRY_CHOICES:
         raise ActionError("invalid_expiry", f"expires_in must be one of {EXPIRY_CHOICES}")
     return int(text)
 
@@ -152,8 +144,8 @@ async def act(request: web.Request) -> web.StreamResponse:
     except ActionError as exc:
         await audit(request, f"Console {action} refused: {exc.message}", 422, device_id=device["_id"])
         if not wants_json(request):
-            return refuse(request, 422, "err_" + exc.code, **exc.params)
-        return json_reply({"error": {"code": exc.code, "message": words.error(exc.code, exc.params)}}, 422)
+            return refuse(request, 422, "err_" + exc.wording, **exc.params)
+        return json_reply({"error": {"code": exc.code, "message": words.error(exc.wording, exc.params)}}, 422)
     await audit(request, summary, reply.get("status_code", 200), device_id=device["_id"], **targets)
     return _answer(request, device, reply, 200)
 
@@ -201,7 +193,7 @@ async def _run(request: web.Request, action: str, device: Document, form: dict[s
             return {"tags": [tag], "text": text}, verb, {"tags": [tag]}
         case "watch":
             hours = form.get("hours", "")
-            if not hours.isdigit() or not 1 <= int(hours) <= MAX_WATCH_HOURS:
+            if not (hours.isascii() and hours.isdigit()) or not 1 <= int(hours) <= MAX_WATCH_HOURS:
                 raise ActionError("invalid_hours", f"watch for 1..{MAX_WATCH_HOURS} hours", max=MAX_WATCH_HOURS)
             services = console_of(request).api.services
             until = services.clock() + timedelta(hours=int(hours))

@@ -28,8 +28,20 @@ SEARCH_LIMIT = 50
 
 
 def _safe_next(target: str | None) -> str:
-    # Only a local path: never an open redirect to another site.
-    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+    """A path of this console, else ``/``: never a redirect to another site.
+
+    Browsers drop tabs and newlines from a URL and read a backslash as ``/``, so ``/<TAB>/evil.example/``
+    or ``/<backslash>evil.example`` would become the scheme-relative ``//evil.example/``: only
+    printable ASCII without a backslash is accepted (the guard passes the still percent-encoded
+    path), and what remains must parse as a bare path.
+    """
+    if not target or not _LOCAL_PATH.fullmatch(target) or target.startswith("//"):
+        return "/"
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc and parts.path.startswith("/") else "/"
+
+
+_LOCAL_PATH = re.compile(r"/[\x21-\x5b\x5d-\x7e]*")  # printable ASCII but the backslash (0x5c); no space
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -56,6 +68,10 @@ async def login(request: web.Request) -> web.StreamResponse:
     try:
         token = await console.accounts.login(form.get("username", ""), form.get("password", ""), request.remote)
     except LoginRefused as refused:
+        if refused.reason == "throttled":
+            response = _login_form(request, "login_throttled", 429)
+            response.headers["Retry-After"] = "60"
+            return response
         return _login_form(request, "login_" + refused.reason, 401)
     response = web.HTTPSeeOther(_safe_next(form.get("next")))
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=console.secure_cookies,
@@ -111,7 +127,7 @@ async def search(request: web.Request) -> web.StreamResponse:
     members: list[str] | None = None
     if "incidents" in console.panels and query.get("incident"):
         text = query["incident"]
-        incident = await incidents.get(int(text)) if text.isdigit() and len(text) < 19 else None
+        incident = await incidents.get(int(text)) if text.isascii() and text.isdigit() and len(text) < 19 else None
         members = list((incident or {}).get("members") or [])
     device_filter = search_filter(query, members)
     searched = any(query.get(key) for key in ("q", "model", "version", "tag", "online", "incident"))
@@ -123,7 +139,8 @@ async def search(request: web.Request) -> web.StreamResponse:
     total = await devices.count(device_filter, now) if searched else 0
     shown = found[:SEARCH_LIMIT]
     rows = [{"device": device, "online": is_online(device, now)} for device in shown]
-    first = int(query.get("from", "1")) if query.get("from", "1").isdigit() else 1
+    first_text = query.get("from", "1")
+    first = int(first_text) if first_text.isascii() and first_text.isdigit() and len(first_text) < 10 else 1
     next_query = None
     if len(found) > SEARCH_LIMIT:
         next_query = urlencode({**{k: v for k, v in query.items() if k not in ("after", "from")},

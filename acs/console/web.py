@@ -91,7 +91,7 @@ def guard(role: Role) -> Callable[[Handler], Handler]:
                     # A form sent after the session ended: say so (the page's script keeps typed text).
                     back = request.headers.get("Referer", "/")
                     raise web.HTTPSeeOther(f"/login?expired=1&next={quote(_local_path(back), safe='')}")
-                raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
+                raise web.HTTPSeeOther(f"/login?next={quote(request.rel_url.raw_path_qs, safe='')}")
             request[USER] = user
             if request.method in STATE_CHANGING and not await _csrf_passes(request, user):
                 log.warning("console: CSRF token missing or wrong for %s %s by %s", request.method, request.path,

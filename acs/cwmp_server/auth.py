@@ -20,6 +20,7 @@ from aiohttp import web
 
 from acs.config import CpeAuthMode, Settings
 from cwmp import httpauth
+from cwmp.logtext import loggable
 from tasks.secretbox import SecretBox
 from tasks.store.devices import DeviceRepository
 
@@ -115,7 +116,7 @@ class CpeAuthenticator:
         expected = await self._password_for(credentials.username)
         ok = expected is not None and httpauth.verify_basic(credentials, credentials.username, expected)
         if not ok:
-            log.warning("CPE basic authentication failed for user %r", credentials.username)
+            log.warning("CPE basic authentication failed for user %s", loggable(credentials.username))
         return ok
 
     async def _digest_ok(self, credentials: httpauth.DigestCredentials, method: str) -> bool:
@@ -126,5 +127,5 @@ class CpeAuthenticator:
             and httpauth.verify_digest(credentials, method=method, password=expected)
         )
         if not ok:
-            log.warning("CPE digest authentication failed for user %r", credentials.username)
+            log.warning("CPE digest authentication failed for user %s", loggable(credentials.username))
         return ok

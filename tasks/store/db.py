@@ -38,8 +38,19 @@ class Database:
         await self.client.close()
 
 
-def connect(uri: str, *, server_selection_timeout_ms: int = 5000, app_name: str = "acs") -> Database:
-    """Open a client (lazily connecting) with UTC-aware datetimes."""
+def connect(
+    uri: str,
+    *,
+    server_selection_timeout_ms: int = 5000,
+    app_name: str = "acs",
+    pool_size: int = 100,
+    wait_queue_timeout_ms: int | None = None,
+) -> Database:
+    """Open a client (lazily connecting) with UTC-aware datetimes.
+
+    ``pool_size`` bounds the commands in flight; ``wait_queue_timeout_ms`` bounds the wait for a
+    free connection (``WaitQueueTimeoutError``, a ``ConnectionFailure``: the caller answers 503).
+    """
     database = parse_uri(uri).get("database") or DEFAULT_DATABASE
     client: AsyncMongoClient[Document] = AsyncMongoClient(
         uri,
@@ -47,6 +58,8 @@ def connect(uri: str, *, server_selection_timeout_ms: int = 5000, app_name: str 
         serverSelectionTimeoutMS=server_selection_timeout_ms,
         appname=app_name,
         retryWrites=True,
+        maxPoolSize=pool_size,
+        waitQueueTimeoutMS=wait_queue_timeout_ms,
     )
     return Database(client=client, db=client[database])
 
@@ -54,14 +67,14 @@ def connect(uri: str, *, server_selection_timeout_ms: int = 5000, app_name: str 
 INDEX_ATTEMPTS = 5
 # Server answers that mean "not now" rather than "wrong": primary stepping down, shutting down,
 # FerretDB's SQLite backend busy. The caller answers 503 and the client retries.
-TRANSIENT_CODES = frozenset({6, 7, 89, 91, 189, 10107, 11600, 11602, 13435, 13436})
+TRANSIENT_CODES = frozenset({6, 7, 50, 89, 91, 189, 10107, 11600, 11602, 13435, 13436})
 BUSY_MARKERS = ("SQLITE_BUSY", "database is locked")  # FerretDB reports these as InternalError (1)
 
 
 def database_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` means the database cannot be used right now (as opposed to a bad query)."""
-    if isinstance(exc, ConnectionFailure):
-        return True
+    if isinstance(exc, ConnectionFailure) or getattr(exc, "timeout", False):
+        return True  # unreachable, no free connection, or past its time limit (timeoutMS / maxTimeMS)
     if not isinstance(exc, OperationFailure):
         return False
     return exc.code in TRANSIENT_CODES or any(marker in str(exc) for marker in BUSY_MARKERS)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from tasks.store.db import Database, Document, ensure_indexes
 
@@ -26,6 +27,20 @@ INDEXES = [
     IndexModel([("health_due_at", ASCENDING)]),
     IndexModel([("watch_until", ASCENDING)]),
 ]
+
+
+# What names a device (TR-069 DeviceIdStruct); the device id is built from them.
+IDENTITY_FIELDS = ("oui", "product_class", "serial_number")
+
+
+class IdentityCollision(Exception):
+    """An Inform's DeviceId maps to the id of a stored device with other identity fields."""
+
+    def __init__(self, device_id: str, stored: Mapping[str, Any], claimed: Mapping[str, Any]) -> None:
+        self.device_id = device_id
+        self.stored = {field: stored.get(field) for field in IDENTITY_FIELDS}
+        self.claimed = {field: claimed.get(field) for field in IDENTITY_FIELDS}
+        super().__init__(f"device id {device_id} belongs to {self.stored}, not {self.claimed}")
 
 
 def is_online(device: Document, now: datetime) -> bool:
@@ -93,16 +108,26 @@ class DeviceRepository:
     async def record_inform(
         self, device_id: str, identity: Mapping[str, Any], state: Mapping[str, Any], now: datetime
     ) -> tuple[Document, bool]:
-        """Upsert identity and session-time state; returns the device and whether it is new."""
-        updated = await self._devices.find_one_and_update(
-            {"_id": device_id},
-            {
-                "$set": {**identity, **state, "last_inform": now},
-                "$setOnInsert": {"first_inform": now, "tags": []},
-            },
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
+        """Upsert identity and session-time state; returns the device and whether it is new.
+
+        The filter names the identity fields too: a device whose DeviceId maps to the id of another
+        device (``A-B`` + ``C9`` and ``A`` + ``B-C9``) makes the upsert insert a second ``_id`` and
+        collide, so nothing of the first device's record is overwritten (:class:`IdentityCollision`).
+        """
+        update = {"$set": {**identity, **state, "last_inform": now}, "$setOnInsert": {"first_inform": now, "tags": []}}
+        key = {field: identity[field] for field in IDENTITY_FIELDS if field in identity}
+        try:
+            updated = await self._devices.find_one_and_update(
+                {"_id": device_id, **key}, update, upsert=True, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError:
+            stored = await self._devices.find_one({"_id": device_id}, dict.fromkeys(IDENTITY_FIELDS, 1)) or {}
+            if any(stored.get(field) is not None and stored[field] != value for field, value in key.items()):
+                raise IdentityCollision(device_id, stored, key) from None
+            # A record without identity fields (written by an import, not by an Inform) is adopted.
+            updated = await self._devices.find_one_and_update(
+                {"_id": device_id}, update, upsert=True, return_document=ReturnDocument.AFTER
+            )
         assert updated is not None  # upsert always returns a document
         first = updated.get("first_inform")
         # BSON dates keep milliseconds: compare at that precision (else a new device never looks new).

@@ -161,7 +161,7 @@ async def test_set_checks_the_value_against_the_parameters_type_before_sending(c
     for bad in ("-5", "abc", "99999999999"):
         async with operator.http.post(url, data={"name": name, "value": bad}, headers=headers) as response:
             reply = await response.json()
-        assert response.status == 422 and reply["error"]["code"] == "invalid_integer", bad
+        assert response.status == 422 and reply["error"]["code"] == "invalid_value", bad
         assert "is not a whole number in 0..4294967295" in reply["error"]["message"]
     async with operator.http.post(url, data={"name": name, "value": "600"}, headers=headers) as response:
         reply = await response.json()
