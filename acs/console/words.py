@@ -82,7 +82,7 @@ class Words:
         if seconds is None:
             return "—"
         days, rest = divmod(int(seconds), 86400)
-        return self.t("duration", d=days, hm=f"{rest // 3600:02d}:{rest % 3600 // 60:02d}")
+        return self.t("duration", d=days, hm=f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}")
 
     # -- health and advice -------------------------------------------------------------------------
 

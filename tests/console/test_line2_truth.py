@@ -253,7 +253,7 @@ async def test_summary_facts_uptime_and_one_reboot_count(console: ConsoleHarness
     viewer = await console.login("viewer")
     _, page = await _get(viewer, console, _path(device_id))
     assert '<span id="reboots">1</span>' in page, "the first contact's boot is not a reboot"
-    assert re.search(r'id="uptime">1 d 02:03 <small class="age">\(reported \d+ s ago\)', page), "the health read's"
+    assert re.search(r'id="uptime">1 d 02:03:04 <small class="age">\(reported \d+ s ago\)', page), "the health read's"
     _, page = await _get(viewer, console, _path(device_id, "/history"))
     assert "First contact with the ACS (0 BOOTSTRAP, 1 BOOT)" in page and "Rebooted (1 BOOT)" in page
 
