@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from aiohttp import web
 
+from acs.api.errors import ApiError
+from acs.api.pagination import decode_cursor, encode_cursor
 from acs.console.accounts import LANGUAGES, USERNAME_PATTERN, LoginRefused, csrf_ok
 from acs.console.render import time_zones, valid_time_zone
 from acs.console.web import (
@@ -20,7 +23,7 @@ from acs.console.web import (
     user_of,
 )
 from schemas.api import Role
-from tasks.registry import normal_mac
+from tasks.search import normal_mac
 from tasks.store.devices import DeviceFilter, is_online
 from tasks.store.users import DuplicateUserName
 
@@ -132,24 +135,31 @@ async def search(request: web.Request) -> web.StreamResponse:
     device_filter = search_filter(query, members)
     searched = any(query.get(key) for key in ("q", "model", "version", "tag", "online", "incident"))
     devices = services.repositories.devices
-    after = query.get("after") or None
-    found = await devices.page(device_filter, now, after, SEARCH_LIMIT + 1) if searched else []
-    if searched and query.get("q") and after is None and len(found) == 1:
+    position = _position(query.get("cursor"))
+    page = await devices.search_page(device_filter, position, SEARCH_LIMIT) if searched else None
+    found = page.devices if page is not None else []
+    if page is not None and query.get("q") and position is None and len(found) == 1 and page.next_position is None:
         raise web.HTTPSeeOther(f"/devices/{quote(found[0]['_id'], safe='')}")  # one match: open it directly
-    total = await devices.count(device_filter, now) if searched else 0
-    shown = found[:SEARCH_LIMIT]
-    rows = [{"device": device, "online": is_online(device, now)} for device in shown]
+    rows = [{"device": device, "online": is_online(device, now)} for device in found]
     first_text = query.get("from", "1")
     first = int(first_text) if first_text.isascii() and first_text.isdigit() and len(first_text) < 10 else 1
+    plain = {k: v for k, v in query.items() if k not in ("cursor", "from")}
     next_query = None
-    if len(found) > SEARCH_LIMIT:
-        next_query = urlencode({**{k: v for k, v in query.items() if k not in ("after", "from")},
-                                "after": shown[-1]["_id"], "from": first + len(shown)})
-    first_query = urlencode({k: v for k, v in query.items() if k not in ("after", "from")}) if after else None
+    if page is not None and page.next_position is not None:
+        next_query = urlencode({**plain, "cursor": encode_cursor(page.next_position), "from": first + len(found)})
+    first_query = urlencode(plain) if position is not None else None
     open_incidents = (await incidents.page("open", None, None, None, 100)) if "incidents" in console.panels else []
     return console.renderer.page("search.html", user_of(request), query=query, rows=rows, searched=searched,
-                                 total=total, first=first, last=first + len(shown) - 1, next_query=next_query,
+                                 total=page.total if page else 0, total_exact=page.total_exact if page else True,
+                                 first=first, last=first + len(found) - 1, next_query=next_query,
                                  first_query=first_query, quote=quote, open_incidents=open_incidents)
+
+
+def _position(cursor: str | None) -> dict[str, Any] | None:
+    try:
+        return decode_cursor(cursor)
+    except ApiError:
+        return None  # not a cursor this page made: the first page
 
 
 @guard(Role.VIEWER)
