@@ -24,6 +24,14 @@ class CpeAuthMode(StrEnum):
     DIGEST = "digest"
 
 
+class CpeUsernameRule(StrEnum):
+    """How global CPE credentials name the device speaking (per-device credentials always do)."""
+
+    NONE = "none"  # any device knowing the global username and password may speak for any device
+    SERIAL = "serial"  # the username is the device's SerialNumber
+    DEVICE_ID = "device_id"  # the username is the device id (OUI-ProductClass-SerialNumber)
+
+
 class ConfigError(Exception):
     """The configuration cannot be used; the message says which setting and why."""
 
@@ -77,6 +85,11 @@ class Settings(BaseModel):
     cpe_username: str | None = Field(default=None, description="Global CPE username (per-device ones win)")
     cpe_password: SecretStr | None = Field(default=None, description="Global CPE password")
     cpe_auth_realm: str = Field(default="acs", description="Realm of the CPE authentication challenge")
+    cpe_username_rule: CpeUsernameRule = Field(
+        default=CpeUsernameRule.NONE,
+        description="Bind global CPE credentials to the device: none|serial|device_id (the username must be it; "
+        "any username then takes the global password)",
+    )
     periodic_inform_interval: int = Field(
         default=300, ge=10, le=86400 * 7, description="Periodic inform interval pushed to devices (s)"
     )
