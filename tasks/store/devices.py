@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,8 +23,14 @@ INDEXES = [
     IndexModel([("last_inform", DESCENDING)]),
     IndexModel([("cpe_username", ASCENDING)]),
     IndexModel([("presence", ASCENDING), ("offline_after", ASCENDING)]),
-    IndexModel([("health_due_at", ASCENDING)]),
+    IndexModel([("health_polled_at", ASCENDING)]),  # the health poll: devices due for a read
     IndexModel([("watch_until", ASCENDING)]),
+    # The incident job's affected devices (presence is served by the compound index above), and
+    # its exact group counts (product class, version and tags are indexed above).
+    IndexModel([("health.last_definite.status", ASCENDING)]),
+    IndexModel([("health.status", ASCENDING)]),
+    IndexModel([("olt_id", ASCENDING)]),
+    IndexModel([("wan_ip", ASCENDING)]),
 ]
 
 
@@ -176,6 +182,17 @@ class DeviceRepository:
         """Devices matching a query the calling module built (health policies, incident facts)."""
         cursor = self._devices.find(query, projection).sort("_id", ASCENDING).limit(limit)
         return [device async for device in cursor]
+
+    async def scan(
+        self, query: Document, projection: Mapping[str, Any] | None, batch_size: int
+    ) -> AsyncIterator[Document]:
+        """Stream the matching devices (a census of the fleet): memory stays bounded by ``batch_size``."""
+        async for device in self._devices.find(query, projection, batch_size=batch_size):
+            yield device
+
+    async def estimated_count(self) -> int:
+        """The fleet's size from the collection's metadata (no scan)."""
+        return await self._devices.estimated_document_count()
 
     async def count_presence(self, presence: str) -> int:
         return await self._devices.count_documents({"presence": presence})
