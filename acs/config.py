@@ -117,8 +117,8 @@ class Settings(BaseModel):
     )
     incident_baseline_alpha: float = Field(default=0.05, gt=0, le=1, description="Weight of each run in baselines")
     incident_census_interval: float = Field(
-        default=600.0, gt=0, le=86400,
-        description="Group sizes are counted over the whole fleet this often (s), sooner when it grows or shrinks 2%",
+        default=300.0, gt=0, le=86400,
+        description="Group sizes are counted over the whole fleet this often (s); groups near a decision every run",
     )
     event_retention_days: int = Field(default=30, ge=1, description="Device events and closed incidents kept (days)")
 

@@ -60,7 +60,10 @@ def olt_of(index: int) -> tuple[str, str]:
 def fleet_document(index: int, now: datetime, rng: random.Random) -> dict[str, Any]:
     document = device_document(index, now)
     olt, pon = olt_of(index)
-    document.update(olt_id=olt, pon_port=pon, presence="online", offline_after=now + timedelta(minutes=10))
+    # WAN addresses spread over the CGNAT range, not in OLT order: a dark PON is no dark /24 here.
+    spread = index * 40503 % 4_194_304
+    document.update(olt_id=olt, pon_port=pon, presence="online", offline_after=now + timedelta(minutes=10),
+                    wan_ip=f"100.{64 + (spread >> 16)}.{spread >> 8 & 255}.{spread & 255}")
     dark = olt == "OLT-00001" and pon in ("0/1/0", "0/1/1")
     if dark or rng.random() < CHURN:
         went = now - timedelta(seconds=60 if dark or rng.random() < 0.5 else 7200)

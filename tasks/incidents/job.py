@@ -1,13 +1,14 @@
 """The incident detection job: read the affected devices, open, grow and resolve incidents.
 
 Runs under its scheduler lease (one process at a time). Each run reads only the devices that are
-affected now (offline or overdue, critical, or that failed tasks within the window), the open
+affected now (offline, critical, or that failed tasks within the window), the open
 incidents and the baselines; group sizes come from a census of the fleet (``sizes``), with the
 groups near a decision counted exactly. The decisions are ``grouping``'s pure functions.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -28,8 +29,8 @@ log = logging.getLogger("acs.incidents")
 FACT_FIELDS = (*GROUP_FIELDS, "presence", "offline_after", "offline_since", "health.status", "health.since",
                "health.last_definite.status", "health.last_definite.since")
 MAX_AFFECTED = 1_000_000
-IDS_PER_QUERY = 5000
-DEFAULT_CENSUS_INTERVAL = timedelta(minutes=10)
+FAILING_READS = 20  # devices that failed tasks, read by id this many at a time
+DEFAULT_CENSUS_INTERVAL = timedelta(minutes=5)
 MAX_MEMBERS = 20_000  # bounded document; member_count keeps the true number
 MAX_TIMELINE = 200
 
@@ -101,20 +102,28 @@ class IncidentDetector:
         return counts.as_dict()
 
     async def _affected(self, now: datetime, failing: list[str]) -> list[Document]:
-        """Devices that may be affected: a superset (``facts_of`` decides), read by indexed filters."""
+        """The devices that may be affected; ``facts_of`` decides.
+
+        Offline devices (marked by the offline job within its interval of missing the margin),
+        critical ones by their last definite read, and those that failed tasks: each read by a
+        top-level equality (an index on MongoDB; pushed down by FerretDB, where an ``$or`` or a
+        range would be a scan of the fleet).
+        """
         projection = dict.fromkeys(FACT_FIELDS, 1)
-        query: Document = {"$or": [
-            {"presence": "offline"},
-            {"offline_after": {"$lte": now}},
-            {"health.last_definite.status": "critical"},
-            {"health.status": "critical"},  # a summary written before last_definite existed
-        ]}
-        found = {device["_id"]: device for device in await self.devices.find(query, projection, MAX_AFFECTED)}
-        missing = [device_id for device_id in failing if device_id not in found]
-        for start in range(0, len(missing), IDS_PER_QUERY):
-            chunk = missing[start:start + IDS_PER_QUERY]
-            for device in await self.devices.find({"_id": {"$in": chunk}}, projection, len(chunk)):
+        found: dict[str, Document] = {}
+        for query in ({"presence": "offline"}, {"health_definite": "critical"}):
+            for device in await self.devices.find(query, projection, MAX_AFFECTED):
                 found[device["_id"]] = device
+        missing = [device_id for device_id in failing if device_id not in found]
+        slots = asyncio.Semaphore(FAILING_READS)
+
+        async def one(device_id: str) -> Document | None:
+            async with slots:
+                return await self.devices.get(device_id, projection)
+
+        for read in await asyncio.gather(*(one(device_id) for device_id in missing)):
+            if read is not None:
+                found[read["_id"]] = read
         return list(found.values())
 
     async def _count_exactly(self, groups: dict[str, Candidate], documents: dict[str, Document]) -> int:

@@ -25,13 +25,15 @@ INDEXES = [
     IndexModel([("presence", ASCENDING), ("offline_after", ASCENDING)]),
     IndexModel([("health_polled_at", ASCENDING)]),  # the health poll: devices due for a read
     IndexModel([("watch_until", ASCENDING)]),
-    # The incident job's affected devices (presence is served by the compound index above), and
-    # its exact group counts (product class, version and tags are indexed above).
-    IndexModel([("health.last_definite.status", ASCENDING)]),
-    IndexModel([("health.status", ASCENDING)]),
+    # The incident job: critical devices (offline ones by the compound index above), and its
+    # exact group counts (product class, version and tags are indexed above).
+    IndexModel([("health_definite", ASCENDING)]),
     IndexModel([("olt_id", ASCENDING)]),
     IndexModel([("wan_ip", ASCENDING)]),
 ]
+
+
+READ_BATCH = 5000  # documents per reply of a large read
 
 
 def is_online(device: Document, now: datetime) -> bool:
@@ -180,7 +182,9 @@ class DeviceRepository:
 
     async def find(self, query: Document, projection: Mapping[str, Any] | None, limit: int) -> list[Document]:
         """Devices matching a query the calling module built (health policies, incident facts)."""
-        cursor = self._devices.find(query, projection).sort("_id", ASCENDING).limit(limit)
+        # Bounded batches: FerretDB 1.24 otherwise answers a large read in one reply over the wire
+        # protocol's 48 MB limit (seen at 200,000 devices), and the driver drops the connection.
+        cursor = self._devices.find(query, projection).sort("_id", ASCENDING).limit(limit).batch_size(READ_BATCH)
         return [device async for device in cursor]
 
     async def scan(
@@ -189,10 +193,6 @@ class DeviceRepository:
         """Stream the matching devices (a census of the fleet): memory stays bounded by ``batch_size``."""
         async for device in self._devices.find(query, projection, batch_size=batch_size):
             yield device
-
-    async def estimated_count(self) -> int:
-        """The fleet's size from the collection's metadata (no scan)."""
-        return await self._devices.estimated_document_count()
 
     async def count_presence(self, presence: str) -> int:
         return await self._devices.count_documents({"presence": presence})

@@ -11,7 +11,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tasks.health.evaluate import HealthResult, Level, Reason, summarize
+from tasks.health.evaluate import HealthResult, Level, Reason, summary_fields
 from tasks.incidents.grouping import Config
 from tasks.incidents.job import IncidentDetector
 from tasks.store.db import Database
@@ -50,7 +50,8 @@ async def _sick_firmware(mongo_db: AsyncDatabase[MongoDocument]) -> None:
     await mongo_db["devices"].insert_many([
         {"_id": f"D{n}", "product_class": "HG8245H", "software_version": "S120", "presence": "online",
          "offline_after": NOW + timedelta(hours=1),
-         "health": {"status": "critical", "since": NOW - timedelta(seconds=30)}} for n in range(6)])
+         "health": {"status": "critical", "since": NOW - timedelta(seconds=30)}, "health_definite": "critical"}
+        for n in range(6)])
 
 
 async def test_the_job_opens_an_incident_over_a_lock_orphaned_by_a_dead_opener(
@@ -131,8 +132,8 @@ async def test_a_failed_health_read_does_not_resolve_a_bad_firmware_incident(
         clock[0] += timedelta(minutes=5)
         result = HealthResult(level, [Reason("device", level, reason)] if reason else [])
         async for device in mongo_db["devices"].find({}):
-            health = summarize(device["health"], result, clock[0])
-            await mongo_db["devices"].update_one({"_id": device["_id"]}, {"$set": {"health": health}})
+            fields = summary_fields(device["health"], result, clock[0])  # as the health poll stores a read
+            await mongo_db["devices"].update_one({"_id": device["_id"]}, {"$set": fields})
         return await detector.run()
 
     assert (await read_all(Level.UNKNOWN, "health read failed: 9002 Internal error"))["resolved"] == 0
