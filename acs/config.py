@@ -44,6 +44,10 @@ class Settings(BaseModel):
     mongodb_uri: str | None = Field(
         default=None, description="MongoDB URI; unset: start the local development database"
     )
+    mongodb_pool_size: int = Field(
+        default=20, ge=1, le=500,
+        description="Database connections per process; keep workers x this well below FerretDB's 50 (local database)",
+    )
     data_dir: Path = Field(default=Path(".acs-data"), description="Local state: database, secret key, logs")
     cwmp_listen: str = Field(default="0.0.0.0:7547", description="CWMP endpoint address HOST:PORT")
     cwmp_tls_cert: Path | None = Field(default=None, description="PEM certificate for the CWMP endpoint")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,9 +60,10 @@ class GroupSizes:
     async def take(self, now: datetime) -> Census:
         sizes: Counter[str] = Counter()
         devices = 0
-        async for device in self.devices.scan({}, dict.fromkeys(GROUP_FIELDS, 1), CENSUS_BATCH):
-            devices += 1
-            sizes.update(f"{dimension}:{value}" for dimension, value in grouping.groups_of(device).items())
+        async with aclosing(self.devices.scan({}, dict.fromkeys(GROUP_FIELDS, 1), CENSUS_BATCH)) as fleet:
+            async for device in fleet:
+                devices += 1
+                sizes.update(f"{dimension}:{value}" for dimension, value in grouping.groups_of(device).items())
         self.census = Census(sizes, devices, now)
         self.censuses_taken += 1
         return self.census
@@ -73,9 +75,10 @@ class GroupSizes:
             return sum([await self.devices.count_query(query) for query in queries])
         seen: set[str] = set()
         for query in queries:
-            async for device in self.devices.scan(query, dict.fromkeys(GROUP_FIELDS, 1), CENSUS_BATCH):
-                if device["_id"] not in seen and grouping.groups_of(device).get(dimension) == value:
-                    seen.add(device["_id"])
+            async with aclosing(self.devices.scan(query, dict.fromkeys(GROUP_FIELDS, 1), CENSUS_BATCH)) as found:
+                async for device in found:
+                    if device["_id"] not in seen and grouping.groups_of(device).get(dimension) == value:
+                        seen.add(device["_id"])
         return len(seen)
 
 

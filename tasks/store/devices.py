@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -189,10 +189,16 @@ class DeviceRepository:
 
     async def scan(
         self, query: Document, projection: Mapping[str, Any] | None, batch_size: int
-    ) -> AsyncIterator[Document]:
-        """Stream the matching devices (a census of the fleet): memory stays bounded by ``batch_size``."""
-        async for device in self._devices.find(query, projection, batch_size=batch_size):
-            yield device
+    ) -> AsyncGenerator[Document, None]:
+        """Stream the matching devices (a census of the fleet): memory stays bounded by ``batch_size``.
+
+        Until it is exhausted or killed, an open cursor holds one of FerretDB's PostgreSQL
+        connections: a consumer that stops early or is cancelled closes it here (callers use
+        ``contextlib.aclosing``), not whenever the garbage collector finds it.
+        """
+        async with self._devices.find(query, projection, batch_size=batch_size) as cursor:
+            async for device in cursor:
+                yield device
 
     async def count_presence(self, presence: str) -> int:
         return await self._devices.count_documents({"presence": presence})
