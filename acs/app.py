@@ -14,15 +14,27 @@ from acs.services import Services
 SERVICES = web.AppKey("services", Services)
 
 
+async def no_sniffing(_request: web.Request, response: web.StreamResponse) -> None:
+    """Every response (static files, JSON errors, device files) is read as the type it declares."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+
+
 def create_cwmp_app(services: Services) -> web.Application:
     settings = services.settings
     # A little above the parser's own limit so the parser, not aiohttp, names the problem.
     app = web.Application(client_max_size=settings.max_body_bytes + 1)
     app[SERVICES] = services
     authenticator = CpeAuthenticator.from_settings(settings, services)
-    handler = CwmpHandler(services.cwmp, authenticator, secure_cookie=settings.cwmp_tls_cert is not None)
+    handler = CwmpHandler(
+        services.cwmp,
+        authenticator,
+        secure_cookie=settings.cwmp_tls_cert is not None,
+        max_requests=settings.cwmp_max_requests,
+        db_timeout=settings.cwmp_db_timeout,
+    )
     app.add_routes(transfer_routes(TransferEndpoint(services)))
     app.add_routes(cwmp_routes(handler))
+    app.on_response_prepare.append(no_sniffing)
     return app
 
 
@@ -31,4 +43,5 @@ def create_api_app(services: Services) -> web.Application:
     app[SERVICES] = services
     setup_api(app, services)
     setup_console(app)
+    app.on_response_prepare.append(no_sniffing)
     return app

@@ -44,13 +44,25 @@ class Settings(BaseModel):
     mongodb_uri: str | None = Field(
         default=None, description="MongoDB URI; unset: start the local development database"
     )
-    mongodb_pool_size: int = Field(
-        default=20, ge=1, le=500,
-        description="Database connections per process; keep workers x this well below FerretDB's 50 (local database)",
-    )
     data_dir: Path = Field(default=Path(".acs-data"), description="Local state: database, secret key, logs")
     cwmp_listen: str = Field(default="0.0.0.0:7547", description="CWMP endpoint address HOST:PORT")
     cwmp_tls_cert: Path | None = Field(default=None, description="PEM certificate for the CWMP endpoint")
+    mongodb_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=200,
+        description="Database connections per worker; keep workers x this well below FerretDB's 50 PostgreSQL "
+        "connections (it deadlocks near 25 concurrent writes)",
+    )
+    mongodb_wait_timeout: float = Field(
+        default=5.0, gt=0, le=300, description="Wait for a free database connection before answering 503 (s)"
+    )
+    cwmp_db_timeout: float = Field(
+        default=30.0, gt=0, le=600, description="Time limit of each database operation of a CWMP request (s)"
+    )
+    cwmp_max_requests: int = Field(
+        default=128, ge=1, le=100_000, description="CWMP requests handled at once per worker; more get 503"
+    )
     cwmp_tls_key: Path | None = Field(default=None, description="PEM private key for the CWMP endpoint")
     cwmp_public_url: str | None = Field(
         default=None, description="URL devices use to reach the CWMP endpoint (pushed as ManagementServer.URL)"

@@ -103,7 +103,11 @@ async def run_worker(settings: Settings) -> None:
     many = settings.workers > 1
     cwmp_sock = bind(settings.cwmp_address, reuse_port=many)
     api_sock = bind(settings.api_address, reuse_port=many)
-    database = connect(settings.mongodb_uri or "", max_pool_size=settings.mongodb_pool_size)
+    database = connect(
+        settings.mongodb_uri or "",
+        pool_size=settings.mongodb_pool_size,
+        wait_queue_timeout_ms=int(settings.mongodb_wait_timeout * 1000),
+    )
     services = build_services(settings, database)
     await services.repositories.ensure_indexes()
     cwmp_runner = web.AppRunner(create_cwmp_app(services), access_log=None)

@@ -8,7 +8,9 @@ separator. OUI "00147F", ProductClass "A-B", serial "C" gives "00147F-A-B-C", th
 ProductClass "A", serial "B-C". The OUI never holds "-" (six hex digits), so the string always
 starts unambiguously, and for a given OUI a collision needs two devices whose ProductClass and
 SerialNumber split the same text differently, which real vendors do not do. We keep the SPEC's
-format (operators read and type these ids) instead of also encoding "-".
+format (operators read and type these ids) instead of also encoding "-"; the device registry
+stores the identity fields and refuses a second device whose id collides with a stored one
+(``tasks.store.devices.IdentityCollision``), so it cannot take over the first device's record.
 """
 
 from __future__ import annotations
@@ -26,3 +28,20 @@ def encode_part(part: str) -> str:
 def make_device_id(oui: str, product_class: str, serial_number: str) -> str:
     parts = [oui, product_class, serial_number] if product_class else [oui, serial_number]
     return "-".join(encode_part(part) for part in parts)
+
+
+# TR-069 Table 35 (DeviceIdStruct): OUI string(6), ProductClass string(64), SerialNumber string(64).
+# OUI and SerialNumber identify the device, so neither may be empty.
+IDENTITY_LIMITS = {"OUI": 6, "ProductClass": 64, "SerialNumber": 64}
+
+
+def identity_problem(oui: str, product_class: str, serial_number: str) -> str | None:
+    """Why this DeviceId cannot name a device, or None when it can."""
+    values = {"OUI": oui, "ProductClass": product_class, "SerialNumber": serial_number}
+    for name, limit in IDENTITY_LIMITS.items():
+        if len(values[name]) > limit:
+            return f"DeviceId {name} is {len(values[name])} characters long; TR-069 allows at most {limit}"
+    for name in ("OUI", "SerialNumber"):
+        if not values[name].strip():
+            return f"DeviceId {name} is empty"
+    return None

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from cwmp import models as m
-from cwmp.device_id import make_device_id
+from cwmp.device_id import identity_problem, make_device_id
 from cwmp.errors import CwmpFault, LocalProtocolError, ProtocolError, RemoteProtocolError
 from cwmp.faults import make_fault
 from cwmp.versions import CwmpVersion, negotiate
@@ -175,6 +175,9 @@ class AcsSession:
     def _on_inform(self, envelope: m.Envelope, inform: m.Inform) -> InformReceived:
         self._move(Move.INFORM)
         device = inform.device_id
+        problem = identity_problem(device.oui, device.product_class, device.serial_number)
+        if problem is not None:
+            raise RemoteProtocolError(8003, problem)
         state = self._state
         state.device_id = make_device_id(device.oui, device.product_class, device.serial_number)
         state.version = negotiate(envelope.supported_cwmp_versions, envelope.version)

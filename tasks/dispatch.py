@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cwmp import CwmpVersion, Fault, Inform, Message, TransferComplete
+from pymongo.errors import PyMongoError
+
+from cwmp import CwmpVersion, Envelope, Fault, Inform, Message, ProtocolError, TransferComplete, serialize
+from cwmp.logtext import loggable
 from cwmp.serialize import available_in
 from schemas.tasks import READ_KINDS, TaskStatus
 from tasks import params as task_params
@@ -80,6 +83,12 @@ class OutgoingRequest:
     ends_session: bool
 
 
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ProtocolError | TaskProtocolError | ValueError):
+        return exc.reason if isinstance(exc, ProtocolError) else str(exc)
+    return f"{type(exc).__name__}: {exc}"  # a malformed stored task: say what broke
+
+
 def request_id_for(task_id: str, step: int) -> str:
     return f"{task_id}:{step}"
 
@@ -139,15 +148,21 @@ class Dispatcher:
 
     async def _send(self, ctx: SessionContext, task: Document, known: KnownTasks) -> OutgoingRequest | None:
         state: Document = task.get("state") or {}
-        params = task_params.unseal(task["params"], self.box)
         try:
+            params = task_params.unseal(task["params"], self.box)
             message = build_request({**task, "params": params}, state, await self._types(task, params))
-        except (TaskProtocolError, KeyError, ValueError) as exc:
-            await self._finish(task, TaskStatus.FAILED, reason=f"cannot build the RPC: {exc}")
-            return None
-        if not available_in(message, ctx.version):
-            reason = f"{message.kind} does not exist in CWMP {ctx.version}, which this device speaks"
-            await self._finish(task, TaskStatus.FAILED, reason=reason)
+            if not available_in(message, ctx.version):
+                reason = f"{message.kind} does not exist in CWMP {ctx.version}, which this device speaks"
+                await self._finish(task, TaskStatus.FAILED, reason=reason)
+                return None
+            # A value XML cannot carry (an ESC, U+FFFE) stored before the API refused them, or put
+            # there by hand, fails this task here, before it is recorded as sent: the session goes
+            # on with the next task instead of breaking on the reply.
+            serialize(Envelope(id=request_id_for(task["_id"], 0), body=message, version=ctx.version))
+        except PyMongoError:
+            raise  # the database, not the task
+        except Exception as exc:  # anything else in building this task's RPC is this task's fault
+            await self._finish(task, TaskStatus.FAILED, reason=f"cannot build the RPC: {_reason(exc)}")
             return None
         step = int(task.get("step", 0))
         if not await self.repository.record_send(
@@ -204,7 +219,7 @@ class Dispatcher:
             return sent
         task = await self.repository.get(task_id_of(request_id))
         if task is None or task.get("session_id") != ctx.session_id or task["status"] != TaskStatus.DISPATCHED:
-            log.warning("answer %s matches no task dispatched in session %s", request_id, ctx.session_id)
+            log.warning("answer %s matches no task dispatched in session %s", loggable(request_id), ctx.session_id)
             return None
         return task
 
@@ -268,7 +283,7 @@ class Dispatcher:
                 task["kind"],
                 task["device_id"],
                 status.value,
-                f" ({reason})" if reason else "",
+                f" ({loggable(reason)})" if reason else "",
             )
             self.notifier.notify(task["_id"])
             for hook in self.final_hooks:
@@ -351,7 +366,7 @@ class Dispatcher:
     async def on_transfer_complete(self, device_id: str, message: TransferComplete) -> None:
         task = await self.repository.by_command_key(device_id, message.command_key)
         if task is None or task["status"] != TaskStatus.DISPATCHED:
-            log.info("TransferComplete from %s with unknown CommandKey %r", device_id, message.command_key)
+            log.info("TransferComplete from %s with unknown CommandKey %s", device_id, loggable(message.command_key))
             return
         times = {"start_time": message.start_time, "complete_time": message.complete_time}
         result = {**(task.get("result") or {}), **times}

@@ -39,6 +39,8 @@ class TransferEndpoint:
 
     async def upload(self, request: web.Request) -> web.StreamResponse:
         task_id, token = request.match_info["task_id"], request.match_info["token"]
+        if not (task_id.isprintable() and token.isprintable()):  # a NUL cannot even be queried
+            return web.Response(status=404, text="no such upload\n")
         task = await self.tasks.get(task_id)
         if task is None or task["kind"] != "upload" or not upload_token_matches(_url(task), task_id, token):
             return web.Response(status=404, text="no such upload\n")

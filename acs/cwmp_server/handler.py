@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import pymongo
 from aiohttp import web
 from pymongo.errors import PyMongoError
 
@@ -15,18 +16,45 @@ log = logging.getLogger("acs.cwmp")
 
 
 class CwmpHandler:
-    def __init__(self, service: CwmpService, authenticator: CpeAuthenticator, secure_cookie: bool) -> None:
+    def __init__(
+        self,
+        service: CwmpService,
+        authenticator: CpeAuthenticator,
+        secure_cookie: bool,
+        max_requests: int = 128,
+        db_timeout: float = 30.0,
+    ) -> None:
         self.service = service
         self.authenticator = authenticator
         self.secure_cookie = secure_cookie
+        self.max_requests = max_requests
+        self.db_timeout = db_timeout
+        self.in_flight = 0
 
     async def post(self, request: web.Request) -> web.StreamResponse:
+        if self.in_flight >= self.max_requests:
+            # A slow or stuck database must not pile up requests (FerretDB 1.24 deadlocks near 50
+            # concurrent writers): TR-069 3.4.5, the CPE retries after an HTTP error.
+            self.service.metrics.rejected.inc(reason="busy")
+            return web.Response(
+                status=503, text="too many sessions in progress; retry later\n", headers={"Retry-After": "10"}
+            )
+        self.in_flight += 1
+        try:
+            return await self._post(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _post(self, request: web.Request) -> web.StreamResponse:
         denied = await self.authenticator.check(request)
         if denied is not None:
             return denied
         body = await request.read()  # bounded by the application's client_max_size (413 beyond)
         try:
-            reply = await self.service.handle(body, request.cookies.get(COOKIE), request.remote, request.transport)
+            # Every database operation of the request has a time limit (PyMongo's timeoutMS, sent
+            # as maxTimeMS): one device cannot hold the database.
+            with pymongo.timeout(self.db_timeout):
+                reply = await self.service.handle(body, request.cookies.get(COOKIE), request.remote, request.transport)
         except PyMongoError as exc:
             if not database_unavailable(exc):
                 raise

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from pymongo.errors import PyMongoError
+
 from acs.cwmp_server.live import LiveSessions, parse_session_cookie, session_cookie
 from acs.cwmp_server.metrics import CwmpMetrics
 from cwmp import (
@@ -29,6 +31,7 @@ from cwmp import (
     serialize,
 )
 from cwmp.codec import ParserLimits
+from cwmp.logtext import loggable
 from cwmp.session import (
     AcsSession,
     CpeRequestReceived,
@@ -42,6 +45,7 @@ from cwmp.session import (
 from tasks.dispatch import Dispatcher, KnownTasks, SessionContext
 from tasks.provisioning import Provisioner
 from tasks.registry import DeviceRegistry, InformSummary, summarize_inform
+from tasks.store.devices import IdentityCollision
 from tasks.store.locks import SessionLockRepository
 from tasks.store.sessions import SessionRepository
 
@@ -132,7 +136,7 @@ class CwmpService:
         try:
             envelope = parse(body, self.limits) if body.strip() else None
         except MalformedMessage as exc:
-            log.warning("malformed CWMP message from %s: %s", remote_ip, exc.reason)
+            log.warning("malformed CWMP message from %s: %s", remote_ip, loggable(exc.reason))
             self.metrics.rejected.inc(reason="malformed")
             if session_id:
                 await self.abort(session_id, "protocol_error", f"malformed message: {exc.reason}")
@@ -157,6 +161,8 @@ class CwmpService:
         try:
             event = session.receive(envelope)
         except RemoteProtocolError as exc:
+            log.warning("invalid Inform from %s refused: %s", remote_ip, loggable(exc.reason))
+            self.metrics.rejected.inc(reason="invalid_inform")
             return Reply.reason(400, f"invalid Inform: {exc.reason}")
         assert isinstance(event, InformReceived)
         now = self.clock()
@@ -174,6 +180,17 @@ class CwmpService:
             # The InformResponse's cookie carries no sequence number: a CPE that never updates its
             # cookie keeps sending this one, and so never gets a record from LiveSessions.
             return await self._open(session, event, summary, session_id, remote_ip, now, lease_until)
+        except IdentityCollision as exc:
+            await self.locks.release(summary.device_id, session_id)
+            log.warning(
+                "Inform from %s refused: device id %s collides with a stored device (stored %s, this Inform %s)",
+                remote_ip,
+                exc.device_id,
+                loggable(exc.stored),
+                loggable(exc.claimed),
+            )
+            self.metrics.rejected.inc(reason="device_id_collision")
+            return Reply.reason(409, f"device id {exc.device_id} already belongs to another device")
         except BaseException:
             await self.locks.release(summary.device_id, session_id)
             raise
@@ -216,7 +233,7 @@ class CwmpService:
         self.metrics.started.inc()
         for inform_event in inform.events:
             self.metrics.events.inc(event=inform_event.event_code)
-        log.info("session %s for %s from %s: %s", session_id, device_id, remote_ip, ", ".join(events))
+        log.info("session %s for %s from %s: %s", session_id, device_id, remote_ip, loggable(", ".join(events)))
         return Reply.soap(reply, set_session=session_id)
 
     # -- later messages of a session ----------------------------------------------------------
@@ -235,7 +252,7 @@ class CwmpService:
         try:
             event = session.receive(envelope)
         except RemoteProtocolError as exc:
-            log.warning("protocol error from %s in session %s: %s", device_id, session_id, exc.reason)
+            log.warning("protocol error from %s in session %s: %s", device_id, session_id, loggable(exc.reason))
             await self.abort(session_id, "protocol_error", exc.reason)
             return Reply.reason(400, f"CWMP protocol error: {exc.reason}")
         ctx = SessionContext(device_id, session_id, session.version, lease_until)
@@ -244,7 +261,17 @@ class CwmpService:
         if isinstance(event, FaultReceived):
             self.metrics.faults.inc(code=str(event.fault.fault_code))
         known = KnownTasks(resumable=bool(record.get("resumable")), sent=record.get(SENT_TASK))
-        reply = await self._react(session, record, event, ctx, known)
+        try:
+            reply = await self._react(session, record, event, ctx, known)
+        except PyMongoError:
+            raise  # the handler answers 503; the reaper settles the session
+        except Exception as exc:
+            # A bug or an unforeseen value while building the reply: end this session now (its
+            # tasks settled, the lease freed) instead of leaving the CPE locked out until the reaper.
+            why = f"internal error while answering: {type(exc).__name__}: {exc}"
+            log.error("session %s for %s: %s", session_id, device_id, loggable(why), exc_info=True)
+            await self.abort(session_id, "error", why)
+            return Reply.reason(500, "internal error; the session is ended, start a new one")
         fields: Document = {
             "snapshot": session.snapshot.model_dump(mode="json"),
             "last_message_at": now,
@@ -315,12 +342,14 @@ class CwmpService:
             log.info(
                 "%s reports an autonomous transfer of %s (fault %s)",
                 ctx.device_id,
-                request.file_type,
+                loggable(request.file_type),
                 request.fault.fault_code,
             )
         elif isinstance(request, RequestDownload):
             log.info(
-                "%s requests a download of file type %r; no file is configured for it", ctx.device_id, request.file_type
+                "%s requests a download of file type %s; no file is configured for it",
+                ctx.device_id,
+                loggable(request.file_type),
             )
 
     async def _finish(self, record: Document, rpcs: list[Document], fields: Document, now: datetime) -> Reply:
@@ -352,7 +381,7 @@ class CwmpService:
             await self.dispatcher.on_session_broken(session_id, why)
             await self.locks.release(record["device_id"], session_id)
             self.metrics.sessions.inc(outcome=outcome)
-            log.warning("session %s for %s ended: %s (%s)", session_id, record["device_id"], outcome, why)
+            log.warning("session %s for %s ended: %s (%s)", session_id, record["device_id"], outcome, loggable(why))
 
     async def reap_stale(self) -> int:
         """Sessions whose device went silent: the scheduled job calls this."""

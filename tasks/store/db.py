@@ -44,9 +44,10 @@ class Database:
 # connection is held by a waiter and FerretDB stops answering anything (even ping) for good.
 # PyMongo's default pool of 100 let the ACS send that many (100 concurrent sessions do); a pool
 # well below 50 per process cannot, and the wait-queue timeout turns a stuck database into a 503
-# rather than a hang. A URI that sets maxPoolSize or waitQueueTimeoutMS keeps its own values.
-MAX_POOL_SIZE = 20
-WAIT_QUEUE_TIMEOUT_MS = 10_000
+# rather than a hang. ``acs serve`` passes its settings (ACS_MONGODB_POOL_SIZE,
+# ACS_MONGODB_WAIT_TIMEOUT); a URI that sets maxPoolSize or waitQueueTimeoutMS keeps its own values.
+POOL_SIZE = 10
+WAIT_QUEUE_TIMEOUT_MS = 5_000
 
 
 def connect(
@@ -54,16 +55,20 @@ def connect(
     *,
     server_selection_timeout_ms: int = 5000,
     app_name: str = "acs",
-    max_pool_size: int = MAX_POOL_SIZE,
-    wait_queue_timeout_ms: int = WAIT_QUEUE_TIMEOUT_MS,
+    pool_size: int = POOL_SIZE,
+    wait_queue_timeout_ms: int | None = WAIT_QUEUE_TIMEOUT_MS,
 ) -> Database:
-    """Open a client (lazily connecting) with UTC-aware datetimes and a bounded connection pool."""
+    """Open a client (lazily connecting) with UTC-aware datetimes and a bounded connection pool.
+
+    ``pool_size`` bounds the commands in flight; ``wait_queue_timeout_ms`` bounds the wait for a
+    free connection (``WaitQueueTimeoutError``, a ``ConnectionFailure``: the caller answers 503).
+    """
     parsed = parse_uri(uri)
     database = parsed.get("database") or DEFAULT_DATABASE
     given = {option.lower() for option in parsed["options"]}
     pool: dict[str, Any] = {}
     if "maxpoolsize" not in given:
-        pool["maxPoolSize"] = max_pool_size
+        pool["maxPoolSize"] = pool_size
     if "waitqueuetimeoutms" not in given:
         pool["waitQueueTimeoutMS"] = wait_queue_timeout_ms
     client: AsyncMongoClient[Document] = AsyncMongoClient(
@@ -80,14 +85,14 @@ def connect(
 INDEX_ATTEMPTS = 5
 # Server answers that mean "not now" rather than "wrong": primary stepping down, shutting down,
 # FerretDB's SQLite backend busy. The caller answers 503 and the client retries.
-TRANSIENT_CODES = frozenset({6, 7, 89, 91, 189, 10107, 11600, 11602, 13435, 13436})
+TRANSIENT_CODES = frozenset({6, 7, 50, 89, 91, 189, 10107, 11600, 11602, 13435, 13436})
 BUSY_MARKERS = ("SQLITE_BUSY", "database is locked")  # FerretDB reports these as InternalError (1)
 
 
 def database_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` means the database cannot be used right now (as opposed to a bad query)."""
-    if isinstance(exc, ConnectionFailure):
-        return True
+    if isinstance(exc, ConnectionFailure) or getattr(exc, "timeout", False):
+        return True  # unreachable, no free connection, or past its time limit (timeoutMS / maxTimeMS)
     if not isinstance(exc, OperationFailure):
         return False
     return exc.code in TRANSIENT_CODES or any(marker in str(exc) for marker in BUSY_MARKERS)

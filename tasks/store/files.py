@@ -16,6 +16,7 @@ uploaded it, the device constraints, and for a device's upload its task and devi
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import asdict, dataclass
@@ -76,6 +77,15 @@ class FileFilter:
         return {f"metadata.{name}": value for name, value in fields.items() if value is not None}
 
 
+FILE_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def is_file_id(text: str) -> bool:
+    """Whether ``text`` can be a file id; anything else (a NUL, which PostgreSQL under FerretDB
+    cannot even compare, or a stray path) names no file and needs no query."""
+    return FILE_ID.fullmatch(text) is not None
+
+
 def new_file_id() -> str:
     # 128 random bits: a device fetches /files/{file_id} without credentials, so the id is the
     # capability (an ObjectId's time and counter would be guessable).
@@ -118,6 +128,8 @@ class FileStore:
         return document
 
     async def get(self, file_id: str) -> Document | None:
+        if not is_file_id(file_id):
+            return None
         return await self._files.find_one({"_id": file_id})
 
     async def page(self, where: FileFilter, before: tuple[datetime, str] | None, limit: int) -> list[Document]:

@@ -4,6 +4,12 @@ The tree is stored nested, one MongoDB field per path segment, so a subtree is o
 reading a prefix is a projection, deleting an object is one ``$unset``, and an update touches
 only the leaves it names. Leaf attributes use keys starting with ``~``, which no TR-069 name
 segment can contain (TR-106 3.1: names are letters, digits, ``_`` and ``-``).
+
+Large writes are linear: FerretDB 1.24 applies a ``$set`` of N dotted paths in time quadratic in
+N (3,000 paths of one GetParameterValues answer took 82 s). Past ``MANY_PATHS`` paths the tree is
+read, merged here and written back as the one field ``p``. Only the session holding the device's
+lease writes its tree (the Inform, then the answers of that session's tasks), so the read and the
+write see no other writer.
 """
 
 from __future__ import annotations
@@ -20,8 +26,11 @@ VALUE = "~v"
 TYPE = "~t"
 WRITABLE = "~w"
 UPDATED = "~u"
-LEAF_KEYS = frozenset({VALUE, TYPE, WRITABLE, UPDATED})
+LEAF = "~l"  # a parameter (not an object) known only by name: GetParameterNames gave no value or type
+ATTRIBUTE_KEYS = frozenset({VALUE, TYPE, WRITABLE, UPDATED, LEAF})
 ROOT = "p"
+# Above this many dotted paths one $set costs more on FerretDB than reading and rewriting the tree.
+MANY_PATHS = 300
 
 
 @dataclass(frozen=True)
@@ -53,13 +62,14 @@ def _name(segments: list[str]) -> str:
 
 
 def _walk(node: Document, segments: list[str]) -> Iterable[CachedParameter]:
-    if VALUE in node or TYPE in node:
+    if VALUE in node or TYPE in node or LEAF in node:
         yield CachedParameter(_name(segments), node.get(VALUE), node.get(TYPE), node.get(WRITABLE), node.get(UPDATED))
-        return
-    if WRITABLE in node and segments:
+    elif WRITABLE in node and segments:
         yield CachedParameter(_name(segments) + ".", None, "object", node[WRITABLE], node.get(UPDATED))
+    # Children are walked under a leaf too: some firmware reports both ``X.A`` and ``X.A.B`` (an
+    # Inform or a GetParameterValues answer naming a parameter and a deeper one under the same path).
     for key, child in node.items():
-        if key not in LEAF_KEYS and isinstance(child, dict):
+        if key not in ATTRIBUTE_KEYS and isinstance(child, dict):
             yield from _walk(child, [*segments, key])
 
 
@@ -87,19 +97,35 @@ class ParameterRepository:
             update[f"{path}.{UPDATED}"] = now
         if replace:
             await self._parameters.update_one({"_id": device_id}, {"$set": {ROOT: _nest(update)}}, upsert=True)
-        elif update:
-            await self._parameters.update_one({"_id": device_id}, {"$set": update}, upsert=True)
+        else:
+            await self._set(device_id, update)
 
     async def set_names(self, device_id: str, names: Iterable[tuple[str, bool]], now: datetime) -> None:
-        """Store (name, writable) pairs from GetParameterNames; objects end with a dot."""
+        """Store (name, writable) pairs from GetParameterNames; objects end with a dot.
+
+        A parameter is marked as one (TR-069 A.3.2.3: its name has no trailing dot) so that it
+        is shown as a parameter before any value of it was read, never as an object.
+        """
         update: Document = {}
         for name, writable in names:
             path = field_path(name)
             update[f"{path}.{WRITABLE}"] = writable
             if name.endswith("."):
                 update[f"{path}.{UPDATED}"] = now
-        if update:
+            else:
+                update[f"{path}.{LEAF}"] = True
+        await self._set(device_id, update)
+
+    async def _set(self, device_id: str, update: Document) -> None:
+        """``$set`` of dotted paths; many of them are merged into the stored tree here instead."""
+        if not update:
+            return
+        if len(update) <= MANY_PATHS:
             await self._parameters.update_one({"_id": device_id}, {"$set": update}, upsert=True)
+            return
+        document = await self._parameters.find_one({"_id": device_id}, {ROOT: 1})
+        tree = _nest(update, (document or {}).get(ROOT))
+        await self._parameters.update_one({"_id": device_id}, {"$set": {ROOT: tree}}, upsert=True)
 
     async def delete_subtree(self, device_id: str, object_name: str) -> None:
         await self._parameters.update_one({"_id": device_id}, {"$unset": {field_path(object_name): ""}})
@@ -123,14 +149,21 @@ class ParameterRepository:
         return await self._parameters.count_documents({"_id": device_id}, limit=1) == 1
 
 
-def _nest(dotted: Document) -> Document:
-    """``{"p.A.B.~v": 1}`` -> ``{"A": {"B": {"~v": 1}}}``: the tree under ``p`` as one value."""
-    tree: Document = {}
+def _nest(dotted: Document, tree: Document | None = None) -> Document:
+    """``{"p.A.B.~v": 1}`` -> ``{"A": {"B": {"~v": 1}}}``: the tree under ``p`` as one value.
+
+    Given a stored ``tree``, the paths are set into it as ``$set`` would (a non-object on the way
+    is replaced by an object).
+    """
+    tree = {} if not isinstance(tree, dict) else tree
     for path, value in dotted.items():
         *parents, leaf = path.split(".")[1:]
         node = tree
         for segment in parents:
-            node = node.setdefault(segment, {})
+            child = node.get(segment)
+            if not isinstance(child, dict):
+                child = node[segment] = {}
+            node = child
         node[leaf] = value
     return tree
 

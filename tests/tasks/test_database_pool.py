@@ -17,7 +17,7 @@ from pymongo import AsyncMongoClient, monitoring
 
 from acs import localpg
 from acs.localdb import LocalDatabaseError, LocalMongo, find_server_binary
-from tasks.store.db import MAX_POOL_SIZE, Database, connect
+from tasks.store.db import POOL_SIZE, Database, connect
 from tasks.store.devices import DeviceRepository
 from tests.support.mongo import MongoDocument, MongoServer, database_temp_dir, unique_db_name
 
@@ -31,7 +31,7 @@ except LocalDatabaseError:  # pragma: no cover - a machine without scripts/setup
 def test_connect_bounds_the_pool_below_ferretdbs_and_times_out_waiters() -> None:
     database = connect("mongodb://127.0.0.1:1/acs")
     pool = database.client.options.pool_options
-    assert pool.max_pool_size == MAX_POOL_SIZE < 50
+    assert pool.max_pool_size == POOL_SIZE < 50
     assert pool.wait_queue_timeout is not None and pool.wait_queue_timeout > 0
 
 

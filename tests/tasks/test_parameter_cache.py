@@ -1,0 +1,65 @@
+"""The cached parameter tree against the real database: leaves stay leaves, nothing hides another."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from tasks.store.db import Database
+from tasks.store.parameters import ParameterRepository
+from tests.support.mongo import MongoDocument
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+DEVICE = "00E0FC-HG8245H-CACHE1"
+
+
+def _repository(mongo_db: AsyncDatabase[MongoDocument]) -> ParameterRepository:
+    return ParameterRepository(Database(client=mongo_db.client, db=mongo_db))
+
+
+async def test_leaves_learned_by_get_parameter_names_are_parameters_not_objects(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    parameters = _repository(mongo_db)
+    names = [
+        ("InternetGatewayDevice.DeviceInfo.", False),
+        ("InternetGatewayDevice.DeviceInfo.Manufacturer", False),
+        ("InternetGatewayDevice.DeviceInfo.ProvisioningCode", True),
+    ]
+    await parameters.set_names(DEVICE, names, T0)
+    cached = await parameters.get(DEVICE)
+    assert set(cached) == {
+        "InternetGatewayDevice.DeviceInfo.",
+        "InternetGatewayDevice.DeviceInfo.Manufacturer",
+        "InternetGatewayDevice.DeviceInfo.ProvisioningCode",
+    }
+    assert cached["InternetGatewayDevice.DeviceInfo."].type == "object"
+    manufacturer = cached["InternetGatewayDevice.DeviceInfo.Manufacturer"]
+    assert manufacturer.type is None and manufacturer.value is None and manufacturer.writable is False
+    assert cached["InternetGatewayDevice.DeviceInfo.ProvisioningCode"].writable is True
+    # A value read later fills the same leaf in; the name learned first stays one parameter.
+    await parameters.set_values(DEVICE, [("InternetGatewayDevice.DeviceInfo.Manufacturer", "Huawei", "xsd:string")], T0)
+    found = await parameters.get(DEVICE, "InternetGatewayDevice.DeviceInfo.Manufacturer")
+    assert list(found) == ["InternetGatewayDevice.DeviceInfo.Manufacturer"]
+    leaf = found["InternetGatewayDevice.DeviceInfo.Manufacturer"]
+    assert (leaf.value, leaf.type, leaf.writable) == ("Huawei", "xsd:string", False)
+
+
+async def test_a_leaf_and_a_deeper_parameter_under_its_path_are_both_kept(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    parameters = _repository(mongo_db)
+    reported = [
+        ("X.A", "outer", "xsd:string"),
+        ("X.A.B", "inner", "xsd:unsignedInt"),
+    ]
+    for replace in (True, False):  # BOOTSTRAP replaces the tree; later Informs update it
+        await parameters.set_values(DEVICE + str(replace), reported, T0, replace=replace)
+        cached = await parameters.get(DEVICE + str(replace))
+        assert {name: (p.value, p.type) for name, p in cached.items()} == {
+            "X.A": ("outer", "xsd:string"),
+            "X.A.B": ("inner", "xsd:unsignedInt"),
+        }
+        under = await parameters.get(DEVICE + str(replace), "X.A.")
+        assert set(under) == {"X.A", "X.A.B"}
