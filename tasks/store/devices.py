@@ -45,14 +45,16 @@ INDEXES = [
 FACTS_PROJECTION = dict.fromkeys((*search.FACTS, *search.SEARCH_FIELDS), 1)
 LISTED = {"search": 0}  # the tokens stay in the database
 WHOLE, GROUP, BUCKET = "whole", "group", "bucket"
-WHOLE_MAX = 2000  # estimated matches read whole and sorted by device_id
-WHOLE_CAP = 5000  # ... and read no further when the estimate was low
+# FerretDB reads and decodes each matching document (about 0.3-1 ms each here), so a page reads a
+# few hundred at most.
+WHOLE_MAX = 200  # estimated matches read whole and sorted by device_id
+WHOLE_CAP = 1000  # ... and read no further when the estimate was low
 GROUP_MAX = WHOLE_MAX * search.GROUPS  # about WHOLE_MAX per group at most
 MAX_PARTITIONS = 64  # partitions read for one page at most (a sparse match set gives short pages)
-WAVE = 4  # partitions read at once
+WAVE = 8  # partitions read at once
 MAX_LOOKUPS = 512  # member lookups for one page at most
 LOOKUPS_AT_ONCE = 16  # well under FerretDB's PostgreSQL pool
-SAMPLE = tuple(range(17, search.BUCKETS, search.BUCKETS // 8))  # 8 buckets spread over the range
+SAMPLE = tuple(range(17, search.BUCKETS, search.BUCKETS // 16))  # 16 buckets spread over the range
 
 
 def order(device: Mapping[str, Any]) -> tuple[int, str]:
