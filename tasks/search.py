@@ -22,7 +22,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-VERSION = 1  # of the tokens: a new version makes the backfill job pass over every device again
+# Of the tokens: a new version makes the backfill job pass over every device again
+# (2: a whole IP address is no longer a prefix token of a longer one).
+VERSION = 2
 BUCKETS = 4096
 GROUP_SIZE = 64  # buckets per group: 64 groups
 GROUPS = BUCKETS // GROUP_SIZE
@@ -69,6 +71,15 @@ def _prefixes(value: str) -> Iterable[str]:
     yield from (value[:n] for n in range(MIN_PREFIX, len(value)))
 
 
+WHOLE_IPV4 = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}")
+
+
+def _address_prefixes(address: str) -> Iterable[str]:
+    """An IP address by prefix, except prefixes that are whole addresses themselves: 10.64.1.1 finds
+    10.64.1.1, not 10.64.1.10..199 (10.64.1. still finds them all)."""
+    return (prefix for prefix in _prefixes(address) if prefix == address or not WHOLE_IPV4.fullmatch(prefix))
+
+
 def search_tokens(device_id: str, facts: Mapping[str, Any]) -> list[str]:
     """Every token a search for this device may be typed as (sorted, unique)."""
     tokens: set[str] = set()
@@ -97,7 +108,7 @@ def search_tokens(device_id: str, facts: Mapping[str, Any]) -> list[str]:
     for field in ("remote_ip", "wan_ip"):
         address = facts.get(field)
         if isinstance(address, str) and address.strip():
-            tokens.update(_prefixes(address.strip().lower()))
+            tokens.update(_address_prefixes(address.strip().lower()))
     mac = facts.get("wan_mac")
     if isinstance(mac, str) and (normal := normal_mac(mac)):
         tokens.add(normal.lower())  # typed with separators: whole (a partial one is looked up by its digits)

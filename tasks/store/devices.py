@@ -176,7 +176,10 @@ class DeviceRepository:
             )
         assert updated is not None  # upsert always returns a document
         await self._refresh_search(updated)
-        return updated, updated.get("first_inform") == now
+        first = updated.get("first_inform")
+        # BSON dates keep milliseconds: compare at that precision (else a new device never looks new).
+        stored_now = now.replace(microsecond=now.microsecond // 1000 * 1000, tzinfo=None)
+        return updated, first is not None and first.replace(tzinfo=None) == stored_now
 
     async def _refresh_search(self, device: Document | None) -> None:
         """Rewrite the search fields of a device just read back, when its facts moved from them."""
