@@ -25,6 +25,14 @@ class CpeAuthMode(StrEnum):
     DIGEST = "digest"
 
 
+class CpeUsernameRule(StrEnum):
+    """How global CPE credentials name the device speaking (per-device credentials always do)."""
+
+    NONE = "none"  # any device knowing the global username and password may speak for any device
+    SERIAL = "serial"  # the username is the device's SerialNumber
+    DEVICE_ID = "device_id"  # the username is the device id (OUI-ProductClass-SerialNumber)
+
+
 class ConfigError(Exception):
     """The configuration cannot be used; the message says which setting and why."""
 
@@ -106,6 +114,11 @@ class Settings(BaseModel):
     cpe_username: str | None = Field(default=None, description="Global CPE username (per-device ones win)")
     cpe_password: SecretStr | None = Field(default=None, description="Global CPE password")
     cpe_auth_realm: str = Field(default="acs", description="Realm of the CPE authentication challenge")
+    cpe_username_rule: CpeUsernameRule = Field(
+        default=CpeUsernameRule.NONE,
+        description="Bind global CPE credentials to the device: none|serial|device_id (the username must be it; "
+        "any username then takes the global password)",
+    )
     periodic_inform_interval: int = Field(
         default=300, ge=10, le=86400 * 7, description="Periodic inform interval pushed to devices (s)"
     )
@@ -161,6 +174,10 @@ class Settings(BaseModel):
         default=0.1, ge=0, lt=1, description="Resolved when members still affected fall to this share of the peak"
     )
     incident_baseline_alpha: float = Field(default=0.05, gt=0, le=1, description="Weight of each run in baselines")
+    incident_census_interval: float = Field(
+        default=300.0, gt=0, le=86400,
+        description="Group sizes are counted over the whole fleet this often (s); groups near a decision every run",
+    )
     event_retention_days: int = Field(default=30, ge=1, description="Device events and closed incidents kept (days)")
 
     @field_validator("cwmp_listen", "api_listen")
