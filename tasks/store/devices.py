@@ -446,6 +446,7 @@ class DeviceRepository:
         now_slice = due_slice(now)
         state = await self._state.find_one({"_id": OFFLINE_SCAN})
         start = int(state["next"]) if state else now_slice - OFFLINE_LOOKBACK_SLICES
+        start = min(start, now_slice)  # a clock set back: the slice in progress is read still
         last = min(now_slice, start + OFFLINE_SLICES_PER_CALL - 1)
         found: list[Document] = []
         done = start - 1
