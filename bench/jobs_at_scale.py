@@ -132,6 +132,7 @@ async def run(args: Any) -> int:
         local: LocalMongo | None = None
         uri = args.mongodb_uri
         if uri is None:
+            directory.chmod(0o711)  # as root, PostgreSQL runs as postgres and must reach its data dir
             local = await LocalMongo.start(directory / "db")
             uri = local.uri + "acs"
         try:
