@@ -156,6 +156,10 @@ class Settings(BaseModel):
         default=0.1, ge=0, lt=1, description="Resolved when members still affected fall to this share of the peak"
     )
     incident_baseline_alpha: float = Field(default=0.05, gt=0, le=1, description="Weight of each run in baselines")
+    incident_census_interval: float = Field(
+        default=300.0, gt=0, le=86400,
+        description="Group sizes are counted over the whole fleet this often (s); groups near a decision every run",
+    )
     event_retention_days: int = Field(default=30, ge=1, description="Device events and closed incidents kept (days)")
 
     @field_validator("cwmp_listen", "api_listen")

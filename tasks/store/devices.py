@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +36,11 @@ INDEXES = [
     IndexModel([("page_bucket", ASCENDING)]),
     IndexModel([("page_group", ASCENDING)]),
     IndexModel([("presence", ASCENDING)]),
+    # The incident job: critical devices (offline ones by ``presence``), and its exact group counts
+    # (product class, version and tags are indexed above).
+    IndexModel([("health_definite", ASCENDING)]),
+    IndexModel([("olt_id", ASCENDING)]),
+    IndexModel([("wan_ip", ASCENDING)]),
 ]
 FACTS_PROJECTION = dict.fromkeys((*search.FACTS, *search.SEARCH_FIELDS), 1)
 LISTED = {"search": 0}  # the tokens stay in the database
@@ -77,6 +82,9 @@ class IdentityCollision(Exception):
         self.stored = {field: stored.get(field) for field in IDENTITY_FIELDS}
         self.claimed = {field: claimed.get(field) for field in IDENTITY_FIELDS}
         super().__init__(f"device id {device_id} belongs to {self.stored}, not {self.claimed}")
+
+
+READ_BATCH = 5000  # documents per reply of a large read
 
 
 def is_online(device: Document, now: datetime) -> bool:
@@ -406,8 +414,23 @@ class DeviceRepository:
 
     async def find(self, query: Document, projection: Mapping[str, Any] | None, limit: int) -> list[Document]:
         """Devices matching a query the calling module built (health policies, incident facts)."""
-        cursor = self._devices.find(query, projection).sort("_id", ASCENDING).limit(limit)
+        # Bounded batches: FerretDB 1.24 otherwise answers a large read in one reply over the wire
+        # protocol's 48 MB limit (seen at 200,000 devices), and the driver drops the connection.
+        cursor = self._devices.find(query, projection).sort("_id", ASCENDING).limit(limit).batch_size(READ_BATCH)
         return [device async for device in cursor]
+
+    async def scan(
+        self, query: Document, projection: Mapping[str, Any] | None, batch_size: int
+    ) -> AsyncGenerator[Document, None]:
+        """Stream the matching devices (a census of the fleet): memory stays bounded by ``batch_size``.
+
+        Until it is exhausted or killed, an open cursor holds one of FerretDB's PostgreSQL
+        connections: a consumer that stops early or is cancelled closes it here (callers use
+        ``contextlib.aclosing``), not whenever the garbage collector finds it.
+        """
+        async with self._devices.find(query, projection, batch_size=batch_size) as cursor:
+            async for device in cursor:
+                yield device
 
     async def count_presence(self, presence: str) -> int:
         return await self._devices.count_documents({"presence": presence})
