@@ -164,7 +164,11 @@ class DeviceRegistry:
         self.margin = margin
         self.transition_hooks: list[TransitionHook] = []
 
-    async def record_inform(self, summary: InformSummary, inform: Inform, now: datetime) -> Document:
+    async def record_inform(
+        self, summary: InformSummary, inform: Inform, now: datetime, own_credentials: bool = True
+    ) -> Document:
+        """Store what the Inform says; ``own_credentials`` False (no or global credentials) refuses a
+        device that has credentials of its own (``CredentialsRequired``), before anything is stored."""
         state = dict(summary.state)
         if summary.bootstrap:
             state["last_bootstrap"] = now
@@ -173,7 +177,9 @@ class DeviceRegistry:
         if self.margin is not None:
             state["offline_after"] = self.margin.deadline(now, state.get("periodic_inform_interval"))
         state["presence"] = "online"
-        device, created = await self.devices.record_inform(summary.device_id, summary.identity, state, now)
+        device, created = await self.devices.record_inform(
+            summary.device_id, summary.identity, state, now, without_own_credentials=not own_credentials
+        )
         await self._keep_known_interval(device, summary, now)
         await self._record_events(device, summary, now, created)
         # TR-069 3.7.1.5: BOOTSTRAP means the device lost (or never had) its configuration from
