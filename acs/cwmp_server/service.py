@@ -167,7 +167,7 @@ class CwmpService:
         summary = summarize_inform(event.inform, event.version, remote_ip, self.default_interval, now)
         session_id = secrets.token_urlsafe(18)
         lease_until = self.timeouts.lease_until(now)
-        if not await self.locks.acquire(summary.device_id, session_id, lease_until, now):
+        if not await self._take_lease(summary.device_id, session_id, lease_until, now):
             log.info("second concurrent session refused for %s", summary.device_id)
             self.metrics.rejected.inc(reason="session_in_progress")
             retry = str(int(self.timeouts.idle.total_seconds()) + 1)
@@ -192,6 +192,22 @@ class CwmpService:
         except BaseException:
             await self.locks.release(summary.device_id, session_id)
             raise
+
+    async def _take_lease(self, device_id: str, session_id: str, lease_until: datetime, now: datetime) -> bool:
+        """The device's lease for a new session; an Inform ends the session that holds it.
+
+        TR-069 3.7.1.1: a session begins with Inform and a CPE sends one Inform per session, so an
+        Inform on a new connection while the device's session holds the lease means the CPE gave
+        that session up (it dropped mid-session, or its InformResponse was lost): the old session
+        ends as a broken one (its tasks settled), and the new one starts without waiting ~30 s.
+        """
+        if await self.locks.acquire(device_id, session_id, lease_until, now):
+            return True
+        holder = await self.locks.holder(device_id, now)
+        if holder is not None:
+            await self.abort(holder, "superseded", "the device started a new session with Inform")
+            await self.locks.release(device_id, holder)  # no live record (already ended): free it anyway
+        return await self.locks.acquire(device_id, session_id, lease_until, now)
 
     async def _open(
         self,
