@@ -14,6 +14,11 @@ from acs.services import Services
 SERVICES = web.AppKey("services", Services)
 
 
+async def no_sniffing(_request: web.Request, response: web.StreamResponse) -> None:
+    """Every response (static files, JSON errors, device files) is read as the type it declares."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+
+
 def create_cwmp_app(services: Services) -> web.Application:
     settings = services.settings
     # A little above the parser's own limit so the parser, not aiohttp, names the problem.
@@ -29,6 +34,7 @@ def create_cwmp_app(services: Services) -> web.Application:
     )
     app.add_routes(transfer_routes(TransferEndpoint(services)))
     app.add_routes(cwmp_routes(handler))
+    app.on_response_prepare.append(no_sniffing)
     return app
 
 
@@ -37,4 +43,5 @@ def create_api_app(services: Services) -> web.Application:
     app[SERVICES] = services
     setup_api(app, services)
     setup_console(app)
+    app.on_response_prepare.append(no_sniffing)
     return app

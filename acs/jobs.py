@@ -6,11 +6,15 @@ from datetime import timedelta
 from typing import Any
 
 from acs.connreq import ConnectionRequester
+from acs.cwmp_server.auth import NONCE_LIFETIME
 from acs.services import Services
 from tasks.incidents.grouping import Config as IncidentConfig
 from tasks.incidents.job import IncidentDetector
 from tasks.offline import OfflineDetector
 from tasks.scheduler import Job, JobRunner
+from tasks.search_backfill import SearchBackfill
+from tasks.store.login_attempts import LoginAttemptRepository
+from tasks.store.users import ConsoleSessionRepository
 from tasks.watch import WatchExpiry
 
 SESSION_REAPER_INTERVAL = 5.0
@@ -18,6 +22,10 @@ TASK_EXPIRY_INTERVAL = 15.0
 JOB_HISTORY_INTERVAL = 3600.0
 JOB_HISTORY_KEPT = timedelta(days=7)
 WATCH_EXPIRY_INTERVAL = 60.0
+DIGEST_NONCE_PRUNE_INTERVAL = 60.0
+DIGEST_NONCE_SLACK = timedelta(seconds=60)  # clocks of several hosts may differ a little
+SEARCH_BACKFILL_INTERVAL = 600.0  # a run stops after half of it and the next goes on
+LOGIN_ATTEMPTS_KEPT = timedelta(days=1)  # the lock-out and the throttle look back 15 minutes at most
 
 
 def register_jobs(runner: JobRunner, services: Services) -> None:
@@ -33,12 +41,31 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
     runner.add(Job("reap_sessions", SESSION_REAPER_INTERVAL, reap_sessions))
     runner.add(Job("expire_tasks", TASK_EXPIRY_INTERVAL, expire_tasks))
     runner.add(Job("prune_job_runs", JOB_HISTORY_INTERVAL, prune_job_runs))
+
+    async def prune_digest_nonces() -> dict[str, Any]:
+        # A nonce older than its lifetime is refused as stale anyway: its counts need not be kept.
+        before = services.clock() - timedelta(seconds=NONCE_LIFETIME) - DIGEST_NONCE_SLACK
+        return {"nonce_uses_pruned": await services.repositories.digest_nonces.prune(before)}
+
+    runner.add(Job("prune_digest_nonces", DIGEST_NONCE_PRUNE_INTERVAL, prune_digest_nonces))
+    login_attempts = LoginAttemptRepository(services.database)
+    console_sessions = ConsoleSessionRepository(services.database)
+
+    async def prune_console_logins() -> dict[str, Any]:
+        now = services.clock()
+        return {"attempts_pruned": await login_attempts.prune(now - LOGIN_ATTEMPTS_KEPT),
+                "sessions_pruned": await console_sessions.delete_expired(now)}
+
+    runner.add(Job("prune_console_logins", JOB_HISTORY_INTERVAL, prune_console_logins))
     watches = WatchExpiry(services.repositories.devices, services.settings.health_watch_tag, services.clock)
 
     async def end_watches() -> dict[str, Any]:
         return {"watches_ended": await watches.run()}
 
     runner.add(Job("end_watches", WATCH_EXPIRY_INTERVAL, end_watches))
+    backfill = SearchBackfill(services.repositories.devices, services.repositories.jobs,
+                              SEARCH_BACKFILL_INTERVAL / 2)
+    runner.add(Job("backfill_search", SEARCH_BACKFILL_INTERVAL, backfill.run, at_start=True))
     register_monitoring_jobs(runner, services)
 
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from schemas.values import checked_value
+from schemas.xmltext import first_xml_problem
 
 # TR-069 A.3.2.1: parameter names are dotted paths; a trailing dot names an object (a subtree).
 PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*\.?$")
@@ -28,6 +31,11 @@ VALUE_TYPES = (
     "xsd:hexBinary",
 )
 MAX_NAMES = 1000
+# TR-069 A.3.2.8 / A.4.1.5: FileSize, DelaySeconds, WindowStart and WindowEnd are unsignedInt,
+# MaxRetries is int. A value is stored as a BSON int64 at most: larger numbers go as strings.
+UNSIGNED_INT_MAX = 2**32 - 1
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class TaskStatus(StrEnum):
@@ -59,6 +67,16 @@ def _check_name(name: str, *, object_path: bool | None = None) -> str:
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    @model_validator(mode="after")
+    def _xml_text(self) -> Self:
+        # Every string of a task reaches a SOAP envelope: refuse what XML cannot carry (a 422 now,
+        # not a session broken at send time).
+        for name in type(self).model_fields:
+            problem = first_xml_problem(getattr(self, name), name)
+            if problem:
+                raise ValueError(problem)
+        return self
+
 
 class ParameterSetting(_Strict):
     name: str
@@ -70,12 +88,26 @@ class ParameterSetting(_Strict):
     def _name(cls, name: str) -> str:
         return _check_name(name, object_path=False)
 
+    @field_validator("value")
+    @classmethod
+    def _value(cls, value: str | int | bool) -> str | int | bool:
+        if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError("an integer value must fit in 64 bits signed; send a larger unsignedLong as a string")
+        return value
+
     @field_validator("type")
     @classmethod
     def _type(cls, value: str | None) -> str | None:
         if value is not None and value not in VALUE_TYPES:
             raise ValueError(f"type must be one of {', '.join(VALUE_TYPES)}")
         return value
+
+    @model_validator(mode="after")
+    def _value_fits_type(self) -> ParameterSetting:
+        # A value its declared type cannot hold is refused here (422), not sent to fault 9007.
+        if self.type is not None:
+            checked_value(self.value, self.type)
+        return self
 
 
 class AttributeSetting(_Strict):
@@ -194,8 +226,8 @@ class DownloadTask(_TaskBase):
     url: str | None = Field(default=None, max_length=256)
     file_id: str | None = None
     target_file_name: str = Field(default="", max_length=256)
-    file_size: int = Field(default=0, ge=0)
-    delay_seconds: int = Field(default=0, ge=0)
+    file_size: int = Field(default=0, ge=0, le=UNSIGNED_INT_MAX)
+    delay_seconds: int = Field(default=0, ge=0, le=UNSIGNED_INT_MAX)
     username: str = Field(default="", max_length=256)
     password: str = Field(default="", max_length=256)
 
@@ -212,7 +244,7 @@ class UploadTask(_TaskBase):
     kind: Literal["upload"]
     file_type: str = Field(min_length=1, max_length=64, description="e.g. '1 Vendor Configuration File'")
     url: str | None = Field(default=None, max_length=256, description="unset: the ACS's own upload endpoint")
-    delay_seconds: int = Field(default=0, ge=0)
+    delay_seconds: int = Field(default=0, ge=0, le=UNSIGNED_INT_MAX)
     username: str = Field(default="", max_length=256)
     password: str = Field(default="", max_length=256)
 
@@ -223,11 +255,11 @@ class ScheduleInformTask(_TaskBase):
 
 
 class TimeWindow(_Strict):
-    window_start: int = Field(ge=0)
-    window_end: int = Field(ge=0)
+    window_start: int = Field(ge=0, le=UNSIGNED_INT_MAX)
+    window_end: int = Field(ge=0, le=UNSIGNED_INT_MAX)
     window_mode: Literal["1 At Any Time", "2 Immediately", "3 When Idle", "4 Confirmation Needed"] = "1 At Any Time"
     user_message: str = ""
-    max_retries: int = -1
+    max_retries: int = Field(default=-1, ge=-1, le=INT_MAX)
 
 
 class ScheduleDownloadTask(_TaskBase):
@@ -235,7 +267,7 @@ class ScheduleDownloadTask(_TaskBase):
     file_type: str = Field(min_length=1, max_length=64)
     url: str = Field(min_length=1, max_length=256)
     target_file_name: str = ""
-    file_size: int = Field(default=0, ge=0)
+    file_size: int = Field(default=0, ge=0, le=UNSIGNED_INT_MAX)
     username: str = ""
     password: str = ""
     time_windows: list[TimeWindow] = Field(min_length=1, max_length=2)

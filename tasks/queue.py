@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import logging
 from collections.abc import Callable
@@ -86,25 +87,40 @@ class TaskQueue:
 
     async def create(
         self, device_id: str, request: TaskRequest, created_by: str, batch_id: str | None = None,
-        task_id: str | None = None,
+        task_id: str | None = None, as_sent: TaskRequest | None = None,
     ) -> tuple[Document, bool]:
         """Store a new task; with an idempotency key already used, return that task instead.
 
         ``task_id`` (from :func:`new_task_id`) when the request's params name the task already
-        (an upload to the ACS's own URL).
+        (an upload to the ACS's own URL); ``as_sent``: the request as the client sent it, before
+        the ACS filled anything in, for comparing a repeated idempotency key. A key repeated with
+        a different request raises ``TaskError("idempotency_conflict")``.
         """
         task = self.new_document(device_id, request, created_by, batch_id, task_id)
         if request.idempotency_key is not None:
             # Hashed: a fixed-size _id whatever the client sends (and no NUL, which jsonb refuses).
             key = hashlib.sha256(json.dumps([created_by, device_id, request.idempotency_key]).encode()).hexdigest()
-            existing_id = await self.repository.reserve_key(key, task["_id"], task["created_at"])
-            if existing_id is not None:
-                existing = await self.repository.get(existing_id)
+            fingerprint = self.fingerprint(as_sent or request)
+            bound = await self.repository.reserve_key(key, task["_id"], fingerprint, task["created_at"])
+            if bound is not None:
+                if bound.get("request_hash", fingerprint) != fingerprint:
+                    raise TaskError(
+                        "idempotency_conflict",
+                        f"idempotency key {request.idempotency_key!r} was used for task {bound['task_id']} "
+                        "with a different request; use a new key for a different task",
+                    )
+                existing = await self.repository.get(str(bound["task_id"]))
                 if existing is not None:
                     return existing, False
         await self.repository.insert(task)
         log.info("task %s %s queued for %s by %s", task["_id"], task["kind"], device_id, created_by)
         return task, True
+
+    def fingerprint(self, request: TaskRequest) -> str:
+        """The request's identity for idempotency: an HMAC (keyed by the secret key), so the
+        stored value says nothing about secrets inside it."""
+        canonical = json.dumps(request.model_dump(mode="json", exclude={"idempotency_key"}), sort_keys=True)
+        return hmac.new(self.box.derive_key(b"task-idempotency"), canonical.encode(), hashlib.sha256).hexdigest()
 
     async def get(self, task_id: str) -> Document | None:
         return await self.repository.get(task_id)

@@ -15,6 +15,7 @@ from typing import Any
 
 from cwmp import CwmpVersion, Inform
 from cwmp.device_id import make_device_id
+from tasks.search import normal_mac
 from tasks.store import device_events
 from tasks.store.db import Document
 from tasks.store.device_events import DeviceEventRepository
@@ -43,7 +44,6 @@ WAN_MAC_NAME = re.compile(
     r"^(?:InternetGatewayDevice\.WANDevice\.\d+\.WANConnectionDevice\.\d+\.WAN(?:IP|PPP)Connection\.\d+"
     r"|Device\.Ethernet\.(?:Interface|Link)\.\d+)\.MACAddress$"
 )
-MAC = re.compile(r"^[0-9A-Fa-f]{2}(?:[:-]?[0-9A-Fa-f]{2}){5}$")
 BOOTSTRAP = "0 BOOTSTRAP"
 
 
@@ -75,15 +75,6 @@ def _summary_field(name: str) -> str | None:
     if name.startswith("Device.IP.Interface.") and name.endswith(TR181_ADDRESS_SUFFIX):
         return "wan_ip"
     return None
-
-
-def normal_mac(text: str) -> str | None:
-    """``AA:BB:CC:DD:EE:FF`` from any usual spelling; None for anything else or the all-zero MAC."""
-    text = text.strip()
-    if not MAC.fullmatch(text):
-        return None
-    digits = re.sub(r"[:-]", "", text).upper()
-    return None if digits == "0" * 12 else ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
 def wan_mac_of(values: Iterable[tuple[str, Any]]) -> str | None:

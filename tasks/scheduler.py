@@ -14,7 +14,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -31,6 +31,7 @@ class Job:
     name: str
     interval: float  # seconds
     run: JobFunction
+    at_start: bool = False  # first tick as the scheduler starts, not one interval later
 
 
 def process_identity() -> str:
@@ -56,6 +57,7 @@ class JobRunner:
             max_instances=1,
             coalesce=True,
             misfire_grace_time=max(1, int(job.interval)),
+            **({"next_run_time": datetime.now(UTC)} if job.at_start else {}),
         )
 
     def start(self) -> None:

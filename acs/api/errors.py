@@ -30,7 +30,7 @@ log = logging.getLogger("acs.api")
 REQUEST_ID = web.RequestKey("request_id", str)
 REQUEST_ID_HEADER = "X-Request-Id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
-TASK_ERROR_STATUS = {"not_found": 404, "conflict": 409}
+TASK_ERROR_STATUS = {"not_found": 404, "conflict": 409, "idempotency_conflict": 409}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

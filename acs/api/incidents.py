@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from acs.api.errors import ApiError
-from acs.api.pagination import decode_cursor, next_cursor
+from acs.api.pagination import cursor_int, decode_cursor, next_cursor
 from acs.api.routes import Call, Reply, Route
 from schemas.api import Page, Role
 from schemas.monitoring import IncidentActionBody, IncidentCommentBody, IncidentDetail, IncidentQuery, IncidentSummary
@@ -34,9 +34,7 @@ async def _incident_or_404(call: Call) -> Document:
 async def list_incidents(call: Call) -> Reply:
     query = call.query(IncidentQuery)
     position = decode_cursor(query.cursor)
-    before = position.get("before") if position else None
-    if before is not None and not isinstance(before, int):
-        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned")
+    before = cursor_int(position, "before")
     found = await call.api.services.repositories.incidents.page(query.status, query.dimension, query.device_id,
                                                                 before, query.limit + 1)
     items = [summary_of(incident) for incident in found[: query.limit]]

@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from acs.api.errors import ApiError
@@ -62,7 +62,24 @@ def cursor_time(position: Position | None, key: str = "at") -> datetime | None:
         raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from exc
     if moment.tzinfo is None:
         raise ApiError(400, "invalid_cursor", "cursor is not one this API returned")
-    return moment
+    try:
+        # Stored times are UTC: a forged offset near year 1 or 9999 does not convert (and BSON
+        # would fail on it later, as a 500).
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from exc
+
+
+def cursor_int(position: Position | None, key: str) -> int | None:
+    """A non-negative integer of the cursor (an id), within what BSON stores (int64)."""
+    if position is None:
+        return None
+    value = position.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned")
+    return value
 
 
 def next_cursor(fetched: Sequence[T], limit: int, position: Callable[[T], Position]) -> str | None:

@@ -21,9 +21,10 @@ from schemas.api import (
     TaskCreated,
     TaskCreateQuery,
 )
-from schemas.tasks import FINAL_STATUSES, Task
+from schemas.tasks import FINAL_STATUSES, SetParameterValuesTask, Task, TaskRequest
 from tasks.queue import new_task_id
 from tasks.store.db import Document
+from tasks.value_types import untyped_value_problems
 
 FINAL = frozenset(status.value for status in FINAL_STATUSES)
 
@@ -43,10 +44,11 @@ async def create_task(call: Call) -> Reply:
     request = call.body(TaskBody).root
     services = call.api.services
     device = await device_or_404(call, device_id)
+    await _check_values(services, device_id, request)
     started = services.clock()
     task_id = new_task_id()
-    request = await resolve_transfer(services, request, device, task_id)
-    task, _created = await services.queue.create(device_id, request, call.who, task_id=task_id)
+    resolved = await resolve_transfer(services, request, device, task_id)
+    task, _created = await services.queue.create(device_id, resolved, call.who, task_id=task_id, as_sent=request)
     call.audit["task_ids"] = [task["_id"]]
     call.audit["kind"] = request.kind
     report = None
@@ -60,6 +62,17 @@ async def create_task(call: Call) -> Reply:
         task = await services.queue.wait_final(task["_id"], remaining) or task
     shown = TaskCreated.model_validate({**services.queue.to_api(task), "connection_request": report})
     return Reply(shown, status=_status_for(task), headers={"Location": f"/api/v1/tasks/{task['_id']}"})
+
+
+async def _check_values(services: Services, device_id: str, request: TaskRequest) -> None:
+    """422 for a value the device's cached type cannot hold (values with a type were checked already)."""
+    if not isinstance(request, SetParameterValuesTask):
+        return
+    problems = await untyped_value_problems(services.repositories.parameters, device_id, request.values)
+    if problems:
+        details = [{"loc": f"body.values.{p.index}.value", "reason": f"{p.name}: {p.reason}"} for p in problems]
+        text = "; ".join(detail["reason"] for detail in details[:5])
+        raise ApiError(422, "invalid_value", text, details)
 
 
 async def _after_current_session(services: Services, task: dict[str, Any], deadline: float) -> dict[str, Any]:

@@ -49,6 +49,7 @@ def setup_console(app: web.Application) -> None:
     async def indexes(_app: web.Application) -> None:
         await users.ensure_indexes()
         await sessions.ensure_indexes()
+        await console.accounts.attempts.ensure_indexes()
 
     app.on_startup.append(indexes)
 

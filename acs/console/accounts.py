@@ -8,8 +8,12 @@
   changing a role takes effect at once.
 - CSRF: one synchronizer token per session, compared in constant time on every state-changing
   request (form field ``csrf`` or header ``X-CSRF-Token``).
-- Lock-out: ``MAX_FAILURES`` wrong passwords in a row lock the account for ``LOCK_SECONDS``;
-  a successful login resets the count.
+- Lock-out: ``MAX_FAILURES`` failed passwords lock the account for ``LOCK_SECONDS``; a successful
+  login starts a new count. Every attempt is counted before its password is checked, by an
+  insert of its own (``tasks.store.login_attempts``), so a parallel burst checks at most
+  ``MAX_FAILURES`` passwords; a correct password that raced a lock is refused too.
+- Throttle: at most ``ADDRESS_ATTEMPTS`` attempts a minute from one address (any usernames,
+  known or not), counted the same way; more are refused as ``throttled`` before any hash.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ from bson import ObjectId
 
 from schemas.api import Role
 from tasks.store.db import Document
+from tasks.store.login_attempts import LoginAttemptRepository
 from tasks.store.users import ConsoleSessionRepository, UserRepository
 
 MAX_FAILURES = 5
 LOCK_SECONDS = 15 * 60
+ADDRESS_ATTEMPTS = 20  # per address and minute
 SESSION_LIFETIME = timedelta(hours=12)
 IDLE_TIMEOUT = timedelta(hours=2)
 TOUCH_EVERY = timedelta(minutes=1)  # last_seen is written at most this often
@@ -48,7 +54,7 @@ def password_hasher() -> PasswordHasher:
 
 
 class LoginRefused(Exception):
-    def __init__(self, reason: str) -> None:  # "invalid" or "locked"
+    def __init__(self, reason: str) -> None:  # "invalid", "locked" or "throttled"
         super().__init__(reason)
         self.reason = reason
 
@@ -71,6 +77,15 @@ class ConsoleUser:
         return self.role.allows(needed)
 
 
+def _new_epoch() -> str:
+    return secrets.token_hex(8)
+
+
+def _locked(user: Document, now: datetime) -> bool:
+    locked_until = user.get("locked_until")
+    return locked_until is not None and locked_until > now
+
+
 def session_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -86,9 +101,11 @@ class Accounts:
         sessions: ConsoleSessionRepository,
         clock: Callable[[], datetime],
         hasher: PasswordHasher | None = None,
+        attempts: LoginAttemptRepository | None = None,
     ) -> None:
         self.users = users
         self.sessions = sessions
+        self.attempts = attempts or LoginAttemptRepository(users.database)
         self.clock = clock
         self.hasher = hasher or password_hasher()
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
@@ -105,7 +122,7 @@ class Accounts:
             "disabled": False,
             "language": "en",
             "time_zone": "UTC",
-            "failed_logins": 0,
+            "login_epoch": _new_epoch(),
             "locked_until": None,
             "created_at": self.clock(),
             "created_by": created_by,
@@ -122,23 +139,33 @@ class Accounts:
         return changed
 
     async def login(self, username: str, password: str, remote: str | None) -> str:
-        """A new session's cookie value; LoginRefused("invalid" | "locked") otherwise."""
+        """A new session's cookie value; LoginRefused("invalid" | "locked" | "throttled") otherwise."""
         now = self.clock()
+        if remote is not None:
+            minute = int(now.timestamp() // 60)
+            if await self.attempts.record(f"address:{remote}:{minute}", now) > ADDRESS_ATTEMPTS:
+                raise LoginRefused("throttled")
         user = await self.users.by_name(username, with_hash=True)
         if user is None or user.get("disabled"):
             await asyncio.to_thread(self._verify, self._dummy_hash, password)
             raise LoginRefused("invalid")
-        locked_until = user.get("locked_until")
-        if locked_until is not None and locked_until > now:
+        if _locked(user, now):
+            raise LoginRefused("locked")
+        # Counted before the hash is checked: the attempt beyond the limit is never checked.
+        rank = await self.attempts.record(f"user:{username}:{user.get('login_epoch') or ''}", now)
+        if rank > MAX_FAILURES:
+            await self._lock(username, now)
             raise LoginRefused("locked")
         if not await asyncio.to_thread(self._verify, user["password_hash"], password):
-            failures = await self.users.count_failure(username)
-            if failures >= MAX_FAILURES:
-                await self.users.set_fields(username, {"locked_until": now + timedelta(seconds=LOCK_SECONDS),
-                                                       "failed_logins": 0})
+            if rank == MAX_FAILURES:
+                await self._lock(username, now)
                 raise LoginRefused("locked")
             raise LoginRefused("invalid")
-        await self.users.set_fields(username, {"failed_logins": 0, "locked_until": None, "last_login_at": now})
+        await self.users.set_fields(username, {"login_epoch": _new_epoch(), "last_login_at": now})
+        # A lock written by failures racing this attempt stands: the burst was an attack.
+        current = await self.users.by_name(username)
+        if current is None or current.get("disabled") or _locked(current, now):
+            raise LoginRefused("locked")
         token = secrets.token_urlsafe(32)
         await self.sessions.insert({
             "_id": session_hash(token),
@@ -150,6 +177,11 @@ class Accounts:
             "remote": remote,
         })
         return token
+
+    async def _lock(self, username: str, now: datetime) -> None:
+        # A new epoch with the lock: after it ends, attempts are counted from zero again.
+        until = now + timedelta(seconds=LOCK_SECONDS)
+        await self.users.set_fields(username, {"locked_until": until, "login_epoch": _new_epoch()})
 
     def _verify(self, password_hash: str, password: str) -> bool:
         try:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -158,15 +160,32 @@ async def history_csv(request: web.Request) -> web.StreamResponse:
     for entry in entries:
         who = entry.detail.get("created_by") or entry.detail.get("token_name") or ""
         kind = f"event:{entry.detail.get('type')}" if entry.type == "event" else entry.type
-        writer.writerow([entry.at.isoformat(), kind, entry.id, _csv_safe(entry.summary), _csv_safe(who)])
-    filename = f"history-{device['serial_number'] or 'device'}.csv"
+        writer.writerow([entry.at.isoformat(), _csv_safe(kind), _csv_safe(str(entry.id)), _csv_safe(entry.summary),
+                         _csv_safe(who)])
+    filename = f"history-{device.get('serial_number') or 'device'}.csv"
     return web.Response(text=out.getvalue(), content_type="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+                        headers={"Content-Disposition": attachment(filename)})
+
+
+# A cell starting with one of these is a formula in spreadsheets (CSV injection, OWASP); a leading
+# tab or CR hides one from a naive check and is stripped by some importers.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _csv_safe(text: str) -> str:
-    # A cell starting with = + - @ is a formula in spreadsheets (CSV injection): quote it as text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition for a download named from device data (RFC 6266).
+
+    The serial number comes from the device: ``filename`` gets an ASCII stand-in (no quote,
+    backslash or control character can end the header or the parameter), ``filename*`` the
+    name itself, percent-encoded UTF-8 (RFC 8187), control characters dropped.
+    """
+    visible = "".join(char for char in filename if char.isprintable())
+    plain = re.sub(r"[^A-Za-z0-9._-]", "_", visible)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(visible, safe='')}"
 
 
 @dataclass

@@ -20,7 +20,7 @@ from acs.console.web import (
     user_of,
 )
 from schemas.api import Role
-from tasks.registry import normal_mac
+from tasks.search import normal_mac
 from tasks.store.devices import DeviceFilter, is_online
 from tasks.store.users import DuplicateUserName
 
@@ -28,8 +28,20 @@ SEARCH_LIMIT = 50
 
 
 def _safe_next(target: str | None) -> str:
-    # Only a local path: never an open redirect to another site.
-    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+    """A path of this console, else ``/``: never a redirect to another site.
+
+    Browsers drop tabs and newlines from a URL and read a backslash as ``/``, so ``/<TAB>/evil.example/``
+    or ``/<backslash>evil.example`` would become the scheme-relative ``//evil.example/``: only
+    printable ASCII without a backslash is accepted (the guard passes the still percent-encoded
+    path), and what remains must parse as a bare path.
+    """
+    if not target or not _LOCAL_PATH.fullmatch(target) or target.startswith("//"):
+        return "/"
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc and parts.path.startswith("/") else "/"
+
+
+_LOCAL_PATH = re.compile(r"/[\x21-\x5b\x5d-\x7e]*")  # printable ASCII but the backslash (0x5c); no space
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -56,6 +68,10 @@ async def login(request: web.Request) -> web.StreamResponse:
     try:
         token = await console.accounts.login(form.get("username", ""), form.get("password", ""), request.remote)
     except LoginRefused as refused:
+        if refused.reason == "throttled":
+            response = _login_form(request, "login_throttled", 429)
+            response.headers["Retry-After"] = "60"
+            return response
         return _login_form(request, "login_" + refused.reason, 401)
     response = web.HTTPSeeOther(_safe_next(form.get("next")))
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=console.secure_cookies,
@@ -104,11 +120,14 @@ async def search(request: web.Request) -> web.StreamResponse:
         members = list((incident or {}).get("members") or [])
     device_filter = search_filter(query, members)
     searched = any(query.get(key) for key in ("q", "model", "version", "tag", "online", "incident"))
-    found = await services.repositories.devices.page(device_filter, now, None, SEARCH_LIMIT + 1) if searched else []
-    rows = [{"device": device, "online": is_online(device, now)} for device in found[:SEARCH_LIMIT]]
+    page = await services.repositories.devices.search_page(device_filter, None, SEARCH_LIMIT) if searched else None
+    found = page.devices if page is not None else []
+    rows = [{"device": device, "online": is_online(device, now)} for device in found]
     open_incidents = (await incidents.page("open", None, None, None, 100)) if "incidents" in console.panels else []
     return console.renderer.page("search.html", user_of(request), query=query, rows=rows, searched=searched,
-                                 more=len(found) > SEARCH_LIMIT, quote=quote, open_incidents=open_incidents)
+                                 more=page is not None and page.next_position is not None,
+                                 total=page.total if page else 0, total_exact=page.total_exact if page else True,
+                                 quote=quote, open_incidents=open_incidents)
 
 
 @guard(Role.VIEWER)

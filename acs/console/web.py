@@ -84,7 +84,7 @@ def guard(role: Role) -> Callable[[Handler], Handler]:
             if user is None:
                 if wants_json(request) or request.method in STATE_CHANGING:
                     return json_reply({"error": {"code": "unauthorized", "message": "log in first"}}, 401)
-                raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
+                raise web.HTTPSeeOther(f"/login?next={quote(request.rel_url.raw_path_qs, safe='')}")
             request[USER] = user
             if request.method in STATE_CHANGING and not await _csrf_passes(request, user):
                 log.warning("console: CSRF token missing or wrong for %s %s by %s", request.method, request.path,

@@ -43,13 +43,18 @@ class TaskRepository:
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._tasks, INDEXES)
 
-    async def reserve_key(self, key: str, task_id: str, now: datetime) -> str | None:
-        """Bind an idempotency key to task_id; returns the id already bound to it, if any."""
+    async def reserve_key(self, key: str, task_id: str, request_hash: str, now: datetime) -> Document | None:
+        """Bind an idempotency key to task_id and the request's fingerprint.
+
+        Returns the binding already there (``task_id``, ``request_hash``: absent on keys stored
+        before fingerprints were), if any.
+        """
         try:
-            await self._keys.insert_one({"_id": key, "task_id": task_id, "created_at": now})
+            await self._keys.insert_one(
+                {"_id": key, "task_id": task_id, "request_hash": request_hash, "created_at": now}
+            )
         except DuplicateKeyError:
-            existing = await self._keys.find_one({"_id": key})
-            return None if existing is None else str(existing["task_id"])
+            return await self._keys.find_one({"_id": key})
         return None
 
     async def record_send(self, task_id: str, attempt: int, step: int, session_id: str, now: datetime) -> bool:

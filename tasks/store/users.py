@@ -2,8 +2,9 @@
 
 Passwords are stored as argon2id hashes only (hashing happens in ``acs.console.accounts``).
 A session is found by the SHA-256 of its cookie value (256 random bits: a fast hash is enough),
-so a leaked database does not give away live sessions. Failed logins are counted with ``$inc``
-on the account; the lock-out time is set by the same code path, never read-then-written.
+so a leaked database does not give away live sessions. Login attempts are counted apart, one
+insert each (``tasks.store.login_attempts``); the account holds the lock-out time and the epoch
+its attempts are counted under.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from tasks.store.db import Database, Document, ensure_indexes
@@ -28,6 +29,7 @@ class DuplicateUserName(Exception):
 
 class UserRepository:
     def __init__(self, database: Database) -> None:
+        self.database = database
         self._users = database.collection("console_users")
 
     async def ensure_indexes(self) -> None:
@@ -50,13 +52,6 @@ class UserRepository:
     async def set_fields(self, username: str, fields: Mapping[str, Any]) -> bool:
         result = await self._users.update_one({"username": username}, {"$set": dict(fields)})
         return result.matched_count == 1
-
-    async def count_failure(self, username: str) -> int:
-        """One more failed login; returns the count of failures in a row."""
-        updated = await self._users.find_one_and_update(
-            {"username": username}, {"$inc": {"failed_logins": 1}}, return_document=ReturnDocument.AFTER
-        )
-        return 0 if updated is None else int(updated.get("failed_logins", 0))
 
 
 class ConsoleSessionRepository:

@@ -127,9 +127,11 @@ async def test_each_profile_answers_tasks_woken_by_connection_request(line2: Lin
             {
                 "kind": "set_parameter_values",
                 "values": [
+                    # A valid unsignedInt the data model refuses (PeriodicInformInterval >= 1):
+                    # the device's fault, since the API refuses a value its type cannot hold.
                     {
                         "name": root + "ManagementServer.PeriodicInformInterval",
-                        "value": "often",
+                        "value": 0,
                         "type": "xsd:unsignedInt",
                     }
                 ],
