@@ -250,6 +250,9 @@ class JobRun(BaseModel):
 class TokenCreateBody(_Body):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@\-]*$")
     role: Role
+    expires_in: int | None = Field(
+        default=None, ge=60, le=10 * 366 * 86400, description="Seconds until the token stops working; unset: never"
+    )
 
 
 class TokenView(BaseModel):
@@ -259,6 +262,7 @@ class TokenView(BaseModel):
     created_at: datetime
     created_by: str
     last_used_at: datetime | None = None
+    expires_at: datetime | None = Field(default=None, description="When the token stops working; null: never")
 
 
 class TokenCreated(TokenView):
