@@ -150,8 +150,7 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
     log.info("stopping: no new connections, finishing running requests (up to %.0f s)", settings.shutdown_grace)
-    jobs.shutdown()
-    await _stop_sites(listeners, settings.shutdown_grace)
+    await asyncio.gather(jobs.stop(settings.shutdown_grace), _stop_sites(listeners, settings.shutdown_grace))
     await database.close()
 
 
