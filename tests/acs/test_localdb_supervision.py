@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -63,7 +63,7 @@ async def test_a_dead_database_part_is_restarted(serve_on_local_db: tuple[AcsPro
         old = pid_of(data_dir)
         os.kill(old, signal.SIGKILL)
 
-        async def back() -> bool:
+        async def back(pid_of: Callable[[Path], int] = pid_of, old: int = old) -> bool:
             try:
                 restarted = pid_of(data_dir) != old
             except (OSError, ValueError, KeyError):
