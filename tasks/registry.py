@@ -162,8 +162,8 @@ class DeviceRegistry:
         if self.margin is not None:
             state["offline_after"] = self.margin.deadline(now, state.get("periodic_inform_interval"))
         state["presence"] = "online"
-        device, _created = await self.devices.record_inform(summary.device_id, summary.identity, state, now)
-        await self._record_events(device, summary, now)
+        device, created = await self.devices.record_inform(summary.device_id, summary.identity, state, now)
+        await self._record_events(device, summary, now, created)
         # TR-069 3.7.1.5: BOOTSTRAP means the device lost (or never had) its configuration from
         # us; the cached tree is stale and is replaced by the Inform's. History (sessions, tasks) is kept.
         await self.parameters.set_values(
@@ -184,11 +184,13 @@ class DeviceRegistry:
         if wan_mac is not None:
             await self.devices.set_fields(task["device_id"], {"wan_mac": wan_mac})
 
-    async def _record_events(self, device: Document, summary: InformSummary, now: datetime) -> None:
+    async def _record_events(self, device: Document, summary: InformSummary, now: datetime, created: bool) -> None:
         if self.events is None:
             return
         if "1 BOOT" in summary.event_codes:
-            await self.events.record(summary.device_id, device_events.BOOT, now, {"events": summary.event_codes})
+            # The device's first contact with us boots it too, but is not a reboot (device_events.reboots_since).
+            detail = {"events": summary.event_codes, **({"first_contact": True} if created else {})}
+            await self.events.record(summary.device_id, device_events.BOOT, now, detail)
         offline_since = device.get("offline_since")
         if offline_since is not None:  # the offline job marked it; this Inform brings it back
             await self.devices.clear_offline(summary.device_id)

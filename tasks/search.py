@@ -5,9 +5,9 @@ array included) and scans for anything else (``$regex``, ``$or``, ranges, sorts,
 registry writes, with each device:
 
 - ``search``: normalized search tokens, lowercase: the device id, serial number, connection and
-  WAN IP addresses, WAN MAC (with and without separators) and tags, each whole and by prefix
-  (from ``MIN_PREFIX`` characters), plus the serial number's suffixes (line 2 reads the last
-  digits off the label), and the words of the device id and tags. A search is ``{search: token}``.
+  WAN IP addresses, WAN MAC and tags, each whole and by prefix (from ``MIN_PREFIX`` characters; a
+  MAC's prefixes by its digits), the serial number's suffixes (line 2 reads the last digits off
+  the label), and the words of the device id and tags by prefix. A search is ``{search: token}``.
 - ``page_bucket`` (0..``BUCKETS``-1, a hash of the device id) and ``page_group``
   (``page_bucket // GROUP_SIZE``): large listings are read one partition at a time by equality
   instead of sorting the whole match set (``DeviceRepository.search_page``).
@@ -22,15 +22,18 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-VERSION = 1  # of the tokens: a new version makes the backfill job pass over every device again
+# Of the tokens: a new version makes the backfill job pass over every device again
+# (2: a whole IP address is no longer a prefix token of a longer one).
+VERSION = 2
 BUCKETS = 4096
 GROUP_SIZE = 64  # buckets per group: 64 groups
 GROUPS = BUCKETS // GROUP_SIZE
-MIN_PREFIX = 2
+MIN_PREFIX = 3
 MIN_SUFFIX = 4
 MAX_TOKEN = 64  # longer values are matched by their first 64 characters
 WORD = re.compile(r"[^\W_]+")
 MAC = re.compile(r"^[0-9A-Fa-f]{2}(?:[:-]?[0-9A-Fa-f]{2}){5}$")
+PARTIAL_MAC = re.compile(r"^[0-9a-f]{2}(?:[:-][0-9a-f]{2}){1,4}[:-]?(?:[0-9a-f]{1,2})?$")
 # Fields a search looks at; a device read with this projection is enough for search_fields().
 FACTS = ("serial_number", "remote_ip", "wan_ip", "wan_mac", "tags")
 SEARCH_FIELDS = ("search", "page_bucket", "page_group")
@@ -49,7 +52,12 @@ def normal_query(text: str) -> str:
     """What a search term is looked up as: lowercase, trimmed, a MAC in its stored spelling."""
     text = text.strip()
     mac = normal_mac(text)
-    return (mac or text).lower()[:MAX_TOKEN]
+    if mac is not None:
+        return mac.lower()
+    text = text.lower()[:MAX_TOKEN]
+    if PARTIAL_MAC.fullmatch(text):  # the start of a MAC with separators: its digits
+        return re.sub(r"[:-]", "", text)
+    return text
 
 
 def page_bucket(device_id: str) -> int:
@@ -61,6 +69,15 @@ def _prefixes(value: str) -> Iterable[str]:
     value = value[:MAX_TOKEN]
     yield value
     yield from (value[:n] for n in range(MIN_PREFIX, len(value)))
+
+
+WHOLE_IPV4 = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}")
+
+
+def _address_prefixes(address: str) -> Iterable[str]:
+    """An IP address by prefix, except prefixes that are whole addresses themselves: 10.64.1.1 finds
+    10.64.1.1, not 10.64.1.10..199 (10.64.1. still finds them all)."""
+    return (prefix for prefix in _prefixes(address) if prefix == address or not WHOLE_IPV4.fullmatch(prefix))
 
 
 def search_tokens(device_id: str, facts: Mapping[str, Any]) -> list[str]:
@@ -75,7 +92,11 @@ def search_tokens(device_id: str, facts: Mapping[str, Any]) -> list[str]:
         for word in WORD.findall(value):
             tokens.update(_prefixes(word))
 
-    whole_and_words(device_id)
+    # The device id whole, and its words (OUI, product class, serial) by prefix: its own prefixes
+    # would only repeat the OUI's.
+    tokens.add(device_id.strip().lower()[:MAX_TOKEN])
+    for word in WORD.findall(device_id.lower()):
+        tokens.update(_prefixes(word))
     for tag in facts.get("tags") or []:
         if isinstance(tag, str):
             whole_and_words(tag)
@@ -87,10 +108,10 @@ def search_tokens(device_id: str, facts: Mapping[str, Any]) -> list[str]:
     for field in ("remote_ip", "wan_ip"):
         address = facts.get(field)
         if isinstance(address, str) and address.strip():
-            tokens.update(_prefixes(address.strip().lower()))
+            tokens.update(_address_prefixes(address.strip().lower()))
     mac = facts.get("wan_mac")
     if isinstance(mac, str) and (normal := normal_mac(mac)):
-        tokens.update(_prefixes(normal.lower()))
+        tokens.add(normal.lower())  # typed with separators: whole (a partial one is looked up by its digits)
         tokens.update(_prefixes(normal.replace(":", "").lower()))
     return sorted(tokens)
 

@@ -178,11 +178,12 @@ class HealthPoller:
         if task["status"] != TaskStatus.DONE.value:
             why = task.get("reason") or (task.get("fault") or {}).get("string") or task["status"]
             return HealthResult(
-                Level.UNKNOWN, [Reason("device", Level.UNKNOWN, f"health read {task['status']}: {why}")]
+                Level.UNKNOWN, [Reason("device", Level.UNKNOWN, f"health read {task['status']}: {why}", "read_failed",
+                                       {"status": task["status"], "why": why})]
             )
         profile = self.catalog.for_device(device)
         readings = profile.readings((task.get("result") or {}).get("values") or [])
-        reboots = await self.events.count_since(device["_id"], device_events.BOOT, now - timedelta(hours=24))
+        reboots = await self.events.reboots_since(device["_id"], now - timedelta(hours=24))
         return evaluate(readings, profile, self.thresholds, reboots)
 
     async def _store(self, device: Document, task: Document, result: HealthResult, now: datetime) -> None:

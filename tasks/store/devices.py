@@ -40,14 +40,16 @@ INDEXES = [
 FACTS_PROJECTION = dict.fromkeys((*search.FACTS, *search.SEARCH_FIELDS), 1)
 LISTED = {"search": 0}  # the tokens stay in the database
 WHOLE, GROUP, BUCKET = "whole", "group", "bucket"
-WHOLE_MAX = 2000  # estimated matches read whole and sorted by device_id
-WHOLE_CAP = 5000  # ... and read no further when the estimate was low
+# FerretDB reads and decodes each matching document (about 0.3-1 ms each here), so a page reads a
+# few hundred at most.
+WHOLE_MAX = 200  # estimated matches read whole and sorted by device_id
+WHOLE_CAP = 1000  # ... and read no further when the estimate was low
 GROUP_MAX = WHOLE_MAX * search.GROUPS  # about WHOLE_MAX per group at most
 MAX_PARTITIONS = 64  # partitions read for one page at most (a sparse match set gives short pages)
-WAVE = 4  # partitions read at once
+WAVE = 8  # partitions read at once
 MAX_LOOKUPS = 512  # member lookups for one page at most
 LOOKUPS_AT_ONCE = 16  # well under FerretDB's PostgreSQL pool
-SAMPLE = tuple(range(17, search.BUCKETS, search.BUCKETS // 8))  # 8 buckets spread over the range
+SAMPLE = tuple(range(17, search.BUCKETS, search.BUCKETS // 16))  # 16 buckets spread over the range
 
 
 def order(device: Mapping[str, Any]) -> tuple[int, str]:
@@ -166,7 +168,10 @@ class DeviceRepository:
             )
         assert updated is not None  # upsert always returns a document
         await self._refresh_search(updated)
-        return updated, updated.get("first_inform") == now
+        first = updated.get("first_inform")
+        # BSON dates keep milliseconds: compare at that precision (else a new device never looks new).
+        stored_now = now.replace(microsecond=now.microsecond // 1000 * 1000, tzinfo=None)
+        return updated, first is not None and first.replace(tzinfo=None) == stored_now
 
     async def _refresh_search(self, device: Document | None) -> None:
         """Rewrite the search fields of a device just read back, when its facts moved from them."""

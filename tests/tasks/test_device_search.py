@@ -41,7 +41,7 @@ def test_tokens_cover_whole_values_prefixes_words_and_serial_suffixes() -> None:
         "10.1.",
         "100.64.0.9",
         "aa:bb:cc:00:11:22",
-        "aa:bb",
+        "aabbc",
         "aabbcc001122",
         "aabb",
         "acct:12345",
@@ -60,6 +60,7 @@ def test_queries_are_normalized_like_the_tokens() -> None:
     assert search.normal_query("AABB.CC00.1122") == "aabb.cc00.1122"  # not a MAC spelling we know: as typed
     assert search.normal_query("AA-BB-CC-00-11-22") == "aa:bb:cc:00:11:22"
     assert search.normal_query("aabbcc001122") == "aa:bb:cc:00:11:22"
+    assert search.normal_query("AA-BB-C") == search.normal_query("aa:bb:c") == "aabbc"  # a MAC's start
     assert search.page_bucket("x") == search.page_bucket("x") and 0 <= search.page_bucket("x") < search.BUCKETS
 
 
@@ -83,20 +84,21 @@ async def _found(repository: DeviceRepository, q: str) -> list[str]:
 
 async def test_search_follows_informs_tags_and_reads(mongo_db: AsyncDatabase[MongoDocument]) -> None:
     repository = await _repository(mongo_db)
-    device_id = await _inform(repository, "ABC0001", "10.0.0.1")
-    other = await _inform(repository, "ABD0002", "10.0.0.2")
-    assert await _found(repository, "abc") == [device_id]
-    assert await _found(repository, "AB") == sorted([device_id, other])
+    device_id = await _inform(repository, "XYZA001", "10.0.0.1")
+    other = await _inform(repository, "XYZB002", "10.0.0.2")
+    assert await _found(repository, "xyza") == [device_id]
+    assert await _found(repository, "XYZ") == sorted([device_id, other])
+    assert await _found(repository, "XY") == []  # prefixes start at 3 characters
     assert await _found(repository, "10.0.0.1") == [device_id]
 
-    await _inform(repository, "ABC0001", "10.9.9.9")  # a new IP: the old one no longer finds it
+    await _inform(repository, "XYZA001", "10.9.9.9")  # a new IP: the old one no longer finds it
     assert await _found(repository, "10.0.0.1") == []
     assert await _found(repository, "10.9.9") == [device_id]
 
     await repository.add_tags(device_id, ["Subscriber-4711"])
     assert await _found(repository, "subscriber-4711") == [device_id]
     assert await _found(repository, "4711") == [device_id]
-    await _inform(repository, "ABC0001", "10.9.9.9")  # a later Inform keeps the tag's tokens
+    await _inform(repository, "XYZA001", "10.9.9.9")  # a later Inform keeps the tag's tokens
     assert await _found(repository, "SUBSCR") == [device_id]
     await repository.remove_tags(device_id, ["Subscriber-4711"])
     assert await _found(repository, "4711") == []
@@ -104,6 +106,7 @@ async def test_search_follows_informs_tags_and_reads(mongo_db: AsyncDatabase[Mon
     await repository.set_fields(device_id, {"wan_mac": "AA:BB:CC:00:11:22"})  # what a read brings
     assert await _found(repository, "aa-bb-cc-00-11-22") == [device_id]
     assert await _found(repository, "aabbcc") == [device_id]
+    assert await _found(repository, "AA:BB:CC:0") == [device_id]
 
 
 async def test_backfill_gives_old_devices_their_search_fields(mongo_db: AsyncDatabase[MongoDocument]) -> None:
