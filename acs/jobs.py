@@ -97,7 +97,7 @@ def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
                             settings.incident_min_share, settings.incident_resolve_share,
                             settings.incident_baseline_alpha)
     incidents = IncidentDetector(repositories.devices, repositories.events, repositories.incidents, config,
-                                 services.clock)
+                                 services.clock, timedelta(seconds=settings.incident_census_interval))
     changes = services.metrics.counter("acs_incidents_total", "Incidents opened and resolved", ("event",))
     incidents.hooks.append(lambda event, _incident: changes.inc(event=event))
 

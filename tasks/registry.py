@@ -153,7 +153,11 @@ class DeviceRegistry:
         self.margin = margin
         self.transition_hooks: list[TransitionHook] = []
 
-    async def record_inform(self, summary: InformSummary, inform: Inform, now: datetime) -> Document:
+    async def record_inform(
+        self, summary: InformSummary, inform: Inform, now: datetime, own_credentials: bool = True
+    ) -> Document:
+        """Store what the Inform says; ``own_credentials`` False (no or global credentials) refuses a
+        device that has credentials of its own (``CredentialsRequired``), before anything is stored."""
         state = dict(summary.state)
         if summary.bootstrap:
             state["last_bootstrap"] = now
@@ -162,7 +166,9 @@ class DeviceRegistry:
         if self.margin is not None:
             state["offline_after"] = self.margin.deadline(now, state.get("periodic_inform_interval"))
         state["presence"] = "online"
-        device, created = await self.devices.record_inform(summary.device_id, summary.identity, state, now)
+        device, created = await self.devices.record_inform(
+            summary.device_id, summary.identity, state, now, without_own_credentials=not own_credentials
+        )
         await self._record_events(device, summary, now, created)
         # TR-069 3.7.1.5: BOOTSTRAP means the device lost (or never had) its configuration from
         # us; the cached tree is stale and is replaced by the Inform's. History (sessions, tasks) is kept.

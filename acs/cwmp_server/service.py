@@ -16,6 +16,8 @@ from typing import Any
 
 from pymongo.errors import PyMongoError
 
+from acs.config import CpeUsernameRule
+from acs.cwmp_server.auth import ANONYMOUS, CpePrincipal, binding_problem
 from acs.cwmp_server.live import LiveSessions, parse_session_cookie, session_cookie
 from acs.cwmp_server.metrics import CwmpMetrics
 from cwmp import (
@@ -45,7 +47,7 @@ from cwmp.session import (
 from tasks.dispatch import Dispatcher, KnownTasks, SessionContext
 from tasks.provisioning import Provisioner
 from tasks.registry import DeviceRegistry, InformSummary, summarize_inform
-from tasks.store.devices import IdentityCollision
+from tasks.store.devices import CredentialsRequired, IdentityCollision
 from tasks.store.locks import SessionLockRepository
 from tasks.store.sessions import SessionRepository
 
@@ -66,6 +68,7 @@ class Reply:
     clear_session: bool = False
     message: str | None = None  # the RPC carried, for the session record
     message_id: str | None = None
+    challenge: bool = False  # answer with the CPE authentication challenge (401) instead
 
     @classmethod
     def soap(cls, envelope: Envelope, set_session: str | None = None) -> Reply:
@@ -115,6 +118,7 @@ class CwmpService:
         limits: ParserLimits,
         default_interval: int,
         metrics: CwmpMetrics,
+        username_rule: CpeUsernameRule = CpeUsernameRule.NONE,
     ) -> None:
         self.registry = registry
         self.sessions = sessions
@@ -126,12 +130,22 @@ class CwmpService:
         self.limits = limits
         self.default_interval = default_interval
         self.metrics = metrics
+        self.username_rule = username_rule
         self.live = LiveSessions()
 
     async def handle(
-        self, body: bytes, cookie: str | None, remote_ip: str | None, connection: Any = None
+        self,
+        body: bytes,
+        cookie: str | None,
+        remote_ip: str | None,
+        connection: Any = None,
+        principal: CpePrincipal = ANONYMOUS,
     ) -> Reply:
-        """One HTTP request of a CPE; ``connection`` (its transport) may let the session skip a read."""
+        """One HTTP request of a CPE; ``connection`` (its transport) may let the session skip a read.
+
+        ``principal`` is who the request authenticated as: it must be allowed to speak for the
+        device (checked before anything is stored) and stays the same for the whole session.
+        """
         session_id, seq = parse_session_cookie(cookie) if cookie else (None, None)
         try:
             envelope = parse(body, self.limits) if body.strip() else None
@@ -146,12 +160,25 @@ class CwmpService:
             cached = self.live.get(session_id, seq, connection, self.clock())
             record = cached or await self.sessions.load_live(session_id)
         if record is None:
-            return await self._start(envelope, session_id, remote_ip)
+            return await self._start(envelope, session_id, remote_ip, principal)
+        if record.get("auth_user") != principal.username:
+            log.warning(
+                "request from %s in session %s of %s refused: authenticated as %s, the session as %s",
+                remote_ip,
+                record["_id"],
+                record["device_id"],
+                loggable(principal.username),
+                loggable(record.get("auth_user")),
+            )
+            self.metrics.rejected.inc(reason="identity_mismatch")
+            return Reply.reason(403, "this session belongs to other credentials")
         return await self._continue(record, envelope, connection)
 
     # -- a new session ----------------------------------------------------------------------
 
-    async def _start(self, envelope: Envelope | None, stale_id: str | None, remote_ip: str | None) -> Reply:
+    async def _start(
+        self, envelope: Envelope | None, stale_id: str | None, remote_ip: str | None, principal: CpePrincipal
+    ) -> Reply:
         if envelope is None or not isinstance(envelope.body, Inform):
             what = "an empty POST" if envelope is None else envelope.body.kind
             note = " (unknown or expired session)" if stale_id else ""
@@ -167,6 +194,12 @@ class CwmpService:
         assert isinstance(event, InformReceived)
         now = self.clock()
         summary = summarize_inform(event.inform, event.version, remote_ip, self.default_interval, now)
+        problem = binding_problem(principal, self.username_rule, summary.device_id, summary.identity["serial_number"])
+        if problem is not None:
+            # Issue 11: device A authenticated as A must not Inform as B (B's tasks, B's cache).
+            log.warning("Inform from %s refused: %s", remote_ip, problem)
+            self.metrics.rejected.inc(reason="identity_mismatch")
+            return Reply.reason(403, f"these credentials may not speak for device {summary.device_id}")
         session_id = secrets.token_urlsafe(18)
         lease_until = self.timeouts.lease_until(now)
         if not await self.locks.acquire(summary.device_id, session_id, lease_until, now):
@@ -179,7 +212,17 @@ class CwmpService:
         try:
             # The InformResponse's cookie carries no sequence number: a CPE that never updates its
             # cookie keeps sending this one, and so never gets a record from LiveSessions.
-            return await self._open(session, event, summary, session_id, remote_ip, now, lease_until)
+            return await self._open(session, event, summary, session_id, remote_ip, now, lease_until, principal)
+        except CredentialsRequired as exc:
+            await self.locks.release(summary.device_id, session_id)
+            log.warning(
+                "Inform from %s for %s refused: the device has credentials of its own and %s",
+                remote_ip,
+                exc.device_id,
+                "sent none" if not principal.authenticated else f"used {loggable(principal.username)}",
+            )
+            self.metrics.rejected.inc(reason="credentials_required")
+            return Reply(401, challenge=True)
         except IdentityCollision as exc:
             await self.locks.release(summary.device_id, session_id)
             log.warning(
@@ -204,12 +247,14 @@ class CwmpService:
         remote_ip: str | None,
         now: datetime,
         lease_until: datetime,
+        principal: CpePrincipal,
     ) -> Reply:
         inform, device_id = event.inform, summary.device_id
         events = [f"{e.event_code} {e.command_key}".strip() for e in inform.events]
-        device = await self.registry.record_inform(summary, inform, now)
+        own = principal.device_id is not None
+        device = await self.registry.record_inform(summary, inform, now, own_credentials=own)
         resumable = await self.dispatcher.on_inform(device_id, inform, summary.state.get("parameter_key"))
-        await self.provisioner.on_inform(device, inform, summary.bootstrap)
+        await self.provisioner.on_inform(device, inform, summary.bootstrap, authenticated=principal.authenticated)
         reply = session.reply_to_inform()
         record = {
             "_id": session_id,
@@ -220,6 +265,7 @@ class CwmpService:
             "lease_until": lease_until,
             "resumable": resumable,
             "remote_ip": remote_ip,
+            "auth_user": principal.username,
             "cwmp_version": event.version.value,
             "events": events,
             "rpcs": [

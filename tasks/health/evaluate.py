@@ -184,6 +184,17 @@ def summarize(previous: Mapping[str, Any], result: HealthResult, now: datetime) 
     }
 
 
+def summary_fields(previous: Mapping[str, Any], result: HealthResult, now: datetime) -> dict[str, Any]:
+    """The device fields one health read sets: ``health``, and ``health_definite``.
+
+    ``health_definite`` repeats ``health.last_definite.status`` at the top level, where an equality
+    filter is served by an index on every backend (FerretDB pushes down only top-level keys): the
+    incident job finds the critical devices by it.
+    """
+    health = summarize(previous, result, now)
+    return {"health": health, "health_definite": (health["last_definite"] or {}).get("status")}
+
+
 def last_definite(
     previous: Mapping[str, Any], status: str, reasons: list[dict[str, Any]], now: datetime
 ) -> dict[str, Any] | None:

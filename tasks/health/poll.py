@@ -26,7 +26,7 @@ from typing import Any
 
 from schemas.tasks import GetParameterValuesTask, TaskStatus
 from tasks.health.catalog import Catalog
-from tasks.health.evaluate import HealthResult, Level, Reason, Thresholds, evaluate, summarize
+from tasks.health.evaluate import HealthResult, Level, Reason, Thresholds, evaluate, summary_fields
 from tasks.health.policies import Policy
 from tasks.queue import TaskQueue
 from tasks.store import device_events
@@ -202,7 +202,7 @@ class HealthPoller:
         previous = device.get("health") or {}
         changed = previous.get("status") != result.status
         fields: Document = {
-            "health": summarize(previous, result, now),
+            **summary_fields(previous, result, now),
             "health_seq": seq + 1,
             "health_task_until": None,
         }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +36,11 @@ INDEXES = [
     IndexModel([("page_bucket", ASCENDING)]),
     IndexModel([("page_group", ASCENDING)]),
     IndexModel([("presence", ASCENDING)]),
+    # The incident job: critical devices (offline ones by ``presence``), and its exact group counts
+    # (product class, version and tags are indexed above).
+    IndexModel([("health_definite", ASCENDING)]),
+    IndexModel([("olt_id", ASCENDING)]),
+    IndexModel([("wan_ip", ASCENDING)]),
 ]
 FACTS_PROJECTION = dict.fromkeys((*search.FACTS, *search.SEARCH_FIELDS), 1)
 LISTED = {"search": 0}  # the tokens stay in the database
@@ -77,6 +82,17 @@ class IdentityCollision(Exception):
         self.stored = {field: stored.get(field) for field in IDENTITY_FIELDS}
         self.claimed = {field: claimed.get(field) for field in IDENTITY_FIELDS}
         super().__init__(f"device id {device_id} belongs to {self.stored}, not {self.claimed}")
+
+
+READ_BATCH = 5000  # documents per reply of a large read
+
+
+class CredentialsRequired(Exception):
+    """The device has credentials of its own, and the Inform was not authenticated with them."""
+
+    def __init__(self, device_id: str) -> None:
+        self.device_id = device_id
+        super().__init__(f"device {device_id} must authenticate with its own credentials")
 
 
 def is_online(device: Document, now: datetime) -> bool:
@@ -140,13 +156,20 @@ class DeviceRepository:
         await ensure_indexes(self._devices, INDEXES)
 
     async def record_inform(
-        self, device_id: str, identity: Mapping[str, Any], state: Mapping[str, Any], now: datetime
+        self,
+        device_id: str,
+        identity: Mapping[str, Any],
+        state: Mapping[str, Any],
+        now: datetime,
+        without_own_credentials: bool = False,
     ) -> tuple[Document, bool]:
         """Upsert identity and session-time state; returns the device and whether it is new.
 
         The filter names the identity fields too: a device whose DeviceId maps to the id of another
         device (``A-B`` + ``C9`` and ``A`` + ``B-C9``) makes the upsert insert a second ``_id`` and
         collide, so nothing of the first device's record is overwritten (:class:`IdentityCollision`).
+        ``without_own_credentials`` (a speaker that did not use the device's own credentials) adds
+        "has no ``cpe_username``" to the filter the same way (:class:`CredentialsRequired`).
 
         A new device gets its search fields in the same upsert; a known one gets them rewritten only
         when its searchable facts changed (a new IP), so a periodic Inform costs no extra write.
@@ -154,14 +177,18 @@ class DeviceRepository:
         on_insert = {"first_inform": now, "tags": [], **search.search_fields(device_id, {**identity, **state})}
         update = {"$set": {**identity, **state, "last_inform": now}, "$setOnInsert": on_insert}
         key = {field: identity[field] for field in IDENTITY_FIELDS if field in identity}
+        guard: Document = {"cpe_username": {"$exists": False}} if without_own_credentials else {}
         try:
             updated = await self._devices.find_one_and_update(
-                {"_id": device_id, **key}, update, upsert=True, return_document=ReturnDocument.AFTER
+                {"_id": device_id, **key, **guard}, update, upsert=True, return_document=ReturnDocument.AFTER
             )
         except DuplicateKeyError:
-            stored = await self._devices.find_one({"_id": device_id}, dict.fromkeys(IDENTITY_FIELDS, 1)) or {}
+            projection = dict.fromkeys([*IDENTITY_FIELDS, "cpe_username"], 1)
+            stored = await self._devices.find_one({"_id": device_id}, projection) or {}
             if any(stored.get(field) is not None and stored[field] != value for field, value in key.items()):
                 raise IdentityCollision(device_id, stored, key) from None
+            if without_own_credentials and stored.get("cpe_username") is not None:
+                raise CredentialsRequired(device_id) from None
             # A record without identity fields (written by an import, not by an Inform) is adopted.
             updated = await self._devices.find_one_and_update(
                 {"_id": device_id}, update, upsert=True, return_document=ReturnDocument.AFTER
@@ -406,8 +433,23 @@ class DeviceRepository:
 
     async def find(self, query: Document, projection: Mapping[str, Any] | None, limit: int) -> list[Document]:
         """Devices matching a query the calling module built (health policies, incident facts)."""
-        cursor = self._devices.find(query, projection).sort("_id", ASCENDING).limit(limit)
+        # Bounded batches: FerretDB 1.24 otherwise answers a large read in one reply over the wire
+        # protocol's 48 MB limit (seen at 200,000 devices), and the driver drops the connection.
+        cursor = self._devices.find(query, projection).sort("_id", ASCENDING).limit(limit).batch_size(READ_BATCH)
         return [device async for device in cursor]
+
+    async def scan(
+        self, query: Document, projection: Mapping[str, Any] | None, batch_size: int
+    ) -> AsyncGenerator[Document, None]:
+        """Stream the matching devices (a census of the fleet): memory stays bounded by ``batch_size``.
+
+        Until it is exhausted or killed, an open cursor holds one of FerretDB's PostgreSQL
+        connections: a consumer that stops early or is cancelled closes it here (callers use
+        ``contextlib.aclosing``), not whenever the garbage collector finds it.
+        """
+        async with self._devices.find(query, projection, batch_size=batch_size) as cursor:
+            async for device in cursor:
+                yield device
 
     async def count_presence(self, presence: str) -> int:
         return await self._devices.count_documents({"presence": presence})
