@@ -176,7 +176,7 @@ class Dispatcher:
             )
             return None
         if task.get("phase") != "sent":  # a later step or a resumed task; a claim marks it already
-            await self.repository.update_dispatched(task["_id"], ctx.session_id, {"phase": "sent"})
+            await self.repository.update_dispatched(task["_id"], ctx.session_id, {"phase": "sent"}, task["device_id"])
         request_id = request_id_for(task["_id"], step)
         known.sent = {**task, "phase": "sent", "session_id": ctx.session_id}
         ends = task["kind"] in SESSION_ENDING
@@ -217,7 +217,7 @@ class Dispatcher:
         sent, known.sent = known.sent, None
         if sent is not None and request_id_for(sent["_id"], int(sent.get("step", 0))) == request_id:
             return sent
-        task = await self.repository.get(task_id_of(request_id))
+        task = await self.repository.get(task_id_of(request_id), ctx.device_id)
         if task is None or task.get("session_id") != ctx.session_id or task["status"] != TaskStatus.DISPATCHED:
             log.warning("answer %s matches no task dispatched in session %s", loggable(request_id), ctx.session_id)
             return None
@@ -234,7 +234,7 @@ class Dispatcher:
             case Next.STEP:
                 step = int(task.get("step", 0)) + 1
                 fields = {"phase": "step", "state": outcome.state, "step": step, "result": result}
-                if await self.repository.update_dispatched(task["_id"], ctx.session_id, fields):
+                if await self.repository.update_dispatched(task["_id"], ctx.session_id, fields, task["device_id"]):
                     return {**task, **fields}
             case Next.AWAIT_EVENT:
                 # Detached until an Inform carries state["await_event"]; then resumed in that session.
@@ -245,11 +245,11 @@ class Dispatcher:
                     "step": int(task.get("step", 0)) + 1,
                     "result": result,
                 }
-                await self.repository.update_dispatched(task["_id"], ctx.session_id, fields)
+                await self.repository.update_dispatched(task["_id"], ctx.session_id, fields, task["device_id"])
             case Next.AWAIT_INFORM | Next.AWAIT_TRANSFER:
                 # Detached from the session: the proof arrives in a later session.
                 fields = {"phase": outcome.next.value, "session_id": None, "result": result}
-                await self.repository.update_dispatched(task["_id"], ctx.session_id, fields)
+                await self.repository.update_dispatched(task["_id"], ctx.session_id, fields, task["device_id"])
         return None
 
     async def _update_cache(self, device_id: str, cache: CacheUpdate) -> None:
@@ -275,7 +275,7 @@ class Dispatcher:
             fields["result"] = result
         if fault is not None:
             fields["fault"] = fault
-        finished = await self.repository.finish(task["_id"], OPEN, status, fields)
+        finished = await self.repository.finish(task["_id"], OPEN, status, fields, task["device_id"])
         if finished is not None:
             log.info(
                 "task %s %s for %s: %s%s",
@@ -301,7 +301,9 @@ class Dispatcher:
         if kind in READ_KINDS:
             if int(task.get("attempts", 0)) < self.max_attempts:
                 # A read changes nothing on the device: sending it again is safe.
-                await self.repository.requeue(task["_id"], session_id, {"reason": f"re-queued: {why}"})
+                await self.repository.requeue(
+                    task["_id"], session_id, {"reason": f"re-queued: {why}"}, task["device_id"]
+                )
                 return
             await self._finish(task, TaskStatus.FAILED, reason=f"{why}; gave up after {task['attempts']} attempts")
             return
@@ -314,7 +316,7 @@ class Dispatcher:
             phase = "await_inform"
         note = f"{why} before the device answered; not re-sent, waiting for the next Inform to prove it"
         await self.repository.update_dispatched(
-            task["_id"], session_id, {"phase": phase, "session_id": None, "reason": note}
+            task["_id"], session_id, {"phase": phase, "session_id": None, "reason": note}, task["device_id"]
         )
 
     # -- proof in a later session ----------------------------------------------------------------
@@ -348,7 +350,9 @@ class Dispatcher:
                 await self._finish(task, TaskStatus.DONE, result={"bootstrapped": True})
         elif phase == "await_event":
             if (task.get("state") or {}).get("await_event") in codes:
-                return await self.repository.update_dispatched(task["_id"], None, {"phase": "resume"})
+                return await self.repository.update_dispatched(
+                    task["_id"], None, {"phase": "resume"}, task["device_id"]
+                )
         elif phase == "resume":
             return True  # released by an earlier Inform whose session ended before sending it
         elif phase == "unconfirmed":
