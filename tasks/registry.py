@@ -79,6 +79,20 @@ def _summary_field(name: str) -> str | None:
     return None
 
 
+# The LAN side's own MAC (TR-098 LANEthernetInterfaceConfig / LANHostConfigManagement), not a host's.
+LAN_MAC_NAME = re.compile(
+    r"^InternetGatewayDevice\.LANDevice\.\d+\.(?:LANEthernetInterfaceConfig\.\d+|LANHostConfigManagement)\.MACAddress$"
+)
+
+
+def lan_mac_of(values: Iterable[tuple[str, Any]]) -> str | None:
+    """The first usable LAN MAC among (name, value) pairs."""
+    for name, value in values:
+        if LAN_MAC_NAME.match(name) and isinstance(value, str) and (mac := normal_mac(value)):
+            return mac
+    return None
+
+
 def wan_mac_of(values: Iterable[tuple[str, Any]]) -> str | None:
     """The first usable WAN MAC among (name, value) pairs (an Inform's or a read's)."""
     for name, value in values:
@@ -208,9 +222,10 @@ class DeviceRegistry:
     async def on_task_final(self, task: Document) -> None:
         """What a finished task taught about the device.
 
-        A read that brought the WAN MAC (Informs rarely carry it) stores it for search. A read of
-        PeriodicInformInterval, or a SetParameterValues of it the device applied, becomes the
-        device's interval, and its offline deadline moves out to the new interval at once: a
+        A read that brought the WAN or LAN MAC (Informs rarely carry them; the health read asks for
+        them, checks.json) stores them in the summary for search: line 2 types them off the box label.
+        A read of PeriodicInformInterval, or a SetParameterValues of it the device applied, becomes
+        the device's interval, and its offline deadline moves out to the new interval at once: a
         bulk change to a longer interval must not make the fleet look offline (TR-069 A.3.2.1).
         """
         if task.get("status") != "done":
@@ -218,9 +233,11 @@ class DeviceRegistry:
         result = task.get("result") or {}
         read = result.get("values") if isinstance(result, dict) else None
         if isinstance(read, list):
-            wan_mac = wan_mac_of((str(v.get("name")), v.get("value")) for v in read if isinstance(v, dict))
-            if wan_mac is not None:
-                await self.devices.set_fields(task["device_id"], {"wan_mac": wan_mac})
+            pairs = [(str(v.get("name")), v.get("value")) for v in read if isinstance(v, dict)]
+            macs = {"wan_mac": wan_mac_of(pairs), "lan_mac": lan_mac_of(pairs)}
+            found = {field: mac for field, mac in macs.items() if mac is not None}
+            if found:
+                await self.devices.set_fields(task["device_id"], found)
         written = (task.get("params") or {}).get("values") if task.get("kind") == "set_parameter_values" else None
         if task.get("created_by") == PROVISIONING_USER:
             written = None  # the ACS's own interval at BOOTSTRAP: ``Provisioner.on_task_final`` records it
