@@ -56,6 +56,7 @@ log = logging.getLogger("acs.cwmp")
 COOKIE = "acs_session"
 LOCK_SLACK = timedelta(seconds=5)
 SENT_TASK = "~sent_task"  # key of the in-memory session record only
+SUPERSEDED = "superseded"  # outcome of a session ended by the device's next Inform
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ class CwmpService:
             return Reply.reason(403, f"these credentials may not speak for device {summary.device_id}")
         session_id = secrets.token_urlsafe(18)
         lease_until = self.timeouts.lease_until(now)
-        if not await self.locks.acquire(summary.device_id, session_id, lease_until, now):
+        if not await self._take_lease(summary.device_id, session_id, lease_until, now):
             log.info("second concurrent session refused for %s", summary.device_id)
             self.metrics.rejected.inc(reason="session_in_progress")
             retry = str(int(self.timeouts.idle.total_seconds()) + 1)
@@ -237,6 +238,27 @@ class CwmpService:
         except BaseException:
             await self.locks.release(summary.device_id, session_id)
             raise
+
+    async def _take_lease(self, device_id: str, session_id: str, lease_until: datetime, now: datetime) -> bool:
+        """The device's lease for a new session; an Inform ends the session that holds it.
+
+        TR-069 3.7.1.1: a session begins with Inform and a CPE sends one Inform per session, so an
+        Inform on a new connection while the device's session holds the lease means the CPE gave
+        that session up (it dropped mid-session, or its InformResponse was lost): the old session
+        ends as a broken one (its tasks settled), and the new one starts without waiting ~30 s.
+        """
+        if await self.locks.acquire(device_id, session_id, lease_until, now):
+            return True
+        holder = await self.locks.holder(device_id, now)
+        if holder is not None:
+            why = "the device started a new session with Inform"
+            await self.abort(holder, SUPERSEDED, why)
+            # The holder may be between its lease and its record (its Inform still in progress):
+            # an ended record under its id makes its own insert fail, so it cannot go on.
+            if not await self.sessions.bury(holder, device_id, now, SUPERSEDED, why):
+                await self.abort(holder, SUPERSEDED, why)  # its record appeared meanwhile
+            await self.locks.release(device_id, holder)
+        return await self.locks.acquire(device_id, session_id, lease_until, now)
 
     async def _open(
         self,
@@ -275,7 +297,9 @@ class CwmpService:
             "faults": [],
             "snapshot": session.snapshot.model_dump(mode="json"),
         }
-        await self.sessions.create(record)
+        if not await self.sessions.create(record):
+            log.info("session %s for %s was superseded before it began", session_id, device_id)
+            return Reply.reason(409, "a newer session of this device began; start again with Inform")
         self.metrics.started.inc()
         for inform_event in inform.events:
             self.metrics.events.inc(event=inform_event.event_code)
@@ -341,8 +365,7 @@ class CwmpService:
             self.metrics.messages.inc(direction="acs", rpc=reply.message)
         rpc_count = int(record.get("rpc_count", 0))
         if not await self.sessions.save(session_id, record["seq"], fields, rpcs, rpc_count):
-            self.live.drop(session_id)
-            return Reply.reason(409, "concurrent requests on one CWMP session")
+            return await self._lost_save(session_id)
         saved = {**record, **fields, "seq": record["seq"] + 1, "rpc_count": rpc_count + len(rpcs)}
         saved.pop("rpcs", None)  # the history list is the database's; only the count matters here
         saved[SENT_TASK] = known.sent  # kept in this worker only (LiveSessions), never stored
@@ -407,11 +430,23 @@ class CwmpService:
             ending.pop(live_only, None)
         done = await self.sessions.save(session_id, record["seq"], ending, rpcs, record.get("rpc_count", 0), final=True)
         if not done:
-            return Reply.reason(409, "concurrent requests on one CWMP session")
+            return await self._lost_save(session_id)
         await self.locks.release(device_id, session_id)
         self.metrics.sessions.inc(outcome="ok")
         log.info("session %s for %s ended after %.3f s", session_id, device_id, duration)
         return Reply(204, clear_session=True)
+
+    async def _lost_save(self, session_id: str) -> Reply:
+        """The record moved on without this request: a racing request won, or the session ended.
+
+        An ended session (a newer Inform, the reaper) settled its tasks when it ended; a task this
+        request claimed after that is settled here, so it never stays dispatched to nobody.
+        """
+        self.live.drop(session_id)
+        if await self.sessions.load_live(session_id) is None:
+            await self.dispatcher.on_session_broken(session_id, "the session ended while its request was handled")
+            return Reply.reason(409, "this CWMP session has ended; start a new one with Inform")
+        return Reply.reason(409, "concurrent requests on one CWMP session")
 
     async def abort(self, session_id: str, outcome: str, why: str) -> None:
         """End a session that did not finish normally: settle its tasks, free the device."""
