@@ -15,6 +15,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from schemas.tasks import TaskStatus
+from tasks.lifecycle import TaskMove, TaskPhase, advance, stored
 from tasks.store.db import Database, Document, ensure_indexes
 
 INDEXES = [
@@ -87,7 +88,7 @@ class TaskRepository:
                     "step": 0,
                     # The caller sends it next (or finishes it): marked sent in the claim itself,
                     # which settles the same way if the session breaks before the send.
-                    "phase": "sent",
+                    "phase": stored(advance(None, TaskMove.CLAIM)),
                 },
                 "$inc": {"attempts": 1},
             },
@@ -98,8 +99,19 @@ class TaskRepository:
     async def resume(self, device_id: str, session_id: str, lease_until: datetime) -> Document | None:
         """A task whose awaited Inform event arrived continues in this session (its next step)."""
         return await self._tasks.find_one_and_update(
-            {"device_id": device_id, "status": TaskStatus.DISPATCHED.value, "session_id": None, "phase": "resume"},
-            {"$set": {"session_id": session_id, "lease_until": lease_until, "phase": "step"}},
+            {
+                "device_id": device_id,
+                "status": TaskStatus.DISPATCHED.value,
+                "session_id": None,
+                "phase": TaskPhase.RESUME.value,
+            },
+            {
+                "$set": {
+                    "session_id": session_id,
+                    "lease_until": lease_until,
+                    "phase": stored(advance(TaskPhase.RESUME, TaskMove.RESUME)),
+                }
+            },
             sort=[("dispatched_at", ASCENDING)],
             return_document=ReturnDocument.AFTER,
         )
