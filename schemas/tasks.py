@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.values import checked_value
+from schemas.xmltext import first_xml_problem
 
 # TR-069 A.3.2.1: parameter names are dotted paths; a trailing dot names an object (a subtree).
 PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*\.?$")
@@ -65,6 +66,16 @@ def _check_name(name: str, *, object_path: bool | None = None) -> str:
 
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="after")
+    def _xml_text(self) -> Self:
+        # Every string of a task reaches a SOAP envelope: refuse what XML cannot carry (a 422 now,
+        # not a session broken at send time).
+        for name in type(self).model_fields:
+            problem = first_xml_problem(getattr(self, name), name)
+            if problem:
+                raise ValueError(problem)
+        return self
 
 
 class ParameterSetting(_Strict):

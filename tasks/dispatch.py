@@ -17,7 +17,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from cwmp import CwmpVersion, Fault, Inform, Message, TransferComplete
+from pymongo.errors import PyMongoError
+
+from cwmp import CwmpVersion, Envelope, Fault, Inform, Message, ProtocolError, TransferComplete, serialize
 from cwmp.logtext import loggable
 from cwmp.serialize import available_in
 from schemas.tasks import READ_KINDS, TaskStatus
@@ -87,6 +89,12 @@ class OutgoingRequest:
     task: Document
 
 
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ProtocolError | TaskProtocolError | ValueError):
+        return exc.reason if isinstance(exc, ProtocolError) else str(exc)
+    return f"{type(exc).__name__}: {exc}"  # a malformed stored task: say what broke
+
+
 def request_id_for(task_id: str, step: int) -> str:
     return f"{task_id}:{step}"
 
@@ -151,15 +159,21 @@ class Dispatcher:
 
     async def _send(self, ctx: SessionContext, task: Document) -> OutgoingRequest | None:
         state: Document = task.get("state") or {}
-        params = task_params.unseal(task["params"], self.box)
         try:
+            params = task_params.unseal(task["params"], self.box)
             message = build_request({**task, "params": params}, state, await self._types(task, params))
-        except (TaskProtocolError, KeyError, ValueError) as exc:
-            await self._finish(task, TaskStatus.FAILED, reason=f"cannot build the RPC: {exc}")
-            return None
-        if not available_in(message, ctx.version):
-            reason = f"{message.kind} does not exist in CWMP {ctx.version}, which this device speaks"
-            await self._finish(task, TaskStatus.FAILED, reason=reason)
+            if not available_in(message, ctx.version):
+                reason = f"{message.kind} does not exist in CWMP {ctx.version}, which this device speaks"
+                await self._finish(task, TaskStatus.FAILED, reason=reason)
+                return None
+            # A value XML cannot carry (an ESC, U+FFFE) stored before the API refused them, or put
+            # there by hand, fails this task here, before it is recorded as sent: the session goes
+            # on with the next task instead of breaking on the reply.
+            serialize(Envelope(id=request_id_for(task["_id"], 0), body=message, version=ctx.version))
+        except PyMongoError:
+            raise  # the database, not the task
+        except Exception as exc:  # anything else in building this task's RPC is this task's fault
+            await self._finish(task, TaskStatus.FAILED, reason=f"cannot build the RPC: {_reason(exc)}")
             return None
         step = int(task.get("step", 0))
         if not await self.repository.record_send(

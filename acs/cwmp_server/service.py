@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from pymongo.errors import PyMongoError
+
 from acs.cwmp_server.live import LiveSessions, parse_session_cookie, session_cookie
 from acs.cwmp_server.metrics import CwmpMetrics
 from cwmp import (
@@ -259,7 +261,17 @@ class CwmpService:
         if isinstance(event, FaultReceived):
             self.metrics.faults.inc(code=str(event.fault.fault_code))
         known = SessionTasks(resumable=bool(record.get("resumable")), sent=record.get(SENT_TASK))
-        reply, known = await self._react(session, record, event, ctx, known)
+        try:
+            reply, known = await self._react(session, record, event, ctx, known)
+        except PyMongoError:
+            raise  # the handler answers 503; the reaper settles the session
+        except Exception as exc:
+            # A bug or an unforeseen value while building the reply: end this session now (its
+            # tasks settled, the lease freed) instead of leaving the CPE locked out until the reaper.
+            why = f"internal error while answering: {type(exc).__name__}: {exc}"
+            log.error("session %s for %s: %s", session_id, device_id, loggable(why), exc_info=True)
+            await self.abort(session_id, "error", why)
+            return Reply.reason(500, "internal error; the session is ended, start a new one")
         fields: Document = {
             "snapshot": session.snapshot.model_dump(mode="json"),
             "last_message_at": now,
