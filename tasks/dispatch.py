@@ -22,12 +22,13 @@ from pymongo.errors import PyMongoError
 from cwmp import CwmpVersion, Envelope, Fault, Inform, Message, ProtocolError, TransferComplete, serialize
 from cwmp.logtext import loggable
 from cwmp.serialize import available_in
-from schemas.tasks import READ_KINDS, TaskStatus
+from schemas.tasks import TaskStatus
 from tasks import params as task_params
+from tasks.kinds import kind_of
+from tasks.kinds.outcome import InformEvents
 from tasks.lifecycle import TaskMove, TaskPhase, advance, phase_of, stored
 from tasks.notify import TaskNotifier
 from tasks.rpc import (
-    NEEDS_CACHED_TYPES,
     CacheUpdate,
     Next,
     Outcome,
@@ -43,10 +44,6 @@ from tasks.store.tasks import OPEN, TaskRepository
 Document = dict[str, Any]
 log = logging.getLogger("acs.dispatch")
 DISPATCHED = [TaskStatus.DISPATCHED.value]
-WRITES_PROVEN_BY_PARAMETER_KEY = frozenset({"set_parameter_values", "add_object", "delete_object"})
-TRANSFERS = frozenset({"download", "upload", "schedule_download"})
-# After these the device restarts: TR-069 3.7.2.4 lets the ACS end the session so it can.
-SESSION_ENDING = frozenset({"reboot", "factory_reset"})
 
 
 @dataclass(frozen=True)
@@ -142,7 +139,8 @@ class Dispatcher:
             outgoing = await self._send(ctx, resumed)
             if outgoing is not None:
                 return outgoing, SessionTasks(resumable=True, sent=outgoing.task)
-        return await self._claim(ctx), SessionTasks(resumable=resumable)
+        claimed = await self._claim(ctx)
+        return claimed, SessionTasks(resumable=resumable, sent=None if claimed is None else claimed.task)
 
     async def _claim(self, ctx: SessionContext) -> OutgoingRequest | None:
         while True:
@@ -192,13 +190,13 @@ class Dispatcher:
             await self.repository.update_dispatched(task["_id"], ctx.session_id, {"phase": stored(sent_phase)})
         request_id = request_id_for(task["_id"], step)
         sent = {**task, "phase": stored(sent_phase), "session_id": ctx.session_id}
-        ends = task["kind"] in SESSION_ENDING
+        ends = kind_of(task["kind"]).ends_session
         return OutgoingRequest(request_id, message, task["_id"], ends, sent)
 
     async def _types(self, task: Document, params: Document) -> dict[str, str]:
         """xsi:types for values given without one: the device's own, from the cache."""
         values = params.get("values") or []
-        if task["kind"] not in NEEDS_CACHED_TYPES and not any(not setting.get("type") for setting in values):
+        if not kind_of(task["kind"]).needs_cached_types and not any(not setting.get("type") for setting in values):
             return {}
         cached = await self.parameters.get(task["device_id"])
         return {name: parameter.type for name, parameter in cached.items() if parameter.type}
@@ -318,11 +316,11 @@ class Dispatcher:
             await self._settle_broken(task, session_id, why)
 
     async def _settle_broken(self, task: Document, session_id: str, why: str) -> None:
-        kind, phase = task["kind"], phase_of(task.get("phase"))
-        if kind in READ_KINDS:
+        kind, phase = kind_of(task["kind"]), phase_of(task.get("phase"))
+        if kind.read:
             if int(task.get("attempts", 0)) < self.max_attempts:
                 # A read changes nothing on the device: sending it again is safe.
-                advance(phase, TaskMove.REQUEUE)
+                advance(phase, TaskMove.REQUEUE)  # checked here; the repository stores the result
                 await self.repository.requeue(task["_id"], session_id, {"reason": f"re-queued: {why}"})
                 return
             await self._finish(task, TaskStatus.FAILED, reason=f"{why}; gave up after {task['attempts']} attempts")
@@ -331,8 +329,8 @@ class Dispatcher:
             # The last RPC was answered (e.g. AddObject created an instance); the rest was never sent.
             await self._finish(task, TaskStatus.FAILED, reason=f"{why} before the task's next step was sent")
             return
-        move = TaskMove.BROKEN_AWAIT_TRANSFER if kind in TRANSFERS else TaskMove.BROKEN_UNCONFIRMED
-        if kind in SESSION_ENDING:
+        move = TaskMove.BROKEN_AWAIT_TRANSFER if kind.transfer else TaskMove.BROKEN_UNCONFIRMED
+        if kind.ends_session:
             move = TaskMove.BROKEN_AWAIT_INFORM
         note = f"{why} before the device answered; not re-sent, waiting for the next Inform to prove it"
         await self.repository.update_dispatched(
@@ -343,43 +341,33 @@ class Dispatcher:
 
     async def on_inform(self, device_id: str, inform: Inform, parameter_key: str | None) -> bool:
         """Settle what this Inform proves; True when a task now waits to resume in this session."""
-        events = {(event.event_code, event.command_key) for event in inform.events}
-        codes = {code for code, _ in events}
+        events = frozenset((event.event_code, event.command_key) for event in inform.events)
+        proof = InformEvents(events, parameter_key)
         resumable = False
         for task in await self.repository.awaiting_proof(device_id):
-            resumable = await self._settle_by_inform(task, events, codes, parameter_key) or resumable
+            resumable = await self._settle_by_inform(task, proof) or resumable
         return resumable
 
-    async def _settle_by_inform(
-        self, task: Document, events: set[tuple[str, str]], codes: set[str], parameter_key: str | None
-    ) -> bool:
-        kind, phase, key = task["kind"], phase_of(task.get("phase")), task["command_key"]
-        now = self.clock()
-        if kind == "reboot":
-            if ("M Reboot", key) in events:
-                took = (now - task["dispatched_at"]).total_seconds()
-                await self._finish(
-                    task,
-                    TaskStatus.DONE,
-                    result={**(task.get("result") or {}), "rebooted_after_seconds": round(took, 3)},
-                )
-            elif "1 BOOT" in codes:
-                await self._finish(task, TaskStatus.FAILED, reason="device booted without 'M Reboot' for this task")
-        elif kind == "factory_reset":
-            if "0 BOOTSTRAP" in codes:
-                await self._finish(task, TaskStatus.DONE, result={"bootstrapped": True})
+    async def _settle_by_inform(self, task: Document, inform: InformEvents) -> bool:
+        kind, phase = kind_of(task["kind"]), phase_of(task.get("phase"))
+        if kind.prove_by_inform is not None:
+            proof = kind.prove_by_inform(task, inform, self.clock())
+            if proof is not None and proof.done:
+                await self._finish(task, TaskStatus.DONE, result={**(task.get("result") or {}), **(proof.result or {})})
+            elif proof is not None:
+                await self._finish(task, TaskStatus.FAILED, reason=proof.reason)
         elif phase is TaskPhase.AWAIT_EVENT:
-            if (task.get("state") or {}).get("await_event") in codes:
+            if (task.get("state") or {}).get("await_event") in inform.codes:
                 released = stored(advance(phase, TaskMove.EVENT_ARRIVED))
                 return await self.repository.update_dispatched(task["_id"], None, {"phase": released})
         elif phase is TaskPhase.RESUME:
             return True  # released by an earlier Inform whose session ended before sending it
         elif phase is TaskPhase.UNCONFIRMED:
-            await self._settle_unconfirmed(task, parameter_key)
+            await self._settle_unconfirmed(task, inform.parameter_key)
         return False
 
     async def _settle_unconfirmed(self, task: Document, parameter_key: str | None) -> None:
-        if task["kind"] in WRITES_PROVEN_BY_PARAMETER_KEY and parameter_key == task["command_key"]:
+        if kind_of(task["kind"]).proven_by_parameter_key and parameter_key == task["command_key"]:
             # TR-069 A.3.2.1: ParameterKey changes only when the whole change was applied.
             await self._finish(task, TaskStatus.DONE, result={"confirmed_by": "ParameterKey"})
             return

@@ -138,7 +138,13 @@ class TaskRepository:
         result = await self._tasks.update_one(
             {"_id": task_id, "status": TaskStatus.DISPATCHED.value, "session_id": session_id},
             {
-                "$set": {**fields, "status": TaskStatus.QUEUED.value, "session_id": None},
+                # Queued again: no phase (tasks/lifecycle.py), as before its first claim.
+                "$set": {
+                    **fields,
+                    "status": TaskStatus.QUEUED.value,
+                    "session_id": None,
+                    "phase": stored(advance(TaskPhase.SENT, TaskMove.REQUEUE)),
+                },
                 "$unset": {"lease_until": "", "step": "", "state": ""},
             },
         )
