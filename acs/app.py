@@ -9,6 +9,7 @@ from acs.console import setup_console
 from acs.cwmp_server.auth import CpeAuthenticator
 from acs.cwmp_server.files import TransferEndpoint, transfer_routes
 from acs.cwmp_server.handler import CwmpHandler, cwmp_routes
+from acs.listener import limits_middleware
 from acs.services import Services
 
 SERVICES = web.AppKey("services", Services)
@@ -22,7 +23,7 @@ async def no_sniffing(_request: web.Request, response: web.StreamResponse) -> No
 def create_cwmp_app(services: Services) -> web.Application:
     settings = services.settings
     # A little above the parser's own limit so the parser, not aiohttp, names the problem.
-    app = web.Application(client_max_size=settings.max_body_bytes + 1)
+    app = web.Application(client_max_size=settings.max_body_bytes + 1, middlewares=[limits_middleware()])
     app[SERVICES] = services
     authenticator = CpeAuthenticator.from_settings(settings, services)
     handler = CwmpHandler(
@@ -42,6 +43,7 @@ def create_api_app(services: Services) -> web.Application:
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[SERVICES] = services
     setup_api(app, services)
+    app.middlewares.append(limits_middleware())  # inside the API's error middleware
     setup_console(app)
     app.on_response_prepare.append(no_sniffing)
     return app

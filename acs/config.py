@@ -67,7 +67,31 @@ class Settings(BaseModel):
     cwmp_public_url: str | None = Field(
         default=None, description="URL devices use to reach the CWMP endpoint (pushed as ManagementServer.URL)"
     )
+    cwmp_header_timeout: float = Field(
+        default=20.0, gt=0, le=600, description="CWMP: a new connection's request headers must arrive within (s)"
+    )
+    cwmp_body_timeout: float = Field(
+        default=30.0, gt=0, le=3600, description="CWMP: longest pause between two reads of a request body (s)"
+    )
+    cwmp_keepalive_timeout: float = Field(
+        default=40.0, gt=0, le=3600, description="CWMP: an idle kept-alive connection is closed after (s)"
+    )
+    cwmp_max_connections: int = Field(
+        default=10_000, ge=1, le=1_000_000, description="CWMP: open connections per worker; more get 503"
+    )
     api_listen: str = Field(default="127.0.0.1:7557", description="Operator API address HOST:PORT")
+    api_header_timeout: float = Field(
+        default=20.0, gt=0, le=600, description="API and console: request headers must arrive within (s)"
+    )
+    api_body_timeout: float = Field(
+        default=30.0, gt=0, le=3600, description="API and console: longest pause between two body reads (s)"
+    )
+    api_keepalive_timeout: float = Field(
+        default=30.0, gt=0, le=3600, description="API and console: idle kept-alive connections closed after (s)"
+    )
+    api_max_connections: int = Field(
+        default=1_000, ge=1, le=1_000_000, description="API and console: open connections per worker; more get 503"
+    )
     api_tls_cert: Path | None = Field(default=None, description="PEM certificate for the operator API")
     api_tls_key: Path | None = Field(default=None, description="PEM private key for the operator API")
     secret_key: SecretStr | None = Field(
@@ -132,6 +156,10 @@ class Settings(BaseModel):
         default=0.1, ge=0, lt=1, description="Resolved when members still affected fall to this share of the peak"
     )
     incident_baseline_alpha: float = Field(default=0.05, gt=0, le=1, description="Weight of each run in baselines")
+    incident_census_interval: float = Field(
+        default=300.0, gt=0, le=86400,
+        description="Group sizes are counted over the whole fleet this often (s); groups near a decision every run",
+    )
     event_retention_days: int = Field(default=30, ge=1, description="Device events and closed incidents kept (days)")
 
     @field_validator("cwmp_listen", "api_listen")

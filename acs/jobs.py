@@ -6,11 +6,13 @@ from datetime import timedelta
 from typing import Any
 
 from acs.connreq import ConnectionRequester
+from acs.cwmp_server.auth import NONCE_LIFETIME
 from acs.services import Services
 from tasks.incidents.grouping import Config as IncidentConfig
 from tasks.incidents.job import IncidentDetector
 from tasks.offline import OfflineDetector
 from tasks.scheduler import Job, JobRunner
+from tasks.search_backfill import SearchBackfill
 from tasks.store.login_attempts import LoginAttemptRepository
 from tasks.store.users import ConsoleSessionRepository
 from tasks.watch import WatchExpiry
@@ -20,6 +22,9 @@ TASK_EXPIRY_INTERVAL = 15.0
 JOB_HISTORY_INTERVAL = 3600.0
 JOB_HISTORY_KEPT = timedelta(days=7)
 WATCH_EXPIRY_INTERVAL = 60.0
+DIGEST_NONCE_PRUNE_INTERVAL = 60.0
+DIGEST_NONCE_SLACK = timedelta(seconds=60)  # clocks of several hosts may differ a little
+SEARCH_BACKFILL_INTERVAL = 600.0  # a run stops after half of it and the next goes on
 LOGIN_ATTEMPTS_KEPT = timedelta(days=1)  # the lock-out and the throttle look back 15 minutes at most
 
 
@@ -36,6 +41,13 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
     runner.add(Job("reap_sessions", SESSION_REAPER_INTERVAL, reap_sessions))
     runner.add(Job("expire_tasks", TASK_EXPIRY_INTERVAL, expire_tasks))
     runner.add(Job("prune_job_runs", JOB_HISTORY_INTERVAL, prune_job_runs))
+
+    async def prune_digest_nonces() -> dict[str, Any]:
+        # A nonce older than its lifetime is refused as stale anyway: its counts need not be kept.
+        before = services.clock() - timedelta(seconds=NONCE_LIFETIME) - DIGEST_NONCE_SLACK
+        return {"nonce_uses_pruned": await services.repositories.digest_nonces.prune(before)}
+
+    runner.add(Job("prune_digest_nonces", DIGEST_NONCE_PRUNE_INTERVAL, prune_digest_nonces))
     login_attempts = LoginAttemptRepository(services.database)
     console_sessions = ConsoleSessionRepository(services.database)
 
@@ -51,6 +63,9 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
         return {"watches_ended": await watches.run()}
 
     runner.add(Job("end_watches", WATCH_EXPIRY_INTERVAL, end_watches))
+    backfill = SearchBackfill(services.repositories.devices, services.repositories.jobs,
+                              SEARCH_BACKFILL_INTERVAL / 2)
+    runner.add(Job("backfill_search", SEARCH_BACKFILL_INTERVAL, backfill.run, at_start=True))
     register_monitoring_jobs(runner, services)
 
 
@@ -82,7 +97,7 @@ def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
                             settings.incident_min_share, settings.incident_resolve_share,
                             settings.incident_baseline_alpha)
     incidents = IncidentDetector(repositories.devices, repositories.events, repositories.incidents, config,
-                                 services.clock)
+                                 services.clock, timedelta(seconds=settings.incident_census_interval))
     changes = services.metrics.counter("acs_incidents_total", "Incidents opened and resolved", ("event",))
     incidents.hooks.append(lambda event, _incident: changes.inc(event=event))
 

@@ -25,15 +25,17 @@ from aiohttp import web
 from acs.app import create_api_app, create_cwmp_app
 from acs.config import Settings
 from acs.jobs import register_jobs
+from acs.listener import GUARD, ConnectionLimits, GuardedSite, ListenerGuard
 from acs.localdb import LocalMongo
 from acs.logs import configure_logging
-from acs.services import build_services
+from acs.services import Services, build_services
 from tasks.scheduler import JobRunner
 from tasks.secretbox import load_or_create_key
 from tasks.store.db import Database, connect
 
 log = logging.getLogger("acs.serve")
 LOCAL_DB_PORT = 27017
+FLUSH_SECONDS = 2.0  # at shutdown, for responses whose handler is done to be written
 
 
 def tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
@@ -89,9 +91,35 @@ async def run_with_database(settings: Settings, work: Callable[[Database], Await
             await database.close()
 
 
-async def _start_site(runner: web.AppRunner, sock: socket.socket, context: ssl.SSLContext | None, grace: float) -> None:
+async def _start_site(
+    app: web.Application, name: str, sock: socket.socket, context: ssl.SSLContext | None, services: Services
+) -> tuple[web.AppRunner, ListenerGuard]:
+    settings = services.settings
+    guard = ListenerGuard(name, ConnectionLimits.of(settings, name), services.metrics)
+    app[GUARD] = guard
+    # The grace is spent in _stop_sites (guard.drain); aiohttp's own shutdown only gets the
+    # responses already answered out of the door.
+    runner = web.AppRunner(
+        app, access_log=None, keepalive_timeout=guard.limits.keepalive_timeout, shutdown_timeout=FLUSH_SECONDS
+    )
     await runner.setup()
-    await web.SockSite(runner, sock, ssl_context=context, shutdown_timeout=grace).start()
+    await GuardedSite(runner, sock, guard, ssl_context=context).start()
+    return runner, guard
+
+
+async def _stop_sites(listeners: list[tuple[web.AppRunner, ListenerGuard]], grace: float) -> None:
+    """Stop accepting, let running requests finish (bodies still arriving included) within
+    ``grace``, then close what is left."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    for runner, _guard in listeners:
+        for site in list(runner.sites):
+            await site.stop()
+    for runner, guard in listeners:
+        if not await guard.drain(max(0.0, deadline - loop.time())):
+            log.warning("%s: %d request(s) still running after the %.0f s grace: cut", guard.name, guard.in_flight,
+                        grace)
+        await runner.cleanup()
 
 
 async def run_worker(settings: Settings) -> None:
@@ -103,21 +131,15 @@ async def run_worker(settings: Settings) -> None:
     many = settings.workers > 1
     cwmp_sock = bind(settings.cwmp_address, reuse_port=many)
     api_sock = bind(settings.api_address, reuse_port=many)
-    database = connect(
-        settings.mongodb_uri or "",
-        pool_size=settings.mongodb_pool_size,
-        wait_queue_timeout_ms=int(settings.mongodb_wait_timeout * 1000),
-    )
+    database = connect(settings.mongodb_uri or "")
     services = build_services(settings, database)
     await services.repositories.ensure_indexes()
-    cwmp_runner = web.AppRunner(create_cwmp_app(services), access_log=None)
-    api_runner = web.AppRunner(create_api_app(services), access_log=None)
-    await _start_site(
-        cwmp_runner, cwmp_sock, tls_context(settings.cwmp_tls_cert, settings.cwmp_tls_key), settings.shutdown_grace
-    )
-    await _start_site(
-        api_runner, api_sock, tls_context(settings.api_tls_cert, settings.api_tls_key), settings.shutdown_grace
-    )
+    listeners = [
+        await _start_site(create_cwmp_app(services), "cwmp", cwmp_sock,
+                          tls_context(settings.cwmp_tls_cert, settings.cwmp_tls_key), services),
+        await _start_site(create_api_app(services), "api", api_sock,
+                          tls_context(settings.api_tls_cert, settings.api_tls_key), services),
+    ]
     jobs = JobRunner(services.jobs, services.clock)
     register_jobs(jobs, services)
     jobs.start()
@@ -129,8 +151,7 @@ async def run_worker(settings: Settings) -> None:
     await stopping.wait()
     log.info("stopping: no new connections, finishing running requests (up to %.0f s)", settings.shutdown_grace)
     jobs.shutdown()
-    await cwmp_runner.cleanup()
-    await api_runner.cleanup()
+    await _stop_sites(listeners, settings.shutdown_grace)
     await database.close()
 
 

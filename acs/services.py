@@ -26,6 +26,7 @@ from tasks.store.batches import BatchRepository
 from tasks.store.db import Database
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
+from tasks.store.digest_nonces import DigestNonceRepository
 from tasks.store.files import FileStore
 from tasks.store.health import HealthRepository
 from tasks.store.incidents import IncidentRepository
@@ -56,6 +57,7 @@ class Repositories:
     events: DeviceEventRepository
     health: HealthRepository
     incidents: IncidentRepository
+    digest_nonces: DigestNonceRepository
 
     @classmethod
     def open(cls, database: Database) -> Repositories:
@@ -73,6 +75,7 @@ class Repositories:
             events=DeviceEventRepository(database),
             health=HealthRepository(database),
             incidents=IncidentRepository(database),
+            digest_nonces=DigestNonceRepository(database),
         )
 
     async def ensure_indexes(self) -> None:
@@ -90,6 +93,7 @@ class Repositories:
             self.events,
             self.health,
             self.incidents,
+            self.digest_nonces,
         ):
             await repository.ensure_indexes()
 

@@ -66,7 +66,9 @@ class Page(BaseModel, Generic[T]):
 
 
 class DeviceQuery(PageQuery):
-    q: str | None = Field(default=None, min_length=1, max_length=128, description="Substring of id, serial or IP")
+    q: str | None = Field(default=None, min_length=1, max_length=128, description=(
+        "Whole token or prefix, case-insensitive, of the device id (or a word of it), serial number (or its "
+        "last 4+ characters), connection or WAN IP, WAN MAC (any spelling) or a tag"))
     oui: str | None = Field(default=None, max_length=64)
     product_class: str | None = Field(default=None, max_length=64)
     software_version: str | None = Field(default=None, max_length=64)
@@ -87,6 +89,11 @@ class DeviceSummary(BaseModel):
     last_inform: datetime | None = None
     online: bool
     tags: list[str] = Field(default_factory=list)
+
+
+class DevicePage(Page[DeviceSummary]):
+    total: int = Field(description="Devices the filters match: exact when total_exact, else estimated from a sample")
+    total_exact: bool = Field(description="Whether total was counted (small listings) or estimated (large ones)")
 
 
 class LastSession(BaseModel):
@@ -243,6 +250,9 @@ class JobRun(BaseModel):
 class TokenCreateBody(_Body):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@\-]*$")
     role: Role
+    expires_in: int | None = Field(
+        default=None, ge=60, le=10 * 366 * 86400, description="Seconds until the token stops working; unset: never"
+    )
 
 
 class TokenView(BaseModel):
@@ -252,6 +262,7 @@ class TokenView(BaseModel):
     created_at: datetime
     created_by: str
     last_used_at: datetime | None = None
+    expires_at: datetime | None = Field(default=None, description="When the token stops working; null: never")
 
 
 class TokenCreated(TokenView):

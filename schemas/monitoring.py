@@ -113,6 +113,11 @@ class FailedTask(BaseModel):
     fault: dict[str, Any] | None = None
 
 
+class NextStep(BaseModel):
+    key: str = Field(description="What to do, as a key (the console words it in the user's language)")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class Diagnosis(BaseModel):
     device_id: str
     online: bool
@@ -130,3 +135,4 @@ class Diagnosis(BaseModel):
     failed_tasks: list[FailedTask] = Field(default_factory=list)
     incidents: list[IncidentSummary] = Field(default_factory=list)
     next_steps: list[str]
+    steps: list[NextStep] = Field(default_factory=list, description="next_steps as keys and values")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from schemas.monitoring import Diagnosis, FailedTask, HealthView, WanView
+from schemas.monitoring import Diagnosis, FailedTask, HealthView, NextStep, WanView
 from tasks.health import advice
 from tasks.incidents.service import summary_of
 from tasks.store import device_events
@@ -42,7 +42,7 @@ class Sources(Protocol):
 async def diagnose(sources: Sources, device: Document, now: datetime, health_interval: int) -> Diagnosis:
     device_id = device["_id"]
     boots = await sources.events.for_device(device_id, now, 50, [device_events.BOOT])
-    reboots = [boot for boot in boots if boot["at"] >= now - RECENT]
+    reboots_24h = await sources.events.reboots_since(device_id, now - RECENT)
     failed = [task for task in await sources.tasks.for_device(device_id, None, 10, "failed")
               if task.get("finished_at") and task["finished_at"] >= now - RECENT]
     incidents = await sources.incidents.for_device(device_id)
@@ -54,11 +54,12 @@ async def diagnose(sources: Sources, device: Document, now: datetime, health_int
         offline_since=device.get("offline_since"),
         health=health,
         incidents=[incident for incident in incidents if incident["status"] == "open"],
-        reboots_24h=len(reboots),
+        reboots_24h=reboots_24h,
         last_reboot_reason=advice.reboot_reason(boots[0]["detail"].get("events") or []) if boots else None,
         failed_tasks=len(failed),
         health_stale=bool(health and health["at"] < now - timedelta(seconds=2 * health_interval or 86400)),
     )
+    steps = advice.steps(state)
     return Diagnosis(
         device_id=device_id,
         online=state.online,
@@ -77,5 +78,6 @@ async def diagnose(sources: Sources, device: Document, now: datetime, health_int
         failed_tasks=[FailedTask(id=task["_id"], kind=task["kind"], finished_at=task.get("finished_at"),
                                  reason=task.get("reason"), fault=task.get("fault")) for task in failed],
         incidents=[summary_of(incident) for incident in incidents],
-        next_steps=advice.next_steps(state),
+        next_steps=[step.english() for step in steps],
+        steps=[NextStep(key=step.key, params=step.params) for step in steps],
     )

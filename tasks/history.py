@@ -63,7 +63,7 @@ def task_entry(task: Document) -> HistoryEntry:
 
 def audit_entry(entry: Document) -> HistoryEntry:
     detail = {key: entry.get(key) for key in ("token_name", "token_id", "role", "method", "path", "remote",
-                                               "status", "task_ids", "tags", "kind")}
+                                               "status", "task_ids", "tags", "kind", "route", "summary")}
     return HistoryEntry(at=entry["at"], type="operator", id=entry["_id"],
                         summary=f"{entry.get('token_name')}: {entry.get('summary')} -> {entry.get('status')}",
                         detail={key: value for key, value in detail.items() if value is not None})
@@ -87,7 +87,9 @@ def health_entry(result: Document) -> HistoryEntry:
 def incident_entry(incident: Document) -> HistoryEntry:
     return HistoryEntry(at=incident["opened_at"], type="incident", id=str(incident["_id"]),
                         summary=f"incident #{incident['_id']} ({incident['status']}): {incident['title']}",
-                        detail={key: incident.get(key) for key in ("status", "cause", "resolved_at", "key")})
+                        detail={key: incident.get(key) for key in ("status", "cause", "resolved_at", "key", "dimension",
+                                                                   "value", "signals", "affected_now", "member_count",
+                                                                   "group_size")})
 
 
 async def device_timeline(

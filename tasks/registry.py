@@ -15,6 +15,7 @@ from typing import Any
 
 from cwmp import CwmpVersion, Inform
 from cwmp.device_id import make_device_id
+from tasks.search import normal_mac
 from tasks.store import device_events
 from tasks.store.db import Document
 from tasks.store.device_events import DeviceEventRepository
@@ -43,7 +44,6 @@ WAN_MAC_NAME = re.compile(
     r"^(?:InternetGatewayDevice\.WANDevice\.\d+\.WANConnectionDevice\.\d+\.WAN(?:IP|PPP)Connection\.\d+"
     r"|Device\.Ethernet\.(?:Interface|Link)\.\d+)\.MACAddress$"
 )
-MAC = re.compile(r"^[0-9A-Fa-f]{2}(?:[:-]?[0-9A-Fa-f]{2}){5}$")
 BOOTSTRAP = "0 BOOTSTRAP"
 
 
@@ -75,15 +75,6 @@ def _summary_field(name: str) -> str | None:
     if name.startswith("Device.IP.Interface.") and name.endswith(TR181_ADDRESS_SUFFIX):
         return "wan_ip"
     return None
-
-
-def normal_mac(text: str) -> str | None:
-    """``AA:BB:CC:DD:EE:FF`` from any usual spelling; None for anything else or the all-zero MAC."""
-    text = text.strip()
-    if not MAC.fullmatch(text):
-        return None
-    digits = re.sub(r"[:-]", "", text).upper()
-    return None if digits == "0" * 12 else ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
 def wan_mac_of(values: Iterable[tuple[str, Any]]) -> str | None:
@@ -171,8 +162,8 @@ class DeviceRegistry:
         if self.margin is not None:
             state["offline_after"] = self.margin.deadline(now, state.get("periodic_inform_interval"))
         state["presence"] = "online"
-        device, _created = await self.devices.record_inform(summary.device_id, summary.identity, state, now)
-        await self._record_events(device, summary, now)
+        device, created = await self.devices.record_inform(summary.device_id, summary.identity, state, now)
+        await self._record_events(device, summary, now, created)
         # TR-069 3.7.1.5: BOOTSTRAP means the device lost (or never had) its configuration from
         # us; the cached tree is stale and is replaced by the Inform's. History (sessions, tasks) is kept.
         await self.parameters.set_values(
@@ -193,11 +184,13 @@ class DeviceRegistry:
         if wan_mac is not None:
             await self.devices.set_fields(task["device_id"], {"wan_mac": wan_mac})
 
-    async def _record_events(self, device: Document, summary: InformSummary, now: datetime) -> None:
+    async def _record_events(self, device: Document, summary: InformSummary, now: datetime, created: bool) -> None:
         if self.events is None:
             return
         if "1 BOOT" in summary.event_codes:
-            await self.events.record(summary.device_id, device_events.BOOT, now, {"events": summary.event_codes})
+            # The device's first contact with us boots it too, but is not a reboot (device_events.reboots_since).
+            detail = {"events": summary.event_codes, **({"first_contact": True} if created else {})}
+            await self.events.record(summary.device_id, device_events.BOOT, now, detail)
         offline_since = device.get("offline_since")
         if offline_since is not None:  # the offline job marked it; this Inform brings it back
             await self.devices.clear_offline(summary.device_id)

@@ -2,19 +2,23 @@
 
 Every ACS process schedules every job; at each tick only the process that takes the job's
 lease runs it, so a job runs once per interval however many processes or hosts there are.
-The lease lasts one interval: a later tick of the same holder renews it, and if the holder
-dies another process takes over at the next tick after expiry. Each run is recorded.
+The lease lasts a little under one interval: a later tick of the same holder renews it, and if
+the holder dies another process takes over at the next tick after expiry. A run that outlasts
+its lease keeps it by renewing it while it runs (a heartbeat), so a slow run is never joined by
+a second one elsewhere; a holder that dies mid-run stops renewing. Each run is recorded.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -24,6 +28,7 @@ from tasks.store.jobs import JobRepository
 
 log = logging.getLogger("acs.scheduler")
 JobFunction = Callable[[], Awaitable[dict[str, Any]]]
+LEASE_SHARE = 0.9  # of the interval: how long a tick's lease lasts
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class Job:
     name: str
     interval: float  # seconds
     run: JobFunction
+    at_start: bool = False  # first tick as the scheduler starts, not one interval later
 
 
 def process_identity() -> str:
@@ -56,6 +62,7 @@ class JobRunner:
             max_instances=1,
             coalesce=True,
             misfire_grace_time=max(1, int(job.interval)),
+            **({"next_run_time": datetime.now(UTC)} if job.at_start else {}),
         )
 
     def start(self) -> None:
@@ -67,13 +74,12 @@ class JobRunner:
 
     async def tick(self, job: Job) -> bool:
         """Run ``job`` if this process holds its lease; True when it ran."""
-        now = self.clock()
-        # A little under one interval, so the holder's next tick always finds its own lease.
-        until = now + timedelta(seconds=job.interval * 0.9)
-        if not await self.jobs.take_lease(job.name, self.holder, until, now):
+        if not await self._take(job):
             return False
+        now = self.clock()
         started = time.perf_counter()
         run: dict[str, Any] = {"job": job.name, "holder": self.holder, "started_at": now}
+        heartbeat = asyncio.create_task(self._heartbeat(job))
         try:
             run["counts"] = await job.run()
             run["outcome"] = "ok"
@@ -81,10 +87,32 @@ class JobRunner:
             log.exception("scheduled job %s failed", job.name)
             run["outcome"] = "error"
             run["error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
         run["ended_at"] = self.clock()
         run["duration_ms"] = int((time.perf_counter() - started) * 1000)
         await self.jobs.record_run(run)
         return True
+
+    async def _take(self, job: Job) -> bool:
+        """Take or renew the job's lease, until a little under one interval from now."""
+        now = self.clock()
+        # Under one interval, so the holder's next tick always finds its own lease.
+        until = now + timedelta(seconds=job.interval * LEASE_SHARE)
+        return await self.jobs.take_lease(job.name, self.holder, until, now)
+
+    async def _heartbeat(self, job: Job) -> None:
+        """While a run lasts, renew its lease every third of the lease: nobody else starts the job."""
+        while True:
+            await asyncio.sleep(job.interval * LEASE_SHARE / 3)
+            try:
+                if not await self._take(job):
+                    log.error("scheduled job %s lost its lease while running", job.name)
+                    return
+            except Exception:  # the database is away: the run itself will fail or finish; keep trying
+                log.warning("scheduled job %s: lease renewal failed", job.name, exc_info=True)
 
     async def run_all_once(self) -> None:
         """Burst mode (tests, ``acs jobs run``): tick every registered job now."""

@@ -36,7 +36,8 @@ async def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
 
 @pytest.fixture(scope="session")
 async def mongo_client(mongo_server: MongoServer) -> AsyncIterator[AsyncMongoClient[MongoDocument]]:
-    client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(mongo_server.uri, tz_aware=True)
+    # Bounded like the ACS's own pool (tasks/store/db.py): FerretDB 1.24 wedges at about 50 writers in flight.
+    client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(mongo_server.uri, tz_aware=True, maxPoolSize=10)
     try:
         yield client
     finally:

@@ -5,7 +5,8 @@ entropy there is nothing to brute-force, so a slow password hash would only slow
 
 Lookups are cached in-process for ``CACHE_SECONDS`` (hits and misses), so a token revoked
 through the API of this process stops working at once, and one revoked elsewhere (the CLI,
-another worker or host) within ``CACHE_SECONDS``.
+another worker or host) within ``CACHE_SECONDS``. A token may carry an expiry
+(``expires_at``), checked on every request, cached or not.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Principal:
     token_id: str
     name: str
     role: Role
+    expires_at: datetime | None = None
 
 
 def hash_token(token: str) -> str:
@@ -58,9 +60,14 @@ class TokenAuthority:
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Principal | None]] = {}
 
-    async def create(self, name: str, role: Role, created_by: str) -> tuple[str, Document]:
-        """Store a new token; returns the token text (shown once) and its stored record."""
+    async def create(
+        self, name: str, role: Role, created_by: str, expires_at: datetime | None = None
+    ) -> tuple[str, Document]:
+        """Store a new token (valid until ``expires_at``, or until revoked when None); returns the
+        token text (shown once) and its stored record."""
         token = new_token()
+        if expires_at is not None:  # as stored (BSON keeps milliseconds), so the answer shows what holds
+            expires_at = expires_at.replace(microsecond=expires_at.microsecond // 1000 * 1000)
         record: Document = {
             "_id": str(ObjectId()),
             "name": name,
@@ -69,6 +76,7 @@ class TokenAuthority:
             "created_at": self.clock(),
             "created_by": created_by,
             "last_used_at": None,
+            "expires_at": expires_at,
         }
         await self.tokens.insert(record)
         record.pop("hash")
@@ -87,6 +95,8 @@ class TokenAuthority:
         principal = await self._lookup(hash_token(token.strip()))
         if principal is None:
             raise ApiError(401, "unauthorized", "unknown or revoked token")
+        if principal.expires_at is not None and principal.expires_at <= self.clock():
+            raise ApiError(401, "unauthorized", f"token {principal.name!r} expired; create a new one")
         return principal
 
     async def authorize(self, authorization: str | None, needed: Role) -> Principal:
@@ -102,7 +112,9 @@ class TokenAuthority:
         if cached is not None and cached[0] > now:
             return cached[1]
         record = await self.tokens.by_hash(token_hash)
-        principal = None if record is None else Principal(record["_id"], record["name"], Role(record["role"]))
+        principal = None if record is None else Principal(
+            record["_id"], record["name"], Role(record["role"]), record.get("expires_at")
+        )
         if len(self._cache) >= CACHE_ENTRIES:
             self._cache.clear()  # bounded: a flood of bad tokens cannot grow it without limit
         self._cache[token_hash] = (now + self.cache_seconds, principal)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from acs.api.errors import ApiError
-from acs.api.pagination import cursor_text, decode_cursor, next_cursor
+from acs.api.pagination import cursor_text, decode_cursor, encode_cursor
 from acs.api.routes import Call, Reply, Route
 from schemas.api import (
     ConnectionRequestQuery,
@@ -14,10 +14,10 @@ from schemas.api import (
     CpeCredentials,
     CpeCredentialsBody,
     DeviceDetail,
+    DevicePage,
     DeviceQuery,
     DeviceSummary,
     LastSession,
-    Page,
     Parameters,
     ParametersQuery,
     ParameterView,
@@ -75,11 +75,17 @@ async def list_devices(call: Call) -> Reply:
     now = services.clock()
     device_filter = DeviceFilter(query.q, query.oui, query.product_class, query.software_version, query.tag,
                                  query.online)
-    after = cursor_text(decode_cursor(query.cursor), "after")
-    found = await services.repositories.devices.page(device_filter, now, after, query.limit + 1)
-    items = [summary_of(device, now) for device in found[: query.limit]]
-    return Reply(Page[DeviceSummary](items=items,
-                                     next_cursor=next_cursor(found, query.limit, lambda d: {"after": d["_id"]})))
+    position = decode_cursor(query.cursor)
+    if position is not None:
+        cursor_text(position, "after")  # every cursor of this listing names the last device given
+    try:
+        page = await services.repositories.devices.search_page(device_filter, position, query.limit)
+    except (TypeError, ValueError) as exc:  # a cursor whose fields are not ours
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from exc
+    items = [summary_of(device, now) for device in page.devices]
+    following = encode_cursor(page.next_position) if page.next_position is not None else None
+    return Reply(DevicePage(items=items, next_cursor=following, total=page.total,
+                            total_exact=page.total_exact))
 
 
 async def get_device(call: Call) -> Reply:
@@ -143,7 +149,7 @@ async def connection_request(call: Call) -> Reply:
 DEVICE = "/api/v1/devices/{device_id}"
 ROUTES = [
     Route("GET", "/api/v1/devices", list_devices, "List devices", Role.VIEWER, "devices",
-          query=DeviceQuery, response=Page[DeviceSummary], other_statuses=(400,)),
+          query=DeviceQuery, response=DevicePage, other_statuses=(400,)),
     Route("GET", DEVICE, get_device, "One device", Role.VIEWER, "devices", response=DeviceDetail,
           other_statuses=(404,)),
     Route("GET", DEVICE + "/parameters", get_parameters, "Cached parameters of a device", Role.VIEWER,

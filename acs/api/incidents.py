@@ -18,7 +18,7 @@ MAX_INCIDENT_ID = 2**63 - 1
 def _incident_id(call: Call) -> int:
     text = call.path("incident_id")
     # Incident ids are small integers; anything beyond a BSON int64 cannot name one.
-    if not text.isdigit() or int(text) > MAX_INCIDENT_ID:
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_INCIDENT_ID:  # "¹".isdigit() is True
         raise ApiError.not_found(f"incident {text}")
     return int(text)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from acs.api.errors import ApiError
@@ -30,7 +30,8 @@ async def list_tokens(call: Call) -> Reply:
 async def create_token(call: Call) -> Reply:
     body = call.body(TokenCreateBody)
     try:
-        token, record = await call.api.auth.create(body.name, body.role, f"api:{call.who}")
+        expires_at = None if body.expires_in is None else call.api.services.clock() + timedelta(seconds=body.expires_in)
+        token, record = await call.api.auth.create(body.name, body.role, f"api:{call.who}", expires_at)
     except DuplicateTokenName as exc:
         raise ApiError(409, "conflict", f"a token named {body.name!r} exists") from exc
     call.audit["created_token"] = {"id": record["_id"], "name": body.name, "role": body.role.value}

@@ -19,7 +19,7 @@ from acs.api.context import API
 from acs.console import actions, device, incidents, pages
 from acs.console.accounts import Accounts
 from acs.console.render import Renderer
-from acs.console.web import CONSOLE, Console
+from acs.console.web import CONSOLE, Console, unknown_page
 from tasks.store.users import ConsoleSessionRepository, UserRepository
 
 STATIC = Path(str(files("acs.console").joinpath("static")))
@@ -45,6 +45,7 @@ def setup_console(app: web.Application) -> None:
     if "incidents" in console.panels:
         app.router.add_routes(incidents.ROUTES)
     app.router.add_static("/static/console/", STATIC, name="console_static")
+    app.router.add_get("/{tail:.*}", unknown_page)  # last: only what no other route matched
 
     async def indexes(_app: web.Application) -> None:
         await users.ensure_indexes()

@@ -44,7 +44,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
 
 async def _incident(request: web.Request) -> Document | None:
     text = request.match_info["incident_id"]
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         return None
     return await console_of(request).api.services.repositories.incidents.get(int(text))
 

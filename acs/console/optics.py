@@ -1,8 +1,9 @@
-"""Optical levels of a PON device from its cached parameters, judged against thresholds.
+"""Optical levels of a PON device from its cached parameters, judged by the one threshold table.
 
-Vendors publish the levels under their own names and units; these are the ones the fleet
-(and ``acs sim``) uses. GPON class B+ (ITU-T G.984.2): receive between -27 and -8 dBm,
-transmit between +0.5 and +5 dBm.
+Which parameters hold the levels, their units and the family's limits come from
+``tasks/health/checks.json`` (via the health poller's catalog and settings), and the level is
+judged by the same functions as a health read (``tasks.health.evaluate``): the summary and the
+diagnosis cannot disagree about one value.
 """
 
 from __future__ import annotations
@@ -10,56 +11,48 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from tasks.health.catalog import CheckProfile
+from tasks.health.evaluate import Level, Thresholds, convert, limits_for, rx_level, tx_level
 from tasks.store.parameters import CachedParameter
 
-RX_RANGE = (-27.0, -8.0)
-TX_RANGE = (0.5, 5.0)
+METRICS = ("rx_power", "tx_power")
 
 
 @dataclass(frozen=True)
-class OpticalSource:
-    obj: str
-    rx: str
-    tx: str
-    scale: float  # dBm per unit of the value
-
-
-SOURCES = (
-    OpticalSource("InternetGatewayDevice.WANDevice.1.X_GponInterafceConfig.", "RXPower", "TXPower", 1.0),
-    OpticalSource("InternetGatewayDevice.WANDevice.1.X_ZTE-COM_WANPONInterfaceConfig.", "RXPower", "TXPower", 0.001),
-    # TR-181 Optical.Interface: Dbm1000 (dBm x 1000).
-    OpticalSource("Device.Optical.Interface.1.", "OpticalSignalLevel", "TransmitOpticalLevel", 0.001),
-)
-
-
-@dataclass(frozen=True)
-class Level:
+class OpticalLevel:
+    metric: str  # rx_power or tx_power
     dbm: float | None
-    low: float
-    high: float
+    level: str | None  # ok, warn, critical (None: not read)
+    warn: float
+    critical: float | None
     updated_at: datetime | None
     parameter: str
 
-    @property
-    def ok(self) -> bool | None:
-        return None if self.dbm is None else self.low <= self.dbm <= self.high
+
+def parent_objects(profile: CheckProfile) -> list[str]:
+    return sorted({spec.name.rsplit(".", 1)[0] + "." for metric, spec in profile.metrics.items() if metric in METRICS})
 
 
-def _level(parameter: CachedParameter | None, name: str, scale: float, bounds: tuple[float, float]) -> Level:
-    dbm = None
-    if parameter is not None and parameter.value not in (None, ""):
-        try:
-            dbm = round(float(str(parameter.value)) * scale, 2)
-        except ValueError:
-            dbm = None
-    return Level(dbm, bounds[0], bounds[1], parameter.updated_at if parameter else None, name)
-
-
-def optical_levels(cached: dict[str, CachedParameter]) -> tuple[Level, Level] | None:
-    """RX and TX levels, or None when the cache holds no optical object known here."""
-    for source in SOURCES:
-        rx, tx = cached.get(source.obj + source.rx), cached.get(source.obj + source.tx)
-        if rx is not None or tx is not None:
-            return (_level(rx, source.obj + source.rx, source.scale, RX_RANGE),
-                    _level(tx, source.obj + source.tx, source.scale, TX_RANGE))
-    return None
+def optical_levels(profile: CheckProfile, defaults: Thresholds,
+                   cached: dict[str, CachedParameter]) -> list[OpticalLevel]:
+    """RX and TX as the family reports them (empty when it has no optical metrics)."""
+    limits = limits_for(profile, defaults)
+    levels = []
+    for metric in METRICS:
+        spec = profile.metrics.get(metric)
+        if spec is None:
+            continue
+        parameter = cached.get(spec.name)
+        raw = str(parameter.value) if parameter is not None and parameter.value not in (None, "") else None
+        number = convert(spec, raw) if raw is not None else None
+        dbm = round(float(number), 2) if isinstance(number, float | int) else None
+        judged: Level | None = None
+        if dbm is not None:
+            judged = rx_level(dbm, limits) if metric == "rx_power" else tx_level(dbm, limits)
+        if metric == "rx_power":
+            warn, critical = limits.rx_warn_dbm, limits.rx_critical_dbm
+        else:
+            warn, critical = limits.tx_low_dbm, None
+        levels.append(OpticalLevel(metric, dbm, judged.label if judged is not None else None, warn, critical,
+                                   parameter.updated_at if parameter else None, spec.name))
+    return levels

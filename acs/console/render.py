@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -13,6 +13,7 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from acs.console.accounts import LANGUAGES, ConsoleUser
+from acs.console.words import Translator, Words
 
 SECURITY_HEADERS = {
     # Everything is served from this origin; no inline script or style, no framing.
@@ -45,15 +46,18 @@ def valid_time_zone(name: str) -> bool:
     return True
 
 
-class Translator:
-    def __init__(self, language: str) -> None:
-        self.language = language if language in LANGUAGES else "en"
-        self.messages = catalog(self.language)
-        self.fallback = catalog("en")
+def translator(language: str) -> Translator:
+    chosen = language if language in LANGUAGES else "en"
+    return Translator(chosen, catalog(chosen), catalog("en"))
 
-    def __call__(self, key: str, **values: Any) -> str:
-        text = self.messages.get(key) or self.fallback.get(key) or key
-        return text.format(**values) if values else text
+
+def user_zone(user: ConsoleUser | None) -> ZoneInfo:
+    return ZoneInfo(user.time_zone if user is not None and valid_time_zone(user.time_zone) else "UTC")
+
+
+def words_for(user: ConsoleUser | None, language: str = "en", now: datetime | None = None) -> Words:
+    """The user's language and time zone (a page before login: ``language``, UTC)."""
+    return Words(translator(user.language if user is not None else language), user_zone(user), now)
 
 
 class Renderer:
@@ -66,34 +70,12 @@ class Renderer:
         )
 
     def page(self, template: str, user: ConsoleUser | None, status: int = 200, **context: Any) -> web.Response:
-        language = user.language if user is not None else context.pop("language", "en")
-        zone = ZoneInfo(user.time_zone if user is not None and valid_time_zone(user.time_zone) else "UTC")
-        t = Translator(language)
-        text = self.env.get_template(template).render(
-            user=user, t=t, lang=t.language, when=lambda moment: format_time(moment, zone),
-            ago=lambda moment: ago(moment, t), **context,
-        )
+        text = self.render(template, user, **context)
         return web.Response(text=text, content_type="text/html", status=status, headers=SECURITY_HEADERS)
 
-
-def format_time(moment: datetime | None, zone: ZoneInfo) -> str:
-    if moment is None:
-        return "—"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
-
-
-def ago(moment: datetime | None, t: Translator, now: datetime | None = None) -> str:
-    if moment is None:
-        return t("never")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    seconds = int(((now or datetime.now(UTC)) - moment).total_seconds())
-    if seconds < 60:
-        return t("ago_seconds", n=max(seconds, 0))
-    if seconds < 3600:
-        return t("ago_minutes", n=seconds // 60)
-    if seconds < 86400:
-        return t("ago_hours", n=seconds // 3600)
-    return t("ago_days", n=seconds // 86400)
+    def render(self, template: str, user: ConsoleUser | None, **context: Any) -> str:
+        words = words_for(user, context.pop("language", "en"), context.get("now"))
+        return self.env.get_template(template).render(
+            user=user, t=words.t, lang=words.t.language, words=words, when=words.when, ago=words.ago,
+            when_ago=words.when_ago, **context,
+        )

@@ -12,13 +12,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
 from acs.api.context import Api
 from acs.console.accounts import Accounts, ConsoleUser, csrf_ok
-from acs.console.render import SECURITY_HEADERS, Renderer
+from acs.console.render import SECURITY_HEADERS, Renderer, words_for
 from schemas.api import Role
 
 log = logging.getLogger("acs.console")
@@ -68,12 +68,14 @@ def device_url(device_id: str, tail: str = "") -> str:
     return f"/devices/{quote(device_id, safe='')}{tail}"
 
 
-def refuse(request: web.Request, status: int, message_key: str) -> web.StreamResponse:
+def refuse(request: web.Request, status: int, message_key: str, **params: Any) -> web.StreamResponse:
+    """A refusal in the user's language: a page for a browser, JSON (code + sentence) for the page's script."""
     console = console_of(request)
     user = request.get(USER)
-    if wants_json(request) or request.method in STATE_CHANGING:
-        return json_reply({"error": {"code": message_key, "message": message_key}}, status)
-    return console.renderer.page("error.html", user, status=status, message_key=message_key)
+    if wants_json(request):
+        message = words_for(user).t(message_key, **params)
+        return json_reply({"error": {"code": message_key.removeprefix("err_"), "message": message}}, status)
+    return console.renderer.page("error.html", user, status=status, message_key=message_key, params=params)
 
 
 def guard(role: Role) -> Callable[[Handler], Handler]:
@@ -82,8 +84,13 @@ def guard(role: Role) -> Callable[[Handler], Handler]:
             console = console_of(request)
             user = await console.accounts.user_for(request.cookies.get(SESSION_COOKIE))
             if user is None:
-                if wants_json(request) or request.method in STATE_CHANGING:
-                    return json_reply({"error": {"code": "unauthorized", "message": "log in first"}}, 401)
+                if wants_json(request):
+                    message = words_for(None, _language_of(request)).t("session_expired")
+                    return json_reply({"error": {"code": "unauthorized", "message": message}}, 401)
+                if request.method in STATE_CHANGING:
+                    # A form sent after the session ended: say so (the page's script keeps typed text).
+                    back = request.headers.get("Referer", "/")
+                    raise web.HTTPSeeOther(f"/login?expired=1&next={quote(_local_path(back), safe='')}")
                 raise web.HTTPSeeOther(f"/login?next={quote(request.rel_url.raw_path_qs, safe='')}")
             request[USER] = user
             if request.method in STATE_CHANGING and not await _csrf_passes(request, user):
@@ -98,6 +105,26 @@ def guard(role: Role) -> Callable[[Handler], Handler]:
         return handle
 
     return wrap
+
+
+def _language_of(request: web.Request) -> str:
+    accepted = request.headers.get("Accept-Language", "")
+    return "ru" if accepted.lower().startswith("ru") else "en"
+
+
+def _local_path(url: str) -> str:
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+async def unknown_page(request: web.Request) -> web.StreamResponse:
+    """A console URL that does not exist: a page in the user's language (API paths keep their JSON 404)."""
+    if request.path.startswith("/api/") or wants_json(request):
+        raise web.HTTPNotFound()
+    console = console_of(request)
+    user = await console.accounts.user_for(request.cookies.get(SESSION_COOKIE))
+    return console.renderer.page("error.html", user, status=404, message_key="page_not_found", params={},
+                                 language=_language_of(request))
 
 
 async def _csrf_passes(request: web.Request, user: ConsoleUser) -> bool:

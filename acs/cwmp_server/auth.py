@@ -3,7 +3,8 @@
 Credentials are global (settings) or per device (``cpe_username`` / encrypted ``cpe_password``
 on the device document; a per-device username wins). Digest nonces are stateless, an HMAC of
 their issue time under the process's secret key, so a CPE may answer a challenge from one
-worker on a connection to another.
+worker on a connection to another; each (nonce, nonce count) is accepted once, across workers
+(``digest_nonce_uses``), so a captured header cannot be replayed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from cwmp import httpauth
 from cwmp.logtext import loggable
 from tasks.secretbox import SecretBox
 from tasks.store.devices import DeviceRepository
+from tasks.store.digest_nonces import DigestNonceRepository
 
 if TYPE_CHECKING:
     from acs.services import Services
@@ -60,6 +62,7 @@ class CpeAuthenticator:
         devices: DeviceRepository,
         box: SecretBox,
         nonces: NonceIssuer,
+        nonce_uses: DigestNonceRepository,
     ) -> None:
         self.mode = mode
         self.realm = realm
@@ -68,6 +71,7 @@ class CpeAuthenticator:
         self.devices = devices
         self.box = box
         self.nonces = nonces
+        self.nonce_uses = nonce_uses
 
     @classmethod
     def from_settings(cls, settings: Settings, services: Services) -> CpeAuthenticator:
@@ -82,6 +86,7 @@ class CpeAuthenticator:
             services.repositories.devices,
             services.box,
             nonces,
+            services.repositories.digest_nonces,
         )
 
     async def check(self, request: web.Request) -> web.Response | None:
@@ -98,7 +103,17 @@ class CpeAuthenticator:
             if not self.nonces.valid(credentials.nonce):
                 stale = True  # RFC 7616 3.3: an old nonce with a right answer gets stale=true
             elif await self._digest_ok(credentials, request.method):
-                return None
+                if await self.nonce_uses.first_use(credentials.nonce, credentials.nc or "", self.nonces.clock()):
+                    return None
+                # RFC 7616 3.4.5: a nonce count seen before is a replay (or a CPE that does not
+                # count); a fresh nonce lets an honest CPE answer again without a new password.
+                log.warning(
+                    "CPE digest authentication replayed for user %s from %s (nonce count %s seen before)",
+                    loggable(credentials.username),
+                    request.remote,
+                    loggable(credentials.nc or "none"),
+                )
+                stale = True
         return self._challenge(httpauth.digest_challenge(self.realm, self.nonces.issue(), stale=stale))
 
     def _challenge(self, header: str) -> web.Response:

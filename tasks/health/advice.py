@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-# Health reason check -> what line 2 should do about a critical finding.
+# Health reason check -> what line 2 should do about a critical finding (the action's key).
 CRITICAL_ACTION = {
     "rx": "fibre problem, send a technician",
     "tx": "the ONT's laser is weak: replace the ONT",
@@ -15,7 +15,47 @@ CRITICAL_ACTION = {
     "PON": "the ONT is not ranged on the OLT: check the fibre and the OLT port",
     "WAN": "check the PPP/DHCP credentials and the BRAS session",
     "reboots": "check the power supply; replace the device if it keeps rebooting",
+    "other": "check the device",
 }
+
+# Each step's English sentence; the console has the same keys (``step_*``) in its catalogs.
+ENGLISH = {
+    "incident": "part of incident #{id}: {title}; no action on this device",
+    "offline": "device offline (missed its periodic informs): check power and fibre with the subscriber; "
+               "a red LOS light means a fibre problem, send a technician",
+    "offline_since": "device offline since {since:%Y-%m-%d %H:%M} UTC (missed its periodic informs): check power "
+                     "and fibre with the subscriber; a red LOS light means a fibre problem, send a technician",
+    "critical": "{reason}: {action}",
+    "reboots_download": "{reason} since a download: firmware suspected, roll back or upgrade the firmware",
+    "warn": "{reason}: tag the device 'watch' and re-check in a few hours",
+    "read_failed": "{failed}: tag the device 'watch' to read it again",
+    "read_failed_last": "{failed}; the last successful read said {said}: tag the device 'watch' to read it again",
+    "failed_tasks": "{n} task(s) failed recently: see failed_tasks and their faults",
+    "no_health": "no recent health result: tag the device 'watch' to read it now",
+    "healthy": "no problem found on the access line: the device is online and healthy; look inside the "
+               "home (Wi-Fi, LAN, the subscriber's own equipment)",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One next step: a key and its values (health reasons as documents, the action as a key)."""
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def english(self) -> str:
+        values = dict(self.params)
+        for name in ("reason", "failed"):
+            if isinstance(values.get(name), Mapping):
+                values[name] = str(values[name].get("message"))
+        if "action" in values:
+            values["action"] = CRITICAL_ACTION[values["action"]]
+        if "said" in values:
+            said = values["said"]
+            reasons = "; ".join(str(reason.get("message")) for reason in said.get("reasons") or [])
+            values["said"] = f"{said.get('status')} ({reasons})" if reasons else str(said.get("status"))
+        return ENGLISH[self.key].format(**values)
 
 
 @dataclass(frozen=True)
@@ -46,54 +86,61 @@ def reboot_reason(events: Sequence[str]) -> str:
 
 def _action_for(message: str) -> str:
     if message.startswith("optical RX"):
-        return CRITICAL_ACTION["rx"]
+        return "rx"
     if message.startswith("optical TX"):
-        return CRITICAL_ACTION["tx"]
+        return "tx"
     for key in ("temperature", "PON", "WAN", "reboots"):
         if key in message:
-            return CRITICAL_ACTION[key]
-    return "check the device"
+            return key
+    return "other"
 
 
-def _reboot_advice(message: str, state: DeviceState) -> str:
-    if state.last_reboot_reason and "download" in state.last_reboot_reason:
-        return f"{message} since a download: firmware suspected, roll back or upgrade the firmware"
-    return f"{message}: {CRITICAL_ACTION['reboots']}"
+def _reason(reason: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: reason.get(key) for key in ("check", "level", "message", "code", "params") if key in reason}
 
 
-def _failed_read(health: Mapping[str, Any]) -> list[str]:
+def _failed_read(health: Mapping[str, Any]) -> list[Step]:
     """A failed read says nothing about the line: never "healthy"; say what the last good read said."""
     if health.get("status") != "unknown":
         return []
-    failed = next((str(reason.get("message")) for reason in health.get("reasons") or []), "health read failed")
+    failed = next((_reason(reason) for reason in health.get("reasons") or []),
+                  {"message": "health read failed", "code": "read_failed", "params": {}})
     last = health.get("last_definite")
     if last is None:
-        return [f"{failed}: tag the device 'watch' to read it again"]
-    reasons = "; ".join(str(reason.get("message")) for reason in last.get("reasons") or [])
-    said = f"{last.get('status')} ({reasons})" if reasons else str(last.get("status"))
-    return [f"{failed}; the last successful read said {said}: tag the device 'watch' to read it again"]
+        return [Step("read_failed", {"failed": failed})]
+    said = {"status": last.get("status"), "reasons": [_reason(reason) for reason in last.get("reasons") or []]}
+    return [Step("read_failed_last", {"failed": failed, "said": said})]
 
 
-def next_steps(state: DeviceState) -> list[str]:
-    steps = [f"part of incident #{incident['_id']}: {incident['title']}; no action on this device"
+def steps(state: DeviceState) -> list[Step]:
+    """The next steps as keys and values, for the console to say them in the user's language."""
+    found = [Step("incident", {"id": incident["_id"], "title": incident["title"],
+                               "incident": {key: incident.get(key) for key in INCIDENT_FIELDS}})
              for incident in state.incidents if incident.get("status") == "open"]
-    if not state.online and not steps:
-        since = f" since {state.offline_since:%Y-%m-%d %H:%M} UTC" if state.offline_since else ""
-        steps.append(f"device offline{since} (missed its periodic informs): check power and fibre with the "
-                     "subscriber; a red LOS light means a fibre problem, send a technician")
+    if not state.online and not found:
+        found.append(Step("offline_since", {"since": state.offline_since}) if state.offline_since else Step("offline"))
     for reason in (state.health or {}).get("reasons") or []:
         message = str(reason.get("message"))
         if reason.get("level") == "critical" and not state.incidents:
-            steps.append(_reboot_advice(message, state) if "reboots" in message else
-                         f"{message}: {_action_for(message)}")
+            if "reboots" in message and state.last_reboot_reason and "download" in state.last_reboot_reason:
+                found.append(Step("reboots_download", {"reason": _reason(reason)}))
+            else:
+                found.append(Step("critical", {"reason": _reason(reason), "action": _action_for(message)}))
         elif reason.get("level") == "warn":
-            steps.append(f"{message}: tag the device 'watch' and re-check in a few hours")
-    steps += _failed_read(state.health or {})
+            found.append(Step("warn", {"reason": _reason(reason)}))
+    found += _failed_read(state.health or {})
     if state.failed_tasks:
-        steps.append(f"{state.failed_tasks} task(s) failed recently: see failed_tasks and their faults")
+        found.append(Step("failed_tasks", {"n": state.failed_tasks}))
     if state.online and (state.health is None or state.health_stale):
-        steps.append("no recent health result: tag the device 'watch' to read it now")
-    if not steps:
-        steps.append("no problem found on the access line: the device is online and healthy; look inside the "
-                      "home (Wi-Fi, LAN, the subscriber's own equipment)")
-    return steps
+        found.append(Step("no_health"))
+    if not found:
+        found.append(Step("healthy"))
+    return found
+
+
+# What the console needs of an incident to word it itself (tasks/incidents: these fields).
+INCIDENT_FIELDS = ("_id", "dimension", "value", "signals", "affected_now", "member_count", "group_size", "status")
+
+
+def next_steps(state: DeviceState) -> list[str]:
+    return [step.english() for step in steps(state)]

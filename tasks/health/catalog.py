@@ -43,12 +43,27 @@ class Match(BaseModel):
         return self.root is None or device.get("root", "InternetGatewayDevice.") == self.root
 
 
+class ThresholdOverrides(BaseModel):
+    """A family's own limits; any left out are the fleet-wide ones (settings ``health_*``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rx_warn_dbm: float | None = None
+    rx_critical_dbm: float | None = None
+    tx_low_dbm: float | None = None
+    temperature_warn_c: float | None = None
+    temperature_critical_c: float | None = None
+    reboots_warn: int | None = None
+    reboots_critical: int | None = None
+
+
 class CheckProfile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     match: Match = Field(default_factory=Match)
     metrics: dict[str, MetricSpec]
+    thresholds: ThresholdOverrides = Field(default_factory=ThresholdOverrides)
 
     def names(self, checks: tuple[str, ...] = ALL_CHECKS) -> list[str]:
         return [spec.name for spec in self.metrics.values() if spec.check in checks]

@@ -6,7 +6,7 @@ And the device summary's last definite read, which a failed (``unknown``) read d
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
@@ -39,14 +39,38 @@ class Thresholds:
     reboots_critical: int = 6
 
 
+def limits_for(profile: CheckProfile, defaults: Thresholds) -> Thresholds:
+    """The family's thresholds (``checks.json`` "thresholds") over the fleet-wide ones from the settings.
+
+    The one threshold table: the health judgement and the console's optical levels both read it.
+    """
+    return replace(defaults, **profile.thresholds.model_dump(exclude_none=True))
+
+
 @dataclass(frozen=True)
 class Reason:
     check: str
     level: Level
-    message: str
+    message: str  # English, for the API and logs
+    code: str = ""  # the same finding for a translated sentence (the console's catalogs)
+    params: dict[str, Any] = field(default_factory=dict)
 
     def as_document(self) -> dict[str, Any]:
-        return {"check": self.check, "level": self.level.label, "message": self.message}
+        document: dict[str, Any] = {"check": self.check, "level": self.level.label, "message": self.message}
+        if self.code:
+            document.update(code=self.code, params=self.params)
+        return document
+
+
+def rx_level(rx: float, limits: Thresholds) -> Level:
+    """Optical RX power judged (ok / warn / critical), the same for a health read and the console."""
+    if rx < limits.rx_critical_dbm:
+        return Level.CRITICAL
+    return Level.WARN if rx < limits.rx_warn_dbm else Level.OK
+
+
+def tx_level(tx: float, limits: Thresholds) -> Level:
+    return Level.WARN if tx < limits.tx_low_dbm else Level.OK
 
 
 @dataclass(frozen=True)
@@ -82,42 +106,21 @@ def _fmt(number: float) -> str:
 def _optical(values: dict[str, Any], profile: CheckProfile, limits: Thresholds) -> list[Reason]:
     reasons: list[Reason] = []
     rx = values.get("rx_power")
-    if isinstance(rx, float | int):
-        if rx < limits.rx_critical_dbm:
-            reasons.append(
-                Reason(
-                    "optical",
-                    Level.CRITICAL,
-                    f"optical RX power {_fmt(rx)} dBm below {_fmt(limits.rx_critical_dbm)} dBm",
-                )
-            )
-        elif rx < limits.rx_warn_dbm:
-            reasons.append(
-                Reason("optical", Level.WARN, f"optical RX power {_fmt(rx)} dBm below {_fmt(limits.rx_warn_dbm)} dBm")
-            )
+    if isinstance(rx, float | int) and (level := rx_level(rx, limits)) is not Level.OK:
+        limit = limits.rx_critical_dbm if level is Level.CRITICAL else limits.rx_warn_dbm
+        reasons.append(Reason("optical", level, f"optical RX power {_fmt(rx)} dBm below {_fmt(limit)} dBm",
+                              "rx_low", {"value": rx, "limit": limit}))
     tx = values.get("tx_power")
-    if isinstance(tx, float | int) and tx < limits.tx_low_dbm:
-        reasons.append(
-            Reason("optical", Level.WARN, f"optical TX power {_fmt(tx)} dBm below {_fmt(limits.tx_low_dbm)} dBm")
-        )
+    if isinstance(tx, float | int) and tx_level(tx, limits) is not Level.OK:
+        message = f"optical TX power {_fmt(tx)} dBm below {_fmt(limits.tx_low_dbm)} dBm"
+        reasons.append(Reason("optical", Level.WARN, message, "tx_low", {"value": tx, "limit": limits.tx_low_dbm}))
     temperature = values.get("temperature")
     if isinstance(temperature, float | int):
-        if temperature > limits.temperature_critical_c:
-            reasons.append(
-                Reason(
-                    "optical",
-                    Level.CRITICAL,
-                    f"temperature {_fmt(temperature)} C above {_fmt(limits.temperature_critical_c)} C",
-                )
-            )
-        elif temperature > limits.temperature_warn_c:
-            reasons.append(
-                Reason(
-                    "optical",
-                    Level.WARN,
-                    f"temperature {_fmt(temperature)} C above {_fmt(limits.temperature_warn_c)} C",
-                )
-            )
+        for level, limit in ((Level.CRITICAL, limits.temperature_critical_c), (Level.WARN, limits.temperature_warn_c)):
+            if temperature > limit:
+                reasons.append(Reason("optical", level, f"temperature {_fmt(temperature)} C above {_fmt(limit)} C",
+                                      "temperature_high", {"value": temperature, "limit": limit}))
+                break
     reasons += _state(values, profile, "pon_state", "optical", "PON state")
     return reasons
 
@@ -127,14 +130,15 @@ def _state(values: dict[str, Any], profile: CheckProfile, metric: str, check: st
     state = values.get(metric)
     if spec is None or state is None or not spec.up or state in spec.up:
         return []
-    return [Reason(check, Level.CRITICAL, f"{label} {state or '(empty)'} (healthy: {', '.join(spec.up)})")]
+    return [Reason(check, Level.CRITICAL, f"{label} {state or '(empty)'} (healthy: {', '.join(spec.up)})",
+                   f"{metric}_down", {"state": state or "", "healthy": ", ".join(spec.up)})]
 
 
 def _wan(values: dict[str, Any], profile: CheckProfile) -> list[Reason]:
     reasons = _state(values, profile, "wan_status", "wan", "WAN connection")
     error = values.get("wan_last_error")
     if reasons and error and error != "ERROR_NONE":
-        reasons.append(Reason("wan", Level.WARN, f"last WAN connection error {error}"))
+        reasons.append(Reason("wan", Level.WARN, f"last WAN connection error {error}", "wan_error", {"error": error}))
     return reasons
 
 
@@ -142,13 +146,14 @@ def _reboots(reboots_24h: int | None, limits: Thresholds) -> list[Reason]:
     if reboots_24h is None or reboots_24h < limits.reboots_warn:
         return []
     level = Level.CRITICAL if reboots_24h >= limits.reboots_critical else Level.WARN
-    return [Reason("device", level, f"{reboots_24h} reboots in the last 24 hours")]
+    return [Reason("device", level, f"{reboots_24h} reboots in the last 24 hours", "reboots", {"n": reboots_24h})]
 
 
 def evaluate(
     readings: dict[str, str], profile: CheckProfile, limits: Thresholds, reboots_24h: int | None = None
 ) -> HealthResult:
     """Judge one health read. Metrics the device did not report are not judged."""
+    limits = limits_for(profile, limits)
     values = {
         metric: convert(profile.metrics[metric], raw) for metric, raw in readings.items() if metric in profile.metrics
     }
@@ -177,6 +182,17 @@ def summarize(previous: Mapping[str, Any], result: HealthResult, now: datetime) 
         "since": now if changed else previous.get("since", now),
         "last_definite": last_definite(previous, result.status, reasons, now),
     }
+
+
+def summary_fields(previous: Mapping[str, Any], result: HealthResult, now: datetime) -> dict[str, Any]:
+    """The device fields one health read sets: ``health``, and ``health_definite``.
+
+    ``health_definite`` repeats ``health.last_definite.status`` at the top level, where an equality
+    filter is served by an index on every backend (FerretDB pushes down only top-level keys): the
+    incident job finds the critical devices by it.
+    """
+    health = summarize(previous, result, now)
+    return {"health": health, "health_definite": (health["last_definite"] or {}).get("status")}
 
 
 def last_definite(

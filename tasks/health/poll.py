@@ -26,7 +26,7 @@ from typing import Any
 
 from schemas.tasks import GetParameterValuesTask, TaskStatus
 from tasks.health.catalog import Catalog
-from tasks.health.evaluate import HealthResult, Level, Reason, Thresholds, evaluate, summarize
+from tasks.health.evaluate import HealthResult, Level, Reason, Thresholds, evaluate, summary_fields
 from tasks.health.policies import Policy
 from tasks.queue import TaskQueue
 from tasks.store import device_events
@@ -178,11 +178,12 @@ class HealthPoller:
         if task["status"] != TaskStatus.DONE.value:
             why = task.get("reason") or (task.get("fault") or {}).get("string") or task["status"]
             return HealthResult(
-                Level.UNKNOWN, [Reason("device", Level.UNKNOWN, f"health read {task['status']}: {why}")]
+                Level.UNKNOWN, [Reason("device", Level.UNKNOWN, f"health read {task['status']}: {why}", "read_failed",
+                                       {"status": task["status"], "why": why})]
             )
         profile = self.catalog.for_device(device)
         readings = profile.readings((task.get("result") or {}).get("values") or [])
-        reboots = await self.events.count_since(device["_id"], device_events.BOOT, now - timedelta(hours=24))
+        reboots = await self.events.reboots_since(device["_id"], now - timedelta(hours=24))
         return evaluate(readings, profile, self.thresholds, reboots)
 
     async def _store(self, device: Document, task: Document, result: HealthResult, now: datetime) -> None:
@@ -201,7 +202,7 @@ class HealthPoller:
         previous = device.get("health") or {}
         changed = previous.get("status") != result.status
         fields: Document = {
-            "health": summarize(previous, result, now),
+            **summary_fields(previous, result, now),
             "health_seq": seq + 1,
             "health_task_until": None,
         }

@@ -139,7 +139,23 @@ def facts_of(device: Mapping[str, Any], now: datetime, window: timedelta, failin
 # -- detection ---------------------------------------------------------------------------------------
 
 
-def group_stats(facts: Iterable[DeviceFacts], baselines: Mapping[str, float]) -> dict[str, Candidate]:
+def census(devices: Iterable[Mapping[str, Any]]) -> Counter[str]:
+    """How many devices each group has (``dimension:value`` -> size), over the whole fleet."""
+    sizes: Counter[str] = Counter()
+    for device in devices:
+        sizes.update(f"{dimension}:{value}" for dimension, value in groups_of(device).items())
+    return sizes
+
+
+def group_stats(
+    facts: Iterable[DeviceFacts], baselines: Mapping[str, float], sizes: Mapping[str, int] | None = None
+) -> dict[str, Candidate]:
+    """Each group's size, its freshly affected devices and its baseline.
+
+    Without ``sizes``, ``facts`` is the whole fleet and sizes are counted from it. With ``sizes``
+    (a census), ``facts`` may be just the affected devices: a group is never smaller than what
+    ``facts`` shows of it, and every group with a baseline is listed, so that its baseline decays.
+    """
     groups: dict[str, Candidate] = {}
     for device in facts:
         for dimension, value in device.groups.items():
@@ -151,11 +167,32 @@ def group_stats(facts: Iterable[DeviceFacts], baselines: Mapping[str, float]) ->
             if device.fresh:
                 group.fresh.add(device.device_id)
                 group.signals.update(device.fresh)
+    if sizes is None:
+        return groups
+    for key, group in groups.items():
+        group.size = max(group.size, sizes.get(key, 0))
+    for key, baseline in baselines.items():
+        dimension, _, value = key.partition(":")
+        if key not in groups and dimension in DIMENSIONS:
+            groups[key] = Candidate(dimension, value, sizes.get(key, 0), set(), baseline)
     return groups
 
 
 def qualifies(affected: int, size: int, baseline: float, config: Config) -> bool:
     return affected >= config.min_devices and size > 0 and affected / size - baseline >= config.min_share
+
+
+def near_candidates(groups: Mapping[str, Candidate], config: Config) -> list[Candidate]:
+    """Groups whose size must be counted exactly before ``detect`` judges them.
+
+    A census is minutes old: a group may have grown since (a batch re-homed to a new OLT, a firmware
+    rolled out), which would inflate its share, or shrunk, which would hide one. Every group that
+    qualifies, or would at half the share, is counted again; that is a handful in a normal run.
+    """
+    relaxed = Config(config.window, config.min_devices, config.min_share / 2, config.resolve_share, config.alpha)
+    return [group for group in groups.values()
+            if len(group.fresh) >= config.min_devices
+            and (group.size <= len(group.fresh) or qualifies(len(group.fresh), group.size, group.baseline, relaxed))]
 
 
 def detect(groups: Mapping[str, Candidate], config: Config, explained: Iterable[str] = ()) -> list[Candidate]:

@@ -1,21 +1,24 @@
-"""The incident detection job: read the fleet's facts, open, grow and resolve incidents.
+"""The incident detection job: read the affected devices, open, grow and resolve incidents.
 
-Runs under its scheduler lease (one process at a time). Each run reads every device's grouping
-fields and state (a projection), the devices that failed tasks within the window, the open
-incidents and the baselines; the decisions are ``grouping``'s pure functions.
+Runs under its scheduler lease (one process at a time). Each run reads only the devices that are
+affected now (offline, critical, or that failed tasks within the window), the open
+incidents and the baselines; group sizes come from a census of the fleet (``sizes``), with the
+groups near a decision counted exactly. The decisions are ``grouping``'s pure functions.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tasks.incidents import grouping
 from tasks.incidents.grouping import Candidate, Config, DeviceFacts
+from tasks.incidents.sizes import GROUP_FIELDS, GroupSizes
 from tasks.store import device_events
 from tasks.store.db import Document
 from tasks.store.device_events import DeviceEventRepository
@@ -23,17 +26,21 @@ from tasks.store.devices import DeviceRepository
 from tasks.store.incidents import IncidentRepository
 
 log = logging.getLogger("acs.incidents")
-FACT_FIELDS = ("olt_id", "pon_port", "software_version", "product_class", "tags", "wan_ip", "remote_ip",
-               "presence", "offline_after", "offline_since", "health.status", "health.since",
+FACT_FIELDS = (*GROUP_FIELDS, "presence", "offline_after", "offline_since", "health.status", "health.since",
                "health.last_definite.status", "health.last_definite.since")
-MAX_DEVICES = 1_000_000
+MAX_AFFECTED = 1_000_000
+FAILING_READS = 20  # devices that failed tasks, read by id this many at a time
+DEFAULT_CENSUS_INTERVAL = timedelta(minutes=5)
 MAX_MEMBERS = 20_000  # bounded document; member_count keeps the true number
 MAX_TIMELINE = 200
 
 
 @dataclass
 class RunCounts:
-    devices: int = 0
+    devices: int = 0  # the fleet, by the census judged against
+    affected: int = 0  # devices read this run
+    exact_counts: int = 0  # groups counted again before a decision
+    census_taken: bool = False
     candidates: int = 0
     opened: int = 0
     updated: int = 0
@@ -51,22 +58,29 @@ class IncidentDetector:
         incidents: IncidentRepository,
         config: Config,
         clock: Callable[[], datetime],
+        census_interval: timedelta = DEFAULT_CENSUS_INTERVAL,
     ) -> None:
         self.devices = devices
         self.events = events
         self.incidents = incidents
         self.config = config
         self.clock = clock
+        self.sizes = GroupSizes(devices, census_interval, clock)
         self.hooks: list[Callable[[str, Document], None]] = []  # ("opened" | "resolved", incident)
 
     async def run(self) -> dict[str, Any]:
         now = self.clock()
         counts = RunCounts()
         failing = await self.events.devices_with(device_events.TASK_FAILED, now - self.config.window)
-        documents = await self.devices.find({}, dict.fromkeys(FACT_FIELDS, 1), MAX_DEVICES)
+        documents = await self._affected(now, list(failing))
         facts = {d["_id"]: grouping.facts_of(d, now, self.config.window, failing.get(d["_id"], 0)) for d in documents}
-        counts.devices = len(facts)
-        groups = grouping.group_stats(facts.values(), await self.incidents.baselines())
+        facts = {device_id: fact for device_id, fact in facts.items() if fact.affected}
+        counts.affected = len(facts)
+        taken = self.sizes.censuses_taken
+        census = await self.sizes.current()
+        counts.devices, counts.census_taken = census.devices, self.sizes.censuses_taken != taken
+        groups = grouping.group_stats(facts.values(), await self.incidents.baselines(), census.sizes)
+        counts.exact_counts = await self._count_exactly(groups, {d["_id"]: d for d in documents})
         open_by_key = {incident["key"]: incident for incident in await self.incidents.open_incidents()}
         members = {device for incident in open_by_key.values() for device in incident.get("members") or []}
         chosen = grouping.detect(groups, self.config, members)
@@ -86,6 +100,39 @@ class IncidentDetector:
             counts.resolved += resolved
         await self._save_baselines(groups, open_by_key, now)
         return counts.as_dict()
+
+    async def _affected(self, now: datetime, failing: list[str]) -> list[Document]:
+        """The devices that may be affected; ``facts_of`` decides.
+
+        Offline devices (marked by the offline job within its interval of missing the margin),
+        critical ones by their last definite read, and those that failed tasks: each read by a
+        top-level equality (an index on MongoDB; pushed down by FerretDB, where an ``$or`` or a
+        range would be a scan of the fleet).
+        """
+        projection = dict.fromkeys(FACT_FIELDS, 1)
+        found: dict[str, Document] = {}
+        for query in ({"presence": "offline"}, {"health_definite": "critical"}):
+            for device in await self.devices.find(query, projection, MAX_AFFECTED):
+                found[device["_id"]] = device
+        missing = [device_id for device_id in failing if device_id not in found]
+        slots = asyncio.Semaphore(FAILING_READS)
+
+        async def one(device_id: str) -> Document | None:
+            async with slots:
+                return await self.devices.get(device_id, projection)
+
+        for read in await asyncio.gather(*(one(device_id) for device_id in missing)):
+            if read is not None:
+                found[read["_id"]] = read
+        return list(found.values())
+
+    async def _count_exactly(self, groups: dict[str, Candidate], documents: dict[str, Document]) -> int:
+        """Replace the census size of each group near a decision by its size now; returns how many."""
+        near = grouping.near_candidates(groups, self.config)
+        for group in near:
+            member = documents[min(group.fresh)]
+            group.size = max(len(group.fresh), await self.sizes.exact_size(group.dimension, group.value, member))
+        return len(near)
 
     async def _open(self, candidate: Candidate, now: datetime) -> Document | None:
         title, cause = grouping.describe(candidate)

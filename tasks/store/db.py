@@ -38,28 +38,46 @@ class Database:
         await self.client.close()
 
 
+# Connections to the database per process, and how long an operation waits for one (ms).
+# FerretDB 1.24 serves every command from a pool of 50 PostgreSQL connections, and a findAndModify or
+# update holds one of them while it waits for a second: with about 50 writes in flight, every
+# connection is held by a waiter and FerretDB stops answering anything (even ping) for good.
+# PyMongo's default pool of 100 let the ACS send that many (100 concurrent sessions do); a pool
+# well below 50 per process cannot, and the wait-queue timeout turns a stuck database into a 503
+# rather than a hang. ``acs serve`` passes its settings (ACS_MONGODB_POOL_SIZE,
+# ACS_MONGODB_WAIT_TIMEOUT); a URI that sets maxPoolSize or waitQueueTimeoutMS keeps its own values.
+POOL_SIZE = 10
+WAIT_QUEUE_TIMEOUT_MS = 5_000
+
+
 def connect(
     uri: str,
     *,
     server_selection_timeout_ms: int = 5000,
     app_name: str = "acs",
-    pool_size: int = 100,
-    wait_queue_timeout_ms: int | None = None,
+    pool_size: int = POOL_SIZE,
+    wait_queue_timeout_ms: int | None = WAIT_QUEUE_TIMEOUT_MS,
 ) -> Database:
-    """Open a client (lazily connecting) with UTC-aware datetimes.
+    """Open a client (lazily connecting) with UTC-aware datetimes and a bounded connection pool.
 
     ``pool_size`` bounds the commands in flight; ``wait_queue_timeout_ms`` bounds the wait for a
     free connection (``WaitQueueTimeoutError``, a ``ConnectionFailure``: the caller answers 503).
     """
-    database = parse_uri(uri).get("database") or DEFAULT_DATABASE
+    parsed = parse_uri(uri)
+    database = parsed.get("database") or DEFAULT_DATABASE
+    given = {option.lower() for option in parsed["options"]}
+    pool: dict[str, Any] = {}
+    if "maxpoolsize" not in given:
+        pool["maxPoolSize"] = pool_size
+    if "waitqueuetimeoutms" not in given:
+        pool["waitQueueTimeoutMS"] = wait_queue_timeout_ms
     client: AsyncMongoClient[Document] = AsyncMongoClient(
         uri,
         tz_aware=True,
         serverSelectionTimeoutMS=server_selection_timeout_ms,
         appname=app_name,
         retryWrites=True,
-        maxPoolSize=pool_size,
-        waitQueueTimeoutMS=wait_queue_timeout_ms,
+        **pool,
     )
     return Database(client=client, db=client[database])
 

@@ -58,6 +58,14 @@ class DeviceEventRepository:
     async def count_since(self, device_id: str, event_type: str, since: datetime) -> int:
         return await self._events.count_documents({"device_id": device_id, "type": event_type, "at": {"$gte": since}})
 
+    async def reboots_since(self, device_id: str, since: datetime) -> int:
+        """Boots since ``since`` that were reboots: the device's first contact is not one.
+
+        The one count of "reboots in 24 h" (the health judgement and the diagnosis both use it).
+        """
+        return await self._events.count_documents({"device_id": device_id, "type": BOOT, "at": {"$gte": since},
+                                                   "detail.first_contact": {"$ne": True}})
+
     async def devices_with(self, event_type: str, since: datetime, limit: int = 100_000) -> dict[str, int]:
         """device_id -> how many ``event_type`` events it had since ``since``."""
         pipeline: list[Document] = [

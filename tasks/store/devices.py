@@ -1,16 +1,22 @@
-"""The ``devices`` collection: one bounded document per device (identity, state, summary, tags)."""
+"""The ``devices`` collection: one bounded document per device (identity, state, summary, tags).
+
+Every filter the API, the console and bulk tasks use is a top-level equality (``tasks/search.py``
+says why): ``q`` is membership in ``search``, ``online`` is ``presence``.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+import asyncio
+import math
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
+from tasks import search
 from tasks.store.db import Database, Document, ensure_indexes
 
 INDEXES = [
@@ -26,7 +32,42 @@ INDEXES = [
     IndexModel([("presence", ASCENDING), ("offline_after", ASCENDING)]),
     IndexModel([("health_due_at", ASCENDING)]),
     IndexModel([("watch_until", ASCENDING)]),
+    IndexModel([("search", ASCENDING)]),
+    IndexModel([("page_bucket", ASCENDING)]),
+    IndexModel([("page_group", ASCENDING)]),
+    IndexModel([("presence", ASCENDING)]),
+    # The incident job: critical devices (offline ones by ``presence``), and its exact group counts
+    # (product class, version and tags are indexed above).
+    IndexModel([("health_definite", ASCENDING)]),
+    IndexModel([("olt_id", ASCENDING)]),
+    IndexModel([("wan_ip", ASCENDING)]),
 ]
+FACTS_PROJECTION = dict.fromkeys((*search.FACTS, *search.SEARCH_FIELDS), 1)
+LISTED = {"search": 0}  # the tokens stay in the database
+WHOLE, GROUP, BUCKET = "whole", "group", "bucket"
+# FerretDB reads and decodes each matching document (about 0.3-1 ms each here), so a page reads a
+# few hundred at most.
+WHOLE_MAX = 200  # estimated matches read whole and sorted by device_id
+WHOLE_CAP = 1000  # ... and read no further when the estimate was low
+GROUP_MAX = WHOLE_MAX * search.GROUPS  # about WHOLE_MAX per group at most
+MAX_PARTITIONS = 64  # partitions read for one page at most (a sparse match set gives short pages)
+WAVE = 8  # partitions read at once
+MAX_LOOKUPS = 512  # member lookups for one page at most
+LOOKUPS_AT_ONCE = 16  # well under FerretDB's PostgreSQL pool
+SAMPLE = tuple(range(17, search.BUCKETS, search.BUCKETS // 16))  # 16 buckets spread over the range
+
+
+def order(device: Mapping[str, Any]) -> tuple[int, str]:
+    """The order of a partitioned listing."""
+    return int(device.get("page_bucket", -1)), str(device["_id"])
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    devices: list[Document]
+    next_position: dict[str, Any] | None  # None on the last page
+    total: int
+    total_exact: bool
 
 
 # What names a device (TR-069 DeviceIdStruct); the device id is built from them.
@@ -41,6 +82,9 @@ class IdentityCollision(Exception):
         self.stored = {field: stored.get(field) for field in IDENTITY_FIELDS}
         self.claimed = {field: claimed.get(field) for field in IDENTITY_FIELDS}
         super().__init__(f"device id {device_id} belongs to {self.stored}, not {self.claimed}")
+
+
+READ_BATCH = 5000  # documents per reply of a large read
 
 
 def is_online(device: Document, now: datetime) -> bool:
@@ -62,14 +106,12 @@ class DeviceFilter:
     device_ids: tuple[str, ...] | None = None  # only these devices (an incident's members)
 
     def to_query(self, now: datetime) -> Document:
+        """Top-level equalities only, so FerretDB pushes all of it down (``device_ids`` excepted)."""
         query: Document = {}
         if self.q:
-            # Substring of device_id / serial / IP / WAN IP / WAN MAC / a tag (a subscriber's account number);
-            # anchored prefix matches would use the indexes, but line 2 types fragments of serials,
-            # so this is a scan bounded by the other filters.
-            pattern = {"$regex": re.escape(self.q), "$options": "i"}
-            query["$or"] = [{"_id": pattern}, {"serial_number": pattern}, {"remote_ip": pattern},
-                            {"wan_ip": pattern}, {"wan_mac": pattern}, {"tags": pattern}]
+            # A whole token or its prefix (serial, device id, IP, MAC, tag; a serial's suffix too),
+            # case-insensitive: tasks/search.py writes them into ``search`` with each device.
+            query["search"] = search.normal_query(self.q)
         for field in ("oui", "product_class", "software_version"):
             value = getattr(self, field)
             if value is not None:
@@ -78,11 +120,24 @@ class DeviceFilter:
             query["tags"] = self.tag
         if self.device_ids is not None:
             query["_id"] = {"$in": list(self.device_ids)}
-        if self.online is True:
-            query["offline_after"] = {"$gt": now}
-        elif self.online is False:
-            query["offline_after"] = {"$lte": now}
+        if self.online is not None:
+            # Set by every Inform and by the offline job (tasks/offline.py), so a device overdue by less
+            # than one run of that job still lists as online.
+            query["presence"] = "online" if self.online else "offline"
         return query
+
+    def matches(self, device: Mapping[str, Any]) -> bool:
+        """The same filter in Python, for devices read by id (an incident's members)."""
+        query = self.to_query(datetime.min)
+        query.pop("_id", None)
+        for field, value in query.items():
+            stored = device.get(field)
+            if field in ("search", "tags"):
+                if value not in (stored or []):
+                    return False
+            elif stored != value:
+                return False
+        return True
 
 
 class DeviceRepository:
@@ -100,8 +155,12 @@ class DeviceRepository:
         The filter names the identity fields too: a device whose DeviceId maps to the id of another
         device (``A-B`` + ``C9`` and ``A`` + ``B-C9``) makes the upsert insert a second ``_id`` and
         collide, so nothing of the first device's record is overwritten (:class:`IdentityCollision`).
+
+        A new device gets its search fields in the same upsert; a known one gets them rewritten only
+        when its searchable facts changed (a new IP), so a periodic Inform costs no extra write.
         """
-        update = {"$set": {**identity, **state, "last_inform": now}, "$setOnInsert": {"first_inform": now, "tags": []}}
+        on_insert = {"first_inform": now, "tags": [], **search.search_fields(device_id, {**identity, **state})}
+        update = {"$set": {**identity, **state, "last_inform": now}, "$setOnInsert": on_insert}
         key = {field: identity[field] for field in IDENTITY_FIELDS if field in identity}
         try:
             updated = await self._devices.find_one_and_update(
@@ -116,7 +175,61 @@ class DeviceRepository:
                 {"_id": device_id}, update, upsert=True, return_document=ReturnDocument.AFTER
             )
         assert updated is not None  # upsert always returns a document
-        return updated, updated.get("first_inform") == now
+        await self._refresh_search(updated)
+        first = updated.get("first_inform")
+        # BSON dates keep milliseconds: compare at that precision (else a new device never looks new).
+        stored_now = now.replace(microsecond=now.microsecond // 1000 * 1000, tzinfo=None)
+        return updated, first is not None and first.replace(tzinfo=None) == stored_now
+
+    async def _refresh_search(self, device: Document | None) -> None:
+        """Rewrite the search fields of a device just read back, when its facts moved from them."""
+        if device is None:
+            return
+        fields = search.stale(device)
+        if fields is not None:
+            await self._devices.update_one({"_id": device["_id"]}, {"$set": fields})
+            device.update(fields)
+
+    async def _update_facts(self, device_id: str, update: Mapping[str, Any], condition: Mapping[str, Any]) -> bool:
+        """One write to searchable facts (tags, the WAN MAC), then the search fields if they moved."""
+        updated = await self._devices.find_one_and_update(
+            # no projection: FerretDB 1.24's findAndModify refuses one
+            {**condition, "_id": device_id}, dict(update), return_document=ReturnDocument.AFTER
+        )
+        await self._refresh_search(updated)
+        return updated is not None
+
+    async def backfill_search(self, batch: int, budget: Callable[[], bool]) -> tuple[int, bool]:
+        """Devices stored before the search fields (or with stale ones) get them: one streamed pass,
+        written ``batch`` at a time while ``budget()`` allows; how many were written, and whether the
+        pass reached the end."""
+        written = 0
+        complete = True
+        pending: list[UpdateOne] = []
+        projection = {**FACTS_PROJECTION, "presence": 1, "offline_after": 1}
+        cursor = self._devices.find({}, projection, batch_size=batch)
+        try:
+            async for device in cursor:
+                fields = search.stale(device) or {}
+                if "presence" not in device:  # stored before presence existed
+                    fields["presence"] = "online" if is_online(device, datetime.now(UTC)) else "offline"
+                if fields:
+                    pending.append(UpdateOne({"_id": device["_id"]}, {"$set": fields}))
+                if len(pending) >= batch:
+                    written += await self._write(pending)
+                    if not budget():
+                        complete = False
+                        break
+        finally:
+            await cursor.close()  # an open cursor holds one of FerretDB's PostgreSQL connections
+        return written + await self._write(pending), complete
+
+    async def _write(self, pending: list[UpdateOne]) -> int:
+        if not pending:
+            return 0
+        result = await self._devices.bulk_write(list(pending), ordered=False)
+        pending.clear()
+        return result.modified_count
 
     async def get(self, device_id: str, projection: Mapping[str, Any] | None = None) -> Document | None:
         return await self._devices.find_one({"_id": device_id}, projection)
@@ -125,6 +238,8 @@ class DeviceRepository:
         return await self._devices.find_one({"cpe_username": username}, {"cpe_password": 1})
 
     async def set_fields(self, device_id: str, fields: Mapping[str, Any]) -> bool:
+        if any(name in search.FACTS for name in fields):
+            return await self._update_facts(device_id, {"$set": dict(fields)}, {})
         result = await self._devices.update_one({"_id": device_id}, {"$set": dict(fields)})
         return result.matched_count == 1
 
@@ -142,13 +257,11 @@ class DeviceRepository:
         await self._devices.update_one({"_id": device_id}, {"$unset": dict.fromkeys(fields, "")})
 
     async def add_tags(self, device_id: str, tags: list[str]) -> bool:
-        result = await self._devices.update_one({"_id": device_id}, {"$addToSet": {"tags": {"$each": tags}}})
-        return result.matched_count == 1
+        return await self._update_facts(device_id, {"$addToSet": {"tags": {"$each": tags}}}, {})
 
     async def remove_tags(self, device_id: str, tags: list[str]) -> bool:
         # $pullAll, not $pull with $in: FerretDB ignores the latter.
-        result = await self._devices.update_one({"_id": device_id}, {"$pullAll": {"tags": tags}})
-        return result.matched_count == 1
+        return await self._update_facts(device_id, {"$pullAll": {"tags": tags}}, {})
 
     async def watches_ended(self, now: datetime, limit: int) -> list[Document]:
         """Devices whose "watch for N hours" (``watch_until``) has passed."""
@@ -157,10 +270,9 @@ class DeviceRepository:
 
     async def end_watch(self, device_id: str, tag: str, until: datetime) -> bool:
         """Drop the watch tag and ``watch_until``, unless the watch was extended meanwhile."""
-        result = await self._devices.update_one(
-            {"_id": device_id, "watch_until": until}, {"$pullAll": {"tags": [tag]}, "$unset": {"watch_until": ""}}
+        return await self._update_facts(
+            device_id, {"$pullAll": {"tags": [tag]}, "$unset": {"watch_until": ""}}, {"watch_until": until}
         )
-        return result.modified_count == 1
 
     async def page(self, device_filter: DeviceFilter, now: datetime, after: str | None, limit: int) -> list[Document]:
         """Devices in device_id order, keyset-paginated (``after`` is the last id of the previous page)."""
@@ -169,6 +281,109 @@ class DeviceRepository:
             query = {"$and": [query, {"_id": {"$gt": after}}]} if query else {"_id": {"$gt": after}}
         cursor = self._devices.find(query).sort("_id", ASCENDING).limit(limit)
         return [device async for device in cursor]
+
+    async def search_page(
+        self, device_filter: DeviceFilter, position: Mapping[str, Any] | None, limit: int,
+    ) -> SearchPage:
+        """One page of a listing, read by equalities only, and the listing's total (exact or estimated).
+
+        A listing small enough to read whole (up to ``WHOLE_MAX`` matches) is read whole and given
+        in device_id order with an exact total. A larger one is read one partition at a time
+        (``page_group`` or, past ``GROUP_MAX`` matches, ``page_bucket``: ``tasks/search.py``), in
+        (``page_bucket``, device_id) order, and its total is estimated from a sample of buckets.
+        At most ``MAX_PARTITIONS`` partitions are read per page, so a page may come short, with a
+        cursor to go on. ``position`` is what the previous page returned, None for the first.
+        """
+        projection = LISTED
+        if device_filter.device_ids is not None:
+            return await self._members_page(device_filter, position, limit)
+        query = device_filter.to_query(datetime.min)
+        level = (position or {}).get("level")
+        total, exact = (position or {}).get("total"), bool((position or {}).get("exact"))
+        if level is None and position is not None:
+            level = WHOLE  # a cursor of the earlier listing: {"after": id}
+        if level is None:
+            estimate = await self._estimate(query)
+            level = WHOLE if estimate <= WHOLE_MAX else GROUP if estimate <= GROUP_MAX else BUCKET
+            total = estimate
+        if level == WHOLE:
+            cursor = self._devices.find(query, projection).limit(WHOLE_CAP + 1)
+            found = [device async for device in cursor]
+            if len(found) <= WHOLE_CAP:
+                found.sort(key=lambda device: device["_id"])
+                after = (position or {}).get("after")
+                rest = [device for device in found if after is None or device["_id"] > after]
+                following = {"level": WHOLE, "after": rest[limit - 1]["_id"]} if len(rest) > limit else None
+                return SearchPage(rest[:limit], following, len(found), True)
+            level, total, exact, position = GROUP, total or len(found), False, None  # the estimate was low
+        return await self._partitioned_page(query, level, position, limit, projection, int(total or 0), exact)
+
+    async def _estimate(self, query: Document) -> int:
+        """Matches in SAMPLE_BUCKETS spread buckets, scaled to the fleet: cheap at any size."""
+        counts = await asyncio.gather(*(self._devices.count_documents({**query, "page_bucket": bucket})
+                                        for bucket in SAMPLE))
+        return sum(counts) * search.BUCKETS // len(SAMPLE)
+
+    async def _partitioned_page(
+        self, query: Document, level: str, position: Mapping[str, Any] | None, limit: int,
+        projection: Mapping[str, Any] | None, total: int, exact: bool,
+    ) -> SearchPage:
+        field, parts = ("page_group", search.GROUPS) if level == GROUP else ("page_bucket", search.BUCKETS)
+        part = int((position or {}).get("part", 0))
+        after = (int((position or {}).get("bucket", -1)), str((position or {}).get("after", "")))
+        taken: list[Document] = []
+        read = 0
+        while part < parts and len(taken) <= limit and read < MAX_PARTITIONS:
+            # as many partitions as the estimate says this page needs, up to WAVE at once
+            expected = max(total / parts, 0.01)
+            width = min(WAVE, max(1, math.ceil((limit + 1 - len(taken)) / expected)))
+            wave = range(part, min(parts, part + width))
+            batches = await asyncio.gather(*(self._read_partition({**query, field: p}, projection) for p in wave))
+            for batch in batches:
+                read += 1
+                batch.sort(key=order)
+                taken += [device for device in batch if order(device) > after]
+            if len(taken) > limit:
+                last = taken[limit - 1]
+                size = search.GROUP_SIZE if level == GROUP else 1
+                following = {"level": level, "part": last["page_bucket"] // size, "bucket": last["page_bucket"],
+                             "after": last["_id"], "total": total, "exact": exact}
+                return SearchPage(taken[:limit], following, total, exact)
+            part = wave[-1] + 1
+        if part >= parts:
+            return SearchPage(taken, None, total, exact)
+        following = {"level": level, "part": part, "bucket": -1, "after": "", "total": total, "exact": exact}
+        return SearchPage(taken, following, total, exact)
+
+    async def _read_partition(self, query: Document, projection: Mapping[str, Any] | None) -> list[Document]:
+        return [device async for device in self._devices.find(query, projection)]
+
+    async def _members_page(
+        self, device_filter: DeviceFilter, position: Mapping[str, Any] | None, limit: int
+    ) -> SearchPage:
+        """An incident's members: read by ``_id`` (each an indexed equality), the other filters applied here."""
+        members = sorted(set(device_filter.device_ids or ()))
+        after = (position or {}).get("after")
+        rest = [device_id for device_id in members if after is None or device_id > after]
+        others = device_filter.to_query(datetime.min)
+        others.pop("_id", None)
+        taken: list[Document] = []
+        looked = 0
+        chunk: list[str] = []
+        while rest and len(taken) <= limit and looked < MAX_LOOKUPS:
+            chunk, rest = rest[:LOOKUPS_AT_ONCE], rest[LOOKUPS_AT_ONCE:]
+            looked += len(chunk)
+            found = await asyncio.gather(*(self._devices.find_one({"_id": member}) for member in chunk))
+            taken += [device for device in found if device is not None and device_filter.matches(device)]
+        for device in taken:
+            device.pop("search", None)  # read for matching; not listed
+        following = {"after": taken[limit - 1]["_id"]} if len(taken) > limit else None
+        if following is None and rest:
+            following = {"after": chunk[-1]}
+        if not others:
+            return SearchPage(taken[:limit], following, len(members), True)
+        matched = len(taken) if not rest else round(len(taken) * len(members) / max(looked, 1))
+        return SearchPage(taken[:limit], following, matched, not rest and after is None)
 
     async def ids(self, device_filter: DeviceFilter, now: datetime, limit: int) -> list[str]:
         cursor = self._devices.find(device_filter.to_query(now), {"_id": 1}).sort("_id", ASCENDING).limit(limit)
@@ -199,8 +414,23 @@ class DeviceRepository:
 
     async def find(self, query: Document, projection: Mapping[str, Any] | None, limit: int) -> list[Document]:
         """Devices matching a query the calling module built (health policies, incident facts)."""
-        cursor = self._devices.find(query, projection).sort("_id", ASCENDING).limit(limit)
+        # Bounded batches: FerretDB 1.24 otherwise answers a large read in one reply over the wire
+        # protocol's 48 MB limit (seen at 200,000 devices), and the driver drops the connection.
+        cursor = self._devices.find(query, projection).sort("_id", ASCENDING).limit(limit).batch_size(READ_BATCH)
         return [device async for device in cursor]
+
+    async def scan(
+        self, query: Document, projection: Mapping[str, Any] | None, batch_size: int
+    ) -> AsyncGenerator[Document, None]:
+        """Stream the matching devices (a census of the fleet): memory stays bounded by ``batch_size``.
+
+        Until it is exhausted or killed, an open cursor holds one of FerretDB's PostgreSQL
+        connections: a consumer that stops early or is cancelled closes it here (callers use
+        ``contextlib.aclosing``), not whenever the garbage collector finds it.
+        """
+        async with self._devices.find(query, projection, batch_size=batch_size) as cursor:
+            async for device in cursor:
+                yield device
 
     async def count_presence(self, presence: str) -> int:
         return await self._devices.count_documents({"presence": presence})

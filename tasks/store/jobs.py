@@ -23,6 +23,7 @@ class JobRepository:
     def __init__(self, database: Database) -> None:
         self._leases = database.collection("job_leases")
         self._runs = database.collection("job_runs")
+        self._state = database.collection("job_state")
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._runs, RUN_INDEXES)
@@ -37,6 +38,13 @@ class JobRepository:
         except DuplicateKeyError:
             return False
         return True
+
+    async def state(self, job: str) -> Document | None:
+        """What a job keeps between runs (a finished one-off pass, a watermark), by job name."""
+        return await self._state.find_one({"_id": job})
+
+    async def save_state(self, job: str, fields: Mapping[str, Any]) -> None:
+        await self._state.update_one({"_id": job}, {"$set": dict(fields)}, upsert=True)
 
     async def record_run(self, run: Mapping[str, Any]) -> None:
         await self._runs.insert_one(dict(run))

@@ -19,7 +19,7 @@ from tests.support.mongo import MongoDocument, MongoServer, unique_db_name
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE = 240.0  # seconds; --quick aims at under 60 s each on a 2-core machine
 
-BENCHMARKS = ["boot_storm", "steady_state", "task_round_trip", "api_at_scale"]
+BENCHMARKS = ["boot_storm", "steady_state", "task_round_trip", "api_at_scale", "incident_detection"]
 
 
 async def run_benchmark(name: str, uri: str | None, work_dir: Path) -> tuple[int, str]:

@@ -77,7 +77,8 @@ class ConsoleHarness:
         now = self.services.clock()
         identity = {"oui": "00E0FC", "product_class": "HG8245H", "serial_number": serial, "manufacturer": "Huawei"}
         fields = {"software_version": "V1", "remote_ip": "10.1.2.3", "last_events": ["1 BOOT"],
-                  "offline_after": now + (timedelta(minutes=10) if online else -timedelta(minutes=10)), **state}
+                  "offline_after": now + (timedelta(minutes=10) if online else -timedelta(minutes=10)),
+                  "presence": "online" if online else "offline", **state}
         await self.services.repositories.devices.record_inform(device_id, identity, fields, now)
         return device_id
 

@@ -84,7 +84,7 @@ async def test_history_csv_filename_and_cells_cannot_be_forged(console: ConsoleH
         "filename*=UTF-8''history-AB%22CSet-Cookie%3A%20x%3D1%3B%C3%A9.csv"
     )
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
-    assert sorted(row["who"] for row in rows) == sorted(["'\t=1+2", "'\r=HYPERLINK(0)", "'=SUM(1)", "plain"]), text
+    assert sorted(row["Who"] for row in rows) == sorted(["'\t=1+2", "'\r=HYPERLINK(0)", "'=SUM(1)", "plain"]), text
 
 
 async def _attempt(console: ConsoleHarness, username: str, password: str) -> str:

@@ -55,7 +55,8 @@ async def test_dashboard_incident_page_and_its_actions_are_audited_as_the_user(c
     viewer = await console.login("viewer")
     status, page = await _get(viewer, console, "/incidents")
     assert status == 200
-    assert f'href="/incidents/{number}"' in page and "olt: OLT-0001" in page and "shared olt:OLT-0001" in page
+    assert f'href="/incidents/{number}"' in page and "OLT: OLT-0001" in page and "shared OLT OLT-0001" in page
+    assert "Outage on OLT OLT-0001: 3 of 6 devices offline" in page, "the title worded from the current counts"
     assert "3 affected now of 3" in page and "growing" in page and "not acknowledged" in page
     status, fragment = await _get(viewer, console, "/incidents?fragment=1")
     assert status == 200 and "<html" not in fragment and f"#{number}" in fragment
@@ -108,17 +109,23 @@ async def test_dashboard_incident_page_and_its_actions_are_audited_as_the_user(c
 async def test_incident_actions_need_csrf_and_an_operator(console: ConsoleHarness, action: str) -> None:
     number = await _incident(console, [await console.device("X1", online=False)])
     path = f"/incidents/{number}/{action}"
-    async with console.client().post(console.url(path), data={"csrf": "x", "comment": "c"}) as response:
+    async with console.client().post(console.url(path), data={"csrf": "x", "comment": "c"},
+                                     headers={"Accept": "application/json"}) as response:
         assert response.status == 401, "no login"
+    async with console.client().post(console.url(path), data={"csrf": "x", "comment": "c"},
+                                     allow_redirects=False) as response:
+        assert response.status == 303 and "/login?expired=1" in response.headers["Location"], "a form: to the login"
     operator = await console.login("operator")
     status, body = await _post(operator, console, path, {"comment": "no token"})
-    assert status == 403 and body["error"]["code"] == "csrf_failed"
-    status, body = await _post(operator, console, path, {"csrf": "forged", "comment": "wrong token"})
+    assert status == 403 and "The form expired" in body, "a page in the user's language, not JSON"
+    status, body = await _post(operator, console, path, {"csrf": "forged", "comment": "wrong token"},
+                               {"Accept": "application/json"})
     assert status == 403 and body["error"]["code"] == "csrf_failed"
     viewer = await console.login("viewer")
     status, body = await _post(viewer, console, path, {"csrf": viewer.csrf, "comment": "viewer"})
-    assert status == 403 and body["error"]["code"] == "forbidden"
-    status, body = await _post(viewer, console, path, {"comment": "viewer"}, {"X-CSRF-Token": viewer.csrf})
+    assert status == 403 and "Your role does not allow this." in body
+    status, body = await _post(viewer, console, path, {"comment": "viewer"},
+                               {"X-CSRF-Token": viewer.csrf, "Accept": "application/json"})
     assert status == 403 and body["error"]["code"] == "forbidden"
     incident = await console.services.repositories.incidents.get(number)
     assert incident is not None
@@ -160,19 +167,19 @@ async def test_history_shows_transitions_health_and_incidents_filterable_and_in_
     viewer = await console.login("viewer")
     _, page = await _get(viewer, console, f"/devices/{device}/history")
     assert "device event: offline" in page and "device event: online" in page
-    assert "health warn: optical RX -26.0 dBm below -25.0" in page
+    assert "Health read: warning — optical RX -26.0 dBm below -25.0" in page
     assert f'href="/incidents/{number}"' in page
     _, offline_only = await _get(viewer, console, f"/devices/{device}/history?type=offline")
     assert offline_only.count('<tr class="h-') == 1 and '<tr class="h-event h-offline">' in offline_only
     _, health_only = await _get(viewer, console, f"/devices/{device}/history?type=health")
-    assert health_only.count('<tr class="h-') == 1 and "health warn" in health_only
+    assert health_only.count('<tr class="h-') == 1 and "Health read: warning" in health_only
     _, events_only = await _get(viewer, console, f"/devices/{device}/history?type=event")
     assert events_only.count('<tr class="h-event') == 2 and events_only.count('<tr class="h-') == 2
     _, csv_text = await _get(viewer, console, f"/devices/{device}/history.csv")
     kinds = {line.split(",")[1] for line in csv_text.splitlines()[1:]}
-    assert {"event:offline", "event:online", "health", "incident"} <= kinds, csv_text
+    assert {"device event: offline", "device event: online", "Health", "Incident"} <= kinds, csv_text
     _, csv_incidents = await _get(viewer, console, f"/devices/{device}/history.csv?type=incident")
-    assert len(csv_incidents.splitlines()) == 2 and f"incident #{number}" in csv_incidents
+    assert len(csv_incidents.splitlines()) == 2 and f"Incident #{number}" in csv_incidents
 
 
 async def test_search_by_incident_and_by_wan_mac(console: ConsoleHarness) -> None:

@@ -27,6 +27,10 @@ async def test_no_page_without_login(console: ConsoleHarness, path: str) -> None
 @pytest.mark.parametrize("path", CHANGES)
 async def test_no_action_without_login(console: ConsoleHarness, path: str) -> None:
     async with console.client().post(console.url(path), data={"csrf": "x"}, allow_redirects=False) as response:
+        assert response.status == 303, "a form: to the login page, saying the session expired"
+        assert response.headers["Location"].startswith("/login?expired=1")
+    async with console.client().post(console.url(path), data={"csrf": "x"},
+                                     headers={"Accept": "application/json"}) as response:
         assert response.status == 401
 
 
@@ -137,11 +141,11 @@ async def test_console_actions_are_audited_and_in_history_like_api_actions(conso
         ("user:u-operator", [task["_id"]], 202)]
     async with operator.http.get(base + "/history") as response:
         page = await response.text()
-    assert "user:u-operator: Queue a task for a device: reboot" in page
+    assert "Queued «Reboot» — done" in page and "<td>u-operator</td>" in page
     async with operator.http.get(base + "/history.csv?type=operator") as response:
         text = await response.text()
     assert response.content_type == "text/csv"
-    assert text.splitlines()[0] == "at_utc,type,id,summary,who"
+    assert text.splitlines()[0] == "Time (UTC),Type,id,Summary,Who"
     assert "user:u-operator" in text and len(text.splitlines()) == 2
 
 
@@ -158,6 +162,7 @@ async def test_set_checks_the_value_against_the_parameters_type_before_sending(c
         async with operator.http.post(url, data={"name": name, "value": bad}, headers=headers) as response:
             reply = await response.json()
         assert response.status == 422 and reply["error"]["code"] == "invalid_value", bad
+        assert "is not a whole number in 0..4294967295" in reply["error"]["message"]
     async with operator.http.post(url, data={"name": name, "value": "600"}, headers=headers) as response:
         reply = await response.json()
     assert response.status == 200, reply

@@ -178,3 +178,58 @@ def test_summaries_written_before_last_definite_are_still_read() -> None:
     assert grouping.facts_of(old_critical, NOW, CONFIG.window, 0).fresh == {grouping.CRITICAL}
     old_unknown = {"_id": "Y", "health": {"status": "unknown", "since": NOW - timedelta(seconds=10)}}
     assert not grouping.facts_of(old_unknown, NOW, CONFIG.window, 0).affected, "nothing definite known"
+
+
+# -- a census of the fleet and the affected devices judge as the whole fleet does ---------------------
+
+
+def scenario(seed: int) -> list[dict[str, Any]]:
+    """A fleet with random churn, and sometimes a dark PON or a sick firmware as well."""
+    rng = random.Random(seed)
+    devices = fleet(size=1200, per_pon=rng.choice([10, 40, 100]))
+    for device in rng.sample(devices, rng.randint(0, 30)):
+        offline(device, ago=rng.choice([30, 3600]))
+    if seed % 3 == 0:
+        for device in devices[:rng.randint(5, 120)]:
+            offline(device)
+    if seed % 3 == 1:
+        for device in devices:
+            if device["software_version"] == "S125" and rng.random() < 0.6:
+                device["health"] = {"status": "critical", "since": NOW - timedelta(seconds=10)}
+    return devices
+
+
+def test_affected_devices_and_a_census_give_the_same_incidents_and_baselines_as_the_whole_fleet() -> None:
+    for seed in range(30):
+        devices = scenario(seed)
+        rng = random.Random(seed)
+        baselines = {f"olt:OLT-{n:04d}": rng.choice([0.0, 0.02, 0.4]) for n in range(1, 4)}
+        baselines["subnet:203.0.113.0/24"] = 0.05  # a group no device is in any more: its baseline decays
+        facts = [grouping.facts_of(device, NOW, CONFIG.window, 0) for device in devices]
+        whole = grouping.group_stats(facts, baselines)
+        partial = grouping.group_stats([fact for fact in facts if fact.affected], baselines, grouping.census(devices))
+        chosen = [(c.group_key, c.size, sorted(c.fresh)) for c in grouping.detect(whole, CONFIG)]
+        assert [(c.group_key, c.size, sorted(c.fresh)) for c in grouping.detect(partial, CONFIG)] == chosen, seed
+        for key, group in whole.items():
+            if group.fresh or key in baselines:
+                assert (partial[key].size, partial[key].share) == (group.size, group.share), (seed, key)
+        assert partial["subnet:203.0.113.0/24"].share == 0.0
+
+
+def test_groups_missing_from_a_stale_census_or_near_a_decision_are_counted_again() -> None:
+    devices = fleet(size=400, per_pon=100)
+    sizes = grouping.census(devices)
+    for device in devices[:40]:
+        device["olt_id"] = "OLT-NEW"  # re-homed after the census was taken
+        offline(device)
+    for device in devices[100:116]:
+        offline(device)  # 16 of the 100 of PON 0/1/1: under the share, but near it
+    for device in devices[200:202]:
+        offline(device)  # churn
+    facts = [fact for fact in (grouping.facts_of(d, NOW, CONFIG.window, 0) for d in devices) if fact.affected]
+    groups = grouping.group_stats(facts, {}, sizes)
+    assert groups["olt:OLT-NEW"].size == 40, "never below what the affected devices show"
+    near = {group.group_key for group in grouping.near_candidates(groups, CONFIG)}
+    assert {"olt:OLT-NEW", "pon:OLT-NEW 0/1/0", "pon:OLT-0001 0/1/1"} <= near
+    assert not any(key.startswith("pon:OLT-0001 0/1/2") for key in near), "two offline: nothing to decide"
+    assert "product_class:HG8245H" not in near, "58 of 400 is under half the share"

@@ -11,7 +11,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tasks.health.evaluate import HealthResult, Level, Reason, summarize
+from tasks.health.evaluate import HealthResult, Level, Reason, summary_fields
 from tasks.incidents.grouping import Config
 from tasks.incidents.job import IncidentDetector
 from tasks.store.db import Database
@@ -50,7 +50,8 @@ async def _sick_firmware(mongo_db: AsyncDatabase[MongoDocument]) -> None:
     await mongo_db["devices"].insert_many([
         {"_id": f"D{n}", "product_class": "HG8245H", "software_version": "S120", "presence": "online",
          "offline_after": NOW + timedelta(hours=1),
-         "health": {"status": "critical", "since": NOW - timedelta(seconds=30)}} for n in range(6)])
+         "health": {"status": "critical", "since": NOW - timedelta(seconds=30)}, "health_definite": "critical"}
+        for n in range(6)])
 
 
 async def test_the_job_opens_an_incident_over_a_lock_orphaned_by_a_dead_opener(
@@ -131,11 +132,67 @@ async def test_a_failed_health_read_does_not_resolve_a_bad_firmware_incident(
         clock[0] += timedelta(minutes=5)
         result = HealthResult(level, [Reason("device", level, reason)] if reason else [])
         async for device in mongo_db["devices"].find({}):
-            health = summarize(device["health"], result, clock[0])
-            await mongo_db["devices"].update_one({"_id": device["_id"]}, {"$set": {"health": health}})
+            fields = summary_fields(device["health"], result, clock[0])  # as the health poll stores a read
+            await mongo_db["devices"].update_one({"_id": device["_id"]}, {"$set": fields})
         return await detector.run()
 
     assert (await read_all(Level.UNKNOWN, "health read failed: 9002 Internal error"))["resolved"] == 0
     incident = (await _open_incidents(mongo_db))[0]
     assert incident["affected_now"] == 6, "crash-looping devices are still sick"
     assert (await read_all(Level.OK, ""))["resolved"] == 1, "a successful ok read is the recovery"
+
+
+def _fleet(olts: int, per_olt: int) -> list[dict[str, Any]]:
+    return [{"_id": f"F{olt:02d}-{n:03d}", "olt_id": f"OLT-{olt:02d}", "pon_port": f"0/1/{n % 4}",
+             "product_class": "HG8245H", "software_version": f"S{100 + n % 7}", "tags": [],
+             "remote_ip": f"10.{olt}.{n % 8}.{n + 1}", "presence": "online",
+             "offline_after": NOW + timedelta(hours=1)} for olt in range(olts) for n in range(per_olt)]
+
+
+async def _go_offline(mongo_db: AsyncDatabase[MongoDocument], ids: list[str], ago: float = 30) -> None:
+    since = NOW - timedelta(seconds=ago)
+    await mongo_db["devices"].update_many(
+        {"_id": {"$in": ids}}, {"$set": {"presence": "offline", "offline_since": since, "offline_after": since}})
+
+
+async def test_a_run_reads_the_affected_devices_and_judges_them_by_the_census(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    clock = [NOW]
+    detector = await _detector(mongo_db, clock)
+    await mongo_db["devices"].insert_many(_fleet(olts=10, per_olt=60))
+    churn = ["F03-007", "F05-011", "F08-000"]
+    await _go_offline(mongo_db, churn)
+    counts = await detector.run()
+    assert (counts["devices"], counts["affected"], counts["census_taken"]) == (600, 3, True)
+    assert counts["opened"] == counts["exact_counts"] == 0
+    clock[0] += timedelta(seconds=30)
+    await _go_offline(mongo_db, [f"F02-{n:03d}" for n in range(30)])  # half of OLT-02 goes dark
+    counts = await detector.run()
+    assert (counts["affected"], counts["census_taken"], counts["opened"]) == (33, False, 1)
+    assert counts["exact_counts"] >= 1, "the OLT was counted again before the incident opened"
+    incident = (await mongo_db["incidents"].find({"status": "open"}).to_list())[0]
+    assert incident["key"] == "olt:OLT-02" and incident["group_size"] == 60 and incident["member_count"] == 30
+
+
+async def test_a_group_grown_since_the_census_is_counted_before_it_is_judged(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    clock = [NOW]
+    detector = await _detector(mongo_db, clock)
+    await mongo_db["devices"].insert_many(_fleet(olts=10, per_olt=60))
+    assert (await detector.run())["census_taken"]
+    # 100 devices are re-homed to a new OLT (the fleet's size does not change: the census stays),
+    # then 12 of them go offline: 12 of 100, not 12 of the 0 the census knows of.
+    moved = [f"F{olt:02d}-{n:03d}" for olt in range(10) for n in range(50, 60)]
+    await mongo_db["devices"].update_many({"_id": {"$in": moved}}, {"$set": {"olt_id": "OLT-NEW"}})
+    clock[0] += timedelta(seconds=30)
+    await _go_offline(mongo_db, moved[:12])
+    counts = await detector.run()
+    assert not counts["census_taken"] and counts["exact_counts"] >= 1
+    assert counts["opened"] == 0, "12% of the new OLT is no outage"
+    await _go_offline(mongo_db, moved[:40])
+    clock[0] += timedelta(seconds=30)
+    assert (await detector.run())["opened"] == 1
+    incident = (await mongo_db["incidents"].find({"status": "open"}).to_list())[0]
+    assert incident["key"] == "olt:OLT-NEW" and incident["group_size"] == 100

@@ -5,17 +5,6 @@
   const body = document.body;
   const csrf = body.dataset.csrf;
   const msg = (key) => body.dataset["msg" + key.charAt(0).toUpperCase() + key.slice(1).replace(/_(.)/g, (_, c) => c.toUpperCase())] || key;
-  const zone = body.dataset.tz || "UTC";
-
-  function formatTime(iso) {
-    if (!iso) return "—";
-    const date = new Date(iso.replace(" ", "T"));
-    return new Intl.DateTimeFormat(body.dataset.lang === "ru" ? "ru-RU" : "en-GB", {
-      timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
-      hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
-    }).format(date);
-  }
-
   function el(tag, attrs, text) {
     const node = document.createElement(tag);
     Object.entries(attrs || {}).forEach(([key, value]) => node.setAttribute(key, value));
@@ -52,24 +41,22 @@
   }
 
   function resultDetail(task) {
+    // Sentences and tables made by the server in the user's language: never raw JSON.
     const box = el("div");
     if (task.fault) {
-      box.append(el("p", { class: "fault" }, `${msg("fault")} ${task.fault.code}: ${task.fault.string}`));
-      (task.fault.detail || []).forEach((d) => box.append(el("p", { class: "fault" }, `${d.parameter}: ${d.code} ${d.string}`)));
+      box.append(el("p", { class: "fault" }, task.fault.text));
+      (task.fault.detail || []).forEach((line) => box.append(el("p", { class: "fault" }, line)));
     }
+    if (task.text) box.append(el("p", { class: "result-text" }, task.text));
     if (task.reason) box.append(el("p", {}, task.reason));
-    const result = task.result || {};
-    const values = result.values || [];
-    if (values.length) {
+    if (task.table && task.table.length) {
       const table = el("table", { class: "values" });
-      values.forEach((v) => {
+      task.table.forEach(([name, value]) => {
         const row = el("tr");
-        row.append(el("td", {}, v.name), el("td", {}, v.value));
+        row.append(el("td", {}, name), el("td", {}, value));
         table.append(row);
       });
       box.append(table);
-    } else if (Object.keys(result).length) {
-      box.append(el("code", {}, JSON.stringify(result)));
     }
     return box;
   }
@@ -77,8 +64,9 @@
   async function follow(item, task) {
     let current = task;
     let delay = 0;
+    refreshRegions();
     while (!current.final) {
-      show(item, msg(current.status), "pending");
+      show(item, current.status_text, "pending");
       try {
         const response = await fetch(`/tasks/${current.id}.json?wait=10`, { headers: { Accept: "application/json" } });
         if (response.ok) { current = await response.json(); delay = 0; continue; }
@@ -86,8 +74,9 @@
       delay = Math.min(delay * 2 || 500, 10000);
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
-    show(item, msg(current.status), current.status === "done" ? "ok" : "bad", resultDetail(current));
+    show(item, current.status_text, current.status === "done" ? "ok" : "bad", resultDetail(current));
     refreshHistory();
+    refreshRegions();
   }
 
   async function submitAction(form, submitter) {
@@ -95,16 +84,46 @@
     if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
     const url = (submitter && submitter.getAttribute("formaction")) || form.action;
     const item = activityItem(label);
-    const { status, payload } = await post(url, new FormData(form));
-    if (status >= 400) {
-      show(item, (payload.error && payload.error.message) || String(status), "bad");
+    let reply;
+    try {
+      reply = await post(url, new FormData(form));
+    } catch (error) {
+      show(item, msg("network_error"), "bad");
       return;
     }
-    if (payload.task) return follow(item, payload.task);
-    let text = msg("done");
-    if (payload.wake) text = payload.wake.answered === false ? `${msg("failed")}: ${payload.wake.error || ""}` : msg("done");
-    show(item, text, payload.wake && payload.wake.answered === false ? "bad" : "ok");
+    const { status, payload } = reply;
+    if (status >= 400) {
+      // The typed text stays in the form: an expired session or a refusal loses nothing.
+      const text = status === 401 ? msg("session_expired") : (payload.error && payload.error.message) || msg("failed");
+      show(item, text, "bad");
+      return;
+    }
+    if (form.dataset.reload !== undefined) { window.location.reload(); return; }
+    if (payload.task) {
+      const detail = payload.wake && payload.wake.text ? el("p", { class: "wake" }, payload.wake.text) : null;
+      if (detail) item.querySelector(".detail").append(detail);
+      return follow(item, payload.task);
+    }
+    const failed = payload.wake && payload.wake.answered === false;
+    show(item, msg(failed ? "failed" : "done"), failed ? "bad" : "ok",
+         el("p", {}, (payload.wake && payload.wake.text) || payload.text || ""));
     refreshHistory();
+    refreshRegions();
+  }
+
+  // Re-render the parts of the page marked data-region (by id) from a fresh copy of the page.
+  async function refreshRegions() {
+    const regions = document.querySelectorAll("[data-region][id]");
+    if (!regions.length) return;
+    try {
+      const response = await fetch(window.location.href, { credentials: "same-origin" });
+      if (!response.ok) return;
+      const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+      regions.forEach((region) => {
+        const replacement = fresh.getElementById(region.id);
+        if (replacement) region.replaceWith(document.importNode(replacement, true));
+      });
+    } catch (error) { /* the next refresh will do */ }
   }
 
   document.addEventListener("submit", (event) => {
@@ -173,22 +192,26 @@
   async function pollLive() {
     let delay = 2000;
     let lastSession = device.dataset.session;
+    let wasOnline = document.getElementById("online").classList.contains("on");
     for (;;) {
       await new Promise((resolve) => setTimeout(resolve, document.hidden ? 15000 : delay));
       try {
         const response = await fetch(device.dataset.live, { headers: { Accept: "application/json" } });
         if (!response.ok) { delay = Math.min(delay * 2, 30000); continue; }
         const live = await response.json();
-        const badge = document.getElementById("online");
-        badge.textContent = live.online ? msg("online") : msg("offline");
-        badge.className = "badge " + (live.online ? "on" : "off");
-        document.getElementById("last-inform").textContent = formatTime(live.last_inform);
+        // The same text (format, zone, age) the server rendered: one date format on the page.
+        document.getElementById("last-inform").textContent = live.last_inform_text;
+        if (live.online !== wasOnline) {
+          wasOnline = live.online;
+          await refreshRegions();
+        }
         if (live.last_session && live.last_session.id !== lastSession) {
           lastSession = live.last_session.id;
           const notice = document.getElementById("new-session");
           notice.textContent = `${msg("new_session")}: ${live.last_session.summary}`;
           notice.hidden = false;
           await refreshHistory();
+          await refreshRegions();
           delay = 2000;
         } else {
           delay = Math.min(delay * 1.5, 10000);
@@ -221,9 +244,13 @@
 
   document.addEventListener("keydown", (event) => {
     const typing = /^(INPUT|SELECT|TEXTAREA)$/.test(document.activeElement.tagName);
-    if (event.key === "/" && !typing) {
+    if (event.key === "/") {
       const box = document.getElementById("q") || document.getElementById("tree-q");
-      if (box) { event.preventDefault(); box.focus(); box.select(); }
+      // "/" is the hint's key to the search box, never a character typed into it (an empty or
+      // fully selected box); in any other field it types as usual.
+      const inBox = box && document.activeElement === box;
+      const boxIdle = inBox && (box.value === "" || box.selectionEnd - box.selectionStart === box.value.length);
+      if (box && (!typing || boxIdle)) { event.preventDefault(); box.focus(); box.select(); }
       return;
     }
     if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;

@@ -65,7 +65,7 @@ class ApiHarness:
         identity = {"oui": oui, "product_class": product_class, "serial_number": serial, "manufacturer": "Test"}
         offline_after = now + (timedelta(minutes=10) if online else -timedelta(minutes=10))
         fields = {"software_version": "V1.0", "remote_ip": "127.0.0.1", "last_events": ["1 BOOT"],
-                  "offline_after": offline_after, **state}
+                  "offline_after": offline_after, "presence": "online" if online else "offline", **state}
         await self.services.repositories.devices.record_inform(device_id, identity, fields, now)
         return device_id
 

@@ -128,3 +128,24 @@ async def test_json_errors_and_static_files_are_not_sniffed(api: ApiHarness) -> 
     async with api.as_role(None).get(api.cwmp_url + "files/0123456789abcdef") as response:
         assert response.status == 404
         assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_api_token_with_expiry(api: ApiHarness) -> None:
+    status, created = await api.call(
+        "POST", "/api/v1/tokens", json={"name": "ci", "role": "viewer", "expires_in": 3600}
+    )
+    assert status == 201, created
+    assert created["expires_at"] is not None
+    status, listed = await api.call("GET", "/api/v1/tokens")
+    assert next(item for item in listed["items"] if item["name"] == "ci")["expires_at"] == created["expires_at"]
+    tokens = api.services.database.collection("api_tokens")
+    await tokens.update_one({"_id": created["id"]}, {"$set": {"expires_at": api.services.clock()}})
+    async with api.as_role(None).get(
+        api.url("/api/v1/devices"), headers={"Authorization": f"Bearer {created['token']}"}
+    ) as response:
+        assert response.status == 401
+        assert "expired" in (await response.json())["error"]["message"]
+    status, refused = await api.call(
+        "POST", "/api/v1/tokens", json={"name": "c2", "role": "viewer", "expires_in": 2**63}
+    )
+    assert status == 422, refused

@@ -1,0 +1,128 @@
+"""Pure: the device fields that let the local database find devices by equality alone.
+
+FerretDB 1.24 pushes down to PostgreSQL only a top-level equality (membership in a top-level
+array included) and scans for anything else (``$regex``, ``$or``, ranges, sorts, counts). So the
+registry writes, with each device:
+
+- ``search``: normalized search tokens, lowercase: the device id, serial number, connection and
+  WAN IP addresses, WAN MAC and tags, each whole and by prefix (from ``MIN_PREFIX`` characters; a
+  MAC's prefixes by its digits), the serial number's suffixes (line 2 reads the last digits off
+  the label), and the words of the device id and tags by prefix. A search is ``{search: token}``.
+- ``page_bucket`` (0..``BUCKETS``-1, a hash of the device id) and ``page_group``
+  (``page_bucket // GROUP_SIZE``): large listings are read one partition at a time by equality
+  instead of sorting the whole match set (``DeviceRepository.search_page``).
+
+On MongoDB the same fields are served by ordinary multikey and single-field indexes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+# Of the tokens: a new version makes the backfill job pass over every device again
+# (2: a whole IP address is no longer a prefix token of a longer one).
+VERSION = 2
+BUCKETS = 4096
+GROUP_SIZE = 64  # buckets per group: 64 groups
+GROUPS = BUCKETS // GROUP_SIZE
+MIN_PREFIX = 3
+MIN_SUFFIX = 4
+MAX_TOKEN = 64  # longer values are matched by their first 64 characters
+WORD = re.compile(r"[^\W_]+")
+MAC = re.compile(r"^[0-9A-Fa-f]{2}(?:[:-]?[0-9A-Fa-f]{2}){5}$")
+PARTIAL_MAC = re.compile(r"^[0-9a-f]{2}(?:[:-][0-9a-f]{2}){1,4}[:-]?(?:[0-9a-f]{1,2})?$")
+# Fields a search looks at; a device read with this projection is enough for search_fields().
+FACTS = ("serial_number", "remote_ip", "wan_ip", "wan_mac", "tags")
+SEARCH_FIELDS = ("search", "page_bucket", "page_group")
+
+
+def normal_mac(text: str) -> str | None:
+    """``AA:BB:CC:DD:EE:FF`` from any usual spelling; None for anything else or the all-zero MAC."""
+    text = text.strip()
+    if not MAC.fullmatch(text):
+        return None
+    digits = re.sub(r"[:-]", "", text).upper()
+    return None if digits == "0" * 12 else ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+def normal_query(text: str) -> str:
+    """What a search term is looked up as: lowercase, trimmed, a MAC in its stored spelling."""
+    text = text.strip()
+    mac = normal_mac(text)
+    if mac is not None:
+        return mac.lower()
+    text = text.lower()[:MAX_TOKEN]
+    if PARTIAL_MAC.fullmatch(text):  # the start of a MAC with separators: its digits
+        return re.sub(r"[:-]", "", text)
+    return text
+
+
+def page_bucket(device_id: str) -> int:
+    """A stable hash of the device id in 0..BUCKETS-1 (not Python's hash(): it differs per process)."""
+    return int.from_bytes(hashlib.blake2b(device_id.encode(), digest_size=4).digest(), "big") % BUCKETS
+
+
+def _prefixes(value: str) -> Iterable[str]:
+    value = value[:MAX_TOKEN]
+    yield value
+    yield from (value[:n] for n in range(MIN_PREFIX, len(value)))
+
+
+WHOLE_IPV4 = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}")
+
+
+def _address_prefixes(address: str) -> Iterable[str]:
+    """An IP address by prefix, except prefixes that are whole addresses themselves: 10.64.1.1 finds
+    10.64.1.1, not 10.64.1.10..199 (10.64.1. still finds them all)."""
+    return (prefix for prefix in _prefixes(address) if prefix == address or not WHOLE_IPV4.fullmatch(prefix))
+
+
+def search_tokens(device_id: str, facts: Mapping[str, Any]) -> list[str]:
+    """Every token a search for this device may be typed as (sorted, unique)."""
+    tokens: set[str] = set()
+
+    def whole_and_words(value: str) -> None:
+        value = value.strip().lower()
+        if not value:
+            return
+        tokens.update(_prefixes(value))
+        for word in WORD.findall(value):
+            tokens.update(_prefixes(word))
+
+    # The device id whole, and its words (OUI, product class, serial) by prefix: its own prefixes
+    # would only repeat the OUI's.
+    tokens.add(device_id.strip().lower()[:MAX_TOKEN])
+    for word in WORD.findall(device_id.lower()):
+        tokens.update(_prefixes(word))
+    for tag in facts.get("tags") or []:
+        if isinstance(tag, str):
+            whole_and_words(tag)
+    serial = facts.get("serial_number")
+    if isinstance(serial, str) and serial.strip():
+        serial = serial.strip().lower()[:MAX_TOKEN]
+        tokens.update(_prefixes(serial))
+        tokens.update(serial[-n:] for n in range(MIN_SUFFIX, len(serial)))
+    for field in ("remote_ip", "wan_ip"):
+        address = facts.get(field)
+        if isinstance(address, str) and address.strip():
+            tokens.update(_address_prefixes(address.strip().lower()))
+    mac = facts.get("wan_mac")
+    if isinstance(mac, str) and (normal := normal_mac(mac)):
+        tokens.add(normal.lower())  # typed with separators: whole (a partial one is looked up by its digits)
+        tokens.update(_prefixes(normal.replace(":", "").lower()))
+    return sorted(tokens)
+
+
+def search_fields(device_id: str, facts: Mapping[str, Any]) -> dict[str, Any]:
+    """The three fields above for one device, from its facts (an Inform's, or the stored device)."""
+    bucket = page_bucket(device_id)
+    return {"search": search_tokens(device_id, facts), "page_bucket": bucket, "page_group": bucket // GROUP_SIZE}
+
+
+def stale(device: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The search fields to write when a stored device's differ from its facts; None when current."""
+    fields = search_fields(device["_id"], device)
+    return None if all(device.get(name) == value for name, value in fields.items()) else fields

@@ -1,0 +1,188 @@
+"""Device search by equality (tasks/search.py, DeviceRepository.search_page) on the real database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from tasks import search
+from tasks.store import devices as devices_module
+from tasks.store.db import Database
+from tasks.store.devices import DeviceFilter, DeviceRepository
+from tests.support.mongo import MongoDocument
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def test_tokens_cover_whole_values_prefixes_words_and_serial_suffixes() -> None:
+    tokens = set(
+        search.search_tokens(
+            "00E0FC-HG8245H-48575443A1B2C3D4",
+            {
+                "serial_number": "48575443A1B2C3D4",
+                "remote_ip": "10.1.2.3",
+                "wan_ip": "100.64.0.9",
+                "wan_mac": "aa-bb-cc-00-11-22",
+                "tags": ["Acct:12345", "vip"],
+            },
+        )
+    )
+    for expected in (
+        "00e0fc-hg8245h-48575443a1b2c3d4",
+        "hg8245h",
+        "hg82",
+        "48575443a1b2c3d4",
+        "4857",
+        "c3d4",
+        "a1b2c3d4",
+        "10.1.2.3",
+        "10.1.",
+        "100.64.0.9",
+        "aa:bb:cc:00:11:22",
+        "aabbc",
+        "aabbcc001122",
+        "aabb",
+        "acct:12345",
+        "12345",
+        "123",
+        "acct",
+        "vip",
+    ):
+        assert expected in tokens, expected
+    assert "b2c3" not in tokens and "2345" not in tokens  # inside a serial or a word: not a token
+    assert all(token == token.lower() for token in tokens)
+
+
+def test_queries_are_normalized_like_the_tokens() -> None:
+    assert search.normal_query("  4857544 ") == "4857544"
+    assert search.normal_query("AABB.CC00.1122") == "aabb.cc00.1122"  # not a MAC spelling we know: as typed
+    assert search.normal_query("AA-BB-CC-00-11-22") == "aa:bb:cc:00:11:22"
+    assert search.normal_query("aabbcc001122") == "aa:bb:cc:00:11:22"
+    assert search.normal_query("AA-BB-C") == search.normal_query("aa:bb:c") == "aabbc"  # a MAC's start
+    assert search.page_bucket("x") == search.page_bucket("x") and 0 <= search.page_bucket("x") < search.BUCKETS
+
+
+async def _repository(mongo_db: AsyncDatabase[MongoDocument]) -> DeviceRepository:
+    repository = DeviceRepository(Database(client=mongo_db.client, db=mongo_db))
+    await repository.ensure_indexes()
+    return repository
+
+
+async def _inform(repository: DeviceRepository, serial: str, ip: str, **state: object) -> str:
+    device_id = f"00E0FC-HG8245H-{serial}"
+    identity = {"oui": "00E0FC", "product_class": "HG8245H", "serial_number": serial, "manufacturer": "T"}
+    await repository.record_inform(device_id, identity, {"remote_ip": ip, "presence": "online", **state}, T0)
+    return device_id
+
+
+async def _found(repository: DeviceRepository, q: str) -> list[str]:
+    page = await repository.search_page(DeviceFilter(q=q), None, 50)
+    return [device["_id"] for device in page.devices]
+
+
+async def test_search_follows_informs_tags_and_reads(mongo_db: AsyncDatabase[MongoDocument]) -> None:
+    repository = await _repository(mongo_db)
+    device_id = await _inform(repository, "XYZA001", "10.0.0.1")
+    other = await _inform(repository, "XYZB002", "10.0.0.2")
+    assert await _found(repository, "xyza") == [device_id]
+    assert await _found(repository, "XYZ") == sorted([device_id, other])
+    assert await _found(repository, "XY") == []  # prefixes start at 3 characters
+    assert await _found(repository, "10.0.0.1") == [device_id]
+
+    await _inform(repository, "XYZA001", "10.9.9.9")  # a new IP: the old one no longer finds it
+    assert await _found(repository, "10.0.0.1") == []
+    assert await _found(repository, "10.9.9") == [device_id]
+
+    await repository.add_tags(device_id, ["Subscriber-4711"])
+    assert await _found(repository, "subscriber-4711") == [device_id]
+    assert await _found(repository, "4711") == [device_id]
+    await _inform(repository, "XYZA001", "10.9.9.9")  # a later Inform keeps the tag's tokens
+    assert await _found(repository, "SUBSCR") == [device_id]
+    await repository.remove_tags(device_id, ["Subscriber-4711"])
+    assert await _found(repository, "4711") == []
+
+    await repository.set_fields(device_id, {"wan_mac": "AA:BB:CC:00:11:22"})  # what a read brings
+    assert await _found(repository, "aa-bb-cc-00-11-22") == [device_id]
+    assert await _found(repository, "aabbcc") == [device_id]
+    assert await _found(repository, "AA:BB:CC:0") == [device_id]
+
+
+async def test_backfill_gives_old_devices_their_search_fields(mongo_db: AsyncDatabase[MongoDocument]) -> None:
+    repository = await _repository(mongo_db)
+    await mongo_db.devices.insert_many(
+        [
+            {
+                "_id": f"OLD-{n}",
+                "serial_number": f"OLD{n:04d}",
+                "remote_ip": "10.0.0.1",
+                "tags": [],
+                "offline_after": datetime.now(UTC) + timedelta(minutes=5 if n % 2 else -5),
+            }
+            for n in range(30)
+        ]
+    )
+    assert await _found(repository, "old0007") == []
+    assert await repository.backfill_search(7, lambda: True) == (30, True)
+    assert await _found(repository, "old0007") == ["OLD-7"]
+    online = await repository.search_page(DeviceFilter(online=True), None, 50)
+    assert sorted(device["_id"] for device in online.devices) == sorted(f"OLD-{n}" for n in range(1, 30, 2))
+    assert await repository.backfill_search(7, lambda: True) == (0, True)  # nothing stale is written again
+
+
+@pytest.mark.parametrize(
+    ("whole_max", "group_max"), [(1000, 1000), (10, 1000), (0, 0)], ids=["whole", "groups", "buckets"]
+)
+async def test_pages_of_every_level_give_each_device_once(
+    mongo_db: AsyncDatabase[MongoDocument], monkeypatch: pytest.MonkeyPatch, whole_max: int, group_max: int
+) -> None:
+    """Large listings are read partition by partition; small thresholds make 240 devices large
+    (64 buckets in 8 groups, half of them sampled, so the estimate is near the truth)."""
+    monkeypatch.setattr(search, "BUCKETS", 64)
+    monkeypatch.setattr(search, "GROUP_SIZE", 8)
+    monkeypatch.setattr(search, "GROUPS", 8)
+    monkeypatch.setattr(devices_module, "SAMPLE", tuple(range(0, 64, 2)))
+    monkeypatch.setattr(devices_module, "WHOLE_MAX", whole_max)
+    monkeypatch.setattr(devices_module, "GROUP_MAX", group_max)
+    monkeypatch.setattr(devices_module, "MAX_PARTITIONS", 16)
+    repository = await _repository(mongo_db)
+    ids = [
+        await _inform(repository, f"S{n:04d}", f"10.0.{n // 200}.{n % 200}", software_version="V1" if n % 3 else "V2")
+        for n in range(240)
+    ]
+    wanted = sorted(ids[n] for n in range(240) if n % 3 == 0)
+    for device_filter, expected in ((DeviceFilter(), sorted(ids)), (DeviceFilter(software_version="V2"), wanted)):
+        seen: list[str] = []
+        position = None
+        first = None
+        for _ in range(500):
+            page = await repository.search_page(device_filter, position, 7)
+            first = first or page
+            assert len(page.devices) <= 7
+            seen += [device["_id"] for device in page.devices]
+            assert all("search" not in device for device in page.devices)
+            position = page.next_position
+            if position is None:
+                break
+        assert sorted(seen) == expected and len(seen) == len(set(seen))
+        assert first is not None and first.next_position is not None
+        assert first.next_position["level"] == {1000: "whole", 10: "group", 0: "bucket"}[whole_max]
+        if whole_max == 1000:
+            assert seen == expected and first.total == len(expected) and first.total_exact
+        else:  # estimated from half the buckets
+            assert not first.total_exact and len(expected) / 3 < first.total < len(expected) * 3
+
+
+async def test_incident_members_with_other_filters(mongo_db: AsyncDatabase[MongoDocument]) -> None:
+    repository = await _repository(mongo_db)
+    ids = [await _inform(repository, f"M{n:03d}", "10.0.0.1", software_version=f"V{n % 2}") for n in range(40)]
+    members = tuple(ids[:30])
+    page = await repository.search_page(DeviceFilter(device_ids=members), None, 50)
+    assert [d["_id"] for d in page.devices] == sorted(members) and page.total == 30 and page.total_exact
+    page = await repository.search_page(DeviceFilter(device_ids=members, software_version="V1"), None, 10)
+    assert [d["_id"] for d in page.devices] == sorted(members)[1::2][:10]
+    following = await repository.search_page(
+        DeviceFilter(device_ids=members, software_version="V1"), page.next_position, 10
+    )
+    assert [d["_id"] for d in following.devices] == sorted(members)[1::2][10:]

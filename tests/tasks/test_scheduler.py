@@ -1,0 +1,95 @@
+"""The scheduler's job leases against the real database: once per interval, taken over, held while running."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from tasks.scheduler import Job, JobRunner
+from tasks.store.db import Database
+from tasks.store.jobs import JobRepository
+from tests.support.mongo import MongoDocument
+from tests.support.processes import wait_until
+
+NOW = datetime(2025, 1, 1, 12, tzinfo=UTC)
+
+
+def _runners(mongo_db: AsyncDatabase[MongoDocument], clock: Any) -> tuple[JobRunner, JobRunner]:
+    jobs = JobRepository(Database(client=mongo_db.client, db=mongo_db))
+    return JobRunner(jobs, clock, holder="host-a:1"), JobRunner(jobs, clock, holder="host-b:2")
+
+
+async def test_one_holder_per_interval_and_a_dead_holder_is_taken_over(mongo_db: AsyncDatabase[MongoDocument]) -> None:
+    clock = [NOW]
+    first, second = _runners(mongo_db, lambda: clock[0])
+    ran: list[str] = []
+
+    def job(runner: JobRunner) -> Job:
+        async def run() -> dict[str, Any]:
+            ran.append(runner.holder)
+            return {"n": len(ran)}
+        return Job("detect_incidents", 10.0, run)
+
+    assert await first.tick(job(first))
+    clock[0] = NOW + timedelta(seconds=5)
+    assert not await second.tick(job(second)), "the lease is held for this interval"
+    clock[0] = NOW + timedelta(seconds=10)
+    assert await first.tick(job(first)), "the holder's next tick renews its own lease"
+    # The first process dies. Its lease ends 9 s after its last tick; the other takes over then.
+    clock[0] = NOW + timedelta(seconds=18)
+    assert not await second.tick(job(second))
+    clock[0] = NOW + timedelta(seconds=19.5)
+    assert await second.tick(job(second))
+    clock[0] = NOW + timedelta(seconds=20)
+    assert not await first.tick(job(first)), "back again, it finds the job taken"
+    assert ran == ["host-a:1", "host-a:1", "host-b:2"]
+    runs = await mongo_db["job_runs"].find({}).sort("started_at", 1).to_list()
+    assert [(run["holder"], run["outcome"], run["counts"]) for run in runs] == [
+        ("host-a:1", "ok", {"n": 1}), ("host-a:1", "ok", {"n": 2}), ("host-b:2", "ok", {"n": 3})]
+
+
+async def test_a_run_longer_than_its_lease_keeps_it_until_it_ends(mongo_db: AsyncDatabase[MongoDocument]) -> None:
+    first, second = _runners(mongo_db, lambda: datetime.now(UTC))
+    release = asyncio.Event()
+    started = asyncio.Event()
+    interval = 0.6  # the lease lasts 0.54 s; the run below lasts several of them
+
+    async def slow() -> dict[str, Any]:
+        started.set()
+        await release.wait()
+        return {}
+
+    async def quick() -> dict[str, Any]:
+        raise AssertionError("a second run started while the first was still running")
+
+    running = asyncio.create_task(first.tick(Job("poll_health", interval, slow)))
+    await asyncio.wait_for(started.wait(), timeout=10)
+    began = time.monotonic()
+
+    async def three_leases_later() -> bool:
+        assert not await second.tick(Job("poll_health", interval, quick))
+        return time.monotonic() - began > 3 * interval
+
+    await wait_until(three_leases_later, timeout=30, interval=0.05)
+    release.set()
+    assert await asyncio.wait_for(running, timeout=10)
+    runs = await mongo_db["job_runs"].find({"job": "poll_health"}).to_list()
+    assert len(runs) == 1 and runs[0]["outcome"] == "ok" and runs[0]["duration_ms"] >= 3 * interval * 1000
+
+
+async def test_a_failing_run_is_recorded_and_the_next_tick_runs_again(mongo_db: AsyncDatabase[MongoDocument]) -> None:
+    clock = [NOW]
+    runner, _ = _runners(mongo_db, lambda: clock[0])
+
+    async def broken() -> dict[str, Any]:
+        raise RuntimeError("database went away")
+
+    assert await runner.tick(Job("expire_tasks", 15.0, broken))
+    clock[0] += timedelta(seconds=15)
+    assert await runner.tick(Job("expire_tasks", 15.0, broken))
+    runs = await mongo_db["job_runs"].find({}).to_list()
+    assert [(run["outcome"], run["error"]) for run in runs] == [("error", "RuntimeError: database went away")] * 2
