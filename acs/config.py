@@ -6,6 +6,7 @@ Every setting has one name used in all four places: ``cwmp_listen`` is the TOML 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -22,6 +23,14 @@ class CpeAuthMode(StrEnum):
     NONE = "none"
     BASIC = "basic"
     DIGEST = "digest"
+
+
+class CpeUsernameRule(StrEnum):
+    """How global CPE credentials name the device speaking (per-device credentials always do)."""
+
+    NONE = "none"  # any device knowing the global username and password may speak for any device
+    SERIAL = "serial"  # the username is the device's SerialNumber
+    DEVICE_ID = "device_id"  # the username is the device id (OUI-ProductClass-SerialNumber)
 
 
 class ConfigError(Exception):
@@ -67,6 +76,10 @@ class Settings(BaseModel):
     cwmp_public_url: str | None = Field(
         default=None, description="URL devices use to reach the CWMP endpoint (pushed as ManagementServer.URL)"
     )
+    cwmp_trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Load balancers (addresses or networks) whose X-Forwarded-For names the device's address",
+    )
     cwmp_header_timeout: float = Field(
         default=20.0, gt=0, le=600, description="CWMP: a new connection's request headers must arrive within (s)"
     )
@@ -101,6 +114,11 @@ class Settings(BaseModel):
     cpe_username: str | None = Field(default=None, description="Global CPE username (per-device ones win)")
     cpe_password: SecretStr | None = Field(default=None, description="Global CPE password")
     cpe_auth_realm: str = Field(default="acs", description="Realm of the CPE authentication challenge")
+    cpe_username_rule: CpeUsernameRule = Field(
+        default=CpeUsernameRule.NONE,
+        description="Bind global CPE credentials to the device: none|serial|device_id (the username must be it; "
+        "any username then takes the global password)",
+    )
     periodic_inform_interval: int = Field(
         default=300, ge=10, le=86400 * 7, description="Periodic inform interval pushed to devices (s)"
     )
@@ -166,6 +184,16 @@ class Settings(BaseModel):
     @classmethod
     def _check_listen(cls, value: str) -> str:
         parse_listen(value)
+        return value
+
+    @field_validator("cwmp_trusted_proxies", mode="before")
+    @classmethod
+    def _check_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):  # ACS_CWMP_TRUSTED_PROXIES=10.0.0.2,172.20.0.0/16
+            value = [entry.strip() for entry in value.split(",") if entry.strip()]
+        if isinstance(value, list):
+            for entry in value:
+                ipaddress.ip_network(str(entry), strict=False)  # ValueError names the bad entry
         return value
 
     @field_validator("log_level")

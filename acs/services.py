@@ -151,6 +151,7 @@ def build_services(settings: Settings, database: Database, clock: Callable[[], d
         ParserLimits(max_bytes=settings.max_body_bytes),
         settings.periodic_inform_interval,
         CwmpMetrics.register(metrics),
+        settings.cpe_username_rule,
     )
     health = build_health_poller(settings, repositories, queue, clock)
     dispatcher.final_hooks.append(health.on_task_final)

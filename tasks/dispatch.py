@@ -187,7 +187,8 @@ class Dispatcher:
         phase = phase_of(task.get("phase"))
         sent_phase = advance(phase, TaskMove.SEND)
         if phase != sent_phase:  # a later step or a resumed task; a claim marks it sent already
-            await self.repository.update_dispatched(task["_id"], ctx.session_id, {"phase": stored(sent_phase)})
+            fields = {"phase": stored(sent_phase)}
+            await self.repository.update_dispatched(task["_id"], ctx.session_id, fields, task["device_id"])
         request_id = request_id_for(task["_id"], step)
         sent = {**task, "phase": stored(sent_phase), "session_id": ctx.session_id}
         ends = kind_of(task["kind"]).ends_session
@@ -228,7 +229,7 @@ class Dispatcher:
     async def _sent_task(self, ctx: SessionContext, request_id: str, sent: Document | None) -> Document | None:
         if sent is not None and request_id_for(sent["_id"], int(sent.get("step", 0))) == request_id:
             return sent
-        task = await self.repository.get(task_id_of(request_id))
+        task = await self.repository.get(task_id_of(request_id), ctx.device_id)
         if task is None or task.get("session_id") != ctx.session_id or task["status"] != TaskStatus.DISPATCHED:
             log.warning("answer %s matches no task dispatched in session %s", loggable(request_id), ctx.session_id)
             return None
@@ -251,7 +252,7 @@ class Dispatcher:
                     "step": step,
                     "result": result,
                 }
-                if await self.repository.update_dispatched(task["_id"], ctx.session_id, fields):
+                if await self.repository.update_dispatched(task["_id"], ctx.session_id, fields, task["device_id"]):
                     return {**task, **fields}
             case Next.AWAIT_EVENT:
                 # Detached until an Inform carries state["await_event"]; then resumed in that session.
@@ -262,12 +263,12 @@ class Dispatcher:
                     "step": int(task.get("step", 0)) + 1,
                     "result": result,
                 }
-                await self.repository.update_dispatched(task["_id"], ctx.session_id, fields)
+                await self.repository.update_dispatched(task["_id"], ctx.session_id, fields, task["device_id"])
             case Next.AWAIT_INFORM | Next.AWAIT_TRANSFER:
                 # Detached from the session: the proof arrives in a later session.
                 move = TaskMove.WAIT_INFORM if outcome.next is Next.AWAIT_INFORM else TaskMove.WAIT_TRANSFER
                 fields = {"phase": stored(advance(phase, move)), "session_id": None, "result": result}
-                await self.repository.update_dispatched(task["_id"], ctx.session_id, fields)
+                await self.repository.update_dispatched(task["_id"], ctx.session_id, fields, task["device_id"])
         return None
 
     async def _update_cache(self, device_id: str, cache: CacheUpdate) -> None:
@@ -294,7 +295,7 @@ class Dispatcher:
             fields["result"] = result
         if fault is not None:
             fields["fault"] = fault
-        finished = await self.repository.finish(task["_id"], OPEN, status, fields)
+        finished = await self.repository.finish(task["_id"], OPEN, status, fields, task["device_id"])
         if finished is not None:
             log.info(
                 "task %s %s for %s: %s%s",
@@ -321,7 +322,9 @@ class Dispatcher:
             if int(task.get("attempts", 0)) < self.max_attempts:
                 # A read changes nothing on the device: sending it again is safe.
                 advance(phase, TaskMove.REQUEUE)  # checked here; the repository stores the result
-                await self.repository.requeue(task["_id"], session_id, {"reason": f"re-queued: {why}"})
+                await self.repository.requeue(
+                    task["_id"], session_id, {"reason": f"re-queued: {why}"}, task["device_id"]
+                )
                 return
             await self._finish(task, TaskStatus.FAILED, reason=f"{why}; gave up after {task['attempts']} attempts")
             return
@@ -334,7 +337,10 @@ class Dispatcher:
             move = TaskMove.BROKEN_AWAIT_INFORM
         note = f"{why} before the device answered; not re-sent, waiting for the next Inform to prove it"
         await self.repository.update_dispatched(
-            task["_id"], session_id, {"phase": stored(advance(phase, move)), "session_id": None, "reason": note}
+            task["_id"],
+            session_id,
+            {"phase": stored(advance(phase, move)), "session_id": None, "reason": note},
+            task["device_id"],
         )
 
     # -- proof in a later session ----------------------------------------------------------------
@@ -359,7 +365,9 @@ class Dispatcher:
         elif phase is TaskPhase.AWAIT_EVENT:
             if (task.get("state") or {}).get("await_event") in inform.codes:
                 released = stored(advance(phase, TaskMove.EVENT_ARRIVED))
-                return await self.repository.update_dispatched(task["_id"], None, {"phase": released})
+                return await self.repository.update_dispatched(
+                    task["_id"], None, {"phase": released}, task["device_id"]
+                )
         elif phase is TaskPhase.RESUME:
             return True  # released by an earlier Inform whose session ended before sending it
         elif phase is TaskPhase.UNCONFIRMED:

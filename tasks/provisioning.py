@@ -24,6 +24,7 @@ from tasks.store.devices import DeviceRepository
 Document = dict[str, Any]
 log = logging.getLogger("acs.provisioning")
 SYSTEM_USER = "system:provisioning"
+RECENT_TASKS = 3  # a factory_reset proven by this BOOTSTRAP is among the device's last few done tasks
 
 
 class Provisioner:
@@ -41,7 +42,8 @@ class Provisioner:
         self.interval = interval
         self.set_credentials = set_connection_request_credentials
 
-    async def on_inform(self, device: Document, inform: Inform, bootstrap: bool) -> None:
+    async def on_inform(self, device: Document, inform: Inform, bootstrap: bool, authenticated: bool = True) -> None:
+        """``authenticated``: the Inform came with credentials (global or the device's own)."""
         if not bootstrap and device.get("provisioning_task"):
             return
         await self._supersede(device.get("provisioning_task"))
@@ -51,7 +53,21 @@ class Provisioner:
             ParameterSetting(name=root + "PeriodicInformInterval", value=self.interval, type="xsd:unsignedInt"),
         ]
         pending: Document | None = None
-        if self.set_credentials:
+        # Issue 11: an unauthenticated client claiming to be a known device must not obtain fresh
+        # connection-request credentials by sending BOOTSTRAP; a device with none yet gets them.
+        withheld = (
+            self.set_credentials
+            and not authenticated
+            and bool(device.get("connection_request_username"))
+            and not await self._reset_by_us(device)
+        )
+        if withheld:
+            log.warning(
+                "provisioning %s: no new connection-request credentials for an unauthenticated BOOTSTRAP of a "
+                "device that has them (enable CPE authentication so a reset device can prove who it is)",
+                device["_id"],
+            )
+        if self.set_credentials and not withheld:
             username = f"acs-{secrets.token_hex(6)}"
             password = secrets.token_urlsafe(18)
             values += [
@@ -69,6 +85,18 @@ class Provisioner:
             device["_id"],
             self.interval,
             ", new connection-request credentials" if pending else "",
+        )
+
+    async def _reset_by_us(self, device: Document) -> bool:
+        """Whether this BOOTSTRAP proved a factory_reset task of ours (settled by this very Inform,
+        so finished no earlier than the Inform was recorded)."""
+        recent = await self.queue.repository.for_device(device["_id"], None, RECENT_TASKS, TaskStatus.DONE.value)
+        informed = device.get("last_inform")
+        if informed is None:
+            return False
+        return any(
+            task["kind"] == "factory_reset" and task.get("finished_at") is not None and task["finished_at"] >= informed
+            for task in recent
         )
 
     async def _supersede(self, task_id: str | None) -> None:

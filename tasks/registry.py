@@ -77,6 +77,20 @@ def _summary_field(name: str) -> str | None:
     return None
 
 
+# The LAN side's own MAC (TR-098 LANEthernetInterfaceConfig / LANHostConfigManagement), not a host's.
+LAN_MAC_NAME = re.compile(
+    r"^InternetGatewayDevice\.LANDevice\.\d+\.(?:LANEthernetInterfaceConfig\.\d+|LANHostConfigManagement)\.MACAddress$"
+)
+
+
+def lan_mac_of(values: Iterable[tuple[str, Any]]) -> str | None:
+    """The first usable LAN MAC among (name, value) pairs."""
+    for name, value in values:
+        if LAN_MAC_NAME.match(name) and isinstance(value, str) and (mac := normal_mac(value)):
+            return mac
+    return None
+
+
 def wan_mac_of(values: Iterable[tuple[str, Any]]) -> str | None:
     """The first usable WAN MAC among (name, value) pairs (an Inform's or a read's)."""
     for name, value in values:
@@ -153,7 +167,11 @@ class DeviceRegistry:
         self.margin = margin
         self.transition_hooks: list[TransitionHook] = []
 
-    async def record_inform(self, summary: InformSummary, inform: Inform, now: datetime) -> Document:
+    async def record_inform(
+        self, summary: InformSummary, inform: Inform, now: datetime, own_credentials: bool = True
+    ) -> Document:
+        """Store what the Inform says; ``own_credentials`` False (no or global credentials) refuses a
+        device that has credentials of its own (``CredentialsRequired``), before anything is stored."""
         state = dict(summary.state)
         if summary.bootstrap:
             state["last_bootstrap"] = now
@@ -162,7 +180,9 @@ class DeviceRegistry:
         if self.margin is not None:
             state["offline_after"] = self.margin.deadline(now, state.get("periodic_inform_interval"))
         state["presence"] = "online"
-        device, created = await self.devices.record_inform(summary.device_id, summary.identity, state, now)
+        device, created = await self.devices.record_inform(
+            summary.device_id, summary.identity, state, now, without_own_credentials=not own_credentials
+        )
         await self._record_events(device, summary, now, created)
         # TR-069 3.7.1.5: BOOTSTRAP means the device lost (or never had) its configuration from
         # us; the cached tree is stale and is replaced by the Inform's. History (sessions, tasks) is kept.
@@ -175,14 +195,17 @@ class DeviceRegistry:
         return device
 
     async def on_task_final(self, task: Document) -> None:
-        """A read that brought the WAN MAC (Informs rarely carry it) stores it in the summary for search."""
+        """A read that brought the WAN or LAN MAC (Informs rarely carry them; the health read asks for
+        them, checks.json) stores them in the summary for search: line 2 types them off the box label."""
         result = task.get("result") or {}
         values = result.get("values") if isinstance(result, dict) else None
         if task.get("status") != "done" or not isinstance(values, list):
             return
-        wan_mac = wan_mac_of((str(v.get("name")), v.get("value")) for v in values if isinstance(v, dict))
-        if wan_mac is not None:
-            await self.devices.set_fields(task["device_id"], {"wan_mac": wan_mac})
+        pairs = [(str(v.get("name")), v.get("value")) for v in values if isinstance(v, dict)]
+        macs = {"wan_mac": wan_mac_of(pairs), "lan_mac": lan_mac_of(pairs)}
+        found = {field: mac for field, mac in macs.items() if mac is not None}
+        if found:
+            await self.devices.set_fields(task["device_id"], found)
 
     async def _record_events(self, device: Document, summary: InformSummary, now: datetime, created: bool) -> None:
         if self.events is None:

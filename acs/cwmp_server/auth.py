@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from acs.config import CpeAuthMode, Settings
+from acs.config import CpeAuthMode, CpeUsernameRule, Settings
 from cwmp import httpauth
 from cwmp.logtext import loggable
 from tasks.secretbox import SecretBox
@@ -40,16 +41,40 @@ class NonceIssuer:
 
     def issue(self) -> str:
         stamp = str(int(self.clock().timestamp()))  # floor: a rounded-up stamp would lie in the future
-        return f"{stamp}.{self._mac(stamp)}"
+        # Unique per challenge: two CPEs challenged in the same second must not share a nonce,
+        # or the second one's nc=00000001 would look like a replay of the first's.
+        salted = f"{stamp}.{secrets.token_hex(8)}"
+        return f"{salted}.{self._mac(salted)}"
 
     def valid(self, nonce: str) -> bool:
-        stamp, _, mac = nonce.partition(".")
-        if not stamp.isdigit() or not hmac.compare_digest(mac, self._mac(stamp)):
+        salted, _, mac = nonce.rpartition(".")
+        stamp = salted.partition(".")[0]
+        if not stamp.isdigit() or not hmac.compare_digest(mac, self._mac(salted)):
             return False
         return 0 <= self.clock().timestamp() - int(stamp) <= NONCE_LIFETIME
 
     def _mac(self, stamp: str) -> str:
         return hmac.new(self.key, stamp.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class CpePrincipal:
+    """Who a CWMP request authenticated as.
+
+    ``username`` is None when nothing was checked (authentication mode ``none``, no credentials
+    sent). ``device_id`` is set when the credentials are a device's own (per-device credentials
+    name their device); global credentials leave it None.
+    """
+
+    username: str | None = None
+    device_id: str | None = None
+
+    @property
+    def authenticated(self) -> bool:
+        return self.username is not None
+
+
+ANONYMOUS = CpePrincipal()
 
 
 class CpeAuthenticator:
@@ -63,6 +88,7 @@ class CpeAuthenticator:
         box: SecretBox,
         nonces: NonceIssuer,
         nonce_uses: DigestNonceRepository,
+        username_rule: CpeUsernameRule = CpeUsernameRule.NONE,
     ) -> None:
         self.mode = mode
         self.realm = realm
@@ -72,6 +98,7 @@ class CpeAuthenticator:
         self.box = box
         self.nonces = nonces
         self.nonce_uses = nonce_uses
+        self.username_rule = username_rule
 
     @classmethod
     def from_settings(cls, settings: Settings, services: Services) -> CpeAuthenticator:
@@ -87,24 +114,30 @@ class CpeAuthenticator:
             services.box,
             nonces,
             services.repositories.digest_nonces,
+            settings.cpe_username_rule,
         )
 
-    async def check(self, request: web.Request) -> web.Response | None:
-        """None when the CPE may go on; otherwise the 401 to send."""
-        if self.mode is CpeAuthMode.NONE:
-            return None
-        credentials = httpauth.parse_authorization(request.headers.get("Authorization", ""))
-        if self.mode is CpeAuthMode.BASIC:
-            if isinstance(credentials, httpauth.BasicCredentials) and await self._basic_ok(credentials):
-                return None
-            return self._challenge(httpauth.basic_challenge(self.realm))
+    async def authenticate(self, request: web.Request) -> CpePrincipal | web.Response:
+        """Who the CPE is; otherwise the 401 to send.
+
+        In mode ``none`` a request without credentials goes on anonymously, but credentials that
+        are sent are checked (a device with credentials of its own must use them: see
+        ``CwmpService``).
+        """
+        header = request.headers.get("Authorization", "")
+        if self.mode is CpeAuthMode.NONE and not header:
+            return ANONYMOUS
+        credentials = httpauth.parse_authorization(header)
+        if self.mode is not CpeAuthMode.DIGEST and isinstance(credentials, httpauth.BasicCredentials):
+            principal = await self._basic(credentials)
+            return principal or self.challenge()
         stale = False
-        if isinstance(credentials, httpauth.DigestCredentials):
+        if self.mode is not CpeAuthMode.BASIC and isinstance(credentials, httpauth.DigestCredentials):
             if not self.nonces.valid(credentials.nonce):
                 stale = True  # RFC 7616 3.3: an old nonce with a right answer gets stale=true
-            elif await self._digest_ok(credentials, request.method):
+            elif (principal := await self._digest(credentials, request.method)) is not None:
                 if await self.nonce_uses.first_use(credentials.nonce, credentials.nc or "", self.nonces.clock()):
-                    return None
+                    return principal
                 # RFC 7616 3.4.5: a nonce count seen before is a replay (or a CPE that does not
                 # count); a fresh nonce lets an honest CPE answer again without a new password.
                 log.warning(
@@ -114,33 +147,57 @@ class CpeAuthenticator:
                     loggable(credentials.nc or "none"),
                 )
                 stale = True
-        return self._challenge(httpauth.digest_challenge(self.realm, self.nonces.issue(), stale=stale))
+        return self.challenge(stale=stale)
 
-    def _challenge(self, header: str) -> web.Response:
+    def challenge(self, stale: bool = False) -> web.Response:
+        """The 401 asking for credentials: basic in mode ``basic``, else digest."""
+        if self.mode is CpeAuthMode.BASIC:
+            header = httpauth.basic_challenge(self.realm)
+        else:
+            header = httpauth.digest_challenge(self.realm, self.nonces.issue(), stale=stale)
         return web.Response(status=401, text="authentication required\n", headers={"WWW-Authenticate": header})
 
-    async def _password_for(self, username: str) -> str | None:
+    async def _password_for(self, username: str) -> tuple[str, CpePrincipal] | None:
         device = await self.devices.find_by_cpe_username(username)
         if device is not None and device.get("cpe_password"):
-            return self.box.decrypt(device["cpe_password"])
+            return self.box.decrypt(device["cpe_password"]), CpePrincipal(username, device["_id"])
+        if self.password is None:
+            return None
+        if self.username_rule is not CpeUsernameRule.NONE:
+            # Global password, and the username names the device (checked against the Inform).
+            return self.password, CpePrincipal(username)
         if self.username is not None and hmac.compare_digest(username.encode(), self.username.encode()):
-            return self.password
+            return self.password, CpePrincipal(username)
         return None
 
-    async def _basic_ok(self, credentials: httpauth.BasicCredentials) -> bool:
-        expected = await self._password_for(credentials.username)
-        ok = expected is not None and httpauth.verify_basic(credentials, credentials.username, expected)
-        if not ok:
-            log.warning("CPE basic authentication failed for user %s", loggable(credentials.username))
-        return ok
+    async def _basic(self, credentials: httpauth.BasicCredentials) -> CpePrincipal | None:
+        found = await self._password_for(credentials.username)
+        if found is not None and httpauth.verify_basic(credentials, credentials.username, found[0]):
+            return found[1]
+        log.warning("CPE basic authentication failed for user %s", loggable(credentials.username))
+        return None
 
-    async def _digest_ok(self, credentials: httpauth.DigestCredentials, method: str) -> bool:
-        expected = await self._password_for(credentials.username)
-        ok = (
-            expected is not None
+    async def _digest(self, credentials: httpauth.DigestCredentials, method: str) -> CpePrincipal | None:
+        found = await self._password_for(credentials.username)
+        if (
+            found is not None
             and credentials.realm == self.realm
-            and httpauth.verify_digest(credentials, method=method, password=expected)
-        )
-        if not ok:
-            log.warning("CPE digest authentication failed for user %s", loggable(credentials.username))
-        return ok
+            and httpauth.verify_digest(credentials, method=method, password=found[0])
+        ):
+            return found[1]
+        log.warning("CPE digest authentication failed for user %s", loggable(credentials.username))
+        return None
+
+
+def binding_problem(principal: CpePrincipal, rule: CpeUsernameRule, device_id: str, serial_number: str) -> str | None:
+    """Why ``principal`` may not speak for this device, or None (checked before anything is stored)."""
+    if principal.device_id is not None:
+        if principal.device_id != device_id:
+            return f"credentials of device {principal.device_id} used for device {device_id}"
+        return None
+    if principal.username is None or rule is CpeUsernameRule.NONE:
+        return None
+    expected = serial_number if rule is CpeUsernameRule.SERIAL else device_id
+    if not hmac.compare_digest(principal.username.encode(), expected.encode()):
+        return f"username {loggable(principal.username)} does not name device {device_id} (rule: {rule.value})"
+    return None

@@ -46,15 +46,17 @@ class CwmpHandler:
             self.in_flight -= 1
 
     async def _post(self, request: web.Request) -> web.StreamResponse:
-        denied = await self.authenticator.check(request)
-        if denied is not None:
-            return denied
+        principal = await self.authenticator.authenticate(request)
+        if isinstance(principal, web.StreamResponse):
+            return principal
         body = await request.read()  # bounded by the application's client_max_size (413 beyond)
         try:
             # Every database operation of the request has a time limit (PyMongo's timeoutMS, sent
             # as maxTimeMS): one device cannot hold the database.
             with pymongo.timeout(self.db_timeout):
-                reply = await self.service.handle(body, request.cookies.get(COOKIE), request.remote, request.transport)
+                reply = await self.service.handle(
+                    body, request.cookies.get(COOKIE), request.remote, request.transport, principal
+                )
         except PyMongoError as exc:
             if not database_unavailable(exc):
                 raise
@@ -63,6 +65,8 @@ class CwmpHandler:
             log.warning("database unavailable during a CWMP request from %s: %s", request.remote, exc)
             self.service.metrics.rejected.inc(reason="database_unavailable")
             return web.Response(status=503, text="database unavailable; retry later\n", headers={"Retry-After": "30"})
+        if reply.challenge:
+            return self.authenticator.challenge()
         return self.render(reply)
 
     async def other(self, request: web.Request) -> web.StreamResponse:

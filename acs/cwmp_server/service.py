@@ -16,6 +16,8 @@ from typing import Any
 
 from pymongo.errors import PyMongoError
 
+from acs.config import CpeUsernameRule
+from acs.cwmp_server.auth import ANONYMOUS, CpePrincipal, binding_problem
 from acs.cwmp_server.live import LiveSessions, parse_session_cookie, session_cookie
 from acs.cwmp_server.metrics import CwmpMetrics
 from cwmp import (
@@ -45,7 +47,7 @@ from cwmp.session import (
 from tasks.dispatch import Dispatcher, SessionContext, SessionTasks
 from tasks.provisioning import Provisioner
 from tasks.registry import DeviceRegistry, InformSummary, summarize_inform
-from tasks.store.devices import IdentityCollision
+from tasks.store.devices import CredentialsRequired, IdentityCollision
 from tasks.store.locks import SessionLockRepository
 from tasks.store.sessions import SessionRepository
 
@@ -54,6 +56,7 @@ log = logging.getLogger("acs.cwmp")
 COOKIE = "acs_session"
 LOCK_SLACK = timedelta(seconds=5)
 SENT_TASK = "~sent_task"  # key of the in-memory session record only
+SUPERSEDED = "superseded"  # outcome of a session ended by the device's next Inform
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class Reply:
     clear_session: bool = False
     message: str | None = None  # the RPC carried, for the session record
     message_id: str | None = None
+    challenge: bool = False  # answer with the CPE authentication challenge (401) instead
 
     @classmethod
     def soap(cls, envelope: Envelope, set_session: str | None = None) -> Reply:
@@ -115,6 +119,7 @@ class CwmpService:
         limits: ParserLimits,
         default_interval: int,
         metrics: CwmpMetrics,
+        username_rule: CpeUsernameRule = CpeUsernameRule.NONE,
     ) -> None:
         self.registry = registry
         self.sessions = sessions
@@ -126,12 +131,22 @@ class CwmpService:
         self.limits = limits
         self.default_interval = default_interval
         self.metrics = metrics
+        self.username_rule = username_rule
         self.live = LiveSessions()
 
     async def handle(
-        self, body: bytes, cookie: str | None, remote_ip: str | None, connection: Any = None
+        self,
+        body: bytes,
+        cookie: str | None,
+        remote_ip: str | None,
+        connection: Any = None,
+        principal: CpePrincipal = ANONYMOUS,
     ) -> Reply:
-        """One HTTP request of a CPE; ``connection`` (its transport) may let the session skip a read."""
+        """One HTTP request of a CPE; ``connection`` (its transport) may let the session skip a read.
+
+        ``principal`` is who the request authenticated as: it must be allowed to speak for the
+        device (checked before anything is stored) and stays the same for the whole session.
+        """
         session_id, seq = parse_session_cookie(cookie) if cookie else (None, None)
         try:
             envelope = parse(body, self.limits) if body.strip() else None
@@ -146,12 +161,25 @@ class CwmpService:
             cached = self.live.get(session_id, seq, connection, self.clock())
             record = cached or await self.sessions.load_live(session_id)
         if record is None:
-            return await self._start(envelope, session_id, remote_ip)
+            return await self._start(envelope, session_id, remote_ip, principal)
+        if record.get("auth_user") != principal.username:
+            log.warning(
+                "request from %s in session %s of %s refused: authenticated as %s, the session as %s",
+                remote_ip,
+                record["_id"],
+                record["device_id"],
+                loggable(principal.username),
+                loggable(record.get("auth_user")),
+            )
+            self.metrics.rejected.inc(reason="identity_mismatch")
+            return Reply.reason(403, "this session belongs to other credentials")
         return await self._continue(record, envelope, connection)
 
     # -- a new session ----------------------------------------------------------------------
 
-    async def _start(self, envelope: Envelope | None, stale_id: str | None, remote_ip: str | None) -> Reply:
+    async def _start(
+        self, envelope: Envelope | None, stale_id: str | None, remote_ip: str | None, principal: CpePrincipal
+    ) -> Reply:
         if envelope is None or not isinstance(envelope.body, Inform):
             what = "an empty POST" if envelope is None else envelope.body.kind
             note = " (unknown or expired session)" if stale_id else ""
@@ -167,9 +195,15 @@ class CwmpService:
         assert isinstance(event, InformReceived)
         now = self.clock()
         summary = summarize_inform(event.inform, event.version, remote_ip, self.default_interval, now)
+        problem = binding_problem(principal, self.username_rule, summary.device_id, summary.identity["serial_number"])
+        if problem is not None:
+            # Issue 11: device A authenticated as A must not Inform as B (B's tasks, B's cache).
+            log.warning("Inform from %s refused: %s", remote_ip, problem)
+            self.metrics.rejected.inc(reason="identity_mismatch")
+            return Reply.reason(403, f"these credentials may not speak for device {summary.device_id}")
         session_id = secrets.token_urlsafe(18)
         lease_until = self.timeouts.lease_until(now)
-        if not await self.locks.acquire(summary.device_id, session_id, lease_until, now):
+        if not await self._take_lease(summary.device_id, session_id, lease_until, now):
             log.info("second concurrent session refused for %s", summary.device_id)
             self.metrics.rejected.inc(reason="session_in_progress")
             retry = str(int(self.timeouts.idle.total_seconds()) + 1)
@@ -179,7 +213,17 @@ class CwmpService:
         try:
             # The InformResponse's cookie carries no sequence number: a CPE that never updates its
             # cookie keeps sending this one, and so never gets a record from LiveSessions.
-            return await self._open(session, event, summary, session_id, remote_ip, now, lease_until)
+            return await self._open(session, event, summary, session_id, remote_ip, now, lease_until, principal)
+        except CredentialsRequired as exc:
+            await self.locks.release(summary.device_id, session_id)
+            log.warning(
+                "Inform from %s for %s refused: the device has credentials of its own and %s",
+                remote_ip,
+                exc.device_id,
+                "sent none" if not principal.authenticated else f"used {loggable(principal.username)}",
+            )
+            self.metrics.rejected.inc(reason="credentials_required")
+            return Reply(401, challenge=True)
         except IdentityCollision as exc:
             await self.locks.release(summary.device_id, session_id)
             log.warning(
@@ -195,6 +239,27 @@ class CwmpService:
             await self.locks.release(summary.device_id, session_id)
             raise
 
+    async def _take_lease(self, device_id: str, session_id: str, lease_until: datetime, now: datetime) -> bool:
+        """The device's lease for a new session; an Inform ends the session that holds it.
+
+        TR-069 3.7.1.1: a session begins with Inform and a CPE sends one Inform per session, so an
+        Inform on a new connection while the device's session holds the lease means the CPE gave
+        that session up (it dropped mid-session, or its InformResponse was lost): the old session
+        ends as a broken one (its tasks settled), and the new one starts without waiting ~30 s.
+        """
+        if await self.locks.acquire(device_id, session_id, lease_until, now):
+            return True
+        holder = await self.locks.holder(device_id, now)
+        if holder is not None:
+            why = "the device started a new session with Inform"
+            await self.abort(holder, SUPERSEDED, why)
+            # The holder may be between its lease and its record (its Inform still in progress):
+            # an ended record under its id makes its own insert fail, so it cannot go on.
+            if not await self.sessions.bury(holder, device_id, now, SUPERSEDED, why):
+                await self.abort(holder, SUPERSEDED, why)  # its record appeared meanwhile
+            await self.locks.release(device_id, holder)
+        return await self.locks.acquire(device_id, session_id, lease_until, now)
+
     async def _open(
         self,
         session: AcsSession,
@@ -204,12 +269,14 @@ class CwmpService:
         remote_ip: str | None,
         now: datetime,
         lease_until: datetime,
+        principal: CpePrincipal,
     ) -> Reply:
         inform, device_id = event.inform, summary.device_id
         events = [f"{e.event_code} {e.command_key}".strip() for e in inform.events]
-        device = await self.registry.record_inform(summary, inform, now)
+        own = principal.device_id is not None
+        device = await self.registry.record_inform(summary, inform, now, own_credentials=own)
         resumable = await self.dispatcher.on_inform(device_id, inform, summary.state.get("parameter_key"))
-        await self.provisioner.on_inform(device, inform, summary.bootstrap)
+        await self.provisioner.on_inform(device, inform, summary.bootstrap, authenticated=principal.authenticated)
         reply = session.reply_to_inform()
         record = {
             "_id": session_id,
@@ -220,6 +287,7 @@ class CwmpService:
             "lease_until": lease_until,
             "resumable": resumable,
             "remote_ip": remote_ip,
+            "auth_user": principal.username,
             "cwmp_version": event.version.value,
             "events": events,
             "rpcs": [
@@ -229,7 +297,9 @@ class CwmpService:
             "faults": [],
             "snapshot": session.snapshot.model_dump(mode="json"),
         }
-        await self.sessions.create(record)
+        if not await self.sessions.create(record):
+            log.info("session %s for %s was superseded before it began", session_id, device_id)
+            return Reply.reason(409, "a newer session of this device began; start again with Inform")
         self.metrics.started.inc()
         for inform_event in inform.events:
             self.metrics.events.inc(event=inform_event.event_code)
@@ -295,8 +365,7 @@ class CwmpService:
             self.metrics.messages.inc(direction="acs", rpc=reply.message)
         rpc_count = int(record.get("rpc_count", 0))
         if not await self.sessions.save(session_id, record["seq"], fields, rpcs, rpc_count):
-            self.live.drop(session_id)
-            return Reply.reason(409, "concurrent requests on one CWMP session")
+            return await self._lost_save(session_id)
         saved = {**record, **fields, "seq": record["seq"] + 1, "rpc_count": rpc_count + len(rpcs)}
         saved.pop("rpcs", None)  # the history list is the database's; only the count matters here
         saved[SENT_TASK] = known.sent  # kept in this worker only (LiveSessions), never stored
@@ -360,11 +429,23 @@ class CwmpService:
             ending.pop(live_only, None)
         done = await self.sessions.save(session_id, record["seq"], ending, rpcs, record.get("rpc_count", 0), final=True)
         if not done:
-            return Reply.reason(409, "concurrent requests on one CWMP session")
+            return await self._lost_save(session_id)
         await self.locks.release(device_id, session_id)
         self.metrics.sessions.inc(outcome="ok")
         log.info("session %s for %s ended after %.3f s", session_id, device_id, duration)
         return Reply(204, clear_session=True)
+
+    async def _lost_save(self, session_id: str) -> Reply:
+        """The record moved on without this request: a racing request won, or the session ended.
+
+        An ended session (a newer Inform, the reaper) settled its tasks when it ended; a task this
+        request claimed after that is settled here, so it never stays dispatched to nobody.
+        """
+        self.live.drop(session_id)
+        if await self.sessions.load_live(session_id) is None:
+            await self.dispatcher.on_session_broken(session_id, "the session ended while its request was handled")
+            return Reply.reason(409, "this CWMP session has ended; start a new one with Inform")
+        return Reply.reason(409, "concurrent requests on one CWMP session")
 
     async def abort(self, session_id: str, outcome: str, why: str) -> None:
         """End a session that did not finish normally: settle its tasks, free the device."""

@@ -87,6 +87,14 @@ class IdentityCollision(Exception):
 READ_BATCH = 5000  # documents per reply of a large read
 
 
+class CredentialsRequired(Exception):
+    """The device has credentials of its own, and the Inform was not authenticated with them."""
+
+    def __init__(self, device_id: str) -> None:
+        self.device_id = device_id
+        super().__init__(f"device {device_id} must authenticate with its own credentials")
+
+
 def is_online(device: Document, now: datetime) -> bool:
     """Online while its next periodic inform is not overdue (``offline_after``, set by each Inform)."""
     offline_after = device.get("offline_after")
@@ -148,13 +156,20 @@ class DeviceRepository:
         await ensure_indexes(self._devices, INDEXES)
 
     async def record_inform(
-        self, device_id: str, identity: Mapping[str, Any], state: Mapping[str, Any], now: datetime
+        self,
+        device_id: str,
+        identity: Mapping[str, Any],
+        state: Mapping[str, Any],
+        now: datetime,
+        without_own_credentials: bool = False,
     ) -> tuple[Document, bool]:
         """Upsert identity and session-time state; returns the device and whether it is new.
 
         The filter names the identity fields too: a device whose DeviceId maps to the id of another
         device (``A-B`` + ``C9`` and ``A`` + ``B-C9``) makes the upsert insert a second ``_id`` and
         collide, so nothing of the first device's record is overwritten (:class:`IdentityCollision`).
+        ``without_own_credentials`` (a speaker that did not use the device's own credentials) adds
+        "has no ``cpe_username``" to the filter the same way (:class:`CredentialsRequired`).
 
         A new device gets its search fields in the same upsert; a known one gets them rewritten only
         when its searchable facts changed (a new IP), so a periodic Inform costs no extra write.
@@ -162,14 +177,18 @@ class DeviceRepository:
         on_insert = {"first_inform": now, "tags": [], **search.search_fields(device_id, {**identity, **state})}
         update = {"$set": {**identity, **state, "last_inform": now}, "$setOnInsert": on_insert}
         key = {field: identity[field] for field in IDENTITY_FIELDS if field in identity}
+        guard: Document = {"cpe_username": {"$exists": False}} if without_own_credentials else {}
         try:
             updated = await self._devices.find_one_and_update(
-                {"_id": device_id, **key}, update, upsert=True, return_document=ReturnDocument.AFTER
+                {"_id": device_id, **key, **guard}, update, upsert=True, return_document=ReturnDocument.AFTER
             )
         except DuplicateKeyError:
-            stored = await self._devices.find_one({"_id": device_id}, dict.fromkeys(IDENTITY_FIELDS, 1)) or {}
+            projection = dict.fromkeys([*IDENTITY_FIELDS, "cpe_username"], 1)
+            stored = await self._devices.find_one({"_id": device_id}, projection) or {}
             if any(stored.get(field) is not None and stored[field] != value for field, value in key.items()):
                 raise IdentityCollision(device_id, stored, key) from None
+            if without_own_credentials and stored.get("cpe_username") is not None:
+                raise CredentialsRequired(device_id) from None
             # A record without identity fields (written by an import, not by an Inform) is adopted.
             updated = await self._devices.find_one_and_update(
                 {"_id": device_id}, update, upsert=True, return_document=ReturnDocument.AFTER

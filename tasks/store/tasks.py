@@ -30,6 +30,12 @@ INDEXES = [
 OPEN = [TaskStatus.QUEUED.value, TaskStatus.DISPATCHED.value]
 
 
+def by_id(task_id: str, device_id: str | None) -> Document:
+    """One task by id; with its device id, a sharded cluster sends the query to one shard
+    (``tasks`` is sharded by ``device_id``: docs/scaling.md)."""
+    return {"_id": task_id} if device_id is None else {"_id": task_id, "device_id": device_id}
+
+
 class TaskRepository:
     def __init__(self, database: Database) -> None:
         self._tasks = database.collection("tasks")
@@ -70,8 +76,8 @@ class TaskRepository:
     async def insert(self, task: Document) -> None:
         await self._tasks.insert_one(task)
 
-    async def get(self, task_id: str) -> Document | None:
-        return await self._tasks.find_one({"_id": task_id})
+    async def get(self, task_id: str, device_id: str | None = None) -> Document | None:
+        return await self._tasks.find_one(by_id(task_id, device_id))
 
     async def claim_next(
         self, device_id: str, session_id: str, lease_until: datetime, now: datetime
@@ -116,27 +122,32 @@ class TaskRepository:
             return_document=ReturnDocument.AFTER,
         )
 
-    async def update_dispatched(self, task_id: str, session_id: str | None, fields: Mapping[str, Any]) -> bool:
+    async def update_dispatched(
+        self, task_id: str, session_id: str | None, fields: Mapping[str, Any], device_id: str | None = None
+    ) -> bool:
         """Change a dispatched task still owned by ``session_id`` (None: owned by no session)."""
         result = await self._tasks.update_one(
-            {"_id": task_id, "status": TaskStatus.DISPATCHED.value, "session_id": session_id},
+            {**by_id(task_id, device_id), "status": TaskStatus.DISPATCHED.value, "session_id": session_id},
             {"$set": dict(fields)},
         )
         return result.matched_count == 1
 
     async def finish(
-        self, task_id: str, expected: list[str], status: TaskStatus, fields: Mapping[str, Any]
+        self, task_id: str, expected: list[str], status: TaskStatus, fields: Mapping[str, Any],
+        device_id: str | None = None,
     ) -> Document | None:
         """Move to a final status from one of ``expected``; None if it was not in one of them."""
         return await self._tasks.find_one_and_update(
-            {"_id": task_id, "status": {"$in": expected}},
+            {**by_id(task_id, device_id), "status": {"$in": expected}},
             {"$set": {**fields, "status": status.value}, "$unset": {"lease_until": ""}},
             return_document=ReturnDocument.AFTER,
         )
 
-    async def requeue(self, task_id: str, session_id: str, fields: Mapping[str, Any]) -> bool:
+    async def requeue(
+        self, task_id: str, session_id: str, fields: Mapping[str, Any], device_id: str | None = None
+    ) -> bool:
         result = await self._tasks.update_one(
-            {"_id": task_id, "status": TaskStatus.DISPATCHED.value, "session_id": session_id},
+            {**by_id(task_id, device_id), "status": TaskStatus.DISPATCHED.value, "session_id": session_id},
             {
                 # Queued again: no phase (tasks/lifecycle.py), as before its first claim.
                 "$set": {
