@@ -9,6 +9,7 @@ from acs.console import setup_console
 from acs.cwmp_server.auth import CpeAuthenticator
 from acs.cwmp_server.files import TransferEndpoint, transfer_routes
 from acs.cwmp_server.handler import CwmpHandler, cwmp_routes
+from acs.cwmp_server.proxy import forwarded_middleware, trusted_networks
 from acs.listener import limits_middleware
 from acs.services import Services
 
@@ -23,7 +24,10 @@ async def no_sniffing(_request: web.Request, response: web.StreamResponse) -> No
 def create_cwmp_app(services: Services) -> web.Application:
     settings = services.settings
     # A little above the parser's own limit so the parser, not aiohttp, names the problem.
-    app = web.Application(client_max_size=settings.max_body_bytes + 1, middlewares=[limits_middleware()])
+    middlewares = [limits_middleware()]
+    if settings.cwmp_trusted_proxies:
+        middlewares.append(forwarded_middleware(trusted_networks(settings.cwmp_trusted_proxies)))
+    app = web.Application(client_max_size=settings.max_body_bytes + 1, middlewares=middlewares)
     app[SERVICES] = services
     authenticator = CpeAuthenticator.from_settings(settings, services)
     handler = CwmpHandler(

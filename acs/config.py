@@ -6,6 +6,7 @@ Every setting has one name used in all four places: ``cwmp_listen`` is the TOML 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -74,6 +75,10 @@ class Settings(BaseModel):
     cwmp_tls_key: Path | None = Field(default=None, description="PEM private key for the CWMP endpoint")
     cwmp_public_url: str | None = Field(
         default=None, description="URL devices use to reach the CWMP endpoint (pushed as ManagementServer.URL)"
+    )
+    cwmp_trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Load balancers (addresses or networks) whose X-Forwarded-For names the device's address",
     )
     cwmp_header_timeout: float = Field(
         default=20.0, gt=0, le=600, description="CWMP: a new connection's request headers must arrive within (s)"
@@ -179,6 +184,16 @@ class Settings(BaseModel):
     @classmethod
     def _check_listen(cls, value: str) -> str:
         parse_listen(value)
+        return value
+
+    @field_validator("cwmp_trusted_proxies", mode="before")
+    @classmethod
+    def _check_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):  # ACS_CWMP_TRUSTED_PROXIES=10.0.0.2,172.20.0.0/16
+            value = [entry.strip() for entry in value.split(",") if entry.strip()]
+        if isinstance(value, list):
+            for entry in value:
+                ipaddress.ip_network(str(entry), strict=False)  # ValueError names the bad entry
         return value
 
     @field_validator("log_level")

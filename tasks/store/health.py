@@ -27,7 +27,10 @@ class HealthRepository:
 
     async def record(self, device_id: str, seq: int, kept: int, result: Mapping[str, Any]) -> None:
         slot = f"{device_id}#{seq % kept}"
-        await self._results.replace_one({"_id": slot}, {**result, "device_id": device_id, "seq": seq}, upsert=True)
+        # device_id in the filter: the shard key (tasks/store/shards.py), so the upsert goes to one shard
+        await self._results.replace_one(
+            {"_id": slot, "device_id": device_id}, {**result, "device_id": device_id, "seq": seq}, upsert=True
+        )
 
     async def for_device(self, device_id: str, before: datetime | None = None, limit: int = 50) -> list[Document]:
         query: Document = {"device_id": device_id}

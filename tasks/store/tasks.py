@@ -15,6 +15,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from schemas.tasks import TaskStatus
+from tasks.lifecycle import TaskMove, TaskPhase, advance, stored
 from tasks.store.db import Database, Document, ensure_indexes
 
 INDEXES = [
@@ -27,6 +28,12 @@ INDEXES = [
     IndexModel([("params.file_id", ASCENDING), ("status", ASCENDING)]),
 ]
 OPEN = [TaskStatus.QUEUED.value, TaskStatus.DISPATCHED.value]
+
+
+def by_id(task_id: str, device_id: str | None) -> Document:
+    """One task by id; with its device id, a sharded cluster sends the query to one shard
+    (``tasks`` is sharded by ``device_id``: docs/scaling.md)."""
+    return {"_id": task_id} if device_id is None else {"_id": task_id, "device_id": device_id}
 
 
 class TaskRepository:
@@ -69,8 +76,8 @@ class TaskRepository:
     async def insert(self, task: Document) -> None:
         await self._tasks.insert_one(task)
 
-    async def get(self, task_id: str) -> Document | None:
-        return await self._tasks.find_one({"_id": task_id})
+    async def get(self, task_id: str, device_id: str | None = None) -> Document | None:
+        return await self._tasks.find_one(by_id(task_id, device_id))
 
     async def claim_next(
         self, device_id: str, session_id: str, lease_until: datetime, now: datetime
@@ -87,7 +94,7 @@ class TaskRepository:
                     "step": 0,
                     # The caller sends it next (or finishes it): marked sent in the claim itself,
                     # which settles the same way if the session breaks before the send.
-                    "phase": "sent",
+                    "phase": stored(advance(None, TaskMove.CLAIM)),
                 },
                 "$inc": {"attempts": 1},
             },
@@ -98,35 +105,57 @@ class TaskRepository:
     async def resume(self, device_id: str, session_id: str, lease_until: datetime) -> Document | None:
         """A task whose awaited Inform event arrived continues in this session (its next step)."""
         return await self._tasks.find_one_and_update(
-            {"device_id": device_id, "status": TaskStatus.DISPATCHED.value, "session_id": None, "phase": "resume"},
-            {"$set": {"session_id": session_id, "lease_until": lease_until, "phase": "step"}},
+            {
+                "device_id": device_id,
+                "status": TaskStatus.DISPATCHED.value,
+                "session_id": None,
+                "phase": TaskPhase.RESUME.value,
+            },
+            {
+                "$set": {
+                    "session_id": session_id,
+                    "lease_until": lease_until,
+                    "phase": stored(advance(TaskPhase.RESUME, TaskMove.RESUME)),
+                }
+            },
             sort=[("dispatched_at", ASCENDING)],
             return_document=ReturnDocument.AFTER,
         )
 
-    async def update_dispatched(self, task_id: str, session_id: str | None, fields: Mapping[str, Any]) -> bool:
+    async def update_dispatched(
+        self, task_id: str, session_id: str | None, fields: Mapping[str, Any], device_id: str | None = None
+    ) -> bool:
         """Change a dispatched task still owned by ``session_id`` (None: owned by no session)."""
         result = await self._tasks.update_one(
-            {"_id": task_id, "status": TaskStatus.DISPATCHED.value, "session_id": session_id},
+            {**by_id(task_id, device_id), "status": TaskStatus.DISPATCHED.value, "session_id": session_id},
             {"$set": dict(fields)},
         )
         return result.matched_count == 1
 
     async def finish(
-        self, task_id: str, expected: list[str], status: TaskStatus, fields: Mapping[str, Any]
+        self, task_id: str, expected: list[str], status: TaskStatus, fields: Mapping[str, Any],
+        device_id: str | None = None,
     ) -> Document | None:
         """Move to a final status from one of ``expected``; None if it was not in one of them."""
         return await self._tasks.find_one_and_update(
-            {"_id": task_id, "status": {"$in": expected}},
+            {**by_id(task_id, device_id), "status": {"$in": expected}},
             {"$set": {**fields, "status": status.value}, "$unset": {"lease_until": ""}},
             return_document=ReturnDocument.AFTER,
         )
 
-    async def requeue(self, task_id: str, session_id: str, fields: Mapping[str, Any]) -> bool:
+    async def requeue(
+        self, task_id: str, session_id: str, fields: Mapping[str, Any], device_id: str | None = None
+    ) -> bool:
         result = await self._tasks.update_one(
-            {"_id": task_id, "status": TaskStatus.DISPATCHED.value, "session_id": session_id},
+            {**by_id(task_id, device_id), "status": TaskStatus.DISPATCHED.value, "session_id": session_id},
             {
-                "$set": {**fields, "status": TaskStatus.QUEUED.value, "session_id": None},
+                # Queued again: no phase (tasks/lifecycle.py), as before its first claim.
+                "$set": {
+                    **fields,
+                    "status": TaskStatus.QUEUED.value,
+                    "session_id": None,
+                    "phase": stored(advance(TaskPhase.SENT, TaskMove.REQUEUE)),
+                },
                 "$unset": {"lease_until": "", "step": "", "state": ""},
             },
         )

@@ -1,0 +1,45 @@
+"""The shard key of each collection on a sharded MongoDB cluster (docs/scaling.md says why).
+
+Device-keyed collections are sharded by the device id, so everything one CWMP session reads or
+writes for its device sits on one shard: ``devices``, ``parameters`` and ``session_locks`` keep it
+as ``_id``; ``tasks``, ``device_events`` and ``health_results`` in ``device_id``. Collections whose
+documents are reached by their own id on the session path (``sessions`` by the cookie,
+``task_sends`` by task/attempt/step) are sharded by a hash of ``_id``. The rest are small
+(accounts, tokens, incidents, job leases) and stay unsharded on the primary shard.
+
+``tests/acs/test_session_path_shard_keys.py`` checks that every command of a CWMP session names
+the shard key of its collection.
+"""
+
+from __future__ import annotations
+
+DEVICE_KEYED: dict[str, str] = {
+    "devices": "_id",
+    "parameters": "_id",
+    "session_locks": "_id",
+    "tasks": "device_id",
+    "device_events": "device_id",
+    "health_results": "device_id",
+}
+ID_HASHED = ("sessions", "task_sends", "digest_nonce_uses", "task_idempotency", "audit", "job_runs")
+UNSHARDED = (
+    "api_tokens",
+    "console_users",
+    "console_sessions",
+    "console_login_attempts",
+    "incidents",
+    "incident_keys",
+    "incident_baselines",
+    "job_leases",
+    "job_state",
+    "task_batches",
+)
+
+
+def shard_key(collection: str) -> dict[str, str | int]:
+    """The ``shardCollection`` key for a collection, ``{}`` for one left unsharded."""
+    if collection in DEVICE_KEYED:
+        return {DEVICE_KEYED[collection]: "hashed"}
+    if collection in ID_HASHED:
+        return {"_id": "hashed"}
+    return {}
