@@ -168,6 +168,25 @@ class RunAs:
         return os.getgrouplist(self.name, self.gid)
 
 
+_setpriv_missing_logged = False
+
+
+def dying_with_us(argv: Sequence[str], signum: signal.Signals) -> list[str]:
+    """``argv`` run so that the kernel sends it ``signum`` when this process dies (``kill -9``
+    included): util-linux's ``setpriv --pdeathsig`` sets PR_SET_PDEATHSIG and execs the server
+    (same pid, no Python in the child, so nothing unsafe between fork and exec). The signal
+    comes when the thread that started it ends, and servers are started from the event loop's
+    thread. Without setpriv the server outlives a killed ACS (the next start adopts it)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        global _setpriv_missing_logged
+        if not _setpriv_missing_logged:
+            _setpriv_missing_logged = True
+            logger.warning("setpriv (util-linux) not found: the local database outlives an ACS killed with SIGKILL")
+        return list(argv)
+    return [setpriv, f"--pdeathsig={signum.name.removeprefix('SIG')}", "--", *argv]
+
+
 def spawn_logged(
     argv: Sequence[str],
     log_path: Path,
@@ -175,8 +194,12 @@ def spawn_logged(
     *,
     run_as: RunAs | None = None,
     env: Mapping[str, str] | None = None,
+    parent_death_signal: signal.Signals = signal.SIGTERM,
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """Start a server with its output appended to ``log_path``; returns where its output starts."""
+    """Start a server with its output appended to ``log_path``; returns where its output starts.
+
+    The server gets ``parent_death_signal`` if this process dies without stopping it."""
+    argv = dying_with_us(argv, parent_death_signal)
     with log_path.open("ab") as log:
         log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
         log.flush()
@@ -526,6 +549,7 @@ class LocalPostgres(ServerProcess):
             template.root,
             run_as=template._run_as,
             env=template._env,
+            parent_death_signal=signal.SIGINT,  # PostgreSQL's fast shutdown
         )
         server = cls(
             bin_dir=template.bin_dir,

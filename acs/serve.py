@@ -27,6 +27,7 @@ from acs.config import Settings
 from acs.jobs import register_jobs
 from acs.listener import GUARD, ConnectionLimits, GuardedSite, ListenerGuard
 from acs.localdb import LocalMongo
+from acs.localdb_supervisor import LocalDatabaseSupervisor
 from acs.logs import configure_logging
 from acs.services import Services, build_services
 from tasks.scheduler import JobRunner
@@ -60,8 +61,10 @@ def bind(address: tuple[str, int], reuse_port: bool) -> socket.socket:
 
 
 @contextlib.asynccontextmanager
-async def database_uri(settings: Settings) -> AsyncIterator[str]:
-    """The configured URI, or a local server started for this run (and stopped after it)."""
+async def database_uri(settings: Settings, *, supervise: bool = False) -> AsyncIterator[str]:
+    """The configured URI, or a local server started for this run (and stopped after it).
+
+    ``supervise``: restart the local server if it dies while the block runs (``acs serve``)."""
     if settings.mongodb_uri:
         log.info("using MongoDB at the configured ACS_MONGODB_URI")
         yield settings.mongodb_uri
@@ -73,9 +76,16 @@ async def database_uri(settings: Settings) -> AsyncIterator[str]:
         local.uri,
         local.db_dir,
     )
+    supervisor = None
+    if supervise and local.started_here:
+        supervisor = LocalDatabaseSupervisor(local, lambda port: LocalMongo.start(settings.data_dir, port=port))
+        supervisor.begin()
     try:
         yield local.uri + "acs"
     finally:
+        if supervisor is not None:
+            await supervisor.end()
+            local = supervisor.server
         # A server adopted from a running `acs serve` (e.g. by `acs token create`) is left running.
         if local.started_here:
             await local.stop()
@@ -150,8 +160,7 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
     log.info("stopping: no new connections, finishing running requests (up to %.0f s)", settings.shutdown_grace)
-    jobs.shutdown()
-    await _stop_sites(listeners, settings.shutdown_grace)
+    await asyncio.gather(jobs.stop(settings.shutdown_grace), _stop_sites(listeners, settings.shutdown_grace))
     await database.close()
 
 
@@ -165,7 +174,7 @@ async def serve(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
     load_or_create_key(secret, settings.data_dir)  # before any worker, so all share one key
-    async with database_uri(settings) as uri:
+    async with database_uri(settings, supervise=True) as uri:
         settings = settings.model_copy(update={"mongodb_uri": uri})
         if settings.workers == 1:
             await run_worker(settings)

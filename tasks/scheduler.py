@@ -50,6 +50,8 @@ class JobRunner:
         self.holder = holder or process_identity()
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._registered: list[Job] = []
+        self._running: set[asyncio.Task[Any]] = set()
+        self._stopping = False
 
     def add(self, job: Job) -> None:
         self._registered.append(job)
@@ -69,11 +71,43 @@ class JobRunner:
         self._scheduler.start()
 
     def shutdown(self) -> None:
+        """No more ticks; runs under way go on (see :meth:`stop`)."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
+    async def stop(self, grace: float) -> None:
+        """No more ticks; runs under way get ``grace`` seconds, then are cancelled.
+
+        A cancelled run ends quietly (one log line) instead of reaching APScheduler as an
+        exception, which it would log as an ERROR at every stop. Its lease simply expires.
+        """
+        self._stopping = True
+        self.shutdown()
+        running = set(self._running)
+        if not running:
+            return
+        _done, late = await asyncio.wait(running, timeout=grace)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
     async def tick(self, job: Job) -> bool:
         """Run ``job`` if this process holds its lease; True when it ran."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+        try:
+            return await self._tick(job)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            log.info("scheduled job %s interrupted: this process is stopping", job.name)
+            return False
+        finally:
+            if task is not None:
+                self._running.discard(task)
+
+    async def _tick(self, job: Job) -> bool:
         if not await self._take(job):
             return False
         now = self.clock()

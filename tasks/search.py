@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 # Of the tokens: a new version makes the backfill job pass over every device again
-# (2: a whole IP address is no longer a prefix token of a longer one).
+# (2: a whole IP address is no longer a prefix token of a longer one; the LAN MAC is a token).
 VERSION = 2
 BUCKETS = 4096
 GROUP_SIZE = 64  # buckets per group: 64 groups
@@ -35,7 +35,7 @@ WORD = re.compile(r"[^\W_]+")
 MAC = re.compile(r"^[0-9A-Fa-f]{2}(?:[:-]?[0-9A-Fa-f]{2}){5}$")
 PARTIAL_MAC = re.compile(r"^[0-9a-f]{2}(?:[:-][0-9a-f]{2}){1,4}[:-]?(?:[0-9a-f]{1,2})?$")
 # Fields a search looks at; a device read with this projection is enough for search_fields().
-FACTS = ("serial_number", "remote_ip", "wan_ip", "wan_mac", "tags")
+FACTS = ("serial_number", "remote_ip", "wan_ip", "wan_mac", "lan_mac", "tags")
 SEARCH_FIELDS = ("search", "page_bucket", "page_group")
 
 
@@ -109,10 +109,11 @@ def search_tokens(device_id: str, facts: Mapping[str, Any]) -> list[str]:
         address = facts.get(field)
         if isinstance(address, str) and address.strip():
             tokens.update(_address_prefixes(address.strip().lower()))
-    mac = facts.get("wan_mac")
-    if isinstance(mac, str) and (normal := normal_mac(mac)):
-        tokens.add(normal.lower())  # typed with separators: whole (a partial one is looked up by its digits)
-        tokens.update(_prefixes(normal.replace(":", "").lower()))
+    for field in ("wan_mac", "lan_mac"):
+        mac = facts.get(field)
+        if isinstance(mac, str) and (normal := normal_mac(mac)):
+            tokens.add(normal.lower())  # typed with separators: whole (a partial one is looked up by its digits)
+            tokens.update(_prefixes(normal.replace(":", "").lower()))
     return sorted(tokens)
 
 

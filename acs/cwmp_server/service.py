@@ -7,6 +7,7 @@ session per device. This module never renders HTTP itself: it returns a :class:`
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -44,9 +45,11 @@ from cwmp.session import (
     SessionEvent,
     SessionSnapshot,
 )
-from tasks.dispatch import Dispatcher, KnownTasks, SessionContext
+from tasks.dispatch import Dispatcher, SessionContext, SessionTasks
+from tasks.params import SEALED
 from tasks.provisioning import Provisioner
 from tasks.registry import DeviceRegistry, InformSummary, summarize_inform
+from tasks.secretbox import SecretBox
 from tasks.store.devices import CredentialsRequired, IdentityCollision
 from tasks.store.locks import SessionLockRepository
 from tasks.store.sessions import SessionRepository
@@ -56,6 +59,7 @@ log = logging.getLogger("acs.cwmp")
 COOKIE = "acs_session"
 LOCK_SLACK = timedelta(seconds=5)
 SENT_TASK = "~sent_task"  # key of the in-memory session record only
+SUPERSEDED = "superseded"  # outcome of a session ended by the device's next Inform
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,7 @@ class CwmpService:
         default_interval: int,
         metrics: CwmpMetrics,
         username_rule: CpeUsernameRule = CpeUsernameRule.NONE,
+        box: SecretBox | None = None,
     ) -> None:
         self.registry = registry
         self.sessions = sessions
@@ -131,6 +136,7 @@ class CwmpService:
         self.default_interval = default_interval
         self.metrics = metrics
         self.username_rule = username_rule
+        self.box = box
         self.live = LiveSessions()
 
     async def handle(
@@ -202,7 +208,7 @@ class CwmpService:
             return Reply.reason(403, f"these credentials may not speak for device {summary.device_id}")
         session_id = secrets.token_urlsafe(18)
         lease_until = self.timeouts.lease_until(now)
-        if not await self.locks.acquire(summary.device_id, session_id, lease_until, now):
+        if not await self._take_lease(summary.device_id, session_id, lease_until, now):
             log.info("second concurrent session refused for %s", summary.device_id)
             self.metrics.rejected.inc(reason="session_in_progress")
             retry = str(int(self.timeouts.idle.total_seconds()) + 1)
@@ -237,6 +243,27 @@ class CwmpService:
         except BaseException:
             await self.locks.release(summary.device_id, session_id)
             raise
+
+    async def _take_lease(self, device_id: str, session_id: str, lease_until: datetime, now: datetime) -> bool:
+        """The device's lease for a new session; an Inform ends the session that holds it.
+
+        TR-069 3.7.1.1: a session begins with Inform and a CPE sends one Inform per session, so an
+        Inform on a new connection while the device's session holds the lease means the CPE gave
+        that session up (it dropped mid-session, or its InformResponse was lost): the old session
+        ends as a broken one (its tasks settled), and the new one starts without waiting ~30 s.
+        """
+        if await self.locks.acquire(device_id, session_id, lease_until, now):
+            return True
+        holder = await self.locks.holder(device_id, now)
+        if holder is not None:
+            why = "the device started a new session with Inform"
+            await self.abort(holder, SUPERSEDED, why)
+            # The holder may be between its lease and its record (its Inform still in progress):
+            # an ended record under its id makes its own insert fail, so it cannot go on.
+            if not await self.sessions.bury(holder, device_id, now, SUPERSEDED, why):
+                await self.abort(holder, SUPERSEDED, why)  # its record appeared meanwhile
+            await self.locks.release(device_id, holder)
+        return await self.locks.acquire(device_id, session_id, lease_until, now)
 
     async def _open(
         self,
@@ -273,9 +300,11 @@ class CwmpService:
                 _rpc(now, "acs", "InformResponse", reply.id),
             ],
             "faults": [],
-            "snapshot": session.snapshot.model_dump(mode="json"),
+            "snapshot": self._stored_snapshot(session),
         }
-        await self.sessions.create(record)
+        if not await self.sessions.create(record):
+            log.info("session %s for %s was superseded before it began", session_id, device_id)
+            return Reply.reason(409, "a newer session of this device began; start again with Inform")
         self.metrics.started.inc()
         for inform_event in inform.events:
             self.metrics.events.inc(event=inform_event.event_code)
@@ -294,7 +323,7 @@ class CwmpService:
             if not await self.locks.renew(device_id, session_id, lease_until):
                 await self.abort(session_id, "lease_lost", "the device's session lease was lost")
                 return Reply.reason(409, "session lease lost; start a new session with Inform")
-        session = AcsSession(SessionSnapshot.model_validate(record["snapshot"]))
+        session = AcsSession(self._loaded_snapshot(record["snapshot"]))
         try:
             event = session.receive(envelope)
         except RemoteProtocolError as exc:
@@ -306,9 +335,9 @@ class CwmpService:
         self.metrics.messages.inc(direction="cpe", rpc=rpcs[0]["name"])
         if isinstance(event, FaultReceived):
             self.metrics.faults.inc(code=str(event.fault.fault_code))
-        known = KnownTasks(resumable=bool(record.get("resumable")), sent=record.get(SENT_TASK))
+        known = SessionTasks(resumable=bool(record.get("resumable")), sent=record.get(SENT_TASK))
         try:
-            reply = await self._react(session, record, event, ctx, known)
+            reply, known = await self._react(session, record, event, ctx, known)
         except PyMongoError:
             raise  # the handler answers 503; the reaper settles the session
         except Exception as exc:
@@ -319,7 +348,7 @@ class CwmpService:
             await self.abort(session_id, "error", why)
             return Reply.reason(500, "internal error; the session is ended, start a new one")
         fields: Document = {
-            "snapshot": session.snapshot.model_dump(mode="json"),
+            "snapshot": self._stored_snapshot(session),
             "last_message_at": now,
             "expires_at": now + self.timeouts.idle,
         }
@@ -341,8 +370,7 @@ class CwmpService:
             self.metrics.messages.inc(direction="acs", rpc=reply.message)
         rpc_count = int(record.get("rpc_count", 0))
         if not await self.sessions.save(session_id, record["seq"], fields, rpcs, rpc_count):
-            self.live.drop(session_id)
-            return Reply.reason(409, "concurrent requests on one CWMP session")
+            return await self._lost_save(session_id)
         saved = {**record, **fields, "seq": record["seq"] + 1, "rpc_count": rpc_count + len(rpcs)}
         saved.pop("rpcs", None)  # the history list is the database's; only the count matters here
         saved[SENT_TASK] = known.sent  # kept in this worker only (LiveSessions), never stored
@@ -355,30 +383,29 @@ class CwmpService:
         record: Document,
         event: SessionEvent,
         ctx: SessionContext,
-        known: KnownTasks,
-    ) -> Reply:
+        known: SessionTasks,
+    ) -> tuple[Reply, SessionTasks]:
+        """The reply to this message, and what the session then knows of its tasks."""
         match event:
             case CpeRequestReceived():
                 await self._on_cpe_request(ctx, event)
-                return Reply.soap(session.reply_to_cpe_request(event.request))
+                return Reply.soap(session.reply_to_cpe_request(event.request)), known
             case ResponseReceived():
-                known.step = await self.dispatcher.on_response(
-                    ctx, event.request_id, event.request, event.response, known
-                )
+                known = await self.dispatcher.on_response(ctx, event.request_id, event.request, event.response, known)
             case FaultReceived():
-                known.step = await self.dispatcher.on_fault(ctx, event.request_id, event.request, event.fault, known)
+                known = await self.dispatcher.on_fault(ctx, event.request_id, event.request, event.fault, known)
             case EmptyPost():
                 pass
         if record.get("end_after_response"):
             session.end()
-            return Reply(204)
-        outgoing = await self.dispatcher.next_request(ctx, known)
+            return Reply(204), known
+        outgoing, known = await self.dispatcher.next_request(ctx, known)
         if outgoing is None:
             session.end()
-            return Reply(204)
+            return Reply(204), known
         if outgoing.ends_session:
             record["end_after_response"] = True
-        return Reply.soap(session.send_request(outgoing.message, outgoing.request_id))
+        return Reply.soap(session.send_request(outgoing.message, outgoing.request_id)), known
 
     async def _on_cpe_request(self, ctx: SessionContext, event: CpeRequestReceived) -> None:
         request = event.request
@@ -407,11 +434,23 @@ class CwmpService:
             ending.pop(live_only, None)
         done = await self.sessions.save(session_id, record["seq"], ending, rpcs, record.get("rpc_count", 0), final=True)
         if not done:
-            return Reply.reason(409, "concurrent requests on one CWMP session")
+            return await self._lost_save(session_id)
         await self.locks.release(device_id, session_id)
         self.metrics.sessions.inc(outcome="ok")
         log.info("session %s for %s ended after %.3f s", session_id, device_id, duration)
         return Reply(204, clear_session=True)
+
+    async def _lost_save(self, session_id: str) -> Reply:
+        """The record moved on without this request: a racing request won, or the session ended.
+
+        An ended session (a newer Inform, the reaper) settled its tasks when it ended; a task this
+        request claimed after that is settled here, so it never stays dispatched to nobody.
+        """
+        self.live.drop(session_id)
+        if await self.sessions.load_live(session_id) is None:
+            await self.dispatcher.on_session_broken(session_id, "the session ended while its request was handled")
+            return Reply.reason(409, "this CWMP session has ended; start a new one with Inform")
+        return Reply.reason(409, "concurrent requests on one CWMP session")
 
     async def abort(self, session_id: str, outcome: str, why: str) -> None:
         """End a session that did not finish normally: settle its tasks, free the device."""
@@ -428,6 +467,21 @@ class CwmpService:
             await self.locks.release(record["device_id"], session_id)
             self.metrics.sessions.inc(outcome=outcome)
             log.warning("session %s for %s ended: %s (%s)", session_id, record["device_id"], outcome, loggable(why))
+
+    def _stored_snapshot(self, session: AcsSession) -> Document:
+        """The machine's state for the database, the request in flight sealed: it may be the
+        SetParameterValues carrying a password or a Wi-Fi key (issue 11: secrets sealed at rest)."""
+        snapshot = session.snapshot.model_dump(mode="json")
+        pending = snapshot.get("pending_request")
+        if pending is not None and self.box is not None:
+            snapshot["pending_request"] = {SEALED: self.box.encrypt(json.dumps(pending))}
+        return snapshot
+
+    def _loaded_snapshot(self, stored: Document) -> SessionSnapshot:
+        pending = stored.get("pending_request")
+        if isinstance(pending, dict) and SEALED in pending and self.box is not None:
+            stored = {**stored, "pending_request": json.loads(self.box.decrypt(pending[SEALED]))}
+        return SessionSnapshot.model_validate(stored)
 
     async def reap_stale(self) -> int:
         """Sessions whose device went silent: the scheduled job calls this."""

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
 
 from tasks.store.db import Database, Document, ensure_indexes
 
@@ -30,8 +31,40 @@ class SessionRepository:
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._sessions, INDEXES)
 
-    async def create(self, record: Document) -> None:
-        await self._sessions.insert_one({**record, "live": True, "seq": 0, "rpc_count": len(record["rpcs"])})
+    async def create(self, record: Document) -> bool:
+        """False when the id is taken: a later Inform of the device ended this session already."""
+        try:
+            await self._sessions.insert_one({**record, "live": True, "seq": 0, "rpc_count": len(record["rpcs"])})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def bury(self, session_id: str, device_id: str, now: datetime, outcome: str, why: str) -> bool:
+        """An ended record for a session whose own record is not written yet, so it never will be.
+
+        False when the record exists (the session wrote it first: end it the usual way).
+        """
+        try:
+            await self._sessions.insert_one(
+                {
+                    "_id": session_id,
+                    "device_id": device_id,
+                    "started_at": now,
+                    "ended_at": now,
+                    "outcome": outcome,
+                    "error": why,
+                    "duration_ms": 0,
+                    "events": [],
+                    "rpcs": [],
+                    "faults": [],
+                    "live": False,
+                    "seq": 0,
+                    "rpc_count": 0,
+                }
+            )
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def load_live(self, session_id: str) -> Document | None:
         return await self._sessions.find_one({"_id": session_id, "live": True})

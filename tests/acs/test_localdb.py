@@ -276,8 +276,9 @@ asyncio.run(main())
 """
 
 
-async def start_and_sigkill(data_dir: Path) -> tuple[int, int, str]:
-    """Like `acs serve` killed with SIGKILL: the servers it started outlive it. Returns their pids and uri."""
+async def start_in_another_process(data_dir: Path) -> tuple[asyncio.subprocess.Process, int, int, str]:
+    """Servers started (and held) by another process, as by a running `acs serve`; the process is
+    stopped (SIGSTOP), not killed: its servers die with it. Returns it, the servers' pids and uri."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", LEFT_BEHIND, str(data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -286,39 +287,63 @@ async def start_and_sigkill(data_dir: Path) -> tuple[int, int, str]:
         line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
         assert line, (await proc.stderr.read()).decode() if proc.stderr else "no output"
         ferretdb_pid, pg_pid, uri = line.decode().split()
-    finally:
+    except BaseException:
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
-    return int(ferretdb_pid), int(pg_pid), uri
+        raise
+    proc.send_signal(signal.SIGSTOP)
+    return proc, int(ferretdb_pid), int(pg_pid), uri
+
+
+async def end(proc: asyncio.subprocess.Process) -> None:
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
 
 
 @needs_postgresql
-async def test_servers_left_by_a_killed_acs_are_adopted_then_stopped(db_dir: Path) -> None:
-    ferretdb_pid, pg_pid, uri = await start_and_sigkill(db_dir)
-    assert localpg.process_alive(ferretdb_pid) and localpg.process_alive(pg_pid)
-    await store(uri, {"_id": "written-before-the-kill"})
-
-    server = await LocalMongo.start(db_dir)
-    assert server.postgres is not None
-    assert (server.pid, server.postgres.pid, server.uri) == (ferretdb_pid, pg_pid, uri)
-    assert await stored_ids(server.uri) == ["written-before-the-kill"]
-    await server.stop()
-    await wait_until(
-        lambda: not localpg.process_alive(ferretdb_pid) and not localpg.process_alive(pg_pid),
-        timeout=30,
-        message="adopted FerretDB and PostgreSQL stopped",
-    )
+async def test_servers_held_by_another_process_are_adopted_then_stopped(db_dir: Path) -> None:
+    holder, ferretdb_pid, pg_pid, uri = await start_in_another_process(db_dir)
+    try:
+        await store(uri, {"_id": "written-by-the-other"})
+        server = await LocalMongo.start(db_dir)
+        assert server.postgres is not None
+        assert (server.pid, server.postgres.pid, server.uri) == (ferretdb_pid, pg_pid, uri)
+        assert await stored_ids(server.uri) == ["written-by-the-other"]
+        await server.stop()
+        await wait_until(
+            lambda: not localpg.process_alive(ferretdb_pid) and not localpg.process_alive(pg_pid),
+            timeout=30,
+            message="adopted FerretDB and PostgreSQL stopped",
+        )
+    finally:
+        await end(holder)
     assert not (db_dir / PID_FILE_NAME).exists()
     assert not (db_dir / "postgresql" / "data" / "postmaster.pid").exists()
 
 
 @needs_postgresql
-async def test_postgresql_left_by_a_killed_acs_is_stopped_when_sqlite_is_asked_for(db_dir: Path) -> None:
-    ferretdb_pid, pg_pid, _uri = await start_and_sigkill(db_dir)
-    async with await LocalMongo.start(db_dir, env=SQLITE) as server:
-        assert server.kind == "ferretdb-sqlite" and server.pid != ferretdb_pid
-        assert not localpg.process_alive(ferretdb_pid)
-        await wait_until(lambda: not localpg.process_alive(pg_pid), timeout=30, message="leftover PostgreSQL stopped")
+async def test_postgresql_held_by_another_process_is_stopped_when_sqlite_is_asked_for(db_dir: Path) -> None:
+    holder, ferretdb_pid, pg_pid, _uri = await start_in_another_process(db_dir)
+    try:
+        async with await LocalMongo.start(db_dir, env=SQLITE) as server:
+            assert server.kind == "ferretdb-sqlite" and server.pid != ferretdb_pid
+            assert not localpg.process_alive(ferretdb_pid)
+            await wait_until(lambda: not localpg.process_alive(pg_pid), timeout=30, message="other PostgreSQL stopped")
+    finally:
+        await end(holder)
+
+
+@needs_postgresql
+async def test_servers_die_with_the_process_that_started_them(db_dir: Path) -> None:
+    # Issue 11 item 12: `kill -9` of `acs serve` used to leave FerretDB and PostgreSQL running.
+    holder, ferretdb_pid, pg_pid, _uri = await start_in_another_process(db_dir)
+    await end(holder)
+    await wait_until(
+        lambda: not localpg.process_alive(ferretdb_pid) and not localpg.process_alive(pg_pid),
+        timeout=30,
+        interval=0.1,
+        message="FerretDB and PostgreSQL exit when the process that started them is killed",
+    )
 
 
 @needs_ferretdb

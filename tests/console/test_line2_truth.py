@@ -267,6 +267,19 @@ async def test_search_mac_spellings_whole_addresses_one_match_and_pages(console:
         async with viewer.http.get(console.url("/"), params={"q": text}, allow_redirects=False) as response:
             assert response.status == 303, text
             assert response.headers["Location"] == _path(first), "one match opens the device directly"
+    # The MACs on the box label ride on the health read (checks.json), the first one right after BOOTSTRAP.
+    names = default_catalog().for_device({"product_class": "HG8245H"}).names(("device",))
+    lan = "InternetGatewayDevice.LANDevice.1.LANEthernetInterfaceConfig.1.MACAddress"
+    wan = "InternetGatewayDevice.WANDevice.1.WANConnectionDevice.2.WANPPPConnection.1.MACAddress"
+    assert lan in names and wan in names
+    boxed = await console.device("BOX1")
+    await console.services.registry.on_task_final({"device_id": boxed, "status": "done", "result": {"values": [
+        {"name": wan, "value": "00:25:9E:00:00:01"}, {"name": lan, "value": "00:25:9E:00:00:02"}]}})
+    for text in ("0025.9e00.0002", "00-25-9E-00-00-01"):
+        async with viewer.http.get(console.url("/"), params={"q": text}, allow_redirects=False) as response:
+            assert response.headers.get("Location") == _path(boxed), text
+    _, page = await _get(viewer, console, _path(boxed))
+    assert "00:25:9E:00:00:02" in page, "the LAN MAC is shown"
     async with viewer.http.get(console.url("/"), params={"q": "10.64.1."}) as response:
         page = await response.text()
     assert "4 devices match; showing 1–4." in page

@@ -181,6 +181,24 @@ async def test_read_is_resent_after_the_device_vanished_mid_session(bench: Bench
     assert done["attempts"] == 2
 
 
+async def test_a_device_that_dropped_mid_session_informs_again_at_once(bench: Bench) -> None:
+    """Issue 12 item 8: the new Inform ends the old session (its read re-queued), no 503 lock-out."""
+    cpe = await bootstrapped(bench, "DROP-REINFORM")
+    task_id = await bench.add(cpe.device_id, kind="get_parameter_values", names=[cpe.root + "DeviceInfo.UpTime"])
+    dropped = await cpe.run_session(["2 PERIODIC"], stop_after_requests=0)  # the GPV is never answered
+    assert [m.kind for m in dropped.received] == ["GetParameterValues"]
+
+    again = await cpe.run_session(["2 PERIODIC"])  # at once: well inside the old session's lease
+
+    assert again.statuses[0] == 200 and again.ended_with == 204
+    assert [m.kind for m in again.received] == ["GetParameterValues"]
+    done = await bench.task(task_id)
+    assert done["status"] == "done"
+    assert done["attempts"] == 2
+    old = await bench.database.collection("sessions").find_one({"device_id": cpe.device_id, "outcome": "superseded"})
+    assert old is not None and not old["live"]
+
+
 async def test_reboot_sent_before_a_cut_is_done_when_the_device_proves_it(bench: Bench) -> None:
     cpe = await bootstrapped(bench, "VANISH-REBOOT")
     task_id = await bench.add(cpe.device_id, kind="reboot")
