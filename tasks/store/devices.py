@@ -53,6 +53,13 @@ def due_slice(moment: datetime) -> int:
     return int(moment.timestamp()) // OFFLINE_DUE_SECONDS
 
 
+def with_due_slice(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields`` with ``offline_due`` beside ``offline_after``: every write of the deadline moves
+    the offline job's scan key with it."""
+    deadline = fields.get("offline_after")
+    return {**fields, "offline_due": due_slice(deadline)} if isinstance(deadline, datetime) else dict(fields)
+
+
 FACTS_PROJECTION = dict.fromkeys((*search.FACTS, *search.SEARCH_FIELDS), 1)
 LISTED = {"search": 0}  # the tokens stay in the database
 WHOLE, GROUP, BUCKET = "whole", "group", "bucket"
@@ -187,8 +194,7 @@ class DeviceRepository:
         when its searchable facts changed (a new IP), so a periodic Inform costs no extra write.
         """
         on_insert = {"first_inform": now, "tags": [], **search.search_fields(device_id, {**identity, **state})}
-        if isinstance(state.get("offline_after"), datetime):
-            state = {**state, "offline_due": due_slice(state["offline_after"])}  # the offline job's scan key
+        state = with_due_slice(state)
         update = {"$set": {**identity, **state, "last_inform": now}, "$setOnInsert": on_insert}
         key = {field: identity[field] for field in IDENTITY_FIELDS if field in identity}
         guard: Document = {"cpe_username": {"$exists": False}} if without_own_credentials else {}
@@ -274,6 +280,7 @@ class DeviceRepository:
         return await self._devices.find_one({"cpe_username": username}, {"cpe_password": 1})
 
     async def set_fields(self, device_id: str, fields: Mapping[str, Any]) -> bool:
+        fields = with_due_slice(fields)
         if any(name in search.FACTS for name in fields):
             return await self._update_facts(device_id, {"$set": dict(fields)}, {})
         result = await self._devices.update_one({"_id": device_id}, {"$set": dict(fields)})
@@ -283,7 +290,7 @@ class DeviceRepository:
         self, device_id: str, condition: Mapping[str, Any], fields: Mapping[str, Any], unset: list[str]
     ) -> bool:
         """Set ``fields`` and drop ``unset`` in one write, only while the device matches ``condition``."""
-        update: Document = {"$set": dict(fields)}
+        update: Document = {"$set": with_due_slice(fields)}
         if unset:
             update["$unset"] = dict.fromkeys(unset, "")
         result = await self._devices.update_one({**condition, "_id": device_id}, update)
@@ -292,7 +299,10 @@ class DeviceRepository:
     async def set_interval(self, device_id: str, interval: int, deadline: datetime) -> None:
         """The device's PeriodicInformInterval, and its offline deadline moved out to ``deadline`` (never in)."""
         await self._devices.update_one(
-            {"_id": device_id}, {"$set": {"periodic_inform_interval": interval}, "$max": {"offline_after": deadline}}
+            {"_id": device_id},
+            {"$set": {"periodic_inform_interval": interval},
+             # the scan key moves with the deadline (slices grow with time, so $max keeps them together)
+             "$max": {"offline_after": deadline, "offline_due": due_slice(deadline)}},
         )
 
     async def unset_fields(self, device_id: str, fields: list[str]) -> None:
