@@ -18,8 +18,9 @@ from typing import Any
 
 from bson import ObjectId
 
-from schemas.tasks import FINAL_STATUSES, READ_KINDS, TaskRequest, TaskStatus
+from schemas.tasks import FINAL_STATUSES, TaskRequest, TaskStatus
 from tasks import params as task_params
+from tasks.kinds import kind_of
 from tasks.notify import TaskNotifier
 from tasks.secretbox import SecretBox
 from tasks.store.tasks import OPEN, TaskRepository
@@ -205,7 +206,8 @@ class TaskQueue:
         """The task as ``GET /api/v1/tasks/{id}`` shows it: secrets redacted."""
         shown = {key: task.get(key) for key in API_FIELDS}
         shown["id"] = task["_id"]
-        shown["params"] = task_params.redact(task.get("params") or {})
+        shown["params"] = task_params.redact(task.get("params") or {}, self.box)
+        shown["result"] = task_params.redact_result(task.get("result"))
         return shown
 
 
@@ -229,4 +231,4 @@ API_FIELDS = (
 
 
 def is_read(kind: str) -> bool:
-    return kind in READ_KINDS
+    return kind_of(kind).read

@@ -7,6 +7,7 @@ session per device. This module never renders HTTP itself: it returns a :class:`
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -44,9 +45,11 @@ from cwmp.session import (
     SessionEvent,
     SessionSnapshot,
 )
-from tasks.dispatch import Dispatcher, KnownTasks, SessionContext
+from tasks.dispatch import Dispatcher, SessionContext, SessionTasks
+from tasks.params import SEALED
 from tasks.provisioning import Provisioner
 from tasks.registry import DeviceRegistry, InformSummary, summarize_inform
+from tasks.secretbox import SecretBox
 from tasks.store.devices import CredentialsRequired, IdentityCollision
 from tasks.store.locks import SessionLockRepository
 from tasks.store.sessions import SessionRepository
@@ -120,6 +123,7 @@ class CwmpService:
         default_interval: int,
         metrics: CwmpMetrics,
         username_rule: CpeUsernameRule = CpeUsernameRule.NONE,
+        box: SecretBox | None = None,
     ) -> None:
         self.registry = registry
         self.sessions = sessions
@@ -132,6 +136,7 @@ class CwmpService:
         self.default_interval = default_interval
         self.metrics = metrics
         self.username_rule = username_rule
+        self.box = box
         self.live = LiveSessions()
 
     async def handle(
@@ -295,7 +300,7 @@ class CwmpService:
                 _rpc(now, "acs", "InformResponse", reply.id),
             ],
             "faults": [],
-            "snapshot": session.snapshot.model_dump(mode="json"),
+            "snapshot": self._stored_snapshot(session),
         }
         if not await self.sessions.create(record):
             log.info("session %s for %s was superseded before it began", session_id, device_id)
@@ -318,7 +323,7 @@ class CwmpService:
             if not await self.locks.renew(device_id, session_id, lease_until):
                 await self.abort(session_id, "lease_lost", "the device's session lease was lost")
                 return Reply.reason(409, "session lease lost; start a new session with Inform")
-        session = AcsSession(SessionSnapshot.model_validate(record["snapshot"]))
+        session = AcsSession(self._loaded_snapshot(record["snapshot"]))
         try:
             event = session.receive(envelope)
         except RemoteProtocolError as exc:
@@ -330,9 +335,9 @@ class CwmpService:
         self.metrics.messages.inc(direction="cpe", rpc=rpcs[0]["name"])
         if isinstance(event, FaultReceived):
             self.metrics.faults.inc(code=str(event.fault.fault_code))
-        known = KnownTasks(resumable=bool(record.get("resumable")), sent=record.get(SENT_TASK))
+        known = SessionTasks(resumable=bool(record.get("resumable")), sent=record.get(SENT_TASK))
         try:
-            reply = await self._react(session, record, event, ctx, known)
+            reply, known = await self._react(session, record, event, ctx, known)
         except PyMongoError:
             raise  # the handler answers 503; the reaper settles the session
         except Exception as exc:
@@ -343,7 +348,7 @@ class CwmpService:
             await self.abort(session_id, "error", why)
             return Reply.reason(500, "internal error; the session is ended, start a new one")
         fields: Document = {
-            "snapshot": session.snapshot.model_dump(mode="json"),
+            "snapshot": self._stored_snapshot(session),
             "last_message_at": now,
             "expires_at": now + self.timeouts.idle,
         }
@@ -378,30 +383,29 @@ class CwmpService:
         record: Document,
         event: SessionEvent,
         ctx: SessionContext,
-        known: KnownTasks,
-    ) -> Reply:
+        known: SessionTasks,
+    ) -> tuple[Reply, SessionTasks]:
+        """The reply to this message, and what the session then knows of its tasks."""
         match event:
             case CpeRequestReceived():
                 await self._on_cpe_request(ctx, event)
-                return Reply.soap(session.reply_to_cpe_request(event.request))
+                return Reply.soap(session.reply_to_cpe_request(event.request)), known
             case ResponseReceived():
-                known.step = await self.dispatcher.on_response(
-                    ctx, event.request_id, event.request, event.response, known
-                )
+                known = await self.dispatcher.on_response(ctx, event.request_id, event.request, event.response, known)
             case FaultReceived():
-                known.step = await self.dispatcher.on_fault(ctx, event.request_id, event.request, event.fault, known)
+                known = await self.dispatcher.on_fault(ctx, event.request_id, event.request, event.fault, known)
             case EmptyPost():
                 pass
         if record.get("end_after_response"):
             session.end()
-            return Reply(204)
-        outgoing = await self.dispatcher.next_request(ctx, known)
+            return Reply(204), known
+        outgoing, known = await self.dispatcher.next_request(ctx, known)
         if outgoing is None:
             session.end()
-            return Reply(204)
+            return Reply(204), known
         if outgoing.ends_session:
             record["end_after_response"] = True
-        return Reply.soap(session.send_request(outgoing.message, outgoing.request_id))
+        return Reply.soap(session.send_request(outgoing.message, outgoing.request_id)), known
 
     async def _on_cpe_request(self, ctx: SessionContext, event: CpeRequestReceived) -> None:
         request = event.request
@@ -463,6 +467,21 @@ class CwmpService:
             await self.locks.release(record["device_id"], session_id)
             self.metrics.sessions.inc(outcome=outcome)
             log.warning("session %s for %s ended: %s (%s)", session_id, record["device_id"], outcome, loggable(why))
+
+    def _stored_snapshot(self, session: AcsSession) -> Document:
+        """The machine's state for the database, the request in flight sealed: it may be the
+        SetParameterValues carrying a password or a Wi-Fi key (issue 11: secrets sealed at rest)."""
+        snapshot = session.snapshot.model_dump(mode="json")
+        pending = snapshot.get("pending_request")
+        if pending is not None and self.box is not None:
+            snapshot["pending_request"] = {SEALED: self.box.encrypt(json.dumps(pending))}
+        return snapshot
+
+    def _loaded_snapshot(self, stored: Document) -> SessionSnapshot:
+        pending = stored.get("pending_request")
+        if isinstance(pending, dict) and SEALED in pending and self.box is not None:
+            stored = {**stored, "pending_request": json.loads(self.box.decrypt(pending[SEALED]))}
+        return SessionSnapshot.model_validate(stored)
 
     async def reap_stale(self) -> int:
         """Sessions whose device went silent: the scheduled job calls this."""
