@@ -22,6 +22,14 @@ class IncidentActionBody(BaseModel):
     comment: str | None = Field(default=None, max_length=2000)
 
 
+class IncidentResolveBody(BaseModel):
+    """Resolving by hand needs a reason: the next engineer reads why (and a problem that persists reopens)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reason: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="Why the incident is resolved")
+
+
 class IncidentCommentBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -353,18 +353,6 @@ TASK_KINDS: tuple[str, ...] = (
     "get_all_queued_transfers",
     "diagnostic",
 )
-# Reads may be re-sent after a broken session; everything else changes the device.
-READ_KINDS = frozenset(
-    {
-        "get_rpc_methods",
-        "get_parameter_values",
-        "get_parameter_attributes",
-        "get_parameter_names",
-        "refresh",
-        "get_queued_transfers",
-        "get_all_queued_transfers",
-    }
-)
 SECRET_PARAMS = frozenset({"password"})
 
 

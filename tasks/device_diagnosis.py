@@ -11,7 +11,7 @@ from typing import Protocol
 
 from schemas.monitoring import Diagnosis, FailedTask, HealthView, NextStep, WanView
 from tasks.health import advice
-from tasks.incidents.service import summary_of
+from tasks.incidents.service import RESOLVED_BY_JOB, summary_of
 from tasks.store import device_events
 from tasks.store.db import Document
 from tasks.store.device_events import DeviceEventRepository
@@ -21,6 +21,8 @@ from tasks.store.sessions import SessionRepository
 from tasks.store.tasks import TaskRepository
 
 RECENT = timedelta(hours=24)
+# An incident resolved by hand is judged again by the next detection run, well within its default window.
+FOLLOW_UP_WINDOW = timedelta(minutes=15)
 
 
 class Sources(Protocol):
@@ -39,6 +41,13 @@ class Sources(Protocol):
     def sessions(self) -> SessionRepository: ...
 
 
+def _awaiting_follow_up(incident: Document, now: datetime) -> bool:
+    """Resolved by a person within the detection window and not yet followed by a new incident."""
+    resolved_at = incident.get("resolved_at")
+    return (incident["status"] == "resolved" and incident.get("resolved_by") not in (None, RESOLVED_BY_JOB)
+            and not incident.get("followed_by") and resolved_at is not None and resolved_at >= now - FOLLOW_UP_WINDOW)
+
+
 async def diagnose(sources: Sources, device: Document, now: datetime, health_interval: int) -> Diagnosis:
     device_id = device["_id"]
     boots = await sources.events.for_device(device_id, now, 50, [device_events.BOOT])
@@ -54,6 +63,7 @@ async def diagnose(sources: Sources, device: Document, now: datetime, health_int
         offline_since=device.get("offline_since"),
         health=health,
         incidents=[incident for incident in incidents if incident["status"] == "open"],
+        resolved_by_hand=[incident for incident in incidents if _awaiting_follow_up(incident, now)],
         reboots_24h=reboots_24h,
         last_reboot_reason=advice.reboot_reason(boots[0]["detail"].get("events") or []) if boots else None,
         failed_tasks=len(failed),

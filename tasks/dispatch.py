@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -22,11 +22,13 @@ from pymongo.errors import PyMongoError
 from cwmp import CwmpVersion, Envelope, Fault, Inform, Message, ProtocolError, TransferComplete, serialize
 from cwmp.logtext import loggable
 from cwmp.serialize import available_in
-from schemas.tasks import READ_KINDS, TaskStatus
+from schemas.tasks import TaskStatus
 from tasks import params as task_params
+from tasks.kinds import kind_of
+from tasks.kinds.outcome import InformEvents
+from tasks.lifecycle import TaskMove, TaskPhase, advance, phase_of, stored
 from tasks.notify import TaskNotifier
 from tasks.rpc import (
-    NEEDS_CACHED_TYPES,
     CacheUpdate,
     Next,
     Outcome,
@@ -42,10 +44,6 @@ from tasks.store.tasks import OPEN, TaskRepository
 Document = dict[str, Any]
 log = logging.getLogger("acs.dispatch")
 DISPATCHED = [TaskStatus.DISPATCHED.value]
-WRITES_PROVEN_BY_PARAMETER_KEY = frozenset({"set_parameter_values", "add_object", "delete_object"})
-TRANSFERS = frozenset({"download", "upload", "schedule_download"})
-# After these the device restarts: TR-069 3.7.2.4 lets the ACS end the session so it can.
-SESSION_ENDING = frozenset({"reboot", "factory_reset"})
 
 
 @dataclass(frozen=True)
@@ -56,10 +54,13 @@ class SessionContext:
     lease_until: datetime
 
 
-@dataclass
-class KnownTasks:
+@dataclass(frozen=True)
+class SessionTasks:
     """What a session already knows about its device's in-flight tasks, so that choosing the next
     RPC asks the database only for queued work (one claim), not for every task in flight.
+
+    A value: the dispatcher takes the one the session holds and returns the next one; the session
+    keeps what it is given back (``resumable`` in its record, ``sent`` in its worker).
 
     A task of this session needs another step only right after its answer was applied (``step``);
     a task waits to resume only when the session's Inform released it (``resumable``, kept in the
@@ -81,6 +82,8 @@ class OutgoingRequest:
     message: Message
     task_id: str
     ends_session: bool
+    # The task as sent: its answer needs no read of the task when the same worker gets it.
+    task: Document
 
 
 def _reason(exc: Exception) -> str:
@@ -117,23 +120,29 @@ class Dispatcher:
 
     # -- sending -----------------------------------------------------------------------------
 
-    async def next_request(self, ctx: SessionContext, known: KnownTasks) -> OutgoingRequest | None:
-        """The next RPC of this session: a task's next step, a resumed task, else the oldest queued task."""
-        known.sent = None
+    async def next_request(
+        self, ctx: SessionContext, known: SessionTasks
+    ) -> tuple[OutgoingRequest | None, SessionTasks]:
+        """The next RPC of this session (a task's next step, a resumed task, else the oldest queued
+        task; None: nothing to send) and what the session then knows of its tasks."""
         if known.step is not None:
-            step, known.step = known.step, None
-            outgoing = await self._send(ctx, step, known)
+            outgoing = await self._send(ctx, known.step)
             if outgoing is not None:
-                return outgoing
-        while known.resumable:
+                return outgoing, SessionTasks(resumable=known.resumable, sent=outgoing.task)
+        resumable = known.resumable
+        while resumable:
             # A step that waited for an Inform event (Next.AWAIT_EVENT) continues in this session.
             resumed = await self.repository.resume(ctx.device_id, ctx.session_id, ctx.lease_until)
             if resumed is None:
-                known.resumable = False
+                resumable = False
                 break
-            outgoing = await self._send(ctx, resumed, known)
+            outgoing = await self._send(ctx, resumed)
             if outgoing is not None:
-                return outgoing
+                return outgoing, SessionTasks(resumable=True, sent=outgoing.task)
+        claimed = await self._claim(ctx)
+        return claimed, SessionTasks(resumable=resumable, sent=None if claimed is None else claimed.task)
+
+    async def _claim(self, ctx: SessionContext) -> OutgoingRequest | None:
         while True:
             now = self.clock()
             claimed = await self.repository.claim_next(ctx.device_id, ctx.session_id, ctx.lease_until, now)
@@ -142,11 +151,11 @@ class Dispatcher:
             if claimed["expires_at"] <= now:
                 await self._finish(claimed, TaskStatus.EXPIRED, reason="expired before the device was reached")
                 continue
-            outgoing = await self._send(ctx, claimed, known)
+            outgoing = await self._send(ctx, claimed)
             if outgoing is not None:
                 return outgoing
 
-    async def _send(self, ctx: SessionContext, task: Document, known: KnownTasks) -> OutgoingRequest | None:
+    async def _send(self, ctx: SessionContext, task: Document) -> OutgoingRequest | None:
         state: Document = task.get("state") or {}
         try:
             params = task_params.unseal(task["params"], self.box)
@@ -175,17 +184,20 @@ class Dispatcher:
                 step,
             )
             return None
-        if task.get("phase") != "sent":  # a later step or a resumed task; a claim marks it already
-            await self.repository.update_dispatched(task["_id"], ctx.session_id, {"phase": "sent"}, task["device_id"])
+        phase = phase_of(task.get("phase"))
+        sent_phase = advance(phase, TaskMove.SEND)
+        if phase != sent_phase:  # a later step or a resumed task; a claim marks it sent already
+            fields = {"phase": stored(sent_phase)}
+            await self.repository.update_dispatched(task["_id"], ctx.session_id, fields, task["device_id"])
         request_id = request_id_for(task["_id"], step)
-        known.sent = {**task, "phase": "sent", "session_id": ctx.session_id}
-        ends = task["kind"] in SESSION_ENDING
-        return OutgoingRequest(request_id, message, task["_id"], ends)
+        sent = {**task, "phase": stored(sent_phase), "session_id": ctx.session_id}
+        ends = kind_of(task["kind"]).ends_session
+        return OutgoingRequest(request_id, message, task["_id"], ends, sent)
 
     async def _types(self, task: Document, params: Document) -> dict[str, str]:
         """xsi:types for values given without one: the device's own, from the cache."""
         values = params.get("values") or []
-        if task["kind"] not in NEEDS_CACHED_TYPES and not any(not setting.get("type") for setting in values):
+        if not kind_of(task["kind"]).needs_cached_types and not any(not setting.get("type") for setting in values):
             return {}
         cached = await self.parameters.get(task["device_id"])
         return {name: parameter.type for name, parameter in cached.items() if parameter.type}
@@ -193,28 +205,28 @@ class Dispatcher:
     # -- answers in the session ----------------------------------------------------------------
 
     async def on_response(
-        self, ctx: SessionContext, request_id: str, request: Message, response: Message, known: KnownTasks
-    ) -> Document | None:
-        """Apply the answer to its task; returns the task when its next step is due in this session."""
-        task = await self._sent_task(ctx, request_id, known)
+        self, ctx: SessionContext, request_id: str, request: Message, response: Message, known: SessionTasks
+    ) -> SessionTasks:
+        """Apply the answer to its task; the task comes back as ``step`` when its next step is due."""
+        task = await self._sent_task(ctx, request_id, known.sent)
         if task is None:
-            return None
+            return replace(known, step=None, sent=None)
         try:
             outcome = apply_response(task, task.get("state") or {}, request, response)
         except TaskProtocolError as exc:
             outcome = Outcome(Next.FAILED, reason=f"unexpected answer: {exc}")
-        return await self._apply(ctx, task, outcome)
+        return replace(known, step=await self._apply(ctx, task, outcome), sent=None)
 
     async def on_fault(
-        self, ctx: SessionContext, request_id: str, request: Message, fault: Fault, known: KnownTasks
-    ) -> Document | None:
-        task = await self._sent_task(ctx, request_id, known)
+        self, ctx: SessionContext, request_id: str, request: Message, fault: Fault, known: SessionTasks
+    ) -> SessionTasks:
+        task = await self._sent_task(ctx, request_id, known.sent)
         if task is None:
-            return None
-        return await self._apply(ctx, task, apply_fault(task, task.get("state") or {}, fault))
+            return replace(known, step=None, sent=None)
+        step = await self._apply(ctx, task, apply_fault(task, task.get("state") or {}, fault))
+        return replace(known, step=step, sent=None)
 
-    async def _sent_task(self, ctx: SessionContext, request_id: str, known: KnownTasks) -> Document | None:
-        sent, known.sent = known.sent, None
+    async def _sent_task(self, ctx: SessionContext, request_id: str, sent: Document | None) -> Document | None:
         if sent is not None and request_id_for(sent["_id"], int(sent.get("step", 0))) == request_id:
             return sent
         task = await self.repository.get(task_id_of(request_id), ctx.device_id)
@@ -226,6 +238,7 @@ class Dispatcher:
     async def _apply(self, ctx: SessionContext, task: Document, outcome: Outcome) -> Document | None:
         await self._update_cache(task["device_id"], outcome.cache)
         result = {**(task.get("result") or {}), **(outcome.result or {})} if outcome.result else task.get("result")
+        phase = phase_of(task.get("phase"))
         match outcome.next:
             case Next.DONE:
                 await self._finish(task, TaskStatus.DONE, result=result)
@@ -233,13 +246,18 @@ class Dispatcher:
                 await self._finish(task, TaskStatus.FAILED, result=result, fault=outcome.fault, reason=outcome.reason)
             case Next.STEP:
                 step = int(task.get("step", 0)) + 1
-                fields = {"phase": "step", "state": outcome.state, "step": step, "result": result}
+                fields = {
+                    "phase": stored(advance(phase, TaskMove.NEXT_STEP)),
+                    "state": outcome.state,
+                    "step": step,
+                    "result": result,
+                }
                 if await self.repository.update_dispatched(task["_id"], ctx.session_id, fields, task["device_id"]):
                     return {**task, **fields}
             case Next.AWAIT_EVENT:
                 # Detached until an Inform carries state["await_event"]; then resumed in that session.
                 fields = {
-                    "phase": "await_event",
+                    "phase": stored(advance(phase, TaskMove.WAIT_EVENT)),
                     "session_id": None,
                     "state": outcome.state,
                     "step": int(task.get("step", 0)) + 1,
@@ -248,7 +266,8 @@ class Dispatcher:
                 await self.repository.update_dispatched(task["_id"], ctx.session_id, fields, task["device_id"])
             case Next.AWAIT_INFORM | Next.AWAIT_TRANSFER:
                 # Detached from the session: the proof arrives in a later session.
-                fields = {"phase": outcome.next.value, "session_id": None, "result": result}
+                move = TaskMove.WAIT_INFORM if outcome.next is Next.AWAIT_INFORM else TaskMove.WAIT_TRANSFER
+                fields = {"phase": stored(advance(phase, move)), "session_id": None, "result": result}
                 await self.repository.update_dispatched(task["_id"], ctx.session_id, fields, task["device_id"])
         return None
 
@@ -270,6 +289,7 @@ class Dispatcher:
         fault: Document | None = None,
         reason: str | None = None,
     ) -> None:
+        advance(phase_of(task.get("phase")), TaskMove.FINISH)
         fields: Document = {"finished_at": self.clock(), "reason": reason, "phase": None}
         if result is not None:
             fields["result"] = result
@@ -297,70 +317,65 @@ class Dispatcher:
             await self._settle_broken(task, session_id, why)
 
     async def _settle_broken(self, task: Document, session_id: str, why: str) -> None:
-        kind = task["kind"]
-        if kind in READ_KINDS:
+        kind, phase = kind_of(task["kind"]), phase_of(task.get("phase"))
+        if kind.read:
             if int(task.get("attempts", 0)) < self.max_attempts:
                 # A read changes nothing on the device: sending it again is safe.
+                advance(phase, TaskMove.REQUEUE)  # checked here; the repository stores the result
                 await self.repository.requeue(
                     task["_id"], session_id, {"reason": f"re-queued: {why}"}, task["device_id"]
                 )
                 return
             await self._finish(task, TaskStatus.FAILED, reason=f"{why}; gave up after {task['attempts']} attempts")
             return
-        if task.get("phase") == "step":
+        if phase is TaskPhase.STEP:
             # The last RPC was answered (e.g. AddObject created an instance); the rest was never sent.
             await self._finish(task, TaskStatus.FAILED, reason=f"{why} before the task's next step was sent")
             return
-        phase = "await_transfer" if kind in TRANSFERS else "unconfirmed"
-        if kind in SESSION_ENDING:
-            phase = "await_inform"
+        move = TaskMove.BROKEN_AWAIT_TRANSFER if kind.transfer else TaskMove.BROKEN_UNCONFIRMED
+        if kind.ends_session:
+            move = TaskMove.BROKEN_AWAIT_INFORM
         note = f"{why} before the device answered; not re-sent, waiting for the next Inform to prove it"
         await self.repository.update_dispatched(
-            task["_id"], session_id, {"phase": phase, "session_id": None, "reason": note}, task["device_id"]
+            task["_id"],
+            session_id,
+            {"phase": stored(advance(phase, move)), "session_id": None, "reason": note},
+            task["device_id"],
         )
 
     # -- proof in a later session ----------------------------------------------------------------
 
     async def on_inform(self, device_id: str, inform: Inform, parameter_key: str | None) -> bool:
         """Settle what this Inform proves; True when a task now waits to resume in this session."""
-        events = {(event.event_code, event.command_key) for event in inform.events}
-        codes = {code for code, _ in events}
+        events = frozenset((event.event_code, event.command_key) for event in inform.events)
+        proof = InformEvents(events, parameter_key)
         resumable = False
         for task in await self.repository.awaiting_proof(device_id):
-            resumable = await self._settle_by_inform(task, events, codes, parameter_key) or resumable
+            resumable = await self._settle_by_inform(task, proof) or resumable
         return resumable
 
-    async def _settle_by_inform(
-        self, task: Document, events: set[tuple[str, str]], codes: set[str], parameter_key: str | None
-    ) -> bool:
-        kind, phase, key = task["kind"], task.get("phase"), task["command_key"]
-        now = self.clock()
-        if kind == "reboot":
-            if ("M Reboot", key) in events:
-                took = (now - task["dispatched_at"]).total_seconds()
-                await self._finish(
-                    task,
-                    TaskStatus.DONE,
-                    result={**(task.get("result") or {}), "rebooted_after_seconds": round(took, 3)},
-                )
-            elif "1 BOOT" in codes:
-                await self._finish(task, TaskStatus.FAILED, reason="device booted without 'M Reboot' for this task")
-        elif kind == "factory_reset":
-            if "0 BOOTSTRAP" in codes:
-                await self._finish(task, TaskStatus.DONE, result={"bootstrapped": True})
-        elif phase == "await_event":
-            if (task.get("state") or {}).get("await_event") in codes:
+    async def _settle_by_inform(self, task: Document, inform: InformEvents) -> bool:
+        kind, phase = kind_of(task["kind"]), phase_of(task.get("phase"))
+        if kind.prove_by_inform is not None:
+            proof = kind.prove_by_inform(task, inform, self.clock())
+            if proof is not None and proof.done:
+                await self._finish(task, TaskStatus.DONE, result={**(task.get("result") or {}), **(proof.result or {})})
+            elif proof is not None:
+                await self._finish(task, TaskStatus.FAILED, reason=proof.reason)
+        elif phase is TaskPhase.AWAIT_EVENT:
+            if (task.get("state") or {}).get("await_event") in inform.codes:
+                released = stored(advance(phase, TaskMove.EVENT_ARRIVED))
                 return await self.repository.update_dispatched(
-                    task["_id"], None, {"phase": "resume"}, task["device_id"]
+                    task["_id"], None, {"phase": released}, task["device_id"]
                 )
-        elif phase == "resume":
+        elif phase is TaskPhase.RESUME:
             return True  # released by an earlier Inform whose session ended before sending it
-        elif phase == "unconfirmed":
-            await self._settle_unconfirmed(task, parameter_key)
+        elif phase is TaskPhase.UNCONFIRMED:
+            await self._settle_unconfirmed(task, inform.parameter_key)
         return False
 
     async def _settle_unconfirmed(self, task: Document, parameter_key: str | None) -> None:
-        if task["kind"] in WRITES_PROVEN_BY_PARAMETER_KEY and parameter_key == task["command_key"]:
+        if kind_of(task["kind"]).proven_by_parameter_key and parameter_key == task["command_key"]:
             # TR-069 A.3.2.1: ParameterKey changes only when the whole change was applied.
             await self._finish(task, TaskStatus.DONE, result={"confirmed_by": "ParameterKey"})
             return

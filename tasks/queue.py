@@ -18,8 +18,9 @@ from typing import Any
 
 from bson import ObjectId
 
-from schemas.tasks import FINAL_STATUSES, READ_KINDS, TaskRequest, TaskStatus
+from schemas.tasks import FINAL_STATUSES, TaskRequest, TaskStatus
 from tasks import params as task_params
+from tasks.kinds import kind_of
 from tasks.notify import TaskNotifier
 from tasks.secretbox import SecretBox
 from tasks.store.tasks import OPEN, TaskRepository
@@ -229,4 +230,4 @@ API_FIELDS = (
 
 
 def is_read(kind: str) -> bool:
-    return kind in READ_KINDS
+    return kind_of(kind).read

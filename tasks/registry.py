@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cwmp import CwmpVersion, Inform
@@ -45,6 +45,8 @@ WAN_MAC_NAME = re.compile(
     r"|Device\.Ethernet\.(?:Interface|Link)\.\d+)\.MACAddress$"
 )
 BOOTSTRAP = "0 BOOTSTRAP"
+PERIODIC_INTERVAL_SUFFIX = ".ManagementServer.PeriodicInformInterval"
+PROVISIONING_USER = "system:provisioning"  # who creates the BOOTSTRAP provisioning task
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,15 @@ def _summary(inform: Inform) -> dict[str, Any]:
         if numeric in summary:
             summary[numeric] = int(summary[numeric]) if summary[numeric].isdigit() else None
     return summary
+
+
+def interval_of(values: Iterable[Any]) -> int | None:
+    """PeriodicInformInterval (seconds) among a read's or a SetParameterValues' name/value pairs."""
+    for value in values:
+        if isinstance(value, dict) and str(value.get("name", "")).endswith(PERIODIC_INTERVAL_SUFFIX):
+            text = str(value.get("value", "")).strip()
+            return int(text) if text.isdigit() and int(text) > 0 else None
+    return None
 
 
 def summarize_inform(
@@ -183,6 +194,7 @@ class DeviceRegistry:
         device, created = await self.devices.record_inform(
             summary.device_id, summary.identity, state, now, without_own_credentials=not own_credentials
         )
+        await self._keep_known_interval(device, summary, now)
         await self._record_events(device, summary, now, created)
         # TR-069 3.7.1.5: BOOTSTRAP means the device lost (or never had) its configuration from
         # us; the cached tree is stale and is replaced by the Inform's. History (sessions, tasks) is kept.
@@ -194,18 +206,49 @@ class DeviceRegistry:
         )
         return device
 
-    async def on_task_final(self, task: Document) -> None:
-        """A read that brought the WAN or LAN MAC (Informs rarely carry them; the health read asks for
-        them, checks.json) stores them in the summary for search: line 2 types them off the box label."""
-        result = task.get("result") or {}
-        values = result.get("values") if isinstance(result, dict) else None
-        if task.get("status") != "done" or not isinstance(values, list):
+    def _deadline(self, now: datetime, interval: int | None) -> datetime:
+        margin = self.margin or OfflineMargin()
+        return margin.deadline(now, interval)
+
+    async def _keep_known_interval(self, device: Document, summary: InformSummary, now: datetime) -> None:
+        """An Inform without PeriodicInformInterval (TR-069 A.3.3.1 does not require it) keeps the one
+        known for the device (set by us, or read): its deadline follows that, not the ACS's default."""
+        if "periodic_inform_interval" in summary.state or self.margin is None:
             return
-        pairs = [(str(v.get("name")), v.get("value")) for v in values if isinstance(v, dict)]
-        macs = {"wan_mac": wan_mac_of(pairs), "lan_mac": lan_mac_of(pairs)}
-        found = {field: mac for field, mac in macs.items() if mac is not None}
-        if found:
-            await self.devices.set_fields(task["device_id"], found)
+        known = device.get("periodic_inform_interval")
+        if isinstance(known, int) and known > 0 and known != self.margin.default_interval:
+            await self.devices.set_fields(summary.device_id, {"offline_after": self._deadline(now, known)})
+
+    async def on_task_final(self, task: Document) -> None:
+        """What a finished task taught about the device.
+
+        A read that brought the WAN or LAN MAC (Informs rarely carry them; the health read asks for
+        them, checks.json) stores them in the summary for search: line 2 types them off the box label.
+        A read of PeriodicInformInterval, or a SetParameterValues of it the device applied, becomes
+        the device's interval, and its offline deadline moves out to the new interval at once: a
+        bulk change to a longer interval must not make the fleet look offline (TR-069 A.3.2.1).
+        """
+        if task.get("status") != "done":
+            return
+        result = task.get("result") or {}
+        read = result.get("values") if isinstance(result, dict) else None
+        if isinstance(read, list):
+            pairs = [(str(v.get("name")), v.get("value")) for v in read if isinstance(v, dict)]
+            macs = {"wan_mac": wan_mac_of(pairs), "lan_mac": lan_mac_of(pairs)}
+            found = {field: mac for field, mac in macs.items() if mac is not None}
+            if found:
+                await self.devices.set_fields(task["device_id"], found)
+        written = (task.get("params") or {}).get("values") if task.get("kind") == "set_parameter_values" else None
+        if task.get("created_by") == PROVISIONING_USER:
+            written = None  # the ACS's own interval at BOOTSTRAP: ``Provisioner.on_task_final`` records it
+        for values in (read, written):
+            if isinstance(values, list) and (interval := interval_of(values)) is not None:
+                await self._interval_changed(task["device_id"], interval, task.get("finished_at"))
+                return
+
+    async def _interval_changed(self, device_id: str, interval: int, at: datetime | None) -> None:
+        # A deadline only moves later here: a shorter interval takes effect with the next Inform.
+        await self.devices.set_interval(device_id, interval, self._deadline(at or datetime.now(UTC), interval))
 
     async def _record_events(self, device: Document, summary: InformSummary, now: datetime, created: bool) -> None:
         if self.events is None:

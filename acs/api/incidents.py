@@ -6,7 +6,14 @@ from acs.api.errors import ApiError
 from acs.api.pagination import cursor_int, decode_cursor, next_cursor
 from acs.api.routes import Call, Reply, Route
 from schemas.api import Page, Role
-from schemas.monitoring import IncidentActionBody, IncidentCommentBody, IncidentDetail, IncidentQuery, IncidentSummary
+from schemas.monitoring import (
+    IncidentActionBody,
+    IncidentCommentBody,
+    IncidentDetail,
+    IncidentQuery,
+    IncidentResolveBody,
+    IncidentSummary,
+)
 from tasks.incidents import service
 from tasks.incidents.service import IncidentNotOpen, summary_of
 from tasks.store.db import Document
@@ -67,10 +74,10 @@ async def add_comment(call: Call) -> Reply:
 
 async def resolve(call: Call) -> Reply:
     incident = await _incident_or_404(call)
-    comment = call.body(IncidentActionBody).comment
+    reason = call.body(IncidentResolveBody).reason
     call.audit["incident_id"] = incident["_id"]
     try:
-        await service.resolve(call.api.services.repositories.incidents, incident, call.who, comment,
+        await service.resolve(call.api.services.repositories.incidents, incident, call.who, reason,
                               call.api.services.clock())
     except IncidentNotOpen as exc:
         raise ApiError(409, "conflict", str(exc)) from None
@@ -86,7 +93,7 @@ ROUTES = [
           Role.OPERATOR, "incidents", body=IncidentActionBody, response=IncidentDetail, other_statuses=(400, 404)),
     Route("POST", INCIDENT + "/comments", add_comment, "Add a comment to an incident", Role.OPERATOR,
           "incidents", body=IncidentCommentBody, response=IncidentDetail, other_statuses=(400, 404)),
-    Route("POST", INCIDENT + "/resolve", resolve, "Resolve an incident by hand, with an optional comment",
-          Role.OPERATOR, "incidents", body=IncidentActionBody, response=IncidentDetail,
+    Route("POST", INCIDENT + "/resolve", resolve, "Resolve an incident by hand, saying why (reopens if it persists)",
+          Role.OPERATOR, "incidents", body=IncidentResolveBody, response=IncidentDetail,
           other_statuses=(400, 404, 409)),
 ]

@@ -147,7 +147,7 @@ ROUTES = [
         body=TaskBody,
         response=TaskCreated,
         status=202,
-        other_statuses=(201, 400, 404),
+        other_statuses=(201, 400, 404, 409),  # 409: idempotency key reused with another body
     ),
     Route(
         "GET",

@@ -143,7 +143,7 @@ class Accounts:
         now = self.clock()
         if remote is not None:
             minute = int(now.timestamp() // 60)
-            if await self.attempts.record(f"address:{remote}:{minute}", now) > ADDRESS_ATTEMPTS:
+            if await self.attempts.record(f"address:{remote}:{minute}", now, ADDRESS_ATTEMPTS) > ADDRESS_ATTEMPTS:
                 raise LoginRefused("throttled")
         user = await self.users.by_name(username, with_hash=True)
         if user is None or user.get("disabled"):
@@ -152,7 +152,7 @@ class Accounts:
         if _locked(user, now):
             raise LoginRefused("locked")
         # Counted before the hash is checked: the attempt beyond the limit is never checked.
-        rank = await self.attempts.record(f"user:{username}:{user.get('login_epoch') or ''}", now)
+        rank = await self.attempts.record(f"user:{username}:{user.get('login_epoch') or ''}", now, MAX_FAILURES)
         if rank > MAX_FAILURES:
             await self._lock(username, now)
             raise LoginRefused("locked")

@@ -6,12 +6,14 @@ The same service functions as the API (``tasks/incidents/service.py``), the cons
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
 
 from acs.console.web import audit, console_of, form_of, guard, json_reply, refuse, user_of, wants_json
 from schemas.api import Role
 from tasks.incidents import service
-from tasks.incidents.service import IncidentNotOpen
+from tasks.incidents.service import IncidentNotOpen, ReasonRequired
 from tasks.store.db import Document
 from tasks.store.devices import DeviceFilter, is_online
 
@@ -25,8 +27,8 @@ def incident_url(incident_id: int) -> str:
     return f"/incidents/{incident_id}"
 
 
-def _row(incident: Document) -> dict[str, object]:
-    return {"incident": incident, "trend": service.trend(incident)}
+def _row(incident: Document, now: datetime) -> dict[str, object]:
+    return {"incident": incident, "trend": service.trend(incident, now)}
 
 
 @guard(Role.VIEWER)
@@ -35,11 +37,13 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     incidents = console.api.services.repositories.incidents
     open_ones = await incidents.open_with_timeline(DASHBOARD_LIMIT)
     resolved = await incidents.page("resolved", None, None, None, RECENTLY_RESOLVED)
+    now = console.api.services.clock()
     if wants_json(request):
-        return json_reply({"open": [{**service.summary_of(i).model_dump(mode="json"), "trend": service.trend(i)}
+        return json_reply({"open": [{**service.summary_of(i).model_dump(mode="json"), "trend": service.trend(i, now)}
                                     for i in open_ones]})
     template = "incident_rows.html" if request.query.get("fragment") else "incidents.html"
-    return console.renderer.page(template, user_of(request), rows=[_row(i) for i in open_ones], resolved=resolved)
+    return console.renderer.page(template, user_of(request), rows=[_row(i, now) for i in open_ones],
+                                 resolved=resolved)
 
 
 async def _incident(request: web.Request) -> Document | None:
@@ -59,7 +63,8 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
     now = console.api.services.clock()
     devices = await console.api.services.repositories.devices.page(
         DeviceFilter(device_ids=tuple(members)), now, None, max(len(members), 1)) if members else []
-    return console.renderer.page("incident.html", user_of(request), incident=incident, trend=service.trend(incident),
+    return console.renderer.page("incident.html", user_of(request), incident=incident,
+                                 trend=service.trend(incident, now),
                                  devices=devices, now=now, is_online=is_online,
                                  more_members=max(int(incident.get("member_count") or 0) - len(members), 0))
 
@@ -88,7 +93,9 @@ async def act(request: web.Request) -> web.StreamResponse:
             summary = f"Comment on incident #{number}"
         case "resolve":
             try:
-                await service.resolve(repository, incident, who, text or None, now)
+                await service.resolve(repository, incident, who, text, now)
+            except ReasonRequired:
+                return refuse(request, 422, "resolve_reason_required")
             except IncidentNotOpen:
                 await audit(request, f"Resolve incident #{number} refused: not open", 409, incident_id=number)
                 return refuse(request, 409, "incident_not_open")

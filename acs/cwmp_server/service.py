@@ -44,7 +44,7 @@ from cwmp.session import (
     SessionEvent,
     SessionSnapshot,
 )
-from tasks.dispatch import Dispatcher, KnownTasks, SessionContext
+from tasks.dispatch import Dispatcher, SessionContext, SessionTasks
 from tasks.provisioning import Provisioner
 from tasks.registry import DeviceRegistry, InformSummary, summarize_inform
 from tasks.store.devices import CredentialsRequired, IdentityCollision
@@ -330,9 +330,9 @@ class CwmpService:
         self.metrics.messages.inc(direction="cpe", rpc=rpcs[0]["name"])
         if isinstance(event, FaultReceived):
             self.metrics.faults.inc(code=str(event.fault.fault_code))
-        known = KnownTasks(resumable=bool(record.get("resumable")), sent=record.get(SENT_TASK))
+        known = SessionTasks(resumable=bool(record.get("resumable")), sent=record.get(SENT_TASK))
         try:
-            reply = await self._react(session, record, event, ctx, known)
+            reply, known = await self._react(session, record, event, ctx, known)
         except PyMongoError:
             raise  # the handler answers 503; the reaper settles the session
         except Exception as exc:
@@ -378,30 +378,29 @@ class CwmpService:
         record: Document,
         event: SessionEvent,
         ctx: SessionContext,
-        known: KnownTasks,
-    ) -> Reply:
+        known: SessionTasks,
+    ) -> tuple[Reply, SessionTasks]:
+        """The reply to this message, and what the session then knows of its tasks."""
         match event:
             case CpeRequestReceived():
                 await self._on_cpe_request(ctx, event)
-                return Reply.soap(session.reply_to_cpe_request(event.request))
+                return Reply.soap(session.reply_to_cpe_request(event.request)), known
             case ResponseReceived():
-                known.step = await self.dispatcher.on_response(
-                    ctx, event.request_id, event.request, event.response, known
-                )
+                known = await self.dispatcher.on_response(ctx, event.request_id, event.request, event.response, known)
             case FaultReceived():
-                known.step = await self.dispatcher.on_fault(ctx, event.request_id, event.request, event.fault, known)
+                known = await self.dispatcher.on_fault(ctx, event.request_id, event.request, event.fault, known)
             case EmptyPost():
                 pass
         if record.get("end_after_response"):
             session.end()
-            return Reply(204)
-        outgoing = await self.dispatcher.next_request(ctx, known)
+            return Reply(204), known
+        outgoing, known = await self.dispatcher.next_request(ctx, known)
         if outgoing is None:
             session.end()
-            return Reply(204)
+            return Reply(204), known
         if outgoing.ends_session:
             record["end_after_response"] = True
-        return Reply.soap(session.send_request(outgoing.message, outgoing.request_id))
+        return Reply.soap(session.send_request(outgoing.message, outgoing.request_id)), known
 
     async def _on_cpe_request(self, ctx: SessionContext, event: CpeRequestReceived) -> None:
         request = event.request

@@ -21,6 +21,9 @@ CRITICAL_ACTION = {
 # Each step's English sentence; the console has the same keys (``step_*``) in its catalogs.
 ENGLISH = {
     "incident": "part of incident #{id}: {title}; no action on this device",
+    "incident_resolved": "incident #{id} ({title}) was resolved by {by} ({reason_given}), but this device is still "
+                         "affected: the next detection run reopens it if the problem persists; no action on this "
+                         "device",
     "offline": "device offline (missed its periodic informs): check power and fibre with the subscriber; "
                "a red LOS light means a fibre problem, send a technician",
     "offline_since": "device offline since {since:%Y-%m-%d %H:%M} UTC (missed its periodic informs): check power "
@@ -64,6 +67,9 @@ class DeviceState:
     offline_since: datetime | None = None
     health: Mapping[str, Any] | None = None  # the device's ``health`` summary
     incidents: Sequence[Mapping[str, Any]] = ()  # open incidents the device belongs to
+    # Its incidents resolved by hand moments ago and not yet followed by a new one: the next
+    # detection run opens that if the device is still affected, so its own advice waits too.
+    resolved_by_hand: Sequence[Mapping[str, Any]] = ()
     reboots_24h: int = 0
     last_reboot_reason: str | None = None
     failed_tasks: int = 0
@@ -112,16 +118,26 @@ def _failed_read(health: Mapping[str, Any]) -> list[Step]:
     return [Step("read_failed_last", {"failed": failed, "said": said})]
 
 
+def _still_affected(state: DeviceState) -> bool:
+    return not state.online or (state.health or {}).get("status") == "critical"
+
+
 def steps(state: DeviceState) -> list[Step]:
     """The next steps as keys and values, for the console to say them in the user's language."""
     found = [Step("incident", {"id": incident["_id"], "title": incident["title"],
                                "incident": {key: incident.get(key) for key in INCIDENT_FIELDS}})
              for incident in state.incidents if incident.get("status") == "open"]
+    if not found and _still_affected(state):
+        found = [Step("incident_resolved", {
+            "id": incident["_id"], "title": incident["title"], "by": incident.get("resolved_by"),
+            "reason_given": incident.get("resolve_reason") or "-",
+            "incident": {key: incident.get(key) for key in INCIDENT_FIELDS}}) for incident in state.resolved_by_hand]
+    shared = bool(found)  # the device is part of a shared problem: nothing to do on it alone
     if not state.online and not found:
         found.append(Step("offline_since", {"since": state.offline_since}) if state.offline_since else Step("offline"))
     for reason in (state.health or {}).get("reasons") or []:
         message = str(reason.get("message"))
-        if reason.get("level") == "critical" and not state.incidents:
+        if reason.get("level") == "critical" and not shared:
             if "reboots" in message and state.last_reboot_reason and "download" in state.last_reboot_reason:
                 found.append(Step("reboots_download", {"reason": _reason(reason)}))
             else:

@@ -250,21 +250,41 @@ SIGNAL_WORDS = {OFFLINE: "offline", CRITICAL: "in critical health", FAILING: "fa
 def describe(candidate: Candidate) -> tuple[str, str]:
     """(title, suspected shared cause) of a new incident."""
     signal = candidate.signals.most_common(1)[0][0] if candidate.signals else OFFLINE
-    count = f"{len(candidate.fresh)} of {candidate.size} devices {SIGNAL_WORDS[signal]}"
-    match candidate.dimension:
+    return describe_group(candidate.dimension, candidate.value, signal, len(candidate.fresh), candidate.size)
+
+
+def describe_group(dimension: str, value: str, signal: str, affected: int, size: int) -> tuple[str, str]:
+    """(title, suspected shared cause) of an incident over one group, with its counts as they are now."""
+    count = f"{affected} of {size} devices {SIGNAL_WORDS.get(signal, SIGNAL_WORDS[OFFLINE])}"
+    match dimension:
         case "pon":
-            olt, _, pon = candidate.value.partition(" ")
+            olt, _, pon = value.partition(" ")
             what = "Outage" if signal == OFFLINE else "Trouble"
             return f"{what} on OLT {olt} (PON {pon}): {count}", f"shared OLT {olt}, PON port {pon}"
         case "olt":
             what = "Outage" if signal == OFFLINE else "Trouble"
-            return f"{what} on OLT {candidate.value}: {count}", f"shared OLT {candidate.value}"
+            return f"{what} on OLT {value}: {count}", f"shared OLT {value}"
         case "software_version":
-            product_class, _, version = candidate.value.partition(" ")
+            product_class, _, version = value.partition(" ")
             return (f"Software version {version} ({product_class}): {count}",
                     f"software version {version} of {product_class} (suspected bad firmware)")
         case "product_class":
-            return f"Product class {candidate.value}: {count}", f"product class {candidate.value}"
+            return f"Product class {value}: {count}", f"product class {value}"
         case "region":
-            return f"Region {candidate.value}: {count}", f"region {candidate.value}"
-    return f"IP subnet {candidate.value}: {count}", f"IP subnet {candidate.value} (access network or BRAS)"
+            return f"Region {value}: {count}", f"region {value}"
+    return f"IP subnet {value}: {count}", f"IP subnet {value} (access network or BRAS)"
+
+
+def scope_of(dimension: str, value: str, selector: Iterable[str]) -> tuple[str, str]:
+    """An open incident's scope now, from the groups it has taken in (its selector).
+
+    A PON incident is keyed by its OLT, so a second dark PON of that OLT, or the OLT's own group,
+    joins it: from then on it is the OLT's outage, not the first PON's that tripped.
+    """
+    if dimension != "pon":
+        return dimension, value
+    olt = value.split(" ", 1)[0]
+    pons = {key for key in selector if key.startswith("pon:")}
+    if len(pons) > 1 or f"olt:{olt}" in selector:
+        return "olt", olt
+    return dimension, value

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +18,7 @@ from typing import Any
 
 from tasks.incidents import grouping
 from tasks.incidents.grouping import Candidate, Config, DeviceFacts
+from tasks.incidents.service import RESOLVED_BY_JOB
 from tasks.incidents.sizes import GROUP_FIELDS, GroupSizes
 from tasks.store import device_events
 from tasks.store.db import Document
@@ -82,10 +83,20 @@ class IncidentDetector:
         groups = grouping.group_stats(facts.values(), await self.incidents.baselines(), census.sizes)
         counts.exact_counts = await self._count_exactly(groups, {d["_id"]: d for d in documents})
         open_by_key = {incident["key"]: incident for incident in await self.incidents.open_incidents()}
+        recent = await self.incidents.recently_resolved(now - self.config.window)
+        # A group the devices left (resolved by the job) opens no new incident within the window (flapping);
+        # one resolved by hand while its devices are still affected is followed by a new incident now.
+        blocked = {str(incident["key"]) for incident in recent if incident.get("resolved_by") == RESOLVED_BY_JOB}
+        for by_hand in recent:
+            if by_hand.get("resolved_by") != RESOLVED_BY_JOB and not by_hand.get("followed_by") \
+                    and by_hand["key"] not in open_by_key:
+                follow_up = await self._follow(by_hand, facts, groups, now)
+                if follow_up is not None:
+                    open_by_key[follow_up["key"]] = follow_up
+                    counts.opened += 1
         members = {device for incident in open_by_key.values() for device in incident.get("members") or []}
         chosen = grouping.detect(groups, self.config, members)
         counts.candidates = len(chosen)
-        blocked = await self.incidents.recently_resolved_keys(now - self.config.window)
         for candidate in chosen:
             if candidate.incident_key in open_by_key:
                 _extend_selector(open_by_key[candidate.incident_key], candidate)
@@ -154,6 +165,43 @@ class IncidentDetector:
             hook("opened", incident)
         return incident
 
+    async def _follow(self, resolved: Document, facts: dict[str, DeviceFacts], groups: dict[str, Candidate],
+                      now: datetime) -> Document | None:
+        """A new incident for the members of one resolved by hand that are still affected (None if too few).
+
+        Resolving by hand says the problem is over; if its devices say otherwise at the next run, line 2
+        must see it again: the new incident ``follows`` the old one, which is marked ``followed_by``.
+        """
+        still = sorted(device for device in resolved.get("members") or [] if device in facts)
+        peak = int(resolved.get("peak") or len(still))
+        if len(still) < self.config.min_devices or len(still) <= int(self.config.resolve_share * peak):
+            return None
+        signals = Counter(signal for device in still for signal in facts[device].current)
+        incident: Document = {
+            "key": resolved["key"], "dimension": resolved["dimension"], "value": resolved["value"],
+            "selector": list(resolved.get("selector") or []), "signals": dict(signals), "group_size":
+            resolved.get("group_size"), "follows": resolved["_id"],
+        }
+        incident.update(_described(incident, len(still), groups))
+        who, reason = resolved.get("resolved_by"), resolved.get("resolve_reason") or "no reason given"
+        detail = f"{len(still)} devices still affected after #{resolved['_id']} was resolved by {who} ({reason})"
+        incident.update({
+            "opened_at": now, "updated_at": now, "members": still[:MAX_MEMBERS], "member_count": len(still),
+            "affected_now": len(still), "peak": len(still), "baseline": resolved.get("baseline", 0.0),
+            "acknowledged": None, "comments": [],
+            "timeline": [{"at": now, "event": "opened", "affected": len(still), "detail": detail}],
+        })
+        number = await self.incidents.open(incident, now)
+        if number is None:
+            return None
+        await self.incidents.update(resolved["_id"], {"followed_by": number})
+        incident.update(_id=number, status="open")
+        log.warning("incident %d opened: %s (follows #%d, resolved by hand)", number, incident["title"],
+                    resolved["_id"])
+        for hook in self.hooks:
+            hook("opened", incident)
+        return incident
+
     async def _progress(
         self, incident: Document, facts: dict[str, DeviceFacts], groups: dict[str, Candidate], now: datetime
     ) -> tuple[int, int]:
@@ -171,18 +219,25 @@ class IncidentDetector:
         elif step.affected_now != incident.get("affected_now"):
             timeline.append({"at": now, "event": "changed", "affected": step.affected_now,
                              "detail": f"{step.affected_now} devices still affected"})
+        # A resolved incident keeps the numbers at its peak in its title; an open one says them as they are now.
+        described = _described(incident, step.peak if step.resolved else step.affected_now, groups)
+        if described["dimension"] != incident.get("dimension"):
+            timeline.append({"at": now, "event": "scope", "affected": step.affected_now,
+                             "detail": f"now {described['cause']}"})
+        fields.update(described)
         fields["timeline"] = timeline[-MAX_TIMELINE:]
         if step.resolved:
             timeline.append({"at": now, "event": "resolved", "affected": step.affected_now,
                              "detail": "the devices recovered"})
-            fields.update(timeline=timeline[-MAX_TIMELINE:], resolved_at=now, resolved_by="system")
+            fields.update(timeline=timeline[-MAX_TIMELINE:], resolved_at=now, resolved_by=RESOLVED_BY_JOB)
             done = await self.incidents.resolve(incident["_id"], fields)
             if done is not None:
                 log.warning("incident %d resolved: %s", incident["_id"], incident["title"])
                 for hook in self.hooks:
                     hook("resolved", done)
             return 1, 1
-        changed = len(timeline) != len(incident.get("timeline") or []) or step.peak != incident.get("peak")
+        changed = (len(timeline) != len(incident.get("timeline") or []) or step.peak != incident.get("peak")
+                   or any(incident.get(name) != described[name] for name in described))
         if changed or incident.pop("selector_changed", False):
             await self.incidents.update(incident["_id"], fields)
         return int(changed), 0
@@ -202,6 +257,22 @@ class IncidentDetector:
                 shares[group.dimension][group.value] = share
         for dimension in grouping.DIMENSIONS:
             await self.incidents.save_baselines(dimension, shares.get(dimension, {}), now)
+
+
+def _described(incident: Document, affected_now: int, groups: dict[str, Candidate]) -> Document:
+    """Scope, counts, title and cause of an open incident as its members are now.
+
+    A PON incident that took in its OLT's other PONs becomes the OLT's; the title says the devices
+    affected now out of the group's size now, never the numbers it opened with.
+    """
+    dimension, value = grouping.scope_of(str(incident["dimension"]), str(incident["value"]),
+                                         incident.get("selector") or [])
+    group = groups.get(f"{dimension}:{value}")
+    size = max(group.size if group is not None else int(incident.get("group_size") or 0), affected_now)
+    signals: dict[str, int] = incident.get("signals") or {}
+    signal = max(signals, key=lambda name: signals[name]) if signals else grouping.OFFLINE
+    title, cause = grouping.describe_group(dimension, value, signal, affected_now, size)
+    return {"dimension": dimension, "value": value, "group_size": size, "title": title, "cause": cause}
 
 
 def _extend_selector(incident: Document, candidate: Candidate) -> None:

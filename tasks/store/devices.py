@@ -272,6 +272,12 @@ class DeviceRepository:
         result = await self._devices.update_one({**condition, "_id": device_id}, update)
         return result.matched_count == 1
 
+    async def set_interval(self, device_id: str, interval: int, deadline: datetime) -> None:
+        """The device's PeriodicInformInterval, and its offline deadline moved out to ``deadline`` (never in)."""
+        await self._devices.update_one(
+            {"_id": device_id}, {"$set": {"periodic_inform_interval": interval}, "$max": {"offline_after": deadline}}
+        )
+
     async def unset_fields(self, device_id: str, fields: list[str]) -> None:
         await self._devices.update_one({"_id": device_id}, {"$unset": dict.fromkeys(fields, "")})
 

@@ -120,6 +120,13 @@ class IncidentRepository:
         cursor = self._incidents.find({"status": "resolved", "resolved_at": {"$gte": since}}, {"key": 1})
         return {str(incident["key"]) async for incident in cursor}
 
+    async def recently_resolved(self, since: datetime) -> list[Document]:
+        """Incidents resolved since ``since`` (a few), with their members: who resolved them and whether
+        a later incident follows them (``followed_by``)."""
+        cursor = self._incidents.find({"status": "resolved", "resolved_at": {"$gte": since}},
+                                      {"comments": 0, "timeline": 0})
+        return [incident async for incident in cursor]
+
     async def update(self, incident_id: int, fields: Mapping[str, Any]) -> bool:
         result = await self._incidents.update_one({"_id": incident_id}, {"$set": dict(fields)})
         return result.matched_count == 1

@@ -26,10 +26,21 @@ class LoginAttemptRepository:
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._attempts, INDEXES)
 
-    async def record(self, key: str, now: datetime) -> int:
-        """Record one attempt under ``key``; returns how many attempts the key has (this one included)."""
+    async def record(self, key: str, now: datetime, limit: int) -> int:
+        """Record one attempt under ``key``; returns how many attempts the key has, this one
+        included, counted up to ``limit + 1`` (enough to tell "over the limit").
+
+        A key already over its limit gets no more documents: a flood cannot grow the collection.
+        Counting is a bounded ``find`` on the top-level ``key`` (FerretDB pushes that down to an
+        index; its ``count`` would read the whole collection)."""
+        if await self._count(key, limit) > limit:
+            return limit + 1
         await self._attempts.insert_one({"_id": ObjectId(), "key": key, "at": now})
-        return await self._attempts.count_documents({"key": key})
+        return await self._count(key, limit)
+
+    async def _count(self, key: str, limit: int) -> int:
+        cursor = self._attempts.find({"key": key}, {"_id": 1}).limit(limit + 1)
+        return len([attempt async for attempt in cursor])
 
     async def prune(self, before: datetime) -> int:
         result = await self._attempts.delete_many({"at": {"$lt": before}})

@@ -15,6 +15,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from schemas.tasks import TaskStatus
+from tasks.lifecycle import TaskMove, TaskPhase, advance, stored
 from tasks.store.db import Database, Document, ensure_indexes
 
 INDEXES = [
@@ -93,7 +94,7 @@ class TaskRepository:
                     "step": 0,
                     # The caller sends it next (or finishes it): marked sent in the claim itself,
                     # which settles the same way if the session breaks before the send.
-                    "phase": "sent",
+                    "phase": stored(advance(None, TaskMove.CLAIM)),
                 },
                 "$inc": {"attempts": 1},
             },
@@ -104,8 +105,19 @@ class TaskRepository:
     async def resume(self, device_id: str, session_id: str, lease_until: datetime) -> Document | None:
         """A task whose awaited Inform event arrived continues in this session (its next step)."""
         return await self._tasks.find_one_and_update(
-            {"device_id": device_id, "status": TaskStatus.DISPATCHED.value, "session_id": None, "phase": "resume"},
-            {"$set": {"session_id": session_id, "lease_until": lease_until, "phase": "step"}},
+            {
+                "device_id": device_id,
+                "status": TaskStatus.DISPATCHED.value,
+                "session_id": None,
+                "phase": TaskPhase.RESUME.value,
+            },
+            {
+                "$set": {
+                    "session_id": session_id,
+                    "lease_until": lease_until,
+                    "phase": stored(advance(TaskPhase.RESUME, TaskMove.RESUME)),
+                }
+            },
             sort=[("dispatched_at", ASCENDING)],
             return_document=ReturnDocument.AFTER,
         )
@@ -137,7 +149,13 @@ class TaskRepository:
         result = await self._tasks.update_one(
             {**by_id(task_id, device_id), "status": TaskStatus.DISPATCHED.value, "session_id": session_id},
             {
-                "$set": {**fields, "status": TaskStatus.QUEUED.value, "session_id": None},
+                # Queued again: no phase (tasks/lifecycle.py), as before its first claim.
+                "$set": {
+                    **fields,
+                    "status": TaskStatus.QUEUED.value,
+                    "session_id": None,
+                    "phase": stored(advance(TaskPhase.SENT, TaskMove.REQUEUE)),
+                },
                 "$unset": {"lease_until": "", "step": "", "state": ""},
             },
         )

@@ -354,6 +354,14 @@ async def _truth(browser: Any, acs: AcsProcess, db: Any, healthy: MongoDocument,
     await page.screenshot(path=str(shots / "device-offline-en.png"), full_page=True)
     await page.goto(acs.api_url + f"/incidents/{incident['_id']}")
     await page.screenshot(path=str(shots / "incident-olt-en.png"), full_page=True)
+    # The session ends while a comment is being typed: the console says so and the text stays.
+    await page.fill("#incident-comment", "fibre cut at the cabinet, crew sent")
+    await context.clear_cookies()
+    await page.click("#incident-add-comment")
+    await page.locator("#activity li.bad", has_text="Your session has expired").wait_for(timeout=10_000)
+    assert await page.input_value("#incident-comment") == "fibre cut at the cabinet, crew sent"
+    await _login(page, acs, f"/incidents/{incident['_id']}")
+    await page.wait_for_selector("#incident-comment")
 
     await page.click("#lang-ru")
     await page.wait_for_selector("text=Поиск")

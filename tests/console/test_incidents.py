@@ -71,6 +71,7 @@ async def test_dashboard_incident_page_and_its_actions_are_audited_as_the_user(c
     operator = await console.login("operator")
     status, detail = await _get(operator, console, f"/incidents/{number}")
     assert 'id="incident-ack"' in detail and 'id="incident-resolve"' in detail
+    assert 'id="incident-resolve-hint"' in detail  # resolving asks for a reason
     status, _ = await _post(operator, console, f"/incidents/{number}/ack",
                             {"csrf": operator.csrf, "comment": "OLT team called"})
     assert status == 303
@@ -87,6 +88,11 @@ async def test_dashboard_incident_page_and_its_actions_are_audited_as_the_user(c
     status, detail = await _get(viewer, console, f"/incidents/{number}")
     assert "acknowledged by user:u-operator" in detail and "technician on site" in detail
 
+    status, refused = await _post(operator, console, f"/incidents/{number}/resolve",
+                                  {"csrf": operator.csrf, "comment": "  "}, {"Accept": "application/json"})
+    assert status == 422 and refused["error"]["code"] == "resolve_reason_required"
+    reopened = await console.services.repositories.incidents.get(number)
+    assert reopened is not None and reopened["status"] == "open"
     status, body = await _post(operator, console, f"/incidents/{number}/resolve",
                                {"csrf": operator.csrf, "comment": "fibre spliced"}, {"Accept": "application/json"})
     assert status == 200 and body["status"] == "resolved" and body["resolved_by"] == "user:u-operator"

@@ -101,3 +101,23 @@ def test_a_failed_read_is_told_as_such_with_the_last_good_read_never_as_healthy(
     assert never["last_definite"] is None
     assert next_steps(DeviceState(online=True, health=never)) == [
         "health read failed: 9002 Internal error: tag the device 'watch' to read it again"]
+
+
+def test_a_device_of_a_bad_firmware_incident_is_never_told_its_line_or_hardware_is_at_fault() -> None:
+    """Advice never contradicts the problem a device is part of, also right after a hand resolution."""
+    sick = {"status": "critical", "reasons": [
+        {"check": "rx", "level": "critical", "message": "optical RX -31.0 dBm below -28.0"},
+        {"check": "reboots", "level": "critical", "message": "5 reboots in 24 h"}]}
+    firmware = {"_id": 12, "title": "Software version S120 (HG8245H): 20 of 20 devices in critical health"}
+    alone = " ".join(next_steps(DeviceState(online=True, health=sick)))
+    assert "send a technician" in alone and "replace the device" in alone
+    member = next_steps(DeviceState(online=True, health=sick, incidents=[{**firmware, "status": "open"}]))
+    assert member[0].startswith("part of incident #12") and "technician" not in " ".join(member)
+    assert "replace" not in " ".join(member)
+    resolved = {**firmware, "status": "resolved", "resolved_by": "user:olga", "resolve_reason": "rolled back"}
+    after = next_steps(DeviceState(online=True, health=sick, resolved_by_hand=[resolved]))
+    assert "incident #12" in after[0] and "resolved by user:olga (rolled back)" in after[0]
+    assert "technician" not in " ".join(after) and "replace" not in " ".join(after)
+    # Recovered since: nothing to wait for, and nothing said about the old incident.
+    healthy = {"status": "ok", "reasons": []}
+    assert "incident" not in " ".join(next_steps(DeviceState(online=True, health=healthy, resolved_by_hand=[resolved])))

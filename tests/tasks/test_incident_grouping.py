@@ -9,6 +9,7 @@ from typing import Any
 from tasks.health.evaluate import HealthResult, Level, Reason, summarize
 from tasks.incidents import grouping
 from tasks.incidents.grouping import Config, DeviceFacts
+from tasks.incidents.service import trend
 
 NOW = datetime(2025, 1, 1, 12, tzinfo=UTC)
 CONFIG = Config(window=timedelta(minutes=2), min_devices=5, min_share=0.3, resolve_share=0.1)
@@ -233,3 +234,22 @@ def test_groups_missing_from_a_stale_census_or_near_a_decision_are_counted_again
     assert {"olt:OLT-NEW", "pon:OLT-NEW 0/1/0", "pon:OLT-0001 0/1/1"} <= near
     assert not any(key.startswith("pon:OLT-0001 0/1/2") for key in near), "two offline: nothing to decide"
     assert "product_class:HG8245H" not in near, "58 of 400 is under half the share"
+
+
+def _timeline_incident(counts: list[tuple[int, int]], affected_now: int) -> dict[str, Any]:
+    """An incident whose time line recorded ``(minutes after opening, affected)``."""
+    opened = datetime(2025, 1, 1, 12, tzinfo=UTC)
+    timeline = [{"at": opened + timedelta(minutes=minute), "event": "opened" if i == 0 else "grew",
+                 "affected": affected} for i, (minute, affected) in enumerate(counts)]
+    return {"timeline": timeline, "affected_now": affected_now, "opened_at": opened}
+
+
+def test_trend_follows_recent_change_not_the_opening_count() -> None:
+    opened = datetime(2025, 1, 1, 12, tzinfo=UTC)
+    grew = _timeline_incident([(0, 7), (1, 44)], 44)
+    assert trend(grew, opened + timedelta(minutes=2)) == "growing"
+    # The same outage, stable for an hour: steady, not "growing" forever.
+    assert trend(grew, opened + timedelta(hours=1)) == "steady"
+    recovering = _timeline_incident([(0, 7), (1, 44), (58, 20)], 20)
+    assert trend(recovering, opened + timedelta(hours=1)) == "shrinking"
+    assert trend(_timeline_incident([(0, 7)], 7), opened + timedelta(seconds=10)) == "steady"

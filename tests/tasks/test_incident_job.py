@@ -12,6 +12,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tasks.health.evaluate import HealthResult, Level, Reason, summary_fields
+from tasks.incidents import service
 from tasks.incidents.grouping import Config
 from tasks.incidents.job import IncidentDetector
 from tasks.store.db import Database
@@ -196,3 +197,83 @@ async def test_a_group_grown_since_the_census_is_counted_before_it_is_judged(
     assert (await detector.run())["opened"] == 1
     incident = (await mongo_db["incidents"].find({"status": "open"}).to_list())[0]
     assert incident["key"] == "olt:OLT-NEW" and incident["group_size"] == 100
+
+
+async def _dark_pons(mongo_db: AsyncDatabase[MongoDocument], pons: list[str], since: datetime,
+                     first: int = 0) -> None:
+    """16 ONTs on each of ``pons`` of OLT-0002 that went offline at ``since``."""
+    await mongo_db["devices"].insert_many([
+        {"_id": f"P{first + n:03}", "olt_id": "OLT-0002", "pon_port": pon, "presence": "offline",
+         "offline_since": since, "offline_after": since}
+        for n, pon in enumerate(pon for pon in pons for _ in range(16))])
+
+
+async def test_an_outage_spreading_to_the_olts_other_pons_becomes_the_olts_incident_with_current_numbers(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    clock = [NOW]
+    detector = await _detector(mongo_db, clock)
+    await mongo_db["devices"].insert_many([  # the OLT's third PON stays up
+        {"_id": f"U{n:03}", "olt_id": "OLT-0002", "pon_port": "0/3/0", "presence": "online",
+         "offline_after": NOW + timedelta(hours=1)} for n in range(12)])
+    await _dark_pons(mongo_db, ["0/1/0"], NOW - timedelta(seconds=30))
+    await detector.run()
+    [first] = await mongo_db["incidents"].find({"status": "open"}).to_list()
+    assert (first["key"], first["dimension"], first["group_size"]) == ("olt:OLT-0002", "pon", 16)
+    assert first["title"] == "Outage on OLT OLT-0002 (PON 0/1/0): 16 of 16 devices offline"
+
+    clock[0] = NOW + timedelta(minutes=1)
+    await _dark_pons(mongo_db, ["0/2/0"], clock[0] - timedelta(seconds=10), first=16)
+    detector.sizes.census.taken_at = None  # the census is taken again (new devices came up meanwhile)
+    await detector.run()
+    [grown] = await mongo_db["incidents"].find({"status": "open"}).to_list()
+    assert grown["_id"] == first["_id"] and grown["member_count"] == 32
+    assert (grown["dimension"], grown["value"], grown["group_size"]) == ("olt", "OLT-0002", 44)
+    assert grown["title"] == "Outage on OLT OLT-0002: 32 of 44 devices offline"
+    assert grown["cause"] == "shared OLT OLT-0002"
+    assert any(entry["event"] == "scope" for entry in grown["timeline"])
+
+    # Some return: the title says how many are still offline, not the numbers it grew to.
+    clock[0] = NOW + timedelta(minutes=2)
+    await mongo_db["devices"].update_many({"_id": {"$in": [f"P{n:03}" for n in range(10)]}},
+                                          {"$set": {"presence": "online", "offline_after": NOW + timedelta(hours=1)}})
+    await detector.run()
+    [now] = await mongo_db["incidents"].find({"status": "open"}).to_list()
+    assert now["title"] == "Outage on OLT OLT-0002: 22 of 44 devices offline" and now["affected_now"] == 22
+
+
+async def test_a_persisting_problem_resolved_by_hand_is_followed_by_a_new_incident(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    clock = [NOW]
+    detector = await _detector(mongo_db, clock)
+    await _sick_firmware(mongo_db)
+    await detector.run()
+    [incident] = await mongo_db["incidents"].find({"status": "open"}).to_list()
+    await service.resolve(_repository(mongo_db), incident, "user:olga", "firmware rolled back", NOW)
+
+    clock[0] = NOW + timedelta(seconds=30)  # the devices are still critical at the next run
+    counts = await detector.run()
+    assert counts["opened"] == 1
+    [follow_up] = await mongo_db["incidents"].find({"status": "open"}).to_list()
+    assert follow_up["follows"] == incident["_id"] and follow_up["member_count"] == 6
+    assert follow_up["title"] == "Software version S120 (HG8245H): 6 of 6 devices in critical health"
+    assert "resolved by user:olga (firmware rolled back)" in follow_up["timeline"][0]["detail"]
+    old = await mongo_db["incidents"].find_one({"_id": incident["_id"]})
+    assert old is not None and old["followed_by"] == follow_up["_id"]
+    assert old["resolve_reason"] == "firmware rolled back"
+    assert (await detector.run())["opened"] == 0, "followed once"
+
+
+async def test_a_problem_resolved_by_hand_that_is_over_stays_resolved(mongo_db: AsyncDatabase[MongoDocument]) -> None:
+    clock = [NOW]
+    detector = await _detector(mongo_db, clock)
+    await _sick_firmware(mongo_db)
+    await detector.run()
+    [incident] = await mongo_db["incidents"].find({"status": "open"}).to_list()
+    await service.resolve(_repository(mongo_db), incident, "user:olga", "firmware rolled back", NOW)
+    await mongo_db["devices"].update_many({}, {"$set": {"health": {"status": "ok", "since": NOW},
+                                                        "health_definite": "ok"}})
+    clock[0] = NOW + timedelta(seconds=30)
+    assert (await detector.run())["opened"] == 0
+    assert await mongo_db["incidents"].count_documents({"status": "open"}) == 0

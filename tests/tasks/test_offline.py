@@ -7,11 +7,14 @@ from datetime import UTC, datetime, timedelta
 from pymongo.asynchronous.database import AsyncDatabase
 
 from cwmp import CwmpVersion, DeviceIdStruct, EventStruct, Inform, ParameterValue
+from tasks.incidents.grouping import Config
+from tasks.incidents.job import IncidentDetector
 from tasks.offline import OfflineDetector
 from tasks.registry import DeviceRegistry, OfflineMargin, summarize_inform
 from tasks.store.db import Database
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
+from tasks.store.incidents import IncidentRepository
 from tasks.store.parameters import ParameterRepository
 from tests.support.mongo import MongoDocument
 
@@ -67,3 +70,59 @@ async def test_missed_informs_mark_offline_once_and_an_inform_brings_it_back(
     history = sorted((e["at"], e["type"]) for e in await events.for_device(quiet))
     assert history == [(T0, "boot"), (T0 + timedelta(seconds=130), "offline"), (now[0], "boot"), (now[0], "online")]
     assert await events.for_device(chatty, types=["offline"]) == []
+
+
+async def test_the_deadline_follows_a_changed_periodic_inform_interval_and_a_bulk_change_opens_no_incident(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    """20 ONTs on the default 60 s are set to 600 s in bulk; their Informs do not carry the interval."""
+    database = Database(client=mongo_db.client, db=mongo_db)
+    devices, events = DeviceRepository(database), DeviceEventRepository(database)
+    incidents = IncidentRepository(database)
+    for repository in (devices, events, incidents):
+        await repository.ensure_indexes()
+    registry = DeviceRegistry(devices, ParameterRepository(database), events, OfflineMargin(60, 2.0, 10.0))
+    now = [T0]
+    offline = OfflineDetector(devices, events, lambda: now[0])
+    detector = IncidentDetector(devices, events, incidents, Config(window=timedelta(minutes=15), min_devices=5),
+                                lambda: now[0])
+
+    async def inform(serial: str, *codes: str) -> str:
+        message = _inform(serial, *codes)
+        summary = summarize_inform(message, CwmpVersion.V1_0, "10.0.0.1", 60, now[0])
+        await registry.record_inform(summary, message, now[0])
+        return summary.device_id
+
+    fleet = [await inform(f"S{n:02}", "1 BOOT") for n in range(20)]
+    await mongo_db["devices"].update_many({}, {"$set": {"olt_id": "OLT-0001", "pon_port": "0/1/0"}})
+    now[0] = T0 + timedelta(seconds=5)
+    for device_id in fleet:  # the bulk SetParameterValues each device applied (its task done)
+        await registry.on_task_final({
+            "device_id": device_id, "kind": "set_parameter_values", "status": "done", "finished_at": now[0],
+            "params": {"values": [{"name": "InternetGatewayDevice.ManagementServer.PeriodicInformInterval",
+                                   "value": 600, "type": "xsd:unsignedInt"}]}})
+    now[0] = T0 + timedelta(seconds=300)  # long past 2 x 60 s + 10 s, well inside 2 x 600 s + 10 s
+    assert await offline.run() == 0
+    assert (await detector.run())["opened"] == 0
+    # Their next Informs, 600 s later, still without the interval: the deadline keeps the 600 s.
+    now[0] = T0 + timedelta(seconds=605)
+    for n in range(20):
+        await inform(f"S{n:02}", "2 PERIODIC")
+    device = await devices.get(fleet[0])
+    assert device is not None and device["periodic_inform_interval"] == 600
+    assert device["offline_after"] == now[0] + timedelta(seconds=1210)
+    now[0] = T0 + timedelta(seconds=605 + 300)
+    assert await offline.run() == 0
+    assert (await detector.run())["opened"] == 0
+    assert await incidents.open_incidents() == []
+    # A read that says 3600 s (set on the device by other means) moves it too.
+    await registry.on_task_final({
+        "device_id": fleet[1], "kind": "get_parameter_values", "status": "done", "finished_at": now[0],
+        "result": {"values": [{"name": "InternetGatewayDevice.ManagementServer.PeriodicInformInterval",
+                               "value": "3600"}]}})
+    device = await devices.get(fleet[1])
+    assert device is not None and device["periodic_inform_interval"] == 3600
+    assert device["offline_after"] == now[0] + timedelta(seconds=7210)
+    # A device that goes silent at 600 s is still found offline.
+    now[0] = T0 + timedelta(seconds=605 + 1211)
+    assert await offline.run() == 19

@@ -70,9 +70,16 @@ async def test_a_device_in_an_open_incident_is_told_to_wait(api: ApiHarness) -> 
     assert status == 422
     status, missing = await api.call("GET", "/api/v1/incidents/999999999999999999999999999999", "viewer")
     assert (status, missing["error"]["code"]) == (404, "not_found")
-    status, done = await api.call("POST", f"/api/v1/incidents/{number}/resolve", "operator", json={})
+    for no_reason in ({}, {"reason": ""}, {"reason": "   "}, {"comment": "done"}):
+        status, refused = await api.call("POST", f"/api/v1/incidents/{number}/resolve", "operator", json=no_reason)
+        assert status == 422, (no_reason, refused)
+    _, still = await api.call("GET", f"/api/v1/incidents/{number}", "viewer")
+    assert still["status"] == "open"
+    status, done = await api.call("POST", f"/api/v1/incidents/{number}/resolve", "operator",
+                                  json={"reason": "OLT port replaced"})
     assert status == 200 and done["status"] == "resolved" and done["resolved_by"] == "test-operator"
-    status, _ = await api.call("POST", f"/api/v1/incidents/{number}/resolve", "operator", json={})
+    assert done["comments"][-1]["text"] == "resolved: OLT port replaced"
+    status, _ = await api.call("POST", f"/api/v1/incidents/{number}/resolve", "operator", json={"reason": "again"})
     assert status == 409
     _, history = await api.call("GET", f"/api/v1/devices/{device}/history", "viewer")
     assert any(entry["type"] == "incident" for entry in history["items"])

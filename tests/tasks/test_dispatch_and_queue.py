@@ -1,0 +1,235 @@
+"""The queue and the dispatcher against the real database, driven with plain calls (no HTTP).
+
+A "session" here is a SessionContext and the SessionTasks value the dispatcher hands back; the
+device's answers are built by hand, as tasks/rpc.py expects them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import TypeAdapter
+from pymongo.asynchronous.database import AsyncDatabase
+
+from cwmp import (
+    CwmpVersion,
+    DeviceIdStruct,
+    EventStruct,
+    Fault,
+    GetParameterNamesResponse,
+    GetParameterValues,
+    GetParameterValuesResponse,
+    GetRPCMethodsResponse,
+    Inform,
+    ParameterInfo,
+    ParameterValue,
+    RebootResponse,
+)
+from schemas.tasks import TaskRequest
+from tasks.dispatch import Dispatcher, OutgoingRequest, SessionContext, SessionTasks
+from tasks.notify import TaskNotifier
+from tasks.queue import TaskError, TaskQueue
+from tasks.rpc import REFRESH_CHUNK
+from tasks.secretbox import SecretBox
+from tasks.store.db import Database
+from tasks.store.parameters import ParameterRepository
+from tasks.store.tasks import TaskRepository
+from tests.support.mongo import MongoDocument
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+DEVICE = "00E0FC-HG8245H-DISPATCH1"
+ROOT = "InternetGatewayDevice."
+REQUEST: TypeAdapter[Any] = TypeAdapter(TaskRequest)
+
+
+@dataclass
+class Bench:
+    queue: TaskQueue
+    dispatcher: Dispatcher
+    tasks: TaskRepository
+    parameters: ParameterRepository
+    clock: list[datetime]
+
+    async def add(self, **request: Any) -> str:
+        task, created = await self.queue.create(DEVICE, REQUEST.validate_python(request), "test")
+        assert created
+        return str(task["_id"])
+
+    async def status(self, task_id: str) -> dict[str, Any]:
+        found = await self.tasks.get(task_id)
+        assert found is not None
+        return found
+
+    def session(self, name: str) -> SessionContext:
+        return SessionContext(DEVICE, name, CwmpVersion.V1_0, self.clock[0] + timedelta(minutes=5))
+
+
+@pytest.fixture
+async def bench(mongo_db: AsyncDatabase[MongoDocument]) -> Bench:
+    database = Database(client=mongo_db.client, db=mongo_db)
+    tasks, parameters = TaskRepository(database), ParameterRepository(database)
+    await tasks.ensure_indexes()
+    clock = [T0]
+    now: Callable[[], datetime] = lambda: clock[0]  # noqa: E731
+    box, notifier = SecretBox(Fernet.generate_key()), TaskNotifier()
+    queue = TaskQueue(tasks, box, notifier, now, default_expiry=3600)
+    dispatcher = Dispatcher(tasks, parameters, box, notifier, now, max_attempts=2)
+    return Bench(queue, dispatcher, tasks, parameters, clock)
+
+
+def _inform(*events: tuple[str, str]) -> Inform:
+    return Inform(
+        device_id=DeviceIdStruct(manufacturer="T", oui="00E0FC", product_class="HG8245H", serial_number="DISPATCH1"),
+        events=tuple(EventStruct(event_code=code, command_key=key) for code, key in events),
+        max_envelopes=1,
+        current_time=None,
+        retry_count=0,
+        parameters=(),
+    )
+
+
+async def _next(bench: Bench, ctx: SessionContext, known: SessionTasks) -> tuple[OutgoingRequest, SessionTasks]:
+    outgoing, known = await bench.dispatcher.next_request(ctx, known)
+    assert outgoing is not None
+    return outgoing, known
+
+
+async def test_tasks_go_out_oldest_first_and_the_answer_needs_no_read(bench: Bench) -> None:
+    first = await bench.add(kind="get_parameter_values", names=[ROOT + "DeviceInfo.UpTime"])
+    second = await bench.add(kind="reboot")
+    ctx = bench.session("S1")
+    outgoing, known = await _next(bench, ctx, SessionTasks())
+    assert outgoing.task_id == first and outgoing.request_id == f"{first}:0" and not outgoing.ends_session
+    assert known.sent is not None and known.sent["_id"] == first and known.sent["phase"] == "sent"
+    answer = GetParameterValuesResponse(parameters=(ParameterValue(name=ROOT + "DeviceInfo.UpTime", value="7"),))
+    known = await bench.dispatcher.on_response(ctx, outgoing.request_id, outgoing.message, answer, known)
+    assert known == SessionTasks()
+    done = await bench.status(first)
+    assert done["status"] == "done" and done["phase"] is None and done["result"]["values"][0]["value"] == "7"
+    assert (await bench.parameters.get(DEVICE))[ROOT + "DeviceInfo.UpTime"].value == "7"
+    outgoing, known = await _next(bench, ctx, known)
+    assert outgoing.task_id == second and outgoing.ends_session  # TR-069 3.7.2.4: the ACS ends it
+    known = await bench.dispatcher.on_response(ctx, outgoing.request_id, outgoing.message, RebootResponse(), known)
+    waiting = await bench.status(second)
+    assert (waiting["status"], waiting["phase"], waiting["session_id"]) == ("dispatched", "await_inform", None)
+    assert await bench.dispatcher.next_request(ctx, known) == (None, SessionTasks())
+    # The next Inform proves the reboot: M Reboot with the task's CommandKey.
+    bench.clock[0] = T0 + timedelta(seconds=40)
+    assert not await bench.dispatcher.on_inform(DEVICE, _inform(("1 BOOT", ""), ("M Reboot", second)), None)
+    rebooted = await bench.status(second)
+    assert rebooted["status"] == "done" and rebooted["result"]["rebooted_after_seconds"] == 40.0
+
+
+async def test_a_task_is_claimed_by_one_session_only(bench: Bench) -> None:
+    task_id = await bench.add(kind="get_rpc_methods")
+    outgoing, _ = await _next(bench, bench.session("S1"), SessionTasks())
+    assert outgoing.task_id == task_id
+    assert await bench.dispatcher.next_request(bench.session("S2"), SessionTasks()) == (None, SessionTasks())
+
+
+async def test_refresh_is_chunked_after_9004_over_one_session(bench: Bench) -> None:
+    path = ROOT + "DeviceInfo."
+    leaves = [f"{path}P{index}" for index in range(REFRESH_CHUNK + 5)]
+    task_id = await bench.add(kind="refresh", path=path)
+    ctx = bench.session("S1")
+    outgoing, known = await _next(bench, ctx, SessionTasks())
+    names = GetParameterNamesResponse(parameters=tuple(ParameterInfo(name=n, writable=False) for n in [path, *leaves]))
+    known = await bench.dispatcher.on_response(ctx, outgoing.request_id, outgoing.message, names, known)
+    assert known.step is not None and known.step["phase"] == "step"
+    outgoing, known = await _next(bench, ctx, known)
+    assert outgoing.message == GetParameterValues(names=(path,)) and outgoing.request_id == f"{task_id}:1"
+    refused = Fault(fault_code=9004, fault_string="Resources exceeded")
+    known = await bench.dispatcher.on_fault(ctx, outgoing.request_id, outgoing.message, refused, known)
+    chunks = []
+    while known.step is not None:
+        outgoing, known = await _next(bench, ctx, known)
+        assert isinstance(outgoing.message, GetParameterValues)
+        chunks.append(len(outgoing.message.names))
+        answer = GetParameterValuesResponse(
+            parameters=tuple(ParameterValue(name=name, value="x") for name in outgoing.message.names)
+        )
+        known = await bench.dispatcher.on_response(ctx, outgoing.request_id, outgoing.message, answer, known)
+    assert chunks == [REFRESH_CHUNK, 5]
+    done = await bench.status(task_id)
+    assert done["status"] == "done" and done["result"] == {"names": len(leaves) + 1, "values": len(leaves)}
+    cached = await bench.parameters.get(DEVICE, path)
+    assert len([name for name, parameter in cached.items() if parameter.value == "x"]) == len(leaves)
+
+
+async def test_a_broken_session_requeues_a_read_and_leaves_a_write_to_the_parameter_key(bench: Bench) -> None:
+    read = await bench.add(kind="get_rpc_methods")
+    write = await bench.add(kind="set_parameter_values", values=[{"name": ROOT + "X", "value": "1"}])
+    ctx = bench.session("S1")
+    outgoing, known = await _next(bench, ctx, SessionTasks())
+    assert outgoing.task_id == read
+    await bench.dispatcher.on_session_broken("S1", "the device stopped answering")
+    requeued = await bench.status(read)
+    assert requeued["status"] == "queued" and requeued["phase"] is None and "re-queued" in requeued["reason"]
+
+    ctx = bench.session("S2")
+    outgoing, known = await _next(bench, ctx, SessionTasks())
+    assert outgoing.task_id == read and (await bench.status(read))["attempts"] == 2
+    known = await bench.dispatcher.on_response(
+        ctx, outgoing.request_id, outgoing.message, GetRPCMethodsResponse(methods=("Inform",)), known
+    )
+    assert (await bench.status(read))["status"] == "done"
+    outgoing, known = await _next(bench, ctx, known)
+    assert outgoing.task_id == write
+    await bench.dispatcher.on_session_broken("S2", "the device stopped answering")
+    unconfirmed = await bench.status(write)
+    assert (unconfirmed["phase"], unconfirmed["session_id"]) == ("unconfirmed", None)
+    # TR-069 A.3.2.1: the ParameterKey of the next Inform is the task's key only if it was applied.
+    await bench.dispatcher.on_inform(DEVICE, _inform(("2 PERIODIC", "")), write)
+    confirmed = await bench.status(write)
+    assert confirmed["status"] == "done" and confirmed["result"] == {"confirmed_by": "ParameterKey"}
+
+
+async def test_a_read_gives_up_after_max_attempts(bench: Bench) -> None:
+    read = await bench.add(kind="get_rpc_methods")
+    for session in ["S1", "S2"]:
+        outgoing, _ = await _next(bench, bench.session(session), SessionTasks())
+        assert outgoing.task_id == read
+        await bench.dispatcher.on_session_broken(session, "cut")
+    failed = await bench.status(read)
+    assert failed["status"] == "failed" and failed["reason"] == "cut; gave up after 2 attempts"
+
+
+async def test_queue_cancel_retry_and_expiry(bench: Bench) -> None:
+    task_id = await bench.add(kind="reboot", expires_in=60)
+    cancelled = await bench.queue.cancel(task_id, "olga")
+    assert cancelled["status"] == "cancelled" and cancelled["reason"] == "cancelled by olga"
+    with pytest.raises(TaskError) as refused:
+        await bench.queue.cancel(task_id, "olga")
+    assert refused.value.code == "conflict"
+    copy = await bench.queue.retry(task_id, "olga")
+    assert copy["status"] == "queued" and copy["retry_of"] == task_id and copy["command_key"] == copy["_id"]
+    with pytest.raises(TaskError):
+        await bench.queue.retry(copy["_id"], "olga")  # still open
+    bench.clock[0] = T0 + timedelta(seconds=61)
+    assert await bench.queue.expire_due() == 1
+    expired = await bench.status(copy["_id"])
+    assert expired["status"] == "expired" and expired["reason"] == "expired before the device was reached"
+    assert await bench.queue.expire_due() == 0
+
+
+async def test_idempotency_key_gives_back_the_first_task(bench: Bench) -> None:
+    request = REQUEST.validate_python({"kind": "reboot", "idempotency_key": "k-1"})
+    first, created = await bench.queue.create(DEVICE, request, "test")
+    again, created_again = await bench.queue.create(DEVICE, request, "test")
+    assert created and not created_again and again["_id"] == first["_id"]
+    other, created_other = await bench.queue.create(DEVICE, request, "someone-else")
+    assert created_other and other["_id"] != first["_id"]
+
+
+async def test_a_task_past_its_expiry_is_expired_at_the_claim_not_sent(bench: Bench) -> None:
+    stale = await bench.add(kind="reboot", expires_in=1)
+    fresh = await bench.add(kind="get_rpc_methods")
+    bench.clock[0] = T0 + timedelta(seconds=2)
+    outgoing, _ = await _next(bench, bench.session("S1"), SessionTasks())
+    assert outgoing.task_id == fresh
+    assert (await bench.status(stale))["status"] == "expired"
