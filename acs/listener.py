@@ -216,9 +216,9 @@ class GuardedConnection(asyncio.Protocol):
             return
         self.guard.timed_out()
         peer = transport.get_extra_info("peername")
-        log.info("%s: closing the connection of %s: no %s within %.0f s", self.guard.name,
-                 peer[0] if peer else "?", "complete " + waiting_for if self._first_headers else
-                 "progress of the " + waiting_for, seconds)
+        what = f"complete {waiting_for}" if self._first_headers else f"progress of the {waiting_for}"
+        log.info("%s: closing the connection of %s: no %s within %.0f s", self.guard.name, peer[0] if peer else "?",
+                 what, seconds)
         if self._first_headers:
             transport.write(TIMED_OUT)  # nothing else was written on this connection yet
             transport.close()

@@ -60,10 +60,10 @@ class Repositories:
     digest_nonces: DigestNonceRepository
 
     @classmethod
-    def open(cls, database: Database) -> Repositories:
+    def open(cls, database: Database, box: SecretBox | None = None) -> Repositories:
         return cls(
             devices=DeviceRepository(database),
-            parameters=ParameterRepository(database),
+            parameters=ParameterRepository(database, box),
             sessions=SessionRepository(database),
             locks=SessionLockRepository(database),
             tasks=TaskRepository(database),
@@ -120,10 +120,10 @@ class Services:
 
 
 def build_services(settings: Settings, database: Database, clock: Callable[[], datetime] = utc_now) -> Services:
-    repositories = Repositories.open(database)
-    metrics = Metrics()
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
     box = SecretBox(load_or_create_key(secret, settings.data_dir))
+    repositories = Repositories.open(database, box)
+    metrics = Metrics()
     notifier = TaskNotifier()
     queue = TaskQueue(repositories.tasks, box, notifier, clock, settings.task_default_expiry)
     dispatcher = Dispatcher(repositories.tasks, repositories.parameters, box, notifier, clock)
@@ -152,6 +152,7 @@ def build_services(settings: Settings, database: Database, clock: Callable[[], d
         settings.periodic_inform_interval,
         CwmpMetrics.register(metrics),
         settings.cpe_username_rule,
+        box,
     )
     health = build_health_poller(settings, repositories, queue, clock)
     dispatcher.final_hooks.append(health.on_task_final)

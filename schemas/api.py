@@ -164,6 +164,18 @@ class CpeCredentials(BaseModel):
     password_set: bool
 
 
+class RevealSecretBody(_Body):
+    """One cached secret parameter to show in clear (admins; every reveal is audited)."""
+
+    name: str = Field(min_length=1, max_length=256)
+
+
+class RevealedSecret(BaseModel):
+    device_id: str
+    name: str
+    value: str
+
+
 # -- tasks -----------------------------------------------------------------------------------
 
 

@@ -66,6 +66,10 @@ class IncidentSummary(BaseModel):
     updated_at: datetime | None = None
     resolved_at: datetime | None = None
     resolved_by: str | None = None
+    resolve_reason: str | None = Field(default=None, description="Why it was resolved by hand")
+    follows: int | None = Field(default=None, description="The incident resolved by hand that this one continues")
+    followed_by: int | None = Field(default=None, description="The incident opened because this one's devices "
+                                    "were still affected after it was resolved by hand")
     member_count: int
     affected_now: int
     peak: int

@@ -292,7 +292,7 @@ class Dispatcher:
         advance(phase_of(task.get("phase")), TaskMove.FINISH)
         fields: Document = {"finished_at": self.clock(), "reason": reason, "phase": None}
         if result is not None:
-            fields["result"] = result
+            fields["result"] = task_params.seal_result(result, self.box)  # a read's Wi-Fi key, sealed
         if fault is not None:
             fields["fault"] = fault
         finished = await self.repository.finish(task["_id"], OPEN, status, fields, task["device_id"])

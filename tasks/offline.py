@@ -1,6 +1,8 @@
 """Offline detection: a device that missed its periodic inform by the margin is marked offline.
 
-``offline_after`` is set by every Inform (``DeviceRegistry``, interval x factor + grace). This
+``offline_after`` is set by every Inform (``DeviceRegistry``, interval x factor + grace, with the
+device's own PeriodicInformInterval: reported, read, or set by a SetParameterValues it applied,
+which also moves the deadline out at once). This
 scheduled job moves devices past it from ``presence: online`` to ``offline`` and records the
 transition (at the moment the deadline passed, not when the job noticed); the next Inform moves
 it back (``DeviceRegistry._record_events``). The job runs under its lease, so one process marks

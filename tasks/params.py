@@ -1,47 +1,79 @@
-"""Secrets inside task parameters: sealed at rest, unsealed only to build the RPC, hidden from the API.
+"""Secrets inside task parameters and results: sealed at rest, unsealed only to build the RPC,
+hidden from the API.
 
-A value is secret when its field is a password (Download/Upload credentials) or it sets a
-parameter whose name ends in ``Password`` (TR-069 A.3.2.2: passwords read back empty, so the
-value sent is the only copy and must not be readable from the database or the API).
+A value is secret when its field is a password (Download/Upload credentials), a URL with
+``user:password@`` in it, or it sets or reads a parameter that ``tasks.secret_values`` calls
+secret (passwords, Wi-Fi keys: TR-069 A.3.2.2 passwords read back empty, so the value sent is
+the only copy and must not be readable from the database or the API).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
+from tasks.secret_values import REDACTED, is_secret, mask_url, url_has_password
 from tasks.secretbox import SecretBox
 
 Document = dict[str, Any]
 SEALED = "sealed"
-REDACTED = "***"
+URL_FIELDS = ("url",)
 
 
 def _secret_setting(setting: Document) -> bool:
-    return str(setting.get("name", "")).endswith("Password")
+    return is_secret(str(setting.get("name", "")), setting.get("value"))
 
 
-def _map_secrets(params: Document, change: Any) -> Document:
+def _is_sealed(value: Any) -> bool:
+    return isinstance(value, dict) and SEALED in value
+
+
+def _map_secrets(params: Document, change: Callable[[str, Any], Any]) -> Document:
+    """A copy of ``params`` with ``change(field, value)`` applied to every secret value."""
     mapped = copy.deepcopy(params)
     for field in ("password",):
         if mapped.get(field):
-            mapped[field] = change(mapped[field])
+            mapped[field] = change(field, mapped[field])
+    for field in URL_FIELDS:
+        if url_has_password(mapped.get(field)) or _is_sealed(mapped.get(field)):
+            mapped[field] = change(field, mapped[field])
     for setting in mapped.get("values") or []:
-        if _secret_setting(setting):
-            setting["value"] = change(setting["value"])
+        if isinstance(setting, dict) and (_secret_setting(setting) or _is_sealed(setting.get("value"))):
+            setting["value"] = change(str(setting.get("name", "")), setting["value"])
     return mapped
 
 
 def seal(params: Document, box: SecretBox) -> Document:
-    return _map_secrets(params, lambda value: {SEALED: box.encrypt(str(value))})
+    return _map_secrets(params, lambda _field, value: value if _is_sealed(value) else {SEALED: box.encrypt(str(value))})
 
 
 def unseal(params: Document, box: SecretBox) -> Document:
-    def opened(value: Any) -> Any:
-        return box.decrypt(value[SEALED]) if isinstance(value, dict) and SEALED in value else value
+    def opened(_field: str, value: Any) -> Any:
+        return box.decrypt(value[SEALED]) if _is_sealed(value) else value
 
     return _map_secrets(params, opened)
 
 
-def redact(params: Document) -> Document:
-    return _map_secrets(params, lambda _value: REDACTED)
+def redact(params: Document, box: SecretBox | None = None) -> Document:
+    """``***`` for every secret; a URL keeps all but its password (opened with ``box`` to show it)."""
+
+    def hidden(field: str, value: Any) -> Any:
+        if field in URL_FIELDS:
+            if _is_sealed(value):
+                return mask_url(box.decrypt(value[SEALED])) if box is not None else REDACTED
+            return mask_url(str(value))
+        return REDACTED
+
+    return _map_secrets(params, hidden)
+
+
+def seal_result(result: Document, box: SecretBox) -> Document:
+    """A task result with secret values (a GetParameterValues answer's Wi-Fi key) sealed."""
+    return seal(result, box) if isinstance(result.get("values"), list) else result
+
+
+def redact_result(result: Any) -> Any:
+    if not isinstance(result, dict) or not isinstance(result.get("values"), list):
+        return result
+    return redact(result)

@@ -206,7 +206,8 @@ class TaskQueue:
         """The task as ``GET /api/v1/tasks/{id}`` shows it: secrets redacted."""
         shown = {key: task.get(key) for key in API_FIELDS}
         shown["id"] = task["_id"]
-        shown["params"] = task_params.redact(task.get("params") or {})
+        shown["params"] = task_params.redact(task.get("params") or {}, self.box)
+        shown["result"] = task_params.redact_result(task.get("result"))
         return shown
 
 

@@ -25,7 +25,7 @@ class WatchExpiry:
         """End every watch past its time; how many ended."""
         ended = 0
         while True:
-            due = await self.devices.watches_ended(self.clock(), BATCH)
+            due = await self.devices.watches_ended(self.clock(), BATCH, self.tag)
             for device in due:
                 ended += await self.devices.end_watch(device["_id"], self.tag, device["watch_until"])
             if len(due) < BATCH:

@@ -21,6 +21,8 @@ from schemas.api import (
     Parameters,
     ParametersQuery,
     ParameterView,
+    RevealedSecret,
+    RevealSecretBody,
     Role,
     Tags,
     TagsBody,
@@ -123,6 +125,18 @@ async def set_cpe_credentials(call: Call) -> Reply:
     return Reply(CpeCredentials(device_id=device_id, username=body.username, password_set=True))
 
 
+async def reveal_secret(call: Call) -> Reply:
+    """A secret parameter in clear: only on purpose (a POST, admins), and the audit log says who."""
+    device_id = call.path("device_id")
+    name = call.body(RevealSecretBody).name
+    await device_or_404(call, device_id)
+    call.audit["parameter"] = name
+    value = await call.api.services.repositories.parameters.reveal(device_id, name)
+    if value is None:
+        raise ApiError.not_found(f"parameter {name} of device {device_id}")
+    return Reply(RevealedSecret(device_id=device_id, name=name, value=value))
+
+
 async def remove_tags(call: Call) -> Reply:
     device_id = call.path("device_id")
     tags = call.body(TagsBody).tags
@@ -161,6 +175,9 @@ ROUTES = [
     Route("PUT", DEVICE + "/cpe-credentials", set_cpe_credentials,
           "Set the credentials this device must use to authenticate to the CWMP endpoint", Role.ADMIN, "devices",
           body=CpeCredentialsBody, response=CpeCredentials, other_statuses=(400, 404)),
+    Route("POST", DEVICE + "/parameters/reveal", reveal_secret,
+          "Show one cached secret parameter (password, Wi-Fi key) in clear; audited", Role.ADMIN, "devices",
+          body=RevealSecretBody, response=RevealedSecret, other_statuses=(400, 404)),
     Route("POST", DEVICE + "/connection-request", connection_request,
           "Wake the device now (connection request); reports whether it answered", Role.OPERATOR, "devices",
           query=ConnectionRequestQuery, response=ConnectionRequestReport, other_statuses=(404,)),

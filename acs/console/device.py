@@ -22,6 +22,7 @@ from schemas.monitoring import Diagnosis
 from schemas.tasks import FINAL_STATUSES
 from tasks.device_diagnosis import diagnose
 from tasks.history import ENTRY_TYPES, device_timeline, session_entry
+from tasks.params import redact_result
 from tasks.store import device_events
 from tasks.store.db import Document
 from tasks.store.devices import is_online
@@ -69,7 +70,7 @@ async def _diagnosis(request: web.Request, device: Document) -> Diagnosis | None
 
 def task_json(task: Document, words: Words) -> dict[str, Any]:
     """A task for the page's script: its state and result as sentences; value tables stay tables."""
-    result = task.get("result") or {}
+    result = redact_result(task.get("result")) or {}  # a read Wi-Fi key shows as ***, as in the API
     fault = task.get("fault")
     return {
         "id": task["_id"],

@@ -7,6 +7,7 @@ session per device. This module never renders HTTP itself: it returns a :class:`
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -45,8 +46,10 @@ from cwmp.session import (
     SessionSnapshot,
 )
 from tasks.dispatch import Dispatcher, SessionContext, SessionTasks
+from tasks.params import SEALED
 from tasks.provisioning import Provisioner
 from tasks.registry import DeviceRegistry, InformSummary, summarize_inform
+from tasks.secretbox import SecretBox
 from tasks.store.devices import CredentialsRequired, IdentityCollision
 from tasks.store.locks import SessionLockRepository
 from tasks.store.sessions import SessionRepository
@@ -120,6 +123,7 @@ class CwmpService:
         default_interval: int,
         metrics: CwmpMetrics,
         username_rule: CpeUsernameRule = CpeUsernameRule.NONE,
+        box: SecretBox | None = None,
     ) -> None:
         self.registry = registry
         self.sessions = sessions
@@ -132,6 +136,7 @@ class CwmpService:
         self.default_interval = default_interval
         self.metrics = metrics
         self.username_rule = username_rule
+        self.box = box
         self.live = LiveSessions()
 
     async def handle(
@@ -295,7 +300,7 @@ class CwmpService:
                 _rpc(now, "acs", "InformResponse", reply.id),
             ],
             "faults": [],
-            "snapshot": session.snapshot.model_dump(mode="json"),
+            "snapshot": self._stored_snapshot(session),
         }
         if not await self.sessions.create(record):
             log.info("session %s for %s was superseded before it began", session_id, device_id)
@@ -318,7 +323,7 @@ class CwmpService:
             if not await self.locks.renew(device_id, session_id, lease_until):
                 await self.abort(session_id, "lease_lost", "the device's session lease was lost")
                 return Reply.reason(409, "session lease lost; start a new session with Inform")
-        session = AcsSession(SessionSnapshot.model_validate(record["snapshot"]))
+        session = AcsSession(self._loaded_snapshot(record["snapshot"]))
         try:
             event = session.receive(envelope)
         except RemoteProtocolError as exc:
@@ -343,7 +348,7 @@ class CwmpService:
             await self.abort(session_id, "error", why)
             return Reply.reason(500, "internal error; the session is ended, start a new one")
         fields: Document = {
-            "snapshot": session.snapshot.model_dump(mode="json"),
+            "snapshot": self._stored_snapshot(session),
             "last_message_at": now,
             "expires_at": now + self.timeouts.idle,
         }
@@ -462,6 +467,21 @@ class CwmpService:
             await self.locks.release(record["device_id"], session_id)
             self.metrics.sessions.inc(outcome=outcome)
             log.warning("session %s for %s ended: %s (%s)", session_id, record["device_id"], outcome, loggable(why))
+
+    def _stored_snapshot(self, session: AcsSession) -> Document:
+        """The machine's state for the database, the request in flight sealed: it may be the
+        SetParameterValues carrying a password or a Wi-Fi key (issue 11: secrets sealed at rest)."""
+        snapshot = session.snapshot.model_dump(mode="json")
+        pending = snapshot.get("pending_request")
+        if pending is not None and self.box is not None:
+            snapshot["pending_request"] = {SEALED: self.box.encrypt(json.dumps(pending))}
+        return snapshot
+
+    def _loaded_snapshot(self, stored: Document) -> SessionSnapshot:
+        pending = stored.get("pending_request")
+        if isinstance(pending, dict) and SEALED in pending and self.box is not None:
+            stored = {**stored, "pending_request": json.loads(self.box.decrypt(pending[SEALED]))}
+        return SessionSnapshot.model_validate(stored)
 
     async def reap_stale(self) -> int:
         """Sessions whose device went silent: the scheduled job calls this."""

@@ -42,6 +42,24 @@ INDEXES = [
     IndexModel([("olt_id", ASCENDING)]),
     IndexModel([("wan_ip", ASCENDING)]),
 ]
+OFFLINE_DUE_SECONDS = 5  # one slice of offline deadlines
+OFFLINE_LOOKBACK_SLICES = 120  # where the very first scan starts: 10 minutes back
+OFFLINE_SLICES_PER_CALL = 720  # a scan far behind (the job stopped for hours) catches up over runs
+OFFLINE_SCAN = "offline_scan"
+
+
+def due_slice(moment: datetime) -> int:
+    """The slice of time ``moment`` falls in: equal for every deadline within the same 5 s."""
+    return int(moment.timestamp()) // OFFLINE_DUE_SECONDS
+
+
+def with_due_slice(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields`` with ``offline_due`` beside ``offline_after``: every write of the deadline moves
+    the offline job's scan key with it."""
+    deadline = fields.get("offline_after")
+    return {**fields, "offline_due": due_slice(deadline)} if isinstance(deadline, datetime) else dict(fields)
+
+
 FACTS_PROJECTION = dict.fromkeys((*search.FACTS, *search.SEARCH_FIELDS), 1)
 LISTED = {"search": 0}  # the tokens stay in the database
 WHOLE, GROUP, BUCKET = "whole", "group", "bucket"
@@ -151,6 +169,7 @@ class DeviceFilter:
 class DeviceRepository:
     def __init__(self, database: Database) -> None:
         self._devices = database.collection("devices")
+        self._state = database.collection("job_state")  # where the offline scan stopped
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._devices, INDEXES)
@@ -175,6 +194,7 @@ class DeviceRepository:
         when its searchable facts changed (a new IP), so a periodic Inform costs no extra write.
         """
         on_insert = {"first_inform": now, "tags": [], **search.search_fields(device_id, {**identity, **state})}
+        state = with_due_slice(state)
         update = {"$set": {**identity, **state, "last_inform": now}, "$setOnInsert": on_insert}
         key = {field: identity[field] for field in IDENTITY_FIELDS if field in identity}
         guard: Document = {"cpe_username": {"$exists": False}} if without_own_credentials else {}
@@ -225,13 +245,16 @@ class DeviceRepository:
         written = 0
         complete = True
         pending: list[UpdateOne] = []
-        projection = {**FACTS_PROJECTION, "presence": 1, "offline_after": 1}
+        projection = {**FACTS_PROJECTION, "presence": 1, "offline_after": 1, "offline_due": 1}
         cursor = self._devices.find({}, projection, batch_size=batch)
         try:
             async for device in cursor:
                 fields = search.stale(device) or {}
                 if "presence" not in device:  # stored before presence existed
                     fields["presence"] = "online" if is_online(device, datetime.now(UTC)) else "offline"
+                if "offline_due" not in device and isinstance(device.get("offline_after"), datetime):
+                    # a deadline already past goes in the slice being scanned now, so it is found
+                    fields["offline_due"] = due_slice(max(device["offline_after"], datetime.now(UTC)))
                 if fields:
                     pending.append(UpdateOne({"_id": device["_id"]}, {"$set": fields}))
                 if len(pending) >= batch:
@@ -257,6 +280,7 @@ class DeviceRepository:
         return await self._devices.find_one({"cpe_username": username}, {"cpe_password": 1})
 
     async def set_fields(self, device_id: str, fields: Mapping[str, Any]) -> bool:
+        fields = with_due_slice(fields)
         if any(name in search.FACTS for name in fields):
             return await self._update_facts(device_id, {"$set": dict(fields)}, {})
         result = await self._devices.update_one({"_id": device_id}, {"$set": dict(fields)})
@@ -266,7 +290,7 @@ class DeviceRepository:
         self, device_id: str, condition: Mapping[str, Any], fields: Mapping[str, Any], unset: list[str]
     ) -> bool:
         """Set ``fields`` and drop ``unset`` in one write, only while the device matches ``condition``."""
-        update: Document = {"$set": dict(fields)}
+        update: Document = {"$set": with_due_slice(fields)}
         if unset:
             update["$unset"] = dict.fromkeys(unset, "")
         result = await self._devices.update_one({**condition, "_id": device_id}, update)
@@ -275,7 +299,10 @@ class DeviceRepository:
     async def set_interval(self, device_id: str, interval: int, deadline: datetime) -> None:
         """The device's PeriodicInformInterval, and its offline deadline moved out to ``deadline`` (never in)."""
         await self._devices.update_one(
-            {"_id": device_id}, {"$set": {"periodic_inform_interval": interval}, "$max": {"offline_after": deadline}}
+            {"_id": device_id},
+            {"$set": {"periodic_inform_interval": interval},
+             # the scan key moves with the deadline (slices grow with time, so $max keeps them together)
+             "$max": {"offline_after": deadline, "offline_due": due_slice(deadline)}},
         )
 
     async def unset_fields(self, device_id: str, fields: list[str]) -> None:
@@ -288,9 +315,13 @@ class DeviceRepository:
         # $pullAll, not $pull with $in: FerretDB ignores the latter.
         return await self._update_facts(device_id, {"$pullAll": {"tags": tags}}, {})
 
-    async def watches_ended(self, now: datetime, limit: int) -> list[Document]:
-        """Devices whose "watch for N hours" (``watch_until``) has passed."""
-        cursor = self._devices.find({"watch_until": {"$lte": now}}, {"_id": 1, "watch_until": 1}).limit(limit)
+    async def watches_ended(self, now: datetime, limit: int, tag: str) -> list[Document]:
+        """Devices whose "watch for N hours" (``watch_until``) has passed.
+
+        Found among the devices carrying the watch tag (an equality FerretDB serves from an index;
+        the console sets both), not by a range over the fleet."""
+        cursor = self._devices.find({"tags": tag, "watch_until": {"$lte": now}}, {"_id": 1, "watch_until": 1})
+        cursor = cursor.limit(limit)
         return [device async for device in cursor]
 
     async def end_watch(self, device_id: str, tag: str, until: datetime) -> bool:
@@ -420,11 +451,34 @@ class DeviceRepository:
     # -- presence and health (issue 5) ----------------------------------------------------------
 
     async def overdue(self, now: datetime, limit: int) -> list[Document]:
-        """Devices still marked online whose periodic inform is overdue past the margin."""
-        cursor = self._devices.find({"presence": "online", "offline_after": {"$lte": now}}, {"offline_after": 1}).limit(
-            limit
-        )
-        return [device async for device in cursor]
+        """Devices still marked online whose periodic inform is overdue past the margin.
+
+        Found by equality on ``offline_due`` (the ``OFFLINE_DUE_SECONDS`` slice of ``offline_after``,
+        written with it), slice by slice from where the last call finished (kept in ``job_state``)
+        up to now: FerretDB serves an equality from an index but scans for a range, and a range
+        here would read every online device each run. The slice in progress is read too, with the
+        deadline checked on its few devices.
+        """
+        now_slice = due_slice(now)
+        state = await self._state.find_one({"_id": OFFLINE_SCAN})
+        start = int(state["next"]) if state else now_slice - OFFLINE_LOOKBACK_SLICES
+        start = min(start, now_slice)  # a clock set back: the slice in progress is read still
+        last = min(now_slice, start + OFFLINE_SLICES_PER_CALL - 1)
+        found: list[Document] = []
+        done = start - 1
+        for due in range(start, last + 1):
+            query: Document = {"presence": "online", "offline_due": due}
+            if due == now_slice:
+                query["offline_after"] = {"$lte": now}
+            cursor = self._devices.find(query, {"offline_after": 1}).limit(limit - len(found))
+            found += [device async for device in cursor]
+            if len(found) >= limit:
+                break
+            if due < now_slice:
+                done = due  # every overdue device of a past slice was found
+        if done >= start:
+            await self._state.update_one({"_id": OFFLINE_SCAN}, {"$set": {"next": done + 1}}, upsert=True)
+        return found
 
     async def mark_offline(self, device_id: str, since: datetime, now: datetime) -> bool:
         """Online -> offline, unless an Inform came in meanwhile (the filter re-checks the deadline)."""

@@ -5,6 +5,10 @@ reading a prefix is a projection, deleting an object is one ``$unset``, and an u
 only the leaves it names. Leaf attributes use keys starting with ``~``, which no TR-069 name
 segment can contain (TR-106 3.1: names are letters, digits, ``_`` and ``-``).
 
+Secret values (passwords, Wi-Fi keys, URLs with a password: ``tasks.secret_values``) are stored
+sealed (``{"sealed": <Fernet token>}``) when the repository has the secret box; reads show them as
+``***`` and only :meth:`ParameterRepository.reveal` opens one.
+
 Large writes are linear: FerretDB 1.24 applies a ``$set`` of N dotted paths in time quadratic in
 N (3,000 paths of one GetParameterValues answer took 82 s). Past ``MANY_PATHS`` paths the tree is
 read, merged here and written back as the one field ``p``. Only the session holding the device's
@@ -20,6 +24,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
+from tasks.secret_values import REDACTED, is_secret, shown
+from tasks.secretbox import SecretBox
 from tasks.store.db import Database, Document
 
 VALUE = "~v"
@@ -29,6 +35,7 @@ UPDATED = "~u"
 LEAF = "~l"  # a parameter (not an object) known only by name: GetParameterNames gave no value or type
 ATTRIBUTE_KEYS = frozenset({VALUE, TYPE, WRITABLE, UPDATED, LEAF})
 ROOT = "p"
+SEALED = "sealed"
 # Above this many dotted paths one $set costs more on FerretDB than reading and rewriting the tree.
 MANY_PATHS = 300
 
@@ -61,9 +68,17 @@ def _name(segments: list[str]) -> str:
     return ".".join("" if segment == "%" else unquote(segment) for segment in segments)
 
 
+def _shown_value(name: str, value: Any) -> Any:
+    if isinstance(value, dict):
+        return REDACTED if SEALED in value else None
+    return shown(name, value)  # a secret cached before sealing existed is not shown either
+
+
 def _walk(node: Document, segments: list[str]) -> Iterable[CachedParameter]:
     if VALUE in node or TYPE in node or LEAF in node:
-        yield CachedParameter(_name(segments), node.get(VALUE), node.get(TYPE), node.get(WRITABLE), node.get(UPDATED))
+        name = _name(segments)
+        value = _shown_value(name, node.get(VALUE))
+        yield CachedParameter(name, value, node.get(TYPE), node.get(WRITABLE), node.get(UPDATED))
     elif WRITABLE in node and segments:
         yield CachedParameter(_name(segments) + ".", None, "object", node[WRITABLE], node.get(UPDATED))
     # Children are walked under a leaf too: some firmware reports both ``X.A`` and ``X.A.B`` (an
@@ -74,8 +89,25 @@ def _walk(node: Document, segments: list[str]) -> Iterable[CachedParameter]:
 
 
 class ParameterRepository:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, box: SecretBox | None = None) -> None:
         self._parameters = database.collection("parameters")
+        self._box = box
+
+    def _stored(self, name: str, value: Any) -> Any:
+        if self._box is not None and is_secret(name, value) and value not in ("", None):
+            return {SEALED: self._box.encrypt(str(value))}
+        return value
+
+    async def reveal(self, device_id: str, name: str) -> str | None:
+        """The clear value of one cached parameter (for an admin who asks on purpose), or None."""
+        document = await self._parameters.find_one({"_id": device_id}, {field_path(name): 1})
+        node: Any = document
+        for segment in field_path(name).split("."):
+            node = node.get(segment) if isinstance(node, dict) else None
+        value = node.get(VALUE) if isinstance(node, dict) else None
+        if isinstance(value, dict) and SEALED in value and self._box is not None:
+            return self._box.decrypt(value[SEALED])
+        return None if value is None or isinstance(value, dict) else str(value)
 
     async def ensure_indexes(self) -> None:
         """Every query is by ``_id`` (the device_id): the default index serves it."""
@@ -92,7 +124,7 @@ class ParameterRepository:
             if name.endswith("."):
                 continue
             path = field_path(name)
-            update[f"{path}.{VALUE}"] = value
+            update[f"{path}.{VALUE}"] = self._stored(name, value)
             update[f"{path}.{TYPE}"] = value_type
             update[f"{path}.{UPDATED}"] = now
         if replace:

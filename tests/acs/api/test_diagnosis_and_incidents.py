@@ -79,6 +79,7 @@ async def test_a_device_in_an_open_incident_is_told_to_wait(api: ApiHarness) -> 
                                   json={"reason": "OLT port replaced"})
     assert status == 200 and done["status"] == "resolved" and done["resolved_by"] == "test-operator"
     assert done["comments"][-1]["text"] == "resolved: OLT port replaced"
+    assert done["resolve_reason"] == "OLT port replaced" and done["followed_by"] is None
     status, _ = await api.call("POST", f"/api/v1/incidents/{number}/resolve", "operator", json={"reason": "again"})
     assert status == 409
     _, history = await api.call("GET", f"/api/v1/devices/{device}/history", "viewer")
