@@ -328,6 +328,8 @@ class LocalMongo(ServerProcess):
     @property
     def db_dir(self) -> Path:
         """Where the data lives (for FerretDB on PostgreSQL: the cluster's directory)."""
+        if self.postgres is not None:
+            return self.postgres.root  # outside data_dir when PostgreSQL's user cannot reach it
         return self.data_dir / _DB_SUBDIR[self.kind]
 
     @property
@@ -542,4 +544,3 @@ class LocalMongo(ServerProcess):
                 await self.postgres.stop()
             except LocalPostgresError as exc:
                 raise LocalDatabaseError(str(exc)) from exc
-

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import pwd
@@ -50,6 +51,8 @@ SERVER_TOOLS = ("initdb", "postgres", "pg_ctl", "createdb", "psql")
 DATABASE = "ferretdb"
 USER = "acs"
 SUBDIR = "postgresql"
+PG_HOME_ENV = "ACS_PG_HOME"
+DEFAULT_PG_HOME = Path("/var/lib/acs/postgresql")
 HOST = "127.0.0.1"
 # A development database: a crash of the machine may lose the last transactions or corrupt the
 # cluster, which is acceptable here and makes writes several times faster. Pass durable=True to keep
@@ -467,7 +470,7 @@ class LocalPostgres(ServerProcess):
                 f"no PostgreSQL server binaries found (looked in {PG_BIN_DIR_ENV}, {_DEBIAN_BIN_DIRS}/*/bin and PATH)"
             )
         run_as = run_as_for_postgres()
-        root = prepare_root(root, run_as)
+        root = prepare_root(root, run_as, env)
         server = await cls._adopt_or_clean(bin_dir, root, run_as, env)
         if server is None:
             template = cls(bin_dir=bin_dir, root=root, port=0, pid=0, process=None, run_as=run_as, env=env)
@@ -627,8 +630,23 @@ class LocalPostgres(ServerProcess):
         script.write_text(COMPANION_SQL)
         started = time.monotonic()
         returncode, output = await _run_tool(
-            [str(self.bin_dir / "psql"), "-h", HOST, "-p", str(self.port), "-U", USER, "-w", "-d", DATABASE,
-             "-v", "ON_ERROR_STOP=1", "-q", "-f", str(script)],
+            [
+                str(self.bin_dir / "psql"),
+                "-h",
+                HOST,
+                "-p",
+                str(self.port),
+                "-U",
+                USER,
+                "-w",
+                "-d",
+                DATABASE,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-q",
+                "-f",
+                str(script),
+            ],
             log_path=self.log_path,
             cwd=self.root,
             env=self._env,
@@ -710,10 +728,48 @@ class LocalPostgres(ServerProcess):
         logger.info("stopped PostgreSQL (pid %d)", self.pid)
 
 
+def reachable(directory: Path, who: RunAs) -> bool:
+    try:
+        check_reachable(directory, who)
+    except PostgresUnavailableError:
+        return False
+    return True
 
-def prepare_root(root: Path, run_as: RunAs | None) -> Path:
-    """Create ``root`` (owned by ``run_as`` when given, mode 0700) and check that it is reachable."""
+
+def cluster_root(root: Path, run_as: RunAs | None, env: Mapping[str, str] | None = None) -> Path:
+    """Where the cluster asked for at ``root`` lives: ``root`` itself when PostgreSQL's user can
+    reach it, else a directory of its own under ``ACS_PG_HOME`` (default ``/var/lib/acs/postgresql``).
+
+    As root, PostgreSQL runs as ``postgres``, which cannot enter a checkout under a home of mode
+    0700 (``/root/acs/.acs-data``): its cluster then lives outside that tree, one per data dir
+    (named by a digest of the data dir's path), so the fast database is used from any directory.
+    """
     root = root.resolve()
+    parent = next((p for p in [root.parent, *root.parent.parents] if p.exists()), Path("/"))
+    if run_as is None or reachable(parent, run_as):
+        return root
+    home = Path((env if env is not None else os.environ).get(PG_HOME_ENV) or DEFAULT_PG_HOME)
+    return home / hashlib.sha256(str(root).encode()).hexdigest()[:16]
+
+
+def _make_searchable(home: Path) -> None:
+    """Create ``home`` and its missing parents searchable by all (0711), as /var/lib is."""
+    for directory in [*reversed(home.parents), home]:
+        if not directory.exists():
+            directory.mkdir(mode=0o711)
+            directory.chmod(0o711)  # the umask may have taken bits away
+
+
+def prepare_root(root: Path, run_as: RunAs | None, env: Mapping[str, str] | None = None) -> Path:
+    """Create the cluster's directory (owned by ``run_as`` when given, mode 0700), reachable by
+    ``run_as``: ``root``, or its place under ``ACS_PG_HOME`` (:func:`cluster_root`)."""
+    wanted = root.resolve()
+    root = cluster_root(wanted, run_as, env)
+    if root != wanted:
+        _make_searchable(root.parent)
+        logger.info("PostgreSQL's user cannot reach %s: its cluster lives in %s", wanted, root)
+        wanted.parent.mkdir(parents=True, exist_ok=True)
+        (wanted.parent / (wanted.name + ".location")).write_text(f"{root}\n")
     root.mkdir(parents=True, exist_ok=True)
     if run_as is not None:
         check_reachable(root.parent, run_as)
@@ -726,16 +782,17 @@ def prepare_root(root: Path, run_as: RunAs | None) -> Path:
 
 async def stop_leftover(root: Path, env: Mapping[str, str] | None = None) -> None:
     """Stop a cluster that an earlier run left under ``root`` (resolved), if any: PostgreSQL is not wanted now."""
-    data_path = root / "data"
-    info = _PostmasterPid.read(data_path / "postmaster.pid")
-    if info is None or not runs_on(info.pid, data_path):
-        return
     env = os.environ if env is None else env
     bin_dir: Path | None = None
     run_as: RunAs | None = None
     with contextlib.suppress(LocalPostgresError):
         bin_dir = find_pg_bin_dir(env)
         run_as = run_as_for_postgres()
+    root = cluster_root(root, run_as, env)
+    data_path = root / "data"
+    info = _PostmasterPid.read(data_path / "postmaster.pid")
+    if info is None or not runs_on(info.pid, data_path):
+        return
     left = LocalPostgres(
         bin_dir=bin_dir or Path("/nonexistent"),  # without pg_ctl, stop() signals the server itself
         root=root,

@@ -28,8 +28,9 @@ TARGET_RATE = 1000.0
 
 
 async def storm(directory: Path, name: str, url: str, devices: int, concurrency: int, timeout: float,
-                server: dict[str, int]) -> dict[str, Any]:
+                server: dict[str, int], counters: common.DatabaseCounters | None = None) -> dict[str, Any]:
     """One storm of ``devices`` bootstraps against ``url``; ``server`` names the pids to sample."""
+    before = await counters.read() if counters else {}
     fleet = common.start_fleet(directory, name, url, devices, max_sessions=concurrency)
     sampler = common.Sampler({**server, "simulator": fleet.child.pid}).start()
     started = time.monotonic()
@@ -37,6 +38,7 @@ async def storm(directory: Path, name: str, url: str, devices: int, concurrency:
         complete = await fleet.wait_bootstrapped(devices, timeout)
         wall = time.monotonic() - started
         usage = await sampler.stop()
+        after = await counters.read() if counters else {}
     finally:
         report = await fleet.finish()
     bootstrap = report.get("by_kind", {}).get("bootstrap", {"ok": 0, "failed": 0, "latency_ms": {}})
@@ -52,6 +54,7 @@ async def storm(directory: Path, name: str, url: str, devices: int, concurrency:
         "latency_ms": bootstrap["latency_ms"],
         "wall_seconds": round(wall, 1),
         "usage": usage,
+        "per_session": common.per_session(before, after, usage, bootstrap["ok"]),
     }
 
 
@@ -66,6 +69,7 @@ def render(acs: dict[str, Any], floor: dict[str, Any]) -> str:
         ["failed sessions", acs["failed_sessions"], floor["failed_sessions"], ""],
         ["devices bootstrapped", f"{acs['bootstrapped']}/{acs['devices']}",
          f"{floor['bootstrapped']}/{floor['devices']}", ""],
+        *common.per_session_rows(acs, floor),
     ]
     for group in ("server", "server database", "simulator"):
         a, b = acs["usage"].get(group), floor["usage"].get(group)
@@ -91,8 +95,9 @@ async def run(args: argparse.Namespace) -> int:
             await baseline.child.stop()
         server = await common.start_acs(directory, mongodb_uri=args.mongodb_uri, workers=args.workers)
         try:
+            counters = common.DatabaseCounters(server.db_uri, None if args.mongodb_uri else server.data_dir)
             acs = await storm(directory, "acs-fleet", server.cwmp_url, devices, concurrency, duration,
-                              {"server": server.pid})
+                              {"server": server.pid}, counters)
         finally:
             await server.child.stop()
         common.record(args, f"Boot storm, {devices} devices", server.backend, render(acs, floor),

@@ -468,9 +468,12 @@ class Usage:
     rss_mb_max: float = 0.0
     rss_mb_last: float = 0.0
     rss_mb_max_per_process: float = 0.0
+    seconds: float = 0.0  # the span sampled: cpu_cores x seconds is the CPU time spent
 
     def as_dict(self) -> dict[str, float]:
-        return {"cpu_cores": round(self.cpu_cores, 2), "rss_mb_max": round(self.rss_mb_max, 1),
+        return {"cpu_cores": round(self.cpu_cores, 3), "seconds": round(self.seconds, 2),
+                "cpu_seconds": round(self.cpu_cores * self.seconds, 2),
+                "rss_mb_max": round(self.rss_mb_max, 1),
                 "rss_mb_last": round(self.rss_mb_last, 1),
                 "rss_mb_max_per_process": round(self.rss_mb_max_per_process, 1)}
 
@@ -504,6 +507,7 @@ class Sampler:
             usage = self._usage.setdefault(name, Usage())
             elapsed = now - start[0]
             usage.cpu_cores = (ticks - start[1]) / CLOCK_TICKS / elapsed if elapsed > 0 else 0.0
+            usage.seconds = elapsed
             usage.rss_mb_max = max(usage.rss_mb_max, rss)
             usage.rss_mb_last = rss
             usage.rss_mb_max_per_process = max(usage.rss_mb_max_per_process, per_process)
@@ -525,6 +529,89 @@ class Sampler:
                 await self._task
         self._sample(time.monotonic())
         return {name: usage.as_dict() for name, usage in self._usage.items()}
+
+
+# -- database counters -------------------------------------------------------------------------
+
+# Not the ACS's work: the driver's handshakes and monitoring, and this module's own reads.
+UNCOUNTED_COMMANDS = frozenset({"hello", "isMaster", "ismaster", "ping", "endSessions", "buildInfo",
+                                "serverStatus", "saslStart", "saslContinue"})
+
+
+@dataclass
+class DatabaseCounters:
+    """Commands the database server counted (``serverStatus``) and, on the local PostgreSQL
+    cluster, committed PostgreSQL transactions (``pg_stat_database.xact_commit``, all databases).
+
+    PostgreSQL 15 publishes a backend's counts at most once a second while busy: a reading can lag
+    by about a second of transactions, small against a run of a minute or more.
+    """
+
+    db_uri: str
+    data_dir: Path | None = None
+
+    def _pg_port(self) -> int | None:
+        if self.data_dir is None:
+            return None
+        pid_file = self.data_dir / "postgresql" / "data" / "postmaster.pid"
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            return int(pid_file.read_text().splitlines()[3])
+        return None
+
+    async def _xact_commit(self) -> int | None:
+        port = self._pg_port()
+        if port is None:
+            return None
+        process = await asyncio.create_subprocess_exec(
+            "psql", "-h", "127.0.0.1", "-p", str(port), "-U", "acs", "-d", "postgres", "-Atc",
+            "SELECT sum(xact_commit) FROM pg_stat_database", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, _ = await process.communicate()
+        text = out.decode().strip()
+        return int(text) if process.returncode == 0 and text.isdigit() else None
+
+    async def read(self) -> dict[str, int | None]:
+        from pymongo import AsyncMongoClient
+
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(self.db_uri, serverSelectionTimeoutMS=5000)
+        try:
+            status = await client.admin.command("serverStatus")
+        finally:
+            await client.close()
+        counted = (status.get("metrics") or {}).get("commands") or {}
+        commands = sum(int(value.get("total", 0)) for name, value in counted.items()
+                       if name not in UNCOUNTED_COMMANDS and isinstance(value, dict))
+        return {"commands": commands, "xact_commit": await self._xact_commit()}
+
+
+def per_session(before: Mapping[str, int | None], after: Mapping[str, int | None],
+                usage: Mapping[str, Mapping[str, float]], sessions: int) -> dict[str, float | None]:
+    """Database commands, PostgreSQL transactions and CPU milliseconds per session over a run."""
+    def delta(key: str) -> float | None:
+        first, last = before.get(key), after.get(key)
+        if first is None or last is None or sessions <= 0:
+            return None
+        return round((last - first) / sessions, 1)
+
+    def cpu_ms(group: str) -> float | None:
+        spent = usage.get(group, {}).get("cpu_seconds")
+        return None if spent is None or sessions <= 0 else round(spent * 1000 / sessions, 2)
+
+    return {"db_commands": delta("commands"), "pg_transactions": delta("xact_commit"),
+            "acs_cpu_ms": cpu_ms("server"), "db_cpu_ms": cpu_ms("server database"),
+            "simulator_cpu_ms": cpu_ms("simulator")}
+
+
+def per_session_rows(acs: Mapping[str, Any], floor: Mapping[str, Any]) -> list[list[object]]:
+    """Table rows of ``per_session`` figures, the ACS's beside the baseline's."""
+    labels = [("db_commands", "database commands / session"), ("pg_transactions", "PostgreSQL transactions / session"),
+              ("acs_cpu_ms", "server CPU ms / session"), ("db_cpu_ms", "database CPU ms / session")]
+    a, b = acs.get("per_session") or {}, floor.get("per_session") or {}
+    rows: list[list[object]] = []
+    for key, label in labels:
+        mine, bare = a.get(key), b.get(key)
+        rows.append([label, "-" if mine is None else mine, "-" if bare is None else bare,
+                     ratio(mine, bare) if mine is not None and bare else ""])
+    return rows
 
 
 # -- reporting ---------------------------------------------------------------------------------

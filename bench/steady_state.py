@@ -27,7 +27,8 @@ QUICK_BASELINE_INTERVAL = 10  # --quick only: the baseline may go below the ACS'
 
 
 async def steady(directory: Path, name: str, url: str, devices: int, interval: int, duration: float,
-                 server: dict[str, int], bootstrap_timeout: float) -> dict[str, Any]:
+                 server: dict[str, int], bootstrap_timeout: float,
+                 counters: common.DatabaseCounters | None = None) -> dict[str, Any]:
     fleet = common.start_fleet(directory, name, url, devices, ramp=devices / interval, max_sessions=200,
                                interval=interval)
     try:
@@ -36,10 +37,12 @@ async def steady(directory: Path, name: str, url: str, devices: int, interval: i
         first_boot = fleet.status().get("time", 0.0) - fleet.status().get("elapsed", 0.0)
         await common.wait_until(lambda: fleet.status().get("time", 0.0) >= first_boot + interval,
                                 interval + 30, "one periodic interval after the first boot")
+        before = await counters.read() if counters else {}
         fleet.mark_window()
         sampler = common.Sampler({**server, "simulator": fleet.child.pid}).start()
         await asyncio.sleep(duration)  # the measurement window itself, not a wait for readiness
         usage = await sampler.stop()
+        after = await counters.read() if counters else {}
     finally:
         report = await fleet.finish()
     window = report.get("window", {})
@@ -55,6 +58,8 @@ async def steady(directory: Path, name: str, url: str, devices: int, interval: i
         "latency_ms": periodic["latency_ms"],
         "window_seconds": window.get("seconds", 0.0),
         "usage": usage,
+        "per_session": common.per_session(before, after, usage,
+                                          sum(kind["ok"] for kind in window.get("by_kind", {}).values())),
     }
 
 
@@ -77,6 +82,7 @@ def render(acs: dict[str, Any], floor: dict[str, Any]) -> str:
         ["database CPU (cores) / RSS sum (MB)", f"{use(acs, 'server database', 'cpu_cores')} / "
                                                 f"{use(acs, 'server database', 'rss_mb_max')}", "-", ""],
         ["simulator CPU (cores)", use(acs, "simulator", "cpu_cores"), use(floor, "simulator", "cpu_cores"), ""],
+        *common.per_session_rows(acs, floor),
     ]
     return common.table(["figure", "ACS", "baseline (bare aiohttp+lxml)", "ACS / baseline"], rows)
 
@@ -97,8 +103,9 @@ async def run(args: argparse.Namespace) -> int:
         server = await common.start_acs(directory, mongodb_uri=args.mongodb_uri, workers=args.workers,
                                         env={"ACS_PERIODIC_INFORM_INTERVAL": str(interval)})
         try:
+            counters = common.DatabaseCounters(server.db_uri, None if args.mongodb_uri else server.data_dir)
             acs = await steady(directory, "acs-fleet", server.cwmp_url, devices, interval, duration,
-                               {"server": server.pid}, bootstrap_timeout)
+                               {"server": server.pid}, bootstrap_timeout, counters)
         finally:
             await server.child.stop()
         common.record(args, f"Steady state, {devices} devices every {interval} s", server.backend,

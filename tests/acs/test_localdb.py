@@ -407,19 +407,34 @@ async def test_ferretdb_dying_on_postgresql_stops_postgresql(tmp_path: Path, db_
 
 @needs_postgresql
 @pytest.mark.skipif(os.geteuid() != 0, reason="as root only: PostgreSQL then runs as the postgres user")
-async def test_data_dir_the_postgres_user_cannot_reach(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_data_dir_the_postgres_user_cannot_reach(tmp_path: Path) -> None:
+    """Issue 10 item 6: a checkout under a home of mode 0700 (/root) still gets PostgreSQL.
+
+    Its cluster lives under ``ACS_PG_HOME`` (here a temp dir; by default /var/lib/acs/postgresql),
+    one per data dir, and a second start adopts the same cluster: the data is kept.
+    """
     private = tmp_path / "private"  # like /root or /tmp/pytest-of-root: mode 0700, owned by root
     private.mkdir(mode=0o700)
-    explicit = {**os.environ, localdb.BACKEND_ENV: "postgresql"}
-    with pytest.raises(LocalDatabaseError, match=r"ACS_LOCALDB_BACKEND=postgresql, but .* cannot reach"):
-        await LocalMongo.start(private / "explicit", env=explicit)
-
-    caplog.set_level(logging.WARNING, logger="acs.localdb")
-    async with await LocalMongo.start(private / "auto") as server:  # auto: the last resort, loudly
-        assert server.kind == "ferretdb-sqlite"
-    warning = next(r for r in caplog.records if r.levelno == logging.WARNING and "SQLite" in r.getMessage())
-    for words in ("cannot reach", "one writer", "SQLITE_BUSY", "apt-get install postgresql", "scripts/setup"):
-        assert words in warning.getMessage()
+    with database_temp_dir("acs-pg-home-") as home:
+        env = {**os.environ, localpg.PG_HOME_ENV: str(home / "clusters")}
+        async with await LocalMongo.start(private / "auto", env=env) as server:
+            assert server.kind == "ferretdb-postgresql"
+            assert server.db_dir.parent == home / "clusters"
+            assert (private / "auto" / "postgresql.location").read_text().strip() == str(server.db_dir)
+            client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(server.uri)
+            try:
+                await client.kept.things.insert_one({"_id": 1})
+            finally:
+                await client.close()
+        explicit = {**env, localdb.BACKEND_ENV: "postgresql"}
+        async with await LocalMongo.start(private / "auto", env=explicit) as again:
+            assert again.kind == "ferretdb-postgresql" and again.db_dir == server.db_dir
+            client = AsyncMongoClient(again.uri)
+            try:
+                assert await client.kept.things.find_one({"_id": 1}) == {"_id": 1}
+            finally:
+                await client.close()
+        assert not (private / "auto" / "postgresql").exists()
 
 
 def plan_nodes(plan: MongoDocument) -> list[str]:
