@@ -49,7 +49,8 @@ def device_document(index: int, now: datetime) -> dict[str, Any]:
     serial = f"4857544{index:09X}"
     device_id = make_device_id(oui, product_class, serial)
     overdue = index % 100 == 1
-    deadline = now - timedelta(seconds=2) if overdue else now + timedelta(seconds=60 + index % 7200)
+    # the others far enough ahead that none falls due while the benchmark runs
+    deadline = now - timedelta(seconds=2) if overdue else now + timedelta(seconds=3600 + index % 7200)
     document: dict[str, Any] = {
         "_id": device_id, "oui": oui, "product_class": product_class, "serial_number": serial,
         "manufacturer": "Bench", "software_version": versions[index % len(versions)], "root": "InternetGatewayDevice.",
@@ -79,7 +80,7 @@ async def insert_fleet(database: Any, devices: int, now: datetime) -> dict[str, 
          "created_by": "bench"} for n in range(500)])
     await database["sessions"].insert_many([
         {"_id": f"bench-session-{n:02d}", "device_id": f"bench-{n}", "live": True, "seq": 0, "started_at": now,
-         "expires_at": now - timedelta(seconds=5) if n < 5 else now + timedelta(minutes=5), "events": []}
+         "expires_at": now - timedelta(seconds=5) if n < 5 else now + timedelta(hours=2), "events": []}
         for n in range(20)])
     return {"written": devices, "seconds": round(seconds, 1), "per_second": round(devices / max(seconds, 1e-9))}
 

@@ -36,6 +36,7 @@ INDEXES = [
     IndexModel([("page_bucket", ASCENDING)]),
     IndexModel([("page_group", ASCENDING)]),
     IndexModel([("presence", ASCENDING)]),
+    IndexModel([("offline_due", ASCENDING)]),  # the offline job's scan (``overdue``)
     # The incident job: critical devices (offline ones by ``presence``), and its exact group counts
     # (product class, version and tags are indexed above).
     IndexModel([("health_definite", ASCENDING)]),
@@ -467,15 +468,17 @@ class DeviceRepository:
         found: list[Document] = []
         done = start - 1
         for due in range(start, last + 1):
-            query: Document = {"presence": "online", "offline_due": due}
+            # The slice alone: with ``presence`` in the filter too, PostgreSQL may pick that index
+            # (most devices are online) and read them all; a slice holds seconds' worth of devices.
+            query: Document = {"offline_due": due}
             if due == now_slice:
                 query["offline_after"] = {"$lte": now}
-            cursor = self._devices.find(query, {"offline_after": 1}).limit(limit - len(found))
-            found += [device async for device in cursor]
-            if len(found) >= limit:
-                break
+            cursor = self._devices.find(query, {"offline_after": 1, "presence": 1})
+            found += [device async for device in cursor if device.get("presence") == "online"]
             if due < now_slice:
                 done = due  # every overdue device of a past slice was found
+            if len(found) >= limit:
+                break
         if done >= start:
             await self._state.update_one({"_id": OFFLINE_SCAN}, {"$set": {"next": done + 1}}, upsert=True)
         return found
