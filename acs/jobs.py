@@ -13,6 +13,7 @@ from tasks.incidents.job import IncidentDetector
 from tasks.offline import OfflineDetector
 from tasks.scheduler import Job, JobRunner
 from tasks.search_backfill import SearchBackfill
+from tasks.secret_backfill import SecretSealing
 from tasks.store.login_attempts import LoginAttemptRepository
 from tasks.store.users import ConsoleSessionRepository
 from tasks.watch import WatchExpiry
@@ -66,6 +67,9 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
     backfill = SearchBackfill(services.repositories.devices, services.repositories.jobs,
                               SEARCH_BACKFILL_INTERVAL / 2)
     runner.add(Job("backfill_search", SEARCH_BACKFILL_INTERVAL, backfill.run, at_start=True))
+    sealing = SecretSealing(services.repositories.parameters, services.repositories.jobs,
+                            SEARCH_BACKFILL_INTERVAL / 2)
+    runner.add(Job("seal_cached_secrets", SEARCH_BACKFILL_INTERVAL, sealing.run, at_start=True))
     register_monitoring_jobs(runner, services)
 
 

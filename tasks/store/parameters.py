@@ -18,11 +18,13 @@ write see no other writer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
+
+from pymongo import UpdateOne
 
 from tasks.secret_values import REDACTED, is_secret, shown
 from tasks.secretbox import SecretBox
@@ -177,6 +179,37 @@ class ParameterRepository:
                 found.update(_subtree(document, prefix))
         return found
 
+    async def seal_clear_secrets(self, batch: int, budget: Callable[[], bool]) -> tuple[int, bool]:
+        """Secret values cached in clear (before sealing existed) get sealed: one streamed pass over
+        the collection, written ``batch`` updates at a time while ``budget()`` allows; how many values
+        were sealed, and whether the pass reached the end. Each update names the clear value it read,
+        so a value the device's session changed meanwhile is left to that session's own write."""
+        if self._box is None:
+            return 0, True
+        sealed, complete = 0, True
+        pending: list[UpdateOne] = []
+        cursor = self._parameters.find({}, {ROOT: 1}, batch_size=batch)
+        try:
+            async for document in cursor:
+                for path, value in _clear_secrets(document.get(ROOT), [ROOT]):
+                    pending.append(UpdateOne({"_id": document["_id"], path: value},
+                                             {"$set": {path: {SEALED: self._box.encrypt(value)}}}))
+                if len(pending) >= batch:
+                    sealed += await self._write(pending)
+                    if not budget():
+                        complete = False
+                        break
+        finally:
+            await cursor.close()  # an open cursor holds one of FerretDB's PostgreSQL connections
+        return sealed + await self._write(pending), complete
+
+    async def _write(self, pending: list[UpdateOne]) -> int:
+        if not pending:
+            return 0
+        result = await self._parameters.bulk_write(list(pending), ordered=False)
+        pending.clear()
+        return result.modified_count
+
     async def exists(self, device_id: str) -> bool:
         return await self._parameters.count_documents({"_id": device_id}, limit=1) == 1
 
@@ -198,6 +231,18 @@ def _nest(dotted: Document, tree: Document | None = None) -> Document:
             node = child
         node[leaf] = value
     return tree
+
+
+def _clear_secrets(node: Any, path: list[str]) -> Iterator[tuple[str, str]]:
+    """(stored path of the value, clear value) of every secret leaf not sealed yet under ``node``."""
+    if not isinstance(node, dict):
+        return
+    value = node.get(VALUE)
+    if isinstance(value, str) and value and is_secret(_name(path[1:]), value):
+        yield ".".join([*path, VALUE]), value
+    for key, child in node.items():
+        if key not in ATTRIBUTE_KEYS:
+            yield from _clear_secrets(child, [*path, key])
 
 
 def _subtree(document: Document, prefix: str) -> dict[str, CachedParameter]:
