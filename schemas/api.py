@@ -310,7 +310,11 @@ class BulkStatus(BaseModel):
     kind: str
     devices: dict[str, Any]
     matched: int = Field(description="Devices the filter matched when the batch started")
-    progress: dict[str, int] = Field(description="Runner counters: created, woken, wake_failed")
+    progress: dict[str, int] = Field(description="Runner counters: created, woken, wake_failed, refused")
+    refusals: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="Devices refused a task (the first 20): a value their cached type cannot hold; device_id, reason",
+    )
     tasks: dict[str, int] = Field(description="Tasks of the batch per status")
 
 

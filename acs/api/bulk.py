@@ -4,7 +4,10 @@
 this process then walks the matching devices in pages, queues one task per device (tagged with
 ``batch_id``) and wakes the devices by connection request at ``wake_rate`` per second (at most
 ``MAX_WAKES_IN_FLIGHT`` at a time, since an unreachable device holds a request for
-timeout x attempts). If the process stops mid-batch, the tasks already queued still run when
+timeout x attempts). A SetParameterValues value given without a type is checked per device against
+the type that device reported (as ``POST /api/v1/devices/{id}/tasks`` does): a device whose cached
+type cannot hold it gets no task, is counted as ``refused`` and listed (the first
+``REFUSALS_KEPT``) with the reason. If the process stops mid-batch, the tasks already queued still run when
 their devices next inform; the batch stays ``running`` and can be cancelled.
 """
 
@@ -22,16 +25,18 @@ from acs.api.routes import Call, Reply, Route
 from acs.connreq import ConnectionRequester
 from acs.services import Services
 from schemas.api import BulkBody, BulkStatus, Role
-from schemas.tasks import TaskRequest
+from schemas.tasks import SetParameterValuesTask, TaskRequest
 from tasks.queue import TaskError
 from tasks.store.batches import CANCELLED, RUNNING
 from tasks.store.db import Document
 from tasks.store.devices import DeviceFilter
+from tasks.value_types import untyped_value_problems
 
 log = logging.getLogger("acs.bulk")
 PAGE = 200
 MAX_WAKES_IN_FLIGHT = 50
 CANCEL_CHECK_EVERY = 5  # devices woken between two looks at the batch's state
+REFUSALS_KEPT = 20
 
 
 class BulkRunner:
@@ -96,16 +101,33 @@ class BulkRunner:
         repositories = self.services.repositories
         pacer = Pacer(body.wake_rate)
         after: str | None = None
+        refusals: list[dict[str, str]] = []
         while not await self._cancelled(batch_id):
             devices = await repositories.devices.page(device_filter, self.services.clock(), after, PAGE)
             if not devices:
                 return
+            created, refused = [], 0
             for device in devices:
+                reason = await self._refusal(device["_id"], request)
+                if reason is not None:
+                    refused += 1
+                    if len(refusals) < REFUSALS_KEPT:
+                        refusals.append({"device_id": device["_id"], "reason": reason})
+                    continue
                 await self.services.queue.create(device["_id"], request, created_by, batch_id)
-            await repositories.batches.add_progress(batch_id, {"created": len(devices)}, {})
+                created.append(device)
+            counts = {"created": len(created), **({"refused": refused} if refused else {})}
+            await repositories.batches.add_progress(batch_id, counts, {"refusals": refusals} if refused else {})
             if body.connection_request:
-                await self._wake(batch_id, devices, pacer)
+                await self._wake(batch_id, created, pacer)
             after = devices[-1]["_id"]
+
+    async def _refusal(self, device_id: str, request: TaskRequest) -> str | None:
+        """Why this device gets no task of the batch: a value its cached type cannot hold; else None."""
+        if not isinstance(request, SetParameterValuesTask):
+            return None
+        problems = await untyped_value_problems(self.services.repositories.parameters, device_id, request.values)
+        return "; ".join(f"{problem.name}: {problem.reason}" for problem in problems) or None
 
     async def _cancelled(self, batch_id: str) -> bool:
         batch = await self.services.repositories.batches.get(batch_id)

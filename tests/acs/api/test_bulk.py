@@ -74,3 +74,28 @@ async def test_bulk_refuses_too_many_devices_and_bad_bodies(api: ApiHarness) -> 
     assert status == 422
     status, body = await api.call("GET", "/api/v1/tasks/bulk/nope", "viewer")
     assert status == 404
+
+
+async def test_bulk_values_are_checked_against_each_devices_cached_type(api: ApiHarness) -> None:
+    """A value given without a type goes out with each device's own type: a device whose cached
+    type cannot hold it gets no task and is listed with the reason; the others get theirs."""
+    name = "InternetGatewayDevice.ManagementServer.PeriodicInformInterval"
+    typed = [await api.device(f"T{n}") for n in range(3)]
+    unknown = [await api.device(f"U{n}") for n in range(2)]
+    for device_id in typed:
+        await api.services.repositories.parameters.set_values(
+            device_id, [(name, "300", "xsd:unsignedInt")], api.services.clock())
+    status, batch = await api.call("POST", "/api/v1/tasks/bulk", "operator", json={
+        "devices": {}, "task": {"kind": "set_parameter_values", "values": [{"name": name, "value": "-5"}]},
+        "connection_request": False,
+    })
+    assert status == 202, batch
+    await api.server.app[API].bulk.wait(batch["batch_id"])
+    done = await bulk_status(api, batch["batch_id"])
+    assert done["state"] == "finished", done
+    assert done["progress"] == {"created": 2, "woken": 0, "wake_failed": 0, "refused": 3}
+    assert done["tasks"] == {"queued": 2}
+    assert sorted(refusal["device_id"] for refusal in done["refusals"]) == sorted(typed)
+    assert all(name in refusal["reason"] for refusal in done["refusals"])
+    tasks = api.services.database.collection("tasks")
+    assert sorted(await tasks.distinct("device_id", {"batch_id": batch["batch_id"]})) == sorted(unknown)
