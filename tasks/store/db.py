@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import AsyncMongoClient, IndexModel
+from pymongo import AsyncMongoClient, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import AutoReconnect, ConnectionFailure, OperationFailure
@@ -114,3 +114,13 @@ async def ensure_indexes(collection: AsyncCollection[Document], indexes: Sequenc
                 if attempt == INDEX_ATTEMPTS:
                     raise
                 await asyncio.sleep(0.1 * attempt)
+
+
+async def flush_updates(collection: AsyncCollection[Document], pending: list[UpdateOne]) -> int:
+    """Write the updates gathered by a streamed pass as one unordered bulk command and empty the
+    list; how many documents they modified."""
+    if not pending:
+        return 0
+    result = await collection.bulk_write(list(pending), ordered=False)
+    pending.clear()
+    return result.modified_count

@@ -17,7 +17,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from tasks import search
-from tasks.store.db import Database, Document, ensure_indexes
+from tasks.store.db import Database, Document, ensure_indexes, flush_updates
 
 INDEXES = [
     IndexModel([("serial_number", ASCENDING)]),
@@ -259,20 +259,13 @@ class DeviceRepository:
                 if fields:
                     pending.append(UpdateOne({"_id": device["_id"]}, {"$set": fields}))
                 if len(pending) >= batch:
-                    written += await self._write(pending)
+                    written += await flush_updates(self._devices, pending)
                     if not budget():
                         complete = False
                         break
         finally:
             await cursor.close()  # an open cursor holds one of FerretDB's PostgreSQL connections
-        return written + await self._write(pending), complete
-
-    async def _write(self, pending: list[UpdateOne]) -> int:
-        if not pending:
-            return 0
-        result = await self._devices.bulk_write(list(pending), ordered=False)
-        pending.clear()
-        return result.modified_count
+        return written + await flush_updates(self._devices, pending), complete
 
     async def get(self, device_id: str, projection: Mapping[str, Any] | None = None) -> Document | None:
         return await self._devices.find_one({"_id": device_id}, projection)

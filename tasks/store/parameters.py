@@ -28,7 +28,7 @@ from pymongo import UpdateOne
 
 from tasks.secret_values import REDACTED, is_secret, shown
 from tasks.secretbox import SecretBox
-from tasks.store.db import Database, Document
+from tasks.store.db import Database, Document, flush_updates
 
 VALUE = "~v"
 TYPE = "~t"
@@ -195,20 +195,13 @@ class ParameterRepository:
                     pending.append(UpdateOne({"_id": document["_id"], path: value},
                                              {"$set": {path: {SEALED: self._box.encrypt(value)}}}))
                 if len(pending) >= batch:
-                    sealed += await self._write(pending)
+                    sealed += await flush_updates(self._parameters, pending)
                     if not budget():
                         complete = False
                         break
         finally:
             await cursor.close()  # an open cursor holds one of FerretDB's PostgreSQL connections
-        return sealed + await self._write(pending), complete
-
-    async def _write(self, pending: list[UpdateOne]) -> int:
-        if not pending:
-            return 0
-        result = await self._parameters.bulk_write(list(pending), ordered=False)
-        pending.clear()
-        return result.modified_count
+        return sealed + await flush_updates(self._parameters, pending), complete
 
     async def exists(self, device_id: str) -> bool:
         return await self._parameters.count_documents({"_id": device_id}, limit=1) == 1
