@@ -23,11 +23,13 @@ from tasks.registry import DeviceRegistry, OfflineMargin
 from tasks.secretbox import SecretBox, load_or_create_key
 from tasks.store.audit import AuditRepository
 from tasks.store.batches import BatchRepository
+from tasks.store.campaigns import CampaignRepository
 from tasks.store.db import Database
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
 from tasks.store.digest_nonces import DigestNonceRepository
 from tasks.store.files import FileStore
+from tasks.store.firmware import FirmwareRepository
 from tasks.store.health import HealthRepository
 from tasks.store.incidents import IncidentRepository
 from tasks.store.jobs import JobRepository
@@ -58,6 +60,8 @@ class Repositories:
     health: HealthRepository
     incidents: IncidentRepository
     digest_nonces: DigestNonceRepository
+    firmware: FirmwareRepository
+    campaigns: CampaignRepository
 
     @classmethod
     def open(cls, database: Database, box: SecretBox | None = None) -> Repositories:
@@ -76,6 +80,8 @@ class Repositories:
             health=HealthRepository(database),
             incidents=IncidentRepository(database),
             digest_nonces=DigestNonceRepository(database),
+            firmware=FirmwareRepository(database),
+            campaigns=CampaignRepository(database),
         )
 
     async def ensure_indexes(self) -> None:
@@ -94,6 +100,8 @@ class Repositories:
             self.health,
             self.incidents,
             self.digest_nonces,
+            self.firmware,
+            self.campaigns,
         ):
             await repository.ensure_indexes()
 
