@@ -38,6 +38,8 @@ from tasks.store.parameters import ParameterRepository
 from tasks.store.sessions import SessionRepository
 from tasks.store.tasks import TaskRepository
 from tasks.store.tokens import TokenRepository
+from tasks.store.trends import TrendRepository
+from tasks.trends import TrendRecorder
 
 
 def utc_now() -> datetime:
@@ -62,6 +64,7 @@ class Repositories:
     digest_nonces: DigestNonceRepository
     firmware: FirmwareRepository
     campaigns: CampaignRepository
+    trends: TrendRepository
 
     @classmethod
     def open(cls, database: Database, box: SecretBox | None = None) -> Repositories:
@@ -82,6 +85,7 @@ class Repositories:
             digest_nonces=DigestNonceRepository(database),
             firmware=FirmwareRepository(database),
             campaigns=CampaignRepository(database),
+            trends=TrendRepository(database),
         )
 
     async def ensure_indexes(self) -> None:
@@ -102,6 +106,7 @@ class Repositories:
             self.digest_nonces,
             self.firmware,
             self.campaigns,
+            self.trends,
         ):
             await repository.ensure_indexes()
 
@@ -164,6 +169,7 @@ def build_services(settings: Settings, database: Database, clock: Callable[[], d
     )
     health = build_health_poller(settings, repositories, queue, clock)
     dispatcher.final_hooks.append(health.on_task_final)
+    health.stored_hooks.append(TrendRecorder(repositories.trends).on_health)
     return Services(
         settings, database, repositories, box, notifier, queue, dispatcher, provisioner, registry, cwmp, health, clock,
         metrics,

@@ -1,4 +1,4 @@
-"""``acs firmware add FILE --version V --product-class P`` and ``acs firmware list`` against a running ACS's database."""
+"""``acs firmware add FILE --version V --product-class P`` and ``acs firmware list``, on a running ACS."""
 
 from __future__ import annotations
 
