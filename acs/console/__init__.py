@@ -4,7 +4,8 @@ Server-rendered pages (Jinja2) and one small script for live updates; every asse
 this package (no CDN). Modules: ``accounts`` (passwords, sessions, CSRF, lock-out), ``web``
 (guards, audit), ``render`` (templates, languages, time zones), ``pages`` (login, search,
 settings, users), ``device`` (device page, parameter tree, history), ``actions`` (tasks and
-other device actions), ``incidents`` (when the incident service is present), ``trends`` (charts).
+other device actions), ``incidents`` (when the incident service is present), ``trends`` (charts),
+``campaigns`` (firmware campaigns).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from acs.api.context import API
-from acs.console import actions, device, incidents, pages, trends
+from acs.console import actions, campaigns, device, incidents, pages, trends
 from acs.console.accounts import Accounts
 from acs.console.render import Renderer
 from acs.console.web import CONSOLE, Console, unknown_page
@@ -40,7 +41,7 @@ def setup_console(app: web.Application) -> None:
     )
     console.renderer.env.globals["panels"] = console.panels
     app[CONSOLE] = console
-    for module in (pages, device, actions, trends):
+    for module in (pages, device, actions, trends, campaigns):
         app.router.add_routes(module.ROUTES)
     if "incidents" in console.panels:
         app.router.add_routes(incidents.ROUTES)

@@ -145,8 +145,20 @@ async def device_view(request: web.Request, device: Document) -> dict[str, Any]:
         "device": device, "online": online, "optics": optics, "history": history, "tasks": tasks,
         "queued": queued, "now": now, "panels": console.panels, "diagnosis": diagnosis, "incidents": incidents,
         "offline_since": None if online else device.get("offline_since") or device.get("offline_after"),
-        "uptime": _uptime(device), "health_at": health.get("at")
+        "uptime": _uptime(device), "health_at": health.get("at"),
+        "campaigns": await _campaigns_of(request, device_id),
     }
+
+
+async def _campaigns_of(request: web.Request, device_id: str) -> list[dict[str, Any]]:
+    """The firmware campaigns the device is part of, newest first, with this device's state in each."""
+    repository = console_of(request).api.services.repositories.campaigns
+    shown = []
+    for member in await repository.for_device(device_id, 3):
+        campaign = await repository.get(member["campaign_id"])
+        if campaign is not None:
+            shown.append({"campaign": campaign, "member": member})
+    return shown
 
 
 @guard(Role.VIEWER)

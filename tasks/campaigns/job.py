@@ -49,7 +49,8 @@ FAILED_TASK = (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value, TaskStatus.E
 DEVICE_FIELDS = {"software_version": 1, "presence": 1, "last_boot": 1, "health": 1, "health_definite": 1,
                  "product_class": 1}
 ORPHANED_AFTER = timedelta(minutes=1)  # a claim whose member is still pending this long after: its run died
-READS_AT_ONCE = 8  # device reads in flight, well under the pool
+READS_AT_ONCE = 8
+WAKES_AT_ONCE = 16  # connection requests in flight  # device reads in flight, well under the pool
 HEALTH_STATES = ("ok", "warn", "critical")
 MAX_INCIDENT_MEMBERS = 20_000
 ACTIVE = (CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.ROLLING_BACK, CampaignStatus.ABORTED)
@@ -69,13 +70,32 @@ class CampaignJob:
     url_for: Callable[[str], str]  # a stored file's URL on the CWMP listener
     wake: Wake | None = None  # connection request, so a device need not wait for its periodic inform
 
+    def __post_init__(self) -> None:
+        self._to_wake: list[Document] = []
+
     async def run(self) -> dict[str, Any]:
         counts: Counter[str] = Counter()
         for status in ACTIVE:
             for campaign in await self.campaigns.with_status(status):
                 counts["campaigns"] += 1
                 await self._one(campaign, counts)
+        await self._wake_started(counts)
         return dict(counts)
+
+    async def _wake_started(self, counts: Counter[str]) -> None:
+        """Connection requests to the devices started in this run, a few at a time (a device that does
+        not answer costs its timeout, not the whole run's); the others take the task at their next inform."""
+        devices, self._to_wake = self._to_wake, []
+        if self.wake is None:
+            return
+        wake = self.wake
+        gate = asyncio.Semaphore(WAKES_AT_ONCE)
+
+        async def one(device: Document) -> None:
+            async with gate:
+                counts["woken"] += int(await wake(device))
+
+        await asyncio.gather(*(one(device) for device in devices))
 
     async def _one(self, campaign: Document, counts: Counter[str]) -> None:
         now = self.clock()
@@ -291,8 +311,8 @@ class CampaignJob:
                                  f"Download of {image['version']} ({image['name']}) queued, task {task_id}",
                                  {"task_id": task_id, "started_at": now,
                                   "health_before": device.get("health_definite")})
-        if moved and self.wake is not None:
-            await self.wake(device)
+        if moved:
+            self._to_wake.append(device)
         counts["started"] += int(moved)
         return 1
 
@@ -374,10 +394,9 @@ class CampaignJob:
         moved = await self._move(campaign, member, MemberState.ROLLING_BACK, now,
                                  f"rollback: Download of {image['version']} queued, task {task_id}",
                                  {"rollback_task_id": task_id, "rollback_started_at": now})
-        if moved and self.wake is not None:
-            device = await self.devices.get(member["device_id"])
-            if device is not None:
-                await self.wake(device)
+        device = await self.devices.get(member["device_id"]) if moved else None
+        if device is not None:
+            self._to_wake.append(device)
         counts["rollbacks_started"] += int(moved)
         return 1
 

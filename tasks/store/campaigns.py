@@ -23,7 +23,7 @@ from tasks.store.db import Database, Document, ensure_indexes
 CAMPAIGN_INDEXES = [
     IndexModel([("status", ASCENDING)]),
     IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)]),
-    IndexModel([("versions", ASCENDING)]),  # "the campaign that installed this version" (incidents)
+    IndexModel([("target_versions", ASCENDING)]),  # "the campaign that installed this version" (incidents)
 ]
 MEMBER_INDEXES = [
     IndexModel([("campaign_id", ASCENDING), ("state", ASCENDING), ("wave", ASCENDING)]),
@@ -62,7 +62,7 @@ class CampaignRepository:
 
     async def installing(self, version: str) -> list[Document]:
         """Campaigns whose images install ``version``, newest first."""
-        cursor = self._campaigns.find({"versions": version}).sort("created_at", DESCENDING).limit(20)
+        cursor = self._campaigns.find({"target_versions": version}).sort("created_at", DESCENDING).limit(20)
         return [campaign async for campaign in cursor]
 
     async def page(self, status: str | None, before: tuple[datetime, str] | None, limit: int) -> list[Document]:

@@ -116,7 +116,10 @@ async def test_a_campaign_over_two_models_with_waves_and_a_window_upgrades_every
             assert now["status"] in ("running", "completed"), now
             return now if now["status"] == "completed" else None
 
-        await wait_until(completed, timeout=300, interval=2, message=acs.describe("the campaign did not complete"))
+        try:
+            await wait_until(completed, timeout=300, interval=2, message="the campaign did not complete")
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}: {await progress(acs, token, created['id'])}") from exc
         elapsed = time.monotonic() - started
         done = await progress(acs, token, created["id"])
     finally:
