@@ -49,8 +49,8 @@ FAILED_TASK = (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value, TaskStatus.E
 DEVICE_FIELDS = {"software_version": 1, "presence": 1, "last_boot": 1, "health": 1, "health_definite": 1,
                  "product_class": 1}
 ORPHANED_AFTER = timedelta(minutes=1)  # a claim whose member is still pending this long after: its run died
-READS_AT_ONCE = 8
-WAKES_AT_ONCE = 16  # connection requests in flight  # device reads in flight, well under the pool
+READS_AT_ONCE = 4  # database work in flight: under half the pool (10); the CWMP sessions need the rest
+WAKES_AT_ONCE = 16  # connection requests in flight
 HEALTH_STATES = ("ok", "warn", "critical")
 MAX_INCIDENT_MEMBERS = 20_000
 ACTIVE = (CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.ROLLING_BACK, CampaignStatus.ABORTED)
@@ -72,6 +72,7 @@ class CampaignJob:
 
     def __post_init__(self) -> None:
         self._to_wake: list[Document] = []
+        self._waking: set[asyncio.Task[Any]] = set()  # connection requests still going out
 
     async def run(self) -> dict[str, Any]:
         counts: Counter[str] = Counter()
@@ -83,19 +84,24 @@ class CampaignJob:
         return dict(counts)
 
     async def _wake_started(self, counts: Counter[str]) -> None:
-        """Connection requests to the devices started in this run, a few at a time (a device that does
-        not answer costs its timeout, not the whole run's); the others take the task at their next inform."""
+        """Connection requests to the devices started in this run, a few at a time, in the background (a
+        device that does not answer costs its own timeout, not the next run's start); one not reached
+        takes its task at its next periodic inform."""
         devices, self._to_wake = self._to_wake, []
-        if self.wake is None:
+        if self.wake is None or not devices:
             return
         wake = self.wake
         gate = asyncio.Semaphore(WAKES_AT_ONCE)
 
         async def one(device: Document) -> None:
             async with gate:
-                counts["woken"] += int(await wake(device))
+                with contextlib.suppress(Exception):  # a wake is a courtesy: the task waits for the inform
+                    await wake(device)
 
-        await asyncio.gather(*(one(device) for device in devices))
+        counts["woken"] += len(devices)
+        waking = asyncio.create_task(asyncio.wait([asyncio.create_task(one(d)) for d in devices]))
+        self._waking.add(waking)
+        waking.add_done_callback(self._waking.discard)
 
     async def _one(self, campaign: Document, counts: Counter[str]) -> None:
         now = self.clock()
@@ -175,40 +181,42 @@ class CampaignJob:
     # -- health after the upgrade -------------------------------------------------------------
 
     async def _judge(self, campaign: Document, now: datetime, counts: Counter[str]) -> None:
+        """Each upgraded device is judged once, on its first health read at least ``health_settle`` after
+        the upgrade (crash loops and falling optical levels need that long to show); a device with no
+        read ``health_timeout`` later is taken as healthy. Its later reads are the incident job's."""
         rules = campaign["stop_rules"]
         settle = timedelta(seconds=int(rules["health_settle"]))
         horizon = settle + timedelta(seconds=int(rules["health_timeout"]))
-        recent: list[Document] = []
-        for state in UPGRADED_STATES:
-            async for member in self.campaigns.each_member(campaign["_id"], state.value):
-                upgraded_at = member.get("upgraded_at") or now
-                if state == MemberState.UPGRADED or now - upgraded_at <= horizon:
-                    recent.append(member)
-        await _bounded(recent, lambda member: self._judge_one(campaign, member, now, settle, horizon, counts))
+        waiting = [m async for m in self.campaigns.each_member(campaign["_id"], MemberState.UPGRADED.value)]
+        await _bounded(waiting, lambda member: self._judge_one(campaign, member, now, settle, horizon, counts))
 
     async def _judge_one(self, campaign: Document, member: Document, now: datetime, settle: timedelta,
                          horizon: timedelta, counts: Counter[str]) -> None:
-        device = await self.devices.get(member["device_id"], DEVICE_FIELDS) or {}
         upgraded_at = member.get("upgraded_at") or now
+        if now - upgraded_at < settle:
+            return
+        device = await self.devices.get(member["device_id"], DEVICE_FIELDS) or {}
         read_at = (device.get("health") or {}).get("at")
         after = device.get("health_definite") if read_at is not None and read_at >= upgraded_at + settle else None
         if after is None:
-            if member["state"] == MemberState.UPGRADED and now - upgraded_at > horizon:
+            if now - upgraded_at > horizon:
                 await self._move(campaign, member, MemberState.HEALTHY, now, "no health read after the upgrade",
                                  {"health_after": None})
             return
         degraded = after == "critical" and member.get("health_before") != "critical"
         state = MemberState.DEGRADED if degraded else MemberState.HEALTHY
-        if state != member["state"] or after != member.get("health_after"):
-            await self._move(campaign, member, state, now, f"health after the upgrade: {after}",
-                             {"health_after": after, "judged_at": now})
-            counts["judged"] += 1
+        await self._move(campaign, member, state, now, f"health after the upgrade: {after}",
+                         {"health_after": after, "judged_at": now})
+        counts["judged"] += 1
 
     async def _tally(self, campaign: Document) -> plan.Tally:
         rows = await self.campaigns.tally_rows(campaign["_id"])
         upgraded = sum(r["n"] for r in rows if r["state"] in UPGRADED_STATES)
         judged = [r for r in rows if r["state"] in (MemberState.HEALTHY, MemberState.DEGRADED) and r.get("after")]
         pending = {(r["product_class"], r["from_version"]) for r in rows if r["state"] == MemberState.PENDING}
+        critical_after = sum(r["n"] for r in judged if r["after"] == "critical")
+        if critical_after < int(campaign["stop_rules"]["min_devices"]):
+            pending = set()  # the health rule cannot trip yet: spare the counts
         control, control_critical = 0, 0
         for product_class, version in sorted(pending, key=str):
             for status in HEALTH_STATES:
@@ -219,7 +227,7 @@ class CampaignJob:
         return plan.Tally(
             upgraded=upgraded, failed=sum(r["n"] for r in rows if r["state"] == MemberState.FAILED),
             judged=sum(r["n"] for r in judged),
-            critical_after=sum(r["n"] for r in judged if r["after"] == "critical"),
+            critical_after=critical_after,
             critical_before=sum(r["n"] for r in judged if r.get("before") == "critical"),
             control=control, control_critical=control_critical)
 
@@ -280,10 +288,14 @@ class CampaignJob:
         started_last_minute = await self.campaigns.claimed_since(campaign["_id"], "upgrade", now - timedelta(minutes=1))
         budget = min(int(campaign["concurrency"]) - in_flight, int(campaign["rate"]) - started_last_minute)
         for wave in range(int(campaign["current_wave"]) + 1):
-            async for member in self.campaigns.each_member_of_wave(campaign["_id"], MemberState.PENDING.value, wave):
+            pending = [m async for m in self.campaigns.each_member_of_wave(campaign["_id"], MemberState.PENDING.value,
+                                                                            wave)]
+            while pending:
                 if budget <= 0:
                     return False
-                budget -= await self._start_one(campaign, member, now, counts)
+                batch, pending = pending[:min(budget, READS_AT_ONCE)], pending[min(budget, READS_AT_ONCE):]
+                started = await asyncio.gather(*(self._start_one(campaign, m, now, counts) for m in batch))
+                budget -= sum(started)
         return True
 
     async def _start_one(self, campaign: Document, member: Document, now: datetime, counts: Counter[str]) -> int:

@@ -33,22 +33,24 @@ from tests.support.processes import AcsProcess, start_sim, wait_until
 
 Client = AsyncMongoClient[MongoDocument]
 FLEET = int(os.environ.get("ACS_CAMPAIGN_E2E_DEVICES", "300"))
-INTERVAL = 20
+# A larger fleet needs a longer inform interval on a 2-core box (2,000 devices: 120 s), and so longer waits.
+INTERVAL = int(os.environ.get("ACS_CAMPAIGN_E2E_INTERVAL", "20"))
+SLOWER = INTERVAL / 20
 HUAWEI = load_profile("huawei-hg8245").identity
 ZTE = load_profile("zte-f660").identity
 SETTINGS = {
     "ACS_PERIODIC_INFORM_INTERVAL": str(INTERVAL),
     "ACS_OFFLINE_GRACE": "5",
     "ACS_OFFLINE_CHECK_INTERVAL": "2",
-    "ACS_HEALTH_INTERVAL": "20",
+    "ACS_HEALTH_INTERVAL": str(INTERVAL),
     "ACS_HEALTH_CHECK_INTERVAL": "2",
     "ACS_HEALTH_RIDE_WINDOW": str(INTERVAL + 5),
     "ACS_HEALTH_MAX_IN_FLIGHT": "5000",
     "ACS_HEALTH_REBOOTS_WARN": "3",
     "ACS_HEALTH_REBOOTS_CRITICAL": "4",
     "ACS_INCIDENT_CHECK_INTERVAL": "3",
-    "ACS_INCIDENT_WINDOW": "120",
-    "ACS_SESSION_TIMEOUT": "20",
+    "ACS_INCIDENT_WINDOW": str(6 * INTERVAL),
+    "ACS_SESSION_TIMEOUT": "30",
     "ACS_CAMPAIGN_CHECK_INTERVAL": "2",
 }
 
@@ -62,7 +64,7 @@ async def fleet_up(db: Any, acs: AcsProcess, devices: int) -> None:
     async def known() -> bool:
         return await db.devices.count_documents({"presence": "online"}) >= devices
 
-    await wait_until(known, timeout=120, interval=1, message=acs.describe("the fleet did not come up"))
+    await wait_until(known, timeout=120 * SLOWER, interval=1, message=acs.describe("the fleet did not come up"))
 
 
 async def versions(db: Any, product_class: str) -> Counter[str]:
@@ -70,7 +72,7 @@ async def versions(db: Any, product_class: str) -> Counter[str]:
                                                                           {"software_version": 1})])
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(420 * SLOWER)
 async def test_a_campaign_over_two_models_with_waves_and_a_window_upgrades_every_device(
     acs_serve: AcsServeFactory, mongo_client: Client, tmp_path: Path
 ) -> None:
@@ -104,9 +106,10 @@ async def test_a_campaign_over_two_models_with_waves_and_a_window_upgrades_every
         started = time.monotonic()
         status, created = await api(acs, token, "POST", "/api/v1/campaigns", json={
             "name": "spring upgrade", "target": target, "images": images,
-            "waves": [{"devices": 10}, {"percent": 10}, {"percent": 50}, {"percent": 100}],
+            "waves": [{"devices": 10}, {"percent": 50}, {"percent": 100}],
             "concurrency": 100, "rate": 600, "windows": [open_window()], "time_zone": "Europe/Moscow",
-            "stop_rules": {"health_settle": 5, "health_timeout": 40, "return_timeout": 120}})
+            "stop_rules": {"health_settle": 0, "health_timeout": int(30 * SLOWER),
+                           "return_timeout": int(120 * SLOWER)}})
         assert status == 201, created
         targeted = created["devices"]
         assert 0.5 * FLEET <= targeted <= 0.8 * FLEET  # two of the three profiles
@@ -117,7 +120,7 @@ async def test_a_campaign_over_two_models_with_waves_and_a_window_upgrades_every
             return now if now["status"] == "completed" else None
 
         try:
-            await wait_until(completed, timeout=300, interval=2, message="the campaign did not complete")
+            await wait_until(completed, timeout=300 * SLOWER, interval=2, message="the campaign did not complete")
         except TimeoutError as exc:
             raise AssertionError(f"{exc}: {await progress(acs, token, created['id'])}") from exc
         elapsed = time.monotonic() - started
@@ -135,7 +138,7 @@ async def test_a_campaign_over_two_models_with_waves_and_a_window_upgrades_every
     assert Counter(steps)["downloading"] == targeted and Counter(steps)["healthy"] == targeted
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(420 * SLOWER)
 async def test_the_bad_firmware_is_stopped_by_the_health_rule_within_the_canary(
     acs_serve: AcsServeFactory, mongo_client: Client, tmp_path: Path
 ) -> None:
@@ -153,14 +156,15 @@ async def test_the_bad_firmware_is_stopped_by_the_health_rule_within_the_canary(
         status, created = await api(acs, token, "POST", "/api/v1/campaigns", json={
             "name": "bad night", "target": {"product_classes": ["HG8245H"]}, "images": {"HG8245H": image},
             "waves": [{"devices": canary}, {"percent": 10}, {"percent": 100}], "concurrency": 50, "rate": 600,
-            "stop_rules": {"health_settle": 5, "health_timeout": 150, "min_devices": 3}})
+            "stop_rules": {"health_settle": 5, "health_timeout": int(150 * SLOWER), "min_devices": 3}})
         assert status == 201, created
 
         async def paused() -> dict[str, Any] | None:
             now = await campaign(acs, token, created["id"])
             return now if now["status"] == "paused" else None
 
-        stopped = await wait_until(paused, timeout=240, interval=1, message=acs.describe("the campaign went on"))
+        stopped = await wait_until(paused, timeout=240 * SLOWER, interval=1,
+                                   message=acs.describe("the campaign went on"))
         decided = time.monotonic() - started
         first_upgrade = await db.campaign_devices.find_one({"upgraded_at": {"$ne": None}}, sort=[("upgraded_at", 1)])
         runs = await db.job_runs.count_documents({"job": "detect_incidents"})
