@@ -106,6 +106,8 @@ class CampaignJob:
     async def _one(self, campaign: Document, counts: Counter[str]) -> None:
         now = self.clock()
         await self._follow(campaign, now, counts)
+        if campaign["status"] == CampaignStatus.ABORTED:
+            return  # its devices in flight finish (or fail); nothing more is judged or started
         await self._judge(campaign, now, counts)
         current = await self.campaigns.get(campaign["_id"])  # the operator may have acted meanwhile
         if current is None:
