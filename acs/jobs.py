@@ -10,7 +10,7 @@ from acs.cwmp_server.auth import NONCE_LIFETIME
 from acs.services import Services
 from tasks.incidents.grouping import Config as IncidentConfig
 from tasks.incidents.job import IncidentDetector
-from tasks.offline import OfflineDetector
+from tasks.offline import OfflineCount, OfflineDetector
 from tasks.scheduler import Job, JobRunner
 from tasks.search_backfill import SearchBackfill
 from tasks.secret_backfill import SecretSealing
@@ -79,10 +79,11 @@ def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
     offline_gauge = services.metrics.gauge("acs_devices_offline", "Devices marked offline (by the last detection)")
     detector = OfflineDetector(repositories.devices, repositories.events, services.clock,
                                services.registry.transition_hooks)
+    offline_count = OfflineCount(repositories.devices)
 
     async def detect_offline() -> dict[str, Any]:
         went_offline = await detector.run()
-        offline = await repositories.devices.count_presence("offline")
+        offline = await offline_count.run()
         offline_gauge.set(offline)
         return {"went_offline": went_offline, "offline": offline}
 

@@ -205,6 +205,15 @@ class TaskRepository:
         cursor = self._tasks.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
         return [task async for task in cursor]
 
+    async def count_open_by(self, created_by: str) -> int:
+        """Open tasks one creator has (the health poll's reads in flight): equalities only, read per
+        status (FerretDB evaluates ``$in`` and counts by scanning); open tasks are bounded by work in flight."""
+        total = 0
+        for status in OPEN:
+            cursor = self._tasks.find({"status": status, "created_by": created_by}, {"_id": 1})
+            total += len([task async for task in cursor])
+        return total
+
     async def open_download_of(self, file_id: str) -> Document | None:
         """A queued or dispatched download of a stored file (which must not be deleted meanwhile)."""
         return await self._tasks.find_one({"params.file_id": file_id, "status": {"$in": OPEN}})
