@@ -10,7 +10,7 @@ from acs.cwmp_server.auth import NONCE_LIFETIME
 from acs.services import Services
 from tasks.incidents.grouping import Config as IncidentConfig
 from tasks.incidents.job import IncidentDetector
-from tasks.offline import OfflineCount, OfflineDetector
+from tasks.offline import OfflineDetector
 from tasks.scheduler import Job, JobRunner
 from tasks.search_backfill import SearchBackfill
 from tasks.secret_backfill import SecretSealing
@@ -23,6 +23,7 @@ TASK_EXPIRY_INTERVAL = 15.0
 JOB_HISTORY_INTERVAL = 3600.0
 JOB_HISTORY_KEPT = timedelta(days=7)
 WATCH_EXPIRY_INTERVAL = 60.0
+OFFLINE_COUNT_INTERVAL = 60.0  # the acs_devices_offline gauge
 DIGEST_NONCE_PRUNE_INTERVAL = 60.0
 DIGEST_NONCE_SLACK = timedelta(seconds=60)  # clocks of several hosts may differ a little
 SEARCH_BACKFILL_INTERVAL = 600.0  # a run stops after half of it and the next goes on
@@ -79,13 +80,16 @@ def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
     offline_gauge = services.metrics.gauge("acs_devices_offline", "Devices marked offline (by the last detection)")
     detector = OfflineDetector(repositories.devices, repositories.events, services.clock,
                                services.registry.transition_hooks)
-    offline_count = OfflineCount(repositories.devices)
 
     async def detect_offline() -> dict[str, Any]:
-        went_offline = await detector.run()
-        offline = await offline_count.run()
+        return {"went_offline": await detector.run()}
+
+    async def count_offline() -> dict[str, Any]:
+        # Its own job, less often than the detection: on FerretDB 1.24 a count reads every document
+        # it counts (0.8 s for the 2,000 offline of 200,000 devices), more than the detection's scan.
+        offline = await repositories.devices.count_presence("offline")
         offline_gauge.set(offline)
-        return {"went_offline": went_offline, "offline": offline}
+        return {"offline": offline}
 
     requester = ConnectionRequester(services.box, settings.connection_request_timeout,
                                     settings.connection_request_attempts)
@@ -115,6 +119,7 @@ def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
                 "incidents_pruned": await repositories.incidents.prune(before)}
 
     runner.add(Job("detect_offline", settings.offline_check_interval, detect_offline))
+    runner.add(Job("count_offline", OFFLINE_COUNT_INTERVAL, count_offline))
     runner.add(Job("poll_health", settings.health_check_interval, poll_health))
     runner.add(Job("detect_incidents", settings.incident_check_interval, detect_incidents))
     runner.add(Job("prune_device_events", JOB_HISTORY_INTERVAL, prune_device_events))

@@ -11,18 +11,15 @@ each transition; the update's filter re-checks the deadline so a late Inform win
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from datetime import datetime
 
-from tasks import search
 from tasks.registry import TransitionHook
 from tasks.store import device_events
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
 
 BATCH = 2000
-RECOUNT_RUNS = 4  # the offline count is renewed over this many runs
 
 
 class OfflineDetector:
@@ -58,30 +55,3 @@ class OfflineDetector:
         for hook in self.hooks:
             hook(device_id, device_events.OFFLINE)
         return 1
-
-
-class OfflineCount:
-    """How many devices are marked offline, for the gauge, renewed a quarter at a time.
-
-    A count reads every document it counts on FerretDB 1.24 (0.8 s for 2,000 of 200,000 devices
-    here, more than the offline scan itself). So each run recounts a share of the ``page_group``
-    partitions (``tasks/search.py``) and keeps the others' last counts: the first run counts them
-    all, and the total is at most ``RECOUNT_RUNS`` runs old.
-    """
-
-    def __init__(self, devices: DeviceRepository) -> None:
-        self.devices = devices
-        self.groups: dict[int, int] = {}
-        self.turn = 0
-
-    async def run(self) -> int:
-        share = math.ceil(search.GROUPS / RECOUNT_RUNS)
-        if len(self.groups) < search.GROUPS:
-            groups = range(search.GROUPS)
-        else:
-            start = self.turn * share % search.GROUPS
-            groups = range(start, min(search.GROUPS, start + share))
-            self.turn += 1
-        for group in groups:
-            self.groups[group] = await self.devices.count_presence("offline", group)
-        return sum(self.groups.values())

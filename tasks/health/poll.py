@@ -23,12 +23,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from schemas.tasks import GetParameterValuesTask, TaskStatus
+from schemas.tasks import GetParameterValuesTask, TaskRequest, TaskStatus
 from tasks.health.catalog import Catalog
 from tasks.health.evaluate import HealthResult, Level, Reason, Thresholds, evaluate, summary_fields
 from tasks.health.policies import Policy
@@ -110,7 +110,7 @@ class HealthPoller:
                 if policy is not None:
                     picked.append((device, policy))
             take = picked[: room - len(queued)]
-            queued += await self._bounded([self._queue(device, policy, now) for device, policy in take])
+            queued += await self._queue_all(take, now)
             chosen = {device["_id"] for device, _ in picked}
             deferred += await self._defer_the_rest([device for device in found if device["_id"] not in chosen], now)
             if len(take) < len(picked):
@@ -136,29 +136,18 @@ class HealthPoller:
         """Online devices of a due slice that no policy picked move out of it: a read in flight to
         its end, a device no policy selects to a check after the longest interval (a tag or a version
         may have changed by then). Offline devices stay: their return brings them back."""
-        moves: list[tuple[str, int]] = []
+        moves: list[tuple[str, Mapping[str, Any]]] = []
         longest = max((policy.interval for policy in self.policies), default=self.limits.default_interval)
         for device in passed:
             if device.get("presence") != "online":
                 continue
             until = device.get("health_task_until")
             if until is not None and until > now:
-                moves.append((device["_id"], due_slice(until) + 1))
+                moves.append((device["_id"], {"health_due": due_slice(until) + 1}))
             elif not any(policy.device_filter.matches(device) for policy in self.policies):
-                moves.append((device["_id"], due_slice(now + timedelta(seconds=longest))))
-        for device_id, due in moves:
-            await self.devices.set_fields(device_id, {"health_due": due})
+                moves.append((device["_id"], {"health_due": due_slice(now + timedelta(seconds=longest))}))
+        await self.devices.set_fields_many(moves)
         return len(moves)
-
-    async def _bounded(self, calls: list[Awaitable[Document | None]]) -> list[Document]:
-        """Run the calls ``concurrency`` at a time: under load each write waits on the database."""
-        slots = asyncio.Semaphore(self.limits.concurrency)
-
-        async def one(call: Awaitable[Document | None]) -> Document | None:
-            async with slots:
-                return await call
-
-        return [done for done in await asyncio.gather(*(one(call) for call in calls)) if done is not None]
 
     def _next_due(self, device: Document, polled_at: datetime, now: datetime) -> int:
         """The slice of a device's next read: its last read plus the shortest interval of the policies
@@ -169,27 +158,36 @@ class HealthPoller:
         interval = min(intervals, default=longest)
         return due_slice(max(polled_at + timedelta(seconds=interval), now))
 
-    async def _queue(self, device: Document, policy: Policy, now: datetime) -> Document | None:
-        profile = self.catalog.for_device(device)
-        names = profile.names(policy.checks)
-        if not names:
-            # nothing this family can be read for: checked again after the policy's interval
-            await self.devices.set_fields(device["_id"], {"health_due": self._next_due(device, now, now)})
-            return None
-        # The read is worth little once the next one is due: expire it by then.
-        lifetime = max(60, min(policy.interval, int(self.limits.ride_window + self._interval(device) * 2)))
-        request = GetParameterValuesTask(kind="get_parameter_values", names=names, expires_in=lifetime)
-        task, _ = await self.queue.create(device["_id"], request, HEALTH_USER)
-        fields = {
-            "health_polled_at": now,
-            "health_task": task["_id"],
-            "health_task_until": now + timedelta(seconds=lifetime),
-            "health_policy": policy.name,
-            # the next read, whether or not this one is answered (an expired read runs no hook)
-            "health_due": self._next_due(device, now, now),
-        }
-        await self.devices.set_fields(device["_id"], fields)
-        return device
+    async def _queue_all(self, picked: list[tuple[Document, Policy]], now: datetime) -> list[Document]:
+        """One read per device, under its policy: the tasks in one write, the devices' bookkeeping in
+        another (a run queues a slice's worth at once; a write per read and device cost 30 ms a read
+        here at 20,000 devices)."""
+        requests: list[tuple[str, TaskRequest]] = []
+        queued: list[tuple[Document, Policy]] = []
+        changes: list[tuple[str, Mapping[str, Any]]] = []
+        for device, policy in picked:
+            names = self.catalog.for_device(device).names(policy.checks)
+            if not names:
+                # nothing this family can be read for: checked again after the policy's interval
+                changes.append((device["_id"], {"health_due": self._next_due(device, now, now)}))
+                continue
+            # The read is worth little once the next one is due: expire it by then.
+            lifetime = max(60, min(policy.interval, int(self.limits.ride_window + self._interval(device) * 2)))
+            request = GetParameterValuesTask(kind="get_parameter_values", names=names, expires_in=lifetime)
+            requests.append((device["_id"], request))
+            queued.append((device, policy))
+        tasks = await self.queue.create_many(requests, HEALTH_USER)
+        for (device, policy), task in zip(queued, tasks, strict=True):
+            changes.append((device["_id"], {
+                "health_polled_at": now,
+                "health_task": task["_id"],
+                "health_task_until": task["expires_at"],
+                "health_policy": policy.name,
+                # the next read, whether or not this one is answered (an expired read runs no hook)
+                "health_due": self._next_due(device, now, now),
+            }))
+        await self.devices.set_fields_many(changes)
+        return [device for device, _ in queued]
 
     def _interval(self, device: Document) -> int:
         return int(device.get("periodic_inform_interval") or self.limits.default_interval)

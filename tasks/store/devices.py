@@ -286,6 +286,13 @@ class DeviceRepository:
         result = await self._devices.update_one({"_id": device_id}, {"$set": dict(fields)})
         return result.matched_count == 1
 
+    async def set_fields_many(self, changes: list[tuple[str, Mapping[str, Any]]]) -> None:
+        """``set_fields`` for many devices in one unordered bulk write (a job's bookkeeping: not for
+        searchable facts, whose search tokens ``set_fields`` keeps)."""
+        assert not any(name in search.FACTS for _, fields in changes for name in fields)
+        await flush_updates(self._devices, [UpdateOne({"_id": device_id}, {"$set": with_due_slice(fields)})
+                                            for device_id, fields in changes])
+
     async def update_if(
         self, device_id: str, condition: Mapping[str, Any], fields: Mapping[str, Any], unset: list[str]
     ) -> bool:
@@ -533,12 +540,8 @@ class DeviceRepository:
             async for device in cursor:
                 yield device
 
-    async def count_presence(self, presence: str, group: int | None = None) -> int:
-        """Devices with this presence, in the whole fleet or in one ``page_group`` (a 64th of it)."""
-        query: Document = {"presence": presence}
-        if group is not None:
-            query["page_group"] = group
-        return await self._devices.count_documents(query)
+    async def count_presence(self, presence: str) -> int:
+        return await self._devices.count_documents({"presence": presence})
 
     async def count_query(self, query: Document) -> int:
         return await self._devices.count_documents(query)

@@ -76,6 +76,10 @@ class TaskRepository:
     async def insert(self, task: Document) -> None:
         await self._tasks.insert_one(task)
 
+    async def insert_many(self, tasks: list[Document]) -> None:
+        if tasks:
+            await self._tasks.insert_many(tasks, ordered=False)
+
     async def get(self, task_id: str, device_id: str | None = None) -> Document | None:
         return await self._tasks.find_one(by_id(task_id, device_id))
 

@@ -9,7 +9,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from cwmp import CwmpVersion, DeviceIdStruct, EventStruct, Inform, ParameterValue
 from tasks.incidents.grouping import Config
 from tasks.incidents.job import IncidentDetector
-from tasks.offline import RECOUNT_RUNS, OfflineCount, OfflineDetector
+from tasks.offline import OfflineDetector
 from tasks.registry import DeviceRegistry, OfflineMargin, summarize_inform
 from tasks.store.db import Database
 from tasks.store.device_events import DeviceEventRepository
@@ -131,21 +131,3 @@ async def test_the_deadline_follows_a_changed_periodic_inform_interval_and_a_bul
     now[0] = T0 + timedelta(seconds=605 + 1211)
     assert await offline.run() == 19
 
-
-async def test_the_offline_count_renews_a_share_of_the_partitions_each_run(
-    mongo_db: AsyncDatabase[MongoDocument],
-) -> None:
-    """The gauge's count: all partitions on the first run, then a share per run, whole again within
-    RECOUNT_RUNS runs."""
-    database = Database(client=mongo_db.client, db=mongo_db)
-    devices = DeviceRepository(database)
-    await devices.ensure_indexes()
-    await mongo_db["devices"].insert_many([
-        {"_id": f"D{n:03}", "page_group": n % 64, "presence": "offline" if n < 10 else "online"} for n in range(128)
-    ])
-    count = OfflineCount(devices)
-    assert await count.run() == 10
-    await mongo_db["devices"].update_many({"_id": {"$in": [f"D{n:03}" for n in range(20, 120, 10)]}},
-                                          {"$set": {"presence": "offline"}})
-    runs = [await count.run() for _ in range(RECOUNT_RUNS)]
-    assert runs[-1] == 20 and runs == sorted(runs) and runs[0] < 20, runs
