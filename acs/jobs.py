@@ -18,6 +18,7 @@ from tasks.secret_backfill import SecretSealing
 from tasks.store.fleet import FleetSummaryRepository
 from tasks.store.login_attempts import LoginAttemptRepository
 from tasks.store.users import ConsoleSessionRepository
+from tasks.trends import BootFolding, expired_days
 from tasks.watch import WatchExpiry
 
 SESSION_REAPER_INTERVAL = 5.0
@@ -122,3 +123,19 @@ def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
     runner.add(Job("poll_health", settings.health_check_interval, poll_health))
     runner.add(Job("detect_incidents", settings.incident_check_interval, detect_incidents))
     runner.add(Job("prune_device_events", JOB_HISTORY_INTERVAL, prune_device_events))
+    register_trend_jobs(runner, services)
+
+
+TREND_BOOTS_INTERVAL = 900.0  # well within tasks.trends.BOOTS_LOOKBACK
+
+
+def register_trend_jobs(runner: JobRunner, services: Services) -> None:
+    """Issue 16 item 5: boots counted into the hourly trends; days past the retention dropped."""
+    repositories = services.repositories
+    boots = BootFolding(repositories.events, repositories.devices, repositories.trends, services.clock)
+
+    async def prune_trends() -> dict[str, Any]:
+        return {"trend_docs_pruned": await repositories.trends.prune(expired_days(services.clock()))}
+
+    runner.add(Job("fold_boots", TREND_BOOTS_INTERVAL, boots.run))
+    runner.add(Job("prune_trends", JOB_HISTORY_INTERVAL, prune_trends))

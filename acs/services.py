@@ -36,6 +36,8 @@ from tasks.store.parameters import ParameterRepository
 from tasks.store.sessions import SessionRepository
 from tasks.store.tasks import TaskRepository
 from tasks.store.tokens import TokenRepository
+from tasks.store.trends import TrendRepository
+from tasks.trends import TrendRecorder
 
 
 def utc_now() -> datetime:
@@ -58,6 +60,7 @@ class Repositories:
     health: HealthRepository
     incidents: IncidentRepository
     digest_nonces: DigestNonceRepository
+    trends: TrendRepository
 
     @classmethod
     def open(cls, database: Database, box: SecretBox | None = None) -> Repositories:
@@ -76,6 +79,7 @@ class Repositories:
             health=HealthRepository(database),
             incidents=IncidentRepository(database),
             digest_nonces=DigestNonceRepository(database),
+            trends=TrendRepository(database),
         )
 
     async def ensure_indexes(self) -> None:
@@ -94,6 +98,7 @@ class Repositories:
             self.health,
             self.incidents,
             self.digest_nonces,
+            self.trends,
         ):
             await repository.ensure_indexes()
 
@@ -156,6 +161,7 @@ def build_services(settings: Settings, database: Database, clock: Callable[[], d
     )
     health = build_health_poller(settings, repositories, queue, clock)
     dispatcher.final_hooks.append(health.on_task_final)
+    health.stored_hooks.append(TrendRecorder(repositories.trends).on_health)
     return Services(
         settings, database, repositories, box, notifier, queue, dispatcher, provisioner, registry, cwmp, health, clock,
         metrics,
