@@ -74,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     users_cli.add_arguments(user)
 
+    firmware = commands.add_parser(
+        "firmware", help="manage firmware images for campaigns",
+        description="Store firmware files and describe them (version, product classes) for campaigns.",
+    )
+    _add_setting_flags(firmware)
+    from acs import firmware_cli
+
+    firmware_cli.add_arguments(firmware)
+
     from acs import profiles_cli
 
     profile = commands.add_parser(
@@ -124,6 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run = profiles_cli.run_profile if args.command == "profile" else profiles_cli.run_subscribers
         return _run(run(args, settings))
+    if args.command == "firmware":
+        from acs import firmware_cli
+
+        return _run(firmware_cli.run(args, settings))
     if args.command == "user":
         from acs.console import users_cli
 

@@ -8,6 +8,7 @@ from typing import Any
 from acs.connreq import ConnectionRequester
 from acs.cwmp_server.auth import NONCE_LIFETIME
 from acs.services import Services
+from tasks.fleet import FleetCensus
 from tasks.incidents.grouping import Config as IncidentConfig
 from tasks.incidents.job import IncidentDetector
 from tasks.offline import OfflineDetector
@@ -15,8 +16,10 @@ from tasks.profiles.drift_report import DriftReporter
 from tasks.scheduler import Job, JobRunner
 from tasks.search_backfill import SearchBackfill
 from tasks.secret_backfill import SecretSealing
+from tasks.store.fleet import FleetSummaryRepository
 from tasks.store.login_attempts import LoginAttemptRepository
 from tasks.store.users import ConsoleSessionRepository
+from tasks.trends import BootFolding, expired_days
 from tasks.watch import WatchExpiry
 
 SESSION_REAPER_INTERVAL = 5.0
@@ -27,6 +30,7 @@ WATCH_EXPIRY_INTERVAL = 60.0
 DIGEST_NONCE_PRUNE_INTERVAL = 60.0
 DIGEST_NONCE_SLACK = timedelta(seconds=60)  # clocks of several hosts may differ a little
 SEARCH_BACKFILL_INTERVAL = 600.0  # a run stops after half of it and the next goes on
+FLEET_CENSUS_INTERVAL = 120.0  # the console's fleet overview is at most this old (plus one pass)
 LOGIN_ATTEMPTS_KEPT = timedelta(days=1)  # the lock-out and the throttle look back 15 minutes at most
 
 
@@ -74,6 +78,8 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
     drift = DriftReporter(services.profiles, services.repositories.devices, services.repositories.drift,
                           services.clock, services.settings.drift_max_devices)
     runner.add(Job("configuration_drift", services.settings.drift_interval, drift.run))
+    census = FleetCensus(services.repositories.devices, FleetSummaryRepository(services.database), services.clock)
+    runner.add(Job("fleet_census", FLEET_CENSUS_INTERVAL, census.run, at_start=True))
     register_monitoring_jobs(runner, services)
 
 
@@ -121,3 +127,19 @@ def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
     runner.add(Job("poll_health", settings.health_check_interval, poll_health))
     runner.add(Job("detect_incidents", settings.incident_check_interval, detect_incidents))
     runner.add(Job("prune_device_events", JOB_HISTORY_INTERVAL, prune_device_events))
+    register_trend_jobs(runner, services)
+
+
+TREND_BOOTS_INTERVAL = 900.0  # well within tasks.trends.BOOTS_LOOKBACK
+
+
+def register_trend_jobs(runner: JobRunner, services: Services) -> None:
+    """Issue 16 item 5: boots counted into the hourly trends; days past the retention dropped."""
+    repositories = services.repositories
+    boots = BootFolding(repositories.events, repositories.devices, repositories.trends, services.clock)
+
+    async def prune_trends() -> dict[str, Any]:
+        return {"trend_docs_pruned": await repositories.trends.prune(expired_days(services.clock()))}
+
+    runner.add(Job("fold_boots", TREND_BOOTS_INTERVAL, boots.run))
+    runner.add(Job("prune_trends", JOB_HISTORY_INTERVAL, prune_trends))

@@ -26,12 +26,14 @@ from tasks.registry import DeviceRegistry, OfflineMargin
 from tasks.secretbox import SecretBox, load_or_create_key
 from tasks.store.audit import AuditRepository
 from tasks.store.batches import BatchRepository
+from tasks.store.campaigns import CampaignRepository
 from tasks.store.db import Database
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
 from tasks.store.digest_nonces import DigestNonceRepository
 from tasks.store.drift import DriftRepository
 from tasks.store.files import FileStore
+from tasks.store.firmware import FirmwareRepository
 from tasks.store.health import HealthRepository
 from tasks.store.incidents import IncidentRepository
 from tasks.store.jobs import JobRepository
@@ -42,6 +44,8 @@ from tasks.store.sessions import SessionRepository
 from tasks.store.subscribers import SubscriberRepository
 from tasks.store.tasks import TaskRepository
 from tasks.store.tokens import TokenRepository
+from tasks.store.trends import TrendRepository
+from tasks.trends import TrendRecorder
 
 
 def utc_now() -> datetime:
@@ -67,6 +71,9 @@ class Repositories:
     profiles: ProfileRepository
     subscribers: SubscriberRepository
     drift: DriftRepository
+    firmware: FirmwareRepository
+    campaigns: CampaignRepository
+    trends: TrendRepository
 
     @classmethod
     def open(cls, database: Database, box: SecretBox) -> Repositories:
@@ -88,6 +95,9 @@ class Repositories:
             profiles=ProfileRepository(database),
             subscribers=SubscriberRepository(database, box),
             drift=DriftRepository(database),
+            firmware=FirmwareRepository(database),
+            campaigns=CampaignRepository(database),
+            trends=TrendRepository(database),
         )
 
     async def ensure_indexes(self) -> None:
@@ -109,6 +119,9 @@ class Repositories:
             self.profiles,
             self.subscribers,
             self.drift,
+            self.firmware,
+            self.campaigns,
+            self.trends,
         ):
             await repository.ensure_indexes()
 
@@ -186,6 +199,7 @@ def build_services(settings: Settings, database: Database, clock: Callable[[], d
     )
     health = build_health_poller(settings, repositories, queue, clock)
     dispatcher.final_hooks.append(health.on_task_final)
+    health.stored_hooks.append(TrendRecorder(repositories.trends).on_health)
     return Services(
         settings, database, repositories, box, notifier, queue, dispatcher, provisioner, registry, cwmp, health, clock,
         profiles, metrics,

@@ -10,6 +10,7 @@ from pydantic import RootModel
 
 from acs.api import (
     bulk,
+    campaigns,
     devices,
     diagnosis,
     files,
@@ -47,7 +48,8 @@ def _version() -> str:
 def route_table() -> RouteTable:
     table = RouteTable()
     # Bulk before tasks: /api/v1/tasks/bulk/{batch_id} is more specific than /api/v1/tasks/{task_id}.
-    for module in (health, devices, diagnosis, bulk, tasks, history, tokens, files, incidents, profiles, subscribers):
+    for module in (health, devices, diagnosis, bulk, tasks, history, tokens, files, incidents, campaigns,
+                   profiles, subscribers):
         table.extend(module.ROUTES)
     document: dict[str, Any] = {}
 
