@@ -4,7 +4,8 @@ Server-rendered pages (Jinja2) and one small script for live updates; every asse
 this package (no CDN). Modules: ``accounts`` (passwords, sessions, CSRF, lock-out), ``web``
 (guards, audit), ``render`` (templates, languages, time zones), ``pages`` (login, search,
 settings, users), ``fleet`` (the fleet overview, OLT -> PON), ``devices_list`` (the device list,
-saved filters, CSV), ``tasks_pages`` (task queue, faults), ``bulk`` (bulk actions), ``device``
+saved filters, CSV), ``tasks_pages`` (task queue, faults), ``bulk`` (bulk actions), ``admin``
+(roles, passwords, sessions, the audit page), ``device``
 (device page, parameter tree, history), ``actions`` (tasks and other device actions), ``incidents``
 (when the incident service is present), ``trends`` (charts).
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 from aiohttp import web
 
 from acs.api.context import API
-from acs.console import actions, bulk, device, devices_list, fleet, incidents, pages, tasks_pages, trends
+from acs.console import actions, admin, bulk, device, devices_list, fleet, incidents, pages, tasks_pages, trends
 from acs.console.accounts import Accounts
 from acs.console.render import Renderer
 from acs.console.web import CONSOLE, Console, unknown_page
@@ -43,7 +44,7 @@ def setup_console(app: web.Application) -> None:
     )
     console.renderer.env.globals["panels"] = console.panels
     app[CONSOLE] = console
-    for module in (pages, device, actions, trends, fleet, devices_list, tasks_pages):
+    for module in (pages, device, actions, trends, fleet, devices_list, tasks_pages, admin):
         app.router.add_routes(module.ROUTES)
     bulk.setup(app)
     if "incidents" in console.panels:
