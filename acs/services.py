@@ -37,6 +37,7 @@ from tasks.store.sessions import SessionRepository
 from tasks.store.tasks import TaskRepository
 from tasks.store.tokens import TokenRepository
 from tasks.store.trends import TrendRepository
+from tasks.store.webhooks import WebhookDeliveryRepository
 from tasks.trends import TrendRecorder
 
 
@@ -61,6 +62,7 @@ class Repositories:
     incidents: IncidentRepository
     digest_nonces: DigestNonceRepository
     trends: TrendRepository
+    webhooks: WebhookDeliveryRepository
 
     @classmethod
     def open(cls, database: Database, box: SecretBox | None = None) -> Repositories:
@@ -80,6 +82,7 @@ class Repositories:
             incidents=IncidentRepository(database),
             digest_nonces=DigestNonceRepository(database),
             trends=TrendRepository(database),
+            webhooks=WebhookDeliveryRepository(database),
         )
 
     async def ensure_indexes(self) -> None:
@@ -99,6 +102,7 @@ class Repositories:
             self.incidents,
             self.digest_nonces,
             self.trends,
+            self.webhooks,
         ):
             await repository.ensure_indexes()
 

@@ -4,7 +4,7 @@ Server-rendered pages (Jinja2) and one small script for live updates; every asse
 this package (no CDN). Modules: ``accounts`` (passwords, sessions, CSRF, lock-out), ``web``
 (guards, audit), ``render`` (templates, languages, time zones), ``pages`` (login, search,
 settings, users), ``device`` (device page, parameter tree, history), ``actions`` (tasks and
-other device actions), ``incidents`` (when the incident service is present), ``trends`` (charts).
+other device actions), ``incidents`` and ``alerts`` (when the incident service is present), ``trends`` (charts).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from aiohttp import web
 from acs.api.context import API
 from acs.console import actions, device, incidents, pages, trends
 from acs.console.accounts import Accounts
+from acs.console.alerts import setup_alerts
 from acs.console.render import Renderer
 from acs.console.web import CONSOLE, Console, unknown_page
 from tasks.store.users import ConsoleSessionRepository, UserRepository
@@ -44,6 +45,7 @@ def setup_console(app: web.Application) -> None:
         app.router.add_routes(module.ROUTES)
     if "incidents" in console.panels:
         app.router.add_routes(incidents.ROUTES)
+        setup_alerts(app, services.repositories.incidents)
     app.router.add_static("/static/console/", STATIC, name="console_static")
     app.router.add_get("/{tail:.*}", unknown_page)  # last: only what no other route matched
 

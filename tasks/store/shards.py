@@ -34,6 +34,7 @@ UNSHARDED = (
     "job_leases",
     "job_state",
     "task_batches",
+    "webhook_deliveries",
 )
 
 

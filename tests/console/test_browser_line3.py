@@ -90,3 +90,33 @@ async def test_trends_of_a_device_and_its_pon(
     assert "Период" in await page.inner_text("p.ranges")
     await page.screenshot(path=str(shots / "trends-device-ru.png"), full_page=True)
     await context.close()
+
+
+async def test_a_new_incident_pops_up_on_an_open_console(
+    console: ConsoleHarness, browser: Any, shots: Path  # noqa: F811
+) -> None:
+    from tests.console.test_alerts import _open_incident
+
+    await _open_incident(console, "OLT-0001")
+    context, page = await _login(browser, console, "admin")
+    await page.goto(console.url("/alerts"))
+    badge = page.locator("#alert-count")
+    await page.wait_for_function("(document.getElementById('alert-count') || {}).textContent === '1'")
+    await page.check("#alert-sound")  # stored per browser; the next incident beeps
+    assert await page.evaluate("localStorage.getItem('acs-alert-sound')") == "1"
+    number = await _open_incident(console, "OLT-0031")
+    toast = page.locator("#alert-toasts .toast", has_text=f"#{number}")
+    await toast.wait_for(timeout=30_000)
+    assert "OLT-0031" in await toast.inner_text()
+    await page.wait_for_function("(document.getElementById('alert-count') || {}).textContent === '2'")
+    assert await badge.is_visible()
+    await page.screenshot(path=str(shots / "alerts-en.png"), full_page=True)
+    await toast.locator("a").click()
+    await page.wait_for_url(f"**/incidents/{number}")
+    await _russian(page)
+    await page.goto(console.url("/alerts"))
+    await page.wait_for_function("(document.getElementById('alert-count') || {}).textContent === '2'")
+    third = await _open_incident(console, "OLT-0032")
+    await page.locator("#alert-toasts .toast", has_text=f"Новый инцидент #{third}").wait_for(timeout=30_000)
+    await page.screenshot(path=str(shots / "alerts-ru.png"), full_page=True)
+    await context.close()
