@@ -74,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     users_cli.add_arguments(user)
 
+    firmware = commands.add_parser(
+        "firmware", help="manage firmware images for campaigns",
+        description="Store firmware files and describe them (version, product classes) for campaigns.",
+    )
+    _add_setting_flags(firmware)
+    from acs import firmware_cli
+
+    firmware_cli.add_arguments(firmware)
+
     sim = commands.add_parser(
         "sim",
         help="run a fleet of simulated CPEs against an ACS",
@@ -102,6 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from acs.serve import serve
 
         return _run(serve(settings))
+    if args.command == "firmware":
+        from acs import firmware_cli
+
+        return _run(firmware_cli.run(args, settings))
     if args.command == "user":
         from acs.console import users_cli
 

@@ -9,12 +9,14 @@ from acs.connreq import ConnectionRequester
 from acs.cwmp_server.auth import NONCE_LIFETIME
 from acs.services import Services
 from acs.webhooks import http_sender
+from tasks.fleet import FleetCensus
 from tasks.incidents.grouping import Config as IncidentConfig
 from tasks.incidents.job import IncidentDetector
 from tasks.offline import OfflineDetector
 from tasks.scheduler import Job, JobRunner
 from tasks.search_backfill import SearchBackfill
 from tasks.secret_backfill import SecretSealing
+from tasks.store.fleet import FleetSummaryRepository
 from tasks.store.login_attempts import LoginAttemptRepository
 from tasks.store.users import ConsoleSessionRepository
 from tasks.trends import BootFolding, expired_days
@@ -29,6 +31,7 @@ WATCH_EXPIRY_INTERVAL = 60.0
 DIGEST_NONCE_PRUNE_INTERVAL = 60.0
 DIGEST_NONCE_SLACK = timedelta(seconds=60)  # clocks of several hosts may differ a little
 SEARCH_BACKFILL_INTERVAL = 600.0  # a run stops after half of it and the next goes on
+FLEET_CENSUS_INTERVAL = 120.0  # the console's fleet overview is at most this old (plus one pass)
 LOGIN_ATTEMPTS_KEPT = timedelta(days=1)  # the lock-out and the throttle look back 15 minutes at most
 
 
@@ -73,6 +76,8 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
     sealing = SecretSealing(services.repositories.parameters, services.repositories.jobs,
                             SEARCH_BACKFILL_INTERVAL / 2)
     runner.add(Job("seal_cached_secrets", SEARCH_BACKFILL_INTERVAL, sealing.run, at_start=True))
+    census = FleetCensus(services.repositories.devices, FleetSummaryRepository(services.database), services.clock)
+    runner.add(Job("fleet_census", FLEET_CENSUS_INTERVAL, census.run, at_start=True))
     register_monitoring_jobs(runner, services)
 
 

@@ -23,11 +23,13 @@ from tasks.registry import DeviceRegistry, OfflineMargin
 from tasks.secretbox import SecretBox, load_or_create_key
 from tasks.store.audit import AuditRepository
 from tasks.store.batches import BatchRepository
+from tasks.store.campaigns import CampaignRepository
 from tasks.store.db import Database
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
 from tasks.store.digest_nonces import DigestNonceRepository
 from tasks.store.files import FileStore
+from tasks.store.firmware import FirmwareRepository
 from tasks.store.health import HealthRepository
 from tasks.store.incidents import IncidentRepository
 from tasks.store.jobs import JobRepository
@@ -61,6 +63,8 @@ class Repositories:
     health: HealthRepository
     incidents: IncidentRepository
     digest_nonces: DigestNonceRepository
+    firmware: FirmwareRepository
+    campaigns: CampaignRepository
     trends: TrendRepository
     webhooks: WebhookDeliveryRepository
 
@@ -81,6 +85,8 @@ class Repositories:
             health=HealthRepository(database),
             incidents=IncidentRepository(database),
             digest_nonces=DigestNonceRepository(database),
+            firmware=FirmwareRepository(database),
+            campaigns=CampaignRepository(database),
             trends=TrendRepository(database),
             webhooks=WebhookDeliveryRepository(database),
         )
@@ -101,6 +107,8 @@ class Repositories:
             self.health,
             self.incidents,
             self.digest_nonces,
+            self.firmware,
+            self.campaigns,
             self.trends,
             self.webhooks,
         ):

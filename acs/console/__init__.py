@@ -3,7 +3,8 @@
 Server-rendered pages (Jinja2) and one small script for live updates; every asset comes from
 this package (no CDN). Modules: ``accounts`` (passwords, sessions, CSRF, lock-out), ``web``
 (guards, audit), ``render`` (templates, languages, time zones), ``pages`` (login, search,
-settings, users), ``device`` (device page, parameter tree, history), ``actions`` (tasks and
+settings, users), ``fleet`` (the fleet overview, OLT -> PON), ``devices_list`` (the device list,
+saved filters, CSV), ``device`` (device page, parameter tree, history), ``actions`` (tasks and
 other device actions), ``incidents`` and ``alerts`` (when the incident service is present), ``trends`` (charts).
 """
 
@@ -16,11 +17,12 @@ from pathlib import Path
 from aiohttp import web
 
 from acs.api.context import API
-from acs.console import actions, device, incidents, pages, trends
+from acs.console import actions, device, devices_list, fleet, incidents, pages, trends
 from acs.console.accounts import Accounts
 from acs.console.alerts import setup_alerts
 from acs.console.render import Renderer
 from acs.console.web import CONSOLE, Console, unknown_page
+from tasks.store.saved_filters import SavedFilterRepository
 from tasks.store.users import ConsoleSessionRepository, UserRepository
 
 STATIC = Path(str(files("acs.console").joinpath("static")))
@@ -41,7 +43,7 @@ def setup_console(app: web.Application) -> None:
     )
     console.renderer.env.globals["panels"] = console.panels
     app[CONSOLE] = console
-    for module in (pages, device, actions, trends):
+    for module in (pages, device, actions, trends, fleet, devices_list):
         app.router.add_routes(module.ROUTES)
     if "incidents" in console.panels:
         app.router.add_routes(incidents.ROUTES)
@@ -53,6 +55,7 @@ def setup_console(app: web.Application) -> None:
         await users.ensure_indexes()
         await sessions.ensure_indexes()
         await console.accounts.attempts.ensure_indexes()
+        await SavedFilterRepository(services.database).ensure_indexes()
 
     app.on_startup.append(indexes)
 
