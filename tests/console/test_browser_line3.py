@@ -39,6 +39,13 @@ async def _login(browser: Any, console: ConsoleHarness, role: str = "operator") 
     return context, page
 
 
+async def _loaded(page: Any, image_id: str) -> None:
+    """Wait until the image has loaded and decoded (a broken image has no natural width)."""
+    await page.wait_for_function(
+        "id => { const img = document.getElementById(id); return img && img.complete && img.naturalWidth > 0; }",
+        arg=image_id, timeout=30_000)
+
+
 async def _russian(page: Any) -> None:
     await page.click("#lang-ru")
     await page.wait_for_selector("#lang-en")
@@ -72,22 +79,24 @@ async def test_trends_of_a_device_and_its_pon(
     await page.goto(console.url(f"/devices/{ids[0]}"))
     await page.click("#trends-link")
     for chart in ("optical", "temperature", "health", "reboots"):
-        image = page.locator(f"#chart-{chart}")
-        await image.wait_for()
-        # The SVG loaded as an image (a broken image has no natural width).
-        assert await image.evaluate("img => img.complete && img.naturalWidth > 0"), chart
+        await _loaded(page, f"chart-{chart}")  # the SVG loaded as an image
     await page.screenshot(path=str(shots / "trends-device-en.png"), full_page=True)
     await page.click("#range-30")
     await page.wait_for_selector("#range-30 >> xpath=self::strong")
     await page.click("#pon-trends")
     await page.wait_for_selector("h1 >> text=PON 0/2/1")
-    assert await page.locator("#chart-health").evaluate("img => img.naturalWidth > 0")
+    for chart in ("optical", "temperature", "health", "reboots"):
+        await _loaded(page, f"chart-{chart}")
     await page.screenshot(path=str(shots / "trends-pon-en.png"), full_page=True)
     await _russian(page)
     await page.wait_for_selector("text=Тренды")
+    for chart in ("optical", "temperature", "health", "reboots"):
+        await _loaded(page, f"chart-{chart}")
     await page.screenshot(path=str(shots / "trends-pon-ru.png"), full_page=True)
     await page.goto(console.url(f"/devices/{ids[0]}/trends"))
     assert "Период" in await page.inner_text("p.ranges")
+    for chart in ("optical", "temperature", "health", "reboots"):
+        await _loaded(page, f"chart-{chart}")
     await page.screenshot(path=str(shots / "trends-device-ru.png"), full_page=True)
     await context.close()
 
