@@ -132,6 +132,16 @@ class Settings(BaseModel):
     provision_connection_request_credentials: bool = Field(
         default=True, description="Set random per-device connection-request credentials at BOOTSTRAP"
     )
+    profile_cache_seconds: float = Field(
+        default=5.0, ge=0, le=600, description="How long a process keeps the profiles in memory before re-reading them"
+    )
+    profile_max_failures: int = Field(
+        default=3, ge=1, le=100, description="Failed profile applications in a row before a device is blocked"
+    )
+    drift_interval: int = Field(default=3600, ge=60, description="Seconds between two configuration drift reports")
+    drift_max_devices: int = Field(
+        default=20_000, ge=1, description="Devices one drift report reads at most (the rest is counted as not checked)"
+    )
     connection_request_timeout: float = Field(default=5.0, gt=0, le=60, description="Per attempt (s)")
     connection_request_attempts: int = Field(default=2, ge=1, le=5, description="Attempts per wake-up")
     task_default_expiry: int = Field(default=7 * 86400, ge=60, description="Lifetime of a task with no expires_in (s)")

@@ -13,6 +13,7 @@ from tasks.fleet import FleetCensus
 from tasks.incidents.grouping import Config as IncidentConfig
 from tasks.incidents.job import IncidentDetector
 from tasks.offline import OfflineDetector
+from tasks.profiles.drift_report import DriftReporter
 from tasks.scheduler import Job, JobRunner
 from tasks.search_backfill import SearchBackfill
 from tasks.secret_backfill import SecretSealing
@@ -76,6 +77,9 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
     sealing = SecretSealing(services.repositories.parameters, services.repositories.jobs,
                             SEARCH_BACKFILL_INTERVAL / 2)
     runner.add(Job("seal_cached_secrets", SEARCH_BACKFILL_INTERVAL, sealing.run, at_start=True))
+    drift = DriftReporter(services.profiles, services.repositories.devices, services.repositories.drift,
+                          services.clock, services.settings.drift_max_devices)
+    runner.add(Job("configuration_drift", services.settings.drift_interval, drift.run))
     census = FleetCensus(services.repositories.devices, FleetSummaryRepository(services.database), services.clock)
     runner.add(Job("fleet_census", FLEET_CENSUS_INTERVAL, census.run, at_start=True))
     register_monitoring_jobs(runner, services)
