@@ -1,4 +1,4 @@
-"""The ``acs`` command: ``serve``, ``token``, ``user``, ``sim``.
+"""The ``acs`` command: ``serve``, ``token``, ``user``, ``profile``, ``subscribers``, ``sim``.
 
 Every setting of :class:`acs.config.Settings` is a flag of ``acs serve`` (``--cwmp-listen``),
 an ``ACS_*`` variable (``ACS_CWMP_LISTEN``) and a key of the ``--config`` TOML file.
@@ -83,6 +83,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     firmware_cli.add_arguments(firmware)
 
+    from acs import profiles_cli
+
+    profile = commands.add_parser(
+        "profile",
+        help="manage auto-configuration profiles from YAML files",
+        description="Apply, list, show, diff and roll back auto-configuration profiles.",
+    )
+    _add_setting_flags(profile)
+    profiles_cli.add_profile_arguments(profile)
+    subscribers = commands.add_parser(
+        "subscribers",
+        help="import subscriber records (PPPoE, VLAN, VoIP, plan) from CSV",
+        description="Subscriber records that profile templates draw on.",
+    )
+    _add_setting_flags(subscribers)
+    profiles_cli.add_subscriber_arguments(subscribers)
+
     sim = commands.add_parser(
         "sim",
         help="run a fleet of simulated CPEs against an ACS",
@@ -111,6 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from acs.serve import serve
 
         return _run(serve(settings))
+    if args.command in ("profile", "subscribers"):
+        from acs import profiles_cli
+
+        run = profiles_cli.run_profile if args.command == "profile" else profiles_cli.run_subscribers
+        return _run(run(args, settings))
     if args.command == "firmware":
         from acs import firmware_cli
 

@@ -8,6 +8,7 @@ saved filters, CSV), ``tasks_pages`` (task queue, faults), ``bulk`` (bulk action
 (roles, passwords, sessions, the audit page), ``device``
 (device page, parameter tree, history), ``actions`` (tasks and other device actions), ``incidents``
 (when the incident service is present), ``trends`` (charts).
+With incidents come ``alerts`` (new ones pushed live, the webhook's outbox).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from aiohttp import web
 from acs.api.context import API
 from acs.console import actions, admin, bulk, device, devices_list, fleet, incidents, pages, tasks_pages, trends
 from acs.console.accounts import Accounts
+from acs.console.alerts import setup_alerts
 from acs.console.render import Renderer
 from acs.console.web import CONSOLE, Console, unknown_page
 from tasks.store.saved_filters import SavedFilterRepository
@@ -49,6 +51,7 @@ def setup_console(app: web.Application) -> None:
     bulk.setup(app)
     if "incidents" in console.panels:
         app.router.add_routes(incidents.ROUTES)
+        setup_alerts(app, services.repositories.incidents)
     app.router.add_static("/static/console/", STATIC, name="console_static")
     app.router.add_get("/{tail:.*}", unknown_page)  # last: only what no other route matched
 
