@@ -8,6 +8,7 @@ from typing import Any
 from acs.connreq import ConnectionRequester
 from acs.cwmp_server.auth import NONCE_LIFETIME
 from acs.services import Services
+from acs.webhooks import http_sender
 from tasks.fleet import FleetCensus
 from tasks.incidents.grouping import Config as IncidentConfig
 from tasks.incidents.job import IncidentDetector
@@ -21,6 +22,7 @@ from tasks.store.login_attempts import LoginAttemptRepository
 from tasks.store.users import ConsoleSessionRepository
 from tasks.trends import BootFolding, expired_days
 from tasks.watch import WatchExpiry
+from tasks.webhooks import WebhookConfig, WebhookOutbox
 
 SESSION_REAPER_INTERVAL = 5.0
 TASK_EXPIRY_INTERVAL = 15.0
@@ -128,6 +130,7 @@ def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
     runner.add(Job("detect_incidents", settings.incident_check_interval, detect_incidents))
     runner.add(Job("prune_device_events", JOB_HISTORY_INTERVAL, prune_device_events))
     register_trend_jobs(runner, services)
+    register_webhook_jobs(runner, services)
 
 
 TREND_BOOTS_INTERVAL = 900.0  # well within tasks.trends.BOOTS_LOOKBACK
@@ -143,3 +146,24 @@ def register_trend_jobs(runner: JobRunner, services: Services) -> None:
 
     runner.add(Job("fold_boots", TREND_BOOTS_INTERVAL, boots.run))
     runner.add(Job("prune_trends", JOB_HISTORY_INTERVAL, prune_trends))
+
+
+WEBHOOK_DELIVERIES_KEPT = timedelta(days=30)
+
+
+def register_webhook_jobs(runner: JobRunner, services: Services) -> None:
+    """Issue 16 item 7: new incidents to the operator's webhook (when one is configured)."""
+    settings, repositories = services.settings, services.repositories
+
+    async def prune_webhook_deliveries() -> dict[str, Any]:
+        before = services.clock() - WEBHOOK_DELIVERIES_KEPT
+        return {"deliveries_pruned": await repositories.webhooks.prune(before)}
+
+    runner.add(Job("prune_webhook_deliveries", JOB_HISTORY_INTERVAL, prune_webhook_deliveries))
+    if settings.webhook_url is None or settings.webhook_secret is None:
+        return
+    config = WebhookConfig(settings.webhook_url, settings.webhook_secret.get_secret_value().encode(),
+                           settings.webhook_max_attempts)
+    outbox = WebhookOutbox(config, repositories.webhooks, repositories.incidents, repositories.jobs,
+                           http_sender(settings.webhook_timeout), services.clock)
+    runner.add(Job("deliver_webhooks", settings.webhook_interval, outbox.run))

@@ -45,6 +45,7 @@ from tasks.store.subscribers import SubscriberRepository
 from tasks.store.tasks import TaskRepository
 from tasks.store.tokens import TokenRepository
 from tasks.store.trends import TrendRepository
+from tasks.store.webhooks import WebhookDeliveryRepository
 from tasks.trends import TrendRecorder
 
 
@@ -74,6 +75,7 @@ class Repositories:
     firmware: FirmwareRepository
     campaigns: CampaignRepository
     trends: TrendRepository
+    webhooks: WebhookDeliveryRepository
 
     @classmethod
     def open(cls, database: Database, box: SecretBox) -> Repositories:
@@ -98,6 +100,7 @@ class Repositories:
             firmware=FirmwareRepository(database),
             campaigns=CampaignRepository(database),
             trends=TrendRepository(database),
+            webhooks=WebhookDeliveryRepository(database),
         )
 
     async def ensure_indexes(self) -> None:
@@ -122,6 +125,7 @@ class Repositories:
             self.firmware,
             self.campaigns,
             self.trends,
+            self.webhooks,
         ):
             await repository.ensure_indexes()
 

@@ -34,6 +34,7 @@ UNSHARDED = (
     "job_leases",
     "job_state",
     "task_batches",
+    "webhook_deliveries",
     # Issue 14: profiles are read whole (a few dozen documents); subscribers are found by serial or
     # PPPoE login on the session path, so they stay on one shard rather than scatter the lookup.
     "profiles",

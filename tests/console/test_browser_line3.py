@@ -39,6 +39,13 @@ async def _login(browser: Any, console: ConsoleHarness, role: str = "operator") 
     return context, page
 
 
+async def _loaded(page: Any, image_id: str) -> None:
+    """Wait until the image has loaded and decoded (a broken image has no natural width)."""
+    await page.wait_for_function(
+        "id => { const img = document.getElementById(id); return img && img.complete && img.naturalWidth > 0; }",
+        arg=image_id, timeout=30_000)
+
+
 async def _russian(page: Any) -> None:
     await page.click("#lang-ru")
     await page.wait_for_selector("#lang-en")
@@ -72,21 +79,53 @@ async def test_trends_of_a_device_and_its_pon(
     await page.goto(console.url(f"/devices/{ids[0]}"))
     await page.click("#trends-link")
     for chart in ("optical", "temperature", "health", "reboots"):
-        image = page.locator(f"#chart-{chart}")
-        await image.wait_for()
-        # The SVG loaded as an image (a broken image has no natural width).
-        assert await image.evaluate("img => img.complete && img.naturalWidth > 0"), chart
+        await _loaded(page, f"chart-{chart}")  # the SVG loaded as an image
     await page.screenshot(path=str(shots / "trends-device-en.png"), full_page=True)
     await page.click("#range-30")
     await page.wait_for_selector("#range-30 >> xpath=self::strong")
     await page.click("#pon-trends")
     await page.wait_for_selector("h1 >> text=PON 0/2/1")
-    assert await page.locator("#chart-health").evaluate("img => img.naturalWidth > 0")
+    for chart in ("optical", "temperature", "health", "reboots"):
+        await _loaded(page, f"chart-{chart}")
     await page.screenshot(path=str(shots / "trends-pon-en.png"), full_page=True)
     await _russian(page)
     await page.wait_for_selector("text=Тренды")
+    for chart in ("optical", "temperature", "health", "reboots"):
+        await _loaded(page, f"chart-{chart}")
     await page.screenshot(path=str(shots / "trends-pon-ru.png"), full_page=True)
     await page.goto(console.url(f"/devices/{ids[0]}/trends"))
     assert "Период" in await page.inner_text("p.ranges")
+    for chart in ("optical", "temperature", "health", "reboots"):
+        await _loaded(page, f"chart-{chart}")
     await page.screenshot(path=str(shots / "trends-device-ru.png"), full_page=True)
+    await context.close()
+
+
+async def test_a_new_incident_pops_up_on_an_open_console(
+    console: ConsoleHarness, browser: Any, shots: Path  # noqa: F811
+) -> None:
+    from tests.console.test_alerts import _open_incident
+
+    await _open_incident(console, "OLT-0001")
+    context, page = await _login(browser, console, "admin")
+    await page.goto(console.url("/alerts"))
+    badge = page.locator("#alert-count")
+    await page.wait_for_function("(document.getElementById('alert-count') || {}).textContent === '1'")
+    await page.check("#alert-sound")  # stored per browser; the next incident beeps
+    assert await page.evaluate("localStorage.getItem('acs-alert-sound')") == "1"
+    number = await _open_incident(console, "OLT-0031")
+    toast = page.locator("#alert-toasts .toast", has_text=f"#{number}")
+    await toast.wait_for(timeout=30_000)
+    assert "OLT-0031" in await toast.inner_text()
+    await page.wait_for_function("(document.getElementById('alert-count') || {}).textContent === '2'")
+    assert await badge.is_visible()
+    await page.screenshot(path=str(shots / "alerts-en.png"), full_page=True)
+    await toast.locator("a").click()
+    await page.wait_for_url(f"**/incidents/{number}")
+    await _russian(page)
+    await page.goto(console.url("/alerts"))
+    await page.wait_for_function("(document.getElementById('alert-count') || {}).textContent === '2'")
+    third = await _open_incident(console, "OLT-0032")
+    await page.locator("#alert-toasts .toast", has_text=f"Новый инцидент #{third}").wait_for(timeout=30_000)
+    await page.screenshot(path=str(shots / "alerts-ru.png"), full_page=True)
     await context.close()
