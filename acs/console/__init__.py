@@ -7,7 +7,8 @@ settings, users), ``fleet`` (the fleet overview, OLT -> PON), ``devices_list`` (
 saved filters, CSV), ``tasks_pages`` (task queue, faults), ``bulk`` (bulk actions), ``device``
 (device page, parameter tree, history), ``actions`` (tasks and other device actions), ``incidents``
 (when the incident service is present), ``trends`` (charts).
-With incidents come ``alerts`` (new ones pushed live, the webhook's outbox).
+With incidents come ``alerts`` (new ones pushed live, the webhook's outbox); ``line3``: notes, diff,
+configuration backup and restore.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from aiohttp import web
 
 from acs.api.context import API
-from acs.console import actions, bulk, device, devices_list, fleet, incidents, pages, tasks_pages, trends
+from acs.console import actions, bulk, device, devices_list, fleet, incidents, line3, pages, tasks_pages, trends
 from acs.console.accounts import Accounts
 from acs.console.alerts import setup_alerts
 from acs.console.render import Renderer
@@ -45,7 +46,7 @@ def setup_console(app: web.Application) -> None:
     )
     console.renderer.env.globals["panels"] = console.panels
     app[CONSOLE] = console
-    for module in (pages, device, actions, trends, fleet, devices_list, tasks_pages):
+    for module in (pages, device, actions, trends, fleet, devices_list, tasks_pages, line3):
         app.router.add_routes(module.ROUTES)
     bulk.setup(app)
     if "incidents" in console.panels:
