@@ -4,7 +4,8 @@ Server-rendered pages (Jinja2) and one small script for live updates; every asse
 this package (no CDN). Modules: ``accounts`` (passwords, sessions, CSRF, lock-out), ``web``
 (guards, audit), ``render`` (templates, languages, time zones), ``pages`` (login, search,
 settings, users), ``fleet`` (the fleet overview, OLT -> PON), ``devices_list`` (the device list,
-saved filters, CSV), ``tasks_pages`` (task queue, faults), ``bulk`` (bulk actions), ``device``
+saved filters, CSV), ``tasks_pages`` (task queue, faults), ``bulk`` (bulk actions), ``admin``
+(roles, passwords, sessions, the audit page), ``device``
 (device page, parameter tree, history), ``actions`` (tasks and other device actions), ``incidents``
 (when the incident service is present), ``trends`` (charts).
 With incidents come ``alerts`` (new ones pushed live, the webhook's outbox); ``line3``: notes, diff,
@@ -20,7 +21,19 @@ from pathlib import Path
 from aiohttp import web
 
 from acs.api.context import API
-from acs.console import actions, bulk, device, devices_list, fleet, incidents, line3, pages, tasks_pages, trends
+from acs.console import (
+    actions,
+    admin,
+    bulk,
+    device,
+    devices_list,
+    fleet,
+    incidents,
+    line3,
+    pages,
+    tasks_pages,
+    trends,
+)
 from acs.console.accounts import Accounts
 from acs.console.alerts import setup_alerts
 from acs.console.render import Renderer
@@ -46,7 +59,7 @@ def setup_console(app: web.Application) -> None:
     )
     console.renderer.env.globals["panels"] = console.panels
     app[CONSOLE] = console
-    for module in (pages, device, actions, trends, fleet, devices_list, tasks_pages, line3):
+    for module in (pages, device, actions, trends, fleet, devices_list, tasks_pages, admin, line3):
         app.router.add_routes(module.ROUTES)
     bulk.setup(app)
     if "incidents" in console.panels:

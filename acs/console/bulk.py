@@ -1,15 +1,15 @@
 """Bulk actions from the console: on a selection of the device list, on a whole search result, or on
 an open incident's members. Reboot, refresh a subtree, set values, firmware upgrade (a Download of a
-stored firmware image, for the image's model), and tag/untag.
+stored firmware image, for the image's model), re-provision, and tag/untag.
 
 ``/bulk?<source>`` shows how many devices the source holds and the action forms; the operator ticks
 the count to confirm. A task action goes through the bulk API's runner (``acs/api/bulk.py``: one
 task per device, devices woken at a bounded rate, refusals listed); tagging has no task, so
-``TagRun`` walks the same devices partition by partition and records its progress in the same
-``task_batches`` document shape (kind ``tag``). ``/bulk/{id}`` follows the progress (tasks per
-status) and cancels: queued tasks are cancelled, a tagging run stops after its current page.
-
-Re-provisioning is not offered: the profiles engine (``tasks/profiles/``) has no apply path yet.
+``DeviceRun`` walks the same devices partition by partition and records its progress in the same
+``task_batches`` document shape (kind ``tag``). Re-provisioning (the profiles engine re-applies a
+device's configuration in its next session: ``ProfileEngine.request_reprovision``, optionally
+waking it) runs the same way. ``/bulk/{id}`` follows the progress (tasks per status) and cancels:
+queued tasks are cancelled, a run without tasks stops after its current page.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -37,10 +37,12 @@ from tasks.store.db import Document
 from tasks.store.devices import DeviceFilter
 
 log = logging.getLogger("acs.console.bulk")
-ACTIONS = ("reboot", "refresh", "set", "firmware", "tag", "untag")
+ACTIONS = ("reboot", "refresh", "set", "firmware", "tag", "untag", "reprovision")
+RUNS = ("tag", "untag", "reprovision")  # actions without tasks: a DeviceRun
 MAX_DEVICES = 100_000  # the bulk API's own ceiling
 SELECTION_MAX = 10_000
-TAG_PAGE = 200
+RUN_PAGE = 200
+STEPS_AT_ONCE = 10  # devices written (or woken) at once by a run without tasks
 FIRMWARE_FILE_TYPE = "1 Firmware Upgrade Image"  # TR-069 A.3.2.8
 IMAGES_SHOWN = 100
 SELECTOR_FIELDS = {"q": "q", "model": "product_class", "version": "software_version", "tag": "tag",
@@ -122,13 +124,8 @@ async def start_bulk(request: web.Request) -> web.StreamResponse:
         if fields.get("confirm") != "yes":
             raise BulkRefused("bulk_confirm")
         device_filter, selector = await _source(request, fields, picked)
-        if action in ("tag", "untag"):
-            tag = fields.get("new_tag", "").strip()  # not "tag": that is the list's tag filter
-            if not re.fullmatch(TAG_PATTERN, tag):
-                raise BulkRefused("invalid_tag", tag=tag)
-            batch = await TagRun.start(request.app, device_filter, selector, tag, action == "tag", user.who)
-            await audit(request, f"Bulk {'tag' if action == 'tag' else 'untag'} devices: {tag}", 202,
-                        batch_id=batch["_id"], kind=action, tags=[tag], matched=batch["matched"])
+        if action in RUNS:
+            batch = await _start_run(request, action, fields, device_filter, selector)
         else:
             body = await _task_body(request, action, fields, selector)
             batch = await console.api.bulk.start(body, user.who)
@@ -140,6 +137,40 @@ async def start_bulk(request: web.Request) -> web.StreamResponse:
         log.info("bulk action refused: %s", error)
         return refuse(request, error.status, "err_bulk_refused", reason=str(error))
     raise web.HTTPSeeOther(f"/bulk/{batch['_id']}")
+
+
+async def _start_run(request: web.Request, action: str, fields: Mapping[str, str], device_filter: DeviceFilter,
+                     selector: dict[str, Any]) -> Document:
+    console = console_of(request)
+    services = console.api.services
+    who = user_of(request).who
+    if action == "reprovision":
+        wake = fields.get("wake") == "yes"
+
+        async def reprovision(device_id: str) -> None:
+            # The profiles engine re-applies the device's configuration in its next session.
+            if await services.profiles.request_reprovision(device_id) and wake:
+                device = await services.repositories.devices.get(device_id)
+                if device is not None:
+                    await console.api.connreq.wake(device)
+
+        batch = await DeviceRun.start(request.app, device_filter, selector, "reprovision", {"wake": wake},
+                                      reprovision, who)
+        await audit(request, "Bulk re-provision devices (profiles)", 202, batch_id=batch["_id"], kind=action,
+                    matched=batch["matched"])
+        return batch
+    tag = fields.get("new_tag", "").strip()  # not "tag": that is the list's tag filter
+    if not re.fullmatch(TAG_PATTERN, tag):
+        raise BulkRefused("invalid_tag", tag=tag)
+    change = services.repositories.devices.add_tags if action == "tag" else services.repositories.devices.remove_tags
+
+    async def tag_one(device_id: str) -> None:
+        await change(device_id, [tag])
+
+    batch = await DeviceRun.start(request.app, device_filter, selector, action, {"tag": tag}, tag_one, who)
+    await audit(request, f"Bulk {action} devices: {tag}", 202, batch_id=batch["_id"], kind=action, tags=[tag],
+                matched=batch["matched"])
+    return batch
 
 
 async def _task_body(
@@ -178,55 +209,64 @@ async def _task_body(
     return await resolve_bulk_transfer(services, body)
 
 
-class TagRun:
-    """Tag or untag every device of a filter, in the background, as a ``task_batches`` document."""
+DeviceStep = Callable[[str], Awaitable[object]]
 
-    KEY: web.AppKey[dict[str, asyncio.Task[None]]] = web.AppKey("console_tag_runs", dict)
+
+class DeviceRun:
+    """A bulk action without tasks (tag, untag, re-provision): ``step`` on every device of a filter,
+    in the background, recorded as a ``task_batches`` document (``progress.created``: devices done)."""
+
+    KEY: web.AppKey[dict[str, asyncio.Task[None]]] = web.AppKey("console_device_runs", dict)
 
     @classmethod
-    async def start(cls, app: web.Application, device_filter: DeviceFilter, selector: dict[str, Any], tag: str,
-                    add: bool, who: str) -> Document:
-        console = app[CONSOLE]
-        services = console.api.services
+    async def start(cls, app: web.Application, device_filter: DeviceFilter, selector: dict[str, Any], kind: str,
+                    fields: dict[str, Any], step: DeviceStep, who: str) -> Document:
+        services = app[CONSOLE].api.services
         matched = (await services.repositories.devices.search_page(device_filter, None, 1)).total
         batch: Document = {
             "_id": str(ObjectId()), "state": RUNNING, "created_at": services.clock(), "created_by": who,
-            "kind": "tag" if add else "untag", "tag": tag, "devices": selector, "matched": matched,
-            "progress": {"created": 0}, "connection_request": False,
+            "kind": kind, **fields, "devices": selector, "matched": matched, "progress": {"created": 0},
+            "connection_request": False,
         }
         await services.repositories.batches.insert(batch)
         runs = app[cls.KEY]
-        run = asyncio.create_task(cls._run(app, batch["_id"], device_filter, tag, add))
+        run = asyncio.create_task(cls._run(app, batch["_id"], device_filter, step))
         runs[batch["_id"]] = run
         run.add_done_callback(lambda _done: runs.pop(batch["_id"], None))
         return batch
 
     @staticmethod
-    async def _run(app: web.Application, batch_id: str, device_filter: DeviceFilter, tag: str, add: bool) -> None:
+    async def _run(app: web.Application, batch_id: str, device_filter: DeviceFilter, step: DeviceStep) -> None:
         services = app[CONSOLE].api.services
         devices, batches = services.repositories.devices, services.repositories.batches
-        change = devices.add_tags if add else devices.remove_tags
+        limit = asyncio.Semaphore(STEPS_AT_ONCE)
+
+        async def one(device_id: str) -> None:
+            async with limit:
+                await step(device_id)
+
+        async def apply(page: list[str]) -> bool:
+            if not await _still_running(batches, batch_id):
+                return False
+            await asyncio.gather(*(one(device_id) for device_id in page))
+            await batches.add_progress(batch_id, {"created": len(page)}, {})
+            return True
+
         try:
             page: list[str] = []
             async for device in devices.stream_partitions(device_filter, {"_id": 1}):
                 page.append(device["_id"])
-                if len(page) < TAG_PAGE:
-                    continue
-                if not await _still_running(batches, batch_id):
-                    return
-                for device_id in page:
-                    await change(device_id, [tag])
-                await batches.add_progress(batch_id, {"created": len(page)}, {})
-                page = []
-            if page and await _still_running(batches, batch_id):
-                for device_id in page:
-                    await change(device_id, [tag])
-                await batches.add_progress(batch_id, {"created": len(page)}, {})
+                if len(page) == RUN_PAGE:
+                    if not await apply(page):
+                        return
+                    page = []
+            if page and not await apply(page):
+                return
             await batches.finish(batch_id, {"finished_at": services.clock()})
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("bulk tagging %s stopped", batch_id)
+            log.exception("bulk %s stopped", batch_id)
 
     @classmethod
     async def close(cls, app: web.Application) -> None:
@@ -247,13 +287,13 @@ async def _status(request: web.Request) -> tuple[Document | None, dict[str, int]
     if not re.fullmatch(r"[0-9a-f]{24}", batch_id):
         return None, {}
     batch = await services.repositories.batches.get(batch_id)
-    if batch is None or batch["kind"] in ("tag", "untag"):
+    if batch is None or batch["kind"] in RUNS:
         return batch, {}
     return batch, await services.repositories.tasks.count_by_status(batch_id)
 
 
 def _settled(batch: Document, tasks: Mapping[str, int]) -> int:
-    if batch["kind"] in ("tag", "untag"):
+    if batch["kind"] in RUNS:
         return int(batch["progress"].get("created", 0))
     return sum(tasks.get(status, 0) for status in ("done", "failed", "cancelled", "expired"))
 
@@ -279,7 +319,7 @@ async def cancel_bulk(request: web.Request) -> web.StreamResponse:
         return refuse(request, 404, "err_bulk_not_found")
     user = user_of(request)
     await form_of(request)
-    if batch["kind"] in ("tag", "untag"):
+    if batch["kind"] in RUNS:
         cancelled = await console.api.services.repositories.batches.cancel(
             batch["_id"], {"cancelled_at": console.api.services.clock(), "cancelled_by": user.who})
         if cancelled is None:
@@ -294,8 +334,8 @@ async def cancel_bulk(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    app[TagRun.KEY] = {}
-    app.on_cleanup.append(TagRun.close)
+    app[DeviceRun.KEY] = {}
+    app.on_cleanup.append(DeviceRun.close)
     app.router.add_routes(ROUTES)
 
 

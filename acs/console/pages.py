@@ -123,11 +123,20 @@ async def users_page(request: web.Request) -> web.StreamResponse:
     return await _users(request)
 
 
+async def users_with_error(request: web.Request, error: str, status: int) -> web.StreamResponse:
+    """The Users page with a refusal on it (the account actions of ``admin`` answer with it)."""
+    return await _users(request, error, status)
+
+
 async def _users(request: web.Request, error: str | None = None, status: int = 200) -> web.StreamResponse:
     console = console_of(request)
     users = await console.accounts.users.page(None, 500)
+    now = console.api.services.clock()
+    sessions = {user["username"]: await console.accounts.sessions.count_for_user(user["username"], now)
+                for user in users}
     return console.renderer.page("users.html", user_of(request), status=status, users=users, error=error,
-                                 roles=[role.value for role in Role])
+                                 roles=[role.value for role in Role], sessions=sessions,
+                                 done=request.query.get("done"))
 
 
 @guard(Role.ADMIN)

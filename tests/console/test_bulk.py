@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from acs.api.context import API
+from tasks.profiles.engine import REPROVISION
 from tasks.store.files import NewFile
 from tests.console.conftest import ConsoleHarness, LoggedIn
 from tests.console.test_incidents import _incident
@@ -173,3 +174,21 @@ async def test_firmware_upgrade_downloads_the_image_on_its_model_only(console: C
     status, _ = await _post(operator, console, [("olt", "OLT-F"), ("action", "firmware"), ("image", image["_id"]),
                                                 ("image_model", "OTHER"), ("confirm", "yes")])
     assert status == 422, "an image is not sent to another model"
+
+
+async def test_reprovision_marks_each_device_for_its_next_session(console: ConsoleHarness) -> None:
+    operator = await console.login("operator")
+    ids = [await console.device(f"RP{n}", olt_id="OLT-RP") for n in range(3)]
+    await console.device("RP-OTHER", olt_id="OLT-NOT")
+    _, page = await _get(operator, console, "/bulk?olt=OLT-RP")
+    assert 'id="bulk-reprovision"' in page
+    status, location = await _post(operator, console, [("olt", "OLT-RP"), ("action", "reprovision"),
+                                                       ("confirm", "yes")])
+    assert status == 303
+    batch = await _finished(console, _batch_of(location))
+    assert batch["kind"] == "reprovision" and batch["progress"]["created"] == 3
+    devices = console.services.database.collection("devices")
+    marked = sorted([device["_id"] async for device in devices.find({REPROVISION: True})])
+    assert marked == sorted(ids)
+    _, page = await _get(operator, console, location)
+    assert "3 of 3 devices done." in page and "Re-provision" in page
