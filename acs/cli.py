@@ -1,4 +1,4 @@
-"""The ``acs`` command: ``serve``, ``token``, ``user``, ``sim``.
+"""The ``acs`` command: ``serve``, ``token``, ``user``, ``profile``, ``subscribers``, ``sim``.
 
 Every setting of :class:`acs.config.Settings` is a flag of ``acs serve`` (``--cwmp-listen``),
 an ``ACS_*`` variable (``ACS_CWMP_LISTEN``) and a key of the ``--config`` TOML file.
@@ -74,6 +74,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     users_cli.add_arguments(user)
 
+    firmware = commands.add_parser(
+        "firmware", help="manage firmware images for campaigns",
+        description="Store firmware files and describe them (version, product classes) for campaigns.",
+    )
+    _add_setting_flags(firmware)
+    from acs import firmware_cli
+
+    firmware_cli.add_arguments(firmware)
+
+    from acs import profiles_cli
+
+    profile = commands.add_parser(
+        "profile",
+        help="manage auto-configuration profiles from YAML files",
+        description="Apply, list, show, diff and roll back auto-configuration profiles.",
+    )
+    _add_setting_flags(profile)
+    profiles_cli.add_profile_arguments(profile)
+    subscribers = commands.add_parser(
+        "subscribers",
+        help="import subscriber records (PPPoE, VLAN, VoIP, plan) from CSV",
+        description="Subscriber records that profile templates draw on.",
+    )
+    _add_setting_flags(subscribers)
+    profiles_cli.add_subscriber_arguments(subscribers)
+
     sim = commands.add_parser(
         "sim",
         help="run a fleet of simulated CPEs against an ACS",
@@ -102,6 +128,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from acs.serve import serve
 
         return _run(serve(settings))
+    if args.command in ("profile", "subscribers"):
+        from acs import profiles_cli
+
+        run = profiles_cli.run_profile if args.command == "profile" else profiles_cli.run_subscribers
+        return _run(run(args, settings))
+    if args.command == "firmware":
+        from acs import firmware_cli
+
+        return _run(firmware_cli.run(args, settings))
     if args.command == "user":
         from acs.console import users_cli
 
