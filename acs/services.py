@@ -38,6 +38,7 @@ from tasks.store.health import HealthRepository
 from tasks.store.incidents import IncidentRepository
 from tasks.store.jobs import JobRepository
 from tasks.store.locks import SessionLockRepository
+from tasks.store.notes import NoteRepository
 from tasks.store.parameters import ParameterRepository
 from tasks.store.profiles import ProfileRepository
 from tasks.store.sessions import SessionRepository
@@ -76,6 +77,7 @@ class Repositories:
     campaigns: CampaignRepository
     trends: TrendRepository
     webhooks: WebhookDeliveryRepository
+    notes: NoteRepository
 
     @classmethod
     def open(cls, database: Database, box: SecretBox) -> Repositories:
@@ -101,6 +103,7 @@ class Repositories:
             campaigns=CampaignRepository(database),
             trends=TrendRepository(database),
             webhooks=WebhookDeliveryRepository(database),
+            notes=NoteRepository(database),
         )
 
     async def ensure_indexes(self) -> None:
@@ -126,6 +129,7 @@ class Repositories:
             self.campaigns,
             self.trends,
             self.webhooks,
+            self.notes,
         ):
             await repository.ensure_indexes()
 

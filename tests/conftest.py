@@ -28,6 +28,23 @@ from tests.support.processes import AcsProcess, start_serve
 AcsServeFactory = Callable[..., Awaitable[AcsProcess]]
 
 
+LONG_TEST_TIMEOUT = 400
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Start the long end-to-end tests first (those given a timeout of LONG_TEST_TIMEOUT s or more).
+
+    The suite runs on two xdist workers (the README's test command): a ten-minute test that starts
+    last would run alone at the end while the other worker idles.
+    """
+
+    def allowed(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("timeout")
+        return float(marker.args[0]) if marker is not None and marker.args else 0.0
+
+    items.sort(key=lambda item: -allowed(item) if allowed(item) >= LONG_TEST_TIMEOUT else 0.0)
+
+
 @pytest.fixture(scope="session")
 async def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[MongoServer]:
     async with mongo_server_for_tests(tmp_path_factory.mktemp("mongo")) as server:

@@ -8,7 +8,8 @@ saved filters, CSV), ``tasks_pages`` (task queue, faults), ``bulk`` (bulk action
 (roles, passwords, sessions, the audit page), ``device``
 (device page, parameter tree, history), ``actions`` (tasks and other device actions), ``incidents``
 (when the incident service is present), ``trends`` (charts).
-With incidents come ``alerts`` (new ones pushed live, the webhook's outbox).
+With incidents come ``alerts`` (new ones pushed live, the webhook's outbox); ``line3``: notes, diff,
+configuration backup and restore.
 """
 
 from __future__ import annotations
@@ -20,7 +21,19 @@ from pathlib import Path
 from aiohttp import web
 
 from acs.api.context import API
-from acs.console import actions, admin, bulk, device, devices_list, fleet, incidents, pages, tasks_pages, trends
+from acs.console import (
+    actions,
+    admin,
+    bulk,
+    device,
+    devices_list,
+    fleet,
+    incidents,
+    line3,
+    pages,
+    tasks_pages,
+    trends,
+)
 from acs.console.accounts import Accounts
 from acs.console.alerts import setup_alerts
 from acs.console.render import Renderer
@@ -46,7 +59,7 @@ def setup_console(app: web.Application) -> None:
     )
     console.renderer.env.globals["panels"] = console.panels
     app[CONSOLE] = console
-    for module in (pages, device, actions, trends, fleet, devices_list, tasks_pages, admin):
+    for module in (pages, device, actions, trends, fleet, devices_list, tasks_pages, admin, line3):
         app.router.add_routes(module.ROUTES)
     bulk.setup(app)
     if "incidents" in console.panels:

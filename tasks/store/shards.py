@@ -21,6 +21,7 @@ DEVICE_KEYED: dict[str, str] = {
     "device_events": "device_id",
     "health_results": "device_id",
     "trend_days": "device_id",
+    "device_notes": "device_id",
 }
 ID_HASHED = ("sessions", "task_sends", "digest_nonce_uses", "task_idempotency", "audit", "job_runs")
 UNSHARDED = (

@@ -8,17 +8,26 @@ Screenshots go to ``docs/screenshots/`` with ``ACS_SCREENSHOTS=1``, else to tmp_
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from pymongo import AsyncMongoClient
 
 from tasks.trends import TrendRecorder
+from tests.conftest import AcsServeFactory
 from tests.console.conftest import PASSWORD, ConsoleHarness
-from tests.console.test_browser import SCREENSHOTS, browser  # noqa: F401  (the fixture)
+from tests.console.test_browser import PASSWORD as USER_PASSWORD
+from tests.console.test_browser import SCREENSHOTS, USER, _create_user, browser  # noqa: F401  (the fixture)
+from tests.support.mongo import MongoDocument, unique_db_name
+from tests.support.processes import free_port, start_sim, wait_until
+
+Client = AsyncMongoClient[MongoDocument]
 
 
 @pytest.fixture
@@ -129,3 +138,65 @@ async def test_a_new_incident_pops_up_on_an_open_console(
     await page.locator("#alert-toasts .toast", has_text=f"Новый инцидент #{third}").wait_for(timeout=30_000)
     await page.screenshot(path=str(shots / "alerts-ru.png"), full_page=True)
     await context.close()
+
+
+async def test_line3_tools_against_acs_serve_and_simulated_devices(
+    acs_serve: AcsServeFactory, mongo_client: Client, browser: Any, tmp_path: Path,  # noqa: F811
+    request: pytest.FixtureRequest, shots: Path,
+) -> None:
+    """Notes, a configuration backup the simulated ONT really uploads, its restore, and the diff."""
+    name = unique_db_name(request.node.name)
+    acs = await acs_serve(database=name)
+    sim = start_sim(args=["--url", acs.cwmp_url, "--devices", "2", "--profile", "huawei-hg8245", "--seed", "11",
+                          "--cr-listen", f"127.0.0.1:{free_port()}", "--summary-every", "0"],
+                    log_path=tmp_path / "sim.log")
+    try:
+        await asyncio.to_thread(_create_user, acs)
+        devices = mongo_client[name].devices
+
+        async def two() -> list[MongoDocument] | None:
+            found = [doc async for doc in devices.find({"connection_request_username": {"$exists": True}})]
+            return sorted(found, key=lambda doc: doc["_id"]) if len(found) == 2 else None
+
+        first, second = await wait_until(two, timeout=60, message=sim.describe("devices not provisioned"))
+        context = await browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Europe/Moscow")
+        page = await context.new_page()
+        await page.goto(acs.api_url + f"/devices/{quote(first['_id'], safe='')}")
+        await page.fill("input[name=username]", USER)
+        await page.fill("input[name=password]", USER_PASSWORD)
+        await page.click("button[type=submit]")
+        await page.click("#tools-link")
+        await page.fill("#note-text", "Subscriber complains of evening drops; PON checked 12-04, fine.")
+        await page.click("#note-add")
+        await page.locator("ul.notes", has_text="evening drops").wait_for()
+        await page.click("#backup-now")
+
+        async def backed_up() -> bool:  # the simulated ONT uploads its file; the page lists it
+            await page.reload()
+            return await page.locator("#backups tbody tr").count() == 1
+
+        await wait_until(backed_up, timeout=60, interval=1.0, message=sim.describe("no backup stored"))
+        await page.check(".restore-confirm")
+        await page.click("button.restore")
+
+        async def restored() -> bool:
+            await page.reload()
+            return await page.locator("#config-transfers li", has_text="done").count() == 2
+
+        await wait_until(restored, timeout=60, interval=1.0, message=sim.describe("restore not done"))
+        await page.screenshot(path=str(shots / "tools-en.png"), full_page=True)
+        await page.fill("#diff-other", second["serial_number"])
+        await page.fill("#diff-prefix", "InternetGatewayDevice.DeviceInfo.")
+        await page.click("#diff-run")
+        await page.wait_for_selector("#diff-count")
+        assert "SoftwareVersion" in await page.inner_text("#diff-rows")
+        await page.screenshot(path=str(shots / "diff-en.png"), full_page=True)
+        await _russian(page)
+        await page.wait_for_selector("text=Сравнение параметров")
+        await page.screenshot(path=str(shots / "diff-ru.png"), full_page=True)
+        await page.goto(acs.api_url + f"/devices/{quote(first['_id'], safe='')}/tools")
+        await page.wait_for_selector("text=Заметки")
+        await page.screenshot(path=str(shots / "tools-ru.png"), full_page=True)
+        await context.close()
+    finally:
+        await sim.stop(grace=20, expect_returncode=0)
