@@ -140,7 +140,7 @@ class Settings(BaseModel):
     profile_max_failures: int = Field(
         default=3, ge=1, le=100, description="Failed profile applications in a row before a device is blocked"
     )
-    drift_interval: int = Field(default=3600, ge=60, description="Seconds between two configuration drift reports")
+    drift_interval: int = Field(default=3600, ge=5, description="Seconds between two configuration drift reports")
     drift_max_devices: int = Field(
         default=20_000, ge=1, description="Devices one drift report reads at most (the rest is counted as not checked)"
     )

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from tasks.records import Document
 from tasks.secret_values import REDACTED, is_secret, mask_url, url_has_password
 from tasks.secretbox import SecretBox
 
-Document = dict[str, Any]
 SEALED = "sealed"
 URL_FIELDS = ("url",)
 
