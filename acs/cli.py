@@ -7,14 +7,15 @@ an ``ACS_*`` variable (``ACS_CWMP_LISTEN``) and a key of the ``--config`` TOML f
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from acs import eventloop
 from acs.config import ConfigError, Settings, env_name, load_settings
+from acs.eventloop import EventLoopChoice, EventLoopUnavailable
 from acs.logs import configure_logging
 
 
@@ -127,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from acs.serve import serve
 
-        return _run(serve(settings))
+        return _run(serve(settings), settings.event_loop)
     if args.command in ("profile", "subscribers"):
         from acs import profiles_cli
 
@@ -146,15 +147,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(tokens_cli.run(args, settings))
 
 
-def _run(coroutine: Any) -> int:
+def _run(coroutine: Any, loop: EventLoopChoice = "asyncio") -> int:
     try:
-        return int(asyncio.run(coroutine))
+        return int(eventloop.run(coroutine, loop))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a clear one-line error for operators; the log has the details
         from acs.localdb import LocalDatabaseError
 
-        if isinstance(exc, LocalDatabaseError | ConfigError | OSError):
+        if isinstance(exc, LocalDatabaseError | ConfigError | OSError | EventLoopUnavailable):
             print(f"acs: {exc}", file=sys.stderr)
             return 1
         raise

@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from acs.eventloop import EventLoopChoice
+
 ENV_PREFIX = "ACS_"
 
 
@@ -138,7 +140,7 @@ class Settings(BaseModel):
     profile_max_failures: int = Field(
         default=3, ge=1, le=100, description="Failed profile applications in a row before a device is blocked"
     )
-    drift_interval: int = Field(default=3600, ge=60, description="Seconds between two configuration drift reports")
+    drift_interval: int = Field(default=3600, ge=5, description="Seconds between two configuration drift reports")
     drift_max_devices: int = Field(
         default=20_000, ge=1, description="Devices one drift report reads at most (the rest is counted as not checked)"
     )
@@ -148,6 +150,9 @@ class Settings(BaseModel):
     workers: int = Field(default=1, ge=1, le=64, description="Worker processes sharing the listening sockets")
     shutdown_grace: float = Field(default=10.0, ge=0, le=300, description="Bound on finishing sessions at exit")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    event_loop: EventLoopChoice = Field(
+        default="auto", description="auto (uvloop when installed), uvloop or asyncio: the event loop of acs serve"
+    )
     # -- offline detection, health polls, incidents (issue 5) --
     offline_interval_factor: float = Field(
         default=2.0, ge=1.0, le=10.0, description="Offline after missing the periodic inform interval x this"

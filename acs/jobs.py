@@ -79,7 +79,7 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
     runner.add(Job("seal_cached_secrets", SEARCH_BACKFILL_INTERVAL, sealing.run, at_start=True))
     drift = DriftReporter(services.profiles, services.repositories.devices, services.repositories.drift,
                           services.clock, services.settings.drift_max_devices)
-    runner.add(Job("configuration_drift", services.settings.drift_interval, drift.run))
+    runner.add(Job("configuration_drift", services.settings.drift_interval, drift.run, at_start=True))
     census = FleetCensus(services.repositories.devices, FleetSummaryRepository(services.database), services.clock)
     runner.add(Job("fleet_census", FLEET_CENSUS_INTERVAL, census.run, at_start=True))
     register_monitoring_jobs(runner, services)

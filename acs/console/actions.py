@@ -182,6 +182,16 @@ async def _run(request: web.Request, action: str, device: Document, form: dict[s
             report = {"answered": wake.answered, "via": wake.via, "error": wake.error}
             reply = {"wake": {"answered": wake.answered, "text": words.wake(report)}}
             return reply, "Wake the device now (connection request)", {"connection_request": report}
+        case "reprovision":
+            # Issue 14: re-apply the effective configuration now ("I reset my ONT and lost the internet").
+            services = console_of(request).api.services
+            await services.profiles.request_reprovision(device["_id"])
+            wake = await console_of(request).api.connreq.wake(device)
+            report = {"answered": wake.answered, "via": wake.via, "error": wake.error}
+            reprovisioned: dict[str, Any] = {"wake": {"answered": wake.answered, "text": words.wake(report)},
+                                             "text": words.t("reprovision_requested")}
+            summary = "Re-provision the device (re-apply its configuration now)"
+            return reprovisioned, summary, {"connection_request": report}
         case "tag" | "untag":
             tag = form.get("tag", "").strip()
             if not re.fullmatch(TAG_PATTERN, tag):

@@ -49,13 +49,13 @@ from tasks.dispatch import Dispatcher, SessionContext, SessionTasks
 from tasks.params import SEALED
 from tasks.profiles.engine import ProfileEngine
 from tasks.provisioning import Provisioner
+from tasks.records import Document
 from tasks.registry import DeviceRegistry, InformSummary, summarize_inform
 from tasks.secretbox import SecretBox
 from tasks.store.devices import CredentialsRequired, IdentityCollision
 from tasks.store.locks import SessionLockRepository
 from tasks.store.sessions import SessionRepository
 
-Document = dict[str, Any]
 log = logging.getLogger("acs.cwmp")
 COOKIE = "acs_session"
 LOCK_SLACK = timedelta(seconds=5)

@@ -37,13 +37,13 @@ from tasks.profiles.layering import Configuration, StoredProfile, effective, ord
 from tasks.profiles.plan import plan
 from tasks.profiles.selector import DeviceFacts, matches_device, matches_subscriber
 from tasks.queue import TaskError, TaskQueue
+from tasks.records import Document
 from tasks.secretbox import SecretBox
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
 from tasks.store.parameters import CachedParameter, ParameterRepository
 from tasks.store.subscribers import SubscriberRepository
 
-Document = dict[str, Any]
 log = logging.getLogger("acs.profiles")
 PROFILES_USER = "profiles"
 STATE = "configuration"

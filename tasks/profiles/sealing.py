@@ -8,10 +8,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tasks.profiles.templates import is_template
+from tasks.records import Document
 from tasks.secret_values import REDACTED, is_secret_name
 from tasks.secretbox import SecretBox
 
-Document = dict[str, Any]
 SEALED = "sealed"
 
 

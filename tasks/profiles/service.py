@@ -15,12 +15,11 @@ from schemas.profiles import ProfileSpec
 from tasks.profiles.engine import STATE, Evaluation, ProfileEngine, memory_of
 from tasks.profiles.layering import StoredProfile
 from tasks.profiles.sealing import open_spec, seal_spec, shown_spec
+from tasks.records import Document
 from tasks.secret_values import REDACTED, is_secret_name
 from tasks.secretbox import SecretBox
 from tasks.store.devices import DeviceFilter, DeviceRepository
 from tasks.store.profiles import ProfileRepository, VersionConflict
-
-Document = dict[str, Any]
 
 
 class ProfileError(Exception):

@@ -13,7 +13,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import AutoReconnect, ConnectionFailure, OperationFailure
 from pymongo.uri_parser import parse_uri
 
-Document = dict[str, Any]
+from tasks.records import Document as Document  # re-exported: the alias lives in tasks/records.py
+
 DEFAULT_DATABASE = "acs"
 
 
