@@ -21,6 +21,7 @@ from schemas.api import TAG_PATTERN, Role
 from schemas.tasks import TaskRequest
 from schemas.values import INTEGER_RANGES, InvalidValue, checked_value
 from tasks.queue import TaskError
+from tasks.records import TaskRecord
 from tasks.store.db import Document
 
 TASK_REQUEST: TypeAdapter[Any] = TypeAdapter(TaskRequest)
@@ -115,7 +116,7 @@ def expiry_of(form: dict[str, str]) -> int:
 
 
 async def _queue(request: web.Request, device: Document, body: dict[str, Any],
-                 expires_in: int) -> tuple[Document, dict[str, Any]]:
+                 expires_in: int) -> tuple[TaskRecord, dict[str, Any]]:
     console = console_of(request)
     services = console.api.services
     try:

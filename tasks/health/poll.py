@@ -30,6 +30,7 @@ from tasks.health.catalog import Catalog
 from tasks.health.evaluate import HealthResult, Level, Reason, Thresholds, evaluate, summary_fields
 from tasks.health.policies import Policy
 from tasks.queue import TaskQueue
+from tasks.records import TaskRecord
 from tasks.store import device_events
 from tasks.store.db import Document
 from tasks.store.device_events import DeviceEventRepository
@@ -160,7 +161,7 @@ class HealthPoller:
 
     # -- the answer ----------------------------------------------------------------------------------
 
-    async def on_task_final(self, task: Document) -> None:
+    async def on_task_final(self, task: TaskRecord) -> None:
         if task.get("created_by") != HEALTH_USER:
             if task["status"] == TaskStatus.FAILED.value:
                 await self.events.record(
@@ -177,7 +178,7 @@ class HealthPoller:
         result = await self._judge(task, device, now)
         await self._store(device, task, result, now)
 
-    async def _judge(self, task: Document, device: Document, now: datetime) -> HealthResult:
+    async def _judge(self, task: TaskRecord, device: Document, now: datetime) -> HealthResult:
         if task["status"] != TaskStatus.DONE.value:
             why = task.get("reason") or (task.get("fault") or {}).get("string") or task["status"]
             return HealthResult(
@@ -189,7 +190,7 @@ class HealthPoller:
         reboots = await self.events.reboots_since(device["_id"], now - timedelta(hours=24))
         return evaluate(readings, profile, self.thresholds, reboots)
 
-    async def _store(self, device: Document, task: Document, result: HealthResult, now: datetime) -> None:
+    async def _store(self, device: Document, task: TaskRecord, result: HealthResult, now: datetime) -> None:
         device_id = device["_id"]
         reasons = [reason.as_document() for reason in result.reasons]
         seq = int(device.get("health_seq") or 0)
