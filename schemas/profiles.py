@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
 
 from schemas.xmltext import first_xml_problem
 
@@ -229,3 +229,40 @@ class OverridesBody(_Strict):
 class ReprovisionBody(_Strict):
     device_ids: list[str] = Field(min_length=1, max_length=1000)
     connection_request: bool = True
+
+
+class ConfigurationView(RootModel[dict[str, Any]]):
+    """A device's effective configuration: each desired value, where it comes from (profile@version
+    or override), the device's cached value, in sync or not; the outcome of the last application."""
+
+
+class PreviewView(RootModel[dict[str, Any]]):
+    """What a profile version would change on each device (nothing is written)."""
+
+
+class DriftReportView(RootModel[dict[str, Any]]):
+    """The latest drift report: devices out of sync per profile, and which."""
+
+
+class AliasesView(RootModel[dict[str, Any]]):
+    """The alias table (aliases.json): each common setting's TR-098 / TR-181 / vendor paths."""
+
+
+class ReprovisionReport(BaseModel):
+    device_id: str
+    found: bool
+    connection_request: dict[str, Any] | None = None
+
+
+class ReprovisionResult(BaseModel):
+    items: list[ReprovisionReport]
+
+
+class ProfileVersions(BaseModel):
+    items: list[ProfileVersionView]
+
+
+class ReprovisionQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    connection_request: bool = Field(default=True, description="Wake the device now (else: at its next Inform)")

@@ -111,3 +111,22 @@ class ImportReport(BaseModel):
     updated: int
     unchanged: int
     bad_rows: list[dict[str, Any]]
+
+
+class SubscriberQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    q: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="An account number, PPPoE login or serial number (exact)",
+    )
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(default=None, max_length=512, description="next_cursor of the previous page")
+
+
+class ImportQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dry_run: bool = Field(default=False, description="Check every row and report; write nothing")

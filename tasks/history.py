@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from schemas.api import HistoryEntry
+from tasks.records import TaskRecord
 from tasks.store.audit import AuditRepository
 from tasks.store.db import Document
 from tasks.store.device_events import DeviceEventRepository
@@ -54,7 +55,7 @@ def session_entry(session: Document) -> HistoryEntry:
                         summary=f"session ({events}): {outcome}", detail=detail)
 
 
-def task_entry(task: Document) -> HistoryEntry:
+def task_entry(task: TaskRecord) -> HistoryEntry:
     detail = {key: task.get(key) for key in ("kind", "status", "created_by", "fault", "reason", "finished_at",
                                               "batch_id")}
     return HistoryEntry(at=task["created_at"], type="task", id=task["_id"],
@@ -75,6 +76,9 @@ def event_entry(event: Document) -> HistoryEntry:
     extra = f" ({detail['from']} -> {detail['to']})" if event["type"] == "health" else ""
     if event["type"] == "campaign":  # a firmware campaign's step on this device (tasks/campaigns/job.py)
         extra = f" {detail.get('campaign')}: {detail.get('state')} ({detail.get('step')})"
+    if event["type"] == "configuration":
+        # Issue 14: each profile application (tasks/profiles/engine.py) with its outcome.
+        extra = f" {detail.get('status')} ({', '.join(detail.get('profiles') or []) or 'overrides'})"
     return HistoryEntry(at=event["at"], type="event", id=str(event["_id"]), summary=f"{event['type']}{extra}",
                         detail={"type": event["type"], **detail})
 

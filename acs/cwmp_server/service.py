@@ -47,14 +47,15 @@ from cwmp.session import (
 )
 from tasks.dispatch import Dispatcher, SessionContext, SessionTasks
 from tasks.params import SEALED
+from tasks.profiles.engine import ProfileEngine
 from tasks.provisioning import Provisioner
+from tasks.records import Document
 from tasks.registry import DeviceRegistry, InformSummary, summarize_inform
 from tasks.secretbox import SecretBox
 from tasks.store.devices import CredentialsRequired, IdentityCollision
 from tasks.store.locks import SessionLockRepository
 from tasks.store.sessions import SessionRepository
 
-Document = dict[str, Any]
 log = logging.getLogger("acs.cwmp")
 COOKIE = "acs_session"
 LOCK_SLACK = timedelta(seconds=5)
@@ -124,6 +125,7 @@ class CwmpService:
         metrics: CwmpMetrics,
         username_rule: CpeUsernameRule = CpeUsernameRule.NONE,
         box: SecretBox | None = None,
+        profiles: ProfileEngine | None = None,
     ) -> None:
         self.registry = registry
         self.sessions = sessions
@@ -137,6 +139,7 @@ class CwmpService:
         self.metrics = metrics
         self.username_rule = username_rule
         self.box = box
+        self.profiles = profiles
         self.live = LiveSessions()
 
     async def handle(
@@ -282,6 +285,9 @@ class CwmpService:
         device = await self.registry.record_inform(summary, inform, now, own_credentials=own)
         resumable = await self.dispatcher.on_inform(device_id, inform, summary.state.get("parameter_key"))
         await self.provisioner.on_inform(device, inform, summary.bootstrap, authenticated=principal.authenticated)
+        if self.profiles is not None:
+            # Issue 14: the device's profiles queue their differences like provisioning (one read when in sync).
+            await self.profiles.on_inform(device, inform, summary.bootstrap)
         reply = session.reply_to_inform()
         record = {
             "_id": session_id,

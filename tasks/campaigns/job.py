@@ -33,6 +33,7 @@ from schemas.tasks import DownloadTask, TaskStatus
 from tasks.campaigns import plan
 from tasks.incidents import grouping
 from tasks.queue import TaskQueue, new_task_id
+from tasks.records import TaskRecord
 from tasks.store.campaigns import CampaignRepository
 from tasks.store.db import Document
 from tasks.store.device_events import DeviceEventRepository
@@ -423,7 +424,7 @@ class CampaignJob:
                                   {"updated_at": now, "timeline": timeline})
 
 
-def _task_failure(task: Document) -> str:
+def _task_failure(task: TaskRecord) -> str:
     fault = task.get("fault") or {}
     code = fault.get("code") or fault.get("fault_code")
     text = fault.get("string") or task.get("reason") or task["status"]

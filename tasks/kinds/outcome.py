@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from cwmp import Fault, ParameterValue
-
-Document = dict[str, Any]
+from tasks.records import Document as Document  # re-exported: the alias lives in tasks/records.py
+from tasks.records import TaskRecord
 
 
 class Next(StrEnum):
@@ -77,7 +76,7 @@ def fault_document(fault: Fault) -> Document:
     }
 
 
-def failed_by_fault(task: Document, state: Document, fault: Fault) -> Outcome:
+def failed_by_fault(task: TaskRecord, state: Document, fault: Fault) -> Outcome:
     """The default for every kind: a CPE fault fails the task, the fault kept."""
     return Outcome(Next.FAILED, fault=fault_document(fault), reason=f"device fault {fault.fault_code}")
 

@@ -10,7 +10,7 @@ import asyncio
 import math
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
@@ -30,7 +30,7 @@ INDEXES = [
     IndexModel([("last_inform", DESCENDING)]),
     IndexModel([("cpe_username", ASCENDING)]),
     IndexModel([("presence", ASCENDING), ("offline_after", ASCENDING)]),
-    IndexModel([("health_due_at", ASCENDING)]),
+    IndexModel([("health_due", ASCENDING)]),  # the health poll's scan (``in_health_slice``)
     IndexModel([("watch_until", ASCENDING)]),
     IndexModel([("search", ASCENDING)]),
     IndexModel([("page_bucket", ASCENDING)]),
@@ -47,6 +47,8 @@ OFFLINE_DUE_SECONDS = 5  # one slice of offline deadlines
 OFFLINE_LOOKBACK_SLICES = 120  # where the very first scan starts: 10 minutes back
 OFFLINE_SLICES_PER_CALL = 720  # a scan far behind (the job stopped for hours) catches up over runs
 OFFLINE_SCAN = "offline_scan"
+HEALTH_SCAN = "health_scan"
+HEALTH_BACKFILL_SPREAD = 3600  # devices stored before ``health_due`` fall due over this many seconds
 
 
 def due_slice(moment: datetime) -> int:
@@ -130,7 +132,10 @@ class DeviceFilter:
     software_version: str | None = None
     tag: str | None = None
     online: bool | None = None
-    device_ids: tuple[str, ...] | None = None  # only these devices (an incident's members)
+    device_ids: tuple[str, ...] | None = None  # only these devices (an incident's members, a selection)
+    olt_id: str | None = None  # the OLT and PON port the health read stores (tasks/health/poll.py TOPOLOGY)
+    pon_port: str | None = None
+    health: str | None = None  # the last definite health read: ok, warn or critical (``health_definite``)
 
     def to_query(self, now: datetime) -> Document:
         """Top-level equalities only, so FerretDB pushes all of it down (``device_ids`` excepted)."""
@@ -139,7 +144,7 @@ class DeviceFilter:
             # A whole token or its prefix (serial, device id, IP, MAC, tag; a serial's suffix too),
             # case-insensitive: tasks/search.py writes them into ``search`` with each device.
             query["search"] = search.normal_query(self.q)
-        for field in ("oui", "product_class", "software_version"):
+        for field in ("oui", "product_class", "software_version", "olt_id", "pon_port"):
             value = getattr(self, field)
             if value is not None:
                 query[field] = value
@@ -151,6 +156,8 @@ class DeviceFilter:
             # Set by every Inform and by the offline job (tasks/offline.py), so a device overdue by less
             # than one run of that job still lists as online.
             query["presence"] = "online" if self.online else "offline"
+        if self.health is not None:
+            query["health_definite"] = self.health
         return query
 
     def matches(self, device: Mapping[str, Any]) -> bool:
@@ -194,7 +201,8 @@ class DeviceRepository:
         A new device gets its search fields in the same upsert; a known one gets them rewritten only
         when its searchable facts changed (a new IP), so a periodic Inform costs no extra write.
         """
-        on_insert = {"first_inform": now, "tags": [], **search.search_fields(device_id, {**identity, **state})}
+        on_insert = {"first_inform": now, "tags": [], **search.search_fields(device_id, {**identity, **state}),
+                     "health_due": due_slice(now)}  # a new device gets its first health read at once
         state = with_due_slice(state)
         update = {"$set": {**identity, **state, "last_inform": now}, "$setOnInsert": on_insert}
         key = {field: identity[field] for field in IDENTITY_FIELDS if field in identity}
@@ -246,7 +254,7 @@ class DeviceRepository:
         written = 0
         complete = True
         pending: list[UpdateOne] = []
-        projection = {**FACTS_PROJECTION, "presence": 1, "offline_after": 1, "offline_due": 1}
+        projection = {**FACTS_PROJECTION, "presence": 1, "offline_after": 1, "offline_due": 1, "health_due": 1}
         cursor = self._devices.find({}, projection, batch_size=batch)
         try:
             async for device in cursor:
@@ -256,6 +264,9 @@ class DeviceRepository:
                 if "offline_due" not in device and isinstance(device.get("offline_after"), datetime):
                     # a deadline already past goes in the slice being scanned now, so it is found
                     fields["offline_due"] = due_slice(max(device["offline_after"], datetime.now(UTC)))
+                if "health_due" not in device:  # stored before the health poll's scan key: due within the hour
+                    spread = search.page_bucket(device["_id"]) * HEALTH_BACKFILL_SPREAD // search.BUCKETS
+                    fields["health_due"] = due_slice(datetime.now(UTC) + timedelta(seconds=spread))
                 if fields:
                     pending.append(UpdateOne({"_id": device["_id"]}, {"$set": fields}))
                 if len(pending) >= batch:
@@ -279,6 +290,13 @@ class DeviceRepository:
             return await self._update_facts(device_id, {"$set": dict(fields)}, {})
         result = await self._devices.update_one({"_id": device_id}, {"$set": dict(fields)})
         return result.matched_count == 1
+
+    async def set_fields_many(self, changes: list[tuple[str, Mapping[str, Any]]]) -> None:
+        """``set_fields`` for many devices in one unordered bulk write (a job's bookkeeping: not for
+        searchable facts, whose search tokens ``set_fields`` keeps)."""
+        assert not any(name in search.FACTS for _, fields in changes for name in fields)
+        await flush_updates(self._devices, [UpdateOne({"_id": device_id}, {"$set": with_due_slice(fields)})
+                                            for device_id, fields in changes])
 
     async def update_if(
         self, device_id: str, condition: Mapping[str, Any], fields: Mapping[str, Any], unset: list[str]
@@ -435,6 +453,52 @@ class DeviceRepository:
         matched = len(taken) if not rest else round(len(taken) * len(members) / max(looked, 1))
         return SearchPage(taken[:limit], following, matched, not rest and after is None)
 
+    async def read_whole(
+        self, device_filter: DeviceFilter, projection: Mapping[str, Any] | None, cap: int
+    ) -> list[Document] | None:
+        """Every matching device, when there are at most ``cap`` (a list sorted by any column); else None.
+
+        Read by equalities (an incident's members by ``_id``), at most ``cap + 1`` documents."""
+        if device_filter.device_ids is not None:
+            members = sorted(set(device_filter.device_ids))
+            if len(members) > cap:
+                return None
+            found: list[Document] = []
+            for start in range(0, len(members), LOOKUPS_AT_ONCE):
+                chunk = members[start:start + LOOKUPS_AT_ONCE]
+                found += [device for device in await asyncio.gather(*(self._devices.find_one({"_id": member})
+                                                                        for member in chunk))
+                          if device is not None and device_filter.matches(device)]
+            for device in found:
+                device.pop("search", None)
+            return found
+        cursor = self._devices.find(device_filter.to_query(datetime.min), projection or LISTED).limit(cap + 1)
+        matched = [device async for device in cursor]
+        return matched if len(matched) <= cap else None
+
+    async def stream_partitions(
+        self, device_filter: DeviceFilter, projection: Mapping[str, Any] | None
+    ) -> AsyncGenerator[Document, None]:
+        """Every matching device, one ``page_group`` at a time (an export of any size): each read is
+        an equality FerretDB serves from an index, each cursor closed before the next opens."""
+        if device_filter.device_ids is not None:
+            members = sorted(set(device_filter.device_ids))
+            for start in range(0, len(members), LOOKUPS_AT_ONCE):
+                chunk = members[start:start + LOOKUPS_AT_ONCE]
+                for device in await asyncio.gather(*(self._devices.find_one({"_id": member}) for member in chunk)):
+                    if device is not None and device_filter.matches(device):
+                        device.pop("search", None)
+                        yield device
+            return
+        query = device_filter.to_query(datetime.min)
+        for group in range(search.GROUPS):
+            async with self._devices.find({**query, "page_group": group}, projection or LISTED,
+                                          batch_size=READ_BATCH) as cursor:
+                batch = [device async for device in cursor]
+            batch.sort(key=order)
+            for device in batch:
+                yield device
+
     async def ids(self, device_filter: DeviceFilter, now: datetime, limit: int) -> list[str]:
         cursor = self._devices.find(device_filter.to_query(now), {"_id": 1}).sort("_id", ASCENDING).limit(limit)
         return [device["_id"] async for device in cursor]
@@ -484,8 +548,28 @@ class DeviceRepository:
         )
         return result.modified_count == 1
 
-    async def clear_offline(self, device_id: str) -> None:
-        await self._devices.update_one({"_id": device_id}, {"$unset": {"offline_since": ""}})
+    async def clear_offline(self, device_id: str, now: datetime) -> None:
+        """Back online: the health poll's due slice, passed while the device was away (the poll skips
+        offline devices), is brought to ``now``; a due time still ahead stays (``$max``)."""
+        await self._devices.update_one(
+            {"_id": device_id}, {"$unset": {"offline_since": ""}, "$max": {"health_due": due_slice(now)}}
+        )
+
+    # -- the health poll's scan (tasks/health/poll.py) -------------------------------------------
+
+    async def in_health_slice(self, due: int) -> list[Document]:
+        """Devices whose next health read falls in slice ``due`` (``health_due``: one indexed equality).
+
+        Read whole (a policy's ``q`` matches the search tokens): the poller matches its policies on them."""
+        return [device async for device in self._devices.find({"health_due": due}).batch_size(READ_BATCH)]
+
+    async def scan_position(self, name: str) -> int | None:
+        """The slice a slice-by-slice scan goes on from (``job_state``), None before its first run."""
+        state = await self._state.find_one({"_id": name})
+        return int(state["next"]) if state else None
+
+    async def set_scan_position(self, name: str, next_slice: int) -> None:
+        await self._state.update_one({"_id": name}, {"$set": {"next": next_slice}}, upsert=True)
 
     async def find(self, query: Document, projection: Mapping[str, Any] | None, limit: int) -> list[Document]:
         """Devices matching a query the calling module built (health policies, incident facts)."""

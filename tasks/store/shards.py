@@ -21,6 +21,7 @@ DEVICE_KEYED: dict[str, str] = {
     "device_events": "device_id",
     "health_results": "device_id",
     "trend_days": "device_id",
+    "device_notes": "device_id",
 }
 ID_HASHED = ("sessions", "task_sends", "digest_nonce_uses", "task_idempotency", "audit", "job_runs")
 UNSHARDED = (
@@ -34,6 +35,13 @@ UNSHARDED = (
     "job_leases",
     "job_state",
     "task_batches",
+    "webhook_deliveries",
+    # Issue 14: profiles are read whole (a few dozen documents); subscribers are found by serial or
+    # PPPoE login on the session path, so they stay on one shard rather than scatter the lookup.
+    "profiles",
+    "profile_versions",
+    "configuration_drift",
+    "subscribers",
 )
 
 
