@@ -73,3 +73,26 @@ async def test_an_operator_session_and_an_offline_device_are_left_alone(api: Api
     assert tasks == [free]
     status, members = await api.call("GET", f"/api/v1/campaigns/{campaign['id']}/devices?state=pending", "viewer")
     assert {member["device_id"] for member in members["items"]} == {busy, offline}
+
+
+async def test_a_wave_with_failed_devices_closes_and_the_next_one_starts(api: ApiHarness) -> None:
+    devices = [await api.device(f"HW{n:04d}", software_version="V1") for n in range(6)]
+    image = await firmware(api, "V2", "HG8245H")
+    status, campaign = await api.call("POST", "/api/v1/campaigns", "operator", json={
+        "name": "waves", "target": {"product_classes": ["HG8245H"]}, "images": {"HG8245H": image},
+        "waves": [{"devices": 2}, {"percent": 100}], "stop_rules": {"min_devices": 3}})
+    assert status == 201, campaign
+    job = campaign_job(api)
+    await job.run()
+    tasks = api.services.database.collection("tasks")
+    first = [task async for task in tasks.find({"kind": "download"})]
+    assert len(first) == 2
+    await tasks.update_many({"kind": "download"}, {"$set": {"status": "failed", "fault": {
+        "code": 9010, "string": "Download failure"}, "result": {"complete_time": datetime.now(UTC)}}})
+    await job.run()  # the two fail (TransferComplete faults: 2 < min_devices), the wave closes
+    await job.run()  # the next wave starts
+    stored = await api.services.repositories.campaigns.get(campaign["id"])
+    assert stored is not None and stored["status"] == "running" and stored["current_wave"] == 1, stored
+    assert await tasks.count_documents({"kind": "download"}) == len(devices)
+    status, failed = await api.call("GET", f"/api/v1/campaigns/{campaign['id']}/devices?state=failed", "viewer")
+    assert [m["reason"] for m in failed["items"]] == ["TransferComplete fault 9010: Download failure"] * 2
