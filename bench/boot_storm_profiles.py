@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common
 from bench.boot_storm import storm
 
-SIZES = common.Sizes(devices=5_000, quick_devices=100, duration=900.0, quick_duration=60.0)
+SIZES = common.Sizes(devices=5_000, quick_devices=50, duration=900.0, quick_duration=40.0)
 PROFILE = """\
 name: bench-service
 selector: {product_class: [HG8245H]}
