@@ -24,6 +24,7 @@ from tasks.device_diagnosis import diagnose
 from tasks.history import ENTRY_TYPES, device_timeline, session_entry
 from tasks.params import redact_result
 from tasks.profiles.service import ProfileService
+from tasks.records import TaskRecord
 from tasks.store import device_events
 from tasks.store.db import Document
 from tasks.store.devices import is_online
@@ -69,7 +70,7 @@ async def _diagnosis(request: web.Request, device: Document) -> Diagnosis | None
     return await diagnose(services.repositories, device, services.clock(), services.settings.health_interval)
 
 
-def task_json(task: Document, words: Words) -> dict[str, Any]:
+def task_json(task: TaskRecord, words: Words) -> dict[str, Any]:
     """A task for the page's script: its state and result as sentences; value tables stay tables."""
     result = redact_result(task.get("result")) or {}  # a read Wi-Fi key shows as ***, as in the API
     fault = task.get("fault")

@@ -37,7 +37,7 @@ from tasks.profiles.layering import Configuration, StoredProfile, effective, ord
 from tasks.profiles.plan import plan
 from tasks.profiles.selector import DeviceFacts, matches_device, matches_subscriber
 from tasks.queue import TaskError, TaskQueue
-from tasks.records import Document
+from tasks.records import Document, TaskRecord
 from tasks.secretbox import SecretBox
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
@@ -289,7 +289,7 @@ class ProfileEngine:
 
     # -- outcomes ------------------------------------------------------------------------------
 
-    async def on_task_final(self, task: Document) -> None:
+    async def on_task_final(self, task: TaskRecord) -> None:
         if task.get("created_by") != PROFILES_USER:
             return
         device_id = str(task["device_id"])
@@ -315,7 +315,7 @@ class ProfileEngine:
             return
         await self._save(device_id, state)
 
-    def _learn_success(self, state: Document, task: Document) -> None:
+    def _learn_success(self, state: Document, task: TaskRecord) -> None:
         if task["kind"] == "set_parameter_attributes":
             state["watch_key"] = state.get("planned_watch_key")
             return
@@ -332,7 +332,7 @@ class ProfileEngine:
                 secrets.add(self.digest(name, setting.get("value")))
         state["secrets"] = sorted(secrets)
 
-    def _learn_failure(self, state: Document, task: Document) -> None:
+    def _learn_failure(self, state: Document, task: TaskRecord) -> None:
         state["run_failed"] = True
         fault = task.get("fault") or {}
         state["last_fault"] = {
