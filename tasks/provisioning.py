@@ -16,7 +16,7 @@ from cwmp import Inform
 from schemas.tasks import ParameterSetting, SetParameterValuesTask, TaskStatus
 from tasks.params import SEALED
 from tasks.queue import TaskError, TaskQueue
-from tasks.records import Document
+from tasks.records import Document, TaskRecord
 from tasks.registry import PROVISIONING_USER, data_model_root
 from tasks.secretbox import SecretBox
 from tasks.store.devices import DeviceRepository
@@ -105,7 +105,7 @@ class Provisioner:
         with contextlib.suppress(TaskError):
             await self.queue.cancel(task_id, "a newer BOOTSTRAP (superseded)")
 
-    async def on_task_final(self, task: Document) -> None:
+    async def on_task_final(self, task: TaskRecord) -> None:
         """Adopt the connection-request credentials once the device accepted them.
 
         They are taken from the task itself (the password sealed as it was stored) and written
