@@ -116,6 +116,15 @@ class TaskQueue:
         log.info("task %s %s queued for %s by %s", task["_id"], task["kind"], device_id, created_by)
         return task, True
 
+    async def create_many(self, requests: list[tuple[str, TaskRequest]], created_by: str) -> list[TaskRecord]:
+        """Store one new task per (device id, request) in one write: for a job queueing many
+        (health reads). No idempotency keys: the caller queues each once."""
+        tasks = [self.new_document(device_id, request, created_by) for device_id, request in requests]
+        await self.repository.insert_many(tasks)
+        for task in tasks:
+            log.info("task %s %s queued for %s by %s", task["_id"], task["kind"], task["device_id"], created_by)
+        return tasks
+
     def fingerprint(self, request: TaskRequest) -> str:
         """The request's identity for idempotency: an HMAC (keyed by the secret key), so the
         stored value says nothing about secrets inside it."""

@@ -260,7 +260,7 @@ class DeviceRegistry:
             await self.events.record(summary.device_id, device_events.BOOT, now, detail)
         offline_since = device.get("offline_since")
         if offline_since is not None:  # the offline job marked it; this Inform brings it back
-            await self.devices.clear_offline(summary.device_id)
+            await self.devices.clear_offline(summary.device_id, now)
             await self.events.record(summary.device_id, device_events.ONLINE, now, {"offline_since": offline_since})
             for hook in self.transition_hooks:
                 hook(summary.device_id, device_events.ONLINE)

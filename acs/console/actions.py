@@ -23,6 +23,7 @@ from schemas.values import INTEGER_RANGES, InvalidValue, checked_value
 from tasks.queue import TaskError
 from tasks.records import TaskRecord
 from tasks.store.db import Document
+from tasks.store.devices import due_slice
 
 TASK_REQUEST: TypeAdapter[Any] = TypeAdapter(TaskRequest)
 CONSOLE_TASK_EXPIRY = 3600  # a line-2 action that has not happened within the hour is not wanted any more
@@ -211,7 +212,8 @@ async def _run(request: web.Request, action: str, device: Document, form: dict[s
             # The health policy "watch" polls devices with this tag more often (tasks/health/policies.py).
             tag = services.settings.health_watch_tag
             await devices.add_tags(device["_id"], [tag])
-            await devices.set_fields(device["_id"], {"watch_until": until})
+            # ... and reads it now: its next read was due under the slower policy (tasks/health/poll.py)
+            await devices.set_fields(device["_id"], {"watch_until": until, "health_due": due_slice(services.clock())})
             summary = f"Watch the device for {hours} h (frequent health polls)"
             text = words.t("watching_until", until=words.when(until))
             return {"watch_until": until, "tags": [tag], "text": text}, summary, {"tags": [tag]}

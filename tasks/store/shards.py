@@ -22,6 +22,7 @@ DEVICE_KEYED: dict[str, str] = {
     "health_results": "device_id",
     "trend_days": "device_id",
     "device_notes": "device_id",
+    "soap_captures": "device_id",
 }
 ID_HASHED = ("sessions", "task_sends", "digest_nonce_uses", "task_idempotency", "audit", "job_runs")
 UNSHARDED = (
@@ -36,6 +37,7 @@ UNSHARDED = (
     "job_state",
     "task_batches",
     "webhook_deliveries",
+    "soap_capture_switches",
     # Issue 14: profiles are read whole (a few dozen documents); subscribers are found by serial or
     # PPPoE login on the session path, so they stay on one shard rather than scatter the lookup.
     "profiles",

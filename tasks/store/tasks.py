@@ -83,6 +83,10 @@ class TaskRepository:
     async def insert(self, task: TaskRecord) -> None:
         await self._tasks.insert_one(task)
 
+    async def insert_many(self, tasks: list[TaskRecord]) -> None:
+        if tasks:
+            await self._tasks.insert_many(tasks, ordered=False)
+
     async def get(self, task_id: str, device_id: str | None = None) -> TaskRecord | None:
         return await self._tasks.find_one(by_id(task_id, device_id))
 
@@ -211,6 +215,15 @@ class TaskRepository:
             ]
         cursor = self._tasks.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
         return [task async for task in cursor]
+
+    async def count_open_by(self, created_by: str) -> int:
+        """Open tasks one creator has (the health poll's reads in flight): equalities only, read per
+        status (FerretDB evaluates ``$in`` and counts by scanning); open tasks are bounded by work in flight."""
+        total = 0
+        for status in OPEN:
+            cursor = self._tasks.find({"status": status, "created_by": created_by}, {"_id": 1})
+            total += len([task async for task in cursor])
+        return total
 
     async def open_download_of(self, file_id: str) -> TaskRecord | None:
         """A queued or dispatched download of a stored file (which must not be deleted meanwhile)."""

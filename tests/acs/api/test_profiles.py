@@ -259,6 +259,26 @@ async def test_objects_unknown_are_read_then_brought_to_exactly_n_in_the_same_se
     assert cpe.params[f"{LINE}4.DirectoryNumber"][0] == "555"
 
 
+async def test_a_table_the_device_lacks_is_read_once_then_left_out(api: ApiHarness) -> None:
+    spec = {
+        "name": "voice",
+        "events": ["BOOTSTRAP", "PERIODIC"],
+        "parameters": {"wifi.ssid": "v"},
+        "objects": [{"path": "voip.line.", "count": 1}],
+    }
+    await api.call("POST", "/api/v1/profiles", json=spec)
+    cpe = ont(api, "NOVOICE1")  # no VoiceService at all: GetParameterNames answers 9005
+    first = await cpe.run_session(["0 BOOTSTRAP"])
+    assert [m.parameter_path for m in sent(first, GetParameterNames)] == [LINE]
+    assert cpe.params[SSID][0] == "v"  # the plain values did not wait for the table
+    second = await cpe.run_session(["2 PERIODIC"])
+    assert sent(second, GetParameterNames) == []
+    third = await cpe.run_session(["2 PERIODIC"])
+    assert sent(third, GetParameterNames) == [] and profile_sets(third) == []
+    _, config = await api.call("GET", f"/api/v1/devices/{cpe.device_id}/configuration", "viewer")
+    assert [r["name"] for r in config["state"]["refused"]] == [LINE]
+
+
 async def test_watched_parameters_get_notification_attributes_once(api: ApiHarness) -> None:
     spec = {"name": "watch", "parameters": {"wifi.ssid": "w"}, "watch": {"wifi.ssid": "active"}}
     await api.call("POST", "/api/v1/profiles", json=spec)
