@@ -145,7 +145,7 @@ class ProfileEngine:
             self._subscriber(facts) if need_subscriber else _none(),
         )
         if subscriber is None and need_subscriber and login_path and cache.get(login_path):
-            subscriber = await self._subscriber_by_login(str(cache[login_path].value))
+            subscriber = await self._subscriber_by_login(str(cache[login_path].value), facts)
         matching = ordered(p for p in candidates if matches_subscriber(p.spec.selector, subscriber))
         values = {name: p.value for name, p in cache.items() if p.value is not None}
         config = effective(matching, overrides, facts, subscriber, values, self.aliases)
@@ -176,10 +176,12 @@ class ProfileEngine:
             await self.subscribers.bind(stored["_id"], facts.device_id)
         return self.subscribers.opened(stored)
 
-    async def _subscriber_by_login(self, login: str) -> Document | None:
+    async def _subscriber_by_login(self, login: str, facts: DeviceFacts) -> Document | None:
         stored = await self.subscribers.by_pppoe_login(login)
         if stored is None or stored.get("bind_by") != "pppoe_login":
             return None
+        if stored.get("device_id") != facts.device_id:
+            await self.subscribers.bind(stored["_id"], facts.device_id)
         return self.subscribers.opened(stored)
 
     # -- the session hook ------------------------------------------------------------------------
