@@ -172,6 +172,11 @@ def register_webhook_jobs(runner: JobRunner, services: Services) -> None:
         return {"deliveries_pruned": await repositories.webhooks.prune(before)}
 
     runner.add(Job("prune_webhook_deliveries", JOB_HISTORY_INTERVAL, prune_webhook_deliveries))
+
+    async def prune_soap_captures() -> dict[str, Any]:  # issue 16 item 8: captures kept 7 days
+        return {"captures_pruned": await repositories.soap_captures.prune(services.clock())}
+
+    runner.add(Job("prune_soap_captures", JOB_HISTORY_INTERVAL, prune_soap_captures))
     if settings.webhook_url is None or settings.webhook_secret is None:
         return
     config = WebhookConfig(settings.webhook_url, settings.webhook_secret.get_secret_value().encode(),

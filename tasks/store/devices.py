@@ -68,14 +68,15 @@ LISTED = {"search": 0}  # the tokens stay in the database
 WHOLE, GROUP, BUCKET = "whole", "group", "bucket"
 # FerretDB reads and decodes each matching document (about 0.3-1 ms each here), so a page reads a
 # few hundred at most.
-WHOLE_MAX = 200  # estimated matches read whole and sorted by device_id
-WHOLE_CAP = 1000  # ... and read no further when the estimate was low
+WHOLE_MAX = 200  # matches read whole and sorted by device_id (a bounded probe tells)
 GROUP_MAX = WHOLE_MAX * search.GROUPS  # about WHOLE_MAX per group at most
 MAX_PARTITIONS = 64  # partitions read for one page at most (a sparse match set gives short pages)
 WAVE = 8  # partitions read at once
 MAX_LOOKUPS = 512  # member lookups for one page at most
 LOOKUPS_AT_ONCE = 16  # well under FerretDB's PostgreSQL pool
 SAMPLE = tuple(range(17, search.BUCKETS, search.BUCKETS // 16))  # 16 buckets spread over the range
+ESTIMATE_WAVE = 4  # buckets counted at once (a hash of the device id: any few are a fair sample)
+ESTIMATE_ENOUGH = 64  # matches counted that make an estimate (about +-12%)
 
 
 def order(device: Mapping[str, Any]) -> tuple[int, str]:
@@ -371,26 +372,40 @@ class DeviceRepository:
         if level is None and position is not None:
             level = WHOLE  # a cursor of the earlier listing: {"after": id}
         if level is None:
-            estimate = await self._estimate(query)
-            level = WHOLE if estimate <= WHOLE_MAX else GROUP if estimate <= GROUP_MAX else BUCKET
-            total = estimate
+            # A bounded probe first: a search (a serial, an IP, a tag) matches a few devices, read
+            # here whole with an exact count, in one query; only a larger match set is estimated.
+            probe = [device async for device in self._devices.find(query, projection).limit(WHOLE_MAX + 1)]
+            if len(probe) <= WHOLE_MAX:
+                return self._whole_page(probe, None, limit)
+            estimate = max(await self._estimate(query), WHOLE_MAX + 1)
+            level, total = (GROUP if estimate <= GROUP_MAX else BUCKET), estimate
         if level == WHOLE:
-            cursor = self._devices.find(query, projection).limit(WHOLE_CAP + 1)
+            cursor = self._devices.find(query, projection).limit(WHOLE_MAX + 1)
             found = [device async for device in cursor]
-            if len(found) <= WHOLE_CAP:
-                found.sort(key=lambda device: device["_id"])
-                after = (position or {}).get("after")
-                rest = [device for device in found if after is None or device["_id"] > after]
-                following = {"level": WHOLE, "after": rest[limit - 1]["_id"]} if len(rest) > limit else None
-                return SearchPage(rest[:limit], following, len(found), True)
-            level, total, exact, position = GROUP, total or len(found), False, None  # the estimate was low
+            if len(found) <= WHOLE_MAX:
+                return self._whole_page(found, (position or {}).get("after"), limit)
+            level, total, exact, position = GROUP, total or len(found), False, None  # grown since
         return await self._partitioned_page(query, level, position, limit, projection, int(total or 0), exact)
 
+    @staticmethod
+    def _whole_page(found: list[Document], after: str | None, limit: int) -> SearchPage:
+        """A match set read whole: in device_id order, counted exactly."""
+        found.sort(key=lambda device: device["_id"])
+        rest = [device for device in found if after is None or device["_id"] > after]
+        following = {"level": WHOLE, "after": rest[limit - 1]["_id"]} if len(rest) > limit else None
+        return SearchPage(rest[:limit], following, len(found), True)
+
     async def _estimate(self, query: Document) -> int:
-        """Matches in SAMPLE_BUCKETS spread buckets, scaled to the fleet: cheap at any size."""
-        counts = await asyncio.gather(*(self._devices.count_documents({**query, "page_bucket": bucket})
-                                        for bucket in SAMPLE))
-        return sum(counts) * search.BUCKETS // len(SAMPLE)
+        """Matches in spread buckets, scaled to the fleet: a wave of ``ESTIMATE_WAVE`` buckets at a
+        time until ``ESTIMATE_ENOUGH`` matches were counted or all of ``SAMPLE`` was (a count reads
+        each document it counts on FerretDB, so a common filter is estimated from fewer buckets)."""
+        counted = sampled = 0
+        while sampled < len(SAMPLE) and counted < ESTIMATE_ENOUGH:
+            wave = SAMPLE[sampled : sampled + ESTIMATE_WAVE]
+            counts = await asyncio.gather(*(self._devices.count_documents({**query, "page_bucket": bucket})
+                                            for bucket in wave))
+            counted, sampled = counted + sum(counts), sampled + len(wave)
+        return counted * search.BUCKETS // sampled
 
     async def _partitioned_page(
         self, query: Document, level: str, position: Mapping[str, Any] | None, limit: int,

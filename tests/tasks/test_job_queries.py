@@ -17,6 +17,7 @@ import pytest
 from cryptography.fernet import Fernet
 from pymongo import AsyncMongoClient, monitoring
 
+from tasks import search
 from tasks.health.catalog import default_catalog
 from tasks.health.evaluate import Thresholds
 from tasks.health.policies import default_policies
@@ -27,7 +28,7 @@ from tasks.queue import TaskQueue
 from tasks.secretbox import SecretBox
 from tasks.store.db import Database
 from tasks.store.device_events import DeviceEventRepository
-from tasks.store.devices import DeviceRepository, due_slice
+from tasks.store.devices import WHOLE_MAX, DeviceFilter, DeviceRepository, due_slice
 from tasks.store.health import HealthRepository
 from tasks.store.sessions import SessionRepository
 from tasks.store.tasks import TaskRepository
@@ -35,6 +36,7 @@ from tasks.watch import WatchExpiry
 from tests.support.mongo import MongoDocument, MongoServer, unique_db_name
 
 FLEET = 600
+MODELS = ("HG8245H", "F660", "TR181-GW")
 NOW = datetime.now(UTC).replace(microsecond=0)
 WATCH = "watch"
 
@@ -44,15 +46,18 @@ class Finds(monitoring.CommandListener):
 
     def __init__(self) -> None:
         self.filters: list[tuple[str, MongoDocument]] = []
+        self.limits: list[int] = []  # of each find or count (0: none), for the API's bounded probes
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         command = event.command
         if event.command_name in ("find", "count"):
             query = command.get("filter") or command.get("query") or {}
             self.filters.append((command[event.command_name], dict(query)))
+            self.limits.append(int(command.get("limit") or 0))
         elif event.command_name == "aggregate" and isinstance(command.get("aggregate"), str):
             stages = command.get("pipeline") or [{}]
             self.filters.append((command["aggregate"], dict(stages[0].get("$match") or {})))
+            self.limits.append(0)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -79,7 +84,9 @@ def device(n: int) -> MongoDocument:
     }
     if n % 100 == 0:  # a few watched, still within their watch
         document.update(tags=[WATCH], watch_until=NOW + timedelta(hours=1))
-    return document
+    # what the API lists by: a model and version each, search tokens, and partitions (tasks/search.py)
+    document.update(product_class=MODELS[n % 3], software_version=f"V{n % 2}", serial_number=f"SN{n:06d}")
+    return {**document, **search.search_fields(document["_id"], document)}
 
 
 @pytest.fixture
@@ -214,3 +221,50 @@ async def test_the_health_poll_reads_due_slices_and_writes_each_devices_next_one
     answered = await devices.get("DUE")
     assert answered is not None and answered["health_due"] == due_slice(NOW + timedelta(minutes=5))
     assert answered["health"]["status"] == "unknown"
+
+
+async def test_each_api_listing_reads_by_indexed_equality_or_a_bounded_probe(fleet: Any) -> None:
+    """The API's device searches and filters, first page and next page (issue 13): every read is an
+    indexed equality pushed down, and either matches a few devices (a token, a partition) or is the
+    bounded probe (``limit``) that tells a small listing from a large one; totals say if exact."""
+    finds, database, devices, _sessions, server = fleet
+    listings = {
+        DeviceFilter(q="sn000123"): (1, True),  # serial, whole (case-insensitive)
+        DeviceFilter(q="000123"): (1, True),  # serial, by its last digits
+        DeviceFilter(q="dev0001"): (10, True),  # device id, by prefix
+        DeviceFilter(product_class="F660"): (200, True),  # small enough (WHOLE_MAX) to read whole
+        DeviceFilter(product_class="F660", software_version="V1"): (100, True),
+        DeviceFilter(tag=WATCH): (6, True),
+        DeviceFilter(online=True): (FLEET, False),
+        DeviceFilter(online=False): (0, True),
+        DeviceFilter(): (FLEET, False),
+    }
+    finds.filters.clear()
+    finds.limits.clear()
+    for listing, (matches, exact) in listings.items():
+        page = await devices.search_page(listing, None, 50)
+        assert page.total_exact is exact, (listing, page.total, page.total_exact)
+        assert page.total == matches if exact else FLEET / 4 < page.total < FLEET * 4, (listing, page.total)
+        if page.next_position is not None:
+            following = await devices.search_page(listing, page.next_position, 50)
+            assert not {d["_id"] for d in following.devices} & {d["_id"] for d in page.devices}
+    db = database.db
+    indexes = {spec["key"][0][0] for spec in (await db.devices.index_information()).values()}
+    checked: set[tuple[tuple[str, ...], int]] = set()
+    for (collection, query), limit in list(zip(finds.filters, finds.limits, strict=True)):  # checks add more
+        assert collection == "devices"
+        equality = equality_part(query)
+        assert set(query) == set(equality), f"{query}: not equalities only"
+        if not equality:  # the unfiltered listing's probe
+            assert 0 < limit <= WHOLE_MAX + 1, f"{query}: unbounded"
+            continue
+        assert indexes & set(equality), f"{query}: no index leads with its equality fields"
+        shape = (tuple(sorted(equality)), limit)
+        if shape in checked:
+            continue
+        checked.add(shape)
+        matched = await db.devices.count_documents(equality)
+        assert matched <= FLEET // 20 or 0 < limit <= WHOLE_MAX + 1, f"{query}: reads {matched} devices"
+        if server.kind == "ferretdb-postgresql":
+            explained = await db.command({"explain": {"find": "devices", "filter": query}})
+            assert explained.get("filterPushdown") is True, (query, explained)
