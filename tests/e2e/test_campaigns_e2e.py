@@ -261,9 +261,11 @@ async def test_two_processes_never_upgrade_a_device_twice(
     devices = 60
     db_name = unique_db_name("campaign2p")
     db = mongo_client[db_name]
-    first = await acs_serve(database=db_name, env=SETTINGS, data_dir=tmp_path / "acs")
-    second = await acs_serve(database=db_name, env=SETTINGS, data_dir=tmp_path / "acs")
-    listener = await acs_serve(database=db_name, env={**SETTINGS, "ACS_CAMPAIGN_CHECK_INTERVAL": "3600"},
+    # Three processes on one FerretDB: 4 connections each keeps them all well under its deadlock (~50 writers).
+    env = {**SETTINGS, "ACS_MONGODB_POOL_SIZE": "4"}
+    first = await acs_serve(database=db_name, env=env, data_dir=tmp_path / "acs")
+    second = await acs_serve(database=db_name, env=env, data_dir=tmp_path / "acs")
+    listener = await acs_serve(database=db_name, env={**env, "ACS_CAMPAIGN_CHECK_INTERVAL": "3600"},
                                data_dir=tmp_path / "acs")
     token = await create_token(first, "campaigns", "operator")
     old, new = HUAWEI.software_versions[0], HUAWEI.software_versions[2]
