@@ -16,6 +16,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from tasks.store.db import Database, Document, ensure_indexes
+from tasks.store.group_commit import Insert
 
 ONLINE = "online"
 OFFLINE = "offline"
@@ -33,6 +34,7 @@ INDEXES = [
 class DeviceEventRepository:
     def __init__(self, database: Database) -> None:
         self._events = database.collection("device_events")
+        self._writer = database.writer("device_events")  # a boot per BOOTSTRAP: group commit
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._events, INDEXES)
@@ -40,9 +42,9 @@ class DeviceEventRepository:
     async def record(
         self, device_id: str, event_type: str, at: datetime, detail: Mapping[str, Any] | None = None
     ) -> None:
-        await self._events.insert_one(
+        await self._writer.write(Insert(
             {"_id": str(ObjectId()), "device_id": device_id, "type": event_type, "at": at, "detail": dict(detail or {})}
-        )
+        ))
 
     async def for_device(
         self, device_id: str, before: datetime | None = None, limit: int = 50, types: list[str] | None = None
