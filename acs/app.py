@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
 from aiohttp import web
+from pymongo.errors import PyMongoError
 
 from acs.api import setup_api
 from acs.console import setup_console
@@ -40,7 +45,20 @@ def create_cwmp_app(services: Services) -> web.Application:
     app.add_routes(transfer_routes(TransferEndpoint(services)))
     app.add_routes(cwmp_routes(handler))
     app.on_response_prepare.append(no_sniffing)
+    app.cleanup_ctx.append(_profiles_kept_fresh)
     return app
+
+
+async def _profiles_kept_fresh(app: web.Application) -> AsyncIterator[None]:
+    """Issue 14: sessions read the profiles from memory; this loop re-reads them in the background."""
+    catalog = app[SERVICES].profiles.catalog
+    with contextlib.suppress(PyMongoError):  # the database may come up later: the first session reads them
+        await catalog.refresh()
+    refresher = asyncio.create_task(catalog.keep_fresh())
+    yield
+    refresher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await refresher
 
 
 def create_api_app(services: Services) -> web.Application:

@@ -1,4 +1,4 @@
-"""The ``acs`` command: ``serve``, ``token``, ``user``, ``sim``.
+"""The ``acs`` command: ``serve``, ``token``, ``user``, ``profile``, ``subscribers``, ``sim``.
 
 Every setting of :class:`acs.config.Settings` is a flag of ``acs serve`` (``--cwmp-listen``),
 an ``ACS_*`` variable (``ACS_CWMP_LISTEN``) and a key of the ``--config`` TOML file.
@@ -7,14 +7,15 @@ an ``ACS_*`` variable (``ACS_CWMP_LISTEN``) and a key of the ``--config`` TOML f
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from acs import eventloop
 from acs.config import ConfigError, Settings, env_name, load_settings
+from acs.eventloop import EventLoopChoice, EventLoopUnavailable
 from acs.logs import configure_logging
 
 
@@ -74,6 +75,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     users_cli.add_arguments(user)
 
+    firmware = commands.add_parser(
+        "firmware", help="manage firmware images for campaigns",
+        description="Store firmware files and describe them (version, product classes) for campaigns.",
+    )
+    _add_setting_flags(firmware)
+    from acs import firmware_cli
+
+    firmware_cli.add_arguments(firmware)
+
+    from acs import profiles_cli
+
+    profile = commands.add_parser(
+        "profile",
+        help="manage auto-configuration profiles from YAML files",
+        description="Apply, list, show, diff and roll back auto-configuration profiles.",
+    )
+    _add_setting_flags(profile)
+    profiles_cli.add_profile_arguments(profile)
+    subscribers = commands.add_parser(
+        "subscribers",
+        help="import subscriber records (PPPoE, VLAN, VoIP, plan) from CSV",
+        description="Subscriber records that profile templates draw on.",
+    )
+    _add_setting_flags(subscribers)
+    profiles_cli.add_subscriber_arguments(subscribers)
+
     sim = commands.add_parser(
         "sim",
         help="run a fleet of simulated CPEs against an ACS",
@@ -101,7 +128,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from acs.serve import serve
 
-        return _run(serve(settings))
+        return _run(serve(settings), settings.event_loop)
+    if args.command in ("profile", "subscribers"):
+        from acs import profiles_cli
+
+        run = profiles_cli.run_profile if args.command == "profile" else profiles_cli.run_subscribers
+        return _run(run(args, settings))
+    if args.command == "firmware":
+        from acs import firmware_cli
+
+        return _run(firmware_cli.run(args, settings))
     if args.command == "user":
         from acs.console import users_cli
 
@@ -111,15 +147,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(tokens_cli.run(args, settings))
 
 
-def _run(coroutine: Any) -> int:
+def _run(coroutine: Any, loop: EventLoopChoice = "asyncio") -> int:
     try:
-        return int(asyncio.run(coroutine))
+        return int(eventloop.run(coroutine, loop))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a clear one-line error for operators; the log has the details
         from acs.localdb import LocalDatabaseError
 
-        if isinstance(exc, LocalDatabaseError | ConfigError | OSError):
+        if isinstance(exc, LocalDatabaseError | ConfigError | OSError | EventLoopUnavailable):
             print(f"acs: {exc}", file=sys.stderr)
             return 1
         raise

@@ -14,7 +14,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from acs.eventloop import EventLoopChoice
 
 ENV_PREFIX = "ACS_"
 
@@ -132,12 +134,25 @@ class Settings(BaseModel):
     provision_connection_request_credentials: bool = Field(
         default=True, description="Set random per-device connection-request credentials at BOOTSTRAP"
     )
+    profile_cache_seconds: float = Field(
+        default=5.0, ge=0, le=600, description="How long a process keeps the profiles in memory before re-reading them"
+    )
+    profile_max_failures: int = Field(
+        default=3, ge=1, le=100, description="Failed profile applications in a row before a device is blocked"
+    )
+    drift_interval: int = Field(default=3600, ge=5, description="Seconds between two configuration drift reports")
+    drift_max_devices: int = Field(
+        default=20_000, ge=1, description="Devices one drift report reads at most (the rest is counted as not checked)"
+    )
     connection_request_timeout: float = Field(default=5.0, gt=0, le=60, description="Per attempt (s)")
     connection_request_attempts: int = Field(default=2, ge=1, le=5, description="Attempts per wake-up")
     task_default_expiry: int = Field(default=7 * 86400, ge=60, description="Lifetime of a task with no expires_in (s)")
     workers: int = Field(default=1, ge=1, le=64, description="Worker processes sharing the listening sockets")
     shutdown_grace: float = Field(default=10.0, ge=0, le=300, description="Bound on finishing sessions at exit")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    event_loop: EventLoopChoice = Field(
+        default="auto", description="auto (uvloop when installed), uvloop or asyncio: the event loop of acs serve"
+    )
     # -- offline detection, health polls, incidents (issue 5) --
     offline_interval_factor: float = Field(
         default=2.0, ge=1.0, le=10.0, description="Offline after missing the periodic inform interval x this"
@@ -179,6 +194,15 @@ class Settings(BaseModel):
         description="Group sizes are counted over the whole fleet this often (s); groups near a decision every run",
     )
     event_retention_days: int = Field(default=30, ge=1, description="Device events and closed incidents kept (days)")
+    webhook_url: str | None = Field(
+        default=None, description="Each new incident is POSTed here, signed (chat or ticketing system); unset: off"
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Shared secret of the webhook's HMAC-SHA256 signature (required with webhook_url)"
+    )
+    webhook_max_attempts: int = Field(default=10, ge=1, le=100, description="Webhook attempts before giving up")
+    webhook_timeout: float = Field(default=10.0, gt=0, le=300, description="Webhook request time limit (s)")
+    webhook_interval: float = Field(default=5.0, gt=0, le=3600, description="Webhook outbox job interval (s)")
 
     @field_validator("cwmp_listen", "api_listen")
     @classmethod
@@ -195,6 +219,19 @@ class Settings(BaseModel):
             for entry in value:
                 ipaddress.ip_network(str(entry), strict=False)  # ValueError names the bad entry
         return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("the webhook URL must start with http:// or https://")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_signed(self) -> Settings:
+        if self.webhook_url is not None and (self.webhook_secret is None or not self.webhook_secret.get_secret_value()):
+            raise ValueError("webhook_url needs webhook_secret: every delivery is signed")
+        return self
 
     @field_validator("log_level")
     @classmethod

@@ -8,15 +8,21 @@ from typing import Any
 from acs.connreq import ConnectionRequester
 from acs.cwmp_server.auth import NONCE_LIFETIME
 from acs.services import Services
+from acs.webhooks import http_sender
+from tasks.fleet import FleetCensus
 from tasks.incidents.grouping import Config as IncidentConfig
 from tasks.incidents.job import IncidentDetector
 from tasks.offline import OfflineDetector
+from tasks.profiles.drift_report import DriftReporter
 from tasks.scheduler import Job, JobRunner
 from tasks.search_backfill import SearchBackfill
 from tasks.secret_backfill import SecretSealing
+from tasks.store.fleet import FleetSummaryRepository
 from tasks.store.login_attempts import LoginAttemptRepository
 from tasks.store.users import ConsoleSessionRepository
+from tasks.trends import BootFolding, expired_days
 from tasks.watch import WatchExpiry
+from tasks.webhooks import WebhookConfig, WebhookOutbox
 
 SESSION_REAPER_INTERVAL = 5.0
 TASK_EXPIRY_INTERVAL = 15.0
@@ -26,6 +32,7 @@ WATCH_EXPIRY_INTERVAL = 60.0
 DIGEST_NONCE_PRUNE_INTERVAL = 60.0
 DIGEST_NONCE_SLACK = timedelta(seconds=60)  # clocks of several hosts may differ a little
 SEARCH_BACKFILL_INTERVAL = 600.0  # a run stops after half of it and the next goes on
+FLEET_CENSUS_INTERVAL = 120.0  # the console's fleet overview is at most this old (plus one pass)
 LOGIN_ATTEMPTS_KEPT = timedelta(days=1)  # the lock-out and the throttle look back 15 minutes at most
 
 
@@ -70,6 +77,11 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
     sealing = SecretSealing(services.repositories.parameters, services.repositories.jobs,
                             SEARCH_BACKFILL_INTERVAL / 2)
     runner.add(Job("seal_cached_secrets", SEARCH_BACKFILL_INTERVAL, sealing.run, at_start=True))
+    drift = DriftReporter(services.profiles, services.repositories.devices, services.repositories.drift,
+                          services.clock, services.settings.drift_max_devices)
+    runner.add(Job("configuration_drift", services.settings.drift_interval, drift.run, at_start=True))
+    census = FleetCensus(services.repositories.devices, FleetSummaryRepository(services.database), services.clock)
+    runner.add(Job("fleet_census", FLEET_CENSUS_INTERVAL, census.run, at_start=True))
     register_monitoring_jobs(runner, services)
 
 
@@ -117,3 +129,41 @@ def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
     runner.add(Job("poll_health", settings.health_check_interval, poll_health))
     runner.add(Job("detect_incidents", settings.incident_check_interval, detect_incidents))
     runner.add(Job("prune_device_events", JOB_HISTORY_INTERVAL, prune_device_events))
+    register_trend_jobs(runner, services)
+    register_webhook_jobs(runner, services)
+
+
+TREND_BOOTS_INTERVAL = 900.0  # well within tasks.trends.BOOTS_LOOKBACK
+
+
+def register_trend_jobs(runner: JobRunner, services: Services) -> None:
+    """Issue 16 item 5: boots counted into the hourly trends; days past the retention dropped."""
+    repositories = services.repositories
+    boots = BootFolding(repositories.events, repositories.devices, repositories.trends, services.clock)
+
+    async def prune_trends() -> dict[str, Any]:
+        return {"trend_docs_pruned": await repositories.trends.prune(expired_days(services.clock()))}
+
+    runner.add(Job("fold_boots", TREND_BOOTS_INTERVAL, boots.run))
+    runner.add(Job("prune_trends", JOB_HISTORY_INTERVAL, prune_trends))
+
+
+WEBHOOK_DELIVERIES_KEPT = timedelta(days=30)
+
+
+def register_webhook_jobs(runner: JobRunner, services: Services) -> None:
+    """Issue 16 item 7: new incidents to the operator's webhook (when one is configured)."""
+    settings, repositories = services.settings, services.repositories
+
+    async def prune_webhook_deliveries() -> dict[str, Any]:
+        before = services.clock() - WEBHOOK_DELIVERIES_KEPT
+        return {"deliveries_pruned": await repositories.webhooks.prune(before)}
+
+    runner.add(Job("prune_webhook_deliveries", JOB_HISTORY_INTERVAL, prune_webhook_deliveries))
+    if settings.webhook_url is None or settings.webhook_secret is None:
+        return
+    config = WebhookConfig(settings.webhook_url, settings.webhook_secret.get_secret_value().encode(),
+                           settings.webhook_max_attempts)
+    outbox = WebhookOutbox(config, repositories.webhooks, repositories.incidents, repositories.jobs,
+                           http_sender(settings.webhook_timeout), services.clock)
+    runner.add(Job("deliver_webhooks", settings.webhook_interval, outbox.run))

@@ -26,7 +26,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -148,8 +148,8 @@ class GuardedConnection(asyncio.Protocol):
     # -- asyncio's calls, passed on to aiohttp ------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (asyncio's, or uvloop's, which is not an asyncio.Transport subclass).
+        self.transport = transport = cast(asyncio.Transport, transport)
         if not self.guard.admit(self, transport):
             transport.write(REFUSED)
             transport.close()

@@ -355,9 +355,13 @@ async def _run_tool(
     """Run a PostgreSQL tool to completion with its output appended to ``log_path``."""
     with log_path.open("ab") as log:
         log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} running: {' '.join(argv)}\n".encode())
+        log.flush()  # before the child appends its output, so the tail below is the tool's
         offset = log.tell()
-        process = await asyncio.create_subprocess_exec(
-            *argv,
+        # subprocess.Popen (fork and exec, from the event loop's thread like the servers) waited on
+        # in a thread, rather than the loop's subprocess support: uvloop (acs serve's event loop
+        # when installed) cannot start a child as another user.
+        process = subprocess.Popen(  # noqa: S603, ASYNC220 - argv from resolved binary paths; a short fork+exec
+            list(argv),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -368,11 +372,11 @@ async def _run_tool(
             extra_groups=run_as.groups() if run_as else None,
         )
         try:
-            returncode = await asyncio.wait_for(process.wait(), timeout)
-        except TimeoutError:
+            returncode = await asyncio.to_thread(process.wait, timeout)
+        except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
-            await process.wait()
+            await asyncio.to_thread(process.wait)
             raise LocalPostgresError(
                 f"{Path(argv[0]).name} did not finish in {timeout:.0f}s; log {log_path}:\n{log_tail(log_path, offset)}"
             ) from None

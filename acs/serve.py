@@ -22,6 +22,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from acs import eventloop
 from acs.app import create_api_app, create_cwmp_app
 from acs.config import Settings
 from acs.jobs import register_jobs
@@ -153,7 +154,12 @@ async def run_worker(settings: Settings) -> None:
     jobs = JobRunner(services.jobs, services.clock)
     register_jobs(jobs, services)
     jobs.start()
-    log.info("serving CWMP on %s and the API on %s", settings.cwmp_listen, settings.api_listen)
+    log.info(
+        "serving CWMP on %s and the API on %s (event loop: %s)",
+        settings.cwmp_listen,
+        settings.api_listen,
+        "uvloop" if "uvloop" in type(asyncio.get_running_loop()).__module__ else "asyncio",
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -167,7 +173,7 @@ async def run_worker(settings: Settings) -> None:
 def _worker_main(settings: Settings) -> None:
     configure_logging(settings.log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent relays Ctrl-C as SIGTERM
-    asyncio.run(run_worker(settings))
+    eventloop.run(run_worker(settings), settings.event_loop)
 
 
 async def serve(settings: Settings) -> int:

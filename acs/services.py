@@ -17,25 +17,37 @@ from tasks.health.evaluate import Thresholds
 from tasks.health.policies import Policy, default_policies, load_policies
 from tasks.health.poll import HealthPoller, PollLimits
 from tasks.notify import TaskNotifier
+from tasks.profiles.aliases import AliasTable
+from tasks.profiles.catalog import ProfileCatalog
+from tasks.profiles.engine import ProfileEngine
 from tasks.provisioning import Provisioner
 from tasks.queue import TaskQueue
 from tasks.registry import DeviceRegistry, OfflineMargin
 from tasks.secretbox import SecretBox, load_or_create_key
 from tasks.store.audit import AuditRepository
 from tasks.store.batches import BatchRepository
+from tasks.store.campaigns import CampaignRepository
 from tasks.store.db import Database
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
 from tasks.store.digest_nonces import DigestNonceRepository
+from tasks.store.drift import DriftRepository
 from tasks.store.files import FileStore
+from tasks.store.firmware import FirmwareRepository
 from tasks.store.health import HealthRepository
 from tasks.store.incidents import IncidentRepository
 from tasks.store.jobs import JobRepository
 from tasks.store.locks import SessionLockRepository
+from tasks.store.notes import NoteRepository
 from tasks.store.parameters import ParameterRepository
+from tasks.store.profiles import ProfileRepository
 from tasks.store.sessions import SessionRepository
+from tasks.store.subscribers import SubscriberRepository
 from tasks.store.tasks import TaskRepository
 from tasks.store.tokens import TokenRepository
+from tasks.store.trends import TrendRepository
+from tasks.store.webhooks import WebhookDeliveryRepository
+from tasks.trends import TrendRecorder
 
 
 def utc_now() -> datetime:
@@ -58,9 +70,17 @@ class Repositories:
     health: HealthRepository
     incidents: IncidentRepository
     digest_nonces: DigestNonceRepository
+    profiles: ProfileRepository
+    subscribers: SubscriberRepository
+    drift: DriftRepository
+    firmware: FirmwareRepository
+    campaigns: CampaignRepository
+    trends: TrendRepository
+    webhooks: WebhookDeliveryRepository
+    notes: NoteRepository
 
     @classmethod
-    def open(cls, database: Database, box: SecretBox | None = None) -> Repositories:
+    def open(cls, database: Database, box: SecretBox) -> Repositories:
         return cls(
             devices=DeviceRepository(database),
             parameters=ParameterRepository(database, box),
@@ -76,6 +96,14 @@ class Repositories:
             health=HealthRepository(database),
             incidents=IncidentRepository(database),
             digest_nonces=DigestNonceRepository(database),
+            profiles=ProfileRepository(database),
+            subscribers=SubscriberRepository(database, box),
+            drift=DriftRepository(database),
+            firmware=FirmwareRepository(database),
+            campaigns=CampaignRepository(database),
+            trends=TrendRepository(database),
+            webhooks=WebhookDeliveryRepository(database),
+            notes=NoteRepository(database),
         )
 
     async def ensure_indexes(self) -> None:
@@ -94,6 +122,14 @@ class Repositories:
             self.health,
             self.incidents,
             self.digest_nonces,
+            self.profiles,
+            self.subscribers,
+            self.drift,
+            self.firmware,
+            self.campaigns,
+            self.trends,
+            self.webhooks,
+            self.notes,
         ):
             await repository.ensure_indexes()
 
@@ -112,6 +148,7 @@ class Services:
     cwmp: CwmpService
     health: HealthPoller
     clock: Callable[[], datetime]
+    profiles: ProfileEngine
     metrics: Metrics = field(default_factory=Metrics)
 
     @property
@@ -140,6 +177,19 @@ def build_services(settings: Settings, database: Database, clock: Callable[[], d
     transitions = metrics.counter("acs_device_transitions_total", "Devices going online or offline", ("to",))
     registry.transition_hooks.append(lambda _device_id, to: transitions.inc(to=to))
     dispatcher.final_hooks.append(registry.on_task_final)
+    profiles = ProfileEngine(
+        ProfileCatalog(repositories.profiles, box, settings.profile_cache_seconds),
+        AliasTable.default(),
+        repositories.devices,
+        repositories.parameters,
+        repositories.subscribers,
+        repositories.events,
+        queue,
+        box,
+        clock,
+        settings.profile_max_failures,
+    )
+    dispatcher.final_hooks.append(profiles.on_task_final)
     cwmp = CwmpService(
         registry,
         repositories.sessions,
@@ -153,12 +203,14 @@ def build_services(settings: Settings, database: Database, clock: Callable[[], d
         CwmpMetrics.register(metrics),
         settings.cpe_username_rule,
         box,
+        profiles=profiles,
     )
     health = build_health_poller(settings, repositories, queue, clock)
     dispatcher.final_hooks.append(health.on_task_final)
+    health.stored_hooks.append(TrendRecorder(repositories.trends).on_health)
     return Services(
         settings, database, repositories, box, notifier, queue, dispatcher, provisioner, registry, cwmp, health, clock,
-        metrics,
+        profiles, metrics,
     )
 
 

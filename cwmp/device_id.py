@@ -15,13 +15,19 @@ stores the identity fields and refuses a second device whose id collides with a 
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 # quote() keeps A-Z a-z 0-9 and "_.-~" when safe is empty: exactly RFC 3986 unreserved.
 _UNRESERVED_ONLY = ""
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
 def encode_part(part: str) -> str:
+    if _UNRESERVED.fullmatch(part):
+        return part  # the usual OUI, product class and serial: nothing to encode
     return quote(part, safe=_UNRESERVED_ONLY, encoding="utf-8")
 
 

@@ -164,16 +164,20 @@ def _parse_soap_fault(element: etree._Element) -> tuple[m.Fault, str | None]:
 def _decode_fields(
     element: etree._Element, fields: tuple[FieldSpec, ...], model: type[m.CwmpModel], path: str
 ) -> dict[str, Any]:
+    children = _elements(element)
+    first: dict[str, etree._Element] = {}  # the first child of each local name (elements in any order)
+    for child in reversed(children):
+        first[_local(child.tag)] = child
     values: dict[str, Any] = {}
     for spec in fields:
         where = f"{path}/{spec.element}"
         if isinstance(spec.codec, Repeated):
-            items = [c for c in _elements(element) if _local(c.tag) == spec.element]
+            items = [c for c in children if _local(c.tag) == spec.element]
             values[spec.attr] = tuple(_decode_struct(c, spec.codec.item, where) for c in items)
             continue
-        child = _find(element, spec.element)
-        if child is not None:
-            values.update(_decode_field(child, spec, where))
+        found = first.get(spec.element)
+        if found is not None:
+            values.update(_decode_field(found, spec, where))
         elif not _has_default(model, spec.attr):
             values[spec.attr] = _missing_value(spec, where)
     return values

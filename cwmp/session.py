@@ -138,11 +138,13 @@ SessionEvent = InformReceived | CpeRequestReceived | EmptyPost | ResponseReceive
 
 class AcsSession:
     def __init__(self, snapshot: SessionSnapshot | None = None) -> None:
-        self._state = (snapshot or SessionSnapshot()).model_copy(deep=True)
+        # A shallow copy is a full one: every field is an enum, a scalar or a frozen message
+        # (tuples inside), so nothing the caller holds can change this session's state or back.
+        self._state = snapshot.model_copy() if snapshot is not None else SessionSnapshot()
 
     @property
     def snapshot(self) -> SessionSnapshot:
-        return self._state.model_copy(deep=True)
+        return self._state.model_copy()
 
     @property
     def phase(self) -> SessionPhase:

@@ -291,6 +291,11 @@ class DeviceSelector(_Body):
     software_version: str | None = Field(default=None, max_length=64)
     tag: str | None = Field(default=None, max_length=64)
     online: bool | None = None
+    olt_id: str | None = Field(default=None, max_length=64, description="The OLT the health read found")
+    pon_port: str | None = Field(default=None, max_length=64, description="With olt_id: one PON port of it")
+    health: Literal["ok", "warn", "critical"] | None = Field(default=None, description="The last definite health read")
+    device_ids: list[str] | None = Field(default=None, min_length=1, max_length=10000,
+                                         description="Only these devices (a selection, an incident's members)")
 
 
 class BulkBody(_Body):

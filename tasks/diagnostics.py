@@ -16,11 +16,10 @@ No I/O: :mod:`tasks.rpc` calls these with the task, its state and the device's c
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from cwmp import GetParameterValues, GetParameterValuesResponse, ParameterValue, SetParameterValues
+from tasks.records import Document
 
-Document = dict[str, Any]
 COMPLETE_EVENT = "8 DIAGNOSTICS COMPLETE"
 TR098 = "InternetGatewayDevice."
 TR181 = "Device."

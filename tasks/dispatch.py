@@ -15,7 +15,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from pymongo.errors import PyMongoError
 
@@ -28,6 +27,7 @@ from tasks.kinds import kind_of
 from tasks.kinds.outcome import InformEvents
 from tasks.lifecycle import TaskMove, TaskPhase, advance, phase_of, stored
 from tasks.notify import TaskNotifier
+from tasks.records import Document
 from tasks.rpc import (
     CacheUpdate,
     Next,
@@ -41,7 +41,6 @@ from tasks.secretbox import SecretBox
 from tasks.store.parameters import ParameterRepository
 from tasks.store.tasks import OPEN, TaskRepository
 
-Document = dict[str, Any]
 log = logging.getLogger("acs.dispatch")
 DISPATCHED = [TaskStatus.DISPATCHED.value]
 

@@ -73,6 +73,9 @@ def event_entry(event: Document) -> HistoryEntry:
     """Online/offline transitions, boots, health changes and failed tasks (tasks/store/device_events.py)."""
     detail = event.get("detail") or {}
     extra = f" ({detail['from']} -> {detail['to']})" if event["type"] == "health" else ""
+    if event["type"] == "configuration":
+        # Issue 14: each profile application (tasks/profiles/engine.py) with its outcome.
+        extra = f" {detail.get('status')} ({', '.join(detail.get('profiles') or []) or 'overrides'})"
     return HistoryEntry(at=event["at"], type="event", id=str(event["_id"]), summary=f"{event['type']}{extra}",
                         detail={"type": event["type"], **detail})
 

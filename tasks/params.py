@@ -9,14 +9,13 @@ the only copy and must not be readable from the database or the API).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
+from tasks.records import Document
 from tasks.secret_values import REDACTED, is_secret, mask_url, url_has_password
 from tasks.secretbox import SecretBox
 
-Document = dict[str, Any]
 SEALED = "sealed"
 URL_FIELDS = ("url",)
 
@@ -30,17 +29,27 @@ def _is_sealed(value: Any) -> bool:
 
 
 def _map_secrets(params: Document, change: Callable[[str, Any], Any]) -> Document:
-    """A copy of ``params`` with ``change(field, value)`` applied to every secret value."""
-    mapped = copy.deepcopy(params)
+    """A copy of ``params`` with ``change(field, value)`` applied to every secret value.
+
+    Copied where it changes (the top level, the ``values`` list, each changed setting); what is
+    left as it was is shared with ``params``, which is never modified: a read's answer of tens of
+    thousands of values is not deep-copied to seal one Wi-Fi key.
+    """
+    mapped = dict(params)
     for field in ("password",):
         if mapped.get(field):
             mapped[field] = change(field, mapped[field])
     for field in URL_FIELDS:
         if url_has_password(mapped.get(field)) or _is_sealed(mapped.get(field)):
             mapped[field] = change(field, mapped[field])
-    for setting in mapped.get("values") or []:
-        if isinstance(setting, dict) and (_secret_setting(setting) or _is_sealed(setting.get("value"))):
-            setting["value"] = change(str(setting.get("name", "")), setting["value"])
+    values = mapped.get("values")
+    if isinstance(values, list):
+        mapped["values"] = [
+            {**setting, "value": change(str(setting.get("name", "")), setting["value"])}
+            if isinstance(setting, dict) and (_secret_setting(setting) or _is_sealed(setting.get("value")))
+            else setting
+            for setting in values
+        ]
     return mapped
 
 

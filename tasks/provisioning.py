@@ -12,17 +12,16 @@ import contextlib
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
 from cwmp import Inform
 from schemas.tasks import ParameterSetting, SetParameterValuesTask, TaskStatus
 from tasks.params import SEALED
 from tasks.queue import TaskError, TaskQueue
+from tasks.records import Document
 from tasks.registry import PROVISIONING_USER, data_model_root
 from tasks.secretbox import SecretBox
 from tasks.store.devices import DeviceRepository
 
-Document = dict[str, Any]
 log = logging.getLogger("acs.provisioning")
 SYSTEM_USER = PROVISIONING_USER
 RECENT_TASKS = 3  # a factory_reset proven by this BOOTSTRAP is among the device's last few done tasks

@@ -14,7 +14,6 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from bson import ObjectId
 
@@ -22,10 +21,10 @@ from schemas.tasks import FINAL_STATUSES, TaskRequest, TaskStatus
 from tasks import params as task_params
 from tasks.kinds import kind_of
 from tasks.notify import TaskNotifier
+from tasks.records import Document
 from tasks.secretbox import SecretBox
 from tasks.store.tasks import OPEN, TaskRepository
 
-Document = dict[str, Any]
 log = logging.getLogger("acs.tasks")
 FINAL_VALUES = [status.value for status in FINAL_STATUSES]
 

@@ -28,6 +28,28 @@ from tests.support.processes import AcsProcess, start_serve
 AcsServeFactory = Callable[..., Awaitable[AcsProcess]]
 
 
+LONG_TEST_TIMEOUT = 400
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long end-to-end tests (a timeout of LONG_TEST_TIMEOUT s or more) first, in one xdist group.
+
+    The suite runs on two xdist workers (the README's test command, ``--dist loadgroup``): the long
+    fleet tests run one after the other on one worker, from the start, while the other worker takes
+    everything else. A ten-minute test started last would run alone at the end; two fleets at once
+    would each miss the session rate their intervals assume on a 2-core box.
+    """
+
+    def allowed(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("timeout")
+        return float(marker.args[0]) if marker is not None and marker.args else 0.0
+
+    items.sort(key=lambda item: -allowed(item) if allowed(item) >= LONG_TEST_TIMEOUT else 0.0)
+    for item in items:
+        if allowed(item) >= LONG_TEST_TIMEOUT:
+            item.add_marker(pytest.mark.xdist_group("long"))
+
+
 @pytest.fixture(scope="session")
 async def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[MongoServer]:
     async with mongo_server_for_tests(tmp_path_factory.mktemp("mongo")) as server:

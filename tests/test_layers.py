@@ -75,3 +75,28 @@ def test_the_check_catches_late_relative_and_type_checking_imports(tmp_path: Pat
     (tmp_path / "cwmp").mkdir()
     (tmp_path / "cwmp" / "probe.py").write_text("from . import session\nfrom pymongo import errors\n")
     assert violations(tmp_path, "cwmp", CWMP_FORBIDDEN) == ["cwmp/probe.py:2 imports pymongo"]
+
+
+
+RECORD_TYPES = frozenset({"Document", "TaskRecord", "SessionRecord"})
+
+
+def top_level_names(source: str) -> Iterator[str]:
+    """Names bound at module level by an assignment or a class statement."""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ClassDef):
+            yield node.name
+        targets = [node.target] if isinstance(node, ast.AnnAssign) else getattr(node, "targets", [])
+        yield from (target.id for target in targets if isinstance(target, ast.Name))
+
+
+def test_stored_record_types_are_defined_once() -> None:
+    """``Document`` and the typed records live in tasks/records.py; every other module imports them."""
+    defined = sorted(
+        f"{path.relative_to(ROOT)}: {name}"
+        for package in ("acs", "tasks", "schemas", "cwmp")
+        for path in (ROOT / package).rglob("*.py")
+        for name in top_level_names(path.read_text(encoding="utf-8"))
+        if name in RECORD_TYPES
+    )
+    assert defined == ["tasks/records.py: Document"]

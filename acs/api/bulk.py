@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncGenerator
 
 from bson import ObjectId
 
@@ -48,7 +49,10 @@ class BulkRunner:
     async def start(self, body: BulkBody, created_by: str) -> Document:
         repositories = self.services.repositories
         now = self.services.clock()
-        device_filter = DeviceFilter(**body.devices.model_dump())
+        selector = body.devices.model_dump()
+        if selector.get("device_ids") is not None:
+            selector["device_ids"] = tuple(selector["device_ids"])
+        device_filter = DeviceFilter(**selector)
         matched = await repositories.devices.count(device_filter, now)
         if matched > body.max_devices:
             raise ApiError(422, "too_many_devices", f"the filter matches {matched} devices, more than "
@@ -98,29 +102,43 @@ class BulkRunner:
 
     async def _walk(self, batch_id: str, device_filter: DeviceFilter, request: TaskRequest, body: BulkBody,
                     created_by: str) -> None:
-        repositories = self.services.repositories
         pacer = Pacer(body.wake_rate)
-        after: str | None = None
         refusals: list[dict[str, str]] = []
-        while not await self._cancelled(batch_id):
-            devices = await repositories.devices.page(device_filter, self.services.clock(), after, PAGE)
-            if not devices:
-                return
-            created, refused = [], 0
-            for device in devices:
-                reason = await self._refusal(device["_id"], request)
-                if reason is not None:
-                    refused += 1
-                    if len(refusals) < REFUSALS_KEPT:
-                        refusals.append({"device_id": device["_id"], "reason": reason})
-                    continue
-                await self.services.queue.create(device["_id"], request, created_by, batch_id)
-                created.append(device)
-            counts = {"created": len(created), **({"refused": refused} if refused else {})}
-            await repositories.batches.add_progress(batch_id, counts, {"refusals": refusals} if refused else {})
-            if body.connection_request:
-                await self._wake(batch_id, created, pacer)
-            after = devices[-1]["_id"]
+        # Partition by partition (``page_group`` equalities), not pages sorted by device id: on
+        # FerretDB each sorted page of a large match would read and sort all of it again.
+        async with contextlib.aclosing(self._pages(device_filter)) as pages:
+            async for devices in pages:
+                if await self._cancelled(batch_id):
+                    return
+                await self._queue_page(batch_id, devices, request, body, created_by, pacer, refusals)
+
+    async def _pages(self, device_filter: DeviceFilter) -> AsyncGenerator[list[Document], None]:
+        page: list[Document] = []
+        async for device in self.services.repositories.devices.stream_partitions(device_filter, None):
+            page.append(device)
+            if len(page) == PAGE:
+                yield page
+                page = []
+        if page:
+            yield page
+
+    async def _queue_page(self, batch_id: str, devices: list[Document], request: TaskRequest, body: BulkBody,
+                          created_by: str, pacer: Pacer, refusals: list[dict[str, str]]) -> None:
+        repositories = self.services.repositories
+        created, refused = [], 0
+        for device in devices:
+            reason = await self._refusal(device["_id"], request)
+            if reason is not None:
+                refused += 1
+                if len(refusals) < REFUSALS_KEPT:
+                    refusals.append({"device_id": device["_id"], "reason": reason})
+                continue
+            await self.services.queue.create(device["_id"], request, created_by, batch_id)
+            created.append(device)
+        counts = {"created": len(created), **({"refused": refused} if refused else {})}
+        await repositories.batches.add_progress(batch_id, counts, {"refusals": refusals} if refused else {})
+        if body.connection_request:
+            await self._wake(batch_id, created, pacer)
 
     async def _refusal(self, device_id: str, request: TaskRequest) -> str | None:
         """Why this device gets no task of the batch: a value its cached type cannot hold; else None."""

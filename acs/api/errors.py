@@ -23,6 +23,7 @@ from pymongo.errors import ConnectionFailure, OperationFailure
 
 from acs.metrics import Counter, Metrics
 from schemas.api import ErrorBody, ErrorDetail
+from tasks.campaigns.service import CampaignError
 from tasks.queue import TaskError
 from tasks.store.db import database_unavailable
 
@@ -74,6 +75,8 @@ def as_api_error(exc: BaseException, where: str = "body") -> ApiError | None:
     match exc:
         case ApiError():
             return exc
+        case CampaignError():
+            return ApiError(exc.status, exc.code, exc.message)
         case TaskError():
             return ApiError(TASK_ERROR_STATUS.get(exc.code, 409), exc.code, exc.message)
         case ValidationError():

@@ -8,7 +8,20 @@ from typing import Any
 from aiohttp import web
 from pydantic import RootModel
 
-from acs.api import bulk, devices, diagnosis, files, health, history, incidents, tasks, tokens
+from acs.api import (
+    bulk,
+    campaigns,
+    devices,
+    diagnosis,
+    files,
+    health,
+    history,
+    incidents,
+    profiles,
+    subscribers,
+    tasks,
+    tokens,
+)
 from acs.api.auth import TokenAuthority
 from acs.api.bulk import BulkRunner
 from acs.api.context import API, Api
@@ -35,7 +48,8 @@ def _version() -> str:
 def route_table() -> RouteTable:
     table = RouteTable()
     # Bulk before tasks: /api/v1/tasks/bulk/{batch_id} is more specific than /api/v1/tasks/{task_id}.
-    for module in (health, devices, diagnosis, bulk, tasks, history, tokens, files, incidents):
+    for module in (health, devices, diagnosis, bulk, tasks, history, tokens, files, incidents, campaigns,
+                   profiles, subscribers):
         table.extend(module.ROUTES)
     document: dict[str, Any] = {}
 

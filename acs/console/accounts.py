@@ -138,6 +138,24 @@ class Accounts:
             await self.sessions.delete_for_user(username)
         return changed
 
+    async def set_role(self, username: str, role: Role) -> bool:
+        """Takes effect on the user's next request (the account is re-read per request)."""
+        return await self.users.set_fields(username, {"role": role.value})
+
+    async def reset_password(self, username: str, password: str) -> bool:
+        """A new password: the lock and the failure count end, and every session of the user ends."""
+        if len(password) < MIN_PASSWORD:
+            raise ValueError(f"the password needs at least {MIN_PASSWORD} characters")
+        password_hash = await asyncio.to_thread(self.hasher.hash, password)
+        changed = await self.users.set_fields(username, {"password_hash": password_hash, "locked_until": None,
+                                                         "login_epoch": _new_epoch()})
+        if changed:
+            await self.sessions.delete_for_user(username)
+        return changed
+
+    async def end_sessions(self, username: str) -> int:
+        return await self.sessions.delete_for_user(username)
+
     async def login(self, username: str, password: str, remote: str | None) -> str:
         """A new session's cookie value; LoginRefused("invalid" | "locked" | "throttled") otherwise."""
         now = self.clock()

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from acs.api.errors import ApiError
-from acs.api.pagination import decode_cursor, encode_cursor
+from acs.console import devices_list, fleet
 from acs.console.accounts import LANGUAGES, USERNAME_PATTERN, LoginRefused, csrf_ok
 from acs.console.render import time_zones, valid_time_zone
 from acs.console.web import (
@@ -23,11 +21,7 @@ from acs.console.web import (
     user_of,
 )
 from schemas.api import Role
-from tasks.search import normal_mac
-from tasks.store.devices import DeviceFilter, is_online
 from tasks.store.users import DuplicateUserName
-
-SEARCH_LIMIT = 50
 
 
 def _safe_next(target: str | None) -> str:
@@ -92,74 +86,13 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-CISCO_MAC = re.compile(r"[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
-
-
-def label_mac(text: str) -> str | None:
-    """A MAC in any spelling line 2 copies off a box or a switch: AA-BB-.., aabb.., AA:BB:.., Cisco's aabb.ccdd.eeff."""
-    if CISCO_MAC.fullmatch(text):
-        text = text.replace(".", "")
-    return normal_mac(text)
-
-
-def search_filter(query: dict[str, str], members: list[str] | None = None) -> DeviceFilter:
-    """The search form as a device filter; ``members``: only an incident's devices (the incident filter)."""
-    online = {"yes": True, "no": False}.get(query.get("online", ""))
-    text = query.get("q", "").strip()
-    mac = label_mac(text)
-    if mac is not None:
-        text = mac  # stored as AA:BB:CC:DD:EE:FF
-    return DeviceFilter(
-        q=text or None,
-        product_class=query.get("model") or None,
-        software_version=query.get("version") or None,
-        tag=query.get("tag") or None,
-        online=online,
-        device_ids=tuple(members) if members is not None else None,
-    )
-
-
 @guard(Role.VIEWER)
 async def search(request: web.Request) -> web.StreamResponse:
-    """Search with a count and pages (``after``: the last device id shown); one match opens its page."""
-    console = console_of(request)
-    services = console.api.services
+    """``/``: the fleet overview; with a search or a filter, the device list (one match opens its page)."""
     query = {key: value for key, value in request.query.items() if isinstance(value, str)}
-    now = services.clock()
-    incidents = services.repositories.incidents
-    members: list[str] | None = None
-    if "incidents" in console.panels and query.get("incident"):
-        text = query["incident"]
-        incident = await incidents.get(int(text)) if text.isascii() and text.isdigit() and len(text) < 19 else None
-        members = list((incident or {}).get("members") or [])
-    device_filter = search_filter(query, members)
-    searched = any(query.get(key) for key in ("q", "model", "version", "tag", "online", "incident"))
-    devices = services.repositories.devices
-    position = _position(query.get("cursor"))
-    page = await devices.search_page(device_filter, position, SEARCH_LIMIT) if searched else None
-    found = page.devices if page is not None else []
-    if page is not None and query.get("q") and position is None and len(found) == 1 and page.next_position is None:
-        raise web.HTTPSeeOther(f"/devices/{quote(found[0]['_id'], safe='')}")  # one match: open it directly
-    rows = [{"device": device, "online": is_online(device, now)} for device in found]
-    first_text = query.get("from", "1")
-    first = int(first_text) if first_text.isascii() and first_text.isdigit() and len(first_text) < 10 else 1
-    plain = {k: v for k, v in query.items() if k not in ("cursor", "from")}
-    next_query = None
-    if page is not None and page.next_position is not None:
-        next_query = urlencode({**plain, "cursor": encode_cursor(page.next_position), "from": first + len(found)})
-    first_query = urlencode(plain) if position is not None else None
-    open_incidents = (await incidents.page("open", None, None, None, 100)) if "incidents" in console.panels else []
-    return console.renderer.page("search.html", user_of(request), query=query, rows=rows, searched=searched,
-                                 total=page.total if page else 0, total_exact=page.total_exact if page else True,
-                                 first=first, last=first + len(found) - 1, next_query=next_query,
-                                 first_query=first_query, quote=quote, open_incidents=open_incidents)
-
-
-def _position(cursor: str | None) -> dict[str, Any] | None:
-    try:
-        return decode_cursor(cursor)
-    except ApiError:
-        return None  # not a cursor this page made: the first page
+    if devices_list.is_search(query):
+        return await devices_list.device_list(request)
+    return await fleet.overview(request)
 
 
 @guard(Role.VIEWER)
@@ -190,11 +123,20 @@ async def users_page(request: web.Request) -> web.StreamResponse:
     return await _users(request)
 
 
+async def users_with_error(request: web.Request, error: str, status: int) -> web.StreamResponse:
+    """The Users page with a refusal on it (the account actions of ``admin`` answer with it)."""
+    return await _users(request, error, status)
+
+
 async def _users(request: web.Request, error: str | None = None, status: int = 200) -> web.StreamResponse:
     console = console_of(request)
     users = await console.accounts.users.page(None, 500)
+    now = console.api.services.clock()
+    sessions = {user["username"]: await console.accounts.sessions.count_for_user(user["username"], now)
+                for user in users}
     return console.renderer.page("users.html", user_of(request), status=status, users=users, error=error,
-                                 roles=[role.value for role in Role])
+                                 roles=[role.value for role in Role], sessions=sessions,
+                                 done=request.query.get("done"))
 
 
 @guard(Role.ADMIN)

@@ -19,7 +19,8 @@ import weakref
 from datetime import datetime
 from typing import Any
 
-Document = dict[str, Any]
+from tasks.records import Document
+
 DEFAULT_LIMIT = 20_000  # sessions in flight on one worker; each entry is a few KB
 SWEEP_EVERY = 1024  # puts between two sweeps of entries whose session or connection is over
 

@@ -47,7 +47,9 @@ from cwmp.session import (
 )
 from tasks.dispatch import Dispatcher, InformSettlement, SessionContext, SessionTasks
 from tasks.params import SEALED
+from tasks.profiles.engine import ProfileEngine
 from tasks.provisioning import Provisioner
+from tasks.records import Document
 from tasks.registry import DeviceRegistry, InformSummary, summarize_inform
 from tasks.secretbox import SecretBox
 from tasks.store.devices import CredentialsRequired, IdentityCollision
@@ -55,7 +57,6 @@ from tasks.store.locks import SessionLockRepository
 from tasks.store.sessions import LIVE_ONLY, SessionRepository
 from tasks.store.tasks import PROOF_DRAINED, TASKS_DRAINED, TASKS_MARK, TaskMarks
 
-Document = dict[str, Any]
 log = logging.getLogger("acs.cwmp")
 COOKIE = "acs_session"
 LOCK_SLACK = timedelta(seconds=5)
@@ -125,6 +126,7 @@ class CwmpService:
         metrics: CwmpMetrics,
         username_rule: CpeUsernameRule = CpeUsernameRule.NONE,
         box: SecretBox | None = None,
+        profiles: ProfileEngine | None = None,
     ) -> None:
         self.registry = registry
         self.sessions = sessions
@@ -138,6 +140,7 @@ class CwmpService:
         self.metrics = metrics
         self.username_rule = username_rule
         self.box = box
+        self.profiles = profiles
         self.live = LiveSessions()
 
     async def handle(
@@ -319,13 +322,16 @@ class CwmpService:
         settled = InformSettlement()
         if marks.proof_pending:
             settled = await self.dispatcher.settle_inform(device_id, inform, summary.state.get("parameter_key"))
-        created = False
+        created = 0  # tasks queued by this Inform after the device was read
         if plan is not None:
             await self.provisioner.queue_planned(plan, inform, device, stored.before, principal.authenticated)
         else:
             created = await self.provisioner.on_inform(
                 device, inform, summary.bootstrap, authenticated=principal.authenticated
             )
+        if self.profiles is not None:
+            # Issue 14: the device's profiles queue their differences like provisioning (one read when in sync).
+            created += await self.profiles.on_inform(device, inform, summary.bootstrap)
         claims_left = None if marks.queued is None else marks.queued + created
         # What the session stores on the device if it ends with nothing left (``_finish``).
         drain: Document = {}

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cwmp.logtext import loggable
 from schemas.tasks import GetParameterValuesTask, TaskStatus
 from tasks.health.catalog import Catalog
 from tasks.health.evaluate import HealthResult, Level, Reason, Thresholds, evaluate, summary_fields
@@ -74,6 +75,8 @@ class HealthPoller:
         self.limits = limits
         self.clock = clock
         self.wake = wake
+        # Called with (device, stored result) after each read is stored: the trends (tasks/trends.py).
+        self.stored_hooks: list[Callable[[Document, Document], Awaitable[None]]] = []
 
     # -- the job -----------------------------------------------------------------------------------
 
@@ -199,6 +202,11 @@ class HealthPoller:
             "policy": device.get("health_policy"),
         }
         await self.results.record(device_id, seq, self.limits.results_kept, document)
+        for hook in self.stored_hooks:
+            try:
+                await hook(device, document)
+            except Exception:  # a trend point lost must not lose the health summary below
+                log.exception("health result hook failed for %s", loggable(device_id))
         previous = device.get("health") or {}
         changed = previous.get("status") != result.status
         fields: Document = {

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from cwmp import Fault, ParameterValue
-
-Document = dict[str, Any]
+from tasks.records import Document as Document  # re-exported: the alias lives in tasks/records.py
 
 
 class Next(StrEnum):

@@ -19,6 +19,9 @@ from tasks.store.db import Database, Document, ensure_indexes
 INDEXES = [
     IndexModel([("device_id", ASCENDING), ("at", DESCENDING)]),
     IndexModel([("at", DESCENDING), ("_id", DESCENDING)]),
+    # The console's audit page, filtered by who and by action (top-level equalities).
+    IndexModel([("token_name", ASCENDING), ("at", DESCENDING)]),
+    IndexModel([("route", ASCENDING), ("at", DESCENDING)]),
 ]
 
 
@@ -41,8 +44,10 @@ class AuditRepository:
         cursor = self._audit.find(query).sort([("at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
         return [entry async for entry in cursor]
 
-    async def page(self, before: tuple[datetime, str] | None, limit: int) -> list[Document]:
-        query: Document = {}
+    async def page(self, before: tuple[datetime, str] | None, limit: int,
+                   equal: Mapping[str, Any] | None = None) -> list[Document]:
+        """Newest first; ``equal``: top-level equalities (``token_name``, ``route``, ``method``)."""
+        query: Document = dict(equal or {})
         if before is not None:
             at, entry_id = before
             query["$or"] = [{"at": {"$lt": at}}, {"at": at, "_id": {"$lt": entry_id}}]

@@ -13,9 +13,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import AutoReconnect, ConnectionFailure, OperationFailure
 from pymongo.uri_parser import parse_uri
 
+from tasks.records import Document as Document  # re-exported: the alias lives in tasks/records.py
 from tasks.store.group_commit import GroupWriter
 
-Document = dict[str, Any]
 DEFAULT_DATABASE = "acs"
 
 

@@ -68,6 +68,11 @@ class DeviceEventRepository:
         return await self._events.count_documents({"device_id": device_id, "type": BOOT, "at": {"$gte": since},
                                                    "detail.first_contact": {"$ne": True}})
 
+    async def of_type_since(self, event_type: str, since: datetime, limit: int = 100_000) -> list[Document]:
+        """Events of one type since ``since`` (the type by indexed equality, the time filtered after)."""
+        cursor = self._events.find({"type": event_type, "at": {"$gte": since}}).limit(limit)
+        return [event async for event in cursor]
+
     async def devices_with(self, event_type: str, since: datetime, limit: int = 100_000) -> dict[str, int]:
         """device_id -> how many ``event_type`` events it had since ``since``."""
         pipeline: list[Document] = [

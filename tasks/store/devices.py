@@ -154,7 +154,10 @@ class DeviceFilter:
     software_version: str | None = None
     tag: str | None = None
     online: bool | None = None
-    device_ids: tuple[str, ...] | None = None  # only these devices (an incident's members)
+    device_ids: tuple[str, ...] | None = None  # only these devices (an incident's members, a selection)
+    olt_id: str | None = None  # the OLT and PON port the health read stores (tasks/health/poll.py TOPOLOGY)
+    pon_port: str | None = None
+    health: str | None = None  # the last definite health read: ok, warn or critical (``health_definite``)
 
     def to_query(self, now: datetime) -> Document:
         """Top-level equalities only, so FerretDB pushes all of it down (``device_ids`` excepted)."""
@@ -163,7 +166,7 @@ class DeviceFilter:
             # A whole token or its prefix (serial, device id, IP, MAC, tag; a serial's suffix too),
             # case-insensitive: tasks/search.py writes them into ``search`` with each device.
             query["search"] = search.normal_query(self.q)
-        for field in ("oui", "product_class", "software_version"):
+        for field in ("oui", "product_class", "software_version", "olt_id", "pon_port"):
             value = getattr(self, field)
             if value is not None:
                 query[field] = value
@@ -175,6 +178,8 @@ class DeviceFilter:
             # Set by every Inform and by the offline job (tasks/offline.py), so a device overdue by less
             # than one run of that job still lists as online.
             query["presence"] = "online" if self.online else "offline"
+        if self.health is not None:
+            query["health_definite"] = self.health
         return query
 
     def matches(self, device: Mapping[str, Any]) -> bool:
@@ -500,6 +505,52 @@ class DeviceRepository:
             return SearchPage(taken[:limit], following, len(members), True)
         matched = len(taken) if not rest else round(len(taken) * len(members) / max(looked, 1))
         return SearchPage(taken[:limit], following, matched, not rest and after is None)
+
+    async def read_whole(
+        self, device_filter: DeviceFilter, projection: Mapping[str, Any] | None, cap: int
+    ) -> list[Document] | None:
+        """Every matching device, when there are at most ``cap`` (a list sorted by any column); else None.
+
+        Read by equalities (an incident's members by ``_id``), at most ``cap + 1`` documents."""
+        if device_filter.device_ids is not None:
+            members = sorted(set(device_filter.device_ids))
+            if len(members) > cap:
+                return None
+            found: list[Document] = []
+            for start in range(0, len(members), LOOKUPS_AT_ONCE):
+                chunk = members[start:start + LOOKUPS_AT_ONCE]
+                found += [device for device in await asyncio.gather(*(self._devices.find_one({"_id": member})
+                                                                        for member in chunk))
+                          if device is not None and device_filter.matches(device)]
+            for device in found:
+                device.pop("search", None)
+            return found
+        cursor = self._devices.find(device_filter.to_query(datetime.min), projection or LISTED).limit(cap + 1)
+        matched = [device async for device in cursor]
+        return matched if len(matched) <= cap else None
+
+    async def stream_partitions(
+        self, device_filter: DeviceFilter, projection: Mapping[str, Any] | None
+    ) -> AsyncGenerator[Document, None]:
+        """Every matching device, one ``page_group`` at a time (an export of any size): each read is
+        an equality FerretDB serves from an index, each cursor closed before the next opens."""
+        if device_filter.device_ids is not None:
+            members = sorted(set(device_filter.device_ids))
+            for start in range(0, len(members), LOOKUPS_AT_ONCE):
+                chunk = members[start:start + LOOKUPS_AT_ONCE]
+                for device in await asyncio.gather(*(self._devices.find_one({"_id": member}) for member in chunk)):
+                    if device is not None and device_filter.matches(device):
+                        device.pop("search", None)
+                        yield device
+            return
+        query = device_filter.to_query(datetime.min)
+        for group in range(search.GROUPS):
+            async with self._devices.find({**query, "page_group": group}, projection or LISTED,
+                                          batch_size=READ_BATCH) as cursor:
+                batch = [device async for device in cursor]
+            batch.sort(key=order)
+            for device in batch:
+                yield device
 
     async def ids(self, device_filter: DeviceFilter, now: datetime, limit: int) -> list[str]:
         cursor = self._devices.find(device_filter.to_query(now), {"_id": 1}).sort("_id", ASCENDING).limit(limit)

@@ -38,7 +38,8 @@ from pymongo import _csot  # the time limit ``pymongo.timeout`` set for the call
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, NetworkTimeout, OperationFailure, PyMongoError, WriteConcernError
 
-Document = dict[str, Any]
+from tasks.records import Document
+
 DUPLICATE_KEY = 11000
 MAX_BATCH = 500  # statements per command at most (well under the 100,000 MongoDB takes)
 # Each command has the time limit of a CWMP request's database operations (cwmp_db_timeout).

@@ -18,6 +18,7 @@ write see no other writer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,10 +56,16 @@ class CachedParameter:
         return {"value": self.value, "type": self.type, "writable": self.writable, "updated_at": self.updated_at}
 
 
+_NAME_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")  # the alphabet above: nothing to encode
+
+
 def _segment(part: str) -> str:
     # Real firmware sends odd names (a leading dot: ".ExternalIPAddress", Thomson 780); keep them
     # storable: percent-encode anything outside the TR-106 name alphabet, and empty segments.
-    return quote(part, safe="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") or "%"
+    if _PLAIN_SEGMENT.fullmatch(part):
+        return part  # nearly every segment: skip quote()'s per-character work
+    return quote(part, safe=_NAME_ALPHABET) or "%"
 
 
 def field_path(name: str) -> str:

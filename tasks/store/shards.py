@@ -2,7 +2,7 @@
 
 Device-keyed collections are sharded by the device id, so everything one CWMP session reads or
 writes for its device sits on one shard: ``devices``, ``parameters`` and ``session_locks`` keep it
-as ``_id``; ``tasks``, ``device_events`` and ``health_results`` in ``device_id``. Collections whose
+as ``_id``; ``tasks``, ``device_events``, ``health_results`` and ``trend_days`` in ``device_id``. Collections whose
 documents are reached by their own id on the session path (``sessions`` by the cookie,
 ``task_sends`` by task/attempt/step) are sharded by a hash of ``_id``. The rest are small
 (accounts, tokens, incidents, job leases) and stay unsharded on the primary shard.
@@ -20,6 +20,8 @@ DEVICE_KEYED: dict[str, str] = {
     "tasks": "device_id",
     "device_events": "device_id",
     "health_results": "device_id",
+    "trend_days": "device_id",
+    "device_notes": "device_id",
 }
 ID_HASHED = ("sessions", "task_sends", "digest_nonce_uses", "task_idempotency", "audit", "job_runs")
 UNSHARDED = (
@@ -33,6 +35,13 @@ UNSHARDED = (
     "job_leases",
     "job_state",
     "task_batches",
+    "webhook_deliveries",
+    # Issue 14: profiles are read whole (a few dozen documents); subscribers are found by serial or
+    # PPPoE login on the session path, so they stay on one shard rather than scatter the lookup.
+    "profiles",
+    "profile_versions",
+    "configuration_drift",
+    "subscribers",
 )
 
 

@@ -28,6 +28,9 @@ INDEXES = [
     IndexModel([("session_id", ASCENDING)]),
     IndexModel([("batch_id", ASCENDING), ("status", ASCENDING)]),
     IndexModel([("params.file_id", ASCENDING), ("status", ASCENDING)]),
+    # The console's task queue filtered by kind or by who queued (status is the other equality).
+    IndexModel([("kind", ASCENDING), ("status", ASCENDING)]),
+    IndexModel([("created_by", ASCENDING), ("status", ASCENDING)]),
 ]
 OPEN = [TaskStatus.QUEUED.value, TaskStatus.DISPATCHED.value]
 # Marks on the device document that tell its next Inform whether the session must look for tasks
@@ -312,3 +315,22 @@ class TaskRepository:
     async def queued_in_batch(self, batch_id: str, limit: int) -> list[Document]:
         cursor = self._tasks.find({"batch_id": batch_id, "status": TaskStatus.QUEUED.value}).limit(limit)
         return [task async for task in cursor]
+
+    async def listing(
+        self, equal: Mapping[str, Any], before: tuple[datetime, str] | None, limit: int
+    ) -> list[Document]:
+        """Newest first, by top-level equalities only (``status``, ``device_id``, ``kind``,
+        ``created_by``, ``batch_id``: each leads an index); ``before``: the last task of the previous page."""
+        query: Document = dict(equal)
+        if before is not None:
+            created_at, task_id = before
+            query["$or"] = [{"created_at": {"$lt": created_at}}, {"created_at": created_at, "_id": {"$lt": task_id}}]
+        cursor = self._tasks.find(query, {"params": 0}).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+        return [task async for task in cursor.limit(limit)]
+
+    async def failures(self, limit: int) -> list[Document]:
+        """Failed tasks (the faults page), by the ``status`` equality; what grouping them needs."""
+        projection = {"device_id": 1, "kind": 1, "fault": 1, "reason": 1, "finished_at": 1, "created_at": 1}
+        cursor = self._tasks.find({"status": TaskStatus.FAILED.value}, projection).batch_size(5000).limit(limit)
+        return [task async for task in cursor]
+

@@ -77,6 +77,10 @@ class ConsoleSessionRepository:
         result = await self._sessions.delete_many({"username": username})
         return result.deleted_count
 
+    async def count_for_user(self, username: str, now: datetime) -> int:
+        """Live sessions of one user (by the ``username`` equality; expired ones are pruned by a job)."""
+        return await self._sessions.count_documents({"username": username, "expires_at": {"$gt": now}})
+
     async def delete_expired(self, now: datetime) -> int:
         result = await self._sessions.delete_many({"expires_at": {"$lte": now}})
         return result.deleted_count

@@ -256,3 +256,18 @@ def test_snapshot_carries_the_pending_request_as_a_tagged_union() -> None:
 def test_transition_table_is_the_single_source_of_moves() -> None:
     assert all(phase is not SessionPhase.ENDED for phase, _ in TRANSITIONS)
     assert {target for target in TRANSITIONS.values()} == set(SessionPhase) - {SessionPhase.AWAIT_INFORM}
+
+
+def test_a_snapshot_taken_or_given_is_independent_of_the_session() -> None:
+    given = SessionSnapshot()
+    session = AcsSession(given)
+    session.receive(inform())
+    assert given.phase is SessionPhase.AWAIT_INFORM and given.messages_received == 0
+    taken = session.snapshot
+    taken.phase = SessionPhase.ENDED
+    session.reply_to_inform()
+    session.receive(None)
+    session.send_request(m.Reboot(command_key="k"), "r1")
+    assert taken.pending_request is None and taken.messages_sent == 0
+    assert session.phase is SessionPhase.AWAIT_RESPONSE
+    assert session.snapshot.pending_request == m.Reboot(command_key="k")

@@ -63,3 +63,19 @@ async def test_a_leaf_and_a_deeper_parameter_under_its_path_are_both_kept(
         }
         under = await parameters.get(DEVICE + str(replace), "X.A.")
         assert set(under) == {"X.A", "X.A.B"}
+
+
+async def test_names_outside_the_tr106_alphabet_are_stored_and_read_back_as_sent(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    parameters = _repository(mongo_db)
+    reported = [
+        (".ExternalIPAddress", "192.168.1.254", "xsd:string"),  # Thomson 780: a leading dot
+        ("X.Wi Fi.SSID", "home", "xsd:string"),
+        ("X.Ä.1.%", "odd", "xsd:string"),
+        ("X.Plain_name-1.Value", "plain", "xsd:string"),
+    ]
+    for replace in (True, False):
+        await parameters.set_values(DEVICE + str(replace), reported, T0, replace=replace)
+        cached = await parameters.get(DEVICE + str(replace))
+        assert {name: p.value for name, p in cached.items()} == {name: value for name, value, _ in reported}

@@ -51,3 +51,22 @@ def test_task_params_sealed_opened_and_shown() -> None:
     result = params.seal_result({"values": [{"name": "A.PreSharedKey", "value": "psk"}]}, box)
     assert "psk'" not in repr(result)
     assert params.redact_result(result) == {"values": [{"name": "A.PreSharedKey", "value": "***"}]}
+
+
+def test_sealing_opening_and_showing_never_change_what_they_were_given() -> None:
+    box = SecretBox(Fernet.generate_key())
+    request = {
+        "values": [{"name": "A.KeyPassphrase", "value": "wifi-key"}, {"name": "A.SSID", "value": "home"}],
+        "password": "ftp-pw",
+        "url": "http://u:p4ss@h/f",
+        "names": ["A."],
+    }
+    before = repr(request)
+    sealed = params.seal(request, box)
+    assert repr(request) == before
+    sealed_before = repr(sealed)
+    opened = params.unseal(sealed, box)
+    params.redact(sealed, box)
+    assert repr(sealed) == sealed_before and opened == request
+    opened["values"][0]["value"] = "changed"  # the opened copy is the caller's own
+    assert params.unseal(sealed, box)["values"][0]["value"] == "wifi-key"

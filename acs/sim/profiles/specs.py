@@ -259,6 +259,8 @@ HUAWEI = ProfileSpec(
         vendor(GPON_HW + "X_HUAWEI_ONTID", "unsignedInt", "0"),
         vendor(IGD + "DeviceInfo.X_HUAWEI_CpuUsed", "unsignedInt", "7"),
         vendor(IGD + "DeviceInfo.X_HUAWEI_MemUsed", "unsignedInt", "41"),
+        # Issue 14: the Internet service's VLAN, set with the subscriber's PPPoE account (0 from the factory).
+        vendor(NET_PPP + "X_HW_VLAN", "unsignedInt", "0", True),
     ],
     dynamic={
         **TR098_DYNAMIC,
@@ -337,6 +339,7 @@ ZTE = ProfileSpec(
         vendor(IGD + "DeviceInfo.X_ZTE-COM_CPUUsage", "unsignedInt", "9"),
         vendor(IGD + "DeviceInfo.X_ZTE-COM_MemoryUsage", "unsignedInt", "38"),
         vendor(IGD + "ManagementServer.X_ZTE-COM_ConnectionRequestPort", "unsignedInt", "58000", True),
+        vendor(NET_PPP + "X_ZTE-COM_VLANID", "unsignedInt", "0", True),  # issue 14: the Internet VLAN
     ],
     dynamic={
         **TR098_DYNAMIC,
@@ -398,6 +401,7 @@ TR181 = ProfileSpec(
         (DEV + "Ethernet.", 0),
         (DEV + "Ethernet.Interface.{i}.", 4),
         (DEV + "Ethernet.Interface.{i}.Stats.", 0),
+        (DEV + "Ethernet.VLANTermination.{i}.", 1),  # issue 14: the Internet service's VLAN
         (DEV + "PPP.", 0),
         (DEV + "PPP.Interface.{i}.", 1),
         (DEV + "PPP.Interface.{i}.PPPoE.", 0),

@@ -1,0 +1,126 @@
+"""Accounts beyond create/disable (admins): change a user's role, reset a password, end a user's
+sessions; and the audit page of the whole fleet, filtered by user and by action.
+
+Every change is audited as the admin (``user:<name>``). An admin cannot change their own role or
+end their own sessions here (log out does that), so the console is never left without the admin
+who is using it. The audit page reads ``audit`` newest first by top-level equalities
+(``token_name``; ``route`` + ``method``), 100 a page.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import quote, urlencode
+
+from aiohttp import web
+
+from acs.api.errors import ApiError
+from acs.api.pagination import cursor_text, cursor_time, decode_cursor, encode_cursor
+from acs.console.web import STATE_CHANGING, audit, console_of, form_of, guard, user_of
+from schemas.api import Role
+
+AUDIT_PAGE = 100
+
+
+def _back(done: str) -> web.StreamResponse:
+    raise web.HTTPSeeOther(f"/users?done={done}")
+
+
+async def _refused(request: web.Request, key: str, status: int) -> web.StreamResponse:
+    from acs.console.pages import users_with_error
+
+    return await users_with_error(request, key, status)
+
+
+@guard(Role.ADMIN)
+async def change_role(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    username = request.match_info["username"]
+    form = await form_of(request)
+    role = form.get("role", "")
+    if role not in {r.value for r in Role}:
+        return await _refused(request, "user_invalid", 422)
+    if username == user_of(request).username:
+        return await _refused(request, "cannot_change_own_role", 409)
+    before = await console.accounts.users.by_name(username)
+    if before is None or not await console.accounts.set_role(username, Role(role)):
+        return await _refused(request, "not_found", 404)
+    await audit(request, f"Change the role of console user {username}: {before.get('role')} -> {role}", 200,
+                user_changed=username)
+    return _back("role")
+
+
+@guard(Role.ADMIN)
+async def reset_password(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    username = request.match_info["username"]
+    form = await form_of(request)
+    try:
+        changed = await console.accounts.reset_password(username, form.get("password", ""))
+    except ValueError:
+        return await _refused(request, "password_short", 422)
+    if not changed:
+        return await _refused(request, "not_found", 404)
+    await audit(request, f"Reset the password of console user {username} (their sessions ended)", 200,
+                user_changed=username)
+    return _back("password")
+
+
+@guard(Role.ADMIN)
+async def end_sessions(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    username = request.match_info["username"]
+    if username == user_of(request).username:
+        return await _refused(request, "cannot_end_own_sessions", 409)
+    if await console.accounts.users.by_name(username) is None:
+        return await _refused(request, "not_found", 404)
+    ended = await console.accounts.end_sessions(username)
+    await audit(request, f"End the sessions of console user {username} ({ended})", 200, user_changed=username)
+    return _back("sessions")
+
+
+def _actions(app: web.Application) -> list[tuple[str, str]]:
+    """(method, route) of every state-changing route of the API and the console: the action filter."""
+    found = set()
+    for route in app.router.routes():
+        if route.method in STATE_CHANGING and route.resource is not None:
+            found.add((route.method, route.resource.canonical))
+    return sorted(found, key=lambda action: (action[1], action[0]))
+
+
+@guard(Role.ADMIN)
+async def audit_page(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    query = {key: value for key, value in request.query.items() if isinstance(value, str)}
+    who = query.get("who", "").strip()
+    action = query.get("action", "").strip()
+    equal: dict[str, str] = {}
+    if who:
+        equal["token_name"] = who  # a console user as user:<name>, an API token by its name
+    if action:
+        method, _, route = action.partition(" ")
+        equal["method"], equal["route"] = method, route
+    try:
+        position = decode_cursor(query.get("cursor"))
+    except ApiError:
+        position = None
+    before: tuple[datetime, str] | None = None
+    at = cursor_time(position)
+    if at is not None:
+        before = (at, cursor_text(position, "id") or "")
+    entries = await console.api.services.repositories.audit.page(before, AUDIT_PAGE + 1, equal)
+    next_query = None
+    if len(entries) > AUDIT_PAGE:
+        last = entries[AUDIT_PAGE - 1]
+        next_query = urlencode({**{k: v for k, v in (("who", who), ("action", action)) if v},
+                                "cursor": encode_cursor({"at": last["at"], "id": last["_id"]})})
+    return console.renderer.page("audit.html", user_of(request), entries=entries[:AUDIT_PAGE], who=who,
+                                 action=action, actions=_actions(request.app), next_query=next_query, quote=quote)
+
+
+ROUTES = [
+    web.post("/users/{username}/role", change_role),
+    web.post("/users/{username}/password", reset_password),
+    web.post("/users/{username}/sessions/end", end_sessions),
+    web.get("/audit", audit_page),
+]

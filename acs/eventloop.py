@@ -1,0 +1,42 @@
+"""The event loop ``acs serve`` runs on: uvloop when it is installed, else asyncio's own.
+
+Every database command of a CWMP session goes through several event-loop turns in PyMongo (a
+write, a read task and a cancellation watcher, timers); the loop's own Python code (selector
+registration, timer handles, callbacks) was about a quarter of the ACS's CPU per session in the
+boot storm profile (docs/performance.md). uvloop runs the same loop in C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T")
+EventLoopChoice = Literal["auto", "uvloop", "asyncio"]
+
+
+class EventLoopUnavailable(RuntimeError):
+    pass
+
+
+def loop_name(choice: EventLoopChoice) -> str:
+    """The loop ``choice`` gives on this machine: "uvloop" or "asyncio"."""
+    if choice == "asyncio":
+        return "asyncio"
+    try:
+        import uvloop  # noqa: F401 - only whether it imports
+    except ImportError:
+        if choice == "uvloop":
+            raise EventLoopUnavailable("event_loop is uvloop, but uvloop is not installed") from None
+        return "asyncio"
+    return "uvloop"
+
+
+def run(coroutine: Coroutine[Any, Any, T], choice: EventLoopChoice) -> T:
+    """``asyncio.run`` on the loop ``choice`` names."""
+    if loop_name(choice) == "uvloop":
+        import uvloop
+
+        return uvloop.run(coroutine)
+    return asyncio.run(coroutine)

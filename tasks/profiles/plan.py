@@ -1,0 +1,65 @@
+"""The fewest RPCs that bring a device to its configuration, as task requests. Pure.
+
+- tables the cache does not know are read first (``refresh``) and the rest planned after;
+- surplus instances of an ``exact`` table: one DeleteObject each;
+- every plain difference in **one** SetParameterValues (TR-069 A.3.2.1 applies it all or nothing,
+  and the fault names each refused parameter, so a refusal costs one exchange, not a loop);
+- each missing instance: AddObject, then one SetParameterValues of its values (its number is
+  known only from the AddObject answer);
+- watched parameters: one SetParameterAttributes (TR-069 A.3.2.4 notification) when they changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from schemas.tasks import (
+    AddObjectTask,
+    AttributeSetting,
+    DeleteObjectTask,
+    ParameterSetting,
+    RefreshTask,
+    SetParameterAttributesTask,
+    SetParameterValuesTask,
+    TaskRequest,
+)
+from tasks.profiles.diff import Change, Drift, wire_type
+from tasks.profiles.layering import Desired
+
+
+@dataclass(frozen=True)
+class Plan:
+    requests: list[TaskRequest] = field(default_factory=list)
+    replan: bool = False  # the requests are reads; plan again once they are answered
+    invalid: list[tuple[str, str]] = field(default_factory=list)  # (name, why) values no RPC can carry
+
+
+def _setting(name: str, desired: Desired, kind: str | None, invalid: list[tuple[str, str]]) -> ParameterSetting | None:
+    try:
+        return ParameterSetting(name=name, value=desired.value, type=kind)
+    except ValidationError as exc:
+        invalid.append((name, "; ".join(error["msg"] for error in exc.errors())))
+        return None
+
+
+def plan(drift: Drift) -> Plan:
+    if drift.refresh:
+        return Plan([RefreshTask(kind="refresh", path=table) for table in drift.refresh], replan=True)
+    invalid: list[tuple[str, str]] = []
+    requests: list[TaskRequest] = [DeleteObjectTask(kind="delete_object", object=path) for path in drift.deletes]
+    settings = [s for s in (_change_setting(c, invalid) for c in drift.changes) if s is not None]
+    if settings:
+        requests.append(SetParameterValuesTask(kind="set_parameter_values", values=settings))
+    for table, values in drift.adds:
+        added = [s for s in (_setting(n, d, wire_type(d, None), invalid) for n, d in values.items()) if s]
+        requests.append(AddObjectTask(kind="add_object", object=table, values=added or None))
+    if drift.watch:
+        attributes = [AttributeSetting(name=w.name, notification=w.notification) for w in drift.watch]
+        requests.append(SetParameterAttributesTask(kind="set_parameter_attributes", attributes=attributes))
+    return Plan(requests, False, invalid)
+
+
+def _change_setting(change: Change, invalid: list[tuple[str, str]]) -> ParameterSetting | None:
+    return _setting(change.name, change.desired, change.type, invalid)

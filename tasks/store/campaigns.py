@@ -1,0 +1,165 @@
+"""``campaigns``, ``campaign_devices`` and ``campaign_claims`` (issue 15).
+
+A campaign document holds its definition and status; ``campaign_devices`` one document per device
+and campaign (``_id`` = ``<campaign_id>#<device_id>``) with its wave, state and steps; and
+``campaign_claims`` is the lock that makes an upgrade (or a rollback) happen at most once per
+device and campaign: the process that starts one first inserts ``<campaign>#<device>#<purpose>``
+with the task id it will use. Only one insert of that ``_id`` can succeed, on FerretDB 1.24 (whose
+findAndModify is not atomic) as on MongoDB, so two ACS processes, or a run that overlaps a lease
+takeover, never queue two Downloads for one device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from tasks.store.db import Database, Document, ensure_indexes
+
+CAMPAIGN_INDEXES = [
+    IndexModel([("status", ASCENDING)]),
+    IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)]),
+    IndexModel([("versions", ASCENDING)]),  # "the campaign that installed this version" (incidents)
+]
+MEMBER_INDEXES = [
+    IndexModel([("campaign_id", ASCENDING), ("state", ASCENDING), ("wave", ASCENDING)]),
+    IndexModel([("device_id", ASCENDING), ("created_at", DESCENDING)]),
+]
+CLAIM_INDEXES = [IndexModel([("campaign_id", ASCENDING), ("purpose", ASCENDING), ("at", ASCENDING)])]
+MAX_STEPS = 20  # a member's steps: start, transfer, boot, health, rollback ... bounded in code
+INSERT_BATCH = 1000
+
+
+def member_id(campaign_id: str, device_id: str) -> str:
+    return f"{campaign_id}#{device_id}"
+
+
+class CampaignRepository:
+    def __init__(self, database: Database) -> None:
+        self._campaigns = database.collection("campaigns")
+        self._members = database.collection("campaign_devices")
+        self._claims = database.collection("campaign_claims")
+
+    async def ensure_indexes(self) -> None:
+        await ensure_indexes(self._campaigns, CAMPAIGN_INDEXES)
+        await ensure_indexes(self._members, MEMBER_INDEXES)
+        await ensure_indexes(self._claims, CLAIM_INDEXES)
+
+    # -- campaigns ---------------------------------------------------------------------------
+
+    async def insert(self, campaign: Mapping[str, Any]) -> None:
+        await self._campaigns.insert_one(dict(campaign))
+
+    async def get(self, campaign_id: str) -> Document | None:
+        return await self._campaigns.find_one({"_id": campaign_id})
+
+    async def with_status(self, status: str) -> list[Document]:
+        return [campaign async for campaign in self._campaigns.find({"status": status})]
+
+    async def installing(self, version: str) -> list[Document]:
+        """Campaigns whose images install ``version``, newest first."""
+        cursor = self._campaigns.find({"versions": version}).sort("created_at", DESCENDING).limit(20)
+        return [campaign async for campaign in cursor]
+
+    async def page(self, status: str | None, before: tuple[datetime, str] | None, limit: int) -> list[Document]:
+        query: Document = {} if status is None else {"status": status}
+        if before is not None:
+            created_at, campaign_id = before
+            query["$or"] = [{"created_at": {"$lt": created_at}},
+                            {"created_at": created_at, "_id": {"$lt": campaign_id}}]
+        cursor = self._campaigns.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        return [campaign async for campaign in cursor]
+
+    async def move(self, campaign_id: str, expected: Sequence[str], status: str,
+                   fields: Mapping[str, Any]) -> Document | None:
+        """``expected`` -> ``status`` (with ``fields``); None when the campaign was in no expected status."""
+        return await self._campaigns.find_one_and_update(
+            {"_id": campaign_id, "status": {"$in": list(expected)}},
+            {"$set": {**fields, "status": status}}, return_document=ReturnDocument.AFTER)
+
+    async def update(self, campaign_id: str, fields: Mapping[str, Any]) -> None:
+        await self._campaigns.update_one({"_id": campaign_id}, {"$set": dict(fields)})
+
+    # -- members -----------------------------------------------------------------------------
+
+    async def add_members(self, members: Sequence[Mapping[str, Any]]) -> int:
+        """Insert the campaign's devices; a member already there (a retried creation) is kept."""
+        added = 0
+        for start in range(0, len(members), INSERT_BATCH):
+            batch = [dict(member) for member in members[start:start + INSERT_BATCH]]
+            try:
+                added += len((await self._members.insert_many(batch, ordered=False)).inserted_ids)
+            except BulkWriteError as exc:
+                added += int(exc.details.get("nInserted", 0))
+        return added
+
+    async def member(self, campaign_id: str, device_id: str) -> Document | None:
+        return await self._members.find_one({"_id": member_id(campaign_id, device_id)})
+
+    async def members(self, campaign_id: str, state: str | None = None, wave: int | None = None,
+                      after: str | None = None, limit: int = 1000) -> list[Document]:
+        query: Document = {"campaign_id": campaign_id}
+        if state is not None:
+            query["state"] = state
+        if wave is not None:
+            query["wave"] = wave
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        cursor = self._members.find(query).sort("_id", ASCENDING).limit(limit)
+        return [member async for member in cursor]
+
+    async def each_member(self, campaign_id: str, state: str) -> AsyncIterator[Document]:
+        """Every member in ``state``, read in pages (no cursor left open between them)."""
+        after: str | None = None
+        while page := await self.members(campaign_id, state, after=after, limit=500):
+            for member in page:
+                yield member
+            after = page[-1]["_id"]
+
+    async def set_member(self, member: Mapping[str, Any], fields: Mapping[str, Any],
+                         step: Mapping[str, Any] | None = None) -> bool:
+        """Update one member from the state it was read in (a member moved meanwhile is left alone)."""
+        update: Document = {"$set": dict(fields)}
+        if step is not None and len(member.get("steps") or []) < MAX_STEPS:
+            update["$push"] = {"steps": dict(step)}
+        result = await self._members.update_one({"_id": member["_id"], "state": member["state"]}, update)
+        return result.matched_count == 1
+
+    async def counts(self, campaign_id: str) -> dict[tuple[int, str], int]:
+        """Members by (wave, state)."""
+        pipeline: list[Document] = [
+            {"$match": {"campaign_id": campaign_id}},
+            {"$group": {"_id": {"wave": "$wave", "state": "$state"}, "n": {"$sum": 1}}},
+        ]
+        cursor = await self._members.aggregate(pipeline)
+        return {(int(row["_id"]["wave"]), str(row["_id"]["state"])): int(row["n"]) async for row in cursor}
+
+    async def finished_since(self, campaign_id: str, since: datetime) -> int:
+        return await self._members.count_documents({"campaign_id": campaign_id, "finished_at": {"$gte": since}})
+
+    async def for_device(self, device_id: str, limit: int = 5) -> list[Document]:
+        cursor = self._members.find({"device_id": device_id}).sort("created_at", DESCENDING).limit(limit)
+        return [member async for member in cursor]
+
+    # -- claims ------------------------------------------------------------------------------
+
+    async def claim(self, campaign_id: str, device_id: str, purpose: str, task_id: str, now: datetime) -> bool:
+        """Take the one right to start ``purpose`` (upgrade, rollback) on this device in this campaign."""
+        try:
+            await self._claims.insert_one({"_id": f"{member_id(campaign_id, device_id)}#{purpose}",
+                                           "campaign_id": campaign_id, "device_id": device_id, "purpose": purpose,
+                                           "task_id": task_id, "at": now})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def claims(self, campaign_id: str, device_id: str, purpose: str) -> Document | None:
+        return await self._claims.find_one({"_id": f"{member_id(campaign_id, device_id)}#{purpose}"})
+
+    async def claimed_since(self, campaign_id: str, purpose: str, since: datetime) -> int:
+        return await self._claims.count_documents({"campaign_id": campaign_id, "purpose": purpose,
+                                                   "at": {"$gte": since}})
