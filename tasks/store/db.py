@@ -14,7 +14,7 @@ from pymongo.errors import AutoReconnect, ConnectionFailure, OperationFailure
 from pymongo.uri_parser import parse_uri
 
 from tasks.records import Document as Document  # re-exported: the alias lives in tasks/records.py
-from tasks.store.group_commit import GroupWriter
+from tasks.store.group_commit import COMMANDS_IN_FLIGHT, GroupWriter
 
 DEFAULT_DATABASE = "acs"
 
@@ -26,6 +26,7 @@ class Database:
     client: AsyncMongoClient[Document]
     db: AsyncDatabase[Document]
     _writers: dict[str, GroupWriter] = field(default_factory=dict, compare=False, repr=False)
+    _write_slots: list[asyncio.Semaphore] = field(default_factory=list, compare=False, repr=False)
 
     def collection(self, name: str) -> AsyncCollection[Document]:
         return self.db[name]
@@ -33,7 +34,9 @@ class Database:
     def writer(self, name: str) -> GroupWriter:
         """The process's one group-commit writer of a collection (``tasks/store/group_commit.py``)."""
         if name not in self._writers:
-            self._writers[name] = GroupWriter(self.db[name])
+            if not self._write_slots:
+                self._write_slots.append(asyncio.Semaphore(COMMANDS_IN_FLIGHT))
+            self._writers[name] = GroupWriter(self.db[name], in_flight=self._write_slots[0])
         return self._writers[name]
 
     def group_commit_figures(self) -> dict[str, tuple[int, int]]:

@@ -41,7 +41,13 @@ from pymongo.errors import DuplicateKeyError, NetworkTimeout, OperationFailure, 
 from tasks.records import Document
 
 DUPLICATE_KEY = 11000
-MAX_BATCH = 500  # statements per command at most (well under the 100,000 MongoDB takes)
+# FerretDB 1.24 holds one of its 50 PostgreSQL connections per statement of a write command for the
+# command's whole run: one insert or update of 50 statements never finished (seen at 60), and every
+# other command waited behind it. So a command carries at most MAX_BATCH statements and a process
+# has at most COMMANDS_IN_FLIGHT of them running, 16 connections (the session path's single-document
+# commands use the rest: ``tasks/store/db.py``, POOL_SIZE).
+MAX_BATCH = 8
+COMMANDS_IN_FLIGHT = 2
 # Each command has the time limit of a CWMP request's database operations (cwmp_db_timeout).
 TIME_LIMIT = 30.0
 
@@ -78,9 +84,16 @@ class _Queued:
 class GroupWriter:
     """The writes of one collection, sent in bulk: at most one batch in flight at a time."""
 
-    def __init__(self, collection: AsyncCollection[Document], time_limit: float = TIME_LIMIT) -> None:
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        time_limit: float = TIME_LIMIT,
+        in_flight: asyncio.Semaphore | None = None,
+    ) -> None:
         self._collection = collection
         self._time_limit = time_limit
+        # Shared by the writers of one process (``Database.writer``): commands running at once.
+        self._in_flight = in_flight or asyncio.Semaphore(COMMANDS_IN_FLIGHT)
         self._pending: list[_Queued] = []
         self._flushing = False
         self.commands = 0  # commands sent
@@ -146,8 +159,9 @@ class GroupWriter:
         self.commands += 1
         self.statements += len(batch)
         try:
-            with pymongo.timeout(self._time_limit):
-                reply = await self._collection.database.command(command)
+            async with self._in_flight:
+                with pymongo.timeout(self._time_limit):
+                    reply = await self._collection.database.command(command)
         except Exception as exc:  # the whole command failed: every write it carried did
             for queued in batch:
                 if not queued.done.done():
