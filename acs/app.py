@@ -12,6 +12,7 @@ from pymongo.errors import PyMongoError
 from acs.api import setup_api
 from acs.console import setup_console
 from acs.cwmp_server.auth import CpeAuthenticator
+from acs.cwmp_server.capture import SoapCapture
 from acs.cwmp_server.files import TransferEndpoint, transfer_routes
 from acs.cwmp_server.handler import CwmpHandler, cwmp_routes
 from acs.cwmp_server.proxy import forwarded_middleware, trusted_networks
@@ -19,6 +20,7 @@ from acs.listener import limits_middleware
 from acs.services import Services
 
 SERVICES = web.AppKey("services", Services)
+CAPTURE = web.AppKey("soap_capture", SoapCapture)
 
 
 async def no_sniffing(_request: web.Request, response: web.StreamResponse) -> None:
@@ -35,17 +37,28 @@ def create_cwmp_app(services: Services) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes + 1, middlewares=middlewares)
     app[SERVICES] = services
     authenticator = CpeAuthenticator.from_settings(settings, services)
+    capture = SoapCapture(services.repositories.soap_captures, services.repositories.sessions, services.clock,
+                          settings.soap_capture_refresh)
     handler = CwmpHandler(
         services.cwmp,
         authenticator,
         secure_cookie=settings.cwmp_tls_cert is not None,
         max_requests=settings.cwmp_max_requests,
         db_timeout=settings.cwmp_db_timeout,
+        capture=capture,
     )
     app.add_routes(transfer_routes(TransferEndpoint(services)))
     app.add_routes(cwmp_routes(handler))
     app.on_response_prepare.append(no_sniffing)
     app.cleanup_ctx.append(_profiles_kept_fresh)
+
+    async def capture_switches(_app: web.Application) -> AsyncIterator[None]:
+        await capture.start()
+        yield
+        await capture.stop()
+
+    app[CAPTURE] = capture
+    app.cleanup_ctx.append(capture_switches)
     return app
 
 

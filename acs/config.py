@@ -203,6 +203,9 @@ class Settings(BaseModel):
     webhook_max_attempts: int = Field(default=10, ge=1, le=100, description="Webhook attempts before giving up")
     webhook_timeout: float = Field(default=10.0, gt=0, le=300, description="Webhook request time limit (s)")
     webhook_interval: float = Field(default=5.0, gt=0, le=3600, description="Webhook outbox job interval (s)")
+    soap_capture_refresh: float = Field(
+        default=30.0, gt=0, le=3600, description="Each CWMP worker re-reads the SOAP capture switches this often (s)"
+    )
 
     @field_validator("cwmp_listen", "api_listen")
     @classmethod

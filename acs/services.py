@@ -42,6 +42,7 @@ from tasks.store.notes import NoteRepository
 from tasks.store.parameters import ParameterRepository
 from tasks.store.profiles import ProfileRepository
 from tasks.store.sessions import SessionRepository
+from tasks.store.soap_captures import SoapCaptureRepository
 from tasks.store.subscribers import SubscriberRepository
 from tasks.store.tasks import TaskRepository
 from tasks.store.tokens import TokenRepository
@@ -78,6 +79,7 @@ class Repositories:
     trends: TrendRepository
     webhooks: WebhookDeliveryRepository
     notes: NoteRepository
+    soap_captures: SoapCaptureRepository
 
     @classmethod
     def open(cls, database: Database, box: SecretBox) -> Repositories:
@@ -104,6 +106,7 @@ class Repositories:
             trends=TrendRepository(database),
             webhooks=WebhookDeliveryRepository(database),
             notes=NoteRepository(database),
+            soap_captures=SoapCaptureRepository(database),
         )
 
     async def ensure_indexes(self) -> None:
@@ -130,6 +133,7 @@ class Repositories:
             self.trends,
             self.webhooks,
             self.notes,
+            self.soap_captures,
         ):
             await repository.ensure_indexes()
 

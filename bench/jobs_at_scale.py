@@ -7,7 +7,9 @@ their inform (due to go offline), 0.5% are watched (a tenth of those watches end
 tasks of which 50 have expired, and 20 live sessions of which 5 went silent. Then it registers
 the jobs exactly as ``acs serve`` does (``acs.jobs.register_jobs``) and runs every one of them
 twice in burst mode (``JobRunner.run_all_once``): the first run of a process (one-off passes such
-as the search backfill, and the offline scan's look-back, fall there), then the steady run. Each
+as the search backfill, and the offline and health scans' look-back, fall there), then the steady
+run. Health reads are spread over their policy's interval (a minute's worth overdue); between the
+rounds the reads the first queued are marked answered, as devices would. Each
 run's time is read from ``job_runs`` and set against the job's interval (target: under 5%).
 
     python bench/jobs_at_scale.py [--quick] [--devices N] [--no-record] [--mongodb-uri URI]
@@ -32,6 +34,7 @@ from acs.localdb import LocalMongo
 from acs.services import build_services
 from bench import common
 from cwmp.device_id import make_device_id
+from tasks.health.poll import HEALTH_USER
 from tasks.scheduler import JobRunner
 from tasks.search import search_fields
 from tasks.store.db import Database
@@ -42,6 +45,8 @@ TARGET_SHARE = 0.05
 BATCH = 1000
 PRODUCTS = [("00E0FC", "HG8245H", ["V3R017C10S115", "V3R017C10S120"]), ("00D0D0", "F660", ["V6.0.10P2N2"])]
 WATCH_TAG = "watch"  # Settings().health_watch_tag is checked below
+HEALTH_INTERVAL, WATCH_INTERVAL = 21600, 300  # Settings().health_interval, health_watch_interval
+SPREAD = 7919  # a prime: index * SPREAD % interval spreads any fleet size evenly over the interval
 
 
 def device_document(index: int, now: datetime) -> dict[str, Any]:
@@ -57,11 +62,16 @@ def device_document(index: int, now: datetime) -> dict[str, Any]:
         "periodic_inform_interval": 3600, "remote_ip": f"10.{index >> 16 & 255}.{index >> 8 & 255}.{index & 255}",
         "last_inform": deadline - timedelta(seconds=7260), "first_inform": now - timedelta(days=30),
         "offline_after": deadline, "offline_due": due_slice(deadline), "presence": "online", "tags": [],
-        "health_polled_at": now - timedelta(minutes=index % 30),
     }
+    # Health reads spread over the policy's interval (6 h; 5 min for watched devices), as a fleet
+    # polled for a while has them; a minute's worth fell due just before the run.
+    polled = now - timedelta(seconds=60 + index * SPREAD % HEALTH_INTERVAL)
+    document.update(health_polled_at=polled, health_due=due_slice(polled + timedelta(seconds=HEALTH_INTERVAL)))
     if index % 200 == 3:
         document["tags"] = [WATCH_TAG]
         document["watch_until"] = now - timedelta(minutes=1) if index % 2000 == 3 else now + timedelta(hours=2)
+        polled = now - timedelta(seconds=60 + index // 200 * SPREAD % WATCH_INTERVAL)
+        document.update(health_polled_at=polled, health_due=due_slice(polled + timedelta(seconds=WATCH_INTERVAL)))
     return {**document, **search_fields(device_id, document)}
 
 
@@ -91,6 +101,8 @@ async def run_jobs(uri: str, data_dir: Path) -> dict[str, Any]:
         database = Database(client=client, db=client.get_default_database("acs"))
         services = build_services(Settings(data_dir=data_dir), database)
         assert services.settings.health_watch_tag == WATCH_TAG
+        assert (services.settings.health_interval, services.settings.health_watch_interval) == (
+            HEALTH_INTERVAL, WATCH_INTERVAL)
         await services.repositories.ensure_indexes()
         runner = JobRunner(services.jobs, services.clock, holder="bench")
         register_jobs(runner, services)
@@ -103,6 +115,8 @@ async def run_jobs(uri: str, data_dir: Path) -> dict[str, Any]:
             rounds.append({run["job"]: {"ms": run["duration_ms"], "outcome": run["outcome"],
                                         "counts": run.get("counts") or run.get("error")} async for run in runs})
             await database.db["job_leases"].delete_many({})  # the next round takes every lease again
+            # the devices answered the health reads queued (no device runs here): room for the next
+            await database.db["tasks"].update_many({"created_by": HEALTH_USER}, {"$set": {"status": "done"}})
         return {"intervals": intervals, "first": rounds[0], "steady": rounds[1]}
     finally:
         await client.close()

@@ -27,7 +27,7 @@ from tasks.kinds import kind_of
 from tasks.kinds.outcome import InformEvents
 from tasks.lifecycle import TaskMove, TaskPhase, advance, phase_of, stored
 from tasks.notify import TaskNotifier
-from tasks.records import Document
+from tasks.records import Document, TaskRecord
 from tasks.rpc import (
     CacheUpdate,
     Next,
@@ -67,12 +67,12 @@ class SessionTasks:
     session holds the device's lease.
     """
 
-    step: Document | None = None
+    step: TaskRecord | None = None
     resumable: bool = False
     # The task whose RPC this session sent last, as sent: its answer needs no read of the task when
     # the same worker gets it (every later write is conditional on the task's status, so a copy
     # that an expiry made stale changes nothing).
-    sent: Document | None = None
+    sent: TaskRecord | None = None
     # How many claims may still find a queued task (``TaskMarks.queued`` at the Inform, less the
     # claims made since); None: unknown, claim until the queue is empty.
     claims_left: int | None = None
@@ -94,7 +94,7 @@ class OutgoingRequest:
     task_id: str
     ends_session: bool
     # The task as sent: its answer needs no read of the task when the same worker gets it.
-    task: Document
+    task: TaskRecord
 
 
 def _reason(exc: Exception) -> str:
@@ -127,7 +127,7 @@ class Dispatcher:
         self.notifier = notifier
         self.clock = clock
         self.max_attempts = max_attempts
-        self.final_hooks: list[Callable[[Document], Awaitable[None]]] = []
+        self.final_hooks: list[Callable[[TaskRecord], Awaitable[None]]] = []
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -173,7 +173,7 @@ class Dispatcher:
             if outgoing is not None:
                 return outgoing, claims_left
 
-    async def _send(self, ctx: SessionContext, task: Document) -> OutgoingRequest | None:
+    async def _send(self, ctx: SessionContext, task: TaskRecord) -> OutgoingRequest | None:
         state: Document = task.get("state") or {}
         try:
             params = task_params.unseal(task["params"], self.box)
@@ -208,11 +208,11 @@ class Dispatcher:
             fields = {"phase": stored(sent_phase)}
             await self.repository.update_dispatched(task["_id"], ctx.session_id, fields, task["device_id"])
         request_id = request_id_for(task["_id"], step)
-        sent = {**task, "phase": stored(sent_phase), "session_id": ctx.session_id}
+        sent: TaskRecord = {**task, "phase": stored(sent_phase), "session_id": ctx.session_id}
         ends = kind_of(task["kind"]).ends_session
         return OutgoingRequest(request_id, message, task["_id"], ends, sent)
 
-    async def _types(self, task: Document, params: Document) -> dict[str, str]:
+    async def _types(self, task: TaskRecord, params: Document) -> dict[str, str]:
         """xsi:types for values given without one: the device's own, from the cache."""
         values = params.get("values") or []
         if not kind_of(task["kind"]).needs_cached_types and not any(not setting.get("type") for setting in values):
@@ -244,7 +244,9 @@ class Dispatcher:
         step = await self._apply(ctx, task, apply_fault(task, task.get("state") or {}, fault))
         return replace(known, step=step, sent=None)
 
-    async def _sent_task(self, ctx: SessionContext, request_id: str, sent: Document | None) -> Document | None:
+    async def _sent_task(
+        self, ctx: SessionContext, request_id: str, sent: TaskRecord | None
+    ) -> TaskRecord | None:
         if sent is not None and request_id_for(sent["_id"], int(sent.get("step", 0))) == request_id:
             return sent
         task = await self.repository.get(task_id_of(request_id), ctx.device_id)
@@ -253,7 +255,7 @@ class Dispatcher:
             return None
         return task
 
-    async def _apply(self, ctx: SessionContext, task: Document, outcome: Outcome) -> Document | None:
+    async def _apply(self, ctx: SessionContext, task: TaskRecord, outcome: Outcome) -> TaskRecord | None:
         await self._update_cache(task["device_id"], outcome.cache)
         result = {**(task.get("result") or {}), **(outcome.result or {})} if outcome.result else task.get("result")
         phase = phase_of(task.get("phase"))
@@ -264,14 +266,10 @@ class Dispatcher:
                 await self._finish(task, TaskStatus.FAILED, result=result, fault=outcome.fault, reason=outcome.reason)
             case Next.STEP:
                 step = int(task.get("step", 0)) + 1
-                fields = {
-                    "phase": stored(advance(phase, TaskMove.NEXT_STEP)),
-                    "state": outcome.state,
-                    "step": step,
-                    "result": result,
-                }
+                next_phase = stored(advance(phase, TaskMove.NEXT_STEP))
+                fields = {"phase": next_phase, "state": outcome.state, "step": step, "result": result}
                 if await self.repository.update_dispatched(task["_id"], ctx.session_id, fields, task["device_id"]):
-                    return {**task, **fields}
+                    return {**task, "phase": next_phase, "state": outcome.state, "step": step, "result": result}
             case Next.AWAIT_EVENT:
                 # Detached until an Inform carries state["await_event"]; then resumed in that session.
                 fields = {
@@ -300,7 +298,7 @@ class Dispatcher:
 
     async def _finish(
         self,
-        task: Document,
+        task: TaskRecord,
         status: TaskStatus,
         *,
         result: Document | None = None,
@@ -327,7 +325,7 @@ class Dispatcher:
             for hook in self.final_hooks:
                 await hook(finished)
 
-    async def withdraw(self, task: Document, session_id: str) -> None:
+    async def withdraw(self, task: TaskRecord, session_id: str) -> None:
         """A task claimed for a reply that was never sent (the session had moved on elsewhere):
         back to the queue, as a read of a broken session is; it never reached the device."""
         await self.repository.requeue(
@@ -341,8 +339,13 @@ class Dispatcher:
         for task in await self.repository.in_session(session_id):
             await self._settle_broken(task, session_id, why)
 
-    async def _settle_broken(self, task: Document, session_id: str, why: str) -> None:
+    async def _settle_broken(self, task: TaskRecord, session_id: str, why: str) -> None:
         kind, phase = kind_of(task["kind"]), phase_of(task.get("phase"))
+        if phase is TaskPhase.STEP:
+            # The last RPC was answered (e.g. AddObject created an instance, a refresh learned the
+            # names); the rest was never sent. Before the read case: a step is never re-queued.
+            await self._finish(task, TaskStatus.FAILED, reason=f"{why} before the task's next step was sent")
+            return
         if kind.read:
             if int(task.get("attempts", 0)) < self.max_attempts:
                 # A read changes nothing on the device: sending it again is safe.
@@ -352,10 +355,6 @@ class Dispatcher:
                 )
                 return
             await self._finish(task, TaskStatus.FAILED, reason=f"{why}; gave up after {task['attempts']} attempts")
-            return
-        if phase is TaskPhase.STEP:
-            # The last RPC was answered (e.g. AddObject created an instance); the rest was never sent.
-            await self._finish(task, TaskStatus.FAILED, reason=f"{why} before the task's next step was sent")
             return
         move = TaskMove.BROKEN_AWAIT_TRANSFER if kind.transfer else TaskMove.BROKEN_UNCONFIRMED
         if kind.ends_session:
@@ -385,7 +384,7 @@ class Dispatcher:
             waiting = waiting or not settled
         return InformSettlement(resumable, waiting)
 
-    async def _settle_by_inform(self, task: Document, inform: InformEvents) -> tuple[bool, bool]:
+    async def _settle_by_inform(self, task: TaskRecord, inform: InformEvents) -> tuple[bool, bool]:
         """(released to resume in this session, no longer waiting for a later Inform)."""
         kind, phase = kind_of(task["kind"]), phase_of(task.get("phase"))
         if kind.prove_by_inform is not None:
@@ -410,7 +409,7 @@ class Dispatcher:
             return False, True
         return False, False  # a transfer: TransferComplete settles it
 
-    async def _settle_unconfirmed(self, task: Document, parameter_key: str | None) -> None:
+    async def _settle_unconfirmed(self, task: TaskRecord, parameter_key: str | None) -> None:
         if kind_of(task["kind"]).proven_by_parameter_key and parameter_key == task["command_key"]:
             # TR-069 A.3.2.1: ParameterKey changes only when the whole change was applied.
             await self._finish(task, TaskStatus.DONE, result={"confirmed_by": "ParameterKey"})

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from schemas.api import HistoryEntry
+from tasks.records import TaskRecord
 from tasks.store.audit import AuditRepository
 from tasks.store.db import Document
 from tasks.store.device_events import DeviceEventRepository
@@ -54,7 +55,7 @@ def session_entry(session: Document) -> HistoryEntry:
                         summary=f"session ({events}): {outcome}", detail=detail)
 
 
-def task_entry(task: Document) -> HistoryEntry:
+def task_entry(task: TaskRecord) -> HistoryEntry:
     detail = {key: task.get(key) for key in ("kind", "status", "created_by", "fault", "reason", "finished_at",
                                               "batch_id")}
     return HistoryEntry(at=task["created_at"], type="task", id=task["_id"],

@@ -17,7 +17,7 @@ from cwmp import Inform
 from schemas.tasks import ParameterSetting, SetParameterValuesTask, TaskStatus
 from tasks.params import SEALED
 from tasks.queue import TaskError, TaskQueue
-from tasks.records import Document
+from tasks.records import Document, TaskRecord
 from tasks.registry import PROVISIONING_USER, data_model_root
 from tasks.secretbox import SecretBox
 from tasks.store.devices import DeviceRepository
@@ -29,7 +29,7 @@ RECENT_TASKS = 3  # a factory_reset proven by this BOOTSTRAP is among the device
 
 @dataclass(frozen=True)
 class ProvisioningPlan:
-    task: Document  # the SetParameterValues task, not stored yet
+    task: TaskRecord  # the SetParameterValues task, not stored yet
     fields: Document  # the device's provisioning_task and pending_connection_request
 
 
@@ -150,7 +150,7 @@ class Provisioner:
         with contextlib.suppress(TaskError):
             await self.queue.cancel(task_id, "a newer BOOTSTRAP (superseded)")
 
-    async def on_task_final(self, task: Document) -> None:
+    async def on_task_final(self, task: TaskRecord) -> None:
         """Adopt the connection-request credentials once the device accepted them.
 
         They are taken from the task itself (the password sealed as it was stored) and written

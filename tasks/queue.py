@@ -21,7 +21,7 @@ from schemas.tasks import FINAL_STATUSES, TaskRequest, TaskStatus
 from tasks import params as task_params
 from tasks.kinds import kind_of
 from tasks.notify import TaskNotifier
-from tasks.records import Document
+from tasks.records import Document, TaskRecord
 from tasks.secretbox import SecretBox
 from tasks.store.tasks import OPEN, TaskRepository
 
@@ -60,7 +60,7 @@ class TaskQueue:
     def new_document(
         self, device_id: str, request: TaskRequest, created_by: str, batch_id: str | None = None,
         task_id: str | None = None,
-    ) -> Document:
+    ) -> TaskRecord:
         now = self.clock()
         task_id = task_id or new_task_id()
         body = request.model_dump(exclude={"kind", "expires_in", "idempotency_key"}, exclude_none=True)
@@ -88,7 +88,7 @@ class TaskQueue:
     async def create(
         self, device_id: str, request: TaskRequest, created_by: str, batch_id: str | None = None,
         task_id: str | None = None, as_sent: TaskRequest | None = None,
-    ) -> tuple[Document, bool]:
+    ) -> tuple[TaskRecord, bool]:
         """Store a new task; with an idempotency key already used, return that task instead.
 
         ``task_id`` (from :func:`new_task_id`) when the request's params name the task already
@@ -116,16 +116,25 @@ class TaskQueue:
         log.info("task %s %s queued for %s by %s", task["_id"], task["kind"], device_id, created_by)
         return task, True
 
+    async def create_many(self, requests: list[tuple[str, TaskRequest]], created_by: str) -> list[TaskRecord]:
+        """Store one new task per (device id, request) in one write: for a job queueing many
+        (health reads). No idempotency keys: the caller queues each once."""
+        tasks = [self.new_document(device_id, request, created_by) for device_id, request in requests]
+        await self.repository.insert_many(tasks)
+        for task in tasks:
+            log.info("task %s %s queued for %s by %s", task["_id"], task["kind"], task["device_id"], created_by)
+        return tasks
+
     def fingerprint(self, request: TaskRequest) -> str:
         """The request's identity for idempotency: an HMAC (keyed by the secret key), so the
         stored value says nothing about secrets inside it."""
         canonical = json.dumps(request.model_dump(mode="json", exclude={"idempotency_key"}), sort_keys=True)
         return hmac.new(self.box.derive_key(b"task-idempotency"), canonical.encode(), hashlib.sha256).hexdigest()
 
-    async def get(self, task_id: str) -> Document | None:
+    async def get(self, task_id: str) -> TaskRecord | None:
         return await self.repository.get(task_id)
 
-    async def cancel(self, task_id: str, by: str) -> Document:
+    async def cancel(self, task_id: str, by: str) -> TaskRecord:
         now = self.clock()
         fields = {"finished_at": now, "reason": f"cancelled by {by}"}
         cancelled = await self.repository.finish(task_id, [TaskStatus.QUEUED.value], TaskStatus.CANCELLED, fields)
@@ -137,7 +146,7 @@ class TaskQueue:
             raise TaskError("not_found", f"no task {task_id}")
         raise TaskError("conflict", f"task {task_id} is {task['status']}; only a queued task can be cancelled")
 
-    async def retry(self, task_id: str, by: str) -> Document:
+    async def retry(self, task_id: str, by: str) -> TaskRecord:
         """A new task with the same kind and parameters; the original keeps its history."""
         task = await self.repository.get(task_id)
         if task is None:
@@ -147,8 +156,11 @@ class TaskQueue:
         now = self.clock()
         lifetime = task["expires_at"] - task["created_at"]
         new_id = str(ObjectId())
-        copy = {
-            **{key: task[key] for key in ("device_id", "kind", "params", "batch_id")},
+        copy: TaskRecord = {
+            "device_id": task["device_id"],
+            "kind": task["kind"],
+            "params": task.get("params") or {},
+            "batch_id": task.get("batch_id"),
             "_id": new_id,
             "status": TaskStatus.QUEUED.value,
             "created_at": now,
@@ -166,7 +178,7 @@ class TaskQueue:
         await self.repository.insert(copy)
         return copy
 
-    async def wait_final(self, task_id: str, timeout: float) -> Document | None:
+    async def wait_final(self, task_id: str, timeout: float) -> TaskRecord | None:
         """Wait until the task is final or ``timeout`` passes, woken by the notifier.
 
         A task finished by another ACS process does not notify this one, so the database is
@@ -201,7 +213,7 @@ class TaskQueue:
                 self.notifier.notify(task["_id"])
         return expired
 
-    def to_api(self, task: Document) -> Document:
+    def to_api(self, task: TaskRecord) -> Document:
         """The task as ``GET /api/v1/tasks/{id}`` shows it: secrets redacted."""
         shown = {key: task.get(key) for key in API_FIELDS}
         shown["id"] = task["_id"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from cwmp import CwmpVersion, Inform
 from cwmp.device_id import make_device_id
+from tasks.records import TaskRecord
 from tasks.search import normal_mac
 from tasks.store import device_events
 from tasks.store.db import Document
@@ -237,7 +238,7 @@ class DeviceRegistry:
         if isinstance(known, int) and known > 0 and known != self.margin.default_interval:
             await self.devices.set_fields(summary.device_id, {"offline_after": self._deadline(now, known)})
 
-    async def on_task_final(self, task: Document) -> None:
+    async def on_task_final(self, task: TaskRecord) -> None:
         """What a finished task taught about the device.
 
         A read that brought the WAN or LAN MAC (Informs rarely carry them; the health read asks for
@@ -277,7 +278,8 @@ class DeviceRegistry:
             detail = {"events": summary.event_codes, **({"first_contact": True} if created else {})}
             await self.events.record(summary.device_id, device_events.BOOT, now, detail)
         offline_since = before.get("offline_since")
-        if offline_since is not None:  # the offline job marked it; this Inform's upsert brought it back
+        if offline_since is not None:  # the offline job marked it; this Inform brings it back
+            await self.devices.clear_offline(summary.device_id, now)
             await self.events.record(summary.device_id, device_events.ONLINE, now, {"offline_since": offline_since})
             for hook in self.transition_hooks:
                 hook(summary.device_id, device_events.ONLINE)

@@ -21,6 +21,7 @@ from tasks.kinds.outcome import (
     wire_value,
 )
 from tasks.kinds.refresh import REFRESH_CHUNK, SUBTREE_REFUSED
+from tasks.records import TaskRecord
 
 __all__ = [
     "REFRESH_CHUNK",
@@ -37,16 +38,16 @@ __all__ = [
 ]
 
 
-def build_request(task: Document, state: Document, types: dict[str, str]) -> Message:
+def build_request(task: TaskRecord, state: Document, types: dict[str, str]) -> Message:
     """The RPC to send for this task at its current step."""
     return kind_of(task["kind"]).build(task, state, types)
 
 
-def apply_response(task: Document, state: Document, request: Message, response: Message) -> Outcome:
+def apply_response(task: TaskRecord, state: Document, request: Message, response: Message) -> Outcome:
     """What the CPE's answer to this task's RPC means for the task and the parameter cache."""
     return kind_of(task["kind"]).answer(task, state, request, response)
 
 
-def apply_fault(task: Document, state: Document, fault: Fault) -> Outcome:
+def apply_fault(task: TaskRecord, state: Document, fault: Fault) -> Outcome:
     """What a CPE fault in answer to this task's RPC means (most kinds: failed, the fault kept)."""
     return kind_of(task["kind"]).fault(task, state, fault)

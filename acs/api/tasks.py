@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any
 
 from acs.api.devices import device_or_404
 from acs.api.errors import ApiError
@@ -23,17 +22,17 @@ from schemas.api import (
 )
 from schemas.tasks import FINAL_STATUSES, SetParameterValuesTask, Task, TaskRequest
 from tasks.queue import new_task_id
-from tasks.store.db import Document
+from tasks.records import TaskRecord
 from tasks.value_types import untyped_value_problems
 
 FINAL = frozenset(status.value for status in FINAL_STATUSES)
 
 
-def task_view(call: Call, task: Document) -> Task:
+def task_view(call: Call, task: TaskRecord) -> Task:
     return Task.model_validate(call.api.services.queue.to_api(task))
 
 
-def _status_for(task: Document) -> int:
+def _status_for(task: TaskRecord) -> int:
     # 201: the task reached a final state within ``wait``; 202: accepted, still pending.
     return 201 if task["status"] in FINAL else 202
 
@@ -75,7 +74,7 @@ async def _check_values(services: Services, device_id: str, request: TaskRequest
         raise ApiError(422, "invalid_value", text, details)
 
 
-async def _after_current_session(services: Services, task: dict[str, Any], deadline: float) -> dict[str, Any]:
+async def _after_current_session(services: Services, task: TaskRecord, deadline: float) -> TaskRecord:
     """Wait (bounded) while the device is in a session; return the task as it then stands.
 
     TR-069 3.2.2: a CPE already in a session ignores a connection request, so waking it now
@@ -128,7 +127,7 @@ async def retry_task(call: Call) -> Reply:
     return Reply(task_view(call, copy), status=201, headers={"Location": f"/api/v1/tasks/{copy['_id']}"})
 
 
-async def _task_or_404(call: Call, task_id: str) -> Document:
+async def _task_or_404(call: Call, task_id: str) -> TaskRecord:
     task = await call.api.services.queue.get(task_id)
     if task is None:
         raise ApiError.not_found(f"task {task_id}")

@@ -9,7 +9,7 @@ saved filters, CSV), ``tasks_pages`` (task queue, faults), ``bulk`` (bulk action
 (device page, parameter tree, history), ``actions`` (tasks and other device actions), ``incidents``
 (when the incident service is present), ``trends`` (charts).
 With incidents come ``alerts`` (new ones pushed live, the webhook's outbox); ``line3``: notes, diff,
-configuration backup and restore.
+configuration backup and restore; ``lan_panel``: the slow-internet panel.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from acs.console import (
     devices_list,
     fleet,
     incidents,
+    lan_panel,
     line3,
     pages,
     tasks_pages,
@@ -59,7 +60,7 @@ def setup_console(app: web.Application) -> None:
     )
     console.renderer.env.globals["panels"] = console.panels
     app[CONSOLE] = console
-    for module in (pages, device, actions, trends, fleet, devices_list, tasks_pages, admin, line3):
+    for module in (pages, device, actions, trends, fleet, devices_list, tasks_pages, admin, line3, lan_panel):
         app.router.add_routes(module.ROUTES)
     bulk.setup(app)
     if "incidents" in console.panels:

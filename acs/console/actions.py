@@ -21,7 +21,9 @@ from schemas.api import TAG_PATTERN, Role
 from schemas.tasks import TaskRequest
 from schemas.values import INTEGER_RANGES, InvalidValue, checked_value
 from tasks.queue import TaskError
+from tasks.records import TaskRecord
 from tasks.store.db import Document
+from tasks.store.devices import due_slice
 
 TASK_REQUEST: TypeAdapter[Any] = TypeAdapter(TaskRequest)
 CONSOLE_TASK_EXPIRY = 3600  # a line-2 action that has not happened within the hour is not wanted any more
@@ -115,7 +117,7 @@ def expiry_of(form: dict[str, str]) -> int:
 
 
 async def _queue(request: web.Request, device: Document, body: dict[str, Any],
-                 expires_in: int) -> tuple[Document, dict[str, Any]]:
+                 expires_in: int) -> tuple[TaskRecord, dict[str, Any]]:
     console = console_of(request)
     services = console.api.services
     try:
@@ -182,6 +184,16 @@ async def _run(request: web.Request, action: str, device: Document, form: dict[s
             report = {"answered": wake.answered, "via": wake.via, "error": wake.error}
             reply = {"wake": {"answered": wake.answered, "text": words.wake(report)}}
             return reply, "Wake the device now (connection request)", {"connection_request": report}
+        case "reprovision":
+            # Issue 14: re-apply the effective configuration now ("I reset my ONT and lost the internet").
+            services = console_of(request).api.services
+            await services.profiles.request_reprovision(device["_id"])
+            wake = await console_of(request).api.connreq.wake(device)
+            report = {"answered": wake.answered, "via": wake.via, "error": wake.error}
+            reprovisioned: dict[str, Any] = {"wake": {"answered": wake.answered, "text": words.wake(report)},
+                                             "text": words.t("reprovision_requested")}
+            summary = "Re-provision the device (re-apply its configuration now)"
+            return reprovisioned, summary, {"connection_request": report}
         case "tag" | "untag":
             tag = form.get("tag", "").strip()
             if not re.fullmatch(TAG_PATTERN, tag):
@@ -200,7 +212,8 @@ async def _run(request: web.Request, action: str, device: Document, form: dict[s
             # The health policy "watch" polls devices with this tag more often (tasks/health/policies.py).
             tag = services.settings.health_watch_tag
             await devices.add_tags(device["_id"], [tag])
-            await devices.set_fields(device["_id"], {"watch_until": until})
+            # ... and reads it now: its next read was due under the slower policy (tasks/health/poll.py)
+            await devices.set_fields(device["_id"], {"watch_until": until, "health_due": due_slice(services.clock())})
             summary = f"Watch the device for {hours} h (frequent health polls)"
             text = words.t("watching_until", until=words.when(until))
             return {"watch_until": until, "tags": [tag], "text": text}, summary, {"tags": [tag]}

@@ -23,6 +23,8 @@ from schemas.tasks import FINAL_STATUSES
 from tasks.device_diagnosis import diagnose
 from tasks.history import ENTRY_TYPES, device_timeline, session_entry
 from tasks.params import redact_result
+from tasks.profiles.service import ProfileService
+from tasks.records import TaskRecord
 from tasks.store import device_events
 from tasks.store.db import Document
 from tasks.store.devices import is_online
@@ -68,7 +70,7 @@ async def _diagnosis(request: web.Request, device: Document) -> Diagnosis | None
     return await diagnose(services.repositories, device, services.clock(), services.settings.health_interval)
 
 
-def task_json(task: Document, words: Words) -> dict[str, Any]:
+def task_json(task: TaskRecord, words: Words) -> dict[str, Any]:
     """A task for the page's script: its state and result as sentences; value tables stay tables."""
     result = redact_result(task.get("result")) or {}  # a read Wi-Fi key shows as ***, as in the API
     fault = task.get("fault")
@@ -130,12 +132,13 @@ async def device_view(request: web.Request, device: Document) -> dict[str, Any]:
     console = console_of(request)
     services = console.api.services
     device_id = device["_id"]
-    optics, history, tasks, diagnosis, queued = await asyncio.gather(
+    optics, history, tasks, diagnosis, queued, configuration = await asyncio.gather(
         _optics(request, device),
         history_entries(request, device_id, None, 20),
         services.repositories.tasks.for_device(device_id, None, RECENT_TASKS),
         _diagnosis(request, device),
         services.repositories.tasks.for_device(device_id, None, 50, "queued"),
+        configuration_of(request, device),
     )
     now = services.clock()
     online = is_online(device, now)
@@ -145,8 +148,20 @@ async def device_view(request: web.Request, device: Document) -> dict[str, Any]:
         "device": device, "online": online, "optics": optics, "history": history, "tasks": tasks,
         "queued": queued, "now": now, "panels": console.panels, "diagnosis": diagnosis, "incidents": incidents,
         "offline_since": None if online else device.get("offline_since") or device.get("offline_after"),
-        "uptime": _uptime(device), "health_at": health.get("at")
+        "uptime": _uptime(device), "health_at": health.get("at"), "configuration": configuration,
     }
+
+
+async def configuration_of(request: web.Request, device: Document) -> dict[str, Any] | None:
+    """Issue 14: the device's effective configuration (in sync, or the differing values), when some
+    profile selects it or it has overrides; None otherwise (the section is not shown)."""
+    services = console_of(request).api.services
+    service = ProfileService(services.repositories.profiles, services.profiles, services.repositories.devices,
+                             services.box, services.clock)
+    view = await service.configuration(device)
+    if not view["profiles"] and not view["parameters"] and not view["state"].get("status"):
+        return None
+    return view
 
 
 @guard(Role.VIEWER)

@@ -1,5 +1,6 @@
-"""Line-3 tools of a device: notes, a parameter diff against another device, and the vendor
-configuration file backed up (Upload) and restored (Download).
+"""Line-3 tools of a device: notes, a parameter diff against another device, the vendor
+configuration file backed up (Upload) and restored (Download), and the SOAP capture switch with
+the captured exchanges of a session (acs/cwmp_server/capture.py keeps them, masked).
 
 Backup and restore are ordinary tasks (``upload``/``download``, tasks/kinds/transfers.py) through
 the same queue, file store and audit as the API: a backup is the device's Upload to the ACS's own
@@ -11,6 +12,7 @@ configuration file may hold passwords in clear, so only admins download one from
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +30,7 @@ from tasks.store.files import FileFilter, is_file_id, metadata
 from tasks.store.notes import NOTE_CHARS
 from tasks.store.parameters import CachedParameter
 
+CAPTURE_HOURS = (1, 4, 24)  # how long a SOAP capture switch stays on
 BACKUP_TYPE = "1 Vendor Configuration File"  # Upload FileType, TR-069 A.4.1.5
 RESTORE_TYPE = "3 Vendor Configuration File"  # Download FileType, TR-069 A.4.1.4
 TRANSFER_EXPIRY = 3600
@@ -62,9 +65,53 @@ async def _tools(request: web.Request, error: str | None = None, status: int = 2
     transfers = [task for task in await repositories.tasks.for_device(device_id, None, 50)
                  if task["kind"] in ("upload", "download")
                  and (task.get("params") or {}).get("file_type") in (BACKUP_TYPE, RESTORE_TYPE)][:10]
+    switch = await repositories.soap_captures.switch_of(device_id)
+    now = console.api.services.clock()
+    capturing = switch if switch is not None and _aware(switch["until"]) > now else None
+    captured = await repositories.soap_captures.sessions_of(device_id)
     return console.renderer.page("tools.html", user_of(request), status=status, device=device, notes=notes,
                                  backups=backups, transfers=transfers, error=error, error_params=params,
-                                 note_chars=NOTE_CHARS, metadata=metadata)
+                                 note_chars=NOTE_CHARS, metadata=metadata, capturing=capturing,
+                                 captured=captured, capture_hours=CAPTURE_HOURS)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@guard(Role.OPERATOR)
+async def capture_switch(request: web.Request) -> web.StreamResponse:
+    """Switch SOAP capture on for 1, 4 or 24 hours, or off (``hours=0``)."""
+    services = console_of(request).api.services
+    device = await _device(request)
+    if device is None:
+        return refuse(request, 404, "device_not_found")
+    hours = (await form_of(request)).get("hours", "")
+    captures = services.repositories.soap_captures
+    if hours == "0":
+        await captures.switch_off(device["_id"])
+        await audit(request, "Switch SOAP capture off for a device", 200, device_id=device["_id"])
+    elif hours.isascii() and hours.isdigit() and int(hours) in CAPTURE_HOURS:
+        until = services.clock() + timedelta(hours=int(hours))
+        await captures.switch_on(device["_id"], until, user_of(request).who)
+        await audit(request, f"Switch SOAP capture on for a device for {hours} h", 200, device_id=device["_id"])
+    else:
+        return await _tools(request, "capture_hours", 422, choices=", ".join(map(str, CAPTURE_HOURS)))
+    raise web.HTTPSeeOther(tools_url(device["_id"]))
+
+
+@guard(Role.VIEWER)
+async def session_soap(request: web.Request) -> web.StreamResponse:
+    """The captured exchanges of one session (secrets masked when they were stored)."""
+    console = console_of(request)
+    device = await _device(request)
+    if device is None:
+        return refuse(request, 404, "device_not_found")
+    session_id = request.match_info["session_id"]
+    exchanges = [doc for doc in await console.api.services.repositories.soap_captures.for_session(session_id)
+                 if doc.get("device_id") == device["_id"]]
+    return console.renderer.page("soap.html", user_of(request), device=device, session_id=session_id,
+                                 exchanges=exchanges)
 
 
 @guard(Role.OPERATOR)
@@ -229,4 +276,6 @@ ROUTES = [
     web.post("/devices/{device_id}/config/restore", restore),
     web.get("/devices/{device_id}/config/{file_id}", backup_file),
     web.get("/devices/{device_id}/diff", diff_page),
+    web.post("/devices/{device_id}/capture", capture_switch),
+    web.get("/devices/{device_id}/sessions/{session_id}/soap", session_soap),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
@@ -90,9 +90,24 @@ async def logout(request: web.Request) -> web.StreamResponse:
 async def search(request: web.Request) -> web.StreamResponse:
     """``/``: the fleet overview; with a search or a filter, the device list (one match opens its page)."""
     query = {key: value for key, value in request.query.items() if isinstance(value, str)}
+    bound = await _subscriber_device(request, query)
+    if bound is not None:
+        raise web.HTTPSeeOther(f"/devices/{quote(bound, safe='')}")  # an account number or PPPoE login
     if devices_list.is_search(query):
         return await devices_list.device_list(request)
     return await fleet.overview(request)
+
+
+async def _subscriber_device(request: web.Request, query: dict[str, str]) -> str | None:
+    """Issue 14: line 2 types an account number or a PPPoE login; its bound device opens directly."""
+    text = (query.get("q") or "").strip()
+    if not text or set(query) - {"q"} or len(text) > 128:
+        return None
+    subscribers = console_of(request).api.services.repositories.subscribers
+    for record in await subscribers.search(text, 2):
+        if record.get("device_id") and text in (record["_id"], record.get("pppoe_login")):
+            return str(record["device_id"])
+    return None
 
 
 @guard(Role.VIEWER)

@@ -26,6 +26,7 @@ from schemas.api import Role
 from schemas.tasks import TaskStatus
 from tasks import faults
 from tasks.queue import TaskError
+from tasks.records import TaskRecord
 from tasks.store.fault_clears import FaultClearRepository
 
 PAGE_SIZE = 100
@@ -64,7 +65,7 @@ async def queue_page(request: web.Request) -> web.StreamResponse:
     if at is not None:
         before = (at, cursor_text(position, "id") or "")
     repository = services.repositories.tasks
-    found: list[dict[str, Any]] = []
+    found: list[TaskRecord] = []
     # One equality query per status (FerretDB evaluates $in by reading the collection), merged.
     for each in OPEN if status == "open" else (status,):
         found += await repository.listing({**equal, "status": each}, before, PAGE_SIZE + 1)

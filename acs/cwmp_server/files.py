@@ -18,7 +18,7 @@ from aiohttp import web
 from acs.services import Services
 from acs.transfers import body_pieces, body_too_large, serve_file, upload_token_matches
 from schemas.tasks import TaskStatus
-from tasks.store.db import Document
+from tasks.records import TaskRecord
 from tasks.store.files import FileTooLarge, NewFile
 
 log = logging.getLogger("acs.files")
@@ -62,7 +62,7 @@ class TransferEndpoint:
                  target["device_id"], stored["_id"])
         return web.Response(status=201, text="stored\n", headers={"Location": f"/files/{stored['_id']}"})
 
-    async def _dispatched_upload(self, device_id: str, task_id: str, token: str) -> Document | None:
+    async def _dispatched_upload(self, device_id: str, task_id: str, token: str) -> TaskRecord | None:
         dispatched = await self.tasks.for_device(device_id, None, DISPATCHED_LOOKED_AT, TaskStatus.DISPATCHED.value)
         for task in dispatched:
             if task["kind"] == "upload" and upload_token_matches(_url(task), task_id, token):
@@ -70,11 +70,11 @@ class TransferEndpoint:
         return None
 
 
-def _url(task: Document) -> str:
+def _url(task: TaskRecord) -> str:
     return str((task.get("params") or {}).get("url") or "")
 
 
-def _new_file(task: Document, request: web.Request) -> NewFile:
+def _new_file(task: TaskRecord, request: web.Request) -> NewFile:
     device_id = task["device_id"]
     return NewFile(
         name=f"upload-{task['_id']}",

@@ -9,6 +9,7 @@ from aiohttp import web
 from pymongo.errors import PyMongoError
 
 from acs.cwmp_server.auth import CpeAuthenticator
+from acs.cwmp_server.capture import SoapCapture
 from acs.cwmp_server.service import COOKIE, CwmpService, Reply
 from tasks.store.db import database_unavailable
 
@@ -23,6 +24,7 @@ class CwmpHandler:
         secure_cookie: bool,
         max_requests: int = 128,
         db_timeout: float = 30.0,
+        capture: SoapCapture | None = None,
     ) -> None:
         self.service = service
         self.authenticator = authenticator
@@ -30,6 +32,7 @@ class CwmpHandler:
         self.max_requests = max_requests
         self.db_timeout = db_timeout
         self.in_flight = 0
+        self.capture = capture  # line 3's SOAP capture of chosen devices (acs/cwmp_server/capture.py)
 
     async def post(self, request: web.Request) -> web.StreamResponse:
         if self.in_flight >= self.max_requests:
@@ -67,6 +70,8 @@ class CwmpHandler:
             return web.Response(status=503, text="database unavailable; retry later\n", headers={"Retry-After": "30"})
         if reply.challenge:
             return self.authenticator.challenge()
+        if self.capture is not None:
+            await self.capture.after(request.cookies.get(COOKIE), body, reply.status, reply.body, reply.set_session)
         return self.render(reply)
 
     async def other(self, request: web.Request) -> web.StreamResponse:

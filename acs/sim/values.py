@@ -70,6 +70,13 @@ def counter(device: SimDevice, now: float, rate: int) -> str:
     return str(int(device.uptime(now) * rate * spread) % COUNTER_WRAP)
 
 
+def signal_dbm(device: SimDevice, now: float, station: int) -> int:
+    """A Wi-Fi station's signal: -45 .. -80 dBm by where it sits, a few dB of noise per bucket."""
+    base = -45 - 35 * unit(device.seed, device.serial, "wifi", station)
+    noise = (unit(device.seed, device.serial, "wifin", station, int(now // NOISE_BUCKET_SECONDS)) - 0.5) * 6
+    return int(base + noise)
+
+
 def iso_time(now: float) -> str:
     return datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z")
 
@@ -109,12 +116,13 @@ GENERATORS: dict[str, Generator] = {
     "pon_port": lambda d, now, arg: d.pon_port,
     "ont_id": lambda d, now, arg: str(d.ont_id),
     "count": lambda d, now, arg: str(len(d.tree.instances(arg))),
+    "signal": lambda d, now, arg: str(signal_dbm(d, now, int(arg))),
 }
 
 # Generators whose value moves by itself all the time: active notification on them is refused
 # (TR-069 A.3.2.4, fault 9009), as real CPEs do for UpTime and counters.
 FREE_RUNNING = frozenset(
-    {"uptime", "current_time", "counter", "rx_dbm", "rx_dbm1000", "tx_dbm", "tx_dbm1000", "temperature"}
+    {"uptime", "current_time", "counter", "rx_dbm", "rx_dbm1000", "tx_dbm", "tx_dbm1000", "temperature", "signal"}
 )
 
 

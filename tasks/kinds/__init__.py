@@ -19,6 +19,7 @@ from cwmp import Message
 from tasks.kinds import device, diagnostic, reads, refresh, transfers, writes
 from tasks.kinds.base import TaskKind
 from tasks.kinds.outcome import Document, Outcome, TaskProtocolError
+from tasks.records import TaskRecord
 
 KINDS: dict[str, TaskKind] = {
     kind.name: kind for family in (reads, refresh, writes, device, transfers, diagnostic) for kind in family.KINDS
@@ -33,10 +34,10 @@ def kind_of(name: str) -> TaskKind:
 
 
 def _unknown(name: str) -> TaskKind:
-    def refuse(*_args: Document | Message | dict[str, str]) -> Message:
+    def refuse(*_args: TaskRecord | Document | Message | dict[str, str]) -> Message:
         raise TaskProtocolError(f"no task kind {name!r}")
 
-    def refuse_answer(*_args: Document | Message) -> Outcome:
+    def refuse_answer(*_args: TaskRecord | Document | Message) -> Outcome:
         raise TaskProtocolError(f"no task kind {name!r}")
 
     return TaskKind(name, BaseModel, refuse, refuse_answer)

@@ -14,12 +14,13 @@ from pydantic import BaseModel
 
 from cwmp import Fault, Message
 from tasks.kinds.outcome import Document, InformEvents, Outcome, Proof, failed_by_fault
+from tasks.records import TaskRecord
 
-Build = Callable[[Document, Document, dict[str, str]], Message]  # (task, state, cached types) -> RPC
-Answer = Callable[[Document, Document, Message, Message], Outcome]  # (task, state, request, response)
-OnFault = Callable[[Document, Document, Fault], Outcome]
+Build = Callable[[TaskRecord, Document, dict[str, str]], Message]  # (task, state, cached types) -> RPC
+Answer = Callable[[TaskRecord, Document, Message, Message], Outcome]  # (task, state, request, response)
+OnFault = Callable[[TaskRecord, Document, Fault], Outcome]
 # (task, the Inform's events, now) -> Proof, or None while the Inform says nothing about it.
-ProveByInform = Callable[[Document, InformEvents, datetime], Proof | None]
+ProveByInform = Callable[[TaskRecord, InformEvents, datetime], Proof | None]
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,17 @@ from cwmp import (
 from schemas.tasks import FactoryResetTask, RebootTask, ScheduleInformTask
 from tasks.kinds.base import TaskKind
 from tasks.kinds.outcome import Document, InformEvents, Next, Outcome, Proof, unexpected
+from tasks.records import TaskRecord
 
 
-def _accepted(task: Document, state: Document, request: Message, response: Message) -> Outcome:
+def _accepted(task: TaskRecord, state: Document, request: Message, response: Message) -> Outcome:
     if not isinstance(response, RebootResponse | FactoryResetResponse):
         raise unexpected(task["kind"], response)
     # Done only when the device proves it: M Reboot with our CommandKey, or BOOTSTRAP after a reset.
     return Outcome(Next.AWAIT_INFORM, result={"accepted": True})
 
 
-def _rebooted(task: Document, inform: InformEvents, now: datetime) -> Proof | None:
+def _rebooted(task: TaskRecord, inform: InformEvents, now: datetime) -> Proof | None:
     # TR-069 3.7.1.5: "M Reboot" carries the CommandKey of the Reboot that caused it.
     if ("M Reboot", task["command_key"]) in inform.events:
         took = (now - task["dispatched_at"]).total_seconds()
@@ -35,12 +36,12 @@ def _rebooted(task: Document, inform: InformEvents, now: datetime) -> Proof | No
     return None
 
 
-def _reset(task: Document, inform: InformEvents, now: datetime) -> Proof | None:
+def _reset(task: TaskRecord, inform: InformEvents, now: datetime) -> Proof | None:
     # TR-069 3.7.1.5: a factory reset makes the device start over with "0 BOOTSTRAP".
     return Proof(done=True, result={"bootstrapped": True}) if "0 BOOTSTRAP" in inform.codes else None
 
 
-def _scheduled(task: Document, state: Document, request: Message, response: Message) -> Outcome:
+def _scheduled(task: TaskRecord, state: Document, request: Message, response: Message) -> Outcome:
     if not isinstance(response, ScheduleInformResponse):
         raise unexpected(task["kind"], response)
     return Outcome(Next.DONE, result={})

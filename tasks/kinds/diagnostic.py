@@ -12,15 +12,16 @@ from schemas.tasks import DiagnosticTask
 from tasks import diagnostics
 from tasks.kinds.base import TaskKind
 from tasks.kinds.outcome import Document, Next, Outcome, cached_values, unexpected
+from tasks.records import TaskRecord
 
 
-def build(task: Document, state: Document, types: dict[str, str]) -> Message:
+def build(task: TaskRecord, state: Document, types: dict[str, str]) -> Message:
     if "object" not in state:
         return diagnostics.request(task["params"], task["command_key"], diagnostics.root_of(types))
     return diagnostics.read_results(state["object"])
 
 
-def answer(task: Document, state: Document, request: Message, response: Message) -> Outcome:
+def answer(task: TaskRecord, state: Document, request: Message, response: Message) -> Outcome:
     if isinstance(response, SetParameterValuesResponse) and isinstance(request, SetParameterValues):
         obj = request.parameters[-1].name.removesuffix("DiagnosticsState")
         wait = {"object": obj, "await_event": diagnostics.COMPLETE_EVENT}

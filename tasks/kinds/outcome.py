@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from cwmp import Fault, ParameterValue
 from tasks.records import Document as Document  # re-exported: the alias lives in tasks/records.py
+from tasks.records import TaskRecord
 
 
 class Next(StrEnum):
@@ -75,7 +76,7 @@ def fault_document(fault: Fault) -> Document:
     }
 
 
-def failed_by_fault(task: Document, state: Document, fault: Fault) -> Outcome:
+def failed_by_fault(task: TaskRecord, state: Document, fault: Fault) -> Outcome:
     """The default for every kind: a CPE fault fails the task, the fault kept."""
     return Outcome(Next.FAILED, fault=fault_document(fault), reason=f"device fault {fault.fault_code}")
 

@@ -27,15 +27,16 @@ from schemas.tasks import (
 )
 from tasks.kinds.base import TaskKind
 from tasks.kinds.outcome import CacheUpdate, Document, Next, Outcome, cached_values, unexpected, value_result
+from tasks.records import TaskRecord
 
 
-def _values_answer(task: Document, state: Document, request: Message, response: Message) -> Outcome:
+def _values_answer(task: TaskRecord, state: Document, request: Message, response: Message) -> Outcome:
     if not isinstance(response, GetParameterValuesResponse):
         raise unexpected(task["kind"], response)
     return Outcome(Next.DONE, result=value_result(response.parameters), cache=cached_values(response.parameters))
 
 
-def _names_answer(task: Document, state: Document, request: Message, response: Message) -> Outcome:
+def _names_answer(task: TaskRecord, state: Document, request: Message, response: Message) -> Outcome:
     if not isinstance(response, GetParameterNamesResponse):
         raise unexpected(task["kind"], response)
     names = [(p.name, p.writable) for p in response.parameters]
@@ -43,7 +44,7 @@ def _names_answer(task: Document, state: Document, request: Message, response: M
     return Outcome(Next.DONE, result=result, cache=CacheUpdate(names=names))
 
 
-def _attributes_answer(task: Document, state: Document, request: Message, response: Message) -> Outcome:
+def _attributes_answer(task: TaskRecord, state: Document, request: Message, response: Message) -> Outcome:
     if not isinstance(response, GetParameterAttributesResponse):
         raise unexpected(task["kind"], response)
     attributes = [
@@ -53,13 +54,13 @@ def _attributes_answer(task: Document, state: Document, request: Message, respon
     return Outcome(Next.DONE, result={"attributes": attributes})
 
 
-def _methods_answer(task: Document, state: Document, request: Message, response: Message) -> Outcome:
+def _methods_answer(task: TaskRecord, state: Document, request: Message, response: Message) -> Outcome:
     if not isinstance(response, GetRPCMethodsResponse):
         raise unexpected(task["kind"], response)
     return Outcome(Next.DONE, result={"methods": list(response.methods)})
 
 
-def _transfers_answer(task: Document, state: Document, request: Message, response: Message) -> Outcome:
+def _transfers_answer(task: TaskRecord, state: Document, request: Message, response: Message) -> Outcome:
     if not isinstance(response, GetQueuedTransfersResponse | GetAllQueuedTransfersResponse):
         raise unexpected(task["kind"], response)
     return Outcome(Next.DONE, result={"transfers": [transfer.model_dump() for transfer in response.transfers]})

@@ -18,12 +18,13 @@ from cwmp import (
 from schemas.tasks import RefreshTask
 from tasks.kinds.base import TaskKind
 from tasks.kinds.outcome import CacheUpdate, Document, Next, Outcome, cached_values, failed_by_fault, unexpected
+from tasks.records import TaskRecord
 
 REFRESH_CHUNK = 100
 SUBTREE_REFUSED = frozenset({9002, 9004})
 
 
-def build(task: Document, state: Document, types: dict[str, str]) -> Message:
+def build(task: TaskRecord, state: Document, types: dict[str, str]) -> Message:
     path: str = task["params"]["path"]
     if "names" not in state:
         return GetParameterNames(parameter_path=path, next_level=False)
@@ -33,7 +34,7 @@ def build(task: Document, state: Document, types: dict[str, str]) -> Message:
     return GetParameterValues(names=(path,))
 
 
-def answer(task: Document, state: Document, request: Message, response: Message) -> Outcome:
+def answer(task: TaskRecord, state: Document, request: Message, response: Message) -> Outcome:
     if isinstance(response, GetParameterNamesResponse):
         names = [(p.name, p.writable) for p in response.parameters]
         leaves = [name for name, _ in names if not name.endswith(".")]
@@ -53,7 +54,7 @@ def answer(task: Document, state: Document, request: Message, response: Message)
     return Outcome(Next.DONE, result=result, cache=cache)
 
 
-def fault(task: Document, state: Document, device_fault: Fault) -> Outcome:
+def fault(task: TaskRecord, state: Document, device_fault: Fault) -> Outcome:
     refusing_subtree = "names" in state and not state.get("chunked")
     if refusing_subtree and device_fault.fault_code in SUBTREE_REFUSED:
         return Outcome(Next.STEP, state={**state, "chunked": True, "offset": 0})

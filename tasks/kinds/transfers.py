@@ -20,9 +20,10 @@ from cwmp import (
 from schemas.tasks import CancelTransferTask, DownloadTask, ScheduleDownloadTask, UploadTask
 from tasks.kinds.base import TaskKind
 from tasks.kinds.outcome import Document, Next, Outcome, unexpected
+from tasks.records import TaskRecord
 
 
-def _common(task: Document, *, sized: bool) -> dict[str, Any]:
+def _common(task: TaskRecord, *, sized: bool) -> dict[str, Any]:
     """The arguments Download, ScheduleDownload and Upload share."""
     params = task["params"]
     fields: dict[str, Any] = {
@@ -38,20 +39,20 @@ def _common(task: Document, *, sized: bool) -> dict[str, Any]:
     return fields
 
 
-def _download(task: Document, state: Document, types: dict[str, str]) -> Message:
+def _download(task: TaskRecord, state: Document, types: dict[str, str]) -> Message:
     return Download(**_common(task, sized=True), delay_seconds=task["params"].get("delay_seconds", 0))
 
 
-def _upload(task: Document, state: Document, types: dict[str, str]) -> Message:
+def _upload(task: TaskRecord, state: Document, types: dict[str, str]) -> Message:
     return Upload(**_common(task, sized=False), delay_seconds=task["params"].get("delay_seconds", 0))
 
 
-def _schedule_download(task: Document, state: Document, types: dict[str, str]) -> Message:
+def _schedule_download(task: TaskRecord, state: Document, types: dict[str, str]) -> Message:
     windows = tuple(TimeWindowStruct(**window) for window in task["params"]["time_windows"])
     return ScheduleDownload(**_common(task, sized=True), time_windows=windows)
 
 
-def _transferred(task: Document, state: Document, request: Message, response: Message) -> Outcome:
+def _transferred(task: TaskRecord, state: Document, request: Message, response: Message) -> Outcome:
     if not isinstance(response, DownloadResponse | UploadResponse):
         raise unexpected(task["kind"], response)
     if response.status == 0:
@@ -61,13 +62,13 @@ def _transferred(task: Document, state: Document, request: Message, response: Me
     return Outcome(Next.AWAIT_TRANSFER, result={"status": 1})
 
 
-def _scheduled(task: Document, state: Document, request: Message, response: Message) -> Outcome:
+def _scheduled(task: TaskRecord, state: Document, request: Message, response: Message) -> Outcome:
     if not isinstance(response, ScheduleDownloadResponse):
         raise unexpected(task["kind"], response)
     return Outcome(Next.AWAIT_TRANSFER, result={"accepted": True})
 
 
-def _cancelled(task: Document, state: Document, request: Message, response: Message) -> Outcome:
+def _cancelled(task: TaskRecord, state: Document, request: Message, response: Message) -> Outcome:
     if not isinstance(response, CancelTransferResponse):
         raise unexpected(task["kind"], response)
     return Outcome(Next.DONE, result={})

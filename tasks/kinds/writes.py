@@ -19,13 +19,14 @@ from cwmp import (
 from schemas.tasks import AddObjectTask, DeleteObjectTask, SetParameterAttributesTask, SetParameterValuesTask
 from tasks.kinds.base import TaskKind
 from tasks.kinds.outcome import CacheUpdate, Document, Next, Outcome, cached_values, settings, unexpected
+from tasks.records import TaskRecord
 
 
-def _set_values(task: Document, state: Document, types: dict[str, str]) -> Message:
+def _set_values(task: TaskRecord, state: Document, types: dict[str, str]) -> Message:
     return SetParameterValues(parameters=settings(task["params"]["values"], types), parameter_key=task["command_key"])
 
 
-def _values_set(task: Document, state: Document, request: Message, response: Message) -> Outcome:
+def _values_set(task: TaskRecord, state: Document, request: Message, response: Message) -> Outcome:
     if not isinstance(response, SetParameterValuesResponse) or not isinstance(request, SetParameterValues):
         raise unexpected(task["kind"], response)
     # TR-069 A.3.2.1: status 1 means the values are committed but take effect after a reboot.
@@ -33,7 +34,7 @@ def _values_set(task: Document, state: Document, request: Message, response: Mes
     return Outcome(Next.DONE, result=result, cache=cached_values(request.parameters))
 
 
-def _set_attributes(task: Document, state: Document, types: dict[str, str]) -> Message:
+def _set_attributes(task: TaskRecord, state: Document, types: dict[str, str]) -> Message:
     return SetParameterAttributes(
         parameters=tuple(
             SetParameterAttributesStruct(
@@ -48,24 +49,24 @@ def _set_attributes(task: Document, state: Document, types: dict[str, str]) -> M
     )
 
 
-def _attributes_set(task: Document, state: Document, request: Message, response: Message) -> Outcome:
+def _attributes_set(task: TaskRecord, state: Document, request: Message, response: Message) -> Outcome:
     if not isinstance(response, SetParameterAttributesResponse):
         raise unexpected(task["kind"], response)
     return Outcome(Next.DONE, result={})
 
 
-def _delete(task: Document, state: Document, types: dict[str, str]) -> Message:
+def _delete(task: TaskRecord, state: Document, types: dict[str, str]) -> Message:
     return DeleteObject(object_name=task["params"]["object"], parameter_key=task["command_key"])
 
 
-def _deleted(task: Document, state: Document, request: Message, response: Message) -> Outcome:
+def _deleted(task: TaskRecord, state: Document, request: Message, response: Message) -> Outcome:
     if not isinstance(response, DeleteObjectResponse) or not isinstance(request, DeleteObject):
         raise unexpected(task["kind"], response)
     result = {"status": response.status, "applied_after_reboot": response.status == 1}
     return Outcome(Next.DONE, result=result, cache=CacheUpdate(delete=[request.object_name]))
 
 
-def _add(task: Document, state: Document, types: dict[str, str]) -> Message:
+def _add(task: TaskRecord, state: Document, types: dict[str, str]) -> Message:
     params, key = task["params"], task["command_key"]
     if state.get("instance") is None:
         return AddObject(object_name=params["object"], parameter_key=key)
@@ -74,7 +75,7 @@ def _add(task: Document, state: Document, types: dict[str, str]) -> Message:
     return SetParameterValues(parameters=settings(params["values"], types, base), parameter_key=key)
 
 
-def _added(task: Document, state: Document, request: Message, response: Message) -> Outcome:
+def _added(task: TaskRecord, state: Document, request: Message, response: Message) -> Outcome:
     params = task["params"]
     if isinstance(response, AddObjectResponse):
         instance = f"{params['object']}{response.instance_number}."

@@ -114,7 +114,7 @@ def database_unavailable(exc: BaseException) -> bool:
     return exc.code in TRANSIENT_CODES or any(marker in str(exc) for marker in BUSY_MARKERS)
 
 
-async def ensure_indexes(collection: AsyncCollection[Document], indexes: Sequence[IndexModel]) -> None:
+async def ensure_indexes(collection: AsyncCollection[Any], indexes: Sequence[IndexModel]) -> None:
     """Create what is missing; MongoDB treats an existing identical index as a no-op.
 
     One ``createIndexes`` command per index: FerretDB 1.24 drops the connection when a single

@@ -10,7 +10,7 @@ import asyncio
 import math
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
@@ -31,7 +31,7 @@ INDEXES = [
     IndexModel([("last_inform", DESCENDING)]),
     IndexModel([("cpe_username", ASCENDING)]),
     IndexModel([("presence", ASCENDING), ("offline_after", ASCENDING)]),
-    IndexModel([("health_due_at", ASCENDING)]),
+    IndexModel([("health_due", ASCENDING)]),  # the health poll's scan (``in_health_slice``)
     IndexModel([("watch_until", ASCENDING)]),
     IndexModel([("search", ASCENDING)]),
     IndexModel([("page_bucket", ASCENDING)]),
@@ -48,6 +48,8 @@ OFFLINE_DUE_SECONDS = 5  # one slice of offline deadlines
 OFFLINE_LOOKBACK_SLICES = 120  # where the very first scan starts: 10 minutes back
 OFFLINE_SLICES_PER_CALL = 720  # a scan far behind (the job stopped for hours) catches up over runs
 OFFLINE_SCAN = "offline_scan"
+HEALTH_SCAN = "health_scan"
+HEALTH_BACKFILL_SPREAD = 3600  # devices stored before ``health_due`` fall due over this many seconds
 
 
 def due_slice(moment: datetime) -> int:
@@ -67,14 +69,15 @@ LISTED = {"search": 0}  # the tokens stay in the database
 WHOLE, GROUP, BUCKET = "whole", "group", "bucket"
 # FerretDB reads and decodes each matching document (about 0.3-1 ms each here), so a page reads a
 # few hundred at most.
-WHOLE_MAX = 200  # estimated matches read whole and sorted by device_id
-WHOLE_CAP = 1000  # ... and read no further when the estimate was low
+WHOLE_MAX = 200  # matches read whole and sorted by device_id (a bounded probe tells)
 GROUP_MAX = WHOLE_MAX * search.GROUPS  # about WHOLE_MAX per group at most
 MAX_PARTITIONS = 64  # partitions read for one page at most (a sparse match set gives short pages)
 WAVE = 8  # partitions read at once
 MAX_LOOKUPS = 512  # member lookups for one page at most
 LOOKUPS_AT_ONCE = 16  # well under FerretDB's PostgreSQL pool
 SAMPLE = tuple(range(17, search.BUCKETS, search.BUCKETS // 16))  # 16 buckets spread over the range
+ESTIMATE_WAVE = 4  # buckets counted at once (a hash of the device id: any few are a fair sample)
+ESTIMATE_ENOUGH = 64  # matches counted that make an estimate (about +-12%)
 
 
 def order(device: Mapping[str, Any]) -> tuple[int, str]:
@@ -250,12 +253,11 @@ class DeviceRepository:
             "tasks_drained": 0,
             "proof_mark": 0,
             "proof_drained": 0,
+            "health_due": due_slice(now),  # a new device gets its first health read at once
         }
         on_insert = {name: value for name, value in on_insert.items() if name not in (marks or {})}
         state = with_due_slice(state)
         update: Document = {"$set": {**identity, **state, "last_inform": now}, "$setOnInsert": on_insert}
-        if "offline_since" not in state:
-            update["$unset"] = {"offline_since": ""}  # an Inform brings the device back (see ``before``)
         if marks:
             update["$inc"] = dict(marks)
         key = {field: identity[field] for field in IDENTITY_FIELDS if field in identity}
@@ -304,7 +306,7 @@ class DeviceRepository:
         written = 0
         complete = True
         pending: list[UpdateOne] = []
-        projection = {**FACTS_PROJECTION, "presence": 1, "offline_after": 1, "offline_due": 1}
+        projection = {**FACTS_PROJECTION, "presence": 1, "offline_after": 1, "offline_due": 1, "health_due": 1}
         cursor = self._devices.find({}, projection, batch_size=batch)
         try:
             async for device in cursor:
@@ -314,6 +316,9 @@ class DeviceRepository:
                 if "offline_due" not in device and isinstance(device.get("offline_after"), datetime):
                     # a deadline already past goes in the slice being scanned now, so it is found
                     fields["offline_due"] = due_slice(max(device["offline_after"], datetime.now(UTC)))
+                if "health_due" not in device:  # stored before the health poll's scan key: due within the hour
+                    spread = search.page_bucket(device["_id"]) * HEALTH_BACKFILL_SPREAD // search.BUCKETS
+                    fields["health_due"] = due_slice(datetime.now(UTC) + timedelta(seconds=spread))
                 if fields:
                     pending.append(UpdateOne({"_id": device["_id"]}, {"$set": fields}))
                 if len(pending) >= batch:
@@ -337,6 +342,13 @@ class DeviceRepository:
             return await self._update_facts(device_id, {"$set": dict(fields)}, {})
         result = await self._devices.update_one({"_id": device_id}, {"$set": dict(fields)})
         return result.matched_count == 1
+
+    async def set_fields_many(self, changes: list[tuple[str, Mapping[str, Any]]]) -> None:
+        """``set_fields`` for many devices in one unordered bulk write (a job's bookkeeping: not for
+        searchable facts, whose search tokens ``set_fields`` keeps)."""
+        assert not any(name in search.FACTS for _, fields in changes for name in fields)
+        await flush_updates(self._devices, [UpdateOne({"_id": device_id}, {"$set": with_due_slice(fields)})
+                                            for device_id, fields in changes])
 
     async def update_if(
         self,
@@ -424,26 +436,40 @@ class DeviceRepository:
         if level is None and position is not None:
             level = WHOLE  # a cursor of the earlier listing: {"after": id}
         if level is None:
-            estimate = await self._estimate(query)
-            level = WHOLE if estimate <= WHOLE_MAX else GROUP if estimate <= GROUP_MAX else BUCKET
-            total = estimate
+            # A bounded probe first: a search (a serial, an IP, a tag) matches a few devices, read
+            # here whole with an exact count, in one query; only a larger match set is estimated.
+            probe = [device async for device in self._devices.find(query, projection).limit(WHOLE_MAX + 1)]
+            if len(probe) <= WHOLE_MAX:
+                return self._whole_page(probe, None, limit)
+            estimate = max(await self._estimate(query), WHOLE_MAX + 1)
+            level, total = (GROUP if estimate <= GROUP_MAX else BUCKET), estimate
         if level == WHOLE:
-            cursor = self._devices.find(query, projection).limit(WHOLE_CAP + 1)
+            cursor = self._devices.find(query, projection).limit(WHOLE_MAX + 1)
             found = [device async for device in cursor]
-            if len(found) <= WHOLE_CAP:
-                found.sort(key=lambda device: device["_id"])
-                after = (position or {}).get("after")
-                rest = [device for device in found if after is None or device["_id"] > after]
-                following = {"level": WHOLE, "after": rest[limit - 1]["_id"]} if len(rest) > limit else None
-                return SearchPage(rest[:limit], following, len(found), True)
-            level, total, exact, position = GROUP, total or len(found), False, None  # the estimate was low
+            if len(found) <= WHOLE_MAX:
+                return self._whole_page(found, (position or {}).get("after"), limit)
+            level, total, exact, position = GROUP, total or len(found), False, None  # grown since
         return await self._partitioned_page(query, level, position, limit, projection, int(total or 0), exact)
 
+    @staticmethod
+    def _whole_page(found: list[Document], after: str | None, limit: int) -> SearchPage:
+        """A match set read whole: in device_id order, counted exactly."""
+        found.sort(key=lambda device: device["_id"])
+        rest = [device for device in found if after is None or device["_id"] > after]
+        following = {"level": WHOLE, "after": rest[limit - 1]["_id"]} if len(rest) > limit else None
+        return SearchPage(rest[:limit], following, len(found), True)
+
     async def _estimate(self, query: Document) -> int:
-        """Matches in SAMPLE_BUCKETS spread buckets, scaled to the fleet: cheap at any size."""
-        counts = await asyncio.gather(*(self._devices.count_documents({**query, "page_bucket": bucket})
-                                        for bucket in SAMPLE))
-        return sum(counts) * search.BUCKETS // len(SAMPLE)
+        """Matches in spread buckets, scaled to the fleet: a wave of ``ESTIMATE_WAVE`` buckets at a
+        time until ``ESTIMATE_ENOUGH`` matches were counted or all of ``SAMPLE`` was (a count reads
+        each document it counts on FerretDB, so a common filter is estimated from fewer buckets)."""
+        counted = sampled = 0
+        while sampled < len(SAMPLE) and counted < ESTIMATE_ENOUGH:
+            wave = SAMPLE[sampled : sampled + ESTIMATE_WAVE]
+            counts = await asyncio.gather(*(self._devices.count_documents({**query, "page_bucket": bucket})
+                                            for bucket in wave))
+            counted, sampled = counted + sum(counts), sampled + len(wave)
+        return counted * search.BUCKETS // sampled
 
     async def _partitioned_page(
         self, query: Document, level: str, position: Mapping[str, Any] | None, limit: int,
@@ -600,6 +626,29 @@ class DeviceRepository:
             {"$set": {"presence": "offline", "offline_since": since}},
         )
         return result.modified_count == 1
+
+    async def clear_offline(self, device_id: str, now: datetime) -> None:
+        """Back online: the health poll's due slice, passed while the device was away (the poll skips
+        offline devices), is brought to ``now``; a due time still ahead stays (``$max``)."""
+        await self._devices.update_one(
+            {"_id": device_id}, {"$unset": {"offline_since": ""}, "$max": {"health_due": due_slice(now)}}
+        )
+
+    # -- the health poll's scan (tasks/health/poll.py) -------------------------------------------
+
+    async def in_health_slice(self, due: int) -> list[Document]:
+        """Devices whose next health read falls in slice ``due`` (``health_due``: one indexed equality).
+
+        Read whole (a policy's ``q`` matches the search tokens): the poller matches its policies on them."""
+        return [device async for device in self._devices.find({"health_due": due}).batch_size(READ_BATCH)]
+
+    async def scan_position(self, name: str) -> int | None:
+        """The slice a slice-by-slice scan goes on from (``job_state``), None before its first run."""
+        state = await self._state.find_one({"_id": name})
+        return int(state["next"]) if state else None
+
+    async def set_scan_position(self, name: str, next_slice: int) -> None:
+        await self._state.update_one({"_id": name}, {"$set": {"next": next_slice}}, upsert=True)
 
     async def find(self, query: Document, projection: Mapping[str, Any] | None, limit: int) -> list[Document]:
         """Devices matching a query the calling module built (health policies, incident facts)."""

@@ -22,8 +22,20 @@ DEVICE_KEYED: dict[str, str] = {
     "health_results": "device_id",
     "trend_days": "device_id",
     "device_notes": "device_id",
+    "soap_captures": "device_id",
 }
-ID_HASHED = ("sessions", "task_sends", "digest_nonce_uses", "task_idempotency", "audit", "job_runs")
+ID_HASHED = (
+    "sessions",
+    "task_sends",
+    "digest_nonce_uses",
+    "task_idempotency",
+    "audit",
+    "job_runs",
+    # Issue 15: a campaign member is `<campaign>#<device>` and a claim is unique by `_id`: the
+    # campaign job reads them by campaign (a scatter it runs a few times a minute, not per session).
+    "campaign_devices",
+    "campaign_claims",
+)
 UNSHARDED = (
     "api_tokens",
     "console_users",
@@ -36,12 +48,20 @@ UNSHARDED = (
     "job_state",
     "task_batches",
     "webhook_deliveries",
+    "soap_capture_switches",
     # Issue 14: profiles are read whole (a few dozen documents); subscribers are found by serial or
     # PPPoE login on the session path, so they stay on one shard rather than scatter the lookup.
     "profiles",
     "profile_versions",
     "configuration_drift",
     "subscribers",
+    # Issues 15 and 16: campaigns and firmware images (a few hundred documents), saved console
+    # filters, cleared fault groups, the fleet summary (one document).
+    "campaigns",
+    "firmware",
+    "console_saved_filters",
+    "fault_clears",
+    "fleet_summary",
 )
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from schemas.tasks import TaskStatus
 from tasks.lifecycle import TaskMove, TaskPhase, advance, stored
+from tasks.records import TaskRecord
 from tasks.store.db import Database, Document, ensure_indexes
 from tasks.store.group_commit import Insert, Update
 
@@ -73,7 +75,9 @@ def by_id(task_id: str, device_id: str | None) -> Document:
 
 class TaskRepository:
     def __init__(self, database: Database) -> None:
-        self._tasks = database.collection("tasks")
+        self._documents = database.collection("tasks")
+        # The one place a stored task gets its type: the driver decodes each document as a TaskRecord.
+        self._tasks = cast("AsyncCollection[TaskRecord]", self._documents)
         # Idempotency keys live in their own collection so a unique _id enforces them
         # (FerretDB has no partial or sparse unique indexes; MongoDB needs none this way).
         self._keys = database.collection("task_idempotency")
@@ -114,7 +118,7 @@ class TaskRepository:
             return False
         return True
 
-    async def insert(self, task: Document, *, marked: bool = False) -> None:
+    async def insert(self, task: TaskRecord, *, marked: bool = False) -> None:
         """Store a queued task, then move its device's ``tasks_mark`` (``marked``: the caller
         moved it already, in the Inform's device upsert)."""
         await self._writer.write(Insert(task))
@@ -152,12 +156,16 @@ class TaskRepository:
             await self._mark(device_id, PROOF_MARK)
         return moved
 
-    async def get(self, task_id: str, device_id: str | None = None) -> Document | None:
+    async def insert_many(self, tasks: list[TaskRecord]) -> None:
+        if tasks:
+            await self._tasks.insert_many(tasks, ordered=False)
+
+    async def get(self, task_id: str, device_id: str | None = None) -> TaskRecord | None:
         return await self._tasks.find_one(by_id(task_id, device_id))
 
     async def claim_next(
         self, device_id: str, session_id: str, lease_until: datetime, now: datetime
-    ) -> Document | None:
+    ) -> TaskRecord | None:
         """Oldest queued task of the device becomes dispatched in this session (at most once)."""
         return await self._tasks.find_one_and_update(
             {"device_id": device_id, "status": TaskStatus.QUEUED.value},
@@ -178,7 +186,7 @@ class TaskRepository:
             return_document=ReturnDocument.AFTER,
         )
 
-    async def resume(self, device_id: str, session_id: str, lease_until: datetime) -> Document | None:
+    async def resume(self, device_id: str, session_id: str, lease_until: datetime) -> TaskRecord | None:
         """A task whose awaited Inform event arrived continues in this session (its next step)."""
         return await self._tasks.find_one_and_update(
             {
@@ -211,7 +219,7 @@ class TaskRepository:
     async def finish(
         self, task_id: str, expected: list[str], status: TaskStatus, fields: Mapping[str, Any],
         device_id: str | None = None,
-    ) -> Document | None:
+    ) -> TaskRecord | None:
         """Move to a final status from one of ``expected``; None if it was not in one of them."""
         return await self._tasks.find_one_and_update(
             {**by_id(task_id, device_id), "status": {"$in": expected}},
@@ -220,8 +228,8 @@ class TaskRepository:
         )
 
     async def finish_known(
-        self, task: Mapping[str, Any], expected: list[str], status: TaskStatus, fields: Mapping[str, Any]
-    ) -> Document | None:
+        self, task: TaskRecord, expected: list[str], status: TaskStatus, fields: Mapping[str, Any]
+    ) -> TaskRecord | None:
         """:meth:`finish` for a task the caller holds whole (a session's own task): group-committed,
         and the task as finished is built from it instead of read back. None if the task was no
         longer in one of ``expected`` (the upsert then collides on ``_id``: ``group_commit.py``)."""
@@ -232,9 +240,9 @@ class TaskRepository:
             await self._writer.write(Update(query, update, upsert=True, applied=applied))
         except DuplicateKeyError:
             return None
-        finished = {**task, **fields, "status": status.value}
+        finished: Document = {**task, **fields, "status": status.value}
         finished.pop("lease_until", None)
-        return finished
+        return cast(TaskRecord, finished)
 
     async def requeue(
         self, task_id: str, session_id: str, fields: Mapping[str, Any], device_id: str | None = None
@@ -256,24 +264,24 @@ class TaskRepository:
             await self._mark(device_id, TASKS_MARK)
         return result.matched_count == 1
 
-    async def in_session(self, session_id: str) -> list[Document]:
+    async def in_session(self, session_id: str) -> list[TaskRecord]:
         cursor = self._tasks.find({"session_id": session_id, "status": TaskStatus.DISPATCHED.value})
         return [task async for task in cursor]
 
-    async def awaiting_proof(self, device_id: str) -> list[Document]:
+    async def awaiting_proof(self, device_id: str) -> list[TaskRecord]:
         """Dispatched tasks waiting for the device's next Inform (reboots, unconfirmed writes)."""
         cursor = self._tasks.find(
             {"device_id": device_id, "status": TaskStatus.DISPATCHED.value, "session_id": None}
         ).sort("dispatched_at", ASCENDING)
         return [task async for task in cursor]
 
-    async def by_command_key(self, device_id: str, command_key: str) -> Document | None:
+    async def by_command_key(self, device_id: str, command_key: str) -> TaskRecord | None:
         return await self._tasks.find_one({"device_id": device_id, "command_key": command_key})
 
-    async def expired(self, now: datetime, limit: int = 500) -> list[Document]:
+    async def expired(self, now: datetime, limit: int = 500) -> list[TaskRecord]:
         # One equality query per status rather than $in: both use the (status, expires_at) index,
         # and FerretDB pushes equality down to its backend but evaluates $in by scanning.
-        found: list[Document] = []
+        found: list[TaskRecord] = []
         for status in OPEN:
             cursor = self._tasks.find({"status": status, "expires_at": {"$lte": now}}).limit(limit - len(found))
             found += [task async for task in cursor]
@@ -281,13 +289,13 @@ class TaskRepository:
                 break
         return found
 
-    async def lease_lost(self, now: datetime, limit: int = 500) -> list[Document]:
+    async def lease_lost(self, now: datetime, limit: int = 500) -> list[TaskRecord]:
         cursor = self._tasks.find({"status": TaskStatus.DISPATCHED.value, "lease_until": {"$lte": now}}).limit(limit)
         return [task async for task in cursor]
 
     async def for_device(
         self, device_id: str, before: tuple[datetime, str] | None, limit: int, status: str | None = None
-    ) -> list[Document]:
+    ) -> list[TaskRecord]:
         query: Document = {"device_id": device_id}
         if status is not None:
             query["status"] = status
@@ -300,7 +308,16 @@ class TaskRepository:
         cursor = self._tasks.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
         return [task async for task in cursor]
 
-    async def open_download_of(self, file_id: str) -> Document | None:
+    async def count_open_by(self, created_by: str) -> int:
+        """Open tasks one creator has (the health poll's reads in flight): equalities only, read per
+        status (FerretDB evaluates ``$in`` and counts by scanning); open tasks are bounded by work in flight."""
+        total = 0
+        for status in OPEN:
+            cursor = self._tasks.find({"status": status, "created_by": created_by}, {"_id": 1})
+            total += len([task async for task in cursor])
+        return total
+
+    async def open_download_of(self, file_id: str) -> TaskRecord | None:
         """A queued or dispatched download of a stored file (which must not be deleted meanwhile)."""
         return await self._tasks.find_one({"params.file_id": file_id, "status": {"$in": OPEN}})
 
@@ -309,16 +326,16 @@ class TaskRepository:
             {"$match": {"batch_id": batch_id}},
             {"$group": {"_id": "$status", "n": {"$sum": 1}}},
         ]
-        cursor = await self._tasks.aggregate(pipeline)
+        cursor = await self._documents.aggregate(pipeline)
         return {str(row["_id"]): int(row["n"]) async for row in cursor}
 
-    async def queued_in_batch(self, batch_id: str, limit: int) -> list[Document]:
+    async def queued_in_batch(self, batch_id: str, limit: int) -> list[TaskRecord]:
         cursor = self._tasks.find({"batch_id": batch_id, "status": TaskStatus.QUEUED.value}).limit(limit)
         return [task async for task in cursor]
 
     async def listing(
         self, equal: Mapping[str, Any], before: tuple[datetime, str] | None, limit: int
-    ) -> list[Document]:
+    ) -> list[TaskRecord]:
         """Newest first, by top-level equalities only (``status``, ``device_id``, ``kind``,
         ``created_by``, ``batch_id``: each leads an index); ``before``: the last task of the previous page."""
         query: Document = dict(equal)
@@ -328,7 +345,7 @@ class TaskRepository:
         cursor = self._tasks.find(query, {"params": 0}).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
         return [task async for task in cursor.limit(limit)]
 
-    async def failures(self, limit: int) -> list[Document]:
+    async def failures(self, limit: int) -> list[TaskRecord]:
         """Failed tasks (the faults page), by the ``status`` equality; what grouping them needs."""
         projection = {"device_id": 1, "kind": 1, "fault": 1, "reason": 1, "finished_at": 1, "created_at": 1}
         cursor = self._tasks.find({"status": TaskStatus.FAILED.value}, projection).batch_size(5000).limit(limit)

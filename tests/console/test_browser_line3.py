@@ -144,9 +144,9 @@ async def test_line3_tools_against_acs_serve_and_simulated_devices(
     acs_serve: AcsServeFactory, mongo_client: Client, browser: Any, tmp_path: Path,  # noqa: F811
     request: pytest.FixtureRequest, shots: Path,
 ) -> None:
-    """Notes, a configuration backup the simulated ONT really uploads, its restore, and the diff."""
+    """Notes, SOAP capture, a configuration backup the simulated ONT really uploads, its restore, the diff."""
     name = unique_db_name(request.node.name)
-    acs = await acs_serve(database=name)
+    acs = await acs_serve(database=name, env={"ACS_SOAP_CAPTURE_REFRESH": "0.5"})
     sim = start_sim(args=["--url", acs.cwmp_url, "--devices", "2", "--profile", "huawei-hg8245", "--seed", "11",
                           "--cr-listen", f"127.0.0.1:{free_port()}", "--summary-every", "0"],
                     log_path=tmp_path / "sim.log")
@@ -169,6 +169,8 @@ async def test_line3_tools_against_acs_serve_and_simulated_devices(
         await page.fill("#note-text", "Subscriber complains of evening drops; PON checked 12-04, fine.")
         await page.click("#note-add")
         await page.locator("ul.notes", has_text="evening drops").wait_for()
+        await page.click("#capture-1")
+        await page.locator("#capture-state", has_text="On until").wait_for()
         await page.click("#backup-now")
 
         async def backed_up() -> bool:  # the simulated ONT uploads its file; the page lists it
@@ -185,6 +187,22 @@ async def test_line3_tools_against_acs_serve_and_simulated_devices(
 
         await wait_until(restored, timeout=60, interval=1.0, message=sim.describe("restore not done"))
         await page.screenshot(path=str(shots / "tools-en.png"), full_page=True)
+
+        async def captured() -> bool:  # the sessions of the backup and the restore were captured
+            await page.reload()
+            return await page.locator("#captured-sessions li").count() >= 1
+
+        await wait_until(captured, timeout=60, interval=1.0, message="no session captured")
+        tools_page = page.url
+        await page.goto(tools_page.removesuffix("/tools") + "/history")
+        await page.locator("a.soap-link").first.wait_for()  # the history links each session's SOAP
+        await page.goto(tools_page)
+        await page.locator("#captured-sessions a").first.click()
+        await page.wait_for_selector("pre.soap")
+        assert "Inform" in await page.inner_text("main")
+        await page.screenshot(path=str(shots / "soap-en.png"), full_page=True)
+        soap_page = page.url
+        await page.goto(tools_page)
         await page.fill("#diff-other", second["serial_number"])
         await page.fill("#diff-prefix", "InternetGatewayDevice.DeviceInfo.")
         await page.click("#diff-run")
@@ -197,6 +215,64 @@ async def test_line3_tools_against_acs_serve_and_simulated_devices(
         await page.goto(acs.api_url + f"/devices/{quote(first['_id'], safe='')}/tools")
         await page.wait_for_selector("text=Заметки")
         await page.screenshot(path=str(shots / "tools-ru.png"), full_page=True)
+        await page.goto(soap_page)
+        await page.wait_for_selector("text=От устройства")
+        await page.screenshot(path=str(shots / "soap-ru.png"), full_page=True)
+        await context.close()
+    finally:
+        await sim.stop(grace=20, expect_returncode=0)
+
+
+async def test_slow_internet_panel_reads_wifi_lan_and_wan_of_tr098_and_tr181_devices(
+    acs_serve: AcsServeFactory, mongo_client: Client, browser: Any, tmp_path: Path,  # noqa: F811
+    request: pytest.FixtureRequest, shots: Path,
+) -> None:
+    """"Read now" on a TR-098 and a TR-181 simulated device: SSIDs, stations with signal, hosts, ports, PPP."""
+    name = unique_db_name(request.node.name)
+    acs = await acs_serve(database=name)
+    sim = start_sim(args=["--url", acs.cwmp_url, "--devices", "3", "--profile", "mix", "--seed", "17",
+                          "--cr-listen", f"127.0.0.1:{free_port()}", "--summary-every", "0"],
+                    log_path=tmp_path / "sim.log")
+    try:
+        await asyncio.to_thread(_create_user, acs)
+        devices = mongo_client[name].devices
+
+        async def by_root() -> dict[str, MongoDocument] | None:
+            found = [doc async for doc in devices.find({"connection_request_username": {"$exists": True}})]
+            roots = {doc.get("root"): doc for doc in found}
+            return roots if {"InternetGatewayDevice.", "Device."} <= set(roots) else None
+
+        roots = await wait_until(by_root, timeout=60, message=sim.describe("devices not provisioned"))
+        context = await browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Europe/Moscow")
+        page = await context.new_page()
+        await page.goto(acs.api_url + "/login")
+        await page.fill("input[name=username]", USER)
+        await page.fill("input[name=password]", USER_PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_selector("header nav")
+        for root, shot in (("InternetGatewayDevice.", "lan-tr098"), ("Device.", "lan-tr181")):
+            device = roots[root]
+            await page.goto(acs.api_url + f"/devices/{quote(device['_id'], safe='')}")
+            await page.click("#lan-link")
+            assert "not read yet" in await page.inner_text("#age-wifi")
+            await page.click("#lan-read")
+            await page.wait_for_function(  # the page reloads itself once the reads are final
+                "() => { const age = document.getElementById('age-wifi');"
+                " return age && !age.textContent.includes('not read'); }", timeout=60_000)
+            wifi = await page.inner_text("#lan-wifi")
+            assert "2.4GHz" in wifi and "dBm" in wifi, wifi  # a band, and a station with its signal
+            assert await page.locator("#lan-wifi table.stations tbody tr").count() >= 2
+            assert await page.locator("#lan-hosts tbody tr").count() == 2
+            assert await page.locator("#lan-ports tbody tr").count() >= 3
+            assert "Connected" in await page.inner_text("#wan-links")
+            await page.screenshot(path=str(shots / f"{shot}-en.png"), full_page=True)
+        # Targeted: the panel's reads named objects, never the whole tree.
+        tasks = [task async for task in mongo_client[name].tasks.find({"kind": "get_parameter_values",
+                                                                      "created_by": f"user:{USER}"})]
+        assert len(tasks) == 8 and all(root not in task["params"]["names"] for task in tasks for root in roots)
+        await _russian(page)
+        await page.wait_for_selector("text=Медленный интернет")
+        await page.screenshot(path=str(shots / "lan-tr181-ru.png"), full_page=True)
         await context.close()
     finally:
         await sim.stop(grace=20, expect_returncode=0)

@@ -34,6 +34,7 @@ from schemas.tasks import TaskRequest
 from tasks.dispatch import Dispatcher, OutgoingRequest, SessionContext, SessionTasks
 from tasks.notify import TaskNotifier
 from tasks.queue import TaskError, TaskQueue
+from tasks.records import TaskRecord
 from tasks.rpc import REFRESH_CHUNK
 from tasks.secretbox import SecretBox
 from tasks.store.db import Database
@@ -233,3 +234,31 @@ async def test_a_task_past_its_expiry_is_expired_at_the_claim_not_sent(bench: Be
     outgoing, _ = await _next(bench, bench.session("S1"), SessionTasks())
     assert outgoing.task_id == fresh
     assert (await bench.status(stale))["status"] == "expired"
+
+
+async def test_every_stored_task_is_a_task_record(bench: Bench, mongo_db: AsyncDatabase[MongoDocument]) -> None:
+    """Whatever the queue and the dispatcher write is declared in TaskRecord (a new field must be
+    added there, where mypy checks its uses), and the keys it calls required are always there."""
+    read = await bench.add(kind="get_parameter_values", names=[ROOT + "DeviceInfo.UpTime"])
+    await bench.add(kind="refresh", path=ROOT + "DeviceInfo.")
+    await bench.add(kind="reboot")
+    ctx = bench.session("S1")
+    outgoing, known = await _next(bench, ctx, SessionTasks())
+    answer = GetParameterValuesResponse(parameters=(ParameterValue(name=ROOT + "DeviceInfo.UpTime", value="7"),))
+    known = await bench.dispatcher.on_response(ctx, outgoing.request_id, outgoing.message, answer, known)
+    outgoing, known = await _next(bench, ctx, known)  # the refresh: a step follows
+    names = GetParameterNamesResponse(parameters=(ParameterInfo(name=ROOT + "DeviceInfo.P", writable=False),))
+    known = await bench.dispatcher.on_response(ctx, outgoing.request_id, outgoing.message, names, known)
+    assert known.step is not None and known.step["kind"] == "refresh"
+    # The refresh cut between its steps fails (it used to raise IllegalTaskMove: a read in phase
+    # "step" was re-queued, which the lifecycle forbids, and the broken session stayed unsettled).
+    await bench.dispatcher.on_session_broken("S1", "the device stopped answering")
+    cut = await bench.status(known.step["_id"])
+    assert cut["status"] == "failed" and "before the task's next step was sent" in cut["reason"]
+    await bench.queue.retry(read, "test")
+    stored = [task async for task in mongo_db["tasks"].find({})]
+    assert len(stored) == 4 and {task["status"] for task in stored} >= {"done", "failed", "queued"}
+    declared, required = set(TaskRecord.__annotations__), set(TaskRecord.__required_keys__)
+    for task in stored:
+        assert set(task) <= declared, set(task) - declared
+        assert required <= set(task), required - set(task)

@@ -14,28 +14,50 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from pymongo import AsyncMongoClient, monitoring
 
+from tasks import search
+from tasks.health.catalog import default_catalog
+from tasks.health.evaluate import Thresholds
+from tasks.health.policies import default_policies
+from tasks.health.poll import HEALTH_USER, HealthPoller, PollLimits
+from tasks.notify import TaskNotifier
 from tasks.offline import OfflineDetector
+from tasks.queue import TaskQueue
+from tasks.secretbox import SecretBox
 from tasks.store.db import Database
 from tasks.store.device_events import DeviceEventRepository
-from tasks.store.devices import DeviceRepository, due_slice
+from tasks.store.devices import WHOLE_MAX, DeviceFilter, DeviceRepository, due_slice
+from tasks.store.health import HealthRepository
 from tasks.store.sessions import SessionRepository
+from tasks.store.tasks import TaskRepository
 from tasks.watch import WatchExpiry
 from tests.support.mongo import MongoDocument, MongoServer, unique_db_name
 
 FLEET = 600
+MODELS = ("HG8245H", "F660", "TR181-GW")
 NOW = datetime.now(UTC).replace(microsecond=0)
 WATCH = "watch"
 
 
 class Finds(monitoring.CommandListener):
+    """The filter of every read: ``find``, ``count``, and an aggregation's ``$match`` (``count_documents``)."""
+
     def __init__(self) -> None:
         self.filters: list[tuple[str, MongoDocument]] = []
+        self.limits: list[int] = []  # of each find or count (0: none), for the API's bounded probes
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "find":
-            self.filters.append((event.command["find"], dict(event.command.get("filter") or {})))
+        command = event.command
+        if event.command_name in ("find", "count"):
+            query = command.get("filter") or command.get("query") or {}
+            self.filters.append((command[event.command_name], dict(query)))
+            self.limits.append(int(command.get("limit") or 0))
+        elif event.command_name == "aggregate" and isinstance(command.get("aggregate"), str):
+            stages = command.get("pipeline") or [{}]
+            self.filters.append((command["aggregate"], dict(stages[0].get("$match") or {})))
+            self.limits.append(0)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -57,10 +79,14 @@ def device(n: int) -> MongoDocument:
         "offline_after": deadline,
         "offline_due": due_slice(deadline),
         "tags": [],
+        "health_polled_at": NOW - timedelta(seconds=30),
+        "health_due": due_slice(NOW + timedelta(seconds=3600 + n * 30)),  # next health reads, later
     }
     if n % 100 == 0:  # a few watched, still within their watch
         document.update(tags=[WATCH], watch_until=NOW + timedelta(hours=1))
-    return document
+    # what the API lists by: a model and version each, search tokens, and partitions (tasks/search.py)
+    document.update(product_class=MODELS[n % 3], software_version=f"V{n % 2}", serial_number=f"SN{n:06d}")
+    return {**document, **search.search_fields(document["_id"], document)}
 
 
 @pytest.fixture
@@ -72,6 +98,7 @@ async def fleet(mongo_server: MongoServer) -> Any:
     devices, sessions = DeviceRepository(database), SessionRepository(database)
     await devices.ensure_indexes()
     await sessions.ensure_indexes()
+    await TaskRepository(database).ensure_indexes()
     await client[name].devices.insert_many([device(n) for n in range(FLEET)])
     await client[name].sessions.insert_many(
         [
@@ -94,11 +121,14 @@ async def test_each_job_reads_its_due_work_by_indexed_equality(fleet: Any) -> No
     assert await OfflineDetector(devices, events, lambda: NOW).run() == 0
     assert await WatchExpiry(devices, WATCH, lambda: NOW).run() == 0
     assert await sessions.stale(NOW) == []  # the reaper's query
+    assert (await poller(database, lambda: NOW).run())["queued"] == 0  # nothing due yet
     jobs = {collection for collection, _ in finds.filters}
-    assert jobs == {"devices", "sessions", "job_state"}, finds.filters  # job_state: where a scan stopped, by _id
+    # job_state: where a scan stopped, by _id; tasks: the health reads in flight
+    assert {"devices", "sessions", "job_state"} <= jobs <= {"devices", "sessions", "job_state", "tasks"}, jobs
 
     db = database.db
-    for collection, query in finds.filters:
+    shapes = {(collection, tuple(sorted(query))): (collection, query) for collection, query in finds.filters}
+    for collection, query in shapes.values():  # one query of each shape (a scan reads slice after slice)
         matched = await db[collection].count_documents(equality_part(query))
         assert matched <= FLEET // 20, f"{collection} {query}: its equality part matches {matched} documents"
         leading = {spec["key"][0][0] for spec in (await db[collection].index_information()).values()}
@@ -130,3 +160,111 @@ async def test_the_offline_scan_finds_a_device_overdue_for_hours(fleet: Any) -> 
     assert marked == 1
     stored = await devices.get("LATE")
     assert stored is not None and stored["presence"] == "offline" and stored["offline_since"] == late
+
+
+def poller(database: Database, clock: Any, max_in_flight: int = 500) -> HealthPoller:
+    """The health poll as ``acs serve`` builds it: an every-6-hours policy and the 5-minute watch."""
+    tasks = TaskRepository(database)
+    queue = TaskQueue(tasks, SecretBox(Fernet.generate_key()), TaskNotifier(), clock, default_expiry=3600)
+    return HealthPoller(
+        queue, DeviceRepository(database), DeviceEventRepository(database), HealthRepository(database),
+        default_policies(21600, WATCH, 300), default_catalog(), Thresholds(),
+        PollLimits(max_in_flight=max_in_flight), clock,
+    )
+
+
+async def test_the_health_poll_reads_due_slices_and_writes_each_devices_next_one(fleet: Any) -> None:
+    """Due devices are read by their ``health_due`` slice; a read queued or answered writes the next
+    slice (the shortest interval of the policies selecting the device); offline devices wait for
+    their return; a read in flight defers the device; a full ``max_in_flight`` leaves the rest of a
+    slice for the next run."""
+    _finds, database, devices, _sessions, _server = fleet
+    db = database.db
+    clock = [NOW]
+    now = lambda: clock[0]  # noqa: E731
+    past = due_slice(NOW - timedelta(seconds=20))
+    due = {"presence": "online", "offline_after": NOW + timedelta(hours=1), "health_due": past}
+    await db.devices.insert_many([
+        {"_id": "DUE", **due, "tags": []},
+        {"_id": "WATCHED", **due, "tags": [WATCH]},
+        {**due, "_id": "AWAY", "presence": "offline", "tags": []},
+        {**due, "_id": "BUSY", "tags": [], "health_task_until": NOW + timedelta(seconds=90)},
+    ])
+    poll = poller(database, now, max_in_flight=1)
+    assert (await poll.run())["queued"] == 1  # room for one read: the rest of the slice waits
+    assert (await poll.run())["queued"] == 0  # still in flight
+    await db.tasks.update_many({"created_by": HEALTH_USER}, {"$set": {"status": "done"}})  # answered
+    assert (await poll.run())["queued"] == 1
+    stored = {d["_id"]: d async for d in db.devices.find({"_id": {"$in": ["DUE", "WATCHED", "AWAY", "BUSY"]}})}
+    assert stored["DUE"]["health_due"] == due_slice(NOW + timedelta(hours=6))
+    assert stored["WATCHED"]["health_due"] == due_slice(NOW + timedelta(minutes=5))
+    assert stored["AWAY"]["health_due"] == past  # offline: left where it was
+    assert stored["BUSY"]["health_due"] == due_slice(NOW + timedelta(seconds=90)) + 1  # after its read's end
+    assert await db.tasks.count_documents({"device_id": {"$in": ["AWAY", "BUSY"]}}) == 0
+    assert await poll.run() == {"queued": 0, "woken": 0, "riding": 0, "deferred": 0}  # the slice is passed
+
+    # Back from offline: due at once; and the BUSY device once its read is over.
+    clock[0] = NOW + timedelta(seconds=100)
+    await db.devices.update_one({"_id": "AWAY"}, {"$set": {"presence": "online"}})
+    await devices.clear_offline("AWAY", clock[0])
+    await db.tasks.update_many({"created_by": HEALTH_USER}, {"$set": {"status": "done"}})
+    poll = poller(database, now)
+    assert (await poll.run())["queued"] == 2
+    assert await db.tasks.count_documents({"device_id": {"$in": ["AWAY", "BUSY"]}, "created_by": HEALTH_USER}) == 2
+
+    # An answer counts the next read from this one, under the policies that select the device now:
+    # watched meanwhile, DUE is read again 5 minutes after its last read, not 6 hours.
+    await db.devices.update_one({"_id": "DUE"}, {"$set": {"tags": [WATCH]}})
+    task = await db.tasks.find_one({"device_id": "DUE"})
+    assert task is not None
+    await poll.on_task_final({**task, "status": "failed", "reason": "no answer"})
+    answered = await devices.get("DUE")
+    assert answered is not None and answered["health_due"] == due_slice(NOW + timedelta(minutes=5))
+    assert answered["health"]["status"] == "unknown"
+
+
+async def test_each_api_listing_reads_by_indexed_equality_or_a_bounded_probe(fleet: Any) -> None:
+    """The API's device searches and filters, first page and next page (issue 13): every read is an
+    indexed equality pushed down, and either matches a few devices (a token, a partition) or is the
+    bounded probe (``limit``) that tells a small listing from a large one; totals say if exact."""
+    finds, database, devices, _sessions, server = fleet
+    listings = {
+        DeviceFilter(q="sn000123"): (1, True),  # serial, whole (case-insensitive)
+        DeviceFilter(q="000123"): (1, True),  # serial, by its last digits
+        DeviceFilter(q="dev0001"): (10, True),  # device id, by prefix
+        DeviceFilter(product_class="F660"): (200, True),  # small enough (WHOLE_MAX) to read whole
+        DeviceFilter(product_class="F660", software_version="V1"): (100, True),
+        DeviceFilter(tag=WATCH): (6, True),
+        DeviceFilter(online=True): (FLEET, False),
+        DeviceFilter(online=False): (0, True),
+        DeviceFilter(): (FLEET, False),
+    }
+    finds.filters.clear()
+    finds.limits.clear()
+    for listing, (matches, exact) in listings.items():
+        page = await devices.search_page(listing, None, 50)
+        assert page.total_exact is exact, (listing, page.total, page.total_exact)
+        assert page.total == matches if exact else FLEET / 4 < page.total < FLEET * 4, (listing, page.total)
+        if page.next_position is not None:
+            following = await devices.search_page(listing, page.next_position, 50)
+            assert not {d["_id"] for d in following.devices} & {d["_id"] for d in page.devices}
+    db = database.db
+    indexes = {spec["key"][0][0] for spec in (await db.devices.index_information()).values()}
+    checked: set[tuple[tuple[str, ...], int]] = set()
+    for (collection, query), limit in list(zip(finds.filters, finds.limits, strict=True)):  # checks add more
+        assert collection == "devices"
+        equality = equality_part(query)
+        assert set(query) == set(equality), f"{query}: not equalities only"
+        if not equality:  # the unfiltered listing's probe
+            assert 0 < limit <= WHOLE_MAX + 1, f"{query}: unbounded"
+            continue
+        assert indexes & set(equality), f"{query}: no index leads with its equality fields"
+        shape = (tuple(sorted(equality)), limit)
+        if shape in checked:
+            continue
+        checked.add(shape)
+        matched = await db.devices.count_documents(equality)
+        assert matched <= FLEET // 20 or 0 < limit <= WHOLE_MAX + 1, f"{query}: reads {matched} devices"
+        if server.kind == "ferretdb-postgresql":
+            explained = await db.command({"explain": {"find": "devices", "filter": query}})
+            assert explained.get("filterPushdown") is True, (query, explained)

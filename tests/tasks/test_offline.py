@@ -13,7 +13,7 @@ from tasks.offline import OfflineDetector
 from tasks.registry import DeviceRegistry, OfflineMargin, summarize_inform
 from tasks.store.db import Database
 from tasks.store.device_events import DeviceEventRepository
-from tasks.store.devices import DeviceRepository
+from tasks.store.devices import DeviceRepository, due_slice
 from tasks.store.incidents import IncidentRepository
 from tasks.store.parameters import ParameterRepository
 from tests.support.mongo import MongoDocument
@@ -66,6 +66,10 @@ async def test_missed_informs_mark_offline_once_and_an_inform_brings_it_back(
     await inform("QUIET", "1 BOOT")
     device = await devices.get(quiet)
     assert device is not None and device["presence"] == "online" and "offline_since" not in device
+    # the health read a new device got due at once falls due again on its return (the poll skips offline ones)
+    assert device["health_due"] == due_slice(now[0])
+    back = await devices.get(chatty)
+    assert back is not None and back["health_due"] == due_slice(T0)
     assert seen == [(quiet, "offline"), (quiet, "online")]
     history = sorted((e["at"], e["type"]) for e in await events.for_device(quiet))
     assert history == [(T0, "boot"), (T0 + timedelta(seconds=130), "offline"), (now[0], "boot"), (now[0], "online")]
@@ -126,3 +130,4 @@ async def test_the_deadline_follows_a_changed_periodic_inform_interval_and_a_bul
     # A device that goes silent at 600 s is still found offline.
     now[0] = T0 + timedelta(seconds=605 + 1211)
     assert await offline.run() == 19
+

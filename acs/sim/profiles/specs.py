@@ -68,6 +68,8 @@ TR098_SELECTION: list[tuple[str, int]] = [
     (IGD + "LANDevice.{i}.LANEthernetInterfaceConfig.{i}.", 4),
     (IGD + "LANDevice.{i}.LANEthernetInterfaceConfig.{i}.Stats.", 0),
     (IGD + "LANDevice.{i}.WLANConfiguration.{i}.", 2),
+    (IGD + "LANDevice.{i}.WLANConfiguration.{i}.AssociatedDevice.{i}.", 0),
+    (LAN + "WLANConfiguration.1.AssociatedDevice.{i}.", 2),
     (IGD + "LANDevice.{i}.Hosts.", 0),
     (IGD + "LANDevice.{i}.Hosts.Host.{i}.", 2),
     (IGD + "WANDevice.{i}.", 1),
@@ -117,6 +119,22 @@ TR098_DYNAMIC: dict[str, str] = {
     LAN + "Hosts.Host.2.MACAddress": "host_mac:2",
 }
 
+# The slow-internet panel (issue 16 item 6) reads the Wi-Fi stations: TR-098 has no signal level in
+# AssociatedDevice, so gateways add one of their own (a vendor parameter); the simulator names its own.
+WLAN1 = LAN + "WLANConfiguration.1."
+TR098_STATIONS: list[tuple[ParamDef, str]] = [
+    vendor(WLAN1 + f"AssociatedDevice.{n}.X_ACSSIM_SignalStrength", "int", "-60") for n in (1, 2)
+]
+TR098_STATIONS_DYNAMIC: dict[str, str] = {
+    WLAN1 + "AssociatedDevice.1.AssociatedDeviceMACAddress": "host_mac:2",  # Hosts.Host.2 is on Wi-Fi
+    WLAN1 + "AssociatedDevice.2.AssociatedDeviceMACAddress": "host_mac:3",
+    WLAN1 + "AssociatedDevice.1.X_ACSSIM_SignalStrength": "signal:1",
+    WLAN1 + "AssociatedDevice.2.X_ACSSIM_SignalStrength": "signal:2",
+    WLAN1 + "TotalAssociations": "count:" + WLAN1 + "AssociatedDevice.",
+    LAN + "LANEthernetInterfaceConfig.1.Stats.BytesSent": "counter:300000",
+    LAN + "LANEthernetInterfaceConfig.1.Stats.BytesReceived": "counter:35000",
+}
+
 TR098_VALUES: dict[str, str] = {
     IGD + "DeviceInfo.SpecVersion": "1.0",
     IGD + "DeviceInfo.ProvisioningCode": "",
@@ -163,6 +181,9 @@ TR098_VALUES: dict[str, str] = {
     LAN + "Hosts.Host.2.IPAddress": "192.168.100.3",
     LAN + "Hosts.Host.2.HostName": "DESKTOP-7QK2M1",
     LAN + "Hosts.Host.2.InterfaceType": "802.11",
+    WLAN1 + "AssociatedDevice.1.AssociatedDeviceIPAddress": "192.168.100.3",
+    WLAN1 + "AssociatedDevice.2.AssociatedDeviceIPAddress": "192.168.100.4",
+    WLAN1 + "AssociatedDevice.{i}.AssociatedDeviceAuthenticationState": "true",
     LAN + "WLANConfiguration.2.Enable": "false",
     LAN + "WLANConfiguration.2.Status": "Disabled",
     IGD + "WANDevice.{i}.WANCommonInterfaceConfig.WANAccessType": "Ethernet",
@@ -261,9 +282,11 @@ HUAWEI = ProfileSpec(
         vendor(IGD + "DeviceInfo.X_HUAWEI_MemUsed", "unsignedInt", "41"),
         # Issue 14: the Internet service's VLAN, set with the subscriber's PPPoE account (0 from the factory).
         vendor(NET_PPP + "X_HW_VLAN", "unsignedInt", "0", True),
+        *TR098_STATIONS,
     ],
     dynamic={
         **TR098_DYNAMIC,
+        **TR098_STATIONS_DYNAMIC,
         GPON_HW + "RXPower": "rx_dbm",
         GPON_HW + "TXPower": "tx_dbm",
         GPON_HW + "TransceiverTemperature": "temperature",
@@ -340,9 +363,11 @@ ZTE = ProfileSpec(
         vendor(IGD + "DeviceInfo.X_ZTE-COM_MemoryUsage", "unsignedInt", "38"),
         vendor(IGD + "ManagementServer.X_ZTE-COM_ConnectionRequestPort", "unsignedInt", "58000", True),
         vendor(NET_PPP + "X_ZTE-COM_VLANID", "unsignedInt", "0", True),  # issue 14: the Internet VLAN
+        *TR098_STATIONS,
     ],
     dynamic={
         **TR098_DYNAMIC,
+        **TR098_STATIONS_DYNAMIC,
         PON_ZTE + "RXPower": "rx_dbm1000",
         PON_ZTE + "TXPower": "tx_dbm1000",
         PON_ZTE + "Temperature": "temperature",
@@ -421,6 +446,8 @@ TR181 = ProfileSpec(
         (DEV + "WiFi.SSID.{i}.", 2),
         (DEV + "WiFi.AccessPoint.{i}.", 2),
         (DEV + "WiFi.AccessPoint.{i}.Security.", 0),
+        (DEV + "WiFi.AccessPoint.{i}.AssociatedDevice.{i}.", 0),
+        (DEV + "WiFi.AccessPoint.1.AssociatedDevice.{i}.", 2),
         (DEV + "Hosts.", 0),
         (DEV + "Hosts.Host.{i}.", 2),
         (DEV + "DHCPv4.", 0),
@@ -527,6 +554,17 @@ TR181 = ProfileSpec(
         DEV + "WiFi.SSID.2.BSSID": "mac:6",
         DEV + "Hosts.Host.1.PhysAddress": "host_mac:1",
         DEV + "Hosts.Host.2.PhysAddress": "host_mac:2",
+        DEV + "PPP.Interface.1.LastChange": "uptime",  # the link came up with the box
+        DEV + "PPP.Interface.1.Stats.BytesSent": "counter:40000",
+        DEV + "PPP.Interface.1.Stats.BytesReceived": "counter:400000",
+        DEV + "PPP.Interface.1.Stats.PacketsSent": "counter:60",
+        DEV + "PPP.Interface.1.Stats.PacketsReceived": "counter:350",
+        DEV + "Ethernet.Interface.2.Stats.BytesSent": "counter:300000",
+        DEV + "Ethernet.Interface.2.Stats.BytesReceived": "counter:35000",
+        DEV + "WiFi.AccessPoint.1.AssociatedDevice.1.MACAddress": "host_mac:2",
+        DEV + "WiFi.AccessPoint.1.AssociatedDevice.2.MACAddress": "host_mac:3",
+        DEV + "WiFi.AccessPoint.1.AssociatedDevice.1.SignalStrength": "signal:1",
+        DEV + "WiFi.AccessPoint.1.AssociatedDevice.2.SignalStrength": "signal:2",
     },
     inform_parameters=(
         DEV + "RootDataModelVersion",
