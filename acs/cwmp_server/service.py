@@ -482,10 +482,15 @@ class CwmpService:
         drain = record.get("drain") or {}
         if outgoing is None and TASKS_DRAINED in drain:
             # Nothing left of what the Inform's marks counted: store the mark as drained, unless it
-            # moved (a task was queued while this session ran), which this session then claims.
+            # moved (a task was queued while this session ran, such as a profile's re-plan): then
+            # the mark is read again and this session claims until the queue is empty.
             record["drain"] = {name: mark for name, mark in drain.items() if name != TASKS_DRAINED}
-            if not await self.dispatcher.repository.drain_tasks(ctx.device_id, drain[TASKS_DRAINED]):
+            repository, mark = self.dispatcher.repository, drain[TASKS_DRAINED]
+            while outgoing is None and not await repository.drain_tasks(ctx.device_id, mark):
+                mark = await repository.task_mark(ctx.device_id)
                 outgoing, known = await self.dispatcher.next_request(ctx, replace(known, claims_left=None))
+                if outgoing is not None:  # drained when the session next finds the queue empty
+                    record["drain"][TASKS_DRAINED] = mark
         if outgoing is None:
             session.end()
             return Reply(204), replace(known, claims_left=0)  # nothing left queued for this session

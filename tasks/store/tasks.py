@@ -87,6 +87,7 @@ class TaskRepository:
         self._sends = database.collection("task_sends")
         # The device's task marks (``TaskMarks``), moved after the task itself is written.
         self._devices = database.writer("devices")
+        self._device_marks = database.collection("devices")
         self._writer = database.writer("tasks")
         self._send_writer = database.writer("task_sends")
 
@@ -147,6 +148,11 @@ class TaskRepository:
         except DuplicateKeyError:
             return False
         return True
+
+    async def task_mark(self, device_id: str) -> int:
+        """The device's ``tasks_mark`` as stored now (read after it moved during a session)."""
+        device = await self._device_marks.find_one({"_id": device_id}, {TASKS_MARK: 1})
+        return int((device or {}).get(TASKS_MARK, 0))
 
     async def detach(self, task_id: str, session_id: str | None, fields: Mapping[str, Any], device_id: str) -> bool:
         """A dispatched task leaves its session to wait for a later Inform (``session_id`` None in

@@ -65,8 +65,8 @@ async def test_a_task_queued_while_the_session_runs_goes_out_in_it(acs: tuple[st
     posts.clear()
     assert exchange.ended_with == 204 and queued_meanwhile
     assert [rid.partition(":")[0] for rid in exchange.request_ids] == [first["_id"], queued_meanwhile[0]]
-    # The mark moved during that session, so the next one looks (and finds nothing); after that,
-    # the marks say the queue is empty and sessions ask for no task at all.
+    # The mark moved during that session: it read it again and stored it drained once the queue was
+    # empty, so the next session asks for no task at all.
     assert (await cpe.run_session(["2 PERIODIC"])).request_ids == []
     device = await services.repositories.devices.get(cpe.device_id)
     assert device is not None and device["tasks_drained"] == device["tasks_mark"] == 3
