@@ -15,7 +15,7 @@ from typing import Any
 
 from tasks.store import device_events
 from tasks.store.db import Document
-from tasks.store.device_events import DeviceEventRepository
+from tasks.store.device_events import DeviceEventRepository, hour_of
 from tasks.store.devices import DeviceRepository
 from tasks.store.trends import TrendRepository, day_of, topology_fields
 
@@ -70,7 +70,9 @@ class BootFolding:
     """Job: each hour's boots (reboots; a first contact is not one) counted into the device's day.
 
     A run recounts the whole hours of the last ``BOOTS_LOOKBACK`` and sets them (``$set``, so a
-    run repeated or overlapping counts nothing twice); it runs well within that span.
+    run repeated or overlapping counts nothing twice); it runs well within that span. Each hour's
+    boots are found by equality on the event's ``hour`` and ``type`` (what FerretDB serves from an
+    index), so a run reads those few hours' boots, never the 30 days of them.
     """
 
     def __init__(self, events: DeviceEventRepository, devices: DeviceRepository, trends: TrendRepository,
@@ -81,14 +83,16 @@ class BootFolding:
         self.clock = clock
 
     async def run(self) -> dict[str, Any]:
-        since = (self.clock() - BOOTS_LOOKBACK).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        now = self.clock().astimezone(UTC)
         counts: dict[tuple[str, str, str], int] = {}
-        for event in await self.events.of_type_since(device_events.BOOT, since):
-            if (event.get("detail") or {}).get("first_contact"):
-                continue
-            at = event["at"] if event["at"].tzinfo else event["at"].replace(tzinfo=UTC)
-            key = (event["device_id"], day_of(at.astimezone(UTC)), hour_key(at))
-            counts[key] = counts.get(key, 0) + 1
+        hours = int(BOOTS_LOOKBACK / timedelta(hours=1))
+        for back in range(hours + 1):  # each hour's boots by equality on (hour, type): no scan of all boots
+            moment = now - timedelta(hours=back)
+            for event in await self.events.in_hour(device_events.BOOT, hour_of(moment)):
+                if (event.get("detail") or {}).get("first_contact"):
+                    continue
+                key = (event["device_id"], day_of(moment), hour_key(moment))
+                counts[key] = counts.get(key, 0) + 1
         for (device_id, day, hour), n in counts.items():
             device = await self.devices.get(device_id) or {}
             topology = topology_fields(device.get("olt_id"), device.get("pon_port"), day)

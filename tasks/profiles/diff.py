@@ -60,6 +60,7 @@ class Drift:
     refresh: list[str] = field(default_factory=list)  # tables to read before planning them
     watch: list[Watched] = field(default_factory=list)
     refused: list[Change] = field(default_factory=list)  # left out: refused by the device before
+    missing: list[str] = field(default_factory=list)  # tables the device said it does not have (9005)
     watch_key: str | None = None
 
     @property
@@ -117,12 +118,30 @@ def instances(table: str, cache: Mapping[str, Cached]) -> list[int] | None:
     return sorted(numbers) if known else None
 
 
-def drift(config: Configuration, cache: Mapping[str, Cached], memory: Memory, digest: Digest) -> Drift:
+def table_digest(table: str, digest: Digest) -> str:
+    """How a table the device does not have is remembered among the refusals."""
+    return digest(table, "<table>")
+
+
+def drift(
+    config: Configuration,
+    cache: Mapping[str, Cached],
+    memory: Memory,
+    digest: Digest,
+    read_tables: frozenset[str] = frozenset(),
+) -> Drift:
+    """``read_tables``: tables just read by GetParameterNames (NextLevel true lists no instance of
+    an empty table, so the cache alone cannot tell "empty" from "unknown")."""
     result = Drift(watch_key=watch_digest(config))
     for name, desired in sorted(config.parameters.items()):
         _compare(result, name, desired, cache.get(name), memory, digest)
     for table, wanted in sorted(config.objects.items()):
+        if table_digest(table, digest) in memory.refused:
+            result.missing.append(table)
+            continue
         present = instances(table, cache)
+        if present is None and table in read_tables:
+            present = []
         if present is None:
             result.refresh.append(table)
             continue

@@ -32,7 +32,7 @@ from schemas.profiles import EVENT_CODES, ApplyEvent, Value
 from tasks import params as task_params
 from tasks.profiles.aliases import AliasTable, NotMapped
 from tasks.profiles.catalog import ProfileCatalog
-from tasks.profiles.diff import Drift, Memory, drift
+from tasks.profiles.diff import Drift, Memory, drift, table_digest
 from tasks.profiles.layering import Configuration, StoredProfile, effective, ordered, triggered, wanted_prefixes
 from tasks.profiles.plan import plan
 from tasks.profiles.selector import DeviceFacts, matches_device, matches_subscriber
@@ -51,6 +51,7 @@ OVERRIDES = "configuration_overrides"
 REPROVISION = "reprovision_requested"
 CONFIGURATION_EVENT = "configuration"
 MAX_REFUSED = 50
+INVALID_NAME = 9005  # TR-069 A.5.1 fault: Invalid parameter name
 
 
 class Status:
@@ -124,7 +125,11 @@ class ProfileEngine:
     # -- evaluation (no writes) ----------------------------------------------------------------
 
     async def evaluate(
-        self, device: Mapping[str, Any], profiles: list[StoredProfile] | None = None, bootstrap: bool = False
+        self,
+        device: Mapping[str, Any],
+        profiles: list[StoredProfile] | None = None,
+        bootstrap: bool = False,
+        read_tables: frozenset[str] = frozenset(),
     ) -> Evaluation:
         facts = DeviceFacts.of(device)
         pool = await self.catalog.current() if profiles is None else profiles
@@ -140,13 +145,14 @@ class ProfileEngine:
             self._subscriber(facts) if need_subscriber else _none(),
         )
         if subscriber is None and need_subscriber and login_path and cache.get(login_path):
-            subscriber = await self._subscriber_by_login(str(cache[login_path].value))
+            subscriber = await self._subscriber_by_login(str(cache[login_path].value), facts)
         matching = ordered(p for p in candidates if matches_subscriber(p.spec.selector, subscriber))
         values = {name: p.value for name, p in cache.items() if p.value is not None}
         config = effective(matching, overrides, facts, subscriber, values, self.aliases)
         state = device.get(STATE) or {}
         memory = Memory() if bootstrap else memory_of(state)
-        return Evaluation(facts, matching, subscriber, config, drift(config, cache, memory, self.digest), cache)
+        result = drift(config, cache, memory, self.digest, read_tables)
+        return Evaluation(facts, matching, subscriber, config, result, cache)
 
     @staticmethod
     def _needs_subscriber(profile: StoredProfile) -> bool:
@@ -170,10 +176,12 @@ class ProfileEngine:
             await self.subscribers.bind(stored["_id"], facts.device_id)
         return self.subscribers.opened(stored)
 
-    async def _subscriber_by_login(self, login: str) -> Document | None:
+    async def _subscriber_by_login(self, login: str, facts: DeviceFacts) -> Document | None:
         stored = await self.subscribers.by_pppoe_login(login)
         if stored is None or stored.get("bind_by") != "pppoe_login":
             return None
+        if stored.get("device_id") != facts.device_id:
+            await self.subscribers.bind(stored["_id"], facts.device_id)
         return self.subscribers.opened(stored)
 
     # -- the session hook ------------------------------------------------------------------------
@@ -211,7 +219,8 @@ class ProfileEngine:
 
     async def _apply(self, device: Mapping[str, Any], state: Document, bootstrap: bool, on_demand: bool) -> None:
         device_id = str(device["_id"])
-        evaluation = await self.evaluate({**device, STATE: state}, bootstrap=bootstrap)
+        read_tables = frozenset(state.pop("read_tables", None) or [])
+        evaluation = await self.evaluate({**device, STATE: state}, bootstrap=bootstrap, read_tables=read_tables)
         config, result = evaluation.configuration, evaluation.drift
         now = self.clock()
         base = {
@@ -225,7 +234,9 @@ class ProfileEngine:
         }
         if result.in_sync:
             status = Status.PARTIAL if result.refused else Status.IN_SYNC
-            unchanged = state.get("status") == status and state.get("key") == config.key
+            # "applied" with this key already says the device holds this configuration: no write.
+            same = (status,) if result.refused else (Status.IN_SYNC, Status.APPLIED)
+            unchanged = state.get("status") in same and state.get("key") == config.key
             if not unchanged or on_demand:
                 await self._save(device_id, {**base, "status": status, "pending": []}, clear_request=True)
             return
@@ -238,6 +249,7 @@ class ProfileEngine:
             "pending": tasks,
             "run_failed": bool(invalid),
             "planned_watch_key": result.watch_key,
+            "replan": steps.replan,
             "invalid": invalid,
             "started_at": now,
         }
@@ -255,6 +267,7 @@ class ProfileEngine:
     def _still_refused(self, state: Mapping[str, Any], result: Drift) -> list[Document]:
         """Refusals still relevant: those whose desired value is unchanged."""
         kept = {self.digest(c.name, c.desired.value) for c in result.refused}
+        kept |= {table_digest(table, self.digest) for table in result.missing}
         return [r for r in state.get("refused") or [] if r.get("digest") in kept]
 
     async def _queue(self, device_id: str, request: Any, key: str) -> str:
@@ -294,7 +307,9 @@ class ProfileEngine:
             self._learn_success(state, task)
         else:
             self._learn_failure(state, task)
-        if task["status"] == "done" and task["kind"] == "refresh" and not pending:
+        if task["kind"] == "get_parameter_names" and task["status"] == "done":
+            state["read_tables"] = [*(state.get("read_tables") or []), task["params"]["path"]]
+        if not pending and state.pop("replan", False) and not state.get("run_failed"):
             await self._apply(device, state, bootstrap=False, on_demand=False)  # the tables are known now
             return
         if not pending:
@@ -332,6 +347,18 @@ class ProfileEngine:
         params = task_params.unseal(task.get("params") or {}, self.box)
         values = {str(s.get("name")): s.get("value") for s in params.get("values") or []}
         refused = list(state.get("refused") or [])
+        if task["kind"] == "get_parameter_names" and fault.get("code") == INVALID_NAME:
+            # The device has no such table (a VoIP profile on an ONT without voice): remembered,
+            # and not asked again every session.
+            table = str(params.get("path"))
+            refused.append(
+                {
+                    "name": table,
+                    "digest": table_digest(table, self.digest),
+                    "code": fault.get("code"),
+                    "string": fault.get("string"),
+                }
+            )
         for item in fault.get("detail") or []:
             name = str(item.get("parameter"))
             if name in values:

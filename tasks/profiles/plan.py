@@ -1,6 +1,7 @@
 """The fewest RPCs that bring a device to its configuration, as task requests. Pure.
 
-- tables the cache does not know are read first (``refresh``) and the rest planned after;
+- tables the cache does not know are read first (one GetParameterNames, NextLevel true: the
+  instance numbers are all the plan needs) and the rest planned after;
 - surplus instances of an ``exact`` table: one DeleteObject each;
 - every plain difference in **one** SetParameterValues (TR-069 A.3.2.1 applies it all or nothing,
   and the fault names each refused parameter, so a refusal costs one exchange, not a loop);
@@ -19,8 +20,8 @@ from schemas.tasks import (
     AddObjectTask,
     AttributeSetting,
     DeleteObjectTask,
+    GetParameterNamesTask,
     ParameterSetting,
-    RefreshTask,
     SetParameterAttributesTask,
     SetParameterValuesTask,
     TaskRequest,
@@ -45,10 +46,13 @@ def _setting(name: str, desired: Desired, kind: str | None, invalid: list[tuple[
 
 
 def plan(drift: Drift) -> Plan:
-    if drift.refresh:
-        return Plan([RefreshTask(kind="refresh", path=table) for table in drift.refresh], replan=True)
+    """The requests, in order. Tables to read first come with everything that does not depend on
+    them (the plain values, the known tables), and ``replan`` asks for another plan once all are done."""
     invalid: list[tuple[str, str]] = []
-    requests: list[TaskRequest] = [DeleteObjectTask(kind="delete_object", object=path) for path in drift.deletes]
+    requests: list[TaskRequest] = [
+        GetParameterNamesTask(kind="get_parameter_names", path=table, next_level=True) for table in drift.refresh
+    ]
+    requests += [DeleteObjectTask(kind="delete_object", object=path) for path in drift.deletes]
     settings = [s for s in (_change_setting(c, invalid) for c in drift.changes) if s is not None]
     if settings:
         requests.append(SetParameterValuesTask(kind="set_parameter_values", values=settings))
@@ -58,7 +62,7 @@ def plan(drift: Drift) -> Plan:
     if drift.watch:
         attributes = [AttributeSetting(name=w.name, notification=w.notification) for w in drift.watch]
         requests.append(SetParameterAttributesTask(kind="set_parameter_attributes", attributes=attributes))
-    return Plan(requests, False, invalid)
+    return Plan(requests, bool(drift.refresh), invalid)
 
 
 def _change_setting(change: Change, invalid: list[tuple[str, str]]) -> ParameterSetting | None:

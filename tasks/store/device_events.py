@@ -9,7 +9,7 @@ device's history and diagnosis read them by device. Old events are pruned by a s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -27,7 +27,14 @@ INDEXES = [
     IndexModel([("device_id", ASCENDING), ("at", DESCENDING)]),
     IndexModel([("type", ASCENDING), ("at", DESCENDING)]),
     IndexModel([("at", ASCENDING)]),
+    IndexModel([("hour", ASCENDING), ("type", ASCENDING)]),
 ]
+
+
+def hour_of(at: datetime) -> str:
+    """The UTC hour an event falls in (``2026-12-04T23``): a top-level key an hour's events are found by."""
+    moment = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
 
 
 class DeviceEventRepository:
@@ -41,7 +48,8 @@ class DeviceEventRepository:
         self, device_id: str, event_type: str, at: datetime, detail: Mapping[str, Any] | None = None
     ) -> None:
         await self._events.insert_one(
-            {"_id": str(ObjectId()), "device_id": device_id, "type": event_type, "at": at, "detail": dict(detail or {})}
+            {"_id": str(ObjectId()), "device_id": device_id, "type": event_type, "at": at, "hour": hour_of(at),
+             "detail": dict(detail or {})}
         )
 
     async def for_device(
@@ -66,9 +74,9 @@ class DeviceEventRepository:
         return await self._events.count_documents({"device_id": device_id, "type": BOOT, "at": {"$gte": since},
                                                    "detail.first_contact": {"$ne": True}})
 
-    async def of_type_since(self, event_type: str, since: datetime, limit: int = 100_000) -> list[Document]:
-        """Events of one type since ``since`` (the type by indexed equality, the time filtered after)."""
-        cursor = self._events.find({"type": event_type, "at": {"$gte": since}}).limit(limit)
+    async def in_hour(self, event_type: str, hour: str, limit: int = 100_000) -> list[Document]:
+        """Events of one type in one UTC hour (``hour_of``), by indexed equality on both."""
+        cursor = self._events.find({"hour": hour, "type": event_type}).limit(limit)
         return [event async for event in cursor]
 
     async def devices_with(self, event_type: str, since: datetime, limit: int = 100_000) -> dict[str, int]:

@@ -22,6 +22,7 @@ DEADLINE = 240.0  # seconds; --quick aims at under 60 s each on a 2-core machine
 # Each benchmark and the head of the figures table it prints beside its baseline.
 BENCHMARKS = {
     "boot_storm": "| figure | ACS |",
+    "boot_storm_profiles": "| figure | ACS with the profile |",
     "steady_state": "| figure | ACS |",
     "task_round_trip": "| figure | ACS |",
     "api_at_scale": "| request | ACS p50 (ms) | ACS p99 (ms) | baseline p99 (ms) |",

@@ -297,3 +297,22 @@ async def test_accounts_and_audit_in_the_browser(
     await page.screenshot(path=str(shots / "audit-ru.png"))
     await context.close()
     await viewer_context.close()
+
+
+async def test_fleet_pages_do_not_scroll_sideways_at_400_px(
+    console: ConsoleHarness, browser: Any  # noqa: F811
+) -> None:
+    await _fleet(console)
+    context = await browser.new_context(viewport={"width": 400, "height": 800})
+    page = await context.new_page()
+    await page.goto(console.url("/login"))
+    await page.fill("input[name=username]", "u-admin")
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#nav-fleet")
+    for path in ("/", "/fleet/olts", "/fleet/olts?olt=OLT-0001", "/?olt=OLT-0001", "/bulk?olt=OLT-0001",
+                 "/tasks", "/faults", "/users", "/audit"):
+        await page.goto(console.url(path))
+        width = await page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 400, f"{path} scrolls sideways ({width} px)"
+    await context.close()

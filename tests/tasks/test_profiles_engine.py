@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from schemas.profiles import ApplyEvent, ProfileSpec
 from schemas.tasks import AddObjectTask, SetParameterValuesTask
 from tasks.profiles.aliases import AliasTable, NotMapped
-from tasks.profiles.diff import Memory, drift, normalized
+from tasks.profiles.diff import Memory, drift, normalized, table_digest
 from tasks.profiles.layering import OVERRIDE, StoredProfile, effective, matching, triggered, wanted_prefixes
 from tasks.profiles.plan import plan
 from tasks.profiles.selector import DeviceFacts
@@ -198,7 +198,19 @@ def test_objects_unknown_are_read_first_then_planned_to_exactly_n() -> None:
     config = effective([profile], [], TR181, SUBSCRIBER, {}, ALIASES)
     table = "Device.Services.VoiceService.1.VoiceProfile.1.Line."
     first = plan(drift(config, {}, Memory(), digest))
-    assert first.replan and [r.kind for r in first.requests] == ["refresh"]
+    assert first.replan and [r.kind for r in first.requests] == ["get_parameter_names"]
+    with_values = effective(
+        [stored({**profile.spec.model_dump(), "parameters": {"wifi.ssid": "v"}})], [], TR181, SUBSCRIBER, {}, ALIASES
+    )
+    together = plan(drift(with_values, {}, Memory(), digest))  # plain values do not wait for the table
+    assert together.replan and [r.kind for r in together.requests] == ["get_parameter_names", "set_parameter_values"]
+    empty = drift(config, {}, Memory(), digest, frozenset({table}))  # read, and no instance listed
+    assert [r.kind for r in plan(empty).requests] == ["add_object", "add_object"]
+    missing = Memory(refused=frozenset({table_digest(table, digest)}))  # the device has no such table
+    assert (
+        drift(config, {}, missing, digest).missing == [table]
+        and plan(drift(config, {}, missing, digest)).requests == []
+    )
     cache = {
         table: Cell(None, "object"),
         f"{table}1.": Cell(None, "object"),

@@ -259,6 +259,26 @@ async def test_objects_unknown_are_read_then_brought_to_exactly_n_in_the_same_se
     assert cpe.params[f"{LINE}4.DirectoryNumber"][0] == "555"
 
 
+async def test_a_table_the_device_lacks_is_read_once_then_left_out(api: ApiHarness) -> None:
+    spec = {
+        "name": "voice",
+        "events": ["BOOTSTRAP", "PERIODIC"],
+        "parameters": {"wifi.ssid": "v"},
+        "objects": [{"path": "voip.line.", "count": 1}],
+    }
+    await api.call("POST", "/api/v1/profiles", json=spec)
+    cpe = ont(api, "NOVOICE1")  # no VoiceService at all: GetParameterNames answers 9005
+    first = await cpe.run_session(["0 BOOTSTRAP"])
+    assert [m.parameter_path for m in sent(first, GetParameterNames)] == [LINE]
+    assert cpe.params[SSID][0] == "v"  # the plain values did not wait for the table
+    second = await cpe.run_session(["2 PERIODIC"])
+    assert sent(second, GetParameterNames) == []
+    third = await cpe.run_session(["2 PERIODIC"])
+    assert sent(third, GetParameterNames) == [] and profile_sets(third) == []
+    _, config = await api.call("GET", f"/api/v1/devices/{cpe.device_id}/configuration", "viewer")
+    assert [r["name"] for r in config["state"]["refused"]] == [LINE]
+
+
 async def test_watched_parameters_get_notification_attributes_once(api: ApiHarness) -> None:
     spec = {"name": "watch", "parameters": {"wifi.ssid": "w"}, "watch": {"wifi.ssid": "active"}}
     await api.call("POST", "/api/v1/profiles", json=spec)
@@ -318,3 +338,44 @@ async def test_device_overrides_win_over_profiles(api: ApiHarness) -> None:
     )
     await cpe.run_session(["6 CONNECTION REQUEST"])
     assert cpe.params[SSID][0] == "customer-choice"
+
+
+async def test_value_change_puts_a_watched_value_back(api: ApiHarness) -> None:
+    spec = {
+        "name": "keep",
+        "events": ["BOOTSTRAP", "VALUE CHANGE"],
+        "parameters": {"wifi.ssid": "isp"},
+        "watch": {"wifi.ssid": "active"},
+    }
+    await api.call("POST", "/api/v1/profiles", json=spec)
+    cpe = ont(api, "VALCHG01")
+    await cpe.run_session(["0 BOOTSTRAP"])
+    assert cpe.params[SSID][0] == "isp"
+    cpe.params[SSID] = ("my-own", "xsd:string", True)  # the subscriber changed it on the web UI
+    services = api.services
+    await services.repositories.parameters.set_values(
+        cpe.device_id, [(SSID, "my-own", "xsd:string")], services.clock()
+    )  # as the VALUE CHANGE Inform reports it
+    again = await cpe.run_session(["4 VALUE CHANGE"])
+    assert [[p.name for p in m.parameters] for m in profile_sets(again)] == [[SSID]]
+    assert cpe.params[SSID][0] == "isp"
+
+
+async def test_a_subscriber_bound_by_the_pppoe_login_the_device_reports(api: ApiHarness) -> None:
+    record = {"account": "L-1", "pppoe_login": "l1@isp", "vlan": 42, "bind_by": "pppoe_login"}
+    await api.call("PUT", "/api/v1/subscribers/L-1", json=record)
+    spec = {"name": "vlan", "selector": {"has_subscriber": True}, "parameters": {"wan.vlan": "{{ subscriber.vlan }}"}}
+    await api.call("POST", "/api/v1/profiles", json=spec)
+    cpe = ont(api, "LOGIN001")
+    first = await cpe.run_session(["0 BOOTSTRAP"])
+    assert profile_sets(first) == []  # the ACS does not know the device's login yet
+    services = api.services
+    await services.repositories.parameters.set_values(
+        cpe.device_id, [(PPP + "Username", "l1@isp", "xsd:string")], services.clock()
+    )  # read by a health poll, say
+    second = await cpe.run_session(["1 BOOT"])
+    assert [{p.name: p.value for p in m.parameters} for m in profile_sets(second)] == [{PPP + "X_HW_VLAN": "42"}]
+    _, config = await api.call("GET", f"/api/v1/devices/{cpe.device_id}/configuration", "viewer")
+    assert config["subscriber"] == "L-1"
+    bound = await services.repositories.subscribers.get("L-1")
+    assert bound is not None and bound["device_id"] == cpe.device_id

@@ -1,0 +1,92 @@
+"""Issue 14's cost rule, counted in database commands: a profile adds at most one round trip (one
+read) to the session of a device that already matches it, nothing to a device it does not select,
+and one SetParameterValues exchange (plus its task's bookkeeping) when the device differs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cwmp import GetParameterNames, SetParameterValues
+from schemas.profiles import ProfileSpec
+from tasks.profiles.service import ProfileService
+from tests.acs.test_session_command_budget import Harness, counted, report  # noqa: F401 - the fixture
+from tests.support.cpe import ScriptedCpe
+
+IGD = "InternetGatewayDevice."
+PPP = IGD + "WANDevice.1.WANConnectionDevice.2.WANPPPConnection.1."
+WLAN = IGD + "LANDevice.1.WLANConfiguration."
+PROFILE = {
+    "name": "service",
+    "events": ["BOOTSTRAP", "BOOT"],
+    "selector": {"product_class": ["HG8245H"]},
+    "parameters": {
+        "wan.pppoe.username": "{{ device.serial_number }}@isp",
+        "wan.pppoe.password": "pw-{{ device.serial_number }}",
+        "wan.vlan": 100,
+        "wan.pppoe.mru": 1480,
+        "wan.dns_servers": "9.9.9.9",
+        "wifi.ssid": "net-{{ device.serial_number }}",
+        "wifi.password": "key-{{ device.serial_number }}",
+        "wifi.ssid_advertised": True,
+        "wifi5.ssid": "net5",
+        "time.ntp_server": "ntp.example",
+    },
+    "objects": [{"path": "wan.port_mapping.", "count": 1, "values": {"external_port": 8080, "internal_port": 80}}],
+}
+
+
+def ont(url: str, serial: str, product_class: str) -> ScriptedCpe:
+    cpe = ScriptedCpe(url, oui="00259E", product_class=product_class, serial=serial)
+    for name, kind in (
+        (PPP + "Username", "xsd:string"),
+        (PPP + "Password", "xsd:string"),
+        (PPP + "X_HW_VLAN", "xsd:unsignedInt"),
+        (PPP + "MaxMRUSize", "xsd:unsignedInt"),
+        (PPP + "DNSServers", "xsd:string"),
+        (WLAN + "1.SSID", "xsd:string"),
+        (WLAN + "1.KeyPassphrase", "xsd:string"),
+        (WLAN + "1.SSIDAdvertisementEnabled", "xsd:boolean"),
+        (WLAN + "2.SSID", "xsd:string"),
+        (IGD + "Time.NTPServer1", "xsd:string"),
+        (PPP + "PortMapping.1.ExternalPort", "xsd:unsignedInt"),
+        (PPP + "PortMapping.1.InternalPort", "xsd:unsignedInt"),
+    ):
+        cpe.params[name] = ("0" if kind == "xsd:unsignedInt" else "false" if kind == "xsd:boolean" else "", kind, True)
+    return cpe
+
+
+async def test_a_profile_costs_one_read_when_in_sync_and_nothing_when_it_does_not_select(
+    counted: Harness,  # noqa: F811 - the fixture imported above
+) -> None:
+    services: Any = counted.services
+    service = ProfileService(
+        services.repositories.profiles, services.profiles, services.repositories.devices, services.box, services.clock
+    )
+    await service.save(ProfileSpec.model_validate(PROFILE), "test")
+    selected = ont(counted.url, "BUDGETP1", "HG8245H")
+    other = ont(counted.url, "BUDGETP2", "OTHER")
+    counted.counter.take()
+
+    plain = await other.run_session(["0 BOOTSTRAP", "1 BOOT"])
+    assert [m.kind for m in plain.received] == ["SetParameterValues"]
+    plain_bootstrap = report("BOOTSTRAP, no profile selects the device", counted.counter.take())
+    configured = await selected.run_session(["0 BOOTSTRAP", "1 BOOT"])
+    profile_rpcs = [m.kind for m in configured.received][1:]  # after the provisioning SetParameterValues
+    assert profile_rpcs == ["GetParameterNames", "SetParameterValues", "SetParameterValues"], profile_rpcs
+    values = [m for m in configured.received if isinstance(m, SetParameterValues)][1]
+    assert len(values.parameters) == 10  # every plain difference in one SetParameterValues
+    assert [m.parameter_path for m in configured.received if isinstance(m, GetParameterNames)] == [PPP + "PortMapping."]
+    with_profile = report("BOOTSTRAP, a profile of 10 values and one object to apply", counted.counter.take())
+
+    await other.run_session(["1 BOOT"])
+    plain_boot = report("BOOT, no profile selects the device", counted.counter.take())
+    in_sync = await selected.run_session(["1 BOOT"])
+    assert in_sync.received == []
+    boot_in_sync = report("BOOT, the device matches its profile", counted.counter.take())
+    await selected.run_session(["2 PERIODIC"])
+    periodic = report("PERIODIC, an event the profile does not name", counted.counter.take())
+
+    assert boot_in_sync == plain_boot + 1, "a device in sync costs one read of its cached values"
+    assert periodic <= plain_boot
+    print(f"\nthe profile added {with_profile - plain_bootstrap} commands to a BOOTSTRAP that applies it")
+    assert with_profile - plain_bootstrap <= 40
