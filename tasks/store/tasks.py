@@ -7,6 +7,7 @@ task moves ``queued -> dispatched`` exactly once whoever races for it (STYLE: cl
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -163,8 +164,10 @@ class TaskRepository:
         return moved
 
     async def insert_many(self, tasks: list[TaskRecord]) -> None:
+        """Store queued tasks in one write, then move each device's ``tasks_mark`` (group-committed)."""
         if tasks:
             await self._tasks.insert_many(tasks, ordered=False)
+            await asyncio.gather(*(self._mark(task["device_id"], TASKS_MARK) for task in tasks))
 
     async def get(self, task_id: str, device_id: str | None = None) -> TaskRecord | None:
         return await self._tasks.find_one(by_id(task_id, device_id))

@@ -80,3 +80,15 @@ async def test_a_task_queued_between_sessions_is_claimed_by_the_next_one(acs: tu
     task, _ = await services.queue.create(cpe.device_id, _read(cpe, "DeviceInfo.UpTime"), "test")
     exchange = await cpe.run_session(["2 PERIODIC"])
     assert exchange.request_ids == [f"{task['_id']}:0"]
+
+
+async def test_tasks_queued_many_at_once_reach_drained_devices(acs: tuple[str, Services]) -> None:
+    """The health poll queues its reads with one insert (``TaskQueue.create_many``): each device's mark moves."""
+    url, services = acs
+    cpes = [ScriptedCpe(url, serial=f"MARKS1{n}") for n in range(3)]
+    for cpe in cpes:
+        assert (await cpe.run_session(["0 BOOTSTRAP"])).ended_with == 204
+        assert (await cpe.run_session(["2 PERIODIC"])).request_ids == []  # drained
+    tasks = await services.queue.create_many([(cpe.device_id, _read(cpe, "DeviceInfo.UpTime")) for cpe in cpes], "test")
+    for cpe, task in zip(cpes, tasks, strict=True):
+        assert (await cpe.run_session(["2 PERIODIC"])).request_ids == [f"{task['_id']}:0"]
