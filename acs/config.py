@@ -193,6 +193,9 @@ class Settings(BaseModel):
         default=300.0, gt=0, le=86400,
         description="Group sizes are counted over the whole fleet this often (s); groups near a decision every run",
     )
+    campaign_check_interval: float = Field(
+        default=10.0, gt=0, le=3600, description="Campaigns move on (stop rules checked) this often (s)"
+    )
     event_retention_days: int = Field(default=30, ge=1, description="Device events and closed incidents kept (days)")
     webhook_url: str | None = Field(
         default=None, description="Each new incident is POSTed here, signed (chat or ticketing system); unset: off"

@@ -8,7 +8,9 @@ from typing import Any
 from acs.connreq import ConnectionRequester
 from acs.cwmp_server.auth import NONCE_LIFETIME
 from acs.services import Services
+from acs.transfers import download_url
 from acs.webhooks import http_sender
+from tasks.campaigns.job import CampaignJob
 from tasks.fleet import FleetCensus
 from tasks.incidents.grouping import Config as IncidentConfig
 from tasks.incidents.job import IncidentDetector
@@ -136,6 +138,10 @@ def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
     runner.add(Job("poll_health", settings.health_check_interval, poll_health))
     runner.add(Job("detect_incidents", settings.incident_check_interval, detect_incidents))
     runner.add(Job("prune_device_events", JOB_HISTORY_INTERVAL, prune_device_events))
+    campaigns = CampaignJob(repositories.campaigns, repositories.firmware, repositories.devices, repositories.tasks,
+                            services.queue, repositories.events, repositories.incidents, services.clock,
+                            lambda file_id: download_url(settings, file_id), wake)
+    runner.add(Job("run_campaigns", settings.campaign_check_interval, campaigns.run))
     register_trend_jobs(runner, services)
     register_webhook_jobs(runner, services)
 

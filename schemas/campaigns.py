@@ -151,7 +151,7 @@ class StopRules(_Body):
     min_devices: int = Field(default=3, ge=1, le=10_000, description="Devices a rule needs before it can trip")
     return_timeout: int = Field(default=900, ge=10, le=86_400,
                                 description="Seconds a device has from its Download to come back on the new version")
-    health_settle: int = Field(default=60, ge=0, le=86_400,
+    health_settle: int = Field(default=600, ge=0, le=86_400,
                                description="Seconds after the upgrade before its health is judged")
     health_timeout: int = Field(default=1800, ge=10, le=86_400,
                                 description="Seconds to wait for a health read after settling; then judged healthy "

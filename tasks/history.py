@@ -74,6 +74,8 @@ def event_entry(event: Document) -> HistoryEntry:
     """Online/offline transitions, boots, health changes and failed tasks (tasks/store/device_events.py)."""
     detail = event.get("detail") or {}
     extra = f" ({detail['from']} -> {detail['to']})" if event["type"] == "health" else ""
+    if event["type"] == "campaign":  # a firmware campaign's step on this device (tasks/campaigns/job.py)
+        extra = f" {detail.get('campaign')}: {detail.get('state')} ({detail.get('step')})"
     if event["type"] == "configuration":
         # Issue 14: each profile application (tasks/profiles/engine.py) with its outcome.
         extra = f" {detail.get('status')} ({', '.join(detail.get('profiles') or []) or 'overrides'})"

@@ -9,7 +9,8 @@ saved filters, CSV), ``tasks_pages`` (task queue, faults), ``bulk`` (bulk action
 (device page, parameter tree, history), ``actions`` (tasks and other device actions), ``incidents``
 (when the incident service is present), ``trends`` (charts).
 With incidents come ``alerts`` (new ones pushed live, the webhook's outbox); ``line3``: notes, diff,
-configuration backup and restore; ``lan_panel``: the slow-internet panel.
+configuration backup and restore; ``lan_panel``: the slow-internet panel; ``campaigns``: firmware
+campaigns.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from acs.console import (
     actions,
     admin,
     bulk,
+    campaigns,
     device,
     devices_list,
     fleet,
@@ -60,7 +62,8 @@ def setup_console(app: web.Application) -> None:
     )
     console.renderer.env.globals["panels"] = console.panels
     app[CONSOLE] = console
-    for module in (pages, device, actions, trends, fleet, devices_list, tasks_pages, admin, line3, lan_panel):
+    for module in (pages, device, actions, trends, fleet, devices_list, tasks_pages, admin, line3, lan_panel,
+                   campaigns):
         app.router.add_routes(module.ROUTES)
     bulk.setup(app)
     if "incidents" in console.panels:

@@ -149,6 +149,7 @@ async def device_view(request: web.Request, device: Document) -> dict[str, Any]:
         "queued": queued, "now": now, "panels": console.panels, "diagnosis": diagnosis, "incidents": incidents,
         "offline_since": None if online else device.get("offline_since") or device.get("offline_after"),
         "uptime": _uptime(device), "health_at": health.get("at"), "configuration": configuration,
+        "campaigns": await _campaigns_of(request, device_id),
     }
 
 
@@ -162,6 +163,17 @@ async def configuration_of(request: web.Request, device: Document) -> dict[str, 
     if not view["profiles"] and not view["parameters"] and not view["state"].get("status"):
         return None
     return view
+
+
+async def _campaigns_of(request: web.Request, device_id: str) -> list[dict[str, Any]]:
+    """The firmware campaigns the device is part of, newest first, with this device's state in each."""
+    repository = console_of(request).api.services.repositories.campaigns
+    shown = []
+    for member in await repository.for_device(device_id, 3):
+        campaign = await repository.get(member["campaign_id"])
+        if campaign is not None:
+            shown.append({"campaign": campaign, "member": member})
+    return shown
 
 
 @guard(Role.VIEWER)

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from aiohttp import web
 
+from acs.console import campaigns
 from acs.console.web import audit, console_of, form_of, guard, json_reply, refuse, user_of, wants_json
 from schemas.api import Role
 from tasks.incidents import service
@@ -63,7 +64,8 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
     now = console.api.services.clock()
     devices = await console.api.services.repositories.devices.page(
         DeviceFilter(device_ids=tuple(members)), now, None, max(len(members), 1)) if members else []
-    return console.renderer.page("incident.html", user_of(request), incident=incident,
+    installed_by = await campaigns.installed_by(request, incident)
+    return console.renderer.page("incident.html", user_of(request), incident=incident, installed_by=installed_by,
                                  trend=service.trend(incident, now),
                                  devices=devices, now=now, is_online=is_online,
                                  more_members=max(int(incident.get("member_count") or 0) - len(members), 0))

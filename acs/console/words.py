@@ -261,6 +261,10 @@ class Words:
                 return t("ev_health", **{"from": t("health_" + str(before)), "to": after})
             case "task_failed":
                 return t("ev_task_failed", kind=self.kind(str(detail.get("kind"))), reason=detail.get("reason") or "")
+            case "campaign":
+                state = "member_" + str(detail.get("state"))
+                return t("ev_campaign", campaign=detail.get("campaign"), step=detail.get("step") or "",
+                         state=t(state) if t.has(state) else detail.get("state"))
         return t("ev_other", type=detail.get("type"))
 
     # -- errors ------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import sys
 import time
 
 from acs.sim.fleet import Fleet, FleetConfig
+from acs.sim.population import FIRMWARE_MIX
 from acs.sim.profile import PROFILE_NAMES
 from acs.sim.report import final_report, live_line, render_json, render_text
 from acs.sim.scenarios import SCENARIO_NAMES, BadFirmware, Churn, OltOutage, Scenario
@@ -101,6 +102,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fleet.add_argument(
         "--no-transfer-io", action="store_true", help="do not fetch/put Download/Upload URLs; report them successful"
     )
+    fleet.add_argument(
+        "--firmware-mix", type=_shares, default=FIRMWARE_MIX, metavar="A,B,C",
+        help="share of the fleet on each of the profile's software versions, oldest first (default 0.5,0.3,0.2)",
+    )
     run = parser.add_argument_group("run and report")
     run.add_argument("--duration", type=float, default=None, help="stop after S seconds with the final report")
     run.add_argument("--json", action="store_true", help="final report as JSON on stdout")
@@ -127,6 +132,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=SCENARIO_NAMES,
         default=[],
         help="olt-outage, bad-firmware and/or churn (repeatable)",
+    )
+    bad.add_argument(
+        "--brick-share", type=float, default=0.0, metavar="P",
+        help="share of devices a firmware upgrade bricks: they never boot again (default 0)",
     )
     bad.add_argument("--outage-start", type=float, default=60.0, help="olt-outage: start after S seconds")
     bad.add_argument("--outage-duration", type=float, default=120.0, help="olt-outage: length in seconds")
@@ -155,6 +164,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     bad.add_argument(
         "--churn-duration", type=float, default=None, help="churn: stop churning after S seconds (default: never)"
     )
+
+
+def _shares(text: str) -> tuple[float, ...]:
+    try:
+        shares = tuple(float(part) for part in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: give shares such as 0.5,0.3,0.2") from exc
+    if not shares or any(share < 0 for share in shares) or sum(shares) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: shares must be >= 0 with a positive sum")
+    return shares
 
 
 def scenarios_from(args: argparse.Namespace) -> list[Scenario]:
@@ -197,6 +216,8 @@ def config_from(args: argparse.Namespace) -> FleetConfig:
         onts_per_pon=args.onts_per_pon,
         scenarios=scenarios_from(args),
         transfer_io=not args.no_transfer_io,
+        firmware_mix=args.firmware_mix,
+        brick_share=args.brick_share,
     )
 
 

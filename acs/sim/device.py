@@ -42,6 +42,7 @@ class DeviceSettings:
     diagnostics_seconds: float = 1.0
     max_instances: int = 32
     max_queued_transfers: int = 4
+    brick_share: float = 0.0  # devices that never boot again after a firmware upgrade (a bricked ONT)
 
 
 @dataclass
@@ -341,6 +342,9 @@ class SimDevice:
         if fault_code == 0 and transfer.is_download and transfer.file_type.startswith(("1 ", "3 ")):
             if transfer.file_type.startswith("1 "):
                 self.software_version = self.firmware_version_of(transfer)
+                if values.unit(self.seed, self.serial, "brick") < self.settings.brick_share:
+                    self.power_off()  # bricked by the image: it never boots, nor sends TransferComplete
+                    return
             self.reboot(now, *done)  # a new image or config takes effect after a reboot
             return
         for event in done:

@@ -24,7 +24,7 @@ import aiohttp
 
 from acs.sim.crlistener import ConnectionRequestListener
 from acs.sim.device import DeviceSettings, SimDevice, Transfer
-from acs.sim.population import PopulationPlan, make_device
+from acs.sim.population import FIRMWARE_MIX, PopulationPlan, make_device
 from acs.sim.report import FleetStats, Snapshot
 from acs.sim.scenarios import Scenario
 from acs.sim.session import CpeSession, SessionConfig, SessionOutcome
@@ -57,6 +57,8 @@ class FleetConfig:
     boot_seconds: float = 2.0
     transfer_io: bool = True  # really GET/PUT transfer URLs (False: pretend they succeed)
     autostart: bool = True  # power devices on at start(); False leaves them off for tests
+    firmware_mix: tuple[float, ...] = FIRMWARE_MIX  # share of each software version at start
+    brick_share: float = 0.0  # devices a firmware upgrade bricks (they never come back)
 
 
 class Fleet:
@@ -71,9 +73,11 @@ class Fleet:
             acs_password=config.password,
             periodic_interval=config.interval,
             boot_seconds=config.boot_seconds,
+            brick_share=config.brick_share,
         )
         plan = PopulationPlan(
-            profile=config.profile, cwmp_version=config.cwmp_version, seed=config.seed, onts_per_pon=config.onts_per_pon
+            profile=config.profile, cwmp_version=config.cwmp_version, seed=config.seed,
+            onts_per_pon=config.onts_per_pon, firmware_mix=config.firmware_mix,
         )
         self.devices: list[SimDevice] = [make_device(plan, i, self.settings) for i in range(config.devices)]
         self._by_serial = {d.serial: d for d in self.devices}

@@ -24,6 +24,7 @@ class PopulationPlan:
     seed: int = 1
     onts_per_pon: int = 32  # devices sharing one PON port (an outage group)
     pons_per_olt: int = 16
+    firmware_mix: tuple[float, ...] = FIRMWARE_MIX  # share on each software version, oldest first
 
     def profile_of(self, index: int) -> str:
         if self.profile != "mix":
@@ -43,6 +44,17 @@ class PopulationPlan:
         return f"OLT-{olt + 1:04d}", f"0/{slot + 1}/{port}", index % self.onts_per_pon
 
 
+def version_by_mix(mix: tuple[float, ...], draw: float) -> int:
+    """Which software version a draw in [0, 1) lands on, by the (normalised) shares of ``mix``."""
+    total = sum(mix) or 1.0
+    reached = 0.0
+    for index, part in enumerate(mix):
+        reached += part / total
+        if draw < reached:
+            return index
+    return len(mix) - 1
+
+
 def make_device(plan: PopulationPlan, index: int, settings: DeviceSettings) -> SimDevice:
     profile = load_profile(plan.profile_of(index))
     identity = profile.identity
@@ -50,8 +62,7 @@ def make_device(plan: PopulationPlan, index: int, settings: DeviceSettings) -> S
     if "d}" in identity.serial_format:
         serial_number %= 10**9
     oui = identity.ouis[int(unit(plan.seed, index, "oui") * len(identity.ouis))]
-    share = unit(plan.seed, index, "fw")
-    version_index = 0 if share < FIRMWARE_MIX[0] else 1 if share < FIRMWARE_MIX[0] + FIRMWARE_MIX[1] else 2
+    version_index = version_by_mix(plan.firmware_mix, unit(plan.seed, index, "fw"))
     olt_id, pon_port, ont_id = plan.placement(index)
     return SimDevice(
         profile,

@@ -197,6 +197,7 @@ class ProfileEngine:
             # This Inform's proofs (dispatcher.on_inform) may have settled them since ``device`` was read.
             fresh = await self.devices.get(str(device["_id"]), {STATE: 1})
             state = dict((fresh or {}).get(STATE) or {})
+            state["pending"] = await self._still_open(state.get("pending") or [])
         profiles = await self.catalog.current()
         facts = DeviceFacts.of(device)
         candidates = [p for p in profiles if p.spec.enabled and matches_device(p.spec.selector, facts)]
@@ -269,6 +270,17 @@ class ProfileEngine:
         kept = {self.digest(c.name, c.desired.value) for c in result.refused}
         kept |= {table_digest(table, self.digest) for table in result.missing}
         return [r for r in state.get("refused") or [] if r.get("digest") in kept]
+
+    async def _still_open(self, task_ids: list[str]) -> list[str]:
+        """Pending tasks that can still run. One expired by the scheduled job or cancelled by an
+        operator ends without the dispatcher's final hooks: it must not hold the device's
+        configuration back for ever (rare: normally the tasks end in the session that queued them)."""
+        still = []
+        for task_id in task_ids:
+            task = await self.queue.repository.get(task_id)
+            if task is not None and task["status"] in ("queued", "dispatched"):
+                still.append(task_id)
+        return still
 
     async def _queue(self, device_id: str, request: Any, key: str) -> str:
         task = self.queue.new_document(device_id, request, PROFILES_USER)

@@ -23,7 +23,7 @@ from tasks.store.db import Database, Document, ensure_indexes
 CAMPAIGN_INDEXES = [
     IndexModel([("status", ASCENDING)]),
     IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)]),
-    IndexModel([("versions", ASCENDING)]),  # "the campaign that installed this version" (incidents)
+    IndexModel([("target_versions", ASCENDING)]),  # "the campaign that installed this version" (incidents)
 ]
 MEMBER_INDEXES = [
     IndexModel([("campaign_id", ASCENDING), ("state", ASCENDING), ("wave", ASCENDING)]),
@@ -62,7 +62,7 @@ class CampaignRepository:
 
     async def installing(self, version: str) -> list[Document]:
         """Campaigns whose images install ``version``, newest first."""
-        cursor = self._campaigns.find({"versions": version}).sort("created_at", DESCENDING).limit(20)
+        cursor = self._campaigns.find({"target_versions": version}).sort("created_at", DESCENDING).limit(20)
         return [campaign async for campaign in cursor]
 
     async def page(self, status: str | None, before: tuple[datetime, str] | None, limit: int) -> list[Document]:
@@ -120,6 +120,13 @@ class CampaignRepository:
                 yield member
             after = page[-1]["_id"]
 
+    async def each_member_of_wave(self, campaign_id: str, state: str, wave: int) -> AsyncIterator[Document]:
+        after: str | None = None
+        while page := await self.members(campaign_id, state, wave, after=after, limit=200):
+            for member in page:
+                yield member
+            after = page[-1]["_id"]
+
     async def set_member(self, member: Mapping[str, Any], fields: Mapping[str, Any],
                          step: Mapping[str, Any] | None = None) -> bool:
         """Update one member from the state it was read in (a member moved meanwhile is left alone)."""
@@ -137,6 +144,15 @@ class CampaignRepository:
         ]
         cursor = await self._members.aggregate(pipeline)
         return {(int(row["_id"]["wave"]), str(row["_id"]["state"])): int(row["n"]) async for row in cursor}
+
+    async def tally_rows(self, campaign_id: str) -> list[Document]:
+        """Members by state, model, previous version and health before / after (what the stop rules count)."""
+        keys = {"state": "$state", "product_class": "$product_class", "from_version": "$from_version",
+                "before": "$health_before", "after": "$health_after", "wave": "$wave"}
+        pipeline: list[Document] = [{"$match": {"campaign_id": campaign_id}},
+                                    {"$group": {"_id": keys, "n": {"$sum": 1}}}]
+        cursor = await self._members.aggregate(pipeline)
+        return [{**row["_id"], "n": int(row["n"])} async for row in cursor]
 
     async def finished_since(self, campaign_id: str, since: datetime) -> int:
         return await self._members.count_documents({"campaign_id": campaign_id, "finished_at": {"$gte": since}})

@@ -76,7 +76,7 @@ WAVE = 8  # partitions read at once
 MAX_LOOKUPS = 512  # member lookups for one page at most
 LOOKUPS_AT_ONCE = 16  # well under FerretDB's PostgreSQL pool
 SAMPLE = tuple(range(17, search.BUCKETS, search.BUCKETS // 16))  # 16 buckets spread over the range
-ESTIMATE_WAVE = 4  # buckets counted at once (a hash of the device id: any few are a fair sample)
+ESTIMATE_WAVE = 2  # buckets counted at first (a hash of the device id: any few are a fair sample)
 ESTIMATE_ENOUGH = 64  # matches counted that make an estimate (about +-12%)
 
 
@@ -372,9 +372,15 @@ class DeviceRepository:
         total, exact = (position or {}).get("total"), bool((position or {}).get("exact"))
         if level is None and position is not None:
             level = WHOLE  # a cursor of the earlier listing: {"after": id}
+        if level is None and device_filter.q is None:
+            # A filter (a model, a version, online) often matches much of the fleet: estimated
+            # first, and a clearly large one is never probed (reading a document costs ~1 ms here).
+            estimate = await self._estimate(query)
+            if estimate > WHOLE_MAX * 2:
+                level, total = (GROUP if estimate <= GROUP_MAX else BUCKET), estimate
         if level is None:
-            # A bounded probe first: a search (a serial, an IP, a tag) matches a few devices, read
-            # here whole with an exact count, in one query; only a larger match set is estimated.
+            # A bounded probe: a search (a serial, an IP, a tag) matches a few devices, read here
+            # whole with an exact count, in one query; only a larger match set is estimated.
             probe = [device async for device in self._devices.find(query, projection).limit(WHOLE_MAX + 1)]
             if len(probe) <= WHOLE_MAX:
                 return self._whole_page(probe, None, limit)
@@ -397,12 +403,12 @@ class DeviceRepository:
         return SearchPage(rest[:limit], following, len(found), True)
 
     async def _estimate(self, query: Document) -> int:
-        """Matches in spread buckets, scaled to the fleet: a wave of ``ESTIMATE_WAVE`` buckets at a
-        time until ``ESTIMATE_ENOUGH`` matches were counted or all of ``SAMPLE`` was (a count reads
-        each document it counts on FerretDB, so a common filter is estimated from fewer buckets)."""
+        """Matches in spread buckets, scaled to the fleet: waves of buckets, doubling from
+        ``ESTIMATE_WAVE``, until ``ESTIMATE_ENOUGH`` matches were counted or all of ``SAMPLE`` was (a
+        count reads each document it counts on FerretDB, so a common filter is estimated from fewer)."""
         counted = sampled = 0
         while sampled < len(SAMPLE) and counted < ESTIMATE_ENOUGH:
-            wave = SAMPLE[sampled : sampled + ESTIMATE_WAVE]
+            wave = SAMPLE[sampled : sampled + max(ESTIMATE_WAVE, sampled)]  # 2, 2, 4, 8 buckets
             counts = await asyncio.gather(*(self._devices.count_documents({**query, "page_bucket": bucket})
                                             for bucket in wave))
             counted, sampled = counted + sum(counts), sampled + len(wave)

@@ -24,7 +24,18 @@ DEVICE_KEYED: dict[str, str] = {
     "device_notes": "device_id",
     "soap_captures": "device_id",
 }
-ID_HASHED = ("sessions", "task_sends", "digest_nonce_uses", "task_idempotency", "audit", "job_runs")
+ID_HASHED = (
+    "sessions",
+    "task_sends",
+    "digest_nonce_uses",
+    "task_idempotency",
+    "audit",
+    "job_runs",
+    # Issue 15: a campaign member is `<campaign>#<device>` and a claim is unique by `_id`: the
+    # campaign job reads them by campaign (a scatter it runs a few times a minute, not per session).
+    "campaign_devices",
+    "campaign_claims",
+)
 UNSHARDED = (
     "api_tokens",
     "console_users",
@@ -44,6 +55,13 @@ UNSHARDED = (
     "profile_versions",
     "configuration_drift",
     "subscribers",
+    # Issues 15 and 16: campaigns and firmware images (a few hundred documents), saved console
+    # filters, cleared fault groups, the fleet summary (one document).
+    "campaigns",
+    "firmware",
+    "console_saved_filters",
+    "fault_clears",
+    "fleet_summary",
 )
 
 
