@@ -9,7 +9,8 @@ the jobs exactly as ``acs serve`` does (``acs.jobs.register_jobs``) and runs eve
 twice in burst mode (``JobRunner.run_all_once``): the first run of a process (one-off passes such
 as the search backfill, and the offline and health scans' look-back, fall there), then the steady
 run. Health reads are spread over their policy's interval (a minute's worth overdue); between the
-rounds the reads the first queued are marked answered, as devices would. Each
+rounds the reads the first queued are marked answered, as devices would, and the offline and
+health scans go on from one interval back, as they do in a process that runs them every interval. Each
 run's time is read from ``job_runs`` and set against the job's interval (target: under 5%).
 
     python bench/jobs_at_scale.py [--quick] [--devices N] [--no-record] [--mongodb-uri URI]
@@ -38,7 +39,7 @@ from tasks.health.poll import HEALTH_USER
 from tasks.scheduler import JobRunner
 from tasks.search import search_fields
 from tasks.store.db import Database
-from tasks.store.devices import due_slice
+from tasks.store.devices import HEALTH_SCAN, OFFLINE_SCAN, due_slice
 
 SIZES = common.Sizes(devices=200_000, quick_devices=2000, duration=0.0, quick_duration=0.0)
 TARGET_SHARE = 0.05
@@ -117,6 +118,11 @@ async def run_jobs(uri: str, data_dir: Path) -> dict[str, Any]:
             await database.db["job_leases"].delete_many({})  # the next round takes every lease again
             # the devices answered the health reads queued (no device runs here): room for the next
             await database.db["tasks"].update_many({"created_by": HEALTH_USER}, {"$set": {"status": "done"}})
+            # and each slice scan goes on from one interval back, as in a process running it every
+            # interval (not from where the first round left it, minutes ago at 200,000 devices)
+            for scan, job in ((OFFLINE_SCAN, "detect_offline"), (HEALTH_SCAN, "poll_health")):
+                back = due_slice(services.clock() - timedelta(seconds=intervals[job]))
+                await database.db["job_state"].update_one({"_id": scan}, {"$set": {"next": back}}, upsert=True)
         return {"intervals": intervals, "first": rounds[0], "steady": rounds[1]}
     finally:
         await client.close()
