@@ -186,8 +186,9 @@ class ProfileEngine:
 
     # -- the session hook ------------------------------------------------------------------------
 
-    async def on_inform(self, device: Document, inform: Inform, bootstrap: bool) -> None:
-        """Queue what brings the device to its configuration, when an event of its profiles fired."""
+    async def on_inform(self, device: Document, inform: Inform, bootstrap: bool) -> int:
+        """Queue what brings the device to its configuration, when an event of its profiles fired;
+        how many tasks were queued (the session claims them: ``TaskMarks``)."""
         events = inform_events(inform)
         on_demand = bool(device.get(REPROVISION))
         if on_demand:
@@ -203,11 +204,11 @@ class ProfileEngine:
         candidates = [p for p in profiles if p.spec.enabled and matches_device(p.spec.selector, facts)]
         own = bool(device.get(OVERRIDES)) and bool(events & {ApplyEvent.BOOTSTRAP, ApplyEvent.ON_DEMAND})
         if not own and not triggered(candidates, events):
-            return
+            return 0
         if state.get("status") == Status.BLOCKED and not on_demand:
-            return  # an operator must look at it (re-provision unblocks)
+            return 0  # an operator must look at it (re-provision unblocks)
         if state.get("pending") and not (bootstrap or on_demand):
-            return  # the last application's tasks are still queued: they go in this session
+            return 0  # the last application's tasks are still queued: they go in this session
         if state.get("pending"):
             await self._cancel(state["pending"], "a newer application (BOOTSTRAP or re-provision) replaced it")
         if bootstrap:
@@ -216,9 +217,9 @@ class ProfileEngine:
             state = {key: value for key, value in state.items() if key in ("failures",)}
         if on_demand:
             state["failures"], state["refused"] = 0, []
-        await self._apply(device, state, bootstrap, on_demand)
+        return await self._apply(device, state, bootstrap, on_demand)
 
-    async def _apply(self, device: Mapping[str, Any], state: Document, bootstrap: bool, on_demand: bool) -> None:
+    async def _apply(self, device: Mapping[str, Any], state: Document, bootstrap: bool, on_demand: bool) -> int:
         device_id = str(device["_id"])
         read_tables = frozenset(state.pop("read_tables", None) or [])
         evaluation = await self.evaluate({**device, STATE: state}, bootstrap=bootstrap, read_tables=read_tables)
@@ -240,7 +241,7 @@ class ProfileEngine:
             unchanged = state.get("status") in same and state.get("key") == config.key
             if not unchanged or on_demand:
                 await self._save(device_id, {**base, "status": status, "pending": []}, clear_request=True)
-            return
+            return 0
         steps = plan(result)
         tasks = [await self._queue(device_id, request, config.key) for request in steps.requests]
         invalid = [{"name": n, "reason": why} for n, why in steps.invalid]
@@ -264,6 +265,7 @@ class ProfileEngine:
             len(tasks),
             config.key,
         )
+        return len(tasks)
 
     def _still_refused(self, state: Mapping[str, Any], result: Drift) -> list[Document]:
         """Refusals still relevant: those whose desired value is unchanged."""
