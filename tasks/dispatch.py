@@ -73,6 +73,18 @@ class SessionTasks:
     # the same worker gets it (every later write is conditional on the task's status, so a copy
     # that an expiry made stale changes nothing).
     sent: TaskRecord | None = None
+    # How many claims may still find a queued task (``TaskMarks.queued`` at the Inform, less the
+    # claims made since); None: unknown, claim until the queue is empty.
+    claims_left: int | None = None
+
+
+@dataclass(frozen=True)
+class InformSettlement:
+    """What an Inform settled: whether a released task waits to resume in this session, and
+    whether some task still waits for a later proof (a transfer, an unconfirmed write)."""
+
+    resumable: bool = False
+    waiting: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,21 +150,28 @@ class Dispatcher:
             outgoing = await self._send(ctx, resumed)
             if outgoing is not None:
                 return outgoing, SessionTasks(resumable=True, sent=outgoing.task)
-        claimed = await self._claim(ctx)
-        return claimed, SessionTasks(resumable=resumable, sent=None if claimed is None else claimed.task)
+        claimed, claims_left = await self._claim(ctx, known.claims_left)
+        sent = None if claimed is None else claimed.task
+        return claimed, SessionTasks(resumable=resumable, sent=sent, claims_left=claims_left)
 
-    async def _claim(self, ctx: SessionContext) -> OutgoingRequest | None:
+    async def _claim(self, ctx: SessionContext, claims_left: int | None) -> tuple[OutgoingRequest | None, int | None]:
+        """One claim of the oldest queued task (several when one cannot be sent), at most
+        ``claims_left`` of them; the outgoing request and the claims then left."""
         while True:
+            if claims_left is not None:
+                if claims_left <= 0:
+                    return None, 0
+                claims_left -= 1
             now = self.clock()
             claimed = await self.repository.claim_next(ctx.device_id, ctx.session_id, ctx.lease_until, now)
             if claimed is None:
-                return None
+                return None, None if claims_left is None else 0
             if claimed["expires_at"] <= now:
                 await self._finish(claimed, TaskStatus.EXPIRED, reason="expired before the device was reached")
                 continue
             outgoing = await self._send(ctx, claimed)
             if outgoing is not None:
-                return outgoing
+                return outgoing, claims_left
 
     async def _send(self, ctx: SessionContext, task: TaskRecord) -> OutgoingRequest | None:
         state: Document = task.get("state") or {}
@@ -260,12 +279,12 @@ class Dispatcher:
                     "step": int(task.get("step", 0)) + 1,
                     "result": result,
                 }
-                await self.repository.update_dispatched(task["_id"], ctx.session_id, fields, task["device_id"])
+                await self.repository.detach(task["_id"], ctx.session_id, fields, task["device_id"])
             case Next.AWAIT_INFORM | Next.AWAIT_TRANSFER:
                 # Detached from the session: the proof arrives in a later session.
                 move = TaskMove.WAIT_INFORM if outcome.next is Next.AWAIT_INFORM else TaskMove.WAIT_TRANSFER
                 fields = {"phase": stored(advance(phase, move)), "session_id": None, "result": result}
-                await self.repository.update_dispatched(task["_id"], ctx.session_id, fields, task["device_id"])
+                await self.repository.detach(task["_id"], ctx.session_id, fields, task["device_id"])
         return None
 
     async def _update_cache(self, device_id: str, cache: CacheUpdate) -> None:
@@ -292,7 +311,7 @@ class Dispatcher:
             fields["result"] = task_params.seal_result(result, self.box)  # a read's Wi-Fi key, sealed
         if fault is not None:
             fields["fault"] = fault
-        finished = await self.repository.finish(task["_id"], OPEN, status, fields, task["device_id"])
+        finished = await self.repository.finish_known(task, OPEN, status, fields)
         if finished is not None:
             log.info(
                 "task %s %s for %s: %s%s",
@@ -305,6 +324,13 @@ class Dispatcher:
             self.notifier.notify(task["_id"])
             for hook in self.final_hooks:
                 await hook(finished)
+
+    async def withdraw(self, task: TaskRecord, session_id: str) -> None:
+        """A task claimed for a reply that was never sent (the session had moved on elsewhere):
+        back to the queue, as a read of a broken session is; it never reached the device."""
+        await self.repository.requeue(
+            task["_id"], session_id, {"reason": "claimed for a reply that was never sent"}, task["device_id"]
+        )
 
     # -- a session that broke --------------------------------------------------------------------
 
@@ -334,7 +360,7 @@ class Dispatcher:
         if kind.ends_session:
             move = TaskMove.BROKEN_AWAIT_INFORM
         note = f"{why} before the device answered; not re-sent, waiting for the next Inform to prove it"
-        await self.repository.update_dispatched(
+        await self.repository.detach(
             task["_id"],
             session_id,
             {"phase": stored(advance(phase, move)), "session_id": None, "reason": note},
@@ -345,14 +371,21 @@ class Dispatcher:
 
     async def on_inform(self, device_id: str, inform: Inform, parameter_key: str | None) -> bool:
         """Settle what this Inform proves; True when a task now waits to resume in this session."""
+        return (await self.settle_inform(device_id, inform, parameter_key)).resumable
+
+    async def settle_inform(self, device_id: str, inform: Inform, parameter_key: str | None) -> InformSettlement:
+        """Settle what this Inform proves, and say what still waits (``InformSettlement``)."""
         events = frozenset((event.event_code, event.command_key) for event in inform.events)
         proof = InformEvents(events, parameter_key)
-        resumable = False
+        resumable = waiting = False
         for task in await self.repository.awaiting_proof(device_id):
-            resumable = await self._settle_by_inform(task, proof) or resumable
-        return resumable
+            released, settled = await self._settle_by_inform(task, proof)
+            resumable = released or resumable
+            waiting = waiting or not settled
+        return InformSettlement(resumable, waiting)
 
-    async def _settle_by_inform(self, task: TaskRecord, inform: InformEvents) -> bool:
+    async def _settle_by_inform(self, task: TaskRecord, inform: InformEvents) -> tuple[bool, bool]:
+        """(released to resume in this session, no longer waiting for a later Inform)."""
         kind, phase = kind_of(task["kind"]), phase_of(task.get("phase"))
         if kind.prove_by_inform is not None:
             proof = kind.prove_by_inform(task, inform, self.clock())
@@ -360,17 +393,21 @@ class Dispatcher:
                 await self._finish(task, TaskStatus.DONE, result={**(task.get("result") or {}), **(proof.result or {})})
             elif proof is not None:
                 await self._finish(task, TaskStatus.FAILED, reason=proof.reason)
-        elif phase is TaskPhase.AWAIT_EVENT:
+            return False, proof is not None
+        if phase is TaskPhase.AWAIT_EVENT:
             if (task.get("state") or {}).get("await_event") in inform.codes:
                 released = stored(advance(phase, TaskMove.EVENT_ARRIVED))
-                return await self.repository.update_dispatched(
+                resumed = await self.repository.update_dispatched(
                     task["_id"], None, {"phase": released}, task["device_id"]
                 )
-        elif phase is TaskPhase.RESUME:
-            return True  # released by an earlier Inform whose session ended before sending it
-        elif phase is TaskPhase.UNCONFIRMED:
+                return resumed, resumed
+            return False, False
+        if phase is TaskPhase.RESUME:
+            return True, True  # released by an earlier Inform whose session ended before sending it
+        if phase is TaskPhase.UNCONFIRMED:
             await self._settle_unconfirmed(task, inform.parameter_key)
-        return False
+            return False, True
+        return False, False  # a transfer: TransferComplete settles it
 
     async def _settle_unconfirmed(self, task: TaskRecord, parameter_key: str | None) -> None:
         if kind_of(task["kind"]).proven_by_parameter_key and parameter_key == task["command_key"]:

@@ -42,6 +42,19 @@ def states_of(device: Mapping[str, Any]) -> list[str]:
     return found
 
 
+def level_status(row: Mapping[str, Any]) -> str:
+    """An OLT's or PON's status from its devices: down (none online), degraded (some offline or
+    critical), ok; unknown with no device that said its presence."""
+    online, offline = int(row.get("online", 0)), int(row.get("offline", 0))
+    if online + offline == 0:
+        return "unknown"
+    if online == 0:
+        return "down"
+    if offline or row.get("critical"):
+        return "degraded"
+    return "ok"
+
+
 class _Tally:
     def __init__(self) -> None:
         self.total = 0
@@ -88,12 +101,13 @@ class FleetCount:
             self.pons[(str(olt), str(device.get("pon_port") or ""))].add(states)
 
     def summary(self) -> Document:
+        """Totals and breakdowns; each OLT row counts its PON ports (``pons`` has their rows)."""
+        pons = self.pons_by_olt()
         olt_rows = _largest(self.olts, ("olt",), OLTS_KEPT)
-        by_olt: dict[str, list[Document]] = defaultdict(list)
-        for (olt, pon), tally in sorted(self.pons.items()):
-            by_olt[olt].append(tally.row(pon=pon))
         for row in olt_rows:
-            row["pons"] = by_olt[row["olt"]]
+            ports = pons.get(row["olt"], [])
+            row["pon_count"] = len(ports)
+            row["pons_down"] = sum(1 for port in ports if level_status(port) == "down")
         return {
             **self.fleet.row(),
             "by_model": _largest(self.models, ("model",), KEPT),
@@ -103,6 +117,13 @@ class FleetCount:
             "olts": len(self.olts),
         }
 
+    def pons_by_olt(self) -> dict[str, list[Document]]:
+        """Each OLT's PON ports (stored one document per OLT: the landing page never reads them)."""
+        by_olt: dict[str, list[Document]] = defaultdict(list)
+        for (olt, pon), tally in sorted(self.pons.items()):
+            by_olt[olt].append(tally.row(pon=pon))
+        return dict(by_olt)
+
 
 def count(devices: Iterable[Mapping[str, Any]]) -> Document:
     """The summary of these devices (each with ``FIELDS``): totals and the breakdowns."""
@@ -110,19 +131,6 @@ def count(devices: Iterable[Mapping[str, Any]]) -> Document:
     for device in devices:
         counting.add(device)
     return counting.summary()
-
-
-def level_status(row: Mapping[str, Any]) -> str:
-    """An OLT's or PON's status from its devices: down (none online), degraded (some offline or
-    critical), ok; unknown with no device that said its presence."""
-    online, offline = int(row.get("online", 0)), int(row.get("offline", 0))
-    if online + offline == 0:
-        return "unknown"
-    if online == 0:
-        return "down"
-    if offline or row.get("critical"):
-        return "degraded"
-    return "ok"
 
 
 class FleetCensus:
@@ -143,5 +151,6 @@ class FleetCensus:
         summary = counting.summary()
         finished = self.clock()
         await self.summaries.save({**summary, "taken_at": finished,
-                                   "seconds": round((finished - started).total_seconds(), 3)})
+                                   "seconds": round((finished - started).total_seconds(), 3)},
+                                  counting.pons_by_olt())
         return {"devices": summary["total"], "olts": summary["olts"]}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+from dataclasses import dataclass
 
 from cwmp import Inform
 from schemas.tasks import ParameterSetting, SetParameterValuesTask, TaskStatus
@@ -24,6 +25,12 @@ from tasks.store.devices import DeviceRepository
 log = logging.getLogger("acs.provisioning")
 SYSTEM_USER = PROVISIONING_USER
 RECENT_TASKS = 3  # a factory_reset proven by this BOOTSTRAP is among the device's last few done tasks
+
+
+@dataclass(frozen=True)
+class ProvisioningPlan:
+    task: TaskRecord  # the SetParameterValues task, not stored yet
+    fields: Document  # the device's provisioning_task and pending_connection_request
 
 
 class Provisioner:
@@ -41,32 +48,24 @@ class Provisioner:
         self.interval = interval
         self.set_credentials = set_connection_request_credentials
 
-    async def on_inform(self, device: Document, inform: Inform, bootstrap: bool, authenticated: bool = True) -> None:
-        """``authenticated``: the Inform came with credentials (global or the device's own)."""
-        if not bootstrap and device.get("provisioning_task"):
-            return
-        await self._supersede(device.get("provisioning_task"))
+    def plan(self, device_id: str, inform: Inform, bootstrap: bool) -> ProvisioningPlan | None:
+        """The provisioning a BOOTSTRAP gets, decided before the Inform is stored so that the device
+        fields go into the Inform's own device write (``fields``, the task mark with them); None
+        for any other Inform (``on_inform`` decides those from the stored device)."""
+        if not bootstrap:
+            return None
+        return self._plan(device_id, inform, with_credentials=self.set_credentials)
+
+    def _plan(
+        self, device_id: str, inform: Inform, with_credentials: bool, task_id: str | None = None
+    ) -> ProvisioningPlan:
         root = data_model_root(inform) + "ManagementServer."
         values = [
             ParameterSetting(name=root + "PeriodicInformEnable", value=True, type="xsd:boolean"),
             ParameterSetting(name=root + "PeriodicInformInterval", value=self.interval, type="xsd:unsignedInt"),
         ]
         pending: Document | None = None
-        # Issue 11: an unauthenticated client claiming to be a known device must not obtain fresh
-        # connection-request credentials by sending BOOTSTRAP; a device with none yet gets them.
-        withheld = (
-            self.set_credentials
-            and not authenticated
-            and bool(device.get("connection_request_username"))
-            and not await self._reset_by_us(device)
-        )
-        if withheld:
-            log.warning(
-                "provisioning %s: no new connection-request credentials for an unauthenticated BOOTSTRAP of a "
-                "device that has them (enable CPE authentication so a reset device can prove who it is)",
-                device["_id"],
-            )
-        if self.set_credentials and not withheld:
+        if with_credentials:
             username = f"acs-{secrets.token_hex(6)}"
             password = secrets.token_urlsafe(18)
             values += [
@@ -75,15 +74,61 @@ class Provisioner:
             ]
             pending = {"username": username, "password": self.box.encrypt(password)}
         request = SetParameterValuesTask(kind="set_parameter_values", values=values)
-        task, _ = await self.queue.create(device["_id"], request, SYSTEM_USER)
-        await self.devices.set_fields(
-            device["_id"], {"provisioning_task": task["_id"], "pending_connection_request": pending}
+        task = self.queue.new_document(device_id, request, SYSTEM_USER, task_id=task_id)
+        return ProvisioningPlan(task, {"provisioning_task": task["_id"], "pending_connection_request": pending})
+
+    async def queue_planned(
+        self, plan: ProvisioningPlan, inform: Inform, device: Document, before: Document, authenticated: bool
+    ) -> None:
+        """Store the planned task (its device fields and mark were written with the Inform), once
+        the device as it was says whether its credentials may be replaced, and cancel the
+        provisioning task it replaces."""
+        offered = plan.fields["pending_connection_request"] is not None
+        if offered and await self._withheld(device, before, authenticated):
+            plan = self._plan(device["_id"], inform, with_credentials=False, task_id=plan.task["_id"])
+            await self.devices.set_fields(device["_id"], {"pending_connection_request": None})
+        await self.queue.repository.insert(plan.task, marked=True)
+        replaced = before.get("provisioning_task")
+        if replaced != plan.task["_id"]:
+            await self._supersede(replaced)
+        self._log(device["_id"], plan.fields["pending_connection_request"] is not None)
+
+    async def on_inform(self, device: Document, inform: Inform, bootstrap: bool, authenticated: bool = True) -> bool:
+        """Queue the provisioning task if due (BOOTSTRAP, or a device never provisioned); whether
+        one was queued. ``authenticated``: the Inform came with credentials (global or the device's own)."""
+        if not bootstrap and device.get("provisioning_task"):
+            return False
+        await self._supersede(device.get("provisioning_task"))
+        with_credentials = self.set_credentials and not await self._withheld(device, device, authenticated)
+        plan = self._plan(device["_id"], inform, with_credentials)
+        await self.queue.repository.insert(plan.task)
+        await self.devices.set_fields(device["_id"], plan.fields)
+        self._log(device["_id"], with_credentials)
+        return True
+
+    async def _withheld(self, device: Document, before: Document, authenticated: bool) -> bool:
+        """Issue 11: an unauthenticated client claiming to be a known device must not obtain fresh
+        connection-request credentials by sending BOOTSTRAP; a device with none yet gets them."""
+        withheld = (
+            self.set_credentials
+            and not authenticated
+            and bool(before.get("connection_request_username"))
+            and not await self._reset_by_us(device)
         )
+        if withheld:
+            log.warning(
+                "provisioning %s: no new connection-request credentials for an unauthenticated BOOTSTRAP of a "
+                "device that has them (enable CPE authentication so a reset device can prove who it is)",
+                device["_id"],
+            )
+        return withheld
+
+    def _log(self, device_id: str, credentials: bool) -> None:
         log.info(
             "provisioning %s: periodic inform every %d s%s",
-            device["_id"],
+            device_id,
             self.interval,
-            ", new connection-request credentials" if pending else "",
+            ", new connection-request credentials" if credentials else "",
         )
 
     async def _reset_by_us(self, device: Document) -> bool:
@@ -121,5 +166,6 @@ class Provisioner:
             fields["connection_request_username"] = username
             fields["connection_request_password"] = sealed[SEALED]
         await self.devices.update_if(
-            task["device_id"], {"provisioning_task": task["_id"]}, fields, ["pending_connection_request"]
+            task["device_id"], {"provisioning_task": task["_id"]}, fields, ["pending_connection_request"],
+            wait_only=True,
         )

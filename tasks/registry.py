@@ -8,7 +8,7 @@ and TR-181 (``Device.``) devices, whose Inform parameters differ only in their p
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +20,7 @@ from tasks.search import normal_mac
 from tasks.store import device_events
 from tasks.store.db import Document
 from tasks.store.device_events import DeviceEventRepository
-from tasks.store.devices import DeviceRepository
+from tasks.store.devices import DeviceRepository, StoredInform
 from tasks.store.parameters import ParameterRepository
 
 SUMMARY_SUFFIXES: dict[str, str] = {
@@ -182,8 +182,24 @@ class DeviceRegistry:
     async def record_inform(
         self, summary: InformSummary, inform: Inform, now: datetime, own_credentials: bool = True
     ) -> Document:
+        """Store what the Inform says; the device as stored."""
+        return (await self.record_session_inform(summary, inform, now, own_credentials)).device
+
+    async def record_session_inform(
+        self,
+        summary: InformSummary,
+        inform: Inform,
+        now: datetime,
+        own_credentials: bool = True,
+        fields: Mapping[str, Any] | None = None,
+        marks: Mapping[str, int] | None = None,
+    ) -> StoredInform:
         """Store what the Inform says; ``own_credentials`` False (no or global credentials) refuses a
-        device that has credentials of its own (``CredentialsRequired``), before anything is stored."""
+        device that has credentials of its own (``CredentialsRequired``), before anything is stored.
+
+        ``fields`` and ``marks`` go into the same device write (the provisioning of a BOOTSTRAP,
+        the task marks of the task it queues): one findAndModify per Inform.
+        """
         state = dict(summary.state)
         if summary.bootstrap:
             state["last_bootstrap"] = now
@@ -192,11 +208,13 @@ class DeviceRegistry:
         if self.margin is not None:
             state["offline_after"] = self.margin.deadline(now, state.get("periodic_inform_interval"))
         state["presence"] = "online"
-        device, created = await self.devices.record_inform(
-            summary.device_id, summary.identity, state, now, without_own_credentials=not own_credentials
+        state.update(fields or {})
+        stored = await self.devices.upsert_inform(
+            summary.device_id, summary.identity, state, now, without_own_credentials=not own_credentials, marks=marks
         )
+        device, created = stored.device, stored.created
         await self._keep_known_interval(device, summary, now)
-        await self._record_events(device, summary, now, created)
+        await self._record_events(stored.before, summary, now, created)
         # TR-069 3.7.1.5: BOOTSTRAP means the device lost (or never had) its configuration from
         # us; the cached tree is stale and is replaced by the Inform's. History (sessions, tasks) is kept.
         await self.parameters.set_values(
@@ -205,7 +223,7 @@ class DeviceRegistry:
             now,
             replace=summary.bootstrap,
         )
-        return device
+        return stored
 
     def _deadline(self, now: datetime, interval: int | None) -> datetime:
         margin = self.margin or OfflineMargin()
@@ -251,14 +269,15 @@ class DeviceRegistry:
         # A deadline only moves later here: a shorter interval takes effect with the next Inform.
         await self.devices.set_interval(device_id, interval, self._deadline(at or datetime.now(UTC), interval))
 
-    async def _record_events(self, device: Document, summary: InformSummary, now: datetime, created: bool) -> None:
+    async def _record_events(self, before: Document, summary: InformSummary, now: datetime, created: bool) -> None:
+        """A boot, and a device the offline job marked coming back (``before``: the device as it was)."""
         if self.events is None:
             return
         if "1 BOOT" in summary.event_codes:
             # The device's first contact with us boots it too, but is not a reboot (device_events.reboots_since).
             detail = {"events": summary.event_codes, **({"first_contact": True} if created else {})}
             await self.events.record(summary.device_id, device_events.BOOT, now, detail)
-        offline_since = device.get("offline_since")
+        offline_since = before.get("offline_since")
         if offline_since is not None:  # the offline job marked it; this Inform brings it back
             await self.devices.clear_offline(summary.device_id, now)
             await self.events.record(summary.device_id, device_events.ONLINE, now, {"offline_since": offline_since})

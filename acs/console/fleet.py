@@ -56,7 +56,8 @@ async def olts_page(request: web.Request) -> web.StreamResponse:
     olt = next((row for row in olts if row["olt"] == chosen), None) if chosen else None
     if chosen and olt is None and summary is not None:
         return refuse(request, 404, "olt_not_found")
-    return console.renderer.page("olts.html", user_of(request), summary=summary, olts=olts, olt=olt,
+    pons = await summaries(request).pons_of(olt["olt"]) if olt is not None else []
+    return console.renderer.page("olts.html", user_of(request), summary=summary, olts=olts, olt=olt, pons=pons,
                                  link=list_link, status_of=level_status, quote=quote,
                                  now=console.api.services.clock())
 

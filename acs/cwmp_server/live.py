@@ -1,12 +1,16 @@
 """Session records held by the worker that saved them last, to skip reading them back.
 
-A record kept here is used only when it is provably the newest: every reply after the
-InformResponse sets the cookie to ``<session id>.<seq>`` (the sequence number the record was saved
-with), and a record is used only for a message whose cookie names exactly the sequence this worker
-saved, on the same still open connection, before the session's idle expiry. Anything else reads
-the database as before: a CPE that does not update its cookie (it keeps sending the Inform's), a
-CPE whose messages alternate between workers or hosts (behind a load balancer: the other worker's
-save issued a newer cookie), a new connection. A lost save (``seq``) drops the entry.
+A record kept here is used (:meth:`LiveSessions.get`) only when it is provably the newest: every
+reply after the InformResponse sets the cookie to ``<session id>.<seq>`` (the sequence number the
+record was saved with), and a record is used only for a message whose cookie names exactly the
+sequence this worker saved, on the same still open connection, before the session's idle expiry.
+The one exception is the record created at the Inform (:meth:`LiveSessions.first`), used for the
+next message on the same connection although its cookie names no sequence: the service checks it
+by its save (which names sequence 0) and handles the message again on the stored record if the
+session moved on elsewhere. Anything else reads the database as before: a CPE that does not update
+its cookie (it keeps sending the Inform's), a CPE whose messages alternate between workers or
+hosts (behind a load balancer: the other worker's save issued a newer cookie), a new connection.
+A lost save (``seq``) drops the entry.
 """
 
 from __future__ import annotations
@@ -49,6 +53,16 @@ class LiveSessions:
             return None
         self.hits += 1
         return dict(record)
+
+    def first(self, session_id: str, connection: Any, now: datetime) -> Document | None:
+        """A copy of the record this worker created at the Inform (sequence 0), for the next message
+        on the same open connection whose cookie names no sequence (the InformResponse's). Unlike
+        :meth:`get` it is not proven newest: the CPE may have gone to another worker in between, so
+        the caller checks it when saving (the save names sequence 0)."""
+        entry = self._entries.get(session_id)
+        if entry is None or entry[1].get("seq") != 0:
+            return None
+        return self.get(session_id, 0, connection, now)
 
     def put(self, session_id: str, connection: Any, record: Document, now: datetime) -> None:
         if connection is None:

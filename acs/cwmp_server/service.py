@@ -45,7 +45,7 @@ from cwmp.session import (
     SessionEvent,
     SessionSnapshot,
 )
-from tasks.dispatch import Dispatcher, SessionContext, SessionTasks
+from tasks.dispatch import Dispatcher, InformSettlement, SessionContext, SessionTasks
 from tasks.params import SEALED
 from tasks.profiles.engine import ProfileEngine
 from tasks.provisioning import Provisioner
@@ -54,7 +54,8 @@ from tasks.registry import DeviceRegistry, InformSummary, summarize_inform
 from tasks.secretbox import SecretBox
 from tasks.store.devices import CredentialsRequired, IdentityCollision
 from tasks.store.locks import SessionLockRepository
-from tasks.store.sessions import SessionRepository
+from tasks.store.sessions import LIVE_ONLY, SessionRepository
+from tasks.store.tasks import PROOF_DRAINED, TASKS_DRAINED, TASKS_MARK, TaskMarks
 
 log = logging.getLogger("acs.cwmp")
 COOKIE = "acs_session"
@@ -165,11 +166,21 @@ class CwmpService:
                 await self.abort(session_id, "protocol_error", f"malformed message: {exc.reason}")
             return Reply.reason(400, f"malformed CWMP message: {exc.reason}")
         record = None
+        verified = True
         if session_id:
-            cached = self.live.get(session_id, seq, connection, self.clock())
-            record = cached or await self.sessions.load_live(session_id)
+            now = self.clock()
+            record = self.live.get(session_id, seq, connection, now)
+            if record is None and seq is None:
+                # The InformResponse's cookie names no sequence (a CPE that never updates its cookie
+                # keeps sending it): the record this worker created may be stale if the CPE went to
+                # another worker meanwhile. It is used unverified: its save checks the sequence,
+                # and a stale one is read again and the message handled anew (``_verified_again``).
+                record = self.live.first(session_id, connection, now)
+                verified = record is None
+            if record is None:
+                record = await self.sessions.load_live(session_id)
         if record is None:
-            return await self._start(envelope, session_id, remote_ip, principal)
+            return await self._start(envelope, session_id, remote_ip, principal, connection)
         if record.get("auth_user") != principal.username:
             log.warning(
                 "request from %s in session %s of %s refused: authenticated as %s, the session as %s",
@@ -181,12 +192,17 @@ class CwmpService:
             )
             self.metrics.rejected.inc(reason="identity_mismatch")
             return Reply.reason(403, "this session belongs to other credentials")
-        return await self._continue(record, envelope, connection)
+        return await self._continue(record, envelope, connection, verified)
 
     # -- a new session ----------------------------------------------------------------------
 
     async def _start(
-        self, envelope: Envelope | None, stale_id: str | None, remote_ip: str | None, principal: CpePrincipal
+        self,
+        envelope: Envelope | None,
+        stale_id: str | None,
+        remote_ip: str | None,
+        principal: CpePrincipal,
+        connection: Any = None,
     ) -> Reply:
         if envelope is None or not isinstance(envelope.body, Inform):
             what = "an empty POST" if envelope is None else envelope.body.kind
@@ -220,8 +236,11 @@ class CwmpService:
             )
         try:
             # The InformResponse's cookie carries no sequence number: a CPE that never updates its
-            # cookie keeps sending this one, and so never gets a record from LiveSessions.
-            return await self._open(session, event, summary, session_id, remote_ip, now, lease_until, principal)
+            # cookie keeps sending this one; only the next message on this connection gets the
+            # record from LiveSessions, unverified (``LiveSessions.first``).
+            return await self._open(
+                session, event, summary, session_id, remote_ip, now, lease_until, principal, connection
+            )
         except CredentialsRequired as exc:
             await self.locks.release(summary.device_id, session_id)
             log.warning(
@@ -278,16 +297,48 @@ class CwmpService:
         now: datetime,
         lease_until: datetime,
         principal: CpePrincipal,
+        connection: Any = None,
     ) -> Reply:
         inform, device_id = event.inform, summary.device_id
         events = [f"{e.event_code} {e.command_key}".strip() for e in inform.events]
         own = principal.device_id is not None
-        device = await self.registry.record_inform(summary, inform, now, own_credentials=own)
-        resumable = await self.dispatcher.on_inform(device_id, inform, summary.state.get("parameter_key"))
-        await self.provisioner.on_inform(device, inform, summary.bootstrap, authenticated=principal.authenticated)
+        # A BOOTSTRAP's provisioning (its device fields, the mark of its task) rides in the Inform's
+        # own device write; the task is stored right after (the device as it was decides whether
+        # it may carry new credentials). A CPE keeps BOOTSTRAP until an InformResponse arrives
+        # (TR-069 3.7.1.5), so a crash in between is followed by a new BOOTSTRAP and a new task.
+        plan = self.provisioner.plan(device_id, inform, summary.bootstrap)
+        stored = await self.registry.record_session_inform(
+            summary,
+            inform,
+            now,
+            own_credentials=own,
+            fields=None if plan is None else plan.fields,
+            marks=None if plan is None else {TASKS_MARK: 1},
+        )
+        device = stored.device
+        # The device's task marks say whether anything may wait for this Inform or be queued: a
+        # device with nothing costs no task query at all in this session.
+        marks = TaskMarks.of(device)
+        settled = InformSettlement()
+        if marks.proof_pending:
+            settled = await self.dispatcher.settle_inform(device_id, inform, summary.state.get("parameter_key"))
+        created = 0  # tasks queued by this Inform after the device was read
+        if plan is not None:
+            await self.provisioner.queue_planned(plan, inform, device, stored.before, principal.authenticated)
+        else:
+            created = await self.provisioner.on_inform(
+                device, inform, summary.bootstrap, authenticated=principal.authenticated
+            )
         if self.profiles is not None:
             # Issue 14: the device's profiles queue their differences like provisioning (one read when in sync).
-            await self.profiles.on_inform(device, inform, summary.bootstrap)
+            created += await self.profiles.on_inform(device, inform, summary.bootstrap)
+        claims_left = None if marks.queued is None else marks.queued + created
+        # What the session stores on the device if it ends with nothing left (``_finish``).
+        drain: Document = {}
+        if marks.queued != 0 or created:
+            drain[TASKS_DRAINED] = marks.tasks + created
+        if marks.proof_pending and not settled.waiting:
+            drain[PROOF_DRAINED] = marks.proof
         reply = session.reply_to_inform()
         record = {
             "_id": session_id,
@@ -296,7 +347,9 @@ class CwmpService:
             "last_message_at": now,
             "expires_at": now + self.timeouts.idle,
             "lease_until": lease_until,
-            "resumable": resumable,
+            "resumable": settled.resumable,
+            "claims_left": claims_left,
+            "drain": drain,
             "remote_ip": remote_ip,
             "auth_user": principal.username,
             "cwmp_version": event.version.value,
@@ -311,6 +364,9 @@ class CwmpService:
         if not await self.sessions.create(record):
             log.info("session %s for %s was superseded before it began", session_id, device_id)
             return Reply.reason(409, "a newer session of this device began; start again with Inform")
+        created_record: Document = {**record, "live": True, "seq": 0, "rpc_count": 2}  # Inform, InformResponse
+        created_record.pop("rpcs")
+        self.live.put(session_id, connection, created_record, now)
         self.metrics.started.inc()
         for inform_event in inform.events:
             self.metrics.events.inc(event=inform_event.event_code)
@@ -319,7 +375,9 @@ class CwmpService:
 
     # -- later messages of a session ----------------------------------------------------------
 
-    async def _continue(self, record: Document, envelope: Envelope | None, connection: Any) -> Reply:
+    async def _continue(
+        self, record: Document, envelope: Envelope | None, connection: Any, verified: bool = True
+    ) -> Reply:
         now = self.clock()
         session_id, device_id = record["_id"], record["device_id"]
         lease_until: datetime = record.get("lease_until") or now
@@ -333,6 +391,8 @@ class CwmpService:
         try:
             event = session.receive(envelope)
         except RemoteProtocolError as exc:
+            if not verified:  # maybe right for the session as it is now, not as this worker left it
+                return await self._verified_again(session_id, envelope, connection)
             log.warning("protocol error from %s in session %s: %s", device_id, session_id, loggable(exc.reason))
             await self.abort(session_id, "protocol_error", exc.reason)
             return Reply.reason(400, f"CWMP protocol error: {exc.reason}")
@@ -341,7 +401,10 @@ class CwmpService:
         self.metrics.messages.inc(direction="cpe", rpc=rpcs[0]["name"])
         if isinstance(event, FaultReceived):
             self.metrics.faults.inc(code=str(event.fault.fault_code))
-        known = SessionTasks(resumable=bool(record.get("resumable")), sent=record.get(SENT_TASK))
+        known = SessionTasks(
+            resumable=bool(record.get("resumable")), sent=record.get(SENT_TASK), claims_left=record.get("claims_left")
+        )
+        drain_before = record.get("drain")
         try:
             reply, known = await self._react(session, record, event, ctx, known)
         except PyMongoError:
@@ -362,6 +425,10 @@ class CwmpService:
             fields["lease_until"] = lease_until
         if known.resumable != bool(record.get("resumable")):
             fields["resumable"] = known.resumable
+        if known.claims_left != record.get("claims_left"):
+            fields["claims_left"] = known.claims_left
+        if record.get("drain") != drain_before:
+            fields["drain"] = record["drain"]
         if isinstance(event, FaultReceived):
             fields["faults"] = [
                 *record.get("faults", []),
@@ -370,12 +437,18 @@ class CwmpService:
         if record.get("end_after_response"):
             fields["end_after_response"] = True
         if reply.status == 204:
-            return await self._finish(record, rpcs, fields, now)
+            return await self._finish(record, rpcs, fields, now, verified, envelope, connection)
         if reply.message is not None:
             rpcs.append(_rpc(now, "acs", reply.message, reply.message_id))
             self.metrics.messages.inc(direction="acs", rpc=reply.message)
         rpc_count = int(record.get("rpc_count", 0))
         if not await self.sessions.save(session_id, record["seq"], fields, rpcs, rpc_count):
+            if not verified:
+                # Handled on a stale copy: the task claimed for this reply never left; it goes back
+                # to the queue, and the message is handled on the session as it is now.
+                if known.sent is not None:
+                    await self.dispatcher.withdraw(known.sent, session_id)
+                return await self._verified_again(session_id, envelope, connection)
             return await self._lost_save(session_id)
         saved = {**record, **fields, "seq": record["seq"] + 1, "rpc_count": rpc_count + len(rpcs)}
         saved.pop("rpcs", None)  # the history list is the database's; only the count matters here
@@ -406,9 +479,21 @@ class CwmpService:
             session.end()
             return Reply(204), known
         outgoing, known = await self.dispatcher.next_request(ctx, known)
+        drain = record.get("drain") or {}
+        if outgoing is None and TASKS_DRAINED in drain:
+            # Nothing left of what the Inform's marks counted: store the mark as drained, unless it
+            # moved (a task was queued while this session ran, such as a profile's re-plan): then
+            # the mark is read again and this session claims until the queue is empty.
+            record["drain"] = {name: mark for name, mark in drain.items() if name != TASKS_DRAINED}
+            repository, mark = self.dispatcher.repository, drain[TASKS_DRAINED]
+            while outgoing is None and not await repository.drain_tasks(ctx.device_id, mark):
+                mark = await repository.task_mark(ctx.device_id)
+                outgoing, known = await self.dispatcher.next_request(ctx, replace(known, claims_left=None))
+                if outgoing is not None:  # drained when the session next finds the queue empty
+                    record["drain"][TASKS_DRAINED] = mark
         if outgoing is None:
             session.end()
-            return Reply(204), known
+            return Reply(204), replace(known, claims_left=0)  # nothing left queued for this session
         if outgoing.ends_session:
             record["end_after_response"] = True
         return Reply.soap(session.send_request(outgoing.message, outgoing.request_id)), known
@@ -431,20 +516,45 @@ class CwmpService:
                 loggable(request.file_type),
             )
 
-    async def _finish(self, record: Document, rpcs: list[Document], fields: Document, now: datetime) -> Reply:
+    async def _finish(
+        self,
+        record: Document,
+        rpcs: list[Document],
+        fields: Document,
+        now: datetime,
+        verified: bool = True,
+        envelope: Envelope | None = None,
+        connection: Any = None,
+    ) -> Reply:
         session_id, device_id = record["_id"], record["device_id"]
         self.live.drop(session_id)
         duration = (now - record["started_at"]).total_seconds()
         ending = {**fields, "ended_at": now, "outcome": "ok", "duration_ms": int(duration * 1000)}
-        for live_only in ("snapshot", "resumable", "lease_until"):
+        for live_only in LIVE_ONLY:
             ending.pop(live_only, None)
         done = await self.sessions.save(session_id, record["seq"], ending, rpcs, record.get("rpc_count", 0), final=True)
         if not done:
+            if not verified:
+                return await self._verified_again(session_id, envelope, connection)
             return await self._lost_save(session_id)
+        # Every task this session touched is final or waits for proof (which moved the proof mark):
+        # the proof mark it read at the Inform is drained (the queue's was, when it found it empty).
+        drain = dict(record.get("drain") or {})
+        drain.pop(TASKS_DRAINED, None)
+        await self.dispatcher.repository.drained(device_id, drain)
         await self.locks.release(device_id, session_id)
         self.metrics.sessions.inc(outcome="ok")
         log.info("session %s for %s ended after %.3f s", session_id, device_id, duration)
         return Reply(204, clear_session=True)
+
+    async def _verified_again(self, session_id: str, envelope: Envelope | None, connection: Any) -> Reply:
+        """The message was handled on this worker's copy of the session, which another worker had
+        moved on: handle it again on the record as stored."""
+        self.live.drop(session_id)
+        record = await self.sessions.load_live(session_id)
+        if record is None:
+            return Reply.reason(409, "this CWMP session has ended; start a new one with Inform")
+        return await self._continue(record, envelope, connection)
 
     async def _lost_save(self, session_id: str) -> Reply:
         """The record moved on without this request: a racing request won, or the session ended.

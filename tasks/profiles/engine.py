@@ -186,8 +186,9 @@ class ProfileEngine:
 
     # -- the session hook ------------------------------------------------------------------------
 
-    async def on_inform(self, device: Document, inform: Inform, bootstrap: bool) -> None:
-        """Queue what brings the device to its configuration, when an event of its profiles fired."""
+    async def on_inform(self, device: Document, inform: Inform, bootstrap: bool) -> int:
+        """Queue what brings the device to its configuration, when an event of its profiles fired;
+        how many tasks were queued (the session claims them: ``TaskMarks``)."""
         events = inform_events(inform)
         on_demand = bool(device.get(REPROVISION))
         if on_demand:
@@ -197,16 +198,17 @@ class ProfileEngine:
             # This Inform's proofs (dispatcher.on_inform) may have settled them since ``device`` was read.
             fresh = await self.devices.get(str(device["_id"]), {STATE: 1})
             state = dict((fresh or {}).get(STATE) or {})
+            state["pending"] = await self._still_open(state.get("pending") or [])
         profiles = await self.catalog.current()
         facts = DeviceFacts.of(device)
         candidates = [p for p in profiles if p.spec.enabled and matches_device(p.spec.selector, facts)]
         own = bool(device.get(OVERRIDES)) and bool(events & {ApplyEvent.BOOTSTRAP, ApplyEvent.ON_DEMAND})
         if not own and not triggered(candidates, events):
-            return
+            return 0
         if state.get("status") == Status.BLOCKED and not on_demand:
-            return  # an operator must look at it (re-provision unblocks)
+            return 0  # an operator must look at it (re-provision unblocks)
         if state.get("pending") and not (bootstrap or on_demand):
-            return  # the last application's tasks are still queued: they go in this session
+            return 0  # the last application's tasks are still queued: they go in this session
         if state.get("pending"):
             await self._cancel(state["pending"], "a newer application (BOOTSTRAP or re-provision) replaced it")
         if bootstrap:
@@ -215,9 +217,9 @@ class ProfileEngine:
             state = {key: value for key, value in state.items() if key in ("failures",)}
         if on_demand:
             state["failures"], state["refused"] = 0, []
-        await self._apply(device, state, bootstrap, on_demand)
+        return await self._apply(device, state, bootstrap, on_demand)
 
-    async def _apply(self, device: Mapping[str, Any], state: Document, bootstrap: bool, on_demand: bool) -> None:
+    async def _apply(self, device: Mapping[str, Any], state: Document, bootstrap: bool, on_demand: bool) -> int:
         device_id = str(device["_id"])
         read_tables = frozenset(state.pop("read_tables", None) or [])
         evaluation = await self.evaluate({**device, STATE: state}, bootstrap=bootstrap, read_tables=read_tables)
@@ -239,7 +241,7 @@ class ProfileEngine:
             unchanged = state.get("status") in same and state.get("key") == config.key
             if not unchanged or on_demand:
                 await self._save(device_id, {**base, "status": status, "pending": []}, clear_request=True)
-            return
+            return 0
         steps = plan(result)
         tasks = [await self._queue(device_id, request, config.key) for request in steps.requests]
         invalid = [{"name": n, "reason": why} for n, why in steps.invalid]
@@ -263,12 +265,24 @@ class ProfileEngine:
             len(tasks),
             config.key,
         )
+        return len(tasks)
 
     def _still_refused(self, state: Mapping[str, Any], result: Drift) -> list[Document]:
         """Refusals still relevant: those whose desired value is unchanged."""
         kept = {self.digest(c.name, c.desired.value) for c in result.refused}
         kept |= {table_digest(table, self.digest) for table in result.missing}
         return [r for r in state.get("refused") or [] if r.get("digest") in kept]
+
+    async def _still_open(self, task_ids: list[str]) -> list[str]:
+        """Pending tasks that can still run. One expired by the scheduled job or cancelled by an
+        operator ends without the dispatcher's final hooks: it must not hold the device's
+        configuration back for ever (rare: normally the tasks end in the session that queued them)."""
+        still = []
+        for task_id in task_ids:
+            task = await self.queue.repository.get(task_id)
+            if task is not None and task["status"] in ("queued", "dispatched"):
+                still.append(task_id)
+        return still
 
     async def _queue(self, device_id: str, request: Any, key: str) -> str:
         task = self.queue.new_document(device_id, request, PROFILES_USER)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo import AsyncMongoClient, IndexModel, UpdateOne
@@ -14,6 +14,7 @@ from pymongo.errors import AutoReconnect, ConnectionFailure, OperationFailure
 from pymongo.uri_parser import parse_uri
 
 from tasks.records import Document as Document  # re-exported: the alias lives in tasks/records.py
+from tasks.store.group_commit import COMMANDS_IN_FLIGHT, GroupWriter
 
 DEFAULT_DATABASE = "acs"
 
@@ -24,9 +25,23 @@ class Database:
 
     client: AsyncMongoClient[Document]
     db: AsyncDatabase[Document]
+    _writers: dict[str, GroupWriter] = field(default_factory=dict, compare=False, repr=False)
+    _write_slots: list[asyncio.Semaphore] = field(default_factory=list, compare=False, repr=False)
 
     def collection(self, name: str) -> AsyncCollection[Document]:
         return self.db[name]
+
+    def writer(self, name: str) -> GroupWriter:
+        """The process's one group-commit writer of a collection (``tasks/store/group_commit.py``)."""
+        if name not in self._writers:
+            if not self._write_slots:
+                self._write_slots.append(asyncio.Semaphore(COMMANDS_IN_FLIGHT))
+            self._writers[name] = GroupWriter(self.db[name], in_flight=self._write_slots[0])
+        return self._writers[name]
+
+    def group_commit_figures(self) -> dict[str, tuple[int, int]]:
+        """(bulk commands, writes they carried) per collection, since the process started."""
+        return {name: (writer.commands, writer.statements) for name, writer in self._writers.items()}
 
     async def ping(self) -> bool:
         try:

@@ -16,6 +16,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from tasks.store.db import Database, Document, ensure_indexes
+from tasks.store.group_commit import Insert
 
 ONLINE = "online"
 OFFLINE = "offline"
@@ -40,6 +41,7 @@ def hour_of(at: datetime) -> str:
 class DeviceEventRepository:
     def __init__(self, database: Database) -> None:
         self._events = database.collection("device_events")
+        self._writer = database.writer("device_events")  # a boot per BOOTSTRAP: group commit
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._events, INDEXES)
@@ -47,10 +49,10 @@ class DeviceEventRepository:
     async def record(
         self, device_id: str, event_type: str, at: datetime, detail: Mapping[str, Any] | None = None
     ) -> None:
-        await self._events.insert_one(
+        await self._writer.write(Insert(
             {"_id": str(ObjectId()), "device_id": device_id, "type": event_type, "at": at, "hour": hour_of(at),
              "detail": dict(detail or {})}
-        )
+        ))
 
     async def for_device(
         self, device_id: str, before: datetime | None = None, limit: int = 50, types: list[str] | None = None

@@ -18,6 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from tasks import search
 from tasks.store.db import Database, Document, ensure_indexes, flush_updates
+from tasks.store.group_commit import Update
 
 INDEXES = [
     IndexModel([("serial_number", ASCENDING)]),
@@ -65,6 +66,7 @@ def with_due_slice(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 FACTS_PROJECTION = dict.fromkeys((*search.FACTS, *search.SEARCH_FIELDS), 1)
 LISTED = {"search": 0}  # the tokens stay in the database
+SMALL_EXPORT = 1000  # matches a stream reads in one query (more: partition by partition)
 WHOLE, GROUP, BUCKET = "whole", "group", "bucket"
 # FerretDB reads and decodes each matching document (about 0.3-1 ms each here), so a page reads a
 # few hundred at most.
@@ -115,6 +117,29 @@ class CredentialsRequired(Exception):
     def __init__(self, device_id: str) -> None:
         self.device_id = device_id
         super().__init__(f"device {device_id} must authenticate with its own credentials")
+
+
+@dataclass(frozen=True)
+class StoredInform:
+    device: Document  # as written
+    created: bool
+    before: Document  # as it was ({} for a new device)
+
+
+def _stored_time(value: Any) -> Any:
+    """A datetime as BSON keeps it (milliseconds), so a document applied here reads as stored."""
+    return value.replace(microsecond=value.microsecond // 1000 * 1000) if isinstance(value, datetime) else value
+
+
+def _applied(device_id: str, before: Document | None, update: Mapping[str, Any]) -> Document:
+    """The device after ``update`` (``$set``, ``$setOnInsert``, ``$inc``) was applied to ``before``."""
+    device: Document = {"_id": device_id, **update["$setOnInsert"]} if before is None else dict(before)
+    device.update(update["$set"])
+    for name in update.get("$unset", {}):
+        device.pop(name, None)
+    for name, step in update.get("$inc", {}).items():
+        device[name] = int(device.get(name, 0)) + step
+    return {name: _stored_time(value) for name, value in device.items()}
 
 
 def is_online(device: Document, now: datetime) -> bool:
@@ -178,6 +203,7 @@ class DeviceFilter:
 class DeviceRepository:
     def __init__(self, database: Database) -> None:
         self._devices = database.collection("devices")
+        self._writer = database.writer("devices")
         self._state = database.collection("job_state")  # where the offline scan stopped
 
     async def ensure_indexes(self) -> None:
@@ -191,7 +217,21 @@ class DeviceRepository:
         now: datetime,
         without_own_credentials: bool = False,
     ) -> tuple[Document, bool]:
-        """Upsert identity and session-time state; returns the device and whether it is new.
+        """Upsert identity and session-time state; returns the device and whether it is new."""
+        stored = await self.upsert_inform(device_id, identity, state, now, without_own_credentials)
+        return stored.device, stored.created
+
+    async def upsert_inform(
+        self,
+        device_id: str,
+        identity: Mapping[str, Any],
+        state: Mapping[str, Any],
+        now: datetime,
+        without_own_credentials: bool = False,
+        marks: Mapping[str, int] | None = None,
+    ) -> StoredInform:
+        """Upsert identity and session-time state in one findAndModify (``marks``: counters to
+        increment in the same write, the task marks of a task queued with this Inform).
 
         The filter names the identity fields too: a device whose DeviceId maps to the id of another
         device (``A-B`` + ``C9`` and ``A`` + ``B-C9``) makes the upsert insert a second ``_id`` and
@@ -199,18 +239,33 @@ class DeviceRepository:
         ``without_own_credentials`` (a speaker that did not use the device's own credentials) adds
         "has no ``cpe_username``" to the filter the same way (:class:`CredentialsRequired`).
 
-        A new device gets its search fields in the same upsert; a known one gets them rewritten only
-        when its searchable facts changed (a new IP), so a periodic Inform costs no extra write.
+        The write returns the document as it was (the session needs a few of its earlier values,
+        such as the provisioning task a BOOTSTRAP replaces); the device as written is that plus the
+        update, applied here. A new device gets its search fields in the same upsert; a known one
+        gets them rewritten only when its searchable facts changed (a new IP), so a periodic Inform
+        costs no extra write.
         """
-        on_insert = {"first_inform": now, "tags": [], **search.search_fields(device_id, {**identity, **state}),
-                     "health_due": due_slice(now)}  # a new device gets its first health read at once
+        on_insert = {
+            "first_inform": now,
+            "tags": [],
+            **search.search_fields(device_id, {**identity, **state}),
+            # A new device has no task yet (TaskMarks; tasks are queued for stored devices only).
+            "tasks_mark": 0,
+            "tasks_drained": 0,
+            "proof_mark": 0,
+            "proof_drained": 0,
+            "health_due": due_slice(now),  # a new device gets its first health read at once
+        }
+        on_insert = {name: value for name, value in on_insert.items() if name not in (marks or {})}
         state = with_due_slice(state)
-        update = {"$set": {**identity, **state, "last_inform": now}, "$setOnInsert": on_insert}
+        update: Document = {"$set": {**identity, **state, "last_inform": now}, "$setOnInsert": on_insert}
+        if marks:
+            update["$inc"] = dict(marks)
         key = {field: identity[field] for field in IDENTITY_FIELDS if field in identity}
         guard: Document = {"cpe_username": {"$exists": False}} if without_own_credentials else {}
         try:
-            updated = await self._devices.find_one_and_update(
-                {"_id": device_id, **key, **guard}, update, upsert=True, return_document=ReturnDocument.AFTER
+            before = await self._devices.find_one_and_update(
+                {"_id": device_id, **key, **guard}, update, upsert=True, return_document=ReturnDocument.BEFORE
             )
         except DuplicateKeyError:
             projection = dict.fromkeys([*IDENTITY_FIELDS, "cpe_username"], 1)
@@ -220,15 +275,12 @@ class DeviceRepository:
             if without_own_credentials and stored.get("cpe_username") is not None:
                 raise CredentialsRequired(device_id) from None
             # A record without identity fields (written by an import, not by an Inform) is adopted.
-            updated = await self._devices.find_one_and_update(
-                {"_id": device_id}, update, upsert=True, return_document=ReturnDocument.AFTER
+            before = await self._devices.find_one_and_update(
+                {"_id": device_id}, update, upsert=True, return_document=ReturnDocument.BEFORE
             )
-        assert updated is not None  # upsert always returns a document
-        await self._refresh_search(updated)
-        first = updated.get("first_inform")
-        # BSON dates keep milliseconds: compare at that precision (else a new device never looks new).
-        stored_now = now.replace(microsecond=now.microsecond // 1000 * 1000, tzinfo=None)
-        return updated, first is not None and first.replace(tzinfo=None) == stored_now
+        device = _applied(device_id, before, update)
+        await self._refresh_search(device)
+        return StoredInform(device, before is None, before or {})
 
     async def _refresh_search(self, device: Document | None) -> None:
         """Rewrite the search fields of a device just read back, when its facts moved from them."""
@@ -300,12 +352,25 @@ class DeviceRepository:
                                             for device_id, fields in changes])
 
     async def update_if(
-        self, device_id: str, condition: Mapping[str, Any], fields: Mapping[str, Any], unset: list[str]
+        self,
+        device_id: str,
+        condition: Mapping[str, Any],
+        fields: Mapping[str, Any],
+        unset: list[str],
+        *,
+        wait_only: bool = False,
     ) -> bool:
-        """Set ``fields`` and drop ``unset`` in one write, only while the device matches ``condition``."""
+        """Set ``fields`` and drop ``unset`` in one write, only while the device matches ``condition``.
+
+        ``wait_only``: the caller needs no answer but "stored" (it returns True then), so the write
+        goes with other sessions' writes (``group_commit.py``).
+        """
         update: Document = {"$set": with_due_slice(fields)}
         if unset:
             update["$unset"] = dict.fromkeys(unset, "")
+        if wait_only:
+            await self._writer.write(Update({**condition, "_id": device_id}, update))
+            return True
         result = await self._devices.update_one({**condition, "_id": device_id}, update)
         return result.matched_count == 1
 
@@ -512,6 +577,14 @@ class DeviceRepository:
                         yield device
             return
         query = device_filter.to_query(datetime.min)
+        if query:  # a small result is one read (an OLT's 512 devices): 64 partition reads cost more
+            async with self._devices.find(query, projection or LISTED).limit(SMALL_EXPORT + 1) as cursor:
+                small = [device async for device in cursor]
+            if len(small) <= SMALL_EXPORT:
+                small.sort(key=lambda device: device["_id"])
+                for device in small:
+                    yield device
+                return
         for group in range(search.GROUPS):
             async with self._devices.find({**query, "page_group": group}, projection or LISTED,
                                           batch_size=READ_BATCH) as cursor:

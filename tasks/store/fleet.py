@@ -1,13 +1,19 @@
-"""The ``fleet_summary`` collection: the last fleet census (``tasks/fleet.py``), one document."""
+"""The ``fleet_summary`` collection: the last fleet census (``tasks/fleet.py``): one document of
+totals and breakdowns (what the landing page reads), and one per OLT with its PON ports
+(``olt:<id>``), so no page reads every OLT's ports. An OLT gone from the fleet keeps its last
+document; the summary no longer lists it, and the console shows only OLTs the summary lists."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from pymongo import ReplaceOne
+
 from tasks.store.db import Database, Document
 
 SUMMARY_ID = "fleet"
+WRITE_BATCH = 500
 
 
 class FleetSummaryRepository:
@@ -17,8 +23,16 @@ class FleetSummaryRepository:
     async def ensure_indexes(self) -> None:
         """Read by ``_id`` only."""
 
-    async def save(self, summary: Mapping[str, Any]) -> None:
+    async def save(self, summary: Mapping[str, Any], pons: Mapping[str, list[Document]]) -> None:
+        writes = [ReplaceOne({"_id": f"olt:{olt}"}, {"_id": f"olt:{olt}", "olt": olt, "pons": ports}, upsert=True)
+                  for olt, ports in pons.items()]
+        for start in range(0, len(writes), WRITE_BATCH):
+            await self._summaries.bulk_write(writes[start:start + WRITE_BATCH], ordered=False)
         await self._summaries.replace_one({"_id": SUMMARY_ID}, {**summary, "_id": SUMMARY_ID}, upsert=True)
+
+    async def pons_of(self, olt: str) -> list[Document]:
+        found = await self._summaries.find_one({"_id": f"olt:{olt}"})
+        return list((found or {}).get("pons") or [])
 
     async def get(self) -> Document | None:
         return await self._summaries.find_one({"_id": SUMMARY_ID})

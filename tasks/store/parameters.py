@@ -30,6 +30,7 @@ from pymongo import UpdateOne
 from tasks.secret_values import REDACTED, is_secret, shown
 from tasks.secretbox import SecretBox
 from tasks.store.db import Database, Document, flush_updates
+from tasks.store.group_commit import Update
 
 VALUE = "~v"
 TYPE = "~t"
@@ -100,6 +101,7 @@ def _walk(node: Document, segments: list[str]) -> Iterable[CachedParameter]:
 class ParameterRepository:
     def __init__(self, database: Database, box: SecretBox | None = None) -> None:
         self._parameters = database.collection("parameters")
+        self._writer = database.writer("parameters")  # an Inform's values, an answer's: group commit
         self._box = box
 
     def _stored(self, name: str, value: Any) -> Any:
@@ -137,7 +139,7 @@ class ParameterRepository:
             update[f"{path}.{TYPE}"] = value_type
             update[f"{path}.{UPDATED}"] = now
         if replace:
-            await self._parameters.update_one({"_id": device_id}, {"$set": {ROOT: _nest(update)}}, upsert=True)
+            await self._writer.write(Update({"_id": device_id}, {"$set": {ROOT: _nest(update)}}, upsert=True))
         else:
             await self._set(device_id, update)
 
@@ -162,14 +164,14 @@ class ParameterRepository:
         if not update:
             return
         if len(update) <= MANY_PATHS:
-            await self._parameters.update_one({"_id": device_id}, {"$set": update}, upsert=True)
+            await self._writer.write(Update({"_id": device_id}, {"$set": update}, upsert=True))
             return
         document = await self._parameters.find_one({"_id": device_id}, {ROOT: 1})
         tree = _nest(update, (document or {}).get(ROOT))
         await self._parameters.update_one({"_id": device_id}, {"$set": {ROOT: tree}}, upsert=True)
 
     async def delete_subtree(self, device_id: str, object_name: str) -> None:
-        await self._parameters.update_one({"_id": device_id}, {"$unset": {field_path(object_name): ""}})
+        await self._writer.write(Update({"_id": device_id}, {"$unset": {field_path(object_name): ""}}))
 
     async def get(self, device_id: str, prefix: str = "") -> dict[str, CachedParameter]:
         projection = {field_path(prefix) if prefix else ROOT: 1}

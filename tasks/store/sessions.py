@@ -7,6 +7,7 @@ the sequence number that was loaded, so two requests racing on one session canno
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,9 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from tasks.store.db import Database, Document, ensure_indexes
+from tasks.store.group_commit import Insert, Update
 
+LIVE_ONLY = ("snapshot", "resumable", "lease_until", "claims_left", "drain")  # a running session's state only
 MAX_RPCS_PER_SESSION = 500  # bounded document; later exchanges are counted, not listed
 INDEXES = [
     IndexModel([("device_id", ASCENDING), ("started_at", DESCENDING)]),
@@ -27,6 +30,7 @@ INDEXES = [
 class SessionRepository:
     def __init__(self, database: Database) -> None:
         self._sessions = database.collection("sessions")
+        self._writer = database.writer("sessions")
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._sessions, INDEXES)
@@ -34,7 +38,7 @@ class SessionRepository:
     async def create(self, record: Document) -> bool:
         """False when the id is taken: a later Inform of the device ended this session already."""
         try:
-            await self._sessions.insert_one({**record, "live": True, "seq": 0, "rpc_count": len(record["rpcs"])})
+            await self._writer.write(Insert({**record, "live": True, "seq": 0, "rpc_count": len(record["rpcs"])}))
         except DuplicateKeyError:
             return False
         return True
@@ -83,22 +87,36 @@ class SessionRepository:
 
         ``final`` ends the session in the same write: no longer live, snapshot dropped.
         """
-        update: Document = {"$set": dict(fields), "$inc": {"seq": 1, "rpc_count": len(rpcs)}}
+        # ``saved_as``: tells this save from another one of the same sequence (group_commit.py).
+        token = secrets.token_hex(8)
+        update: Document = {"$set": {**fields, "saved_as": token}, "$inc": {"seq": 1, "rpc_count": len(rpcs)}}
         room = MAX_RPCS_PER_SESSION - rpc_count
         if rpcs and room > 0:
             update["$push"] = {"rpcs": {"$each": rpcs[:room]}}
         if final:
             update["$set"]["live"] = False
-            update["$unset"] = {"snapshot": "", "resumable": "", "lease_until": ""}
-        result = await self._sessions.update_one({"_id": session_id, "seq": seq, "live": True}, update)
-        return result.matched_count == 1
+            update["$unset"] = dict.fromkeys(LIVE_ONLY, "")
+        # Group-committed: a filter that no longer matches (another request saved first, or the
+        # session ended) makes the upsert insert ``session_id`` again, which collides on ``_id``.
+        try:
+            await self._writer.write(
+                Update(
+                    {"_id": session_id, "seq": seq, "live": True},
+                    update,
+                    upsert=True,
+                    applied={"_id": session_id, "seq": seq + 1, "saved_as": token},
+                )
+            )
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def finish(self, session_id: str, fields: Mapping[str, Any]) -> bool:
         result = await self._sessions.update_one(
             {"_id": session_id, "live": True},
             {
                 "$set": {**fields, "live": False},
-                "$unset": {"snapshot": "", "resumable": "", "lease_until": ""},
+                "$unset": dict.fromkeys(LIVE_ONLY, ""),
                 "$inc": {"seq": 1},
             },
         )

@@ -7,7 +7,9 @@ task moves ``queued -> dispatched`` exactly once whoever races for it (STYLE: cl
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -19,6 +21,7 @@ from schemas.tasks import TaskStatus
 from tasks.lifecycle import TaskMove, TaskPhase, advance, stored
 from tasks.records import TaskRecord
 from tasks.store.db import Database, Document, ensure_indexes
+from tasks.store.group_commit import Insert, Update
 
 INDEXES = [
     IndexModel([("device_id", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]),
@@ -33,6 +36,36 @@ INDEXES = [
     IndexModel([("created_by", ASCENDING), ("status", ASCENDING)]),
 ]
 OPEN = [TaskStatus.QUEUED.value, TaskStatus.DISPATCHED.value]
+# Marks on the device document that tell its next Inform whether the session must look for tasks
+# (``TaskMarks``): each task queued (created or re-queued) adds one to ``tasks_mark``, each task that
+# detaches from a session to wait for a later Inform adds one to ``proof_mark``. A session that
+# found nothing left stores the marks it read as ``tasks_drained`` / ``proof_drained``.
+TASKS_MARK, TASKS_DRAINED = "tasks_mark", "tasks_drained"
+PROOF_MARK, PROOF_DRAINED = "proof_mark", "proof_drained"
+
+
+@dataclass(frozen=True)
+class TaskMarks:
+    """What the device document (read by the Inform's upsert) says about the device's tasks.
+
+    ``queued`` is an upper bound of the tasks that may be queued (tasks queued since a session last
+    found none; None: unknown, a device stored before the marks); ``proof`` whether some task may
+    wait for this Inform's proof. A task is always stored before its mark moves, so a session that
+    reads a mark sees every task it counts.
+    """
+
+    tasks: int
+    proof: int
+    queued: int | None
+    proof_pending: bool
+
+    @classmethod
+    def of(cls, device: Mapping[str, Any]) -> TaskMarks:
+        tasks, proof = int(device.get(TASKS_MARK, 0)), int(device.get(PROOF_MARK, 0))
+        drained = device.get(TASKS_DRAINED)
+        queued = None if drained is None else max(tasks - int(drained), 0)
+        proof_drained = device.get(PROOF_DRAINED)
+        return cls(tasks, proof, queued, proof_drained is None or int(proof_drained) != proof)
 
 
 def by_id(task_id: str, device_id: str | None) -> Document:
@@ -53,6 +86,11 @@ class TaskRepository:
         # _id makes "sent at most once" hold even where findAndModify is not atomic (FerretDB 1.24
         # reads, then writes by _id), and it is the record of every send.
         self._sends = database.collection("task_sends")
+        # The device's task marks (``TaskMarks``), moved after the task itself is written.
+        self._devices = database.writer("devices")
+        self._device_marks = database.collection("devices")
+        self._writer = database.writer("tasks")
+        self._send_writer = database.writer("task_sends")
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._tasks, INDEXES)
@@ -75,17 +113,61 @@ class TaskRepository:
         """True when this session is the first and only one to send this step of this attempt."""
         key = f"{task_id}/{attempt}/{step}"
         try:
-            await self._sends.insert_one({"_id": key, "task_id": task_id, "session_id": session_id, "at": now})
+            await self._send_writer.write(
+                Insert({"_id": key, "task_id": task_id, "session_id": session_id, "at": now})
+            )
         except DuplicateKeyError:
             return False
         return True
 
-    async def insert(self, task: TaskRecord) -> None:
-        await self._tasks.insert_one(task)
+    async def insert(self, task: TaskRecord, *, marked: bool = False) -> None:
+        """Store a queued task, then move its device's ``tasks_mark`` (``marked``: the caller
+        moved it already, in the Inform's device upsert)."""
+        await self._writer.write(Insert(task))
+        if not marked:
+            await self._mark(task["device_id"], TASKS_MARK)
+
+    async def _mark(self, device_id: str, mark: str) -> None:
+        await self._devices.write(Update({"_id": device_id}, {"$inc": {mark: 1}}))
+
+    async def drained(self, device_id: str, marks: Mapping[str, int]) -> None:
+        """A session ended with nothing left: its device's next Inform skips the task queries while
+        the marks stay as the session read them (``PROOF_DRAINED``; ``TASKS_DRAINED``: see
+        :meth:`drain_tasks`)."""
+        if marks:
+            await self._devices.write(Update({"_id": device_id}, {"$set": dict(marks)}))
+
+    async def drain_tasks(self, device_id: str, mark: int) -> bool:
+        """Store ``mark`` as the device's ``tasks_drained`` if ``tasks_mark`` is still ``mark``; False
+        when it moved (a task was queued meanwhile). Group-committed, the condition told by the
+        upsert colliding (``group_commit.py``)."""
+        current: Any = mark if mark else {"$in": [0, None]}  # a device stored before the marks has none
+        try:
+            await self._devices.write(
+                Update({"_id": device_id, TASKS_MARK: current}, {"$set": {TASKS_DRAINED: mark}}, upsert=True)
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def task_mark(self, device_id: str) -> int:
+        """The device's ``tasks_mark`` as stored now (read after it moved during a session)."""
+        device = await self._device_marks.find_one({"_id": device_id}, {TASKS_MARK: 1})
+        return int((device or {}).get(TASKS_MARK, 0))
+
+    async def detach(self, task_id: str, session_id: str | None, fields: Mapping[str, Any], device_id: str) -> bool:
+        """A dispatched task leaves its session to wait for a later Inform (``session_id`` None in
+        ``fields``): its device's ``proof_mark`` moves, so that Inform looks for it."""
+        moved = await self.update_dispatched(task_id, session_id, fields, device_id)
+        if moved:
+            await self._mark(device_id, PROOF_MARK)
+        return moved
 
     async def insert_many(self, tasks: list[TaskRecord]) -> None:
+        """Store queued tasks in one write, then move each device's ``tasks_mark`` (group-committed)."""
         if tasks:
             await self._tasks.insert_many(tasks, ordered=False)
+            await asyncio.gather(*(self._mark(task["device_id"], TASKS_MARK) for task in tasks))
 
     async def get(self, task_id: str, device_id: str | None = None) -> TaskRecord | None:
         return await self._tasks.find_one(by_id(task_id, device_id))
@@ -154,6 +236,23 @@ class TaskRepository:
             return_document=ReturnDocument.AFTER,
         )
 
+    async def finish_known(
+        self, task: TaskRecord, expected: list[str], status: TaskStatus, fields: Mapping[str, Any]
+    ) -> TaskRecord | None:
+        """:meth:`finish` for a task the caller holds whole (a session's own task): group-committed,
+        and the task as finished is built from it instead of read back. None if the task was no
+        longer in one of ``expected`` (the upsert then collides on ``_id``: ``group_commit.py``)."""
+        update = {"$set": {**fields, "status": status.value}, "$unset": {"lease_until": ""}}
+        query = {**by_id(task["_id"], task["device_id"]), "status": {"$in": expected}}
+        try:
+            applied = {**by_id(task["_id"], task["device_id"]), "status": status.value}
+            await self._writer.write(Update(query, update, upsert=True, applied=applied))
+        except DuplicateKeyError:
+            return None
+        finished: Document = {**task, **fields, "status": status.value}
+        finished.pop("lease_until", None)
+        return cast(TaskRecord, finished)
+
     async def requeue(
         self, task_id: str, session_id: str, fields: Mapping[str, Any], device_id: str | None = None
     ) -> bool:
@@ -170,6 +269,8 @@ class TaskRepository:
                 "$unset": {"lease_until": "", "step": "", "state": ""},
             },
         )
+        if result.matched_count == 1 and device_id is not None:
+            await self._mark(device_id, TASKS_MARK)
         return result.matched_count == 1
 
     async def in_session(self, session_id: str) -> list[TaskRecord]:

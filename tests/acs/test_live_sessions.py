@@ -64,3 +64,13 @@ def test_sessions_that_ended_elsewhere_are_swept_and_the_size_is_bounded() -> No
         del gone  # the connection closed and was collected
     assert len(live) <= 50
     assert live.get("keep", 1, kept, NOW) is not None
+
+
+def test_the_record_made_at_the_inform_serves_the_next_message_on_its_connection_only() -> None:
+    live, conn = LiveSessions(), Transport()
+    live.put("S", conn, record(0), NOW)
+    hit = live.first("S", conn, NOW)
+    assert hit is not None and hit["seq"] == 0  # unverified: the caller's save names sequence 0
+    assert live.first("S", Transport(), NOW) is None  # another connection reads the database
+    live.put("S", conn, record(1), NOW)
+    assert live.first("S", conn, NOW) is None  # saved since: only a cookie naming 1 may use it

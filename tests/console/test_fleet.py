@@ -12,7 +12,7 @@ from urllib.parse import unquote
 import pytest
 
 from acs.console import devices_list
-from tasks.fleet import FleetCensus, count, level_status
+from tasks.fleet import FleetCensus, FleetCount, level_status
 from tasks.store.fleet import FleetSummaryRepository
 from tests.console.conftest import ConsoleHarness, LoggedIn
 from tests.console.test_incidents import _incident
@@ -63,17 +63,22 @@ def _listed(page: str) -> int:
 
 
 def test_counting_is_pure_and_levels_say_down_degraded_ok() -> None:
-    summary = count([
+    counting = FleetCount()
+    for device in [
         {"presence": "online", "health_definite": "critical", "product_class": "X", "software_version": "1",
          "olt_id": "O", "pon_port": "1", "tags": ["region:r"]},
         {"presence": "offline", "product_class": "X", "software_version": "2", "olt_id": "O", "pon_port": "2"},
         {"presence": "online", "product_class": "Y"},
-    ])
+    ]:
+        counting.add(device)
+    summary = counting.summary()
     assert (summary["total"], summary["online"], summary["offline"], summary["critical"]) == (3, 2, 1, 1)
     assert summary["by_model"][0] == {"model": "X", "total": 2, "online": 1, "offline": 1, "ok": 0, "warn": 0,
                                       "critical": 1}
-    pons = {row["pon"]: level_status(row) for row in summary["by_olt"][0]["pons"]}
+    pons = {row["pon"]: level_status(row) for row in counting.pons_by_olt()["O"]}
     assert pons == {"1": "degraded", "2": "down"}
+    assert (summary["by_olt"][0]["pon_count"], summary["by_olt"][0]["pons_down"]) == (2, 1)
+    assert "pons" not in summary["by_olt"][0], "the landing page's document holds no PON rows"
     assert level_status(summary["by_olt"][0]) == "degraded"
     assert level_status({"online": 3, "offline": 0}) == "ok" and level_status({}) == "unknown"
 

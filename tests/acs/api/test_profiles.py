@@ -379,3 +379,18 @@ async def test_a_subscriber_bound_by_the_pppoe_login_the_device_reports(api: Api
     assert config["subscriber"] == "L-1"
     bound = await services.repositories.subscribers.get("L-1")
     assert bound is not None and bound["device_id"] == cpe.device_id
+
+
+async def test_tasks_expired_or_cancelled_outside_a_session_do_not_hold_the_device_back(api: ApiHarness) -> None:
+    await api.call("POST", "/api/v1/profiles", json={"name": "base", "parameters": {"wifi.ssid": "isp"}})
+    cpe = ont(api, "STUCK001")
+    await cpe.run_session(["0 BOOTSTRAP"], stop_after_requests=0)  # gone before any answer
+    _, config = await api.call("GET", f"/api/v1/devices/{cpe.device_id}/configuration", "viewer")
+    assert config["state"]["status"] == "applying"
+    services = api.services
+    for task in await services.repositories.tasks.for_device(cpe.device_id, None, 10):
+        if task["created_by"] == "profiles" and task["status"] == "queued":
+            await services.queue.cancel(task["_id"], "an operator")  # no final hook runs for this
+    again = await cpe.run_session(["1 BOOT"])
+    assert [[p.name for p in m.parameters] for m in profile_sets(again)] == [[SSID]]
+    assert cpe.params[SSID][0] == "isp"

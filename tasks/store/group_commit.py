@@ -1,0 +1,214 @@
+"""Group commit: one writer per collection and process sends many sessions' writes as one command.
+
+On FerretDB every command is at least one PostgreSQL transaction (about 2 ms of database CPU), so
+the number of commands, not their size, bounds sessions per second. Writes that need no answer
+but "done" or "that ``_id`` exists already" (a session's history, its lease, the parameter cache,
+the record of a send) are queued here; while one bulk command of a collection is in flight, the
+next writes wait and leave together in the next one (``bulk_write``, unordered: one ``insert``,
+``update`` and ``delete`` command at most). Nothing waits on a timer: a write alone is sent after
+one turn of the event loop.
+
+Durability is unchanged: :meth:`GroupWriter.write` returns only when the database acknowledged the
+command that carried the write, so a caller replies to the CPE after its writes are stored, as
+before. A write whose statement failed gets its own error (``DuplicateKeyError`` for a taken
+``_id``); an error of the whole command (the database gone, past the time limit) goes to every
+write it carried, each caller answering 503 as for a write of its own.
+
+A conditional update whose caller must know whether it matched is written as an upsert whose
+filter names the ``_id``: when the condition fails the server tries to insert that ``_id`` and the
+statement fails with a duplicate key (what the session lease does too), so the caller learns it
+from its own statement. Bulk results give totals only.
+
+FerretDB 1.24 runs an unordered ``update`` command only up to its first failing statement and
+reports that failure as index 0, without counts (MongoDB goes on and names the statement): such a
+reply makes each statement of the command checked alone (``GroupWriter._one_by_one``). An
+``insert`` reply names its failing statements correctly on both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymongo
+from pymongo import _csot  # the time limit ``pymongo.timeout`` set for the caller (no public reader)
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError, NetworkTimeout, OperationFailure, PyMongoError, WriteConcernError
+
+from tasks.records import Document
+
+DUPLICATE_KEY = 11000
+# FerretDB 1.24 holds one of its 50 PostgreSQL connections per statement of a write command for the
+# command's whole run: one insert or update of 50 statements never finished (seen at 60), and every
+# other command waited behind it. So a command carries at most MAX_BATCH statements and a process
+# has at most COMMANDS_IN_FLIGHT of them running, 16 connections (the session path's single-document
+# commands use the rest: ``tasks/store/db.py``, POOL_SIZE).
+MAX_BATCH = 8
+COMMANDS_IN_FLIGHT = 2
+# Each command has the time limit of a CWMP request's database operations (cwmp_db_timeout).
+TIME_LIMIT = 30.0
+
+
+@dataclass(frozen=True)
+class Insert:
+    document: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Update:
+    filter: Mapping[str, Any]
+    update: Mapping[str, Any]
+    upsert: bool = False
+    # A filter that finds the document only if this update was applied (for an update that may not
+    # be applied twice); None: applying it again changes nothing that matters ($set, a mark's $inc).
+    applied: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Delete:
+    filter: Mapping[str, Any]
+
+
+WriteOp = Insert | Update | Delete
+
+
+@dataclass
+class _Queued:
+    op: WriteOp
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class GroupWriter:
+    """The writes of one collection, sent in bulk: at most one batch in flight at a time."""
+
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        time_limit: float = TIME_LIMIT,
+        in_flight: asyncio.Semaphore | None = None,
+    ) -> None:
+        self._collection = collection
+        self._time_limit = time_limit
+        # Shared by the writers of one process (``Database.writer``): commands running at once.
+        self._in_flight = in_flight or asyncio.Semaphore(COMMANDS_IN_FLIGHT)
+        self._pending: list[_Queued] = []
+        self._flushing = False
+        self.commands = 0  # commands sent
+        self.statements = 0  # writes they carried
+
+    async def write(self, op: WriteOp) -> None:
+        """Queue one write and wait until the database acknowledged it (or raise its error)."""
+        queued = _Queued(op)
+        # A caller that stopped waiting (time limit, cancelled) leaves its outcome unread: read it here.
+        queued.done.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._pending.append(queued)
+        if not self._flushing:
+            self._flushing = True
+            # A fresh context: the flush must not inherit one request's time limit (pymongo.timeout).
+            asyncio.get_running_loop().create_task(self._flush(), context=contextvars.Context())
+        # The caller's own time limit (``pymongo.timeout`` of its CWMP request) bounds its wait: past
+        # it the request answers 503 as for a write of its own (the write may still be made).
+        limit = _csot.remaining()
+        if limit is None:
+            await queued.done
+            return
+        try:
+            async with asyncio.timeout(max(limit, 0)):
+                await asyncio.shield(queued.done)
+        except TimeoutError:
+            raise NetworkTimeout("the database did not acknowledge the write within the time limit") from None
+
+    async def _flush(self) -> None:
+        try:
+            # One turn of the event loop first: the requests already runnable add their writes to
+            # this command instead of the next one (no timer: nothing waits longer than that turn).
+            await asyncio.sleep(0)
+            while self._pending:
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                for kind in (Insert, Update, Delete):
+                    same = [queued for queued in batch if isinstance(queued.op, kind)]
+                    if same:
+                        await self._send(same)
+        finally:
+            self._flushing = False
+
+    async def _send(self, batch: list[_Queued]) -> None:
+        """One ``insert``, ``update`` or ``delete`` command (unordered) carrying ``batch``.
+
+        Sent as a plain command rather than ``bulk_write``: FerretDB 1.24 leaves ``nModified`` out
+        of an ``update`` reply whose statements all failed, which PyMongo's bulk API cannot read.
+        """
+        name = self._collection.name
+        first = batch[0].op
+        command: Document
+        if isinstance(first, Insert):
+            command = {"insert": name, "documents": [dict(q.op.document) for q in batch if isinstance(q.op, Insert)]}
+        elif isinstance(first, Update):
+            command = {"update": name, "updates": [
+                {"q": dict(q.op.filter), "u": dict(q.op.update), "upsert": q.op.upsert}
+                for q in batch if isinstance(q.op, Update)
+            ]}
+        else:
+            command = {"delete": name, "deletes": [
+                {"q": dict(q.op.filter), "limit": 1} for q in batch if isinstance(q.op, Delete)
+            ]}
+        command["ordered"] = False
+        self.commands += 1
+        self.statements += len(batch)
+        try:
+            async with self._in_flight:
+                with pymongo.timeout(self._time_limit):
+                    reply = await self._collection.database.command(command)
+        except Exception as exc:  # the whole command failed: every write it carried did
+            for queued in batch:
+                if not queued.done.done():
+                    queued.done.set_exception(exc)
+            return
+        errors = reply.get("writeErrors", [])
+        if errors and isinstance(first, Update) and "n" not in reply and len(batch) > 1:
+            await self._one_by_one(batch)
+            return
+        failed = {int(error["index"]): _statement_error(error) for error in errors}
+        concern = reply.get("writeConcernError")
+        for index, queued in enumerate(batch):
+            if queued.done.done():  # its caller was cancelled; the write was made all the same
+                continue
+            if index in failed:
+                queued.done.set_exception(failed[index])
+            elif concern is not None:
+                queued.done.set_exception(WriteConcernError(str(concern.get("errmsg")), concern.get("code"), concern))
+            else:
+                queued.done.set_result(None)
+
+
+    async def _one_by_one(self, batch: list[_Queued]) -> None:
+        """An ``update`` reply that cannot say which statement failed. FerretDB 1.24 applies the
+        statements in order up to the first that fails, leaves the rest, and reports index 0 with
+        no counts: each statement is then checked (``applied``) or sent again alone."""
+        for queued in batch:
+            op = queued.op
+            assert isinstance(op, Update)
+            if op.applied is not None:
+                try:
+                    with pymongo.timeout(self._time_limit):
+                        found = await self._collection.find_one(dict(op.applied), {"_id": 1})
+                except Exception as exc:
+                    if not queued.done.done():
+                        queued.done.set_exception(exc)
+                    continue
+                if found is not None:
+                    if not queued.done.done():
+                        queued.done.set_result(None)
+                    continue
+            await self._send([queued])
+
+
+def _statement_error(error: Document) -> PyMongoError:
+    code = int(error.get("code", 0))
+    message = str(error.get("errmsg", "write failed"))
+    if code == DUPLICATE_KEY:
+        return DuplicateKeyError(message, code, error)
+    return OperationFailure(message, code, error)
