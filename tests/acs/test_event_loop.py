@@ -1,4 +1,4 @@
-"""The event loop of ``acs serve``: uvloop when installed, asyncio on request, and what runs on it."""
+"""The event loop of ``acs serve``: asyncio by default, uvloop on request, and what runs on it."""
 
 from __future__ import annotations
 
@@ -10,11 +10,17 @@ from pathlib import Path
 import pytest
 
 from acs import localpg
+from acs.config import Settings
 from acs.eventloop import EventLoopUnavailable, loop_name, run
 
 
 async def running_loop_module() -> str:
     return type(asyncio.get_running_loop()).__module__
+
+
+def test_acs_serve_runs_on_asyncio_unless_told_otherwise(tmp_path: Path) -> None:
+    # uvloop stalled the scheduled jobs in a 1,000-device boot storm (docs/performance.md).
+    assert Settings(data_dir=tmp_path).event_loop == "asyncio"
 
 
 def test_asyncio_is_used_when_asked_for() -> None:
