@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymongo import AsyncMongoClient, IndexModel, UpdateOne
+from pymongo import AsyncMongoClient, IndexModel, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import AutoReconnect, ConnectionFailure, OperationFailure
 from pymongo.uri_parser import parse_uri
 
 from tasks.records import Document as Document  # re-exported: the alias lives in tasks/records.py
-from tasks.store.group_commit import COMMANDS_IN_FLIGHT, GroupWriter
+from tasks.store.group_commit import COMMANDS_IN_FLIGHT, MAX_BATCH, GroupWriter
 
 DEFAULT_DATABASE = "acs"
 
@@ -132,11 +132,26 @@ async def ensure_indexes(collection: AsyncCollection[Any], indexes: Sequence[Ind
                 await asyncio.sleep(0.1 * attempt)
 
 
+async def bulk_update(collection: AsyncCollection[Document], writes: Sequence[UpdateOne | ReplaceOne[Document]]) -> int:
+    """Unordered bulk updates in commands of at most MAX_BATCH statements each; how many documents
+    they modified.
+
+    FerretDB 1.24 holds one of its 50 PostgreSQL connections per statement of an ``update`` for the
+    command's whole run: one command of 200 statements never finishes and the server stops
+    answering even ``ping`` (``tests/tasks/test_database_pool.py``).
+    """
+    modified = 0
+    for start in range(0, len(writes), MAX_BATCH):
+        result = await collection.bulk_write(list(writes[start:start + MAX_BATCH]), ordered=False)
+        modified += result.modified_count
+    return modified
+
+
 async def flush_updates(collection: AsyncCollection[Document], pending: list[UpdateOne]) -> int:
-    """Write the updates gathered by a streamed pass as one unordered bulk command and empty the
-    list; how many documents they modified."""
+    """Write the updates gathered by a streamed pass (``bulk_update``) and empty the list; how many
+    documents they modified."""
     if not pending:
         return 0
-    result = await collection.bulk_write(list(pending), ordered=False)
+    modified = await bulk_update(collection, pending)
     pending.clear()
-    return result.modified_count
+    return modified

@@ -10,10 +10,9 @@ from typing import Any
 
 from pymongo import ReplaceOne
 
-from tasks.store.db import Database, Document
+from tasks.store.db import Database, Document, bulk_update
 
 SUMMARY_ID = "fleet"
-WRITE_BATCH = 500
 
 
 class FleetSummaryRepository:
@@ -26,8 +25,7 @@ class FleetSummaryRepository:
     async def save(self, summary: Mapping[str, Any], pons: Mapping[str, list[Document]]) -> None:
         writes = [ReplaceOne({"_id": f"olt:{olt}"}, {"_id": f"olt:{olt}", "olt": olt, "pons": ports}, upsert=True)
                   for olt, ports in pons.items()]
-        for start in range(0, len(writes), WRITE_BATCH):
-            await self._summaries.bulk_write(writes[start:start + WRITE_BATCH], ordered=False)
+        await bulk_update(self._summaries, writes)
         await self._summaries.replace_one({"_id": SUMMARY_ID}, {**summary, "_id": SUMMARY_ID}, upsert=True)
 
     async def pons_of(self, olt: str) -> list[Document]:

@@ -101,3 +101,20 @@ async def test_a_scan_stopped_early_kills_its_cursor_at_once(mongo_server: Mongo
     finally:
         await client.drop_database(name)
         await client.close()
+
+
+@pytest.mark.timeout(180)
+async def test_a_jobs_bulk_update_of_many_devices_leaves_the_database_answering(private_ferretdb: str) -> None:
+    """FerretDB 1.24 holds a PostgreSQL connection per statement of an ``update`` for the whole
+    command: the health poll's bookkeeping for 200 devices sent as one command never finished and
+    the server stopped answering ``ping`` (the 2,000-device outage test hung on it)."""
+    database = connect(private_ferretdb)
+    devices = DeviceRepository(database)
+    try:
+        await database.collection("devices").insert_many([{"_id": f"d{i:03}"} for i in range(200)])
+        changes: list[tuple[str, dict[str, object]]] = [(f"d{i:03}", {"health_polled": i}) for i in range(200)]
+        await asyncio.wait_for(devices.set_fields_many(changes), timeout=60)
+        assert await asyncio.wait_for(database.ping(), timeout=10)
+        assert await database.collection("devices").count_documents({"health_polled": {"$gte": 0}}) == 200
+    finally:
+        await database.close()
