@@ -159,7 +159,9 @@ async def test_the_bad_firmware_is_stopped_by_the_health_rule_within_the_canary(
         status, created = await api(acs, token, "POST", "/api/v1/campaigns", json={
             "name": "bad night", "target": {"product_classes": ["HG8245H"]}, "images": {"HG8245H": image},
             "waves": [{"devices": canary}, {"percent": 10}, {"percent": 100}], "concurrency": 50, "rate": 600,
-            "stop_rules": {"health_settle": 5, "health_timeout": int(150 * SLOWER), "min_devices": 3}})
+            # The bad firmware shows within a minute (RX falls 10 dB a minute from about -20 dBm, the
+            # critical level is -27): a canary judged sooner would pass, and the next wave start.
+            "stop_rules": {"health_settle": 50, "health_timeout": int(150 * SLOWER), "min_devices": 3}})
         assert status == 201, created
 
         async def paused() -> dict[str, Any] | None:
