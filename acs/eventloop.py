@@ -39,5 +39,6 @@ def run(coroutine: Coroutine[Any, Any, T], choice: EventLoopChoice) -> T:
     if loop_name(choice) == "uvloop":
         import uvloop
 
-        return uvloop.run(coroutine)
+        result: T = uvloop.run(coroutine)
+        return result
     return asyncio.run(coroutine)

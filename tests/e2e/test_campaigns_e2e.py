@@ -200,7 +200,7 @@ async def test_the_bad_firmware_is_stopped_by_the_health_rule_within_the_canary(
     assert "upgraded devices are in critical health" in incident["campaign"]["reason"]
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(600)
 async def test_a_device_that_never_returns_fails_and_rollback_restores_the_previous_version(
     acs_serve: AcsServeFactory, mongo_client: Client, tmp_path: Path
 ) -> None:
@@ -217,17 +217,17 @@ async def test_a_device_that_never_returns_fails_and_rollback_restores_the_previ
         status, created = await api(acs, token, "POST", "/api/v1/campaigns", json={
             "name": "with bricks", "target": {"software_versions": [old]}, "images": {"HG8245H": image},
             "waves": [{"percent": 100}], "concurrency": 50, "rate": 600,
-            "stop_rules": {"health_settle": 0, "health_timeout": 30, "return_timeout": 40, "max_failed_share": 1}})
+            "stop_rules": {"health_settle": 0, "health_timeout": 30, "return_timeout": 120, "max_failed_share": 1}})
         assert status == 201, created
 
         async def completed() -> dict[str, Any] | None:
             now = await campaign(acs, token, created["id"])
             return now if now["status"] == "completed" else None
 
-        await wait_until(completed, timeout=200, interval=2, message=acs.describe("the campaign did not complete"))
+        await wait_until(completed, timeout=400, interval=2, message=acs.describe("the campaign did not complete"))
         status, failed = await api(acs, token, "GET", f"/api/v1/campaigns/{created['id']}/devices?state=failed")
         assert status == 200 and 1 <= len(failed["items"]) <= 0.3 * devices, failed
-        assert all(f"not back on {new} within 40 s" in member["reason"] for member in failed["items"]), failed
+        assert all(f"not back on {new} within 120 s" in member["reason"] for member in failed["items"]), failed
         bricked = {member["device_id"] for member in failed["items"]}
         assert all(member["steps"][-1]["state"] == "failed" for member in failed["items"])
 

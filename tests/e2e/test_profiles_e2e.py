@@ -143,7 +143,9 @@ async def test_service_from_subscriber_records_reset_refusal_preview_drift_rollb
                     PPP + "X_HW_VLAN": str(100 + index),
                     SSID: f"net-ACC-{index}",
                 }
-                first = await tasks.find_one({"device_id": device_id, "created_by": "profiles"})
+                first = await tasks.find_one(
+                    {"device_id": device_id, "created_by": "profiles"}, sort=[("created_at", 1)]
+                )
                 assert first is not None and first["created_at"] <= (
                     await first_session_end(mongo_client, name, device_id)
                 )
