@@ -87,3 +87,14 @@ def next_cursor(fetched: Sequence[T], limit: int, position: Callable[[T], Positi
     if len(fetched) <= limit:
         return None
     return encode_cursor(position(fetched[limit - 1]))
+
+
+def time_id_before(cursor: str | None) -> tuple[datetime, str] | None:
+    """The ``(at, id)`` keyset position of a console page's cursor; a cursor that does not decode
+    starts again at the first page (the console's lists are links, not an API contract)."""
+    try:
+        position = decode_cursor(cursor)
+    except ApiError:
+        position = None
+    at = cursor_time(position)
+    return None if at is None else (at, cursor_text(position, "id") or "")

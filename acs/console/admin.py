@@ -9,13 +9,11 @@ who is using it. The audit page reads ``audit`` newest first by top-level equali
 
 from __future__ import annotations
 
-from datetime import datetime
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from acs.api.errors import ApiError
-from acs.api.pagination import cursor_text, cursor_time, decode_cursor, encode_cursor
+from acs.api.pagination import encode_cursor, time_id_before
 from acs.console.web import STATE_CHANGING, audit, console_of, form_of, guard, user_of
 from schemas.api import Role
 
@@ -100,14 +98,7 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     if action:
         method, _, route = action.partition(" ")
         equal["method"], equal["route"] = method, route
-    try:
-        position = decode_cursor(query.get("cursor"))
-    except ApiError:
-        position = None
-    before: tuple[datetime, str] | None = None
-    at = cursor_time(position)
-    if at is not None:
-        before = (at, cursor_text(position, "id") or "")
+    before = time_id_before(query.get("cursor"))
     entries = await console.api.services.repositories.audit.page(before, AUDIT_PAGE + 1, equal)
     next_query = None
     if len(entries) > AUDIT_PAGE:

@@ -12,14 +12,12 @@ devices) and clears the group, so what fails again shows as new.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from acs.api.errors import ApiError
-from acs.api.pagination import cursor_text, cursor_time, decode_cursor, encode_cursor
+from acs.api.pagination import encode_cursor, time_id_before
 from acs.console.render import words_for
 from acs.console.web import audit, console_of, form_of, guard, refuse, user_of
 from schemas.api import Role
@@ -56,14 +54,7 @@ async def queue_page(request: web.Request) -> web.StreamResponse:
     for name, field in (("device", "device_id"), ("kind", "kind"), ("who", "created_by"), ("batch", "batch_id")):
         if name in filters:
             equal[field] = filters[name]
-    try:
-        position = decode_cursor(query.get("cursor"))
-    except ApiError:
-        position = None
-    before: tuple[datetime, str] | None = None
-    at = cursor_time(position)
-    if at is not None:
-        before = (at, cursor_text(position, "id") or "")
+    before = time_id_before(query.get("cursor"))
     repository = services.repositories.tasks
     found: list[TaskRecord] = []
     # One equality query per status (FerretDB evaluates $in by reading the collection), merged.
