@@ -31,6 +31,7 @@ from pymongo.errors import DuplicateKeyError
 from schemas.campaigns import IN_FLIGHT, UPGRADED_STATES, CampaignStatus, MemberState
 from schemas.tasks import DownloadTask, TaskStatus
 from tasks.campaigns import plan
+from tasks.health.evaluate import definite_of
 from tasks.incidents import grouping
 from tasks.queue import TaskQueue, new_task_id
 from tasks.records import TaskRecord
@@ -199,8 +200,12 @@ class CampaignJob:
         if now - upgraded_at < settle:
             return
         device = await self.devices.get(member["device_id"], DEVICE_FIELDS) or {}
-        read_at = (device.get("health") or {}).get("at")
-        after = device.get("health_definite") if read_at is not None and read_at >= upgraded_at + settle else None
+        # The last *definite* read and its own time: a failed read (a crash-looping or unreachable device
+        # reads ``unknown``) moves ``health.at`` but keeps the definite read from before, which may be
+        # from before the upgrade (an old "ok" would pass a bricked canary).
+        definite = definite_of(device.get("health") or {}) or {}
+        read_at = definite.get("at")
+        after = definite.get("status") if read_at is not None and read_at >= upgraded_at + settle else None
         if after is None:
             if now - upgraded_at > horizon:
                 await self._move(campaign, member, MemberState.HEALTHY, now, "no health read after the upgrade",

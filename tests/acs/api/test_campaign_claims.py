@@ -96,3 +96,41 @@ async def test_a_wave_with_failed_devices_closes_and_the_next_one_starts(api: Ap
     assert await tasks.count_documents({"kind": "download"}) == len(devices)
     status, failed = await api.call("GET", f"/api/v1/campaigns/{campaign['id']}/devices?state=failed", "viewer")
     assert [m["reason"] for m in failed["items"]] == ["TransferComplete fault 9010: Download failure"] * 2
+
+
+async def test_a_canary_is_judged_by_a_definite_health_read_after_its_upgrade(api: ApiHarness) -> None:
+    """A crash-looping device's health reads fail (``unknown``): they move ``health.at`` but keep the last
+    definite read, here an "ok" from before the upgrade. That old read must not pass the canary."""
+    device = await api.device("HW0001", software_version="V1")
+    image = await firmware(api, "V2", "HG8245H")
+    status, campaign = await api.call("POST", "/api/v1/campaigns", "operator", json={
+        "name": "canary", "target": {"product_classes": ["HG8245H"]}, "images": {"HG8245H": image},
+        "waves": [{"devices": 1}, {"percent": 100}],
+        "stop_rules": {"health_settle": 60, "health_timeout": 3600, "min_devices": 1}})
+    assert status == 201, campaign
+    job = campaign_job(api)
+    await job.run()  # the device starts: its Download is queued
+    now = datetime.now(UTC)
+    members = api.services.database.collection("campaign_devices")
+    assert await members.update_one({"device_id": device}, {"$set": {
+        "state": "upgraded", "upgraded_at": now - timedelta(minutes=5), "health_before": "ok"}})
+    devices = api.services.database.collection("devices")
+    before_upgrade = {"status": "ok", "at": now - timedelta(minutes=20), "since": now - timedelta(hours=1),
+                      "reasons": []}
+    await devices.update_one({"_id": device}, {"$set": {
+        "software_version": "V2", "health_definite": "ok",
+        "health": {"status": "unknown", "at": now, "since": now, "reasons": [], "values": {},
+                   "last_definite": before_upgrade}}})
+    await job.run()
+    member = await members.find_one({"device_id": device})
+    assert member is not None and member["state"] == "upgraded", member  # not judged on the old "ok"
+
+    sick = {"status": "critical", "at": datetime.now(UTC), "since": datetime.now(UTC), "reasons": []}
+    await devices.update_one({"_id": device}, {"$set": {"health_definite": "critical", "health": {
+        "status": "critical", "at": sick["at"], "since": sick["at"], "reasons": [], "values": {},
+        "last_definite": sick}}})
+    await job.run()
+    member = await members.find_one({"device_id": device})
+    assert member is not None and member["state"] == "degraded", member
+    stored = await api.services.repositories.campaigns.get(campaign["id"])
+    assert stored is not None and stored["status"] == "paused" and stored["current_wave"] == 0, stored
