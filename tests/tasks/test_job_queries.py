@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet
 from pymongo import AsyncMongoClient, monitoring
 
 from tasks import search
+from tasks.fleet import FleetCensus
 from tasks.health.catalog import default_catalog
 from tasks.health.evaluate import Thresholds
 from tasks.health.policies import default_policies
@@ -29,6 +30,7 @@ from tasks.secretbox import SecretBox
 from tasks.store.db import Database
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import WHOLE_MAX, DeviceFilter, DeviceRepository, due_slice
+from tasks.store.fleet import FleetSummaryRepository
 from tasks.store.health import HealthRepository
 from tasks.store.sessions import SessionRepository
 from tasks.store.tasks import TaskRepository
@@ -122,9 +124,14 @@ async def test_each_job_reads_its_due_work_by_indexed_equality(fleet: Any) -> No
     assert await WatchExpiry(devices, WATCH, lambda: NOW).run() == 0
     assert await sessions.stale(NOW) == []  # the reaper's query
     assert (await poller(database, lambda: NOW).run())["queued"] == 0  # nothing due yet
+    # the census: one whole pass here, partition by partition
+    census = FleetCensus(devices, FleetSummaryRepository(database), lambda: NOW)
+    assert (await census.run())["published"] == FLEET
     jobs = {collection for collection, _ in finds.filters}
-    # job_state: where a scan stopped, by _id; tasks: the health reads in flight
-    assert {"devices", "sessions", "job_state"} <= jobs <= {"devices", "sessions", "job_state", "tasks"}, jobs
+    # job_state: where a scan stopped, by _id; tasks: the health reads in flight; fleet_summary: the
+    # census pass in progress, by _id
+    assert {"devices", "sessions", "job_state", "fleet_summary"} <= jobs <= {
+        "devices", "sessions", "job_state", "tasks", "fleet_summary"}, jobs
 
     db = database.db
     shapes = {(collection, tuple(sorted(query))): (collection, query) for collection, query in finds.filters}
