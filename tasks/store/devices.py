@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from tasks import search
@@ -306,7 +306,7 @@ class DeviceRepository:
         pass reached the end."""
         written = 0
         complete = True
-        pending: list[UpdateOne] = []
+        pending: list[Update] = []
         projection = {**FACTS_PROJECTION, "presence": 1, "offline_after": 1, "offline_due": 1, "health_due": 1}
         cursor = self._devices.find({}, projection, batch_size=batch)
         try:
@@ -321,7 +321,7 @@ class DeviceRepository:
                     spread = search.page_bucket(device["_id"]) * HEALTH_BACKFILL_SPREAD // search.BUCKETS
                     fields["health_due"] = due_slice(datetime.now(UTC) + timedelta(seconds=spread))
                 if fields:
-                    pending.append(UpdateOne({"_id": device["_id"]}, {"$set": fields}))
+                    pending.append(Update({"_id": device["_id"]}, {"$set": fields}))
                 if len(pending) >= batch:
                     written += await flush_updates(self._devices, pending)
                     if not budget():
@@ -345,11 +345,11 @@ class DeviceRepository:
         return result.matched_count == 1
 
     async def set_fields_many(self, changes: list[tuple[str, Mapping[str, Any]]]) -> None:
-        """``set_fields`` for many devices in one unordered bulk write (a job's bookkeeping: not for
+        """``set_fields`` for many devices in capped unordered commands (a job's bookkeeping: not for
         searchable facts, whose search tokens ``set_fields`` keeps)."""
         assert not any(name in search.FACTS for _, fields in changes for name in fields)
-        await flush_updates(self._devices, [UpdateOne({"_id": device_id}, {"$set": with_due_slice(fields)})
-                                            for device_id, fields in changes])
+        await flush_updates(self._devices, [Update({"_id": device_id}, {"$set": with_due_slice(fields)})
+                                         for device_id, fields in changes])
 
     async def update_if(
         self,

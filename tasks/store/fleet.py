@@ -8,9 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pymongo import ReplaceOne
-
-from tasks.store.db import Database, Document, bulk_update
+from tasks.store.db import Database, Document, Update, bulk_write
 
 SUMMARY_ID = "fleet"
 
@@ -23,9 +21,9 @@ class FleetSummaryRepository:
         """Read by ``_id`` only."""
 
     async def save(self, summary: Mapping[str, Any], pons: Mapping[str, list[Document]]) -> None:
-        writes = [ReplaceOne({"_id": f"olt:{olt}"}, {"_id": f"olt:{olt}", "olt": olt, "pons": ports}, upsert=True)
+        writes = [Update({"_id": f"olt:{olt}"}, {"_id": f"olt:{olt}", "olt": olt, "pons": ports}, upsert=True)
                   for olt, ports in pons.items()]
-        await bulk_update(self._summaries, writes)
+        await bulk_write(self._summaries, writes)
         await self._summaries.replace_one({"_id": SUMMARY_ID}, {**summary, "_id": SUMMARY_ID}, upsert=True)
 
     async def pons_of(self, olt: str) -> list[Document]:
