@@ -59,24 +59,7 @@ async def storm(directory: Path, name: str, url: str, devices: int, concurrency:
 
 
 def render(acs: dict[str, Any], floor: dict[str, Any]) -> str:
-    def row(label: str, a: float, b: float) -> list[object]:
-        return [label, a, b, common.ratio(a, b)]
-
-    rows = [
-        row("bootstrap sessions/s", acs["sessions_per_second"], floor["sessions_per_second"]),
-        *(row(f"latency {q} (ms)", acs["latency_ms"].get(q, 0), floor["latency_ms"].get(q, 0))
-          for q in ("p50", "p95", "p99")),
-        ["failed sessions", acs["failed_sessions"], floor["failed_sessions"], ""],
-        ["devices bootstrapped", f"{acs['bootstrapped']}/{acs['devices']}",
-         f"{floor['bootstrapped']}/{floor['devices']}", ""],
-        *common.per_session_rows(acs, floor),
-    ]
-    for group in ("server", "server database", "simulator"):
-        a, b = acs["usage"].get(group), floor["usage"].get(group)
-        if a or b:
-            rows.append([f"{group} CPU (cores) / max RSS (MB)",
-                         f"{a['cpu_cores']} / {a['rss_mb_max']}" if a else "-",
-                         f"{b['cpu_cores']} / {b['rss_mb_max']}" if b else "-", ""])
+    rows = common.storm_rows(acs, floor)
     verdict = "met" if acs["sessions_per_second"] >= TARGET_RATE and acs["failed_sessions"] == 0 else "missed"
     return (common.table(["figure", "ACS", "baseline (bare aiohttp+lxml)", "ACS / baseline"], rows)
             + f"\n\nTarget (100,000 devices at >= {TARGET_RATE:.0f} sessions/s, 0 failed): **{verdict}** "

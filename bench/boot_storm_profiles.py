@@ -61,24 +61,7 @@ def apply_profile(server: common.AcsServer, directory: Path) -> None:
 
 
 def render(profiled: dict[str, Any], plain: dict[str, Any]) -> str:
-    def row(label: str, a: float, b: float) -> list[object]:
-        return [label, a, b, common.ratio(a, b)]
-
-    rows = [
-        row("bootstrap sessions/s", profiled["sessions_per_second"], plain["sessions_per_second"]),
-        *(row(f"latency {q} (ms)", profiled["latency_ms"].get(q, 0), plain["latency_ms"].get(q, 0))
-          for q in ("p50", "p95", "p99")),
-        ["failed sessions", profiled["failed_sessions"], plain["failed_sessions"], ""],
-        ["devices bootstrapped", f"{profiled['bootstrapped']}/{profiled['devices']}",
-         f"{plain['bootstrapped']}/{plain['devices']}", ""],
-        *common.per_session_rows(profiled, plain),
-    ]
-    for group in ("server", "server database", "simulator"):
-        a, b = profiled["usage"].get(group), plain["usage"].get(group)
-        if a or b:
-            rows.append([f"{group} CPU (cores) / max RSS (MB)",
-                         f"{a['cpu_cores']} / {a['rss_mb_max']}" if a else "-",
-                         f"{b['cpu_cores']} / {b['rss_mb_max']}" if b else "-", ""])
+    rows = common.storm_rows(profiled, plain)
     return common.table(["figure", "ACS with the profile", "ACS plain (same run)", "profile / plain"], rows)
 
 

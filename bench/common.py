@@ -614,6 +614,30 @@ def per_session_rows(acs: Mapping[str, Any], floor: Mapping[str, Any]) -> list[l
     return rows
 
 
+def storm_rows(storm: Mapping[str, Any], other: Mapping[str, Any]) -> list[list[object]]:
+    """Table rows of two boot storms side by side (``bench/boot_storm.py``'s figures): rate and
+    latency with their ratio, failures, completion, per-session costs, CPU and memory by process group."""
+    def row(label: str, a: float, b: float) -> list[object]:
+        return [label, a, b, ratio(a, b)]
+
+    rows: list[list[object]] = [
+        row("bootstrap sessions/s", storm["sessions_per_second"], other["sessions_per_second"]),
+        *(row(f"latency {q} (ms)", storm["latency_ms"].get(q, 0), other["latency_ms"].get(q, 0))
+          for q in ("p50", "p95", "p99")),
+        ["failed sessions", storm["failed_sessions"], other["failed_sessions"], ""],
+        ["devices bootstrapped", f"{storm['bootstrapped']}/{storm['devices']}",
+         f"{other['bootstrapped']}/{other['devices']}", ""],
+        *per_session_rows(storm, other),
+    ]
+    for group in ("server", "server database", "simulator"):
+        a, b = storm["usage"].get(group), other["usage"].get(group)
+        if a or b:
+            rows.append([f"{group} CPU (cores) / max RSS (MB)",
+                         f"{a['cpu_cores']} / {a['rss_mb_max']}" if a else "-",
+                         f"{b['cpu_cores']} / {b['rss_mb_max']}" if b else "-", ""])
+    return rows
+
+
 # -- reporting ---------------------------------------------------------------------------------
 
 

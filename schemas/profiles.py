@@ -20,6 +20,8 @@ from schemas.xmltext import first_xml_problem
 PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 # An alias (``wifi.ssid``) or a TR-069 path; objects end with ".".
 SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*\.?$")
+# ``{{ subscriber.voip.#.number }}``: ``#`` is the object instance's ordinal (tasks/profiles/templates.py).
+ORDINAL_REFERENCE = re.compile(r"\{\{[^{}]*\.#\s*(?:\.[^{}]*)?\}\}")
 MAX_SETTINGS = 500
 MAX_INSTANCES = 32
 
@@ -166,6 +168,8 @@ class ProfileSpec(_Strict):
             if name.endswith("."):
                 raise ValueError(f"{name!r}: objects go under 'objects', not 'parameters'")
             _check_value(name, value)
+            if isinstance(value, str) and ORDINAL_REFERENCE.search(value):
+                raise ValueError(f"{name}: '#' (an object instance's ordinal) is only for an object's values")
         for name in self.watch:
             _check_setting_name(name)
         if len({spec.path for spec in self.objects}) != len(self.objects):

@@ -120,7 +120,7 @@ class TaskQueue:
         """Store one new task per (device id, request) in one write: for a job queueing many
         (health reads). No idempotency keys: the caller queues each once."""
         tasks = [self.new_document(device_id, request, created_by) for device_id, request in requests]
-        await self.repository.insert_many(tasks)
+        await self.repository.insert_all(tasks)
         for task in tasks:
             log.info("task %s %s queued for %s by %s", task["_id"], task["kind"], task["device_id"], created_by)
         return tasks

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from acs.api.errors import ApiError
-from acs.api.pagination import cursor_text, cursor_time, decode_cursor, next_cursor
+from acs.api.errors import ApiError, found_or_404
+from acs.api.pagination import cursor_text, decode_cursor, keyset_page, time_id_position
 from acs.api.routes import Call, Reply, Route
 from schemas.api import Page, PageQuery, Role
 from schemas.campaigns import (
@@ -65,18 +65,14 @@ async def add_firmware(call: Call) -> Reply:
 
 async def list_firmware(call: Call) -> Reply:
     query = call.query(PageQuery)
-    position = decode_cursor(query.cursor)
-    added_at = cursor_time(position)
-    before = None if added_at is None else (added_at, cursor_text(position, "id") or "")
-    found = await call.api.services.repositories.firmware.page(before, query.limit + 1)
-    cursor = next_cursor(found, query.limit, lambda image: {"at": image["added_at"], "id": image["_id"]})
-    return Reply(Page[FirmwareInfo](items=[firmware_view(i) for i in found[: query.limit]], next_cursor=cursor))
+    found = await call.api.services.repositories.firmware.page(time_id_position(query.cursor), query.limit + 1)
+    return Reply(keyset_page(Page[FirmwareInfo], found, query.limit, firmware_view,
+                             lambda image: {"at": image["added_at"], "id": image["_id"]}))
 
 
 async def get_firmware(call: Call) -> Reply:
-    image = await call.api.services.repositories.firmware.get(call.path("image_id"))
-    if image is None:
-        raise ApiError.not_found(f"firmware image {call.path('image_id')}")
+    image_id = call.path("image_id")
+    image = found_or_404(await call.api.services.repositories.firmware.get(image_id), f"firmware image {image_id}")
     return Reply(firmware_view(image))
 
 
@@ -89,21 +85,16 @@ async def create_campaign(call: Call) -> Reply:
 
 async def list_campaigns(call: Call) -> Reply:
     query = call.query(CampaignsQuery)
-    position = decode_cursor(query.cursor)
-    created_at = cursor_time(position)
-    before = None if created_at is None else (created_at, cursor_text(position, "id") or "")
     status = None if query.status is None else query.status.value
-    found = await call.api.services.repositories.campaigns.page(status, before, query.limit + 1)
-    cursor = next_cursor(found, query.limit, lambda c: {"at": c["created_at"], "id": c["_id"]})
-    return Reply(Page[CampaignInfo](items=[campaign_view(c) for c in found[: query.limit]], next_cursor=cursor))
+    found = await call.api.services.repositories.campaigns.page(status, time_id_position(query.cursor),
+                                                                 query.limit + 1)
+    return Reply(keyset_page(Page[CampaignInfo], found, query.limit, campaign_view,
+                             lambda campaign: {"at": campaign["created_at"], "id": campaign["_id"]}))
 
 
 async def campaign_or_404(call: Call) -> Document:
     campaign_id = call.path("campaign_id")
-    campaign = await call.api.services.repositories.campaigns.get(campaign_id)
-    if campaign is None:
-        raise ApiError.not_found(f"campaign {campaign_id}")
-    return campaign
+    return found_or_404(await call.api.services.repositories.campaigns.get(campaign_id), f"campaign {campaign_id}")
 
 
 async def get_campaign(call: Call) -> Reply:
@@ -123,8 +114,8 @@ async def list_campaign_devices(call: Call) -> Reply:
     state = None if query.state is None else query.state.value
     found = await call.api.services.repositories.campaigns.members(campaign["_id"], state, after=after,
                                                                     limit=query.limit + 1)
-    cursor = next_cursor(found, query.limit, lambda member: {"id": member["_id"]})
-    return Reply(Page[CampaignDevice](items=[member_view(m) for m in found[: query.limit]], next_cursor=cursor))
+    return Reply(keyset_page(Page[CampaignDevice], found, query.limit, member_view,
+                             lambda member: {"id": member["_id"]}))
 
 
 async def act_on_campaign(call: Call) -> Reply:

@@ -14,7 +14,7 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -28,6 +28,7 @@ from tasks.queue import TaskError
 from tasks.store.db import database_unavailable
 
 log = logging.getLogger("acs.api")
+Found = TypeVar("Found")
 REQUEST_ID = web.RequestKey("request_id", str)
 REQUEST_ID_HEADER = "X-Request-Id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
@@ -48,6 +49,13 @@ class ApiError(Exception):
     @classmethod
     def not_found(cls, what: str) -> ApiError:
         return cls(404, "not_found", f"no {what}")
+
+
+def found_or_404(found: Found | None, what: str) -> Found:
+    """What a lookup by id found, or a 404 that names ``what`` was looked for."""
+    if found is None:
+        raise ApiError.not_found(what)
+    return found
 
 
 def error_response(

@@ -13,9 +13,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
+
 from acs.api.errors import ApiError
+from schemas.api import Page
 
 T = TypeVar("T")
+Item = TypeVar("Item", bound=BaseModel)
 Position = dict[str, Any]
 
 
@@ -89,6 +93,26 @@ def next_cursor(fetched: Sequence[T], limit: int, position: Callable[[T], Positi
     return encode_cursor(position(fetched[limit - 1]))
 
 
+def keyset_page(
+    page: type[Page[Item]], fetched: Sequence[T], limit: int, view: Callable[[T], Item],
+    position: Callable[[T], Position],
+) -> Page[Item]:
+    """The first ``limit`` of ``fetched`` (``limit + 1`` rows asked for) as views, and the cursor of
+    the next page if there is one."""
+    return page(items=[view(row) for row in fetched[:limit]], next_cursor=next_cursor(fetched, limit, position))
+
+
+def _time_id(position: Position | None) -> tuple[datetime, str] | None:
+    at = cursor_time(position)
+    return None if at is None else (at, cursor_text(position, "id") or "")
+
+
+def time_id_position(cursor: str | None) -> tuple[datetime, str] | None:
+    """The ``(at, id)`` keyset position of an API page's cursor (newest first: the next page starts
+    below it); a cursor this API did not return is a 400."""
+    return _time_id(decode_cursor(cursor))
+
+
 def time_id_before(cursor: str | None) -> tuple[datetime, str] | None:
     """The ``(at, id)`` keyset position of a console page's cursor; a cursor that does not decode
     starts again at the first page (the console's lists are links, not an API contract)."""
@@ -96,5 +120,4 @@ def time_id_before(cursor: str | None) -> tuple[datetime, str] | None:
         position = decode_cursor(cursor)
     except ApiError:
         position = None
-    at = cursor_time(position)
-    return None if at is None else (at, cursor_text(position, "id") or "")
+    return _time_id(position)

@@ -6,8 +6,8 @@ Passwords are sealed at rest and shown as ``***`` to every role.
 
 from __future__ import annotations
 
-from acs.api.errors import ApiError
-from acs.api.pagination import cursor_text, decode_cursor, next_cursor
+from acs.api.errors import ApiError, found_or_404
+from acs.api.pagination import cursor_text, decode_cursor, keyset_page
 from acs.api.routes import Call, Reply, Route
 from schemas.api import Page, Role
 from schemas.subscribers import ImportQuery, ImportReport, Subscriber, SubscriberQuery, SubscriberView
@@ -48,15 +48,13 @@ async def list_subscribers(call: Call) -> Reply:
         return Reply(Page[SubscriberView](items=[view(s) for s in found], next_cursor=None))
     after = cursor_text(decode_cursor(query.cursor), "after")
     found = await repository.page(after, query.limit + 1)
-    cursor = next_cursor(found, query.limit, lambda record: {"after": record["_id"]})
-    return Reply(Page[SubscriberView](items=[view(s) for s in found[: query.limit]], next_cursor=cursor))
+    return Reply(keyset_page(Page[SubscriberView], found, query.limit, view, lambda record: {"after": record["_id"]}))
 
 
 async def get_subscriber(call: Call) -> Reply:
-    stored = await call.api.services.repositories.subscribers.get(call.path("account"))
-    if stored is None:
-        raise ApiError.not_found(f"subscriber {call.path('account')}")
-    return Reply(view(stored))
+    account = call.path("account")
+    stored = await call.api.services.repositories.subscribers.get(account)
+    return Reply(view(found_or_404(stored, f"subscriber {account}")))
 
 
 async def put_subscriber(call: Call) -> Reply:

@@ -9,6 +9,8 @@ who is using it. The audit page reads ``audit`` newest first by top-level equali
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
@@ -20,61 +22,78 @@ from schemas.api import Role
 AUDIT_PAGE = 100
 
 
-def _back(done: str) -> web.StreamResponse:
-    raise web.HTTPSeeOther(f"/users?done={done}")
+@dataclass(frozen=True)
+class Refusal:
+    """Why an action on a user was not done: the Users page shows ``key`` with ``status``."""
+
+    key: str
+    status: int
 
 
-async def _refused(request: web.Request, key: str, status: int) -> web.StreamResponse:
+NOT_FOUND = Refusal("not_found", 404)
+# An action on the user named in the path: what the audit says was done, or why it was not.
+UserChange = Callable[[web.Request, str], Awaitable[str | Refusal]]
+
+
+async def _act_on_user(request: web.Request, done: str, change: UserChange) -> web.StreamResponse:
+    """The shape of every account action: ``change`` acts on the path's user; done, it is audited
+    as done to that user and the Users page says ``done``; refused, the Users page says why."""
     from acs.console.pages import users_with_error
 
-    return await users_with_error(request, key, status)
+    username = request.match_info["username"]
+    outcome = await change(request, username)
+    if isinstance(outcome, Refusal):
+        return await users_with_error(request, outcome.key, outcome.status)
+    await audit(request, outcome, 200, user_changed=username)
+    raise web.HTTPSeeOther(f"/users?done={done}")
 
 
 @guard(Role.ADMIN)
 async def change_role(request: web.Request) -> web.StreamResponse:
-    console = console_of(request)
-    username = request.match_info["username"]
-    form = await form_of(request)
-    role = form.get("role", "")
-    if role not in {r.value for r in Role}:
-        return await _refused(request, "user_invalid", 422)
-    if username == user_of(request).username:
-        return await _refused(request, "cannot_change_own_role", 409)
-    before = await console.accounts.users.by_name(username)
-    if before is None or not await console.accounts.set_role(username, Role(role)):
-        return await _refused(request, "not_found", 404)
-    await audit(request, f"Change the role of console user {username}: {before.get('role')} -> {role}", 200,
-                user_changed=username)
-    return _back("role")
+    return await _act_on_user(request, "role", _change_role)
 
 
 @guard(Role.ADMIN)
 async def reset_password(request: web.Request) -> web.StreamResponse:
-    console = console_of(request)
-    username = request.match_info["username"]
-    form = await form_of(request)
-    try:
-        changed = await console.accounts.reset_password(username, form.get("password", ""))
-    except ValueError:
-        return await _refused(request, "password_short", 422)
-    if not changed:
-        return await _refused(request, "not_found", 404)
-    await audit(request, f"Reset the password of console user {username} (their sessions ended)", 200,
-                user_changed=username)
-    return _back("password")
+    return await _act_on_user(request, "password", _reset_password)
 
 
 @guard(Role.ADMIN)
 async def end_sessions(request: web.Request) -> web.StreamResponse:
-    console = console_of(request)
-    username = request.match_info["username"]
+    return await _act_on_user(request, "sessions", _end_sessions)
+
+
+async def _change_role(request: web.Request, username: str) -> str | Refusal:
+    accounts = console_of(request).accounts
+    role = (await form_of(request)).get("role", "")
+    if role not in {r.value for r in Role}:
+        return Refusal("user_invalid", 422)
     if username == user_of(request).username:
-        return await _refused(request, "cannot_end_own_sessions", 409)
-    if await console.accounts.users.by_name(username) is None:
-        return await _refused(request, "not_found", 404)
-    ended = await console.accounts.end_sessions(username)
-    await audit(request, f"End the sessions of console user {username} ({ended})", 200, user_changed=username)
-    return _back("sessions")
+        return Refusal("cannot_change_own_role", 409)
+    before = await accounts.users.by_name(username)
+    if before is None or not await accounts.set_role(username, Role(role)):
+        return NOT_FOUND
+    return f"Change the role of console user {username}: {before.get('role')} -> {role}"
+
+
+async def _reset_password(request: web.Request, username: str) -> str | Refusal:
+    password = (await form_of(request)).get("password", "")
+    try:
+        changed = await console_of(request).accounts.reset_password(username, password)
+    except ValueError:
+        return Refusal("password_short", 422)
+    if not changed:
+        return NOT_FOUND
+    return f"Reset the password of console user {username} (their sessions ended)"
+
+
+async def _end_sessions(request: web.Request, username: str) -> str | Refusal:
+    accounts = console_of(request).accounts
+    if username == user_of(request).username:
+        return Refusal("cannot_end_own_sessions", 409)
+    if await accounts.users.by_name(username) is None:
+        return NOT_FOUND
+    return f"End the sessions of console user {username} ({await accounts.end_sessions(username)})"
 
 
 def _actions(app: web.Application) -> list[tuple[str, str]]:

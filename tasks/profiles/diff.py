@@ -145,11 +145,12 @@ def drift(
         if present is None:
             result.refresh.append(table)
             continue
-        for number in present[: wanted.count]:
-            for relative, desired in wanted.values.items():
+        for ordinal, number in enumerate(present[: wanted.count], start=1):
+            for relative, desired in wanted.values_of(ordinal).items():
                 full = f"{table}{number}.{relative}"
                 _compare(result, full, _named(desired, full), cache.get(full), memory, digest)
-        result.adds.extend((table, wanted.values) for _ in range(max(0, wanted.count - len(present))))
+        missing = range(len(present) + 1, wanted.count + 1)
+        result.adds.extend((table, wanted.values_of(ordinal)) for ordinal in missing)
         if wanted.exact:
             result.deletes.extend(f"{table}{number}." for number in present[wanted.count :])
     if config.watch and memory.watch_key != result.watch_key:

@@ -12,13 +12,13 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from schemas.profiles import ApplyEvent, ProfileSpec, Value
 from tasks.profiles.aliases import AliasTable, NotMapped, Resolved
 from tasks.profiles.selector import DeviceFacts, matches
-from tasks.profiles.templates import TemplateContext, Unresolved, render
+from tasks.profiles.templates import TemplateContext, Unresolved, render, uses_ordinal
 from tasks.secret_values import is_secret
 
 OVERRIDE = "override"
@@ -65,9 +65,18 @@ class DesiredObject:
     table: str  # ends with "."
     count: int
     exact: bool
-    values: dict[str, Desired]  # relative name -> value
+    values: dict[str, Desired]  # relative name -> value, the same for every instance
     source: Source
     alias: str | None = None
+    # When a value names the instance's ordinal (``{{ subscriber.voip.#.number }}``): every value of
+    # instance 1, 2, ... (``count`` of them); empty: every instance takes ``values``.
+    instances: tuple[dict[str, Desired], ...] = ()
+
+    def values_of(self, ordinal: int) -> dict[str, Desired]:
+        """The values of the table's ``ordinal``-th instance (1-based, in instance-number order)."""
+        if self.instances and 1 <= ordinal <= len(self.instances):
+            return self.instances[ordinal - 1]
+        return self.values
 
 
 @dataclass(frozen=True)
@@ -110,12 +119,16 @@ class Configuration:
         return {
             "profiles": list(self.profiles),
             "parameters": {name: [_wire(d.value), d.type] for name, d in self.parameters.items()},
-            "objects": {
-                table: [o.count, o.exact, {n: _wire(d.value) for n, d in o.values.items()}]
-                for table, o in self.objects.items()
-            },
+            "objects": {table: _object_fingerprint(o) for table, o in self.objects.items()},
             "watch": {name: w.notification for name, w in self.watch.items()},
         }
+
+
+def _object_fingerprint(wanted: DesiredObject) -> list[Any]:
+    fingerprint: list[Any] = [wanted.count, wanted.exact, {n: _wire(d.value) for n, d in wanted.values.items()}]
+    if wanted.instances:  # only then: the keys of configurations without per-instance values stay as they were
+        fingerprint.append([{n: _wire(d.value) for n, d in values.items()} for values in wanted.instances])
+    return fingerprint
 
 
 def _wire(value: Value) -> str:
@@ -153,9 +166,9 @@ class _Builder:
             self.problems[name] = Problem(name, source, str(exc))
             return None
 
-    def _value(self, name: str, value: Value, source: Source) -> Value | None:
+    def _value(self, name: str, value: Value, source: Source, ordinal: int | None = None) -> Value | None:
         try:
-            return render(value, self.context)
+            return render(value, replace(self.context, ordinal=ordinal) if ordinal else self.context)
         except Unresolved as exc:
             self.problems[name] = Problem(name, source, str(exc))
             return None
@@ -175,14 +188,33 @@ class _Builder:
         resolved = self._resolve(path, source)
         if resolved is None:
             return
+        common = {name: value for name, value in values.items() if not uses_ordinal(value)}
+        shared = self._object_values(resolved, path, common, source)
+        instances: tuple[dict[str, Desired], ...] = ()
+        if len(common) < len(values):
+            instances = tuple(
+                {**shared, **self._object_values(resolved, f"{path}{ordinal}.", values, source, ordinal)}
+                for ordinal in range(1, count + 1)
+            )
+        self.objects[resolved.path] = DesiredObject(
+            resolved.path, count, exact, shared, source, resolved.alias, instances
+        )
+
+    def _object_values(
+        self, resolved: Resolved, prefix: str, values: Mapping[str, Value], source: Source, ordinal: int | None = None
+    ) -> dict[str, Desired]:
+        """``prefix`` names the setting in a problem: ``voip.line.number``, or ``voip.line.2.number``
+        for the second instance's own value."""
         desired: dict[str, Desired] = {}
         for name, value in values.items():
+            if ordinal is not None and not uses_ordinal(value):
+                continue  # the shared values are rendered once
             known = resolved.fields.get(name)
             relative, kind = (known.path, known.type) if known else (name, None)
-            rendered = self._value(f"{path}{name}", value, source)
+            rendered = self._value(f"{prefix}{name}", value, source, ordinal)
             if rendered is not None:
                 desired[relative] = Desired(relative, rendered, kind, source, name if known else None)
-        self.objects[resolved.path] = DesiredObject(resolved.path, count, exact, desired, source, resolved.alias)
+        return desired
 
     def watched(self, name: str, notification: int, source: Source) -> None:
         resolved = self._resolve(name, source)

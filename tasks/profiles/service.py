@@ -219,6 +219,7 @@ def describe(evaluation: Evaluation) -> Document:
             "exact": wanted.exact,
             "source": wanted.source.label,
             "values": {n: _shown(n, d.value) for n, d in wanted.values.items()},
+            "instances": [{n: _shown(n, d.value) for n, d in values.items()} for values in wanted.instances],
         }
         for table, wanted in sorted(config.objects.items())
     ]

@@ -2,7 +2,9 @@
 
 ``{{ subscriber.pppoe_login }}``, ``{{ subscriber.voip.1.number }}``, ``{{ device.serial_number }}``
 (``id``, ``oui``, ``product_class``, ``serial_number``, ``software_version``) and
-``{{ parameter.<path> }}`` (the device's cached value). A value that is one template keeps the
+``{{ parameter.<path> }}`` (the device's cached value). In an object's values, ``#`` is the instance's
+ordinal (1 for the table's first instance in instance-number order), so ``{{ subscriber.voip.#.number }}``
+gives each VoIP line its own number. A value that is one template keeps the
 type of what it names (a VLAN stays a number); a missing field makes the value unresolved, and the
 setting is left out and reported rather than sent empty.
 """
@@ -17,7 +19,8 @@ from typing import Any
 from schemas.profiles import Value
 from tasks.profiles.selector import DeviceFacts
 
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)*)\s*\}\}")
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_\-]*(?:\.(?:[A-Za-z0-9_\-]+|#))*)\s*\}\}")
+ORDINAL = "#"
 
 
 class Unresolved(ValueError):
@@ -29,8 +32,10 @@ class TemplateContext:
     device: DeviceFacts
     subscriber: Mapping[str, Any] | None
     cached: Mapping[str, str]  # parameter name -> cached value (for ``parameter.<path>``)
+    ordinal: int | None = None  # the object instance a value is for (``#``), None outside objects
 
     def lookup(self, reference: str) -> Value:
+        reference = self._numbered(reference)
         scope, _, rest = reference.partition(".")
         if scope == "device":
             return self._device(rest)
@@ -42,6 +47,14 @@ class TemplateContext:
                 raise Unresolved(f"{{{{ {reference} }}}}: the device's value is not known")
             return value
         raise Unresolved(f"{{{{ {reference} }}}}: templates name device.*, subscriber.* or parameter.*")
+
+    def _numbered(self, reference: str) -> str:
+        parts = reference.split(".")
+        if ORDINAL not in parts:
+            return reference
+        if self.ordinal is None:
+            raise Unresolved(f"{{{{ {reference} }}}}: '#' (the instance's ordinal) is only known in an object's values")
+        return ".".join(str(self.ordinal) if part == ORDINAL else part for part in parts)
 
     def _device(self, field: str) -> Value:
         values = {
@@ -75,6 +88,11 @@ class TemplateContext:
 
 def is_template(value: Value) -> bool:
     return isinstance(value, str) and PLACEHOLDER.search(value) is not None
+
+
+def uses_ordinal(value: Value) -> bool:
+    """Whether the value differs per object instance (a placeholder names ``#``)."""
+    return isinstance(value, str) and any(ORDINAL in ref.split(".") for ref in PLACEHOLDER.findall(value))
 
 
 def render(value: Value, context: TemplateContext) -> Value:

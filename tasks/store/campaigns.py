@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
-from tasks.store.db import Database, Document, ensure_indexes
+from tasks.store.db import Database, Document, Insert, bulk_write, ensure_indexes
 
 CAMPAIGN_INDEXES = [
     IndexModel([("status", ASCENDING)]),
@@ -31,7 +31,6 @@ MEMBER_INDEXES = [
 ]
 CLAIM_INDEXES = [IndexModel([("campaign_id", ASCENDING), ("purpose", ASCENDING), ("at", ASCENDING)])]
 MAX_STEPS = 20  # a member's steps: start, transfer, boot, health, rollback ... bounded in code
-INSERT_BATCH = 1000
 
 
 def member_id(campaign_id: str, device_id: str) -> str:
@@ -88,14 +87,7 @@ class CampaignRepository:
 
     async def add_members(self, members: Sequence[Mapping[str, Any]]) -> int:
         """Insert the campaign's devices; a member already there (a retried creation) is kept."""
-        added = 0
-        for start in range(0, len(members), INSERT_BATCH):
-            batch = [dict(member) for member in members[start:start + INSERT_BATCH]]
-            try:
-                added += len((await self._members.insert_many(batch, ordered=False)).inserted_ids)
-            except BulkWriteError as exc:
-                added += int(exc.details.get("nInserted", 0))
-        return added
+        return await bulk_write(self._members, [Insert(member) for member in members], keep_existing=True)
 
     async def member(self, campaign_id: str, device_id: str) -> Document | None:
         return await self._members.find_one({"_id": member_id(campaign_id, device_id)})

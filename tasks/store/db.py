@@ -1,22 +1,36 @@
-"""The MongoDB connection shared by every repository, and index creation at start-up."""
+"""The MongoDB connection shared by every repository, index creation at start-up, and the one
+capped writer that every write of several statements goes through (``write_command``)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pymongo import AsyncMongoClient, IndexModel, ReplaceOne, UpdateOne
+from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import AutoReconnect, ConnectionFailure, OperationFailure
+from pymongo.errors import AutoReconnect, ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 from pymongo.uri_parser import parse_uri
 
 from tasks.records import Document as Document  # re-exported: the alias lives in tasks/records.py
-from tasks.store.group_commit import COMMANDS_IN_FLIGHT, MAX_BATCH, GroupWriter
+
+if TYPE_CHECKING:
+    from tasks.store.group_commit import GroupWriter
 
 DEFAULT_DATABASE = "acs"
+# FerretDB 1.24 holds one of its 50 PostgreSQL connections per statement of a write command for the
+# command's whole run: one insert or update of 50 statements never finished (seen at 60), and every
+# other command waited behind it; a health poll's one bulk update for 200 devices stopped it
+# answering even ``ping`` (``tests/tasks/test_database_pool.py``). So a command carries at most
+# MAX_BATCH statements (``write_command``, the only sender of multi-statement writes:
+# ``tests/tasks/test_capped_writes.py``) and a process's group commit has at most
+# COMMANDS_IN_FLIGHT of them running, 16 connections (the session path's single-document commands
+# use the rest: POOL_SIZE).
+MAX_BATCH = 8
+COMMANDS_IN_FLIGHT = 2
+DUPLICATE_KEY = 11000
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,8 @@ class Database:
 
     def writer(self, name: str) -> GroupWriter:
         """The process's one group-commit writer of a collection (``tasks/store/group_commit.py``)."""
+        from tasks.store.group_commit import GroupWriter  # it builds on this module's write_command
+
         if name not in self._writers:
             if not self._write_slots:
                 self._write_slots.append(asyncio.Semaphore(COMMANDS_IN_FLIGHT))
@@ -132,26 +148,96 @@ async def ensure_indexes(collection: AsyncCollection[Any], indexes: Sequence[Ind
                 await asyncio.sleep(0.1 * attempt)
 
 
-async def bulk_update(collection: AsyncCollection[Document], writes: Sequence[UpdateOne | ReplaceOne[Document]]) -> int:
-    """Unordered bulk updates in commands of at most MAX_BATCH statements each; how many documents
-    they modified.
+@dataclass(frozen=True)
+class Insert:
+    document: Mapping[str, Any]
 
-    FerretDB 1.24 holds one of its 50 PostgreSQL connections per statement of an ``update`` for the
-    command's whole run: one command of 200 statements never finishes and the server stops
-    answering even ``ping`` (``tests/tasks/test_database_pool.py``).
+
+@dataclass(frozen=True)
+class Update:
+    filter: Mapping[str, Any]
+    update: Mapping[str, Any]  # operators, or a whole replacement document
+    upsert: bool = False
+    # A filter that finds the document only if this update was applied (for an update that may not
+    # be applied twice); None: applying it again changes nothing that matters ($set, a mark's $inc).
+    applied: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Delete:
+    filter: Mapping[str, Any]
+
+
+WriteOp = Insert | Update | Delete
+Statement = TypeVar("Statement")
+
+
+def capped(statements: Sequence[Statement]) -> Iterator[list[Statement]]:
+    """``statements`` in runs of at most MAX_BATCH: one command each."""
+    for start in range(0, len(statements), MAX_BATCH):
+        yield list(statements[start:start + MAX_BATCH])
+
+
+def _command(collection: AsyncCollection[Document], ops: Sequence[WriteOp]) -> Document:
+    first = ops[0]
+    if len(ops) > MAX_BATCH or any(type(op) is not type(first) for op in ops):
+        raise ValueError(f"a write command carries at most {MAX_BATCH} statements of one kind, not {len(ops)}")
+    name = collection.name
+    if isinstance(first, Insert):
+        return {"insert": name, "documents": [dict(op.document) for op in ops if isinstance(op, Insert)],
+                "ordered": False}
+    if isinstance(first, Update):
+        return {"update": name, "updates": [{"q": dict(op.filter), "u": dict(op.update), "upsert": op.upsert}
+                                            for op in ops if isinstance(op, Update)], "ordered": False}
+    return {"delete": name, "deletes": [{"q": dict(op.filter), "limit": 1} for op in ops if isinstance(op, Delete)],
+            "ordered": False}
+
+
+async def write_command(collection: AsyncCollection[Document], ops: Sequence[WriteOp]) -> Document:
+    """One unordered ``insert``, ``update`` or ``delete`` command carrying ``ops`` (at most
+    MAX_BATCH, all of one kind: ValueError otherwise); the server's reply, whose ``writeErrors``
+    name the failed statements by index.
+
+    Sent as a plain command rather than PyMongo's ``bulk_write``: FerretDB 1.24 leaves ``nModified``
+    out of an ``update`` reply whose statements all failed, which PyMongo's bulk API cannot read.
     """
-    modified = 0
-    for start in range(0, len(writes), MAX_BATCH):
-        result = await collection.bulk_write(list(writes[start:start + MAX_BATCH]), ordered=False)
-        modified += result.modified_count
-    return modified
+    return await collection.database.command(_command(collection, ops))
 
 
-async def flush_updates(collection: AsyncCollection[Document], pending: list[UpdateOne]) -> int:
-    """Write the updates gathered by a streamed pass (``bulk_update``) and empty the list; how many
+def statement_error(error: Mapping[str, Any]) -> PyMongoError:
+    """The error of one failed statement of a write command's reply (``writeErrors``)."""
+    code = int(error.get("code", 0))
+    message = str(error.get("errmsg", "write failed"))
+    if code == DUPLICATE_KEY:
+        return DuplicateKeyError(message, code, dict(error))
+    return OperationFailure(message, code, dict(error))
+
+
+async def bulk_write(
+    collection: AsyncCollection[Document], ops: Sequence[WriteOp], *, keep_existing: bool = False
+) -> int:
+    """Write ``ops`` (all of one kind) unordered in commands of at most MAX_BATCH statements; how
+    many documents they inserted, modified or deleted.
+
+    A failed statement raises its error once its command is done (the commands after it are not
+    sent); ``keep_existing``: an insert whose ``_id`` is taken is left out instead (a retried
+    creation keeps what is there).
+    """
+    written = 0
+    for chunk in capped(ops):
+        reply = await write_command(collection, chunk)
+        written += int(reply.get("nModified" if isinstance(chunk[0], Update) else "n", 0))
+        for error in reply.get("writeErrors", []):
+            if not (keep_existing and int(error.get("code", 0)) == DUPLICATE_KEY):
+                raise statement_error(error)
+    return written
+
+
+async def flush_updates(collection: AsyncCollection[Document], pending: list[Update]) -> int:
+    """Write the updates gathered by a streamed pass (``bulk_write``) and empty the list; how many
     documents they modified."""
     if not pending:
         return 0
-    modified = await bulk_update(collection, pending)
+    modified = await bulk_write(collection, pending)
     pending.clear()
     return modified

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from tasks import search
@@ -79,6 +80,8 @@ LOOKUPS_AT_ONCE = 16  # well under FerretDB's PostgreSQL pool
 SAMPLE = tuple(range(17, search.BUCKETS, search.BUCKETS // 16))  # 16 buckets spread over the range
 ESTIMATE_WAVE = 2  # buckets counted at first (a hash of the device id: any few are a fair sample)
 ESTIMATE_ENOUGH = 64  # matches counted that make an estimate (about +-12%)
+ESTIMATE_TTL = 60.0  # seconds an estimate is reused in this process (the reply says it is one)
+ESTIMATES_KEPT = 1024  # listings whose estimate is kept at once (past it, all are dropped)
 
 
 def order(device: Mapping[str, Any]) -> tuple[int, str]:
@@ -205,6 +208,7 @@ class DeviceRepository:
         self._devices = database.collection("devices")
         self._writer = database.writer("devices")
         self._state = database.collection("job_state")  # where the offline scan stopped
+        self._estimates: dict[str, tuple[float, int]] = {}  # listing -> (when, estimated total)
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._devices, INDEXES)
@@ -308,7 +312,7 @@ class DeviceRepository:
         pass reached the end."""
         written = 0
         complete = True
-        pending: list[UpdateOne] = []
+        pending: list[Update] = []
         projection = {**FACTS_PROJECTION, "presence": 1, "offline_after": 1, "offline_due": 1, "health_due": 1}
         cursor = self._devices.find({}, projection, batch_size=batch)
         try:
@@ -323,7 +327,7 @@ class DeviceRepository:
                     spread = search.page_bucket(device["_id"]) * HEALTH_BACKFILL_SPREAD // search.BUCKETS
                     fields["health_due"] = due_slice(datetime.now(UTC) + timedelta(seconds=spread))
                 if fields:
-                    pending.append(UpdateOne({"_id": device["_id"]}, {"$set": fields}))
+                    pending.append(Update({"_id": device["_id"]}, {"$set": fields}))
                 if len(pending) >= batch:
                     written += await flush_updates(self._devices, pending)
                     if not budget():
@@ -347,11 +351,11 @@ class DeviceRepository:
         return result.matched_count == 1
 
     async def set_fields_many(self, changes: list[tuple[str, Mapping[str, Any]]]) -> None:
-        """``set_fields`` for many devices in one unordered bulk write (a job's bookkeeping: not for
+        """``set_fields`` for many devices in capped unordered commands (a job's bookkeeping: not for
         searchable facts, whose search tokens ``set_fields`` keeps)."""
         assert not any(name in search.FACTS for _, fields in changes for name in fields)
-        await flush_updates(self._devices, [UpdateOne({"_id": device_id}, {"$set": with_due_slice(fields)})
-                                            for device_id, fields in changes])
+        await flush_updates(self._devices, [Update({"_id": device_id}, {"$set": with_due_slice(fields)})
+                                         for device_id, fields in changes])
 
     async def update_if(
         self,
@@ -438,10 +442,13 @@ class DeviceRepository:
         total, exact = (position or {}).get("total"), bool((position or {}).get("exact"))
         if level is None and position is not None:
             level = WHOLE  # a cursor of the earlier listing: {"after": id}
-        if level is None and device_filter.q is None:
+        if level is None:
             # A filter (a model, a version, online) often matches much of the fleet: estimated
-            # first, and a clearly large one is never probed (reading a document costs ~1 ms here).
-            estimate = await self._estimate(query)
+            # first, and a clearly large one is never probed (reading a document costs ~1 ms here,
+            # and FerretDB 1.24 pushes no limit down with a filter: a probe of a prefix matching
+            # thousands read them all, 1.2 s at 200,000 devices). A search (``q``) mostly matches a
+            # few devices: its estimate stops after the first two buckets when they hold none.
+            estimate = await self._estimate(query, few_likely=device_filter.q is not None)
             if estimate > WHOLE_MAX * 2:
                 level, total = (GROUP if estimate <= GROUP_MAX else BUCKET), estimate
         if level is None:
@@ -468,17 +475,30 @@ class DeviceRepository:
         following = {"level": WHOLE, "after": rest[limit - 1]["_id"]} if len(rest) > limit else None
         return SearchPage(rest[:limit], following, len(found), True)
 
-    async def _estimate(self, query: Document) -> int:
+    async def _estimate(self, query: Document, few_likely: bool = False) -> int:
         """Matches in spread buckets, scaled to the fleet: waves of buckets, doubling from
         ``ESTIMATE_WAVE``, until ``ESTIMATE_ENOUGH`` matches were counted or all of ``SAMPLE`` was (a
-        count reads each document it counts on FerretDB, so a common filter is estimated from fewer)."""
+        count reads each document it counts on FerretDB, so a common filter is estimated from fewer).
+        With ``few_likely``, an empty first wave says 0 (the caller probes). An estimate is kept for
+        ``ESTIMATE_TTL`` seconds in this process: the next first page of the same listing (an
+        operator paging, refreshing, a console's every list view) counts nothing."""
+        key = repr(sorted(query.items()))
+        kept = self._estimates.get(key)
+        if kept is not None and time.monotonic() - kept[0] < ESTIMATE_TTL:
+            return kept[1]
         counted = sampled = 0
         while sampled < len(SAMPLE) and counted < ESTIMATE_ENOUGH:
             wave = SAMPLE[sampled : sampled + max(ESTIMATE_WAVE, sampled)]  # 2, 2, 4, 8 buckets
             counts = await asyncio.gather(*(self._devices.count_documents({**query, "page_bucket": bucket})
                                             for bucket in wave))
             counted, sampled = counted + sum(counts), sampled + len(wave)
-        return counted * search.BUCKETS // sampled
+            if few_likely and counted == 0:
+                return 0  # not kept: the probe that follows counts exactly
+        estimate = counted * search.BUCKETS // sampled
+        if len(self._estimates) >= ESTIMATES_KEPT:
+            self._estimates.clear()
+        self._estimates[key] = (time.monotonic(), estimate)
+        return estimate
 
     async def _partitioned_page(
         self, query: Document, level: str, position: Mapping[str, Any] | None, limit: int,

@@ -4,9 +4,9 @@ On FerretDB every command is at least one PostgreSQL transaction (about 2 ms of 
 the number of commands, not their size, bounds sessions per second. Writes that need no answer
 but "done" or "that ``_id`` exists already" (a session's history, its lease, the parameter cache,
 the record of a send) are queued here; while one bulk command of a collection is in flight, the
-next writes wait and leave together in the next one (``bulk_write``, unordered: one ``insert``,
-``update`` and ``delete`` command at most). Nothing waits on a timer: a write alone is sent after
-one turn of the event loop.
+next writes wait and leave together in the next one (``write_command`` of ``tasks/store/db.py``,
+unordered: one ``insert``, ``update`` and ``delete`` command at most, each of at most MAX_BATCH).
+Nothing waits on a timer: a write alone is sent after one turn of the event loop.
 
 Durability is unchanged: :meth:`GroupWriter.write` returns only when the database acknowledged the
 command that carried the write, so a caller replies to the CPE after its writes are stored, as
@@ -29,50 +29,24 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import pymongo
 from pymongo import _csot  # the time limit ``pymongo.timeout`` set for the caller (no public reader)
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError, NetworkTimeout, OperationFailure, PyMongoError, WriteConcernError
+from pymongo.errors import NetworkTimeout, WriteConcernError
 
 from tasks.records import Document
 
-DUPLICATE_KEY = 11000
-# FerretDB 1.24 holds one of its 50 PostgreSQL connections per statement of a write command for the
-# command's whole run: one insert or update of 50 statements never finished (seen at 60), and every
-# other command waited behind it. So a command carries at most MAX_BATCH statements and a process
-# has at most COMMANDS_IN_FLIGHT of them running, 16 connections (the session path's single-document
-# commands use the rest: ``tasks/store/db.py``, POOL_SIZE).
-MAX_BATCH = 8
-COMMANDS_IN_FLIGHT = 2
+# The statements are the capped writer's (``tasks/store/db.py``), re-exported for the session path.
+from tasks.store.db import COMMANDS_IN_FLIGHT, MAX_BATCH, statement_error, write_command
+from tasks.store.db import Delete as Delete
+from tasks.store.db import Insert as Insert
+from tasks.store.db import Update as Update
+from tasks.store.db import WriteOp as WriteOp
+
 # Each command has the time limit of a CWMP request's database operations (cwmp_db_timeout).
 TIME_LIMIT = 30.0
-
-
-@dataclass(frozen=True)
-class Insert:
-    document: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Update:
-    filter: Mapping[str, Any]
-    update: Mapping[str, Any]
-    upsert: bool = False
-    # A filter that finds the document only if this update was applied (for an update that may not
-    # be applied twice); None: applying it again changes nothing that matters ($set, a mark's $inc).
-    applied: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class Delete:
-    filter: Mapping[str, Any]
-
-
-WriteOp = Insert | Update | Delete
 
 
 @dataclass
@@ -136,32 +110,15 @@ class GroupWriter:
             self._flushing = False
 
     async def _send(self, batch: list[_Queued]) -> None:
-        """One ``insert``, ``update`` or ``delete`` command (unordered) carrying ``batch``.
-
-        Sent as a plain command rather than ``bulk_write``: FerretDB 1.24 leaves ``nModified`` out
-        of an ``update`` reply whose statements all failed, which PyMongo's bulk API cannot read.
-        """
-        name = self._collection.name
+        """One ``insert``, ``update`` or ``delete`` command (unordered) carrying ``batch``
+        (``write_command``)."""
         first = batch[0].op
-        command: Document
-        if isinstance(first, Insert):
-            command = {"insert": name, "documents": [dict(q.op.document) for q in batch if isinstance(q.op, Insert)]}
-        elif isinstance(first, Update):
-            command = {"update": name, "updates": [
-                {"q": dict(q.op.filter), "u": dict(q.op.update), "upsert": q.op.upsert}
-                for q in batch if isinstance(q.op, Update)
-            ]}
-        else:
-            command = {"delete": name, "deletes": [
-                {"q": dict(q.op.filter), "limit": 1} for q in batch if isinstance(q.op, Delete)
-            ]}
-        command["ordered"] = False
         self.commands += 1
         self.statements += len(batch)
         try:
             async with self._in_flight:
                 with pymongo.timeout(self._time_limit):
-                    reply = await self._collection.database.command(command)
+                    reply = await write_command(self._collection, [queued.op for queued in batch])
         except Exception as exc:  # the whole command failed: every write it carried did
             for queued in batch:
                 if not queued.done.done():
@@ -171,7 +128,7 @@ class GroupWriter:
         if errors and isinstance(first, Update) and "n" not in reply and len(batch) > 1:
             await self._one_by_one(batch)
             return
-        failed = {int(error["index"]): _statement_error(error) for error in errors}
+        failed = {int(error["index"]): statement_error(error) for error in errors}
         concern = reply.get("writeConcernError")
         for index, queued in enumerate(batch):
             if queued.done.done():  # its caller was cancelled; the write was made all the same
@@ -204,11 +161,3 @@ class GroupWriter:
                         queued.done.set_result(None)
                     continue
             await self._send([queued])
-
-
-def _statement_error(error: Document) -> PyMongoError:
-    code = int(error.get("code", 0))
-    message = str(error.get("errmsg", "write failed"))
-    if code == DUPLICATE_KEY:
-        return DuplicateKeyError(message, code, error)
-    return OperationFailure(message, code, error)

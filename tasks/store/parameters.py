@@ -25,8 +25,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
-from pymongo import UpdateOne
-
 from tasks.secret_values import REDACTED, is_secret, shown
 from tasks.secretbox import SecretBox
 from tasks.store.db import Database, Document, flush_updates
@@ -196,13 +194,13 @@ class ParameterRepository:
         if self._box is None:
             return 0, True
         sealed, complete = 0, True
-        pending: list[UpdateOne] = []
+        pending: list[Update] = []
         cursor = self._parameters.find({}, {ROOT: 1}, batch_size=batch)
         try:
             async for document in cursor:
                 for path, value in _clear_secrets(document.get(ROOT), [ROOT]):
-                    pending.append(UpdateOne({"_id": document["_id"], path: value},
-                                             {"$set": {path: {SEALED: self._box.encrypt(value)}}}))
+                    pending.append(Update({"_id": document["_id"], path: value},
+                                          {"$set": {path: {SEALED: self._box.encrypt(value)}}}))
                 if len(pending) >= batch:
                     sealed += await flush_updates(self._parameters, pending)
                     if not budget():

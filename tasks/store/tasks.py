@@ -20,7 +20,7 @@ from pymongo.errors import DuplicateKeyError
 from schemas.tasks import TaskStatus
 from tasks.lifecycle import TaskMove, TaskPhase, advance, stored
 from tasks.records import TaskRecord
-from tasks.store.db import Database, Document, ensure_indexes
+from tasks.store.db import Database, Document, bulk_write, ensure_indexes
 from tasks.store.group_commit import Insert, Update
 
 INDEXES = [
@@ -163,10 +163,11 @@ class TaskRepository:
             await self._mark(device_id, PROOF_MARK)
         return moved
 
-    async def insert_many(self, tasks: list[TaskRecord]) -> None:
-        """Store queued tasks in one write, then move each device's ``tasks_mark`` (group-committed)."""
+    async def insert_all(self, tasks: list[TaskRecord]) -> None:
+        """Store queued tasks in capped unordered commands, then move each device's ``tasks_mark``
+        (group-committed)."""
         if tasks:
-            await self._tasks.insert_many(tasks, ordered=False)
+            await bulk_write(self._documents, [Insert(task) for task in tasks])
             await asyncio.gather(*(self._mark(task["device_id"], TASKS_MARK) for task in tasks))
 
     async def get(self, task_id: str, device_id: str | None = None) -> TaskRecord | None:

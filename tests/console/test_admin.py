@@ -45,8 +45,9 @@ async def test_reset_a_password_ends_the_sessions_and_the_lock(console: ConsoleH
     await console.services.database.collection("console_users").update_one(
         {"username": "u-operator"}, {"$set": {"locked_until": console.services.clock().replace(year=2100)}})
     assert (await _post(admin, console, "/users/u-operator/password", {"password": "short"}))[0] == 422
-    status, _ = await _post(admin, console, "/users/u-operator/password", {"password": "a-brand-new-secret"})
-    assert status == 303
+    assert (await _post(admin, console, "/users/nobody/password", {"password": "a-brand-new-secret"}))[0] == 404
+    status, location = await _post(admin, console, "/users/u-operator/password", {"password": "a-brand-new-secret"})
+    assert (status, location) == (303, "/users?done=password")
     assert (await _get(olga, console, "/"))[0] == 303, "their session ended: back to the login page"
     fresh = console.client()
     token = await console.login_form(fresh)
@@ -63,10 +64,13 @@ async def test_end_a_users_sessions(console: ConsoleHarness) -> None:
     row = re.search(r'<tr data-user="u-viewer">(.*?)</tr>', page, re.S)
     assert row is not None and "<td>2 <form" in row.group(1), "two sessions open"
     assert (await _post(admin, console, "/users/u-admin/sessions/end"))[0] == 409
-    assert (await _post(admin, console, "/users/u-viewer/sessions/end"))[0] == 303
+    assert (await _post(admin, console, "/users/nobody/sessions/end"))[0] == 404
+    assert await _post(admin, console, "/users/u-viewer/sessions/end") == (303, "/users?done=sessions")
     for session in (first, second):
         assert (await _get(session, console, "/"))[0] == 303, "back to the login page"
     assert (await _get(admin, console, "/"))[0] == 200
+    audited = console.services.database.collection("audit").find({"user_changed": "u-viewer"})
+    assert [entry["summary"] async for entry in audited] == ["End the sessions of console user u-viewer (2)"]
 
 
 async def test_audit_page_filters_by_user_and_action(console: ConsoleHarness) -> None:

@@ -254,3 +254,133 @@ async def _drift_at_least(line2: Line2, count: int, sim: AcsProcess) -> None:
     report = await wait_until(drifted, timeout=40, interval=1, message=sim.describe("no drift report"))
     internet = next(p for p in report["profiles"] if p["name"] == "internet")
     assert len(internet["listed"]) == count
+
+
+LINES = "InternetGatewayDevice.Services.VoiceService.1.VoiceProfile.1.Line."
+VOICE = {
+    "name": "voice",
+    "events": ["BOOTSTRAP", "BOOT", "ON DEMAND"],
+    "selector": {"product_class": ["HG8245H"], "has_subscriber": True},
+    "objects": [
+        {
+            "path": "voip.line.",
+            "count": 2,
+            "exact": True,
+            "values": {
+                "enable": "Enabled",
+                "number": "{{ subscriber.voip.#.number }}",
+                "username": "{{ subscriber.voip.#.username }}",
+                "password": "{{ subscriber.voip.#.password }}",
+            },
+        }
+    ],
+}
+
+
+def lines_held(values: dict[str, str]) -> dict[int, dict[str, str]]:
+    """{instance: {relative name: value}} of what a GetParameterValues of the Line table returned."""
+    held: dict[int, dict[str, str]] = {}
+    for name, value in values.items():
+        number, _, relative = name.removeprefix(LINES).partition(".")
+        held.setdefault(int(number), {})[relative] = value
+    return held
+
+
+@pytest.mark.timeout(240)
+async def test_voip_lines_from_the_subscriber_record_exactly_n_secrets_sealed(
+    acs_serve: AcsServeFactory, mongo_client: Client, tmp_path: Path
+) -> None:
+    name = unique_db_name("profiles_voip_e2e")
+    acs = await acs_serve(database=name, env={"ACS_PROFILE_CACHE_SECONDS": "1"})
+    token = await create_token(acs, "voice", "admin")
+    devices = fleet()[:2]
+    secrets = [f"sip-{i}-{line}-Zq8" for i in range(2) for line in (1, 2)]
+    csv_rows = [
+        "account,serial_number,voip1_number,voip1_username,voip1_password,voip2_number,voip2_username,voip2_password"
+    ] + [
+        f"V-{i},{serial},+37255510{i}1,5551{i}01,{secrets[2 * i]},+37255510{i}2,5551{i}02,{secrets[2 * i + 1]}"
+        for i, (_, serial) in enumerate(devices)
+    ]
+    sim_log = tmp_path / "sim.log"
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+        line2 = Line2(acs, http)
+        status, report = await line2.call(
+            "POST", "/api/v1/subscribers/import", data="\n".join(csv_rows) + "\n", headers={"Content-Type": "text/csv"}
+        )
+        assert status == 200 and report["created"] == 2, report
+        status, _ = await line2.call("POST", "/api/v1/profiles", json=VOICE)
+        assert status == 201
+        sim = start_sim(
+            args=[
+                "--url",
+                acs.cwmp_url,
+                "--devices",
+                "2",
+                "--profile",
+                "huawei-hg8245",
+                "--seed",
+                str(SEED),
+                "--interval",
+                "300",
+                "--ramp",
+                "10",
+                "--cr-listen",
+                f"127.0.0.1:{free_port()}",
+                "--summary-every",
+                "0",
+            ],
+            log_path=sim_log,
+        )
+        try:
+            # A new ONT gets its two lines on its first Inform, each with its own number and account.
+            async def all_applied() -> bool:
+                for device_id, _ in devices:
+                    status, config = await line2.call(
+                        "GET", f"/api/v1/devices/{quote(device_id, safe='')}/configuration"
+                    )
+                    if status == 404 or config["state"]["status"] != "applied":
+                        return False
+                return True
+
+            await wait_until(all_applied, timeout=90, interval=1, message=sim.describe("lines not applied"))
+            for index, (device_id, _) in enumerate(devices):
+                held = lines_held(await line2.read(device_id, LINES))
+                assert sorted(held) == [1, 2]
+                for line in (1, 2):
+                    assert held[line]["DirectoryNumber"] == f"+37255510{index}{line}"
+                    assert held[line]["SIP.AuthUserName"] == f"5551{index}0{line}"
+                    assert held[line]["Enable"] == "Enabled"
+                    assert held[line]["SIP.AuthPassword"] == "***"  # the API never shows a secret
+                config = await line2.state(device_id)
+                assert config["in_sync"], config
+                assert [v["SIP.AuthPassword"] for v in config["objects"][0]["instances"]] == ["***", "***"]
+
+            # Exactly N: a third line someone added is deleted by the next application.
+            extra_id = devices[0][0]
+            status, task = await line2.call(
+                "POST",
+                f"/api/v1/devices/{quote(extra_id, safe='')}/tasks",
+                params={"connection_request": "true", "wait": "30"},
+                json={"kind": "add_object", "object": LINES},
+            )
+            assert status == 201 and task["status"] == "done", task
+            assert sorted(lines_held(await line2.read(extra_id, LINES))) == [1, 2, 3]
+            status, _ = await line2.call("POST", f"/api/v1/devices/{quote(extra_id, safe='')}/reprovision")
+            assert status in (200, 202)
+
+            async def two_lines_again() -> bool:
+                return sorted(lines_held(await line2.read(extra_id, LINES))) == [1, 2]
+
+            await wait_until(two_lines_again, timeout=60, interval=2, message=sim.describe("third line kept"))
+        finally:
+            await sim.stop(grace=20, expect_returncode=0)
+    # The SIP passwords are sealed at rest and in no log.
+    db = mongo_client[name]
+    dumped = []
+    for collection in await db.list_collection_names():
+        dumped += [repr(document) async for document in db[collection].find({})]
+    stored = "\n".join(dumped)
+    logs = acs.log_path.read_text(errors="replace") + sim_log.read_text(errors="replace")
+    for secret in secrets:
+        assert secret not in stored and secret not in logs
+    assert "5551001" in stored  # the records and tasks are there: the check above looked at them

@@ -11,6 +11,7 @@ from acs.sim.device import DeviceSettings
 from acs.sim.population import PopulationPlan, make_device
 from acs.sim.profile import PROFILE_DIR, PROFILE_NAMES, generic_name, load_profile
 from acs.sim.profiles.datamodel import load
+from acs.sim.profiles.specs import voice_params
 from acs.sim.scenarios import BadFirmware, OltOutage
 from acs.sim.values import rx_power_dbm
 from tests.sim.conftest import T0
@@ -18,6 +19,7 @@ from tests.sim.conftest import T0
 BBF = Path(__file__).resolve().parents[3] / "shared" / "bbf"
 MODELS = {"InternetGatewayDevice.": "tr-098-1-8-0-full.xml", "Device.": "tr-181-2-17-0-cwmp-full.xml"}
 VENDOR_MARK = ".X_"
+VOICE = ".Services.VoiceService"  # TR-104, not in the TR-098/TR-181 files
 
 
 @pytest.mark.parametrize("name", PROFILE_NAMES)
@@ -35,14 +37,30 @@ def test_standard_names_types_and_writability_come_from_the_data_model(name: str
     profile = load_profile(name)
     objects = load(BBF / MODELS[profile.root])
     model_params = {p.name: p for obj in objects.values() for p in obj.params.values()}
-    standard = [n for n in profile.specs if VENDOR_MARK not in n and not n.split(".")[-1].startswith("X_")]
+    standard = [
+        n for n in profile.specs if VENDOR_MARK not in n and not n.split(".")[-1].startswith("X_") and VOICE not in n
+    ]
     assert len(standard) > 300
     for generic in standard:
         spec, model = profile.specs[generic], model_params[generic]
         assert (spec.type, spec.writable) == (model.type, model.writable), generic
     for concrete in profile.base.names:
-        if VENDOR_MARK not in concrete and not concrete.endswith("."):
+        if VENDOR_MARK not in concrete and not concrete.endswith(".") and VOICE not in concrete:
             assert generic_name(concrete) in model_params, concrete
+
+
+@pytest.mark.parametrize("name", PROFILE_NAMES)
+def test_voice_service_names_are_the_tr104_ones_written_in_specs(name: str) -> None:
+    """TR-104 is not among the shared XMLs: its names come from `specs.voice_params` alone."""
+    profile = load_profile(name)
+    written = {generic_name(param.name): param for param, _ in voice_params(profile.root)}
+    standard = [n for n in profile.specs if VOICE in n and VENDOR_MARK not in n]
+    assert set(standard) == set(written)
+    for generic in standard:
+        assert (profile.specs[generic].type, profile.specs[generic].writable) == (
+            written[generic].type,
+            written[generic].writable,
+        )
 
 
 def test_huawei_profile_carries_vendor_parameters_from_the_real_dump() -> None:

@@ -203,3 +203,48 @@ async def test_incident_members_with_other_filters(mongo_db: AsyncDatabase[Mongo
         DeviceFilter(device_ids=members, software_version="V1"), page.next_position, 10
     )
     assert [d["_id"] for d in following.devices] == sorted(members)[1::2][10:]
+
+
+async def test_a_search_whose_sample_is_crowded_is_paged_by_partition_not_probed(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    """Issue 13: FerretDB 1.24 pushes no limit down with a filter, so the probe of a search matching
+    thousands (a serial prefix) read them all (1.2 s at 200,000 devices). A search whose first two
+    sampled buckets already hold matches is estimated and paged by partition instead."""
+    repository = await _repository(mongo_db)
+    sampled = set(devices_module.SAMPLE[: devices_module.ESTIMATE_WAVE])
+    crowd = [f"CROWD{n:06d}" for n in range(20000) if search.page_bucket(f"00E0FC-HG8245H-CROWD{n:06d}") in sampled]
+    for serial in crowd[:2]:
+        await _inform(repository, serial, "10.9.9.9")
+    await _inform(repository, "CROWDOTHER1", "10.9.9.9")
+    probes: list[int] = []
+    find = repository._devices.find
+
+    def watched(*args: object, **kwargs: object) -> object:
+        cursor = find(*args, **kwargs)  # type: ignore[arg-type]
+        limit = cursor.limit
+
+        def limited(n: int) -> object:
+            probes.append(n)
+            return limit(n)
+
+        cursor.limit = limited  # type: ignore[method-assign]
+        return cursor
+
+    repository._devices.find = watched  # type: ignore[method-assign]
+    page = await repository.search_page(DeviceFilter(q="10.9.9.9"), None, 50)
+    assert not page.total_exact and page.total > devices_module.WHOLE_MAX * 2, "estimated from its sample"
+    assert probes == [], "no probe read the whole match set"
+    assert sorted(device["_id"] for device in page.devices) == sorted(
+        [f"00E0FC-HG8245H-{serial}" for serial in crowd[:2]] + ["00E0FC-HG8245H-CROWDOTHER1"])
+    # Estimated once per listing and process for a while: the next first page counts nothing.
+    counts: list[object] = []
+    count = repository._devices.count_documents
+
+    async def counted(*args: object, **kwargs: object) -> int:
+        counts.append(args)
+        return await count(*args, **kwargs)  # type: ignore[arg-type]
+
+    repository._devices.count_documents = counted  # type: ignore[method-assign]
+    again = await repository.search_page(DeviceFilter(q="10.9.9.9"), None, 50)
+    assert counts == [] and again.total == page.total

@@ -285,3 +285,70 @@ def test_profile_spec_refuses_bad_input_with_the_reason() -> None:
         ProfileSpec.model_validate({"name": "p", "objects": [{"path": "Device.X"}]})
     with pytest.raises(ValidationError, match="unknown subscriber field"):
         ProfileSpec.model_validate({"name": "p", "selector": {"subscriber": {"colour": "red"}}})
+
+
+TWO_LINES = {
+    **SUBSCRIBER,
+    "voip": [
+        {"number": "5551000", "username": "u1", "password": "p1"},
+        {"number": "5551001", "username": "u2", "password": "p2"},
+    ],
+}
+VOIP_LINES = {
+    "name": "voip",
+    "objects": [
+        {
+            "path": "voip.line.",
+            "count": 2,
+            "exact": True,
+            "values": {
+                "enable": "Enabled",
+                "number": "{{ subscriber.voip.#.number }}",
+                "password": "{{ subscriber.voip.#.password }}",
+            },
+        }
+    ],
+}
+
+
+def test_each_object_instance_takes_its_own_subscriber_line_by_ordinal() -> None:
+    config = effective([stored(VOIP_LINES)], [], TR181, TWO_LINES, {}, ALIASES)
+    table = "Device.Services.VoiceService.1.VoiceProfile.1.Line."
+    adds = plan(drift(config, {table: Cell(None, "object")}, Memory(), digest)).requests
+    assert [r.kind for r in adds] == ["add_object", "add_object"]
+    sent = [{v.name: v.value for v in r.values or ()} for r in adds if isinstance(r, AddObjectTask)]
+    assert sent == [
+        {"Enable": "Enabled", "DirectoryNumber": "5551000", "SIP.AuthPassword": "p1"},
+        {"Enable": "Enabled", "DirectoryNumber": "5551001", "SIP.AuthPassword": "p2"},
+    ]
+    # Instances 3 and 8 are the first and second lines: each is compared with its own number.
+    cache = {
+        f"{table}3.DirectoryNumber": Cell("5551000"),
+        f"{table}3.Enable": Cell("Enabled"),
+        f"{table}8.DirectoryNumber": Cell("5551000"),
+        f"{table}8.Enable": Cell("Enabled"),
+    }
+    changes = drift(config, cache, Memory(), digest).changes
+    assert [(c.name, c.desired.value) for c in changes if not c.name.endswith("Password")] == [
+        (f"{table}8.DirectoryNumber", "5551001")
+    ]
+    assert (
+        config.key
+        != effective([stored(VOIP_LINES)], [], TR181, SUBSCRIBER | {"voip": TWO_LINES["voip"][::-1]}, {}, ALIASES).key
+    )
+
+
+def test_an_instance_without_its_subscriber_line_is_reported_and_the_shared_values_still_apply() -> None:
+    config = effective([stored(VOIP_LINES)], [], TR181, SUBSCRIBER, {}, ALIASES)  # one line on record
+    assert [p.name for p in config.problems] == ["voip.line.2.number", "voip.line.2.password"]
+    second = config.objects["Device.Services.VoiceService.1.VoiceProfile.1.Line."].values_of(2)
+    assert {name: d.value for name, d in second.items()} == {"Enable": "Enabled"}
+
+
+def test_the_ordinal_is_refused_outside_an_objects_values() -> None:
+    with pytest.raises(ValidationError, match="only for an object's values"):
+        ProfileSpec.model_validate({"name": "p", "parameters": {"wifi.ssid": "{{ subscriber.voip.#.number }}"}})
+    context = TemplateContext(TR181, TWO_LINES, {})
+    with pytest.raises(Unresolved, match="ordinal"):
+        render("{{ subscriber.voip.#.number }}", context)
+    assert render("{{ subscriber.voip.#.number }}", TemplateContext(TR181, TWO_LINES, {}, 2)) == "5551001"

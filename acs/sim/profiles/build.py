@@ -4,7 +4,8 @@
 
 Parameter names, types, writability and value constraints come from TR-098 1.8 / TR-181 2.17 (the
 "full" XMLs); Huawei X_HUAWEI_ vendor parameters come from a real BM632w parameter dump
-(samples/huawei-bm632w-datamodel.csv). The optical / OLT parameters of the GPON profiles follow the
+(samples/huawei-bm632w-datamodel.csv); the VoIP service (TR-104 VoiceService:1, not among the shared
+XMLs) is written out in `specs.py`. The optical / OLT parameters of the GPON profiles follow the
 names those vendors' ONTs use (see `specs.py`); their units are stated in each profile's `roles`.
 Output is deterministic, so a rebuild without input changes gives identical files.
 """
@@ -15,6 +16,7 @@ import argparse
 import csv
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from acs.sim.profiles import specs
@@ -103,12 +105,12 @@ class ProfileBuilder:
     def _add_vendor_object(self, vendor: specs.VendorObject) -> None:
         gen = generic(vendor.name)
         self.objects[gen if not vendor.multi else gen + "{i}."] = vendor.writable
-        if vendor.name not in self.concrete:
+        if not vendor.in_new_instances and vendor.name not in self.concrete:
             self.concrete.append(vendor.name)
 
     def _add_vendor_param(self, param: ParamDef, default: str) -> None:
         name = generic(param.name)
-        self.params[name] = ParamDef(name, param.type, param.writable)
+        self.params[name] = replace(param, name=name)
         self.vendor_values[name] = default
 
     def add_dump(self, rows: list[dict[str, str]]) -> None:

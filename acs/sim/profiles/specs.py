@@ -24,6 +24,7 @@ class VendorObject:
     name: str  # concrete path, ends with "."
     writable: bool = False
     multi: bool = False
+    in_new_instances: bool = False  # only inside instances the ACS adds (no factory instance of it)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,71 @@ def vendor(name: str, wire_type: str, default: str, writable: bool = False) -> t
     return ParamDef(name, wire_type, writable), default
 
 
+# -- VoIP (TR-104 VoiceService:1, issue 14) ---------------------------------------------------------
+# The shared BBF files hold TR-098 and TR-181 but not TR-104, so the VoiceService:1 names, types,
+# writability and limits below are written from TR-104 Issue 2. The same object sits under both
+# roots (InternetGatewayDevice.Services. and Device.Services.), which is what GPON ONTs of both data
+# models report. From the factory the Line table is empty, as in the real Huawei dump
+# (samples/huawei-bm632w-datamodel.csv): the ACS adds a line per subscriber number (AddObject), and
+# a factory reset empties the table again.
+LINE_ENABLE = ("Disabled", "Quiescent", "Enabled")
+
+
+def voice_objects(root: str) -> list[VendorObject]:
+    service = root + "Services.VoiceService."
+    profile = service + "1.VoiceProfile.1."
+    return [
+        VendorObject(service, multi=True),
+        VendorObject(service + "1."),
+        VendorObject(service + "1.VoiceProfile.", writable=True, multi=True),
+        VendorObject(profile),
+        VendorObject(profile + "SIP."),
+        VendorObject(profile + "RTP."),
+        VendorObject(profile + "NumberingPlan."),
+        VendorObject(profile + "Line.", writable=True, multi=True),
+        VendorObject(profile + "Line.1.SIP.", in_new_instances=True),
+    ]
+
+
+def voice_params(root: str) -> list[tuple[ParamDef, str]]:
+    service = root + "Services.VoiceService."
+    profile = service + "1.VoiceProfile.1."
+    line = profile + "Line.1."  # names the generic Line.{i}. (no factory instance)
+    return [
+        vendor(root + "Services.VoiceServiceNumberOfEntries", "unsignedInt", "1"),
+        vendor(service + "1.VoiceProfileNumberOfEntries", "unsignedInt", "1"),
+        (ParamDef(profile + "Enable", "string", True, enumeration=LINE_ENABLE), "Enabled"),
+        (ParamDef(profile + "Name", "string", True, max_length=64), "VoIP"),
+        vendor(profile + "SignalingProtocol", "string", "SIP", True),
+        vendor(profile + "MaxSessions", "unsignedInt", "2", True),
+        vendor(profile + "NumberOfLines", "unsignedInt", "0"),
+        (ParamDef(profile + "DTMFMethod", "string", True, enumeration=("InBand", "RFC2833", "SIPInfo")), "RFC2833"),
+        (ParamDef(profile + "Region", "string", True, max_length=2), ""),
+        (ParamDef(profile + "SIP.ProxyServer", "string", True, max_length=256), ""),
+        vendor(profile + "SIP.ProxyServerPort", "unsignedInt", "5060", True),
+        (ParamDef(profile + "SIP.RegistrarServer", "string", True, max_length=256), ""),
+        vendor(profile + "SIP.RegistrarServerPort", "unsignedInt", "5060", True),
+        (ParamDef(profile + "SIP.UserAgentDomain", "string", True, max_length=256), ""),
+        vendor(profile + "SIP.RegisterExpires", "unsignedInt", "3600", True),
+        vendor(profile + "RTP.LocalPortMin", "unsignedInt", "50000", True),
+        vendor(profile + "RTP.LocalPortMax", "unsignedInt", "50999", True),
+        vendor(profile + "NumberingPlan.InterDigitTimerStd", "unsignedInt", "5000", True),
+        (ParamDef(line + "Enable", "string", True, enumeration=LINE_ENABLE), "Disabled"),
+        (ParamDef(line + "DirectoryNumber", "string", True, max_length=32), ""),
+        (ParamDef(line + "Status", "string", False), "Disabled"),
+        (ParamDef(line + "CallState", "string", False), "Idle"),
+        (ParamDef(line + "PhyReferenceList", "string", True, max_length=32), ""),
+        (ParamDef(line + "SIP.AuthUserName", "string", True, max_length=128), ""),
+        (ParamDef(line + "SIP.AuthPassword", "string", True, max_length=128), ""),
+        (ParamDef(line + "SIP.URI", "string", True, max_length=389), ""),
+    ]
+
+
+def voice_dynamic(root: str) -> dict[str, str]:
+    profile = root + "Services.VoiceService.1.VoiceProfile.1."
+    return {profile + "NumberOfLines": "count:" + profile + "Line."}
+
+
 TR098_SELECTION: list[tuple[str, int]] = [
     (IGD, 0),
     (IGD + "DeviceInfo.", 0),
@@ -62,6 +128,7 @@ TR098_SELECTION: list[tuple[str, int]] = [
     (IGD + "TraceRouteDiagnostics.RouteHops.{i}.", 0),
     (IGD + "DownloadDiagnostics.", 0),
     (IGD + "UploadDiagnostics.", 0),
+    (IGD + "Services.", 0),
     (IGD + "LANDevice.{i}.", 1),
     (IGD + "LANDevice.{i}.LANHostConfigManagement.", 0),
     (IGD + "LANDevice.{i}.LANHostConfigManagement.IPInterface.{i}.", 1),
@@ -265,7 +332,7 @@ HUAWEI = ProfileSpec(
         IGD + "DeviceInfo.HardwareVersion": "20A5.A",
         IGD + "DeviceInfo.AdditionalSoftwareVersion": "ONT main software",
     },
-    vendor_objects=[VendorObject(GPON_HW)],
+    vendor_objects=[VendorObject(GPON_HW), *voice_objects(IGD)],
     vendor_params=[
         vendor(GPON_HW + "Status", "string", "Up"),
         vendor(GPON_HW + "LinkStatus", "string", "Up"),
@@ -283,6 +350,7 @@ HUAWEI = ProfileSpec(
         # Issue 14: the Internet service's VLAN, set with the subscriber's PPPoE account (0 from the factory).
         vendor(NET_PPP + "X_HW_VLAN", "unsignedInt", "0", True),
         *TR098_STATIONS,
+        *voice_params(IGD),  # X_HUAWEI_ voice extensions come from the dump
     ],
     dynamic={
         **TR098_DYNAMIC,
@@ -294,6 +362,7 @@ HUAWEI = ProfileSpec(
         GPON_HW + "X_HUAWEI_OLT_ID": "olt_id",
         GPON_HW + "X_HUAWEI_PONPort": "pon_port",
         GPON_HW + "X_HUAWEI_ONTID": "ont_id",
+        **voice_dynamic(IGD),
     },
     inform_parameters=TR098_INFORM,
     diagnostics=TR098_DIAGNOSTICS,
@@ -348,7 +417,7 @@ ZTE = ProfileSpec(
         LAN + "Hosts.Host.1.IPAddress": "192.168.1.2",
         LAN + "Hosts.Host.2.IPAddress": "192.168.1.3",
     },
-    vendor_objects=[VendorObject(PON_ZTE)],
+    vendor_objects=[VendorObject(PON_ZTE), *voice_objects(IGD)],
     vendor_params=[
         vendor(PON_ZTE + "Status", "string", "Up"),
         vendor(PON_ZTE + "RXPower", "int", "-18000"),
@@ -364,6 +433,7 @@ ZTE = ProfileSpec(
         vendor(IGD + "ManagementServer.X_ZTE-COM_ConnectionRequestPort", "unsignedInt", "58000", True),
         vendor(NET_PPP + "X_ZTE-COM_VLANID", "unsignedInt", "0", True),  # issue 14: the Internet VLAN
         *TR098_STATIONS,
+        *voice_params(IGD),  # standard TR-104 only: no ZTE dump to take voice extensions from
     ],
     dynamic={
         **TR098_DYNAMIC,
@@ -375,6 +445,7 @@ ZTE = ProfileSpec(
         PON_ZTE + "X_ZTE-COM_OLTID": "olt_id",
         PON_ZTE + "X_ZTE-COM_PONPort": "pon_port",
         PON_ZTE + "X_ZTE-COM_ONUID": "ont_id",
+        **voice_dynamic(IGD),
     },
     inform_parameters=TR098_INFORM,
     diagnostics=TR098_DIAGNOSTICS,
@@ -455,6 +526,7 @@ TR181 = ProfileSpec(
         (DEV + "DHCPv4.Server.Pool.{i}.", 1),
         (DEV + "NAT.", 0),
         (DEV + "NAT.PortMapping.{i}.", 0),
+        (DEV + "Services.", 0),
     ],
     values={
         DEV + "RootDataModelVersion": "2.17",
@@ -519,7 +591,9 @@ TR181 = ProfileSpec(
         vendor(OPT + "X_ACSSIM_PONPort", "string", ""),
         vendor(OPT + "X_ACSSIM_ONUID", "unsignedInt", "0"),
         vendor(OPT + "X_ACSSIM_BiasCurrent", "unsignedInt", "12000"),
+        *voice_params(DEV),
     ],
+    vendor_objects=voice_objects(DEV),
     dynamic={
         DEV + "DeviceInfo.ManufacturerOUI": "oui",
         DEV + "DeviceInfo.SerialNumber": "serial",
@@ -565,6 +639,7 @@ TR181 = ProfileSpec(
         DEV + "WiFi.AccessPoint.1.AssociatedDevice.2.MACAddress": "host_mac:3",
         DEV + "WiFi.AccessPoint.1.AssociatedDevice.1.SignalStrength": "signal:1",
         DEV + "WiFi.AccessPoint.1.AssociatedDevice.2.SignalStrength": "signal:2",
+        **voice_dynamic(DEV),
     },
     inform_parameters=(
         DEV + "RootDataModelVersion",
