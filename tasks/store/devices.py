@@ -431,8 +431,9 @@ class DeviceRepository:
         in device_id order with an exact total. A larger one is read one partition at a time
         (``page_group`` or, past ``GROUP_MAX`` matches, ``page_bucket``: ``tasks/search.py``), in
         (``page_bucket``, device_id) order, and its total is estimated from a sample of buckets.
-        At most ``MAX_PARTITIONS`` partitions are read per page, so a page may come short, with a
-        cursor to go on. ``position`` is what the previous page returned, None for the first.
+        A page holds whole partitions and ends where the next would likely overflow it, and at most
+        ``MAX_PARTITIONS`` partitions are read per page, so a page may come short, with a cursor to
+        go on. ``position`` is what the previous page returned, None for the first.
         """
         projection = LISTED
         if device_filter.device_ids is not None:
@@ -509,10 +510,10 @@ class DeviceRepository:
         after = (int((position or {}).get("bucket", -1)), str((position or {}).get("after", "")))
         taken: list[Document] = []
         read = 0
+        expected = max(total / parts, 0.01)
         while part < parts and len(taken) <= limit and read < MAX_PARTITIONS:
-            # as many partitions as the estimate says this page needs, up to WAVE at once
-            expected = max(total / parts, 0.01)
-            width = min(WAVE, max(1, math.ceil((limit + 1 - len(taken)) / expected)))
+            # as many whole partitions as the estimate says fit in this page, up to WAVE at once
+            width = min(WAVE, max(1, math.floor((limit - len(taken)) / expected)))
             wave = range(part, min(parts, part + width))
             batches = await asyncio.gather(*(self._read_partition({**query, field: p}, projection) for p in wave))
             for batch in batches:
@@ -526,6 +527,12 @@ class DeviceRepository:
                              "after": last["_id"], "total": total, "exact": exact}
                 return SearchPage(taken[:limit], following, total, exact)
             part = wave[-1] + 1
+            if taken and len(taken) + expected > limit:
+                # The next partition would likely overflow the page: it ends here, on a partition's
+                # end, and the next page starts on the next one. Each page reads about what it
+                # lists (filling it up read a second partition and gave most of it again on the
+                # next page: about 100 documents read a page for 50 listed at 200,000 devices).
+                break
         if part >= parts:
             return SearchPage(taken, None, total, exact)
         following = {"level": level, "part": part, "bucket": -1, "after": "", "total": total, "exact": exact}
