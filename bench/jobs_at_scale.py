@@ -138,11 +138,20 @@ def render(inserted: dict[str, Any], jobs: dict[str, Any]) -> str:
         rows.append([name, f"{interval:g}", first.get("ms", "-"), steady.get("ms", "-"), f"{share:.2%}",
                      str(steady.get("counts", ""))[:90]])
     verdict = "met" if worst < TARGET_SHARE and inserted["written"] >= 200_000 else "missed"
+    census = jobs["steady"].get("fleet_census", {}).get("counts") or {}
+    census_line = ""
+    if isinstance(census, dict) and census.get("devices_read"):
+        # the census spreads a pass over runs (tasks/fleet.py): how old the landing page's counts get
+        runs = inserted["written"] / census["devices_read"]
+        minutes = runs * jobs["intervals"]["fleet_census"] / 60
+        census_line = (f"\n\nfleet_census read {census['devices_read']:,} devices in its steady run: one pass over "
+                       f"{inserted['written']:,} is about {runs:.0f} runs, {minutes:.0f} minutes at its interval.")
     return (f"Devices in the database: {inserted['written']:,}, written in {inserted['seconds']} s "
             f"({inserted['per_second']:,}/s); 1% due to go offline, 0.5% watched, 500 open tasks (50 expired), "
             "20 live sessions (5 silent).\n\n"
             + common.table(["job", "interval (s)", "first run (ms)", "steady run (ms)", "steady / interval",
                             "steady run's counts"], rows)
+            + census_line
             + f"\n\nTarget (each run under {TARGET_SHARE:.0%} of its interval at 200,000 devices): **{verdict}** "
             f"(worst {worst:.2%}).")
 

@@ -84,7 +84,7 @@ async def diagnose(sources: Sources, device: Document, now: datetime, health_int
                     last_error=values.get("wan_last_error"), ip=device.get("wan_ip")),
         olt_id=device.get("olt_id"),
         pon_port=device.get("pon_port"),
-        recent_faults=(session or {}).get("faults") or [],
+        recent_faults=(session.get("faults") if session is not None else None) or [],
         failed_tasks=[FailedTask(id=task["_id"], kind=task["kind"], finished_at=task.get("finished_at"),
                                  reason=task.get("reason"), fault=task.get("fault")) for task in failed],
         incidents=[summary_of(incident) for incident in incidents],

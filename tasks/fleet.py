@@ -1,31 +1,46 @@
-"""The fleet at a glance: one streamed pass over the devices, counted, kept as one document.
+"""The fleet at a glance: a census of the devices, counted in slices, kept as one document.
 
 The console's landing page shows devices online, offline, critical, and the fleet by model,
 software version, OLT (with its PON ports) and region. Counting those on every page view would
 read the whole fleet each time (FerretDB 1.24 answers a count or a ``$group`` by reading every
-row), so the ``fleet_census`` job reads the grouping fields of every device once per interval
-(``DeviceRepository.scan``: bounded batches, the cursor closed at the end) and stores the counts
+row), so the ``fleet_census`` job counts the grouping fields of the devices and stores the counts
 (``tasks/store/fleet.py``). Every number links to a list whose filter is a top-level equality
 (``presence``, ``health_definite``, ``product_class``, ``software_version``, ``olt_id`` and
 ``pon_port``, the ``region:`` tag), so the list it counts is itself an indexed query.
+
+One pass over 200,000 devices reads for minutes on FerretDB (522 s on a loaded 2-core box), more
+than any one run of a job may take (issue 13: under 5% of its interval). So a pass is spread over
+runs: each run reads partitions (``page_group``, or ``page_bucket`` past ``GROUP_READ_MAX``
+devices: ``tasks/search.py``), each one an indexed equality, until its time budget is spent, and
+keeps the pass's counts so far in the database (any process may hold the job's lease next). The
+summary is published when a pass has read every partition; it says when the pass started and
+ended.
 
 ``count`` is pure; ``FleetCensus`` is the job.
 """
 
 from __future__ import annotations
 
+import math
+import time
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import aclosing
 from datetime import datetime
 from typing import Any
 
+from tasks import search
 from tasks.store.db import Document
 from tasks.store.devices import DeviceRepository
 from tasks.store.fleet import FleetSummaryRepository
 
 FIELDS = ("presence", "health_definite", "product_class", "software_version", "olt_id", "pon_port", "tags")
 BATCH = 5000
+# A pass reads by page_group (64 reads) while the last one counted at most this many devices (about
+# 500 a group), else by page_bucket (4,096 reads, 49 devices each at 200,000): one read is the unit
+# a run's time budget is checked against.
+GROUP_READ_MAX = 32_000
 REGION_TAG = "region:"  # the region is a tag (tasks/incidents/grouping.py TAG_DIMENSIONS)
 STATES = ("online", "offline", "ok", "warn", "critical")
 KEPT = 500  # rows kept per breakdown (the largest groups): the summary stays one bounded document
@@ -67,6 +82,13 @@ class _Tally:
     def row(self, **keys: str) -> Document:
         return {**keys, "total": self.total, **{state: self.states[state] for state in STATES}}
 
+    def numbers(self) -> list[int]:
+        return [self.total, *(self.states[state] for state in STATES)]
+
+    def restore(self, numbers: list[int]) -> None:
+        self.total = int(numbers[0])
+        self.states = Counter({state: int(n) for state, n in zip(STATES, numbers[1:], strict=True) if n})
+
 
 def _largest(tallies: Mapping[tuple[str, ...], _Tally], names: tuple[str, ...], kept: int) -> list[Document]:
     ordered = sorted(tallies.items(), key=lambda item: (-item[1].total, item[0]))[:kept]
@@ -99,6 +121,28 @@ class FleetCount:
         if olt:
             self.olts[(str(olt),)].add(states)
             self.pons[(str(olt), str(device.get("pon_port") or ""))].add(states)
+
+    def _tables(self) -> dict[str, dict[tuple[str, ...], _Tally]]:
+        return {"fleet": {(): self.fleet}, "model": self.models, "version": self.versions,
+                "region": self.regions, "olt": self.olts, "pon": self.pons}
+
+    def rows(self) -> list[Document]:
+        """Every counter as ``{t: table, k: [keys], n: [total, online, offline, ok, warn, critical]}``:
+        what a pass in progress keeps in the database between runs (keys in a list, not as field
+        names: OLT ids may hold dots; no nested arrays: FerretDB 1.24 refuses them)."""
+        return [{"t": table, "k": list(key), "n": tally.numbers()} for table, tallies in self._tables().items()
+                for key, tally in tallies.items()]
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Mapping[str, Any]]) -> FleetCount:
+        counting = cls()
+        tables = counting._tables()
+        for row in rows:
+            if row["t"] == "fleet":
+                counting.fleet.restore(row["n"])
+            elif row["t"] in tables:
+                tables[row["t"]][tuple(str(part) for part in row["k"])].restore(row["n"])
+        return counting
 
     def summary(self) -> Document:
         """Totals and breakdowns; each OLT row counts its PON ports (``pons`` has their rows)."""
@@ -134,23 +178,67 @@ def count(devices: Iterable[Mapping[str, Any]]) -> Document:
 
 
 class FleetCensus:
-    """The job: count the fleet and store the summary (``taken_at``, how long the pass took)."""
+    """The job: go on with the pass in progress for ``budget_seconds``; publish it once complete.
+
+    At least one partition is read per run, so every pass ends (without a budget, one run is a
+    whole pass). The pass in progress is saved after
+    each run (``FleetSummaryRepository.save_progress``); this process keeps its own copy and reads
+    the saved counts back only when another process ran the job meanwhile.
+    """
 
     def __init__(self, devices: DeviceRepository, summaries: FleetSummaryRepository,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], budget_seconds: float = math.inf,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.devices = devices
         self.summaries = summaries
         self.clock = clock
+        self.budget_seconds = budget_seconds
+        self.monotonic = monotonic
+        self._mine: tuple[str, int, FleetCount] | None = None  # (pass, next bucket, counts) as last saved
+
+    async def _resume(self) -> tuple[Document, FleetCount]:
+        """The pass in progress (this process's copy when it saved last), or a new one."""
+        progress = await self.summaries.progress()
+        if progress is not None and progress.get("pass") is not None:
+            if self._mine is not None and self._mine[:2] == (progress["pass"], progress["next"]):
+                return progress, self._mine[2]
+            rows = await self.summaries.progress_rows()
+            return progress, FleetCount.from_rows(rows)
+        last_total = int((progress or {}).get("last_total") or 0)
+        step = search.GROUP_SIZE if last_total <= GROUP_READ_MAX else 1
+        fresh = {"pass": uuid.uuid4().hex, "next": 0, "step": step, "started_at": self.clock(),
+                 "read_seconds": 0.0, "last_total": last_total}
+        return fresh, FleetCount()
 
     async def run(self) -> dict[str, Any]:
-        started = self.clock()
-        counting = FleetCount()
-        async with aclosing(self.devices.scan({}, dict.fromkeys(FIELDS, 1), BATCH)) as fleet:
-            async for device in fleet:
-                counting.add(device)
+        began = self.monotonic()
+        deadline = began + self.budget_seconds
+        progress, counting = await self._resume()
+        position, step = int(progress["next"]), int(progress["step"])
+        read = 0
+        while position < search.BUCKETS:
+            # Each read is one indexed equality (tasks/search.py partitions), a few hundred devices.
+            query = {"page_group": position // search.GROUP_SIZE} if step == search.GROUP_SIZE \
+                else {"page_bucket": position}
+            async with aclosing(self.devices.scan(query, dict.fromkeys(FIELDS, 1), BATCH)) as part:
+                async for device in part:
+                    counting.add(device)
+                    read += 1
+            position += step
+            if self.monotonic() >= deadline:
+                break
+        read_seconds = float(progress["read_seconds"]) + self.monotonic() - began
+        if position < search.BUCKETS:
+            saved = {**progress, "next": position, "read_seconds": round(read_seconds, 3)}
+            await self.summaries.save_progress(saved, counting.rows())
+            self._mine = (str(progress["pass"]), position, counting)
+            return {"devices_read": read, "partitions_left": (search.BUCKETS - position) // step}
         summary = counting.summary()
         finished = self.clock()
-        await self.summaries.save({**summary, "taken_at": finished,
-                                   "seconds": round((finished - started).total_seconds(), 3)},
+        await self.summaries.save({**summary, "taken_at": finished, "started_at": progress["started_at"],
+                                   "seconds": round((finished - progress["started_at"]).total_seconds(), 3),
+                                   "read_seconds": round(read_seconds, 3)},
                                   counting.pons_by_olt())
-        return {"devices": summary["total"], "olts": summary["olts"]}
+        await self.summaries.save_progress({"pass": None, "last_total": summary["total"]}, [])
+        self._mine = None
+        return {"devices_read": read, "published": summary["total"], "olts": summary["olts"]}

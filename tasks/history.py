@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from schemas.api import HistoryEntry
-from tasks.records import TaskRecord
+from tasks.records import SessionRecord, TaskRecord
 from tasks.store.audit import AuditRepository
 from tasks.store.db import Document
 from tasks.store.device_events import DeviceEventRepository
@@ -45,11 +45,14 @@ class Sources(Protocol):
     def incidents(self) -> IncidentRepository: ...
 
 
-def session_entry(session: Document) -> HistoryEntry:
+def session_entry(session: SessionRecord) -> HistoryEntry:
     events = ", ".join(session.get("events") or []) or "no events"
     outcome = session.get("outcome") or ("in progress" if session.get("live") else "unknown")
-    detail = {key: session.get(key) for key in ("events", "outcome", "error", "duration_ms", "remote_ip",
-                                                  "cwmp_version", "rpc_count", "faults", "ended_at")}
+    detail: dict[str, Any] = {"events": session.get("events"), "outcome": session.get("outcome"),
+                              "error": session.get("error"), "duration_ms": session.get("duration_ms"),
+                              "remote_ip": session.get("remote_ip"), "cwmp_version": session.get("cwmp_version"),
+                              "rpc_count": session.get("rpc_count"), "faults": session.get("faults"),
+                              "ended_at": session.get("ended_at")}
     detail["rpcs"] = [rpc.get("name") for rpc in session.get("rpcs") or []]
     return HistoryEntry(at=session["started_at"], type="session", id=session["_id"],
                         summary=f"session ({events}): {outcome}", detail=detail)

@@ -3,7 +3,8 @@ records for the collections the session path reads (``TaskRecord``, ``SessionRec
 
 A record is typed where it leaves the store (``tasks/store/tasks.py``, ``tasks/store/sessions.py``):
 the driver's decoded dict is the record itself, with its keys and their types checked by mypy
-wherever it travels (queue, dispatcher, task kinds, API views); nothing is copied or converted.
+wherever it travels (queue, dispatcher, task kinds, the CWMP service, API views); nothing is copied
+or converted.
 Pure: no I/O.
 """
 
@@ -45,3 +46,41 @@ class TaskRecord(TypedDict, total=False):
     fault: Document | None
     reason: str | None
     finished_at: datetime
+
+
+class SessionFields(TypedDict, total=False):
+    """What a session's saves change in its ``sessions`` document (``SessionRepository.save``)."""
+
+    snapshot: Document  # cwmp.session.SessionSnapshot as JSON, the request in flight sealed
+    last_message_at: datetime
+    expires_at: datetime  # the idle expiry: the reaper ends the session past it
+    lease_until: datetime  # the device lease's end as this session last renewed it
+    resumable: bool  # a task released by the Inform waits to be sent
+    claims_left: int | None  # claims that may still find a queued task (None: until the queue is empty)
+    drain: dict[str, int]  # the marks the session stores on the device when it ends with nothing left
+    faults: list[Document]  # the CPE's faults, {code, string}, the last 50
+    end_after_response: bool  # the RPC sent ends the session (Reboot, FactoryReset, ...)
+    # Set by the end of the session (``LIVE_ONLY`` fields then dropped):
+    ended_at: datetime
+    outcome: str  # ok, protocol_error, timeout, superseded, lease_lost, error
+    error: str
+    duration_ms: int
+
+
+class SessionRecord(SessionFields, total=False):
+    """One document of ``sessions`` (``tasks/store/sessions.py``): a running session's state, then
+    its history. ``sent_task`` is the worker's own (``LiveSessions``) and never stored."""
+
+    _id: Required[str]  # the session id, the ``acs_session`` cookie
+    device_id: Required[str]
+    started_at: Required[datetime]
+    remote_ip: str | None
+    auth_user: str | None  # who the CPE authenticated as; every request of the session must match
+    cwmp_version: str  # cwmp.versions.CwmpVersion value
+    events: list[str]  # the Inform's events, "<code> <CommandKey>"
+    rpcs: list[Document]  # the exchange, {at, dir, name, id}, bounded (MAX_RPCS_PER_SESSION)
+    rpc_count: int
+    live: bool
+    seq: int  # saves so far: a save names the one it read
+    saved_as: str  # token of the last save (group commit tells two saves of one sequence apart)
+    sent_task: TaskRecord | None  # the task as this worker last sent it (in memory only)

@@ -99,4 +99,4 @@ def test_stored_record_types_are_defined_once() -> None:
         for name in top_level_names(path.read_text(encoding="utf-8"))
         if name in RECORD_TYPES
     )
-    assert defined == ["tasks/records.py: Document", "tasks/records.py: TaskRecord"]
+    assert defined == ["tasks/records.py: Document", "tasks/records.py: SessionRecord", "tasks/records.py: TaskRecord"]

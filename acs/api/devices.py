@@ -27,6 +27,7 @@ from schemas.api import (
     Tags,
     TagsBody,
 )
+from tasks.records import SessionRecord
 from tasks.store.db import Document
 from tasks.store.devices import DeviceFilter, is_online
 
@@ -47,7 +48,7 @@ def summary_of(device: Document, now: datetime) -> DeviceSummary:
                          **fields)
 
 
-def detail_of(device: Document, now: datetime, last_session: Document | None) -> DeviceDetail:
+def detail_of(device: Document, now: datetime, last_session: SessionRecord | None) -> DeviceDetail:
     summary = summary_of(device, now).model_dump()
     fields: dict[str, Any] = {name: device.get(name) for name in DETAIL_FIELDS}
     session = None

@@ -19,7 +19,7 @@ import weakref
 from datetime import datetime
 from typing import Any
 
-from tasks.records import Document
+from tasks.records import SessionRecord
 
 DEFAULT_LIMIT = 20_000  # sessions in flight on one worker; each entry is a few KB
 SWEEP_EVERY = 1024  # puts between two sweeps of entries whose session or connection is over
@@ -28,12 +28,12 @@ SWEEP_EVERY = 1024  # puts between two sweeps of entries whose session or connec
 class LiveSessions:
     def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
         self.limit = limit
-        self._entries: dict[str, tuple[weakref.ref[Any], Document]] = {}
+        self._entries: dict[str, tuple[weakref.ref[Any], SessionRecord]] = {}
         self.hits = 0
         self.misses = 0
         self._puts = 0
 
-    def get(self, session_id: str, seq: int | None, connection: Any, now: datetime) -> Document | None:
+    def get(self, session_id: str, seq: int | None, connection: Any, now: datetime) -> SessionRecord | None:
         """A copy of the record this worker saved as ``seq`` (the cookie's), if it still applies."""
         entry = self._entries.get(session_id)
         if (
@@ -52,9 +52,9 @@ class LiveSessions:
             self.misses += 1
             return None
         self.hits += 1
-        return dict(record)
+        return record.copy()
 
-    def first(self, session_id: str, connection: Any, now: datetime) -> Document | None:
+    def first(self, session_id: str, connection: Any, now: datetime) -> SessionRecord | None:
         """A copy of the record this worker created at the Inform (sequence 0), for the next message
         on the same open connection whose cookie names no sequence (the InformResponse's). Unlike
         :meth:`get` it is not proven newest: the CPE may have gone to another worker in between, so
@@ -64,7 +64,7 @@ class LiveSessions:
             return None
         return self.get(session_id, 0, connection, now)
 
-    def put(self, session_id: str, connection: Any, record: Document, now: datetime) -> None:
+    def put(self, session_id: str, connection: Any, record: SessionRecord, now: datetime) -> None:
         if connection is None:
             return
         self._puts += 1

@@ -49,18 +49,17 @@ from tasks.dispatch import Dispatcher, InformSettlement, SessionContext, Session
 from tasks.params import SEALED
 from tasks.profiles.engine import ProfileEngine
 from tasks.provisioning import Provisioner
-from tasks.records import Document
+from tasks.records import Document, SessionFields, SessionRecord
 from tasks.registry import DeviceRegistry, InformSummary, summarize_inform
 from tasks.secretbox import SecretBox
 from tasks.store.devices import CredentialsRequired, IdentityCollision
 from tasks.store.locks import SessionLockRepository
-from tasks.store.sessions import LIVE_ONLY, SessionRepository
+from tasks.store.sessions import SessionRepository
 from tasks.store.tasks import PROOF_DRAINED, TASKS_DRAINED, TASKS_MARK, TaskMarks
 
 log = logging.getLogger("acs.cwmp")
 COOKIE = "acs_session"
 LOCK_SLACK = timedelta(seconds=5)
-SENT_TASK = "~sent_task"  # key of the in-memory session record only
 SUPERSEDED = "superseded"  # outcome of a session ended by the device's next Inform
 
 
@@ -165,7 +164,7 @@ class CwmpService:
             if session_id:
                 await self.abort(session_id, "protocol_error", f"malformed message: {exc.reason}")
             return Reply.reason(400, f"malformed CWMP message: {exc.reason}")
-        record = None
+        record: SessionRecord | None = None
         verified = True
         if session_id:
             now = self.clock()
@@ -334,13 +333,13 @@ class CwmpService:
             created += await self.profiles.on_inform(device, inform, summary.bootstrap)
         claims_left = None if marks.queued is None else marks.queued + created
         # What the session stores on the device if it ends with nothing left (``_finish``).
-        drain: Document = {}
+        drain: dict[str, int] = {}
         if marks.queued != 0 or created:
             drain[TASKS_DRAINED] = marks.tasks + created
         if marks.proof_pending and not settled.waiting:
             drain[PROOF_DRAINED] = marks.proof
         reply = session.reply_to_inform()
-        record = {
+        record: SessionRecord = {
             "_id": session_id,
             "device_id": device_id,
             "started_at": now,
@@ -364,7 +363,7 @@ class CwmpService:
         if not await self.sessions.create(record):
             log.info("session %s for %s was superseded before it began", session_id, device_id)
             return Reply.reason(409, "a newer session of this device began; start again with Inform")
-        created_record: Document = {**record, "live": True, "seq": 0, "rpc_count": 2}  # Inform, InformResponse
+        created_record: SessionRecord = {**record, "live": True, "seq": 0, "rpc_count": 2}  # Inform, InformResponse
         created_record.pop("rpcs")
         self.live.put(session_id, connection, created_record, now)
         self.metrics.started.inc()
@@ -376,7 +375,7 @@ class CwmpService:
     # -- later messages of a session ----------------------------------------------------------
 
     async def _continue(
-        self, record: Document, envelope: Envelope | None, connection: Any, verified: bool = True
+        self, record: SessionRecord, envelope: Envelope | None, connection: Any, verified: bool = True
     ) -> Reply:
         now = self.clock()
         session_id, device_id = record["_id"], record["device_id"]
@@ -402,7 +401,7 @@ class CwmpService:
         if isinstance(event, FaultReceived):
             self.metrics.faults.inc(code=str(event.fault.fault_code))
         known = SessionTasks(
-            resumable=bool(record.get("resumable")), sent=record.get(SENT_TASK), claims_left=record.get("claims_left")
+            resumable=bool(record.get("resumable")), sent=record.get("sent_task"), claims_left=record.get("claims_left")
         )
         drain_before = record.get("drain")
         try:
@@ -416,7 +415,7 @@ class CwmpService:
             log.error("session %s for %s: %s", session_id, device_id, loggable(why), exc_info=True)
             await self.abort(session_id, "error", why)
             return Reply.reason(500, "internal error; the session is ended, start a new one")
-        fields: Document = {
+        fields: SessionFields = {
             "snapshot": self._stored_snapshot(session),
             "last_message_at": now,
             "expires_at": now + self.timeouts.idle,
@@ -450,16 +449,16 @@ class CwmpService:
                     await self.dispatcher.withdraw(known.sent, session_id)
                 return await self._verified_again(session_id, envelope, connection)
             return await self._lost_save(session_id)
-        saved = {**record, **fields, "seq": record["seq"] + 1, "rpc_count": rpc_count + len(rpcs)}
+        saved: SessionRecord = {**record, **fields, "seq": record["seq"] + 1, "rpc_count": rpc_count + len(rpcs)}
         saved.pop("rpcs", None)  # the history list is the database's; only the count matters here
-        saved[SENT_TASK] = known.sent  # kept in this worker only (LiveSessions), never stored
+        saved["sent_task"] = known.sent  # kept in this worker only (LiveSessions), never stored
         self.live.put(session_id, connection, saved, now)
         return replace(reply, set_session=session_cookie(session_id, saved["seq"]))
 
     async def _react(
         self,
         session: AcsSession,
-        record: Document,
+        record: SessionRecord,
         event: SessionEvent,
         ctx: SessionContext,
         known: SessionTasks,
@@ -518,9 +517,9 @@ class CwmpService:
 
     async def _finish(
         self,
-        record: Document,
+        record: SessionRecord,
         rpcs: list[Document],
-        fields: Document,
+        fields: SessionFields,
         now: datetime,
         verified: bool = True,
         envelope: Envelope | None = None,
@@ -529,9 +528,7 @@ class CwmpService:
         session_id, device_id = record["_id"], record["device_id"]
         self.live.drop(session_id)
         duration = (now - record["started_at"]).total_seconds()
-        ending = {**fields, "ended_at": now, "outcome": "ok", "duration_ms": int(duration * 1000)}
-        for live_only in LIVE_ONLY:
-            ending.pop(live_only, None)
+        ending: SessionFields = {**fields, "ended_at": now, "outcome": "ok", "duration_ms": int(duration * 1000)}
         done = await self.sessions.save(session_id, record["seq"], ending, rpcs, record.get("rpc_count", 0), final=True)
         if not done:
             if not verified:
@@ -635,5 +632,5 @@ def _event_rpc(now: datetime, event: SessionEvent) -> Document:
     return _rpc(now, "cpe", "empty", None)
 
 
-def version_of(record: Document) -> CwmpVersion:
+def version_of(record: SessionRecord) -> CwmpVersion:
     return CwmpVersion(record.get("cwmp_version", "1.0"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -79,6 +80,8 @@ LOOKUPS_AT_ONCE = 16  # well under FerretDB's PostgreSQL pool
 SAMPLE = tuple(range(17, search.BUCKETS, search.BUCKETS // 16))  # 16 buckets spread over the range
 ESTIMATE_WAVE = 2  # buckets counted at first (a hash of the device id: any few are a fair sample)
 ESTIMATE_ENOUGH = 64  # matches counted that make an estimate (about +-12%)
+ESTIMATE_TTL = 60.0  # seconds an estimate is reused in this process (the reply says it is one)
+ESTIMATES_KEPT = 1024  # listings whose estimate is kept at once (past it, all are dropped)
 
 
 def order(device: Mapping[str, Any]) -> tuple[int, str]:
@@ -205,6 +208,7 @@ class DeviceRepository:
         self._devices = database.collection("devices")
         self._writer = database.writer("devices")
         self._state = database.collection("job_state")  # where the offline scan stopped
+        self._estimates: dict[str, tuple[float, int]] = {}  # listing -> (when, estimated total)
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._devices, INDEXES)
@@ -245,10 +249,12 @@ class DeviceRepository:
         gets them rewritten only when its searchable facts changed (a new IP), so a periodic Inform
         costs no extra write.
         """
+        # Computed once: the insert's search fields, and the check that a known device's are current.
+        computed = search.Computed.of(device_id, {**identity, **state, "tags": []})
         on_insert = {
             "first_inform": now,
             "tags": [],
-            **search.search_fields(device_id, {**identity, **state}),
+            **computed.fields,
             # A new device has no task yet (TaskMarks; tasks are queued for stored devices only).
             "tasks_mark": 0,
             "tasks_drained": 0,
@@ -279,14 +285,14 @@ class DeviceRepository:
                 {"_id": device_id}, update, upsert=True, return_document=ReturnDocument.BEFORE
             )
         device = _applied(device_id, before, update)
-        await self._refresh_search(device)
+        await self._refresh_search(device, computed)
         return StoredInform(device, before is None, before or {})
 
-    async def _refresh_search(self, device: Document | None) -> None:
+    async def _refresh_search(self, device: Document | None, computed: search.Computed | None = None) -> None:
         """Rewrite the search fields of a device just read back, when its facts moved from them."""
         if device is None:
             return
-        fields = search.stale(device)
+        fields = search.stale(device, computed)
         if fields is not None:
             await self._devices.update_one({"_id": device["_id"]}, {"$set": fields})
             device.update(fields)
@@ -425,8 +431,9 @@ class DeviceRepository:
         in device_id order with an exact total. A larger one is read one partition at a time
         (``page_group`` or, past ``GROUP_MAX`` matches, ``page_bucket``: ``tasks/search.py``), in
         (``page_bucket``, device_id) order, and its total is estimated from a sample of buckets.
-        At most ``MAX_PARTITIONS`` partitions are read per page, so a page may come short, with a
-        cursor to go on. ``position`` is what the previous page returned, None for the first.
+        A page holds whole partitions and ends where the next would likely overflow it, and at most
+        ``MAX_PARTITIONS`` partitions are read per page, so a page may come short, with a cursor to
+        go on. ``position`` is what the previous page returned, None for the first.
         """
         projection = LISTED
         if device_filter.device_ids is not None:
@@ -436,10 +443,13 @@ class DeviceRepository:
         total, exact = (position or {}).get("total"), bool((position or {}).get("exact"))
         if level is None and position is not None:
             level = WHOLE  # a cursor of the earlier listing: {"after": id}
-        if level is None and device_filter.q is None:
+        if level is None:
             # A filter (a model, a version, online) often matches much of the fleet: estimated
-            # first, and a clearly large one is never probed (reading a document costs ~1 ms here).
-            estimate = await self._estimate(query)
+            # first, and a clearly large one is never probed (reading a document costs ~1 ms here,
+            # and FerretDB 1.24 pushes no limit down with a filter: a probe of a prefix matching
+            # thousands read them all, 1.2 s at 200,000 devices). A search (``q``) mostly matches a
+            # few devices: its estimate stops after the first two buckets when they hold none.
+            estimate = await self._estimate(query, few_likely=device_filter.q is not None)
             if estimate > WHOLE_MAX * 2:
                 level, total = (GROUP if estimate <= GROUP_MAX else BUCKET), estimate
         if level is None:
@@ -466,17 +476,30 @@ class DeviceRepository:
         following = {"level": WHOLE, "after": rest[limit - 1]["_id"]} if len(rest) > limit else None
         return SearchPage(rest[:limit], following, len(found), True)
 
-    async def _estimate(self, query: Document) -> int:
+    async def _estimate(self, query: Document, few_likely: bool = False) -> int:
         """Matches in spread buckets, scaled to the fleet: waves of buckets, doubling from
         ``ESTIMATE_WAVE``, until ``ESTIMATE_ENOUGH`` matches were counted or all of ``SAMPLE`` was (a
-        count reads each document it counts on FerretDB, so a common filter is estimated from fewer)."""
+        count reads each document it counts on FerretDB, so a common filter is estimated from fewer).
+        With ``few_likely``, an empty first wave says 0 (the caller probes). An estimate is kept for
+        ``ESTIMATE_TTL`` seconds in this process: the next first page of the same listing (an
+        operator paging, refreshing, a console's every list view) counts nothing."""
+        key = repr(sorted(query.items()))
+        kept = self._estimates.get(key)
+        if kept is not None and time.monotonic() - kept[0] < ESTIMATE_TTL:
+            return kept[1]
         counted = sampled = 0
         while sampled < len(SAMPLE) and counted < ESTIMATE_ENOUGH:
             wave = SAMPLE[sampled : sampled + max(ESTIMATE_WAVE, sampled)]  # 2, 2, 4, 8 buckets
             counts = await asyncio.gather(*(self._devices.count_documents({**query, "page_bucket": bucket})
                                             for bucket in wave))
             counted, sampled = counted + sum(counts), sampled + len(wave)
-        return counted * search.BUCKETS // sampled
+            if few_likely and counted == 0:
+                return 0  # not kept: the probe that follows counts exactly
+        estimate = counted * search.BUCKETS // sampled
+        if len(self._estimates) >= ESTIMATES_KEPT:
+            self._estimates.clear()
+        self._estimates[key] = (time.monotonic(), estimate)
+        return estimate
 
     async def _partitioned_page(
         self, query: Document, level: str, position: Mapping[str, Any] | None, limit: int,
@@ -487,10 +510,10 @@ class DeviceRepository:
         after = (int((position or {}).get("bucket", -1)), str((position or {}).get("after", "")))
         taken: list[Document] = []
         read = 0
+        expected = max(total / parts, 0.01)
         while part < parts and len(taken) <= limit and read < MAX_PARTITIONS:
-            # as many partitions as the estimate says this page needs, up to WAVE at once
-            expected = max(total / parts, 0.01)
-            width = min(WAVE, max(1, math.ceil((limit + 1 - len(taken)) / expected)))
+            # as many whole partitions as the estimate says fit in this page, up to WAVE at once
+            width = min(WAVE, max(1, math.floor((limit - len(taken)) / expected)))
             wave = range(part, min(parts, part + width))
             batches = await asyncio.gather(*(self._read_partition({**query, field: p}, projection) for p in wave))
             for batch in batches:
@@ -504,6 +527,12 @@ class DeviceRepository:
                              "after": last["_id"], "total": total, "exact": exact}
                 return SearchPage(taken[:limit], following, total, exact)
             part = wave[-1] + 1
+            if taken and len(taken) + expected > limit:
+                # The next partition would likely overflow the page: it ends here, on a partition's
+                # end, and the next page starts on the next one. Each page reads about what it
+                # lists (filling it up read a second partition and gave most of it again on the
+                # next page: about 100 documents read a page for 50 listed at 200,000 devices).
+                break
         if part >= parts:
             return SearchPage(taken, None, total, exact)
         following = {"level": level, "part": part, "bucket": -1, "after": "", "total": total, "exact": exact}

@@ -8,13 +8,14 @@ the sequence number that was loaded, so two requests racing on one session canno
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import cast
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from tasks.records import SessionFields, SessionRecord
 from tasks.store.db import Database, Document, ensure_indexes
 from tasks.store.group_commit import Insert, Update
 
@@ -29,16 +30,18 @@ INDEXES = [
 
 class SessionRepository:
     def __init__(self, database: Database) -> None:
-        self._sessions = database.collection("sessions")
+        # The one place a stored session gets its type: the driver decodes each document as a SessionRecord.
+        self._sessions = cast("AsyncCollection[SessionRecord]", database.collection("sessions"))
         self._writer = database.writer("sessions")
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._sessions, INDEXES)
 
-    async def create(self, record: Document) -> bool:
+    async def create(self, record: SessionRecord) -> bool:
         """False when the id is taken: a later Inform of the device ended this session already."""
         try:
-            await self._writer.write(Insert({**record, "live": True, "seq": 0, "rpc_count": len(record["rpcs"])}))
+            count = len(record.get("rpcs", []))
+            await self._writer.write(Insert({**record, "live": True, "seq": 0, "rpc_count": count}))
         except DuplicateKeyError:
             return False
         return True
@@ -70,14 +73,14 @@ class SessionRepository:
             return False
         return True
 
-    async def load_live(self, session_id: str) -> Document | None:
+    async def load_live(self, session_id: str) -> SessionRecord | None:
         return await self._sessions.find_one({"_id": session_id, "live": True})
 
     async def save(
         self,
         session_id: str,
         seq: int,
-        fields: Mapping[str, Any],
+        fields: SessionFields,
         rpcs: list[Document],
         rpc_count: int,
         *,
@@ -85,11 +88,13 @@ class SessionRepository:
     ) -> bool:
         """Store the new state if nobody else did since ``seq`` was read; False on a lost race.
 
-        ``final`` ends the session in the same write: no longer live, snapshot dropped.
+        ``final`` ends the session in the same write: no longer live, its running state
+        (``LIVE_ONLY``, the snapshot among it) dropped.
         """
         # ``saved_as``: tells this save from another one of the same sequence (group_commit.py).
         token = secrets.token_hex(8)
-        update: Document = {"$set": {**fields, "saved_as": token}, "$inc": {"seq": 1, "rpc_count": len(rpcs)}}
+        kept = {name: value for name, value in fields.items() if not (final and name in LIVE_ONLY)}
+        update: Document = {"$set": {**kept, "saved_as": token}, "$inc": {"seq": 1, "rpc_count": len(rpcs)}}
         room = MAX_RPCS_PER_SESSION - rpc_count
         if rpcs and room > 0:
             update["$push"] = {"rpcs": {"$each": rpcs[:room]}}
@@ -111,7 +116,7 @@ class SessionRepository:
             return False
         return True
 
-    async def finish(self, session_id: str, fields: Mapping[str, Any]) -> bool:
+    async def finish(self, session_id: str, fields: SessionFields) -> bool:
         result = await self._sessions.update_one(
             {"_id": session_id, "live": True},
             {
@@ -122,21 +127,23 @@ class SessionRepository:
         )
         return result.matched_count == 1
 
-    async def get(self, session_id: str) -> Document | None:
+    async def get(self, session_id: str) -> SessionRecord | None:
         return await self._sessions.find_one({"_id": session_id}, {"snapshot": 0})
 
-    async def stale(self, now: datetime, limit: int = 500) -> list[Document]:
+    async def stale(self, now: datetime, limit: int = 500) -> list[SessionRecord]:
         """Live sessions whose device went silent past the session timeout."""
         cursor = self._sessions.find({"live": True, "expires_at": {"$lte": now}}).limit(limit)
         return [record async for record in cursor]
 
-    async def for_device(self, device_id: str, before: datetime | None = None, limit: int = 50) -> list[Document]:
+    async def for_device(
+        self, device_id: str, before: datetime | None = None, limit: int = 50
+    ) -> list[SessionRecord]:
         query: Document = {"device_id": device_id}
         if before is not None:
             query["started_at"] = {"$lt": before}
         cursor = self._sessions.find(query, {"snapshot": 0}).sort("started_at", DESCENDING).limit(limit)
         return [record async for record in cursor]
 
-    async def last_for_device(self, device_id: str) -> Document | None:
+    async def last_for_device(self, device_id: str) -> SessionRecord | None:
         found = await self.for_device(device_id, limit=1)
         return found[0] if found else None

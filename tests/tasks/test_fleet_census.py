@@ -1,0 +1,81 @@
+"""The fleet census spread over runs (issue 13): each run reads partitions until its time budget is
+spent, the pass in progress is kept in the database so another process can go on with it, and the
+summary is published only when every partition was read, with the same counts as one whole pass."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+from tasks import search
+from tasks.fleet import GROUP_READ_MAX, FleetCensus
+from tasks.store.db import Database
+from tasks.store.devices import DeviceRepository
+from tasks.store.fleet import FleetSummaryRepository
+from tests.support.mongo import MongoDocument, MongoServer, unique_db_name
+
+FLEET = 300
+NOW = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)
+
+
+def device(n: int) -> MongoDocument:
+    document: MongoDocument = {
+        "_id": f"CENSUS{n:05d}", "presence": "offline" if n % 10 == 0 else "online",
+        "health_definite": ("ok", "warn", "critical")[n % 3], "product_class": ("HG8245H", "F660")[n % 2],
+        "software_version": f"V{n % 3}", "olt_id": f"OLT.{n % 4}", "pon_port": f"0/1/{n % 8}",
+        "tags": [f"region:r{n % 2}"], "serial_number": f"SN{n:06d}",
+    }
+    return {**document, **search.search_fields(document["_id"], document)}
+
+
+def ticking() -> Callable[[], float]:
+    """A monotonic clock one second further at each look: every run's budget ends after one read."""
+    now = [0.0]
+
+    def tick() -> float:
+        now[0] += 1.0
+        return now[0]
+
+    return tick
+
+
+async def test_a_pass_spread_over_runs_publishes_what_one_whole_pass_counts(mongo_server: MongoServer) -> None:
+    client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(mongo_server.uri, tz_aware=True)
+    name = unique_db_name("census")
+    database = Database(client=client, db=client[name])
+    try:
+        devices = DeviceRepository(database)
+        await devices.ensure_indexes()
+        await client[name].devices.insert_many([device(n) for n in range(FLEET)])
+        summaries = FleetSummaryRepository(database)
+        whole = FleetCensus(devices, summaries, lambda: NOW)  # no budget: one run is a whole pass
+        assert (await whole.run())["published"] == FLEET
+        expected = await summaries.get()
+        await client[name].fleet_summary.delete_many({})
+
+        # Two processes sharing the job's lease: one run each in turn, each a budget of one read.
+        processes = [FleetCensus(devices, summaries, lambda: NOW, 0.5, ticking()) for _ in range(2)]
+        outcomes: list[dict[str, Any]] = []
+        for turn in range(search.GROUPS):
+            outcomes.append(await processes[turn // 5 % 2].run())
+            if turn < search.GROUPS - 1:
+                assert await summaries.get() is None, "nothing is published before the pass has read every part"
+        assert [o.get("partitions_left") for o in outcomes[:-1]] == list(range(search.GROUPS - 1, 0, -1))
+        assert sum(o["devices_read"] for o in outcomes) == FLEET, "each device read once in the pass"
+        published = await summaries.get()
+        assert published is not None and outcomes[-1]["published"] == FLEET
+        for key in ("total", "online", "offline", "ok", "warn", "critical", "by_model", "by_version",
+                    "by_region", "by_olt", "olts"):
+            assert published[key] == expected[key], key
+        assert len(await summaries.pons_of("OLT.1")) == 2
+
+        # The next pass starts over from the first partition; a fleet past GROUP_READ_MAX is read by bucket.
+        await client[name].fleet_summary.update_one({"_id": "census"}, {"$set": {"last_total": GROUP_READ_MAX + 1}})
+        first = await processes[0].run()
+        assert first["devices_read"] <= FLEET // 50 and first["partitions_left"] == search.BUCKETS - 1
+    finally:
+        await client.drop_database(name)
+        await client.close()
