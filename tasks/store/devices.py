@@ -249,10 +249,12 @@ class DeviceRepository:
         gets them rewritten only when its searchable facts changed (a new IP), so a periodic Inform
         costs no extra write.
         """
+        # Computed once: the insert's search fields, and the check that a known device's are current.
+        computed = search.Computed.of(device_id, {**identity, **state, "tags": []})
         on_insert = {
             "first_inform": now,
             "tags": [],
-            **search.search_fields(device_id, {**identity, **state}),
+            **computed.fields,
             # A new device has no task yet (TaskMarks; tasks are queued for stored devices only).
             "tasks_mark": 0,
             "tasks_drained": 0,
@@ -283,14 +285,14 @@ class DeviceRepository:
                 {"_id": device_id}, update, upsert=True, return_document=ReturnDocument.BEFORE
             )
         device = _applied(device_id, before, update)
-        await self._refresh_search(device)
+        await self._refresh_search(device, computed)
         return StoredInform(device, before is None, before or {})
 
-    async def _refresh_search(self, device: Document | None) -> None:
+    async def _refresh_search(self, device: Document | None, computed: search.Computed | None = None) -> None:
         """Rewrite the search fields of a device just read back, when its facts moved from them."""
         if device is None:
             return
-        fields = search.stale(device)
+        fields = search.stale(device, computed)
         if fields is not None:
             await self._devices.update_one({"_id": device["_id"]}, {"$set": fields})
             device.update(fields)

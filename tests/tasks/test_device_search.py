@@ -64,6 +64,23 @@ def test_queries_are_normalized_like_the_tokens() -> None:
     assert search.page_bucket("x") == search.page_bucket("x") and 0 <= search.page_bucket("x") < search.BUCKETS
 
 
+def test_fields_computed_for_an_inform_are_reused_only_for_the_same_facts() -> None:
+    device_id = "00E0FC-HG8245H-XYZA001"
+    inform = {"serial_number": "XYZA001", "remote_ip": "10.0.0.1", "tags": []}
+    computed = search.Computed.of(device_id, inform)
+    assert computed.fields == search.search_fields(device_id, inform)
+    current = {"_id": device_id, **inform, **computed.fields}
+    assert search.stale(current, computed) is None
+    # A known device's other facts (its tags, a MAC a read brought) are not in the Inform's.
+    tagged = search.stale({**current, "tags": ["vip"]}, computed)
+    assert tagged is not None and "vip" in tagged["search"]
+    with_mac = search.stale({**current, "wan_mac": "AA:BB:CC:00:11:22"}, computed)
+    assert with_mac is not None and "aabbcc001122" in with_mac["search"]
+    moved = search.stale({**current, "remote_ip": "10.9.9.9"}, computed)
+    assert moved == search.search_fields(device_id, {**inform, "remote_ip": "10.9.9.9"})
+    assert search.stale({"_id": device_id, **inform}, computed) is computed.fields  # no search fields yet
+
+
 async def _repository(mongo_db: AsyncDatabase[MongoDocument]) -> DeviceRepository:
     repository = DeviceRepository(Database(client=mongo_db.client, db=mongo_db))
     await repository.ensure_indexes()
