@@ -350,12 +350,20 @@ class DeviceRepository:
         result = await self._devices.update_one({"_id": device_id}, {"$set": dict(fields)})
         return result.matched_count == 1
 
-    async def set_fields_many(self, changes: list[tuple[str, Mapping[str, Any]]]) -> None:
+    async def set_fields_many(
+        self, changes: list[tuple[str, Mapping[str, Any]]], increments: Mapping[str, Mapping[str, int]] | None = None
+    ) -> None:
         """``set_fields`` for many devices in capped unordered commands (a job's bookkeeping: not for
-        searchable facts, whose search tokens ``set_fields`` keeps)."""
+        searchable facts, whose search tokens ``set_fields`` keeps); ``increments``: counters to move
+        in the same write, by device id (a task mark)."""
         assert not any(name in search.FACTS for _, fields in changes for name in fields)
-        await flush_updates(self._devices, [Update({"_id": device_id}, {"$set": with_due_slice(fields)})
-                                         for device_id, fields in changes])
+        updates = []
+        for device_id, fields in changes:
+            update: dict[str, Any] = {"$set": with_due_slice(fields)}
+            if increments and device_id in increments:
+                update["$inc"] = dict(increments[device_id])
+            updates.append(Update({"_id": device_id}, update))
+        await flush_updates(self._devices, updates)
 
     async def update_if(
         self,
