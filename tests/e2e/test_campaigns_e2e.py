@@ -35,7 +35,8 @@ from tests.support.processes import AcsProcess, start_sim, wait_until
 
 Client = AsyncMongoClient[MongoDocument]
 FLEET = int(os.environ.get("ACS_CAMPAIGN_E2E_DEVICES", "150"))
-# A larger fleet needs a longer inform interval on a 2-core box (2,000 devices: 120 s), and so longer waits.
+# A larger fleet needs a longer inform interval on a 2-core box (2,000 devices on a shared one: 240 s), and so
+# longer waits.
 INTERVAL = int(os.environ.get("ACS_CAMPAIGN_E2E_INTERVAL", "20"))
 SLOWER = INTERVAL / 20
 HUAWEI = load_profile("huawei-hg8245").identity
