@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
-from tasks.lan_panel import DEV, IGD, all_paths, build_panel
+from tasks.lan_panel import DEV, IGD, Host, LanPort, Panel, Station, WanLink, WifiNetwork, all_paths, build_panel
 
 WLAN = IGD + "LANDevice.1.WLANConfiguration."
 PPP = IGD + "WANDevice.1.WANConnectionDevice.2.WANPPPConnection.1."
@@ -146,125 +144,37 @@ TR181_VALUES = {
 
 
 def test_every_section_of_a_tr098_device() -> None:
-    assert asdict(build_panel(IGD, TR098_VALUES)) == (
-    {"wifi": [{"ssid": "home",
-               "band": "2.4GHz",
-               "channel": "6",
-               "status": "Up",
-               "stations": [{"mac": "AA:00:00:00:00:01", "ip": "192.168.1.10", "signal_dbm": -60},
-                            {"mac": "AA:00:00:00:00:02", "ip": None, "signal_dbm": None}]},
-              {"ssid": "", "band": None, "channel": "auto", "status": None, "stations": []}],
-     "hosts": [{"name": "tv", "ip": None, "mac": None, "interface": None, "active": False},
-               {"name": "laptop",
-                "ip": "192.168.1.10",
-                "mac": "AA:00:00:00:00:01",
-                "interface": "802.11",
-                "active": True}],
-     "lan_ports": [{"name": "LAN1",
-                    "status": "Up",
-                    "bit_rate": "1000",
-                    "duplex": "Full",
-                    "bytes_sent": 100,
-                    "bytes_received": 200,
-                    "errors_sent": None,
-                    "errors_received": 0},
-                   {"name": "LAN4",
-                    "status": "NoLink",
-                    "bit_rate": None,
-                    "duplex": None,
-                    "bytes_sent": None,
-                    "bytes_received": None,
-                    "errors_sent": None,
-                    "errors_received": None}],
-     "wan_totals": {"TotalBytesSent": 1000,
-                    "TotalBytesReceived": 2000,
-                    "TotalPacketsSent": 10,
+    assert build_panel(IGD, TR098_VALUES) == Panel(
+        wifi=[WifiNetwork("home", "2.4GHz", "6", "Up", [Station("AA:00:00:00:00:01", "192.168.1.10", -60),
+                                                         Station("AA:00:00:00:00:02")]),
+              WifiNetwork("", None, "auto", None)],
+        hosts=[Host("tv", None, None, None, False),
+               Host("laptop", "192.168.1.10", "AA:00:00:00:00:01", "802.11", True)],
+        lan_ports=[LanPort("LAN1", "Up", "1000", "Full", 100, 200, None, 0), LanPort("LAN4", "NoLink", *[None] * 6)],
+        wan_totals={"TotalBytesSent": 1000, "TotalBytesReceived": 2000, "TotalPacketsSent": 10,
                     "TotalPacketsReceived": None},
-     "wan_links": [{"name": "iptv",
-                    "status": "Connected",
-                    "uptime_s": 50,
-                    "last_error": None,
-                    "bytes_sent": 5,
-                    "bytes_received": None,
-                    "errors_sent": None,
-                    "errors_received": None},
-                   {"name": "WANPPPConnection 2.1",
-                    "status": "Connected",
-                    "uptime_s": 3600,
-                    "last_error": "ERROR_NONE",
-                    "bytes_sent": 7,
-                    "bytes_received": 8,
-                    "errors_sent": 1,
-                    "errors_received": 2},
-                   {"name": "mgmt",
-                    "status": None,
-                    "uptime_s": None,
-                    "last_error": None,
-                    "bytes_sent": None,
-                    "bytes_received": None,
-                    "errors_sent": None,
-                    "errors_received": None}]})
+        wan_links=[WanLink("iptv", "Connected", 50, None, 5),
+                   WanLink("WANPPPConnection 2.1", "Connected", 3600, "ERROR_NONE", 7, 8, 1, 2),
+                   WanLink("mgmt", None, None, None)],
+    )
 
 
 def test_every_section_of_a_tr181_device() -> None:
-    assert asdict(build_panel(DEV, TR181_VALUES)) == (
-    {"wifi": [{"ssid": "flat",
-               "band": "2.4GHz",
-               "channel": "1",
-               "status": "Up",
-               "stations": [{"mac": "BB:00:00:00:00:04", "ip": None, "signal_dbm": None}]},
-              {"ssid": "flat-5",
-               "band": "5GHz",
-               "channel": "36",
-               "status": None,
-               "stations": [{"mac": "BB:00:00:00:00:01", "ip": None, "signal_dbm": -40},
-                            {"mac": "BB:00:00:00:00:02", "ip": None, "signal_dbm": None}]},
-              {"ssid": "guest", "band": None, "channel": None, "status": None, "stations": []}],
-     "hosts": [{"name": "phone",
-                "ip": "10.0.0.5",
-                "mac": "BB:00:00:00:00:01",
-                "interface": "Wi-Fi",
-                "active": True}],
-     "lan_ports": [{"name": "eth1",
-                    "status": "Up",
-                    "bit_rate": "100",
-                    "duplex": "Half",
-                    "bytes_sent": 11,
-                    "bytes_received": None,
-                    "errors_sent": None,
-                    "errors_received": 3},
-                   {"name": "LAN3",
-                    "status": "Down",
-                    "bit_rate": None,
-                    "duplex": None,
-                    "bytes_sent": None,
-                    "bytes_received": None,
-                    "errors_sent": None,
-                    "errors_received": None}],
-     "wan_totals": {"TotalBytesSent": 9,
-                    "TotalBytesReceived": None,
-                    "TotalPacketsSent": None,
+    assert build_panel(DEV, TR181_VALUES) == Panel(
+        wifi=[WifiNetwork("flat", "2.4GHz", "1", "Up", [Station("BB:00:00:00:00:04")]),
+              WifiNetwork("flat-5", "5GHz", "36", None, [Station("BB:00:00:00:00:01", None, -40),
+                                                         Station("BB:00:00:00:00:02")]),
+              WifiNetwork("guest", None, None, None)],
+        hosts=[Host("phone", "10.0.0.5", "BB:00:00:00:00:01", "Wi-Fi", True)],
+        lan_ports=[LanPort("eth1", "Up", "100", "Half", 11, None, None, 3), LanPort("LAN3", "Down", *[None] * 6)],
+        wan_totals={"TotalBytesSent": 9, "TotalBytesReceived": None, "TotalPacketsSent": None,
                     "TotalPacketsReceived": None},
-     "wan_links": [{"name": "pppoe",
-                    "status": "Connected",
-                    "uptime_s": 120,
-                    "last_error": None,
-                    "bytes_sent": 300,
-                    "bytes_received": 400,
-                    "errors_sent": 0,
-                    "errors_received": None},
-                   {"name": "PPP 2",
-                    "status": "Connecting",
-                    "uptime_s": None,
-                    "last_error": "ERROR_NO_ANSWER",
-                    "bytes_sent": 9,
-                    "bytes_received": None,
-                    "errors_sent": None,
-                    "errors_received": None}]})
+        wan_links=[WanLink("pppoe", "Connected", 120, None, 300, 400, 0),
+                   WanLink("PPP 2", "Connecting", None, "ERROR_NO_ANSWER", 9)],
+    )
 
 
 def test_a_device_that_answered_nothing() -> None:
-    empty = {"wifi": [], "hosts": [], "lan_ports": [], "wan_links": []}
-    assert asdict(build_panel(DEV, {})) == {**empty, "wan_totals": {}}
+    assert build_panel(DEV, {}) == Panel()
     totals = dict.fromkeys(("TotalBytesSent", "TotalBytesReceived", "TotalPacketsSent", "TotalPacketsReceived"))
-    assert asdict(build_panel(IGD, {})) == {**empty, "wan_totals": totals}
+    assert build_panel(IGD, {}) == Panel(wan_totals=totals)
