@@ -29,6 +29,7 @@ from typing import Any
 from cwmp import Inform
 from cwmp.logtext import loggable
 from schemas.profiles import EVENT_CODES, ApplyEvent, Value
+from schemas.tasks import AddObjectTask, SetParameterValuesTask
 from tasks import params as task_params
 from tasks.profiles.aliases import AliasTable, NotMapped
 from tasks.profiles.catalog import ProfileCatalog
@@ -53,6 +54,9 @@ REPROVISION = "reprovision_requested"
 CONFIGURATION_EVENT = "configuration"
 MAX_REFUSED = 50
 INVALID_NAME = 9005  # TR-069 A.5.1 fault: Invalid parameter name
+CLOSING = "configuration_outcome"  # on an application's last task: what its success records
+# Kinds whose success teaches the state nothing but the secrets planned with them.
+UNREAD_KINDS = frozenset({"set_parameter_values", "add_object", "delete_object"})
 
 
 class Status:
@@ -263,6 +267,11 @@ class ProfileEngine:
             return 0
         steps = plan(result)
         tasks = [self._task(device_id, request, config.key) for request in steps.requests]
+        secrets = self._secrets_if_applied(base.get("secrets") or [], steps.requests)
+        if tasks and not steps.replan and secrets is not None:
+            # What the outcome needs when every task succeeds, kept on the last one: then it is
+            # recorded with no read of the device (``_concluded_unread``).
+            tasks[-1][CLOSING] = {"profiles": list(config.profiles), "secrets": secrets}
         # One insert for the plan, and its task mark moves in the state's own device write below
         # (a task is stored before its mark moves): 2 commands, not 2 per task and one more.
         await self.queue.repository.insert_all(tasks, mark_devices=False)
@@ -309,6 +318,23 @@ class ProfileEngine:
                 still.append(task_id)
         return still
 
+    def _secrets_if_applied(self, known: list[str], requests: list[Any]) -> list[str] | None:
+        """The accepted secrets' digests once these requests succeed; None when an added instance
+        carries one (its name is known only from the AddObject answer: ``_learn_success``)."""
+        from tasks.secret_values import is_secret
+
+        secrets = set(known)
+        for request in requests:
+            if isinstance(request, SetParameterValuesTask):
+                for setting in request.values:
+                    if is_secret(setting.name, setting.value):
+                        secrets.add(self.digest(setting.name, setting.value))
+            elif isinstance(request, AddObjectTask) and any(
+                is_secret(request.object + s.name, s.value) for s in request.values or []
+            ):
+                return None
+        return sorted(secrets)
+
     def _task(self, device_id: str, request: Any, key: str) -> TaskRecord:
         task = self.queue.new_document(device_id, request, PROFILES_USER)
         # TR-069 A.3.2.1: the ParameterKey the device reports once it applied the change names the
@@ -332,6 +358,8 @@ class ProfileEngine:
 
     async def on_task_final(self, task: TaskRecord) -> None:
         if task.get("created_by") != PROFILES_USER:
+            return
+        if await self._concluded_unread(task):
             return
         device_id = str(task["device_id"])
         device = await self.devices.get(device_id)
@@ -415,6 +443,42 @@ class ProfileEngine:
                     }
                 )
         state["refused"] = refused[-MAX_REFUSED:]
+
+    async def _concluded_unread(self, task: TaskRecord) -> bool:
+        """The common outcome in one conditional write and no read of the device: the last task of
+        an application succeeded, it was the only one still pending, nothing of it failed and no
+        value is refused. Anything else (False) takes the path that reads the device's state."""
+        closing = task.get(CLOSING)
+        if not closing or task["status"] != "done" or task["kind"] not in UNREAD_KINDS:
+            return False
+        device_id, now = str(task["device_id"]), self.clock()
+        condition = {
+            f"{STATE}.pending": [task["_id"]],
+            f"{STATE}.run_failed": False,
+            f"{STATE}.replan": False,
+            f"{STATE}.refused": [],
+        }
+        fields = {
+            f"{STATE}.status": Status.APPLIED,
+            f"{STATE}.pending": [],
+            f"{STATE}.failures": 0,
+            f"{STATE}.last_fault": None,
+            f"{STATE}.finished_at": now,
+            f"{STATE}.secrets": list(closing.get("secrets") or []),
+        }
+        if not await self.devices.update_if(device_id, condition, fields, [f"{STATE}.run_failed"]):
+            return False
+        detail = {
+            "status": Status.APPLIED,
+            "key": task.get("command_key"),
+            "profiles": list(closing.get("profiles") or []),
+            "failures": 0,
+            "refused": [],
+            "fault": None,
+        }
+        await self.events.record(device_id, CONFIGURATION_EVENT, now, detail)
+        log.info("profiles %s: %s (%s)", device_id, Status.APPLIED, loggable(str(task.get("command_key"))))
+        return True
 
     async def _conclude(self, device_id: str, state: Document) -> None:
         now = self.clock()
