@@ -54,7 +54,6 @@ REPROVISION = "reprovision_requested"
 CONFIGURATION_EVENT = "configuration"
 MAX_REFUSED = 50
 INVALID_NAME = 9005  # TR-069 A.5.1 fault: Invalid parameter name
-CLOSING = "configuration_outcome"  # on an application's last task: what its success records
 # Kinds whose success teaches the state nothing but the secrets planned with them.
 UNREAD_KINDS = frozenset({"set_parameter_values", "add_object", "delete_object"})
 
@@ -270,8 +269,8 @@ class ProfileEngine:
         secrets = self._secrets_if_applied(base.get("secrets") or [], steps.requests)
         if tasks and not steps.replan and secrets is not None:
             # What the outcome needs when every task succeeds, kept on the last one: then it is
-            # recorded with no read of the device (``_concluded_unread``).
-            tasks[-1][CLOSING] = {"profiles": list(config.profiles), "secrets": secrets}
+            # recorded with no read of the device (``_concluded_unread``; ``TaskRecord``).
+            tasks[-1]["configuration_outcome"] = {"profiles": list(config.profiles), "secrets": secrets}
         # One insert for the plan, and its task mark moves in the state's own device write below
         # (a task is stored before its mark moves): 2 commands, not 2 per task and one more.
         await self.queue.repository.insert_all(tasks, mark_devices=False)
@@ -448,7 +447,7 @@ class ProfileEngine:
         """The common outcome in one conditional write and no read of the device: the last task of
         an application succeeded, it was the only one still pending, nothing of it failed and no
         value is refused. Anything else (False) takes the path that reads the device's state."""
-        closing = task.get(CLOSING)
+        closing = task.get("configuration_outcome") or {}
         if not closing or task["status"] != "done" or task["kind"] not in UNREAD_KINDS:
             return False
         device_id, now = str(task["device_id"]), self.clock()
