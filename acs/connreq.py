@@ -157,7 +157,7 @@ class ConnectionRequester:
                 await asyncio.sleep(RETRY_PAUSE)
         answered = status is not None and 200 <= status < 300
         if status is not None and not answered:
-            error = _refusal(status)
+            error = _refusal(status, credentials is not None)
         elapsed_ms = int((self.monotonic() - started) * 1000)
         return ConnectionRequestResult(answered, "http", status, attempt, elapsed_ms, error)
 
@@ -230,7 +230,11 @@ def _answer_challenge(challenges: list[str], url: str, credentials: Credentials)
     return None
 
 
-def _refusal(status: int) -> str:
+def _refusal(status: int, sent_credentials: bool) -> str:
+    if status == 401 and not sent_credentials:
+        # The device's connection-request credentials are the ones the ACS set and the device
+        # confirmed (tasks/provisioning.py); until then there are none to answer the challenge with.
+        return "the CPE asks for credentials and none are stored for it (provisioning not confirmed)"
     if status in (401, 403):
         return f"the CPE refused the credentials (HTTP {status})"
     return f"the CPE answered HTTP {status}"

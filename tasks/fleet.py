@@ -41,6 +41,7 @@ BATCH = 5000
 # 500 a group), else by page_bucket (4,096 reads, 49 devices each at 200,000): one read is the unit
 # a run's time budget is checked against.
 GROUP_READ_MAX = 32_000
+SIZE_BUCKET = 17  # the bucket the first pass counts to guess the fleet's size
 REGION_TAG = "region:"  # the region is a tag (tasks/incidents/grouping.py TAG_DIMENSIONS)
 STATES = ("online", "offline", "ok", "warn", "critical")
 KEPT = 500  # rows kept per breakdown (the largest groups): the summary stays one bounded document
@@ -204,7 +205,12 @@ class FleetCensus:
                 return progress, self._mine[2]
             rows = await self.summaries.progress_rows()
             return progress, FleetCount.from_rows(rows)
-        last_total = int((progress or {}).get("last_total") or 0)
+        if progress is not None and "last_total" in progress:
+            last_total = int(progress["last_total"] or 0)
+        else:
+            # The very first pass: the fleet's size from one bucket (a few dozen devices at 200,000),
+            # so a large fleet is not read a whole group (thousands) at a time.
+            last_total = await self.devices.count_query({"page_bucket": SIZE_BUCKET}) * search.BUCKETS
         step = search.GROUP_SIZE if last_total <= GROUP_READ_MAX else 1
         fresh = {"pass": uuid.uuid4().hex, "next": 0, "step": step, "started_at": self.clock(),
                  "read_seconds": 0.0, "last_total": last_total}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 # Of the tokens: a new version makes the backfill job pass over every device again
@@ -123,7 +124,33 @@ def search_fields(device_id: str, facts: Mapping[str, Any]) -> dict[str, Any]:
     return {"search": search_tokens(device_id, facts), "page_bucket": bucket, "page_group": bucket // GROUP_SIZE}
 
 
-def stale(device: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The search fields to write when a stored device's differ from its facts; None when current."""
-    fields = search_fields(device["_id"], device)
+@dataclass(frozen=True)
+class Computed:
+    """Search fields already computed from some facts (``facts_key``), so a caller holding them
+    for the same facts does not compute them again."""
+
+    key: tuple[Any, ...]
+    fields: dict[str, Any]
+
+    @classmethod
+    def of(cls, device_id: str, facts: Mapping[str, Any]) -> Computed:
+        return cls(facts_key(device_id, facts), search_fields(device_id, facts))
+
+
+def facts_key(device_id: str, facts: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Everything of ``facts`` that search_fields() reads: equal keys give equal fields."""
+    return (device_id, *(facts.get(name) for name in FACTS if name != "tags"), tuple(facts.get("tags") or ()))
+
+
+def stale(device: Mapping[str, Any], computed: Computed | None = None) -> dict[str, Any] | None:
+    """The search fields to write when a stored device's differ from its facts; None when current.
+
+    ``computed``: fields computed for facts the device may have, used when the device's are the same
+    (each Inform computes them for its upsert's insert; a known device usually has the same facts).
+    """
+    device_id = device["_id"]
+    if computed is not None and computed.key == facts_key(device_id, device):
+        fields = computed.fields
+    else:
+        fields = search_fields(device_id, device)
     return None if all(device.get(name) == value for name, value in fields.items()) else fields

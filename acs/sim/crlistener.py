@@ -4,6 +4,10 @@
 ManagementServer.ConnectionRequestUsername / ConnectionRequestPassword (which the ACS may change).
 Nonces are stateless: an HMAC of the serial and issue time with a per-listener key, valid for
 NONCE_LIFETIME seconds, so 10,000 devices need no nonce table.
+
+Every Digest exchange starts with a 401 (RFC 7616 3.3: the client learns the nonce from the
+challenge), so the stats count that first leg apart (``challenged``) from credentials that were
+sent and refused (``unauthorized``): only the latter is a failed connection request.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from aiohttp import web
 
@@ -22,13 +27,15 @@ from cwmp.httpauth import DigestCredentials, digest_challenge, parse_authorizati
 
 NONCE_LIFETIME = 300.0
 REALM = "CPE Connection Request"
+Verdict = Literal["ok", "challenge", "stale", "refused"]
 
 
 @dataclass
 class CrStats:
     accepted: int = 0
     ignored_in_session: int = 0
-    unauthorized: int = 0
+    challenged: int = 0  # no Digest answer for us yet (or a stale nonce): the handshake's first 401
+    unauthorized: int = 0  # Digest credentials sent and wrong: the request is refused
     unreachable: int = 0
 
 
@@ -101,9 +108,13 @@ class ConnectionRequestListener:
             if request.transport is not None:
                 request.transport.abort()
             raise web.HTTPServiceUnavailable()
-        if not self._authorized(request, device):
-            self.stats.unauthorized += 1
-            challenge = digest_challenge(REALM, self._nonces.issue(serial))
+        verdict = self._verdict(request, device)
+        if verdict != "ok":
+            if verdict == "refused":
+                self.stats.unauthorized += 1
+            else:
+                self.stats.challenged += 1
+            challenge = digest_challenge(REALM, self._nonces.issue(serial), stale=verdict == "stale")
             raise web.HTTPUnauthorized(headers={"WWW-Authenticate": challenge})
         if device.in_session:
             self.stats.ignored_in_session += 1  # TR-069 3.2.2: ignored during a session
@@ -111,12 +122,16 @@ class ConnectionRequestListener:
             self.stats.accepted += 1
         return web.Response(status=200)
 
-    def _authorized(self, request: web.Request, device: SimDevice) -> bool:
+    def _verdict(self, request: web.Request, device: SimDevice) -> Verdict:
+        """"ok"; "challenge": no Digest answer to our challenge yet; "stale": a good answer to an
+        expired nonce (RFC 7616 3.3: stale=true, retry without asking the user); "refused"."""
         credentials = parse_authorization(request.headers.get("Authorization", ""))
         if not isinstance(credentials, DigestCredentials) or credentials.realm != REALM:
-            return False
+            return "challenge"
         username = device.read(device.param("ManagementServer.ConnectionRequestUsername"), self._clock())
         password = device.read(device.param("ManagementServer.ConnectionRequestPassword"), self._clock())
-        if credentials.username != username or not self._nonces.valid(device.serial, credentials.nonce):
-            return False
-        return verify_digest(credentials, "GET", password=password or "", uri=request.path_qs)
+        if credentials.username != username:
+            return "refused"
+        if not verify_digest(credentials, "GET", password=password or "", uri=request.path_qs):
+            return "refused"
+        return "ok" if self._nonces.valid(device.serial, credentials.nonce) else "stale"

@@ -48,8 +48,8 @@ CAMPAIGN_EVENT = "campaign"  # device_events type of a campaign step (the device
 FIRMWARE_TYPE = "1 Firmware Upgrade Image"  # TR-069 A.3.2.8
 OPEN_TASK = (TaskStatus.QUEUED.value, TaskStatus.DISPATCHED.value)
 FAILED_TASK = (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value, TaskStatus.EXPIRED.value)
-DEVICE_FIELDS = {"software_version": 1, "presence": 1, "last_boot": 1, "health": 1, "health_definite": 1,
-                 "product_class": 1}
+DEVICE_FIELDS = {"software_version": 1, "presence": 1, "last_boot": 1, "last_events": 1, "health": 1,
+                 "health_definite": 1, "product_class": 1}
 ORPHANED_AFTER = timedelta(minutes=1)  # a claim whose member is still pending this long after: its run died
 READS_AT_ONCE = 4  # database work in flight: under half the pool (10); the CWMP sessions need the rest
 WAKES_AT_ONCE = 16  # connection requests in flight
@@ -124,8 +124,9 @@ class CampaignJob:
                 exhausted = await self._start(current, now, counts)
                 await self._close_wave(current, exhausted, now)
         elif current["status"] == CampaignStatus.ROLLING_BACK:
-            await self._start_rollbacks(current, now, counts)
-            await self._finish_rollback(current, now)
+            late = await self._back_late(current)
+            await self._start_rollbacks(current, late, now, counts)
+            await self._finish_rollback(current, bool(late), now)
 
     # -- devices in flight -------------------------------------------------------------------
 
@@ -154,7 +155,7 @@ class CampaignJob:
         reason = None
         if task is not None and task["status"] in FAILED_TASK:
             reason = _task_failure(task)
-        elif task is not None and task["status"] == TaskStatus.DONE.value and _booted_since(device, started):
+        elif task is not None and task["status"] == TaskStatus.DONE.value and _rebooted_for(device, task, started):
             reason = f"SoftwareVersion still {device.get('software_version')} after the BOOT (expected {wanted})"
         elif now - started > timeout:
             reason = f"not back on {wanted} within {int(timeout.total_seconds())} s of the Download"
@@ -386,7 +387,22 @@ class CampaignJob:
 
     # -- rollback -----------------------------------------------------------------------------
 
-    async def _start_rollbacks(self, campaign: Document, now: datetime, counts: Counter[str]) -> None:
+    async def _back_late(self, campaign: Document) -> list[Document]:
+        """Failed members whose device is on the campaign's version after all (its BOOT came after
+        ``return_timeout``): still failed by the rule, but a rollback must take them back too."""
+        failed = [m async for m in self.campaigns.each_member(campaign["_id"], MemberState.FAILED.value)]
+        late: list[Document] = []
+
+        async def check(member: Document) -> None:
+            device = await self.devices.get(member["device_id"], {"software_version": 1}) or {}
+            if member.get("to_version") and device.get("software_version") == member["to_version"]:
+                late.append(member)
+
+        await _bounded(failed, check)
+        return late
+
+    async def _start_rollbacks(self, campaign: Document, late: list[Document], now: datetime,
+                               counts: Counter[str]) -> None:
         """Rollbacks ignore the windows (they undo harm) but keep the concurrency and the rate."""
         in_flight = len(await self.campaigns.members(campaign["_id"], MemberState.ROLLING_BACK.value, limit=100_000))
         started = await self.campaigns.claimed_since(campaign["_id"], "rollback", now - timedelta(minutes=1))
@@ -396,6 +412,10 @@ class CampaignJob:
                 if budget <= 0:
                     return
                 budget -= await self._rollback_one(campaign, member, now, counts)
+        for member in late:
+            if budget <= 0:
+                return
+            budget -= await self._rollback_one(campaign, member, now, counts)
 
     async def _rollback_one(self, campaign: Document, member: Document, now: datetime, counts: Counter[str]) -> int:
         image_id = (campaign.get("rollback_images") or {}).get(f"{member['product_class']}|{member['from_version']}")
@@ -420,7 +440,9 @@ class CampaignJob:
         counts["rollbacks_started"] += int(moved)
         return 1
 
-    async def _finish_rollback(self, campaign: Document, now: datetime) -> None:
+    async def _finish_rollback(self, campaign: Document, late_left: bool, now: datetime) -> None:
+        if late_left:
+            return  # failed members on the new version were (or still are to be) started this run
         rows = await self.campaigns.tally_rows(campaign["_id"])
         if any(r["state"] in (*UPGRADED_STATES, *IN_FLIGHT, MemberState.ROLLING_BACK) for r in rows):
             return
@@ -441,9 +463,19 @@ def _task_failure(task: TaskRecord) -> str:
     return f"{which} fault {code}: {text}"
 
 
-def _booted_since(device: Document, moment: datetime) -> bool:
+def _rebooted_for(device: Document, task: TaskRecord, started: datetime) -> bool:
+    """Whether the device's last BOOT is the one that applies the transfer (after it, its SoftwareVersion
+    says whether the image took): the reboot reporting it (TR-069 A.3.2.8: ``1 BOOT`` with ``M Download``
+    in one Inform, TransferComplete in that session), or any BOOT after the TransferComplete. A BOOT
+    between the start and the TransferComplete (a power cut mid-transfer) is not, even when the
+    TransferComplete comes later with ``M Download`` in a session of its own before the reboot."""
     last_boot = device.get("last_boot")
-    return isinstance(last_boot, datetime) and last_boot > moment
+    if not isinstance(last_boot, datetime) or last_boot <= started:
+        return False
+    if {"1 BOOT", "M Download"} <= set(device.get("last_events") or []):  # the last Inform was that reboot
+        return True
+    finished_at = task.get("finished_at")
+    return isinstance(finished_at, datetime) and last_boot > finished_at
 
 
 async def _bounded(members: list[Document], work: Callable[[Document], Awaitable[None]]) -> None:

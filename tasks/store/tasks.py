@@ -163,12 +163,14 @@ class TaskRepository:
             await self._mark(device_id, PROOF_MARK)
         return moved
 
-    async def insert_all(self, tasks: list[TaskRecord]) -> None:
+    async def insert_all(self, tasks: list[TaskRecord], mark_devices: bool = True) -> None:
         """Store queued tasks in capped unordered commands, then move each device's ``tasks_mark``
-        (group-committed)."""
+        (group-committed), unless the caller moves it in its own write to the devices right after
+        (``mark_devices=False``: the health poll's bookkeeping)."""
         if tasks:
             await bulk_write(self._documents, [Insert(task) for task in tasks])
-            await asyncio.gather(*(self._mark(task["device_id"], TASKS_MARK) for task in tasks))
+            if mark_devices:
+                await asyncio.gather(*(self._mark(task["device_id"], TASKS_MARK) for task in tasks))
 
     async def get(self, task_id: str, device_id: str | None = None) -> TaskRecord | None:
         return await self._tasks.find_one(by_id(task_id, device_id))

@@ -3,6 +3,8 @@
     console.services                 the Services behind it (real repositories)
     await console.login("operator")  an aiohttp session logged in as that role's user; .csrf holds its token
     await console.device("SERIAL")   a device recorded as by an Inform; returns its device_id
+    night_upgrade                    a running campaign over four devices (the campaign pages' tests)
+    await open_version_incident(...) the incident of the version that campaign installs
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from acs.console.web import CONSOLE
 from acs.services import Services, build_services
 from cwmp.device_id import make_device_id
 from schemas.api import Role
+from tasks.campaigns.service import CampaignService
 from tasks.store.db import Database
+from tasks.store.files import NewFile
 from tests.support.mongo import MongoDocument
 
 PASSWORD = "correct horse battery"
@@ -105,3 +109,52 @@ async def console(
     finally:
         await harness.close()
         await server.close()
+
+
+@dataclass(frozen=True)
+class NightUpgrade:
+    """A running campaign ("night upgrade": HG8245H to V2, a canary of 2 then the rest) over four
+    devices, the first of which failed its transfer."""
+
+    campaign_id: str
+    devices: list[str]
+
+
+@pytest.fixture
+async def night_upgrade(console: ConsoleHarness) -> NightUpgrade:
+    devices = [await console.device(f"HW{n:04d}") for n in range(4)]
+    repositories = console.services.repositories
+    now = datetime.now(UTC)
+
+    async def content() -> AsyncIterator[bytes]:
+        yield b"image"
+
+    stored = await repositories.files.put(content(), NewFile("HG8245H-V2.bin", "1 Firmware Upgrade Image",
+                                                             "application/octet-stream", "test"), now, 1000)
+    image = await repositories.firmware.add(stored, "V2", ["HG8245H"], None, "test", now)
+    service = CampaignService(repositories.campaigns, repositories.firmware, repositories.devices,
+                              console.services.clock)
+    campaign = await service.create({
+        "name": "night upgrade", "target": {"product_classes": ["HG8245H"]}, "images": {"HG8245H": image["_id"]},
+        "waves": [{"devices": 2}, {"percent": 100}], "concurrency": 10, "rate": 60, "windows": [],
+        "time_zone": "Europe/Moscow", "stop_rules": {"max_failed_share": 0.2, "max_health_regression": 0.2,
+                                                     "min_devices": 3, "return_timeout": 900, "health_settle": 60,
+                                                     "health_timeout": 1800}}, "test")
+    members = console.services.database.collection("campaign_devices")
+    await members.update_one({"_id": f"{campaign['_id']}#{devices[0]}"},
+                             {"$set": {"state": "failed", "reason": "TransferComplete fault 9010: HTTP 500"}})
+    return NightUpgrade(campaign["_id"], devices)
+
+
+async def open_version_incident(console: ConsoleHarness, upgrade: NightUpgrade) -> str:
+    """The open incident of software version V2 on HG8245H (the version the campaign installs), with
+    the campaign's first two devices in it."""
+    now = datetime.now(UTC)
+    incident_id = await console.services.repositories.incidents.open({
+        "key": "software_version:HG8245H V2", "dimension": "software_version", "value": "HG8245H V2",
+        "title": "Software version V2 (HG8245H)", "cause": "software version V2", "selector": [], "opened_at": now,
+        "updated_at": now, "members": upgrade.devices[:2], "member_count": 2, "affected_now": 2, "peak": 2,
+        "group_size": 2, "baseline": 0.0, "signals": {"critical": 2}, "acknowledged": None, "comments": [],
+        "timeline": [{"at": now, "event": "opened", "affected": 2, "detail": ""}]}, now)
+    assert incident_id is not None
+    return str(incident_id)

@@ -6,16 +6,14 @@ pauses the campaign that installed it. Skipped outside CI when Chromium or Playw
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from tests.console.conftest import PASSWORD, ConsoleHarness
+from tests.console.conftest import PASSWORD, ConsoleHarness, NightUpgrade, open_version_incident
 from tests.console.test_browser import SCREENSHOTS, browser  # noqa: F401  (the fixture)
-from tests.console.test_campaigns import _campaign
 
 
 @pytest.fixture
@@ -26,16 +24,10 @@ def shots(tmp_path: Path) -> Path:
 
 
 async def test_campaign_page_device_view_and_pause_from_the_incident(
-    console: ConsoleHarness, browser: Any, shots: Path  # noqa: F811
+    console: ConsoleHarness, night_upgrade: NightUpgrade, browser: Any, shots: Path  # noqa: F811
 ) -> None:
-    campaign_id, devices = await _campaign(console)
-    now = datetime.now(UTC)
-    incident_id = await console.services.repositories.incidents.open({
-        "key": "software_version:HG8245H V2", "dimension": "software_version", "value": "HG8245H V2",
-        "title": "Software version V2 (HG8245H)", "cause": "software version V2", "selector": [], "opened_at": now,
-        "updated_at": now, "members": devices[:2], "member_count": 2, "affected_now": 2, "peak": 2,
-        "group_size": 2, "baseline": 0.0, "signals": {"critical": 2}, "acknowledged": None, "comments": [],
-        "timeline": [{"at": now, "event": "opened", "affected": 2, "detail": ""}]}, now)
+    campaign_id, devices = night_upgrade.campaign_id, night_upgrade.devices
+    incident_id = await open_version_incident(console, night_upgrade)
     context = await browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Europe/Moscow")
     page = await context.new_page()
     await page.goto(console.url("/login"))

@@ -4,41 +4,15 @@ that installed it" on the incident of that software version."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from urllib.parse import quote
 
-from tasks.campaigns.service import CampaignService
-from tasks.store.files import NewFile
-from tests.console.conftest import ConsoleHarness
+from tests.console.conftest import ConsoleHarness, NightUpgrade, open_version_incident
 
 
-async def _campaign(console: ConsoleHarness) -> tuple[str, list[str]]:
-    devices = [await console.device(f"HW{n:04d}") for n in range(4)]
-    repositories = console.services.repositories
-    now = datetime.now(UTC)
-
-    async def content():  # type: ignore[no-untyped-def]
-        yield b"image"
-
-    stored = await repositories.files.put(content(), NewFile("HG8245H-V2.bin", "1 Firmware Upgrade Image",
-                                                             "application/octet-stream", "test"), now, 1000)
-    image = await repositories.firmware.add(stored, "V2", ["HG8245H"], None, "test", now)
-    service = CampaignService(repositories.campaigns, repositories.firmware, repositories.devices,
-                              console.services.clock)
-    campaign = await service.create({
-        "name": "night upgrade", "target": {"product_classes": ["HG8245H"]}, "images": {"HG8245H": image["_id"]},
-        "waves": [{"devices": 2}, {"percent": 100}], "concurrency": 10, "rate": 60, "windows": [],
-        "time_zone": "Europe/Moscow", "stop_rules": {"max_failed_share": 0.2, "max_health_regression": 0.2,
-                                                     "min_devices": 3, "return_timeout": 900, "health_settle": 60,
-                                                     "health_timeout": 1800}}, "test")
-    members = console.services.database.collection("campaign_devices")
-    await members.update_one({"_id": f"{campaign['_id']}#{devices[0]}"},
-                             {"$set": {"state": "failed", "reason": "TransferComplete fault 9010: HTTP 500"}})
-    return campaign["_id"], devices
-
-
-async def test_the_campaign_pages_and_the_operator_actions(console: ConsoleHarness) -> None:
-    campaign_id, devices = await _campaign(console)
+async def test_the_campaign_pages_and_the_operator_actions(
+    console: ConsoleHarness, night_upgrade: NightUpgrade
+) -> None:
+    campaign_id, devices = night_upgrade.campaign_id, night_upgrade.devices
     operator = await console.login("operator")
     async with operator.http.get(console.url("/campaigns")) as response:
         listed = await response.text()
@@ -71,17 +45,10 @@ async def test_the_campaign_pages_and_the_operator_actions(console: ConsoleHarne
 
 
 async def test_an_incident_of_the_version_offers_to_pause_the_campaign_that_installed_it(
-    console: ConsoleHarness,
+    console: ConsoleHarness, night_upgrade: NightUpgrade,
 ) -> None:
-    campaign_id, devices = await _campaign(console)
-    now = datetime.now(UTC)
-    incident_id = await console.services.repositories.incidents.open({
-        "key": "software_version:HG8245H V2", "dimension": "software_version", "value": "HG8245H V2",
-        "title": "Software version V2 (HG8245H)", "cause": "software version V2", "selector": [], "opened_at": now,
-        "updated_at": now, "members": devices[:2], "member_count": 2, "affected_now": 2, "peak": 2,
-        "group_size": 2, "baseline": 0.0, "signals": {"critical": 2}, "acknowledged": None, "comments": [],
-        "timeline": [{"at": now, "event": "opened", "affected": 2, "detail": ""}]}, now)
-    assert incident_id is not None
+    campaign_id = night_upgrade.campaign_id
+    incident_id = await open_version_incident(console, night_upgrade)
     operator = await console.login("operator")
     async with operator.http.get(console.url(f"/incidents/{incident_id}")) as response:
         page = await response.text()

@@ -1,5 +1,5 @@
-"""Helpers of the campaign end-to-end tests and of bench/campaign_figures.py: firmware images
-through the API, a campaign, and waiting on its progress."""
+"""Helpers of the campaign end-to-end tests: firmware images through the API, a campaign, and
+waiting on its progress."""
 
 from __future__ import annotations
 

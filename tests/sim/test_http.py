@@ -178,11 +178,14 @@ async def test_connection_request_with_digest_starts_a_session(acs: FakeAcs, fle
     url = device.connection_request_url
     assert url.endswith(f"/cr/{device.serial}")
     assert await connection_request(url, username, "wrong") == 401
+    stats = fleet.listener.stats
+    assert (stats.challenged, stats.unauthorized) == (1, 1)  # the handshake's first leg, then the refusal
     waiter = asyncio.ensure_future(fleet.next_session(device.serial))
     assert await connection_request(url, username, password) == 200
     outcome = await waiter
     assert outcome.events == ("6 CONNECTION REQUEST",)
-    assert fleet.listener.stats.accepted == 1
+    # A good request is challenged once (Digest needs the nonce) but never counted as refused.
+    assert (stats.accepted, stats.challenged, stats.unauthorized) == (1, 2, 1)
 
 
 async def test_connection_request_uses_credentials_the_acs_set(acs: FakeAcs, fleet_of: FleetFactory) -> None:

@@ -20,11 +20,33 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from pymongo import monitoring
+
 from acs.localdb import LocalMongo
 
 TEST_URI_ENV = "ACS_TEST_MONGODB_URI"
 
 MongoDocument = dict[str, Any]
+
+
+class StartedCommands(monitoring.CommandListener):
+    """The commands a client started, in order (``name``, ``command``), for tests that count them."""
+
+    def __init__(self) -> None:
+        self.started_commands: list[tuple[str, MongoDocument]] = []
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.started_commands]
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.started_commands.append((event.command_name, dict(event.command)))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
 
 
 @dataclass(frozen=True)

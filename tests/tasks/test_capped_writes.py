@@ -14,17 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
 from tasks.store.db import MAX_BATCH, Delete, Insert, Update, bulk_write, write_command
-from tests.support.mongo import MongoDocument, MongoServer, unique_db_name
+from tests.support.mongo import MongoDocument, MongoServer, StartedCommands, unique_db_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT_PACKAGES = ("acs", "tasks", "cwmp", "schemas")
 WRITER = Path("tasks/store/db.py")
 BULK_CALLS = frozenset({"bulk_write", "insert_many"})
-STATEMENT_LISTS = frozenset({"documents", "updates", "deletes"})  # the lists of a raw write command
+STATEMENT_LIST = {"insert": "documents", "update": "updates", "delete": "deletes"}  # of a write command
 
 
 def bulk_writes_in(source: str) -> Iterator[tuple[int, str]]:
@@ -34,7 +34,7 @@ def bulk_writes_in(source: str) -> Iterator[tuple[int, str]]:
             yield node.lineno, f"calls {node.func.attr}"
         elif isinstance(node, ast.Dict):
             keys = {key.value for key in node.keys if isinstance(key, ast.Constant)}
-            for name in sorted(keys & STATEMENT_LISTS):
+            for name in sorted(keys & set(STATEMENT_LIST.values())):
                 yield node.lineno, f"builds a write command's {name!r}"
 
 
@@ -69,26 +69,14 @@ def test_the_check_catches_bulk_apis_and_raw_write_commands(tmp_path: Path) -> N
     ]
 
 
-class WriteCommands(monitoring.CommandListener):
-    """The statements of each write command sent."""
-
-    def __init__(self) -> None:
-        self.sizes: list[tuple[str, int]] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        for name, statements in (("insert", "documents"), ("update", "updates"), ("delete", "deletes")):
-            if event.command_name == name:
-                self.sizes.append((name, len(event.command[statements])))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
+def write_sizes(listener: StartedCommands) -> list[tuple[str, int]]:
+    """(kind, statements) of each write command the client sent."""
+    return [(name, len(command[STATEMENT_LIST[name]])) for name, command in listener.started_commands
+            if name in STATEMENT_LIST]
 
 
 async def test_bulk_writes_leave_in_commands_of_at_most_max_batch(mongo_server: MongoServer) -> None:
-    listener = WriteCommands()
+    listener = StartedCommands()
     name = unique_db_name("capped_writes")
     client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(mongo_server.uri, event_listeners=[listener])
     things = client[name].things
@@ -98,7 +86,7 @@ async def test_bulk_writes_leave_in_commands_of_at_most_max_batch(mongo_server: 
         modified = await bulk_write(things, [Update({"_id": n}, {"$set": {"v": n % 2}}) for n in range(count)])
         assert modified == count // 2  # the even ones already had v == 0
         assert await bulk_write(things, [Delete({"_id": n}) for n in range(MAX_BATCH + 1)]) == MAX_BATCH + 1
-        assert listener.sizes == [
+        assert write_sizes(listener) == [
             *[("insert", MAX_BATCH)] * 2, ("insert", 3),
             *[("update", MAX_BATCH)] * 2, ("update", 3),
             ("delete", MAX_BATCH), ("delete", 1),

@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
 from acs import localpg
 from acs.localdb import LocalDatabaseError, LocalMongo, find_server_binary
 from tasks.store.db import POOL_SIZE, Database, connect
 from tasks.store.devices import DeviceRepository
-from tests.support.mongo import MongoDocument, MongoServer, database_temp_dir, unique_db_name
+from tests.support.mongo import MongoDocument, MongoServer, StartedCommands, database_temp_dir, unique_db_name
 
 WRITERS = 120  # concurrent findAndModify: over twice FerretDB's PostgreSQL pool
 try:
@@ -73,22 +73,8 @@ async def test_writes_in_flight_beyond_ferretdbs_pool_complete_and_it_still_answ
         await database.close()
 
 
-class CommandNames(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.names.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
 async def test_a_scan_stopped_early_kills_its_cursor_at_once(mongo_server: MongoServer) -> None:
-    listener = CommandNames()
+    listener = StartedCommands()
     name = unique_db_name("scan_close")
     client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(mongo_server.uri, event_listeners=[listener])
     try:

@@ -11,7 +11,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from tasks import search
-from tasks.fleet import GROUP_READ_MAX, FleetCensus
+from tasks.fleet import GROUP_READ_MAX, SIZE_BUCKET, FleetCensus
 from tasks.store.db import Database
 from tasks.store.devices import DeviceRepository
 from tasks.store.fleet import FleetSummaryRepository
@@ -72,8 +72,18 @@ async def test_a_pass_spread_over_runs_publishes_what_one_whole_pass_counts(mong
             assert published[key] == expected[key], key
         assert len(await summaries.pons_of("OLT.1")) == 2
 
+        # A first pass guesses the fleet's size from one bucket: a large one is read by bucket at once.
+        await client[name].fleet_summary.delete_many({})
+        crowded = [n for n in range(FLEET, FLEET + 200_000)
+                   if search.page_bucket(f"CENSUS{n:05d}") == SIZE_BUCKET][: GROUP_READ_MAX // search.BUCKETS + 1]
+        await client[name].devices.insert_many([device(n) for n in crowded])
+        first = await FleetCensus(devices, summaries, lambda: NOW, 0.5, ticking()).run()
+        assert first["partitions_left"] == search.BUCKETS - 1
+        await client[name].devices.delete_many({"_id": {"$in": [f"CENSUS{n:05d}" for n in crowded]}})
+        await client[name].fleet_summary.delete_many({})
+
         # The next pass starts over from the first partition; a fleet past GROUP_READ_MAX is read by bucket.
-        await client[name].fleet_summary.update_one({"_id": "census"}, {"$set": {"last_total": GROUP_READ_MAX + 1}})
+        await client[name].fleet_summary.insert_one({"_id": "census", "pass": None, "last_total": GROUP_READ_MAX + 1})
         first = await processes[0].run()
         assert first["devices_read"] <= FLEET // 50 and first["partitions_left"] == search.BUCKETS - 1
     finally:

@@ -283,3 +283,42 @@ async def test_each_api_listing_reads_by_indexed_equality_or_a_bounded_probe(fle
         if server.kind == "ferretdb-postgresql":
             explained = await db.command({"explain": {"find": "devices", "filter": query}})
             assert explained.get("filterPushdown") is True, (query, explained)
+
+
+class DeviceUpdates(monitoring.CommandListener):
+    """The statements of every ``update`` command on ``devices``."""
+
+    def __init__(self) -> None:
+        self.statements: list[MongoDocument] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "update" and event.command.get("update") == "devices":
+            self.statements += list(event.command.get("updates") or [])
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_a_health_read_queued_costs_its_device_one_update_that_moves_the_task_mark(fleet: Any) -> None:
+    """Issue 13: the poll's bookkeeping write of each device (next slice, read in flight) carries the
+    device's task mark too, after the tasks are stored, so its next session looks for the read; one
+    update statement per read (two before: FerretDB runs each as two PostgreSQL transactions)."""
+    _finds, database, _devices, _sessions, server = fleet
+    due = {"presence": "online", "offline_after": NOW + timedelta(hours=1),
+           "health_due": due_slice(NOW - timedelta(seconds=20)), "tags": [], "tasks_mark": 4, "tasks_drained": 4}
+    await database.db.devices.insert_many([{"_id": f"MARK{n}", **due} for n in range(3)])
+    updates = DeviceUpdates()
+    client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(server.uri, tz_aware=True, event_listeners=[updates])
+    try:
+        watched = Database(client=client, db=client[database.db.name])
+        assert (await poller(watched, lambda: NOW).run())["queued"] == 3
+    finally:
+        await client.close()
+    assert len(updates.statements) == 3, updates.statements
+    assert all(statement["u"]["$inc"] == {"tasks_mark": 1} for statement in updates.statements)
+    async for device in database.db.devices.find({"_id": {"$in": ["MARK0", "MARK1", "MARK2"]}}):
+        assert device["tasks_mark"] == 5 and device["health_task"], device
+        assert await database.db.tasks.count_documents({"_id": device["health_task"], "device_id": device["_id"]}) == 1

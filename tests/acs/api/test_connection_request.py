@@ -52,6 +52,20 @@ async def test_wrong_credentials_are_reported_as_401_without_retrying(api: ApiHa
         await listener.close()
 
 
+async def test_a_device_without_confirmed_credentials_is_reported_as_such(api: ApiHarness) -> None:
+    """No credentials stored yet (the provisioning not confirmed): the 401 is not "refused credentials"."""
+    listener = CrListener(lambda: ("cr-user", "cr-pass"))
+    await listener.start()
+    try:
+        device_id = await api.device("C4", connection_request_url=listener.url)
+        status, report = await api.call("POST", cr_path(device_id), "operator")
+        assert status == 200
+        assert report["answered"] is False and report["http_status"] == 401, report
+        assert report["error"] == "the CPE asks for credentials and none are stored for it (provisioning not confirmed)"
+    finally:
+        await listener.close()
+
+
 async def test_basic_challenge_is_answered(api: ApiHarness) -> None:
     listener = CrListener(lambda: ("u", "p"), scheme="basic")
     await listener.start()
