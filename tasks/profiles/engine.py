@@ -43,6 +43,7 @@ from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
 from tasks.store.parameters import CachedParameter, ParameterRepository
 from tasks.store.subscribers import SubscriberRepository
+from tasks.store.tasks import TASKS_MARK
 
 log = logging.getLogger("acs.profiles")
 PROFILES_USER = "profiles"
@@ -188,7 +189,8 @@ class ProfileEngine:
 
     async def on_inform(self, device: Document, inform: Inform, bootstrap: bool) -> int:
         """Queue what brings the device to its configuration, when an event of its profiles fired;
-        how many tasks were queued (the session claims them: ``TaskMarks``)."""
+        how many tasks the session may claim for it (``TaskMarks``): those queued, and the one a
+        read's re-plan is expected to queue."""
         events = inform_events(inform)
         on_demand = bool(device.get(REPROVISION))
         if on_demand:
@@ -211,15 +213,28 @@ class ProfileEngine:
             return 0  # the last application's tasks are still queued: they go in this session
         if state.get("pending"):
             await self._cancel(state["pending"], "a newer application (BOOTSTRAP or re-provision) replaced it")
+        stored_state = state
         if bootstrap:
             # TR-069 3.7.1.5: BOOTSTRAP means the device lost its configuration (a factory reset):
             # nothing it accepted before can be assumed now, and what it refused may be accepted.
             state = {key: value for key, value in state.items() if key in ("failures",)}
         if on_demand:
             state["failures"], state["refused"] = 0, []
-        return await self._apply(device, state, bootstrap, on_demand)
+        return await self._apply(device, state, bootstrap, on_demand, stored_state)
 
-    async def _apply(self, device: Mapping[str, Any], state: Document, bootstrap: bool, on_demand: bool) -> int:
+    async def _apply(
+        self,
+        device: Mapping[str, Any],
+        state: Document,
+        bootstrap: bool,
+        on_demand: bool,
+        stored_state: Mapping[str, Any] | None = None,
+        failed_before: bool = False,
+    ) -> int:
+        """Evaluate, and queue the plan's tasks (one insert) with the state that names them and the
+        device's task mark in one device write; a device in sync whose stored state already says so
+        costs no write. ``stored_state``: the state as stored (``state`` without what a BOOTSTRAP
+        forgets); ``failed_before``: a re-plan after a read of this application failed."""
         device_id = str(device["_id"])
         read_tables = frozenset(state.pop("read_tables", None) or [])
         evaluation = await self.evaluate({**device, STATE: state}, bootstrap=bootstrap, read_tables=read_tables)
@@ -239,23 +254,30 @@ class ProfileEngine:
             # "applied" with this key already says the device holds this configuration: no write.
             same = (status,) if result.refused else (Status.IN_SYNC, Status.APPLIED)
             unchanged = state.get("status") in same and state.get("key") == config.key
+            if bootstrap and stored_state is not None and not stored_state.get("refused"):
+                # A BOOTSTRAP forgets refusals and accepted secrets; a state that holds none and
+                # already says this key is in place stays true (no write: issue 14's one read).
+                unchanged = stored_state.get("status") in same and stored_state.get("key") == config.key
             if not unchanged or on_demand:
                 await self._save(device_id, {**base, "status": status, "pending": []}, clear_request=True)
             return 0
         steps = plan(result)
-        tasks = [await self._queue(device_id, request, config.key) for request in steps.requests]
+        tasks = [self._task(device_id, request, config.key) for request in steps.requests]
+        # One insert for the plan, and its task mark moves in the state's own device write below
+        # (a task is stored before its mark moves): 2 commands, not 2 per task and one more.
+        await self.queue.repository.insert_all(tasks, mark_devices=False)
         invalid = [{"name": n, "reason": why} for n, why in steps.invalid]
         fields = {
             **base,
             "status": Status.APPLYING if tasks else Status.FAILED,
-            "pending": tasks,
-            "run_failed": bool(invalid),
+            "pending": [str(task["_id"]) for task in tasks],
+            "run_failed": bool(invalid) or failed_before,
             "planned_watch_key": result.watch_key,
             "replan": steps.replan,
             "invalid": invalid,
             "started_at": now,
         }
-        await self._save(device_id, fields, clear_request=True)
+        await self._save(device_id, fields, clear_request=True, queued=len(tasks))
         log.info(
             "profiles %s: %d change(s), %d object(s) to add, %d to delete -> %d task(s) [%s]",
             device_id,
@@ -265,7 +287,10 @@ class ProfileEngine:
             len(tasks),
             config.key,
         )
-        return len(tasks)
+        # A read's re-plan queues its tasks in this session, commonly one SetParameterValues:
+        # counted now, the session claims it without reading the device's task mark again (a
+        # miscount only costs that read, ``CwmpService._react``).
+        return len(tasks) + (1 if steps.replan else 0)
 
     def _still_refused(self, state: Mapping[str, Any], result: Drift) -> list[Document]:
         """Refusals still relevant: those whose desired value is unchanged."""
@@ -284,24 +309,24 @@ class ProfileEngine:
                 still.append(task_id)
         return still
 
-    async def _queue(self, device_id: str, request: Any, key: str) -> str:
+    def _task(self, device_id: str, request: Any, key: str) -> TaskRecord:
         task = self.queue.new_document(device_id, request, PROFILES_USER)
         # TR-069 A.3.2.1: the ParameterKey the device reports once it applied the change names the
         # configuration (profile versions + values), so an Inform shows which one it runs.
         task["command_key"] = key
-        await self.queue.repository.insert(task)
-        return str(task["_id"])
+        return task
 
     async def _cancel(self, task_ids: list[str], why: str) -> None:
         for task_id in task_ids:
             with contextlib.suppress(TaskError):  # already dispatched or final: its outcome arrives by itself
                 await self.queue.cancel(task_id, why)
 
-    async def _save(self, device_id: str, state: Document, clear_request: bool = False) -> None:
-        if clear_request:
-            await self.devices.update_if(device_id, {}, {STATE: state}, [REPROVISION])
-        else:
-            await self.devices.set_fields(device_id, {STATE: state})
+    async def _save(self, device_id: str, state: Document, clear_request: bool = False, queued: int = 0) -> None:
+        """The device's configuration state (group-committed with other sessions' device writes);
+        ``queued``: tasks just stored for it, whose mark moves in the same write."""
+        unset = [REPROVISION] if clear_request else []
+        increments = {TASKS_MARK: queued} if queued else None
+        await self.devices.update_if(device_id, {}, {STATE: state}, unset, wait_only=True, increments=increments)
 
     # -- outcomes ------------------------------------------------------------------------------
 
@@ -323,8 +348,10 @@ class ProfileEngine:
             self._learn_failure(state, task)
         if task["kind"] == "get_parameter_names" and task["status"] == "done":
             state["read_tables"] = [*(state.get("read_tables") or []), task["params"]["path"]]
-        if not pending and state.pop("replan", False) and not state.get("run_failed"):
-            await self._apply(device, state, bootstrap=False, on_demand=False)  # the tables are known now
+        if not pending and state.pop("replan", False):
+            # The tables are known now (or known to be missing: 9005): everything else in one plan.
+            failed = bool(state.pop("run_failed", False))
+            await self._apply(device, state, bootstrap=False, on_demand=False, failed_before=failed)
             return
         if not pending:
             await self._conclude(device_id, state)
@@ -351,6 +378,8 @@ class ProfileEngine:
     def _learn_failure(self, state: Document, task: TaskRecord) -> None:
         state["run_failed"] = True
         fault = task.get("fault") or {}
+        if not (task["kind"] == "get_parameter_names" and fault.get("code") == INVALID_NAME):
+            state["replan"] = False  # a read that failed otherwise would be asked again: no re-plan
         state["last_fault"] = {
             "task_id": task["_id"],
             "kind": task["kind"],
@@ -365,7 +394,7 @@ class ProfileEngine:
             # The device has no such table (a VoIP profile on an ONT without voice): remembered,
             # and not asked again every session.
             table = str(params.get("path"))
-            refused.append(
+            refused.append(  # left out of the re-plan, which still applies the rest
                 {
                     "name": table,
                     "digest": table_digest(table, self.digest),

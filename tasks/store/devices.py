@@ -373,15 +373,19 @@ class DeviceRepository:
         unset: list[str],
         *,
         wait_only: bool = False,
+        increments: Mapping[str, int] | None = None,
     ) -> bool:
         """Set ``fields`` and drop ``unset`` in one write, only while the device matches ``condition``.
 
         ``wait_only``: the caller needs no answer but "stored" (it returns True then), so the write
-        goes with other sessions' writes (``group_commit.py``).
+        goes with other sessions' writes (``group_commit.py``). ``increments``: counters moved in the
+        same write (a task mark).
         """
         update: Document = {"$set": with_due_slice(fields)}
         if unset:
             update["$unset"] = dict.fromkeys(unset, "")
+        if increments:
+            update["$inc"] = dict(increments)
         if wait_only:
             await self._writer.write(Update({**condition, "_id": device_id}, update))
             return True
