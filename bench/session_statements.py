@@ -1,7 +1,7 @@
 """What one CWMP session costs the database, command by command.
 
 One simulated HG8245H bootstraps (Inform with provisioning, empty POST, SetParameterValues, 204),
-then opens a periodic session with nothing queued, against a CWMP endpoint in this process on a
+then opens two periodic sessions with nothing queued, against a CWMP endpoint in this process on a
 private FerretDB over PostgreSQL. PostgreSQL logs every statement (``log_statement=all``) with
 its virtual transaction id, and after each MongoDB command the ACS sends, this script writes a
 marker into the same log: so each command is listed with the PostgreSQL transactions and
@@ -39,6 +39,11 @@ from tasks.store.db import Database
 from tests.support.mongo import database_temp_dir
 
 MARK = "acs-command-mark"
+SESSIONS = (
+    ("BOOTSTRAP with provisioning", "boot"),
+    ("first periodic, nothing queued (the Inform carries the ParameterKey the provisioning set)", "2 PERIODIC"),
+    ("periodic, nothing queued, the Inform repeating the previous one's values", "2 PERIODIC"),
+)
 IGNORED = frozenset({"hello", "isMaster", "ismaster", "ping", "endSessions", "buildInfo"})
 PREFIX = "@@ %p %v "  # log_line_prefix: backend pid, virtual transaction id
 
@@ -162,7 +167,7 @@ async def _sessions(uri: str, port: int, log_path: Path, directory: Path, verbos
         waiting = fleet.next_session(warm_up)
         fleet.power_on(warm_up)
         assert (await waiting).ok
-        for title, start in (("BOOTSTRAP with provisioning", "boot"), ("periodic, nothing queued", "2 PERIODIC")):
+        for title, start in SESSIONS:
             # PostgreSQL writes a statement's log line before it answers: the log is complete here.
             offset = _size(log_path)
             marker.labels = []

@@ -46,6 +46,9 @@ class TaskRecord(TypedDict, total=False):
     fault: Document | None
     reason: str | None
     finished_at: datetime
+    # On the last task of a profile application: what its success records on the device
+    # (``ProfileEngine._concluded_unread``).
+    configuration_outcome: Document
 
 
 class SessionFields(TypedDict, total=False):

@@ -7,6 +7,7 @@ and TR-181 (``Device.``) devices, whose Inform parameters differ only in their p
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -126,6 +127,15 @@ def interval_of(values: Iterable[Any]) -> int | None:
     return None
 
 
+INFORM_VALUES = "inform_values"  # device field: inform_values_digest of its last Inform
+
+
+def inform_values_digest(inform: Inform, now: datetime) -> str:
+    """Pure: what an Inform's parameter values were, in the hour ``now`` falls in (a short hash)."""
+    text = repr((now.astimezone(UTC).strftime("%Y-%m-%dT%H"), [(p.name, p.value, p.type) for p in inform.parameters]))
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
 def summarize_inform(
     inform: Inform, version: CwmpVersion, remote_ip: str | None, default_interval: int, now: datetime
 ) -> InformSummary:
@@ -208,6 +218,7 @@ class DeviceRegistry:
         if self.margin is not None:
             state["offline_after"] = self.margin.deadline(now, state.get("periodic_inform_interval"))
         state["presence"] = "online"
+        state[INFORM_VALUES] = inform_values_digest(inform, now)
         state.update(fields or {})
         stored = await self.devices.upsert_inform(
             summary.device_id, summary.identity, state, now, without_own_credentials=not own_credentials, marks=marks
@@ -215,14 +226,19 @@ class DeviceRegistry:
         device, created = stored.device, stored.created
         await self._keep_known_interval(device, summary, now)
         await self._record_events(stored.before, summary, now, created)
+        # The Inform's values go into the cache unless the device's previous Inform this hour carried
+        # exactly the same (a periodic Inform mostly repeats itself; on FerretDB the write is two
+        # PostgreSQL transactions). The hour in the digest rewrites them at least hourly, which also
+        # bounds how long a cache write lost to a crash right after the device write stays missing.
         # TR-069 3.7.1.5: BOOTSTRAP means the device lost (or never had) its configuration from
         # us; the cached tree is stale and is replaced by the Inform's. History (sessions, tasks) is kept.
-        await self.parameters.set_values(
-            summary.device_id,
-            ((parameter.name, parameter.value, parameter.type) for parameter in inform.parameters),
-            now,
-            replace=summary.bootstrap,
-        )
+        if summary.bootstrap or stored.before.get(INFORM_VALUES) != state[INFORM_VALUES]:
+            await self.parameters.set_values(
+                summary.device_id,
+                ((parameter.name, parameter.value, parameter.type) for parameter in inform.parameters),
+                now,
+                replace=summary.bootstrap,
+            )
         return stored
 
     def _deadline(self, now: datetime, interval: int | None) -> datetime:
@@ -256,7 +272,7 @@ class DeviceRegistry:
             macs = {"wan_mac": wan_mac_of(pairs), "lan_mac": lan_mac_of(pairs)}
             found = {field: mac for field, mac in macs.items() if mac is not None}
             if found:
-                await self.devices.set_fields(task["device_id"], found)
+                await self.devices.set_facts_if_changed(task["device_id"], found)
         written = (task.get("params") or {}).get("values") if task.get("kind") == "set_parameter_values" else None
         if task.get("created_by") == PROVISIONING_USER:
             written = None  # the ACS's own interval at BOOTSTRAP: ``Provisioner.on_task_final`` records it

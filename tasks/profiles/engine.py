@@ -29,6 +29,7 @@ from typing import Any
 from cwmp import Inform
 from cwmp.logtext import loggable
 from schemas.profiles import EVENT_CODES, ApplyEvent, Value
+from schemas.tasks import AddObjectTask, SetParameterValuesTask
 from tasks import params as task_params
 from tasks.profiles.aliases import AliasTable, NotMapped
 from tasks.profiles.catalog import ProfileCatalog
@@ -43,6 +44,7 @@ from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
 from tasks.store.parameters import CachedParameter, ParameterRepository
 from tasks.store.subscribers import SubscriberRepository
+from tasks.store.tasks import TASKS_MARK
 
 log = logging.getLogger("acs.profiles")
 PROFILES_USER = "profiles"
@@ -52,6 +54,8 @@ REPROVISION = "reprovision_requested"
 CONFIGURATION_EVENT = "configuration"
 MAX_REFUSED = 50
 INVALID_NAME = 9005  # TR-069 A.5.1 fault: Invalid parameter name
+# Kinds whose success teaches the state nothing but the secrets planned with them.
+UNREAD_KINDS = frozenset({"set_parameter_values", "add_object", "delete_object"})
 
 
 class Status:
@@ -188,7 +192,8 @@ class ProfileEngine:
 
     async def on_inform(self, device: Document, inform: Inform, bootstrap: bool) -> int:
         """Queue what brings the device to its configuration, when an event of its profiles fired;
-        how many tasks were queued (the session claims them: ``TaskMarks``)."""
+        how many tasks the session may claim for it (``TaskMarks``): those queued, and the one a
+        read's re-plan is expected to queue."""
         events = inform_events(inform)
         on_demand = bool(device.get(REPROVISION))
         if on_demand:
@@ -211,15 +216,28 @@ class ProfileEngine:
             return 0  # the last application's tasks are still queued: they go in this session
         if state.get("pending"):
             await self._cancel(state["pending"], "a newer application (BOOTSTRAP or re-provision) replaced it")
+        stored_state = state
         if bootstrap:
             # TR-069 3.7.1.5: BOOTSTRAP means the device lost its configuration (a factory reset):
             # nothing it accepted before can be assumed now, and what it refused may be accepted.
             state = {key: value for key, value in state.items() if key in ("failures",)}
         if on_demand:
             state["failures"], state["refused"] = 0, []
-        return await self._apply(device, state, bootstrap, on_demand)
+        return await self._apply(device, state, bootstrap, on_demand, stored_state)
 
-    async def _apply(self, device: Mapping[str, Any], state: Document, bootstrap: bool, on_demand: bool) -> int:
+    async def _apply(
+        self,
+        device: Mapping[str, Any],
+        state: Document,
+        bootstrap: bool,
+        on_demand: bool,
+        stored_state: Mapping[str, Any] | None = None,
+        failed_before: bool = False,
+    ) -> int:
+        """Evaluate, and queue the plan's tasks (one insert) with the state that names them and the
+        device's task mark in one device write; a device in sync whose stored state already says so
+        costs no write. ``stored_state``: the state as stored (``state`` without what a BOOTSTRAP
+        forgets); ``failed_before``: a re-plan after a read of this application failed."""
         device_id = str(device["_id"])
         read_tables = frozenset(state.pop("read_tables", None) or [])
         evaluation = await self.evaluate({**device, STATE: state}, bootstrap=bootstrap, read_tables=read_tables)
@@ -239,23 +257,35 @@ class ProfileEngine:
             # "applied" with this key already says the device holds this configuration: no write.
             same = (status,) if result.refused else (Status.IN_SYNC, Status.APPLIED)
             unchanged = state.get("status") in same and state.get("key") == config.key
+            if bootstrap and stored_state is not None and not stored_state.get("refused"):
+                # A BOOTSTRAP forgets refusals and accepted secrets; a state that holds none and
+                # already says this key is in place stays true (no write: issue 14's one read).
+                unchanged = stored_state.get("status") in same and stored_state.get("key") == config.key
             if not unchanged or on_demand:
                 await self._save(device_id, {**base, "status": status, "pending": []}, clear_request=True)
             return 0
         steps = plan(result)
-        tasks = [await self._queue(device_id, request, config.key) for request in steps.requests]
+        tasks = [self._task(device_id, request, config.key) for request in steps.requests]
+        secrets = self._secrets_if_applied(base.get("secrets") or [], steps.requests)
+        if tasks and not steps.replan and secrets is not None:
+            # What the outcome needs when every task succeeds, kept on the last one: then it is
+            # recorded with no read of the device (``_concluded_unread``; ``TaskRecord``).
+            tasks[-1]["configuration_outcome"] = {"profiles": list(config.profiles), "secrets": secrets}
+        # One insert for the plan, and its task mark moves in the state's own device write below
+        # (a task is stored before its mark moves): 2 commands, not 2 per task and one more.
+        await self.queue.repository.insert_all(tasks, mark_devices=False)
         invalid = [{"name": n, "reason": why} for n, why in steps.invalid]
         fields = {
             **base,
             "status": Status.APPLYING if tasks else Status.FAILED,
-            "pending": tasks,
-            "run_failed": bool(invalid),
+            "pending": [str(task["_id"]) for task in tasks],
+            "run_failed": bool(invalid) or failed_before,
             "planned_watch_key": result.watch_key,
             "replan": steps.replan,
             "invalid": invalid,
             "started_at": now,
         }
-        await self._save(device_id, fields, clear_request=True)
+        await self._save(device_id, fields, clear_request=True, queued=len(tasks))
         log.info(
             "profiles %s: %d change(s), %d object(s) to add, %d to delete -> %d task(s) [%s]",
             device_id,
@@ -265,7 +295,10 @@ class ProfileEngine:
             len(tasks),
             config.key,
         )
-        return len(tasks)
+        # A read's re-plan queues its tasks in this session, commonly one SetParameterValues:
+        # counted now, the session claims it without reading the device's task mark again (a
+        # miscount only costs that read, ``CwmpService._react``).
+        return len(tasks) + (1 if steps.replan else 0)
 
     def _still_refused(self, state: Mapping[str, Any], result: Drift) -> list[Document]:
         """Refusals still relevant: those whose desired value is unchanged."""
@@ -284,29 +317,48 @@ class ProfileEngine:
                 still.append(task_id)
         return still
 
-    async def _queue(self, device_id: str, request: Any, key: str) -> str:
+    def _secrets_if_applied(self, known: list[str], requests: list[Any]) -> list[str] | None:
+        """The accepted secrets' digests once these requests succeed; None when an added instance
+        carries one (its name is known only from the AddObject answer: ``_learn_success``)."""
+        from tasks.secret_values import is_secret
+
+        secrets = set(known)
+        for request in requests:
+            if isinstance(request, SetParameterValuesTask):
+                for setting in request.values:
+                    if is_secret(setting.name, setting.value):
+                        secrets.add(self.digest(setting.name, setting.value))
+            elif isinstance(request, AddObjectTask) and any(
+                is_secret(request.object + s.name, s.value) for s in request.values or []
+            ):
+                return None
+        return sorted(secrets)
+
+    def _task(self, device_id: str, request: Any, key: str) -> TaskRecord:
         task = self.queue.new_document(device_id, request, PROFILES_USER)
         # TR-069 A.3.2.1: the ParameterKey the device reports once it applied the change names the
         # configuration (profile versions + values), so an Inform shows which one it runs.
         task["command_key"] = key
-        await self.queue.repository.insert(task)
-        return str(task["_id"])
+        return task
 
     async def _cancel(self, task_ids: list[str], why: str) -> None:
         for task_id in task_ids:
             with contextlib.suppress(TaskError):  # already dispatched or final: its outcome arrives by itself
                 await self.queue.cancel(task_id, why)
 
-    async def _save(self, device_id: str, state: Document, clear_request: bool = False) -> None:
-        if clear_request:
-            await self.devices.update_if(device_id, {}, {STATE: state}, [REPROVISION])
-        else:
-            await self.devices.set_fields(device_id, {STATE: state})
+    async def _save(self, device_id: str, state: Document, clear_request: bool = False, queued: int = 0) -> None:
+        """The device's configuration state (group-committed with other sessions' device writes);
+        ``queued``: tasks just stored for it, whose mark moves in the same write."""
+        unset = [REPROVISION] if clear_request else []
+        increments = {TASKS_MARK: queued} if queued else None
+        await self.devices.update_if(device_id, {}, {STATE: state}, unset, wait_only=True, increments=increments)
 
     # -- outcomes ------------------------------------------------------------------------------
 
     async def on_task_final(self, task: TaskRecord) -> None:
         if task.get("created_by") != PROFILES_USER:
+            return
+        if await self._concluded_unread(task):
             return
         device_id = str(task["device_id"])
         device = await self.devices.get(device_id)
@@ -323,8 +375,10 @@ class ProfileEngine:
             self._learn_failure(state, task)
         if task["kind"] == "get_parameter_names" and task["status"] == "done":
             state["read_tables"] = [*(state.get("read_tables") or []), task["params"]["path"]]
-        if not pending and state.pop("replan", False) and not state.get("run_failed"):
-            await self._apply(device, state, bootstrap=False, on_demand=False)  # the tables are known now
+        if not pending and state.pop("replan", False):
+            # The tables are known now (or known to be missing: 9005): everything else in one plan.
+            failed = bool(state.pop("run_failed", False))
+            await self._apply(device, state, bootstrap=False, on_demand=False, failed_before=failed)
             return
         if not pending:
             await self._conclude(device_id, state)
@@ -351,6 +405,8 @@ class ProfileEngine:
     def _learn_failure(self, state: Document, task: TaskRecord) -> None:
         state["run_failed"] = True
         fault = task.get("fault") or {}
+        if not (task["kind"] == "get_parameter_names" and fault.get("code") == INVALID_NAME):
+            state["replan"] = False  # a read that failed otherwise would be asked again: no re-plan
         state["last_fault"] = {
             "task_id": task["_id"],
             "kind": task["kind"],
@@ -365,7 +421,7 @@ class ProfileEngine:
             # The device has no such table (a VoIP profile on an ONT without voice): remembered,
             # and not asked again every session.
             table = str(params.get("path"))
-            refused.append(
+            refused.append(  # left out of the re-plan, which still applies the rest
                 {
                     "name": table,
                     "digest": table_digest(table, self.digest),
@@ -386,6 +442,42 @@ class ProfileEngine:
                     }
                 )
         state["refused"] = refused[-MAX_REFUSED:]
+
+    async def _concluded_unread(self, task: TaskRecord) -> bool:
+        """The common outcome in one conditional write and no read of the device: the last task of
+        an application succeeded, it was the only one still pending, nothing of it failed and no
+        value is refused. Anything else (False) takes the path that reads the device's state."""
+        closing = task.get("configuration_outcome") or {}
+        if not closing or task["status"] != "done" or task["kind"] not in UNREAD_KINDS:
+            return False
+        device_id, now = str(task["device_id"]), self.clock()
+        condition = {
+            f"{STATE}.pending": [task["_id"]],
+            f"{STATE}.run_failed": False,
+            f"{STATE}.replan": False,
+            f"{STATE}.refused": [],
+        }
+        fields = {
+            f"{STATE}.status": Status.APPLIED,
+            f"{STATE}.pending": [],
+            f"{STATE}.failures": 0,
+            f"{STATE}.last_fault": None,
+            f"{STATE}.finished_at": now,
+            f"{STATE}.secrets": list(closing.get("secrets") or []),
+        }
+        if not await self.devices.update_if(device_id, condition, fields, [f"{STATE}.run_failed"]):
+            return False
+        detail = {
+            "status": Status.APPLIED,
+            "key": task.get("command_key"),
+            "profiles": list(closing.get("profiles") or []),
+            "failures": 0,
+            "refused": [],
+            "fault": None,
+        }
+        await self.events.record(device_id, CONFIGURATION_EVENT, now, detail)
+        log.info("profiles %s: %s (%s)", device_id, Status.APPLIED, loggable(str(task.get("command_key"))))
+        return True
 
     async def _conclude(self, device_id: str, state: Document) -> None:
         now = self.clock()

@@ -1,7 +1,8 @@
 """The fewest RPCs that bring a device to its configuration, as task requests. Pure.
 
-- tables the cache does not know are read first (one GetParameterNames, NextLevel true: the
-  instance numbers are all the plan needs) and the rest planned after;
+- tables the cache does not know are read first, alone (one GetParameterNames, NextLevel true:
+  the instance numbers are all the plan needs), and everything planned once they are answered, so
+  the plain values and an existing instance's values go in one SetParameterValues, not two;
 - surplus instances of an ``exact`` table: one DeleteObject each;
 - every plain difference in **one** SetParameterValues (TR-069 A.3.2.1 applies it all or nothing,
   and the fault names each refused parameter, so a refusal costs one exchange, not a loop);
@@ -46,13 +47,16 @@ def _setting(name: str, desired: Desired, kind: str | None, invalid: list[tuple[
 
 
 def plan(drift: Drift) -> Plan:
-    """The requests, in order. Tables to read first come with everything that does not depend on
-    them (the plain values, the known tables), and ``replan`` asks for another plan once all are done."""
+    """The requests, in order. Tables to read come alone, and ``replan`` asks for another plan once
+    they are answered: each task costs its own claim, send and outcome records, and the values of
+    an instance the read reveals then share the plain values' SetParameterValues."""
     invalid: list[tuple[str, str]] = []
-    requests: list[TaskRequest] = [
-        GetParameterNamesTask(kind="get_parameter_names", path=table, next_level=True) for table in drift.refresh
-    ]
-    requests += [DeleteObjectTask(kind="delete_object", object=path) for path in drift.deletes]
+    if drift.refresh:
+        reads = [
+            GetParameterNamesTask(kind="get_parameter_names", path=table, next_level=True) for table in drift.refresh
+        ]
+        return Plan(list(reads), True, invalid)
+    requests: list[TaskRequest] = [DeleteObjectTask(kind="delete_object", object=path) for path in drift.deletes]
     settings = [s for s in (_change_setting(c, invalid) for c in drift.changes) if s is not None]
     if settings:
         requests.append(SetParameterValuesTask(kind="set_parameter_values", values=settings))
@@ -62,7 +66,7 @@ def plan(drift: Drift) -> Plan:
     if drift.watch:
         attributes = [AttributeSetting(name=w.name, notification=w.notification) for w in drift.watch]
         requests.append(SetParameterAttributesTask(kind="set_parameter_attributes", attributes=attributes))
-    return Plan(requests, bool(drift.refresh), invalid)
+    return Plan(requests, False, invalid)
 
 
 def _change_setting(change: Change, invalid: list[tuple[str, str]]) -> ParameterSetting | None:

@@ -35,14 +35,17 @@ from tests.support.processes import AcsProcess, start_sim, wait_until
 
 Client = AsyncMongoClient[MongoDocument]
 FLEET = int(os.environ.get("ACS_CAMPAIGN_E2E_DEVICES", "150"))
-# A larger fleet needs a longer inform interval on a 2-core box (2,000 devices: 120 s), and so longer waits.
+# A larger fleet needs a longer inform interval on a 2-core box (2,000 devices on a shared one: 240 s), and so
+# longer waits.
 INTERVAL = int(os.environ.get("ACS_CAMPAIGN_E2E_INTERVAL", "20"))
 SLOWER = INTERVAL / 20
 HUAWEI = load_profile("huawei-hg8245").identity
 ZTE = load_profile("zte-f660").identity
 SETTINGS = {
     "ACS_PERIODIC_INFORM_INTERVAL": str(INTERVAL),
-    "ACS_OFFLINE_GRACE": "5",
+    # A loaded box answers late: at 2,000 devices every 120 s (p95 11 s) a grace of 5 s kept ~6 % of the
+    # fleet "offline" at any time, and the fleet never all came up.
+    "ACS_OFFLINE_GRACE": str(max(5, INTERVAL // 10)),
     "ACS_OFFLINE_CHECK_INTERVAL": "2",
     "ACS_HEALTH_INTERVAL": str(INTERVAL),
     "ACS_HEALTH_CHECK_INTERVAL": "2",
@@ -123,6 +126,8 @@ async def test_a_campaign_over_two_models_with_waves_and_a_window_upgrades_every
         async def completed() -> dict[str, Any] | None:
             now = await campaign(acs, token, created["id"])
             assert now["status"] in ("running", "completed"), now
+            if FLEET > 500 and int(time.monotonic() - started) % 60 < 2:  # a large run's progress, in its log
+                print(f"{time.monotonic() - started:.0f}s:", (await progress(acs, token, created["id"]))["counts"])
             return now if now["status"] == "completed" else None
 
         try:

@@ -202,8 +202,16 @@ def test_objects_unknown_are_read_first_then_planned_to_exactly_n() -> None:
     with_values = effective(
         [stored({**profile.spec.model_dump(), "parameters": {"wifi.ssid": "v"}})], [], TR181, SUBSCRIBER, {}, ALIASES
     )
-    together = plan(drift(with_values, {}, Memory(), digest))  # plain values do not wait for the table
-    assert together.replan and [r.kind for r in together.requests] == ["get_parameter_names", "set_parameter_values"]
+    # The read goes alone: the plain values wait for it, so that an instance it reveals has its
+    # values in the same SetParameterValues (one exchange and one task, not two).
+    alone = plan(drift(with_values, {}, Memory(), digest))
+    assert alone.replan and [r.kind for r in alone.requests] == ["get_parameter_names"]
+    after = plan(drift(with_values, {}, Memory(), digest, frozenset({table})))
+    assert not after.replan and [r.kind for r in after.requests] == [
+        "set_parameter_values",
+        "add_object",
+        "add_object",
+    ]
     empty = drift(config, {}, Memory(), digest, frozenset({table}))  # read, and no instance listed
     assert [r.kind for r in plan(empty).requests] == ["add_object", "add_object"]
     missing = Memory(refused=frozenset({table_digest(table, digest)}))  # the device has no such table
