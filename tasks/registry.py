@@ -272,7 +272,7 @@ class DeviceRegistry:
             macs = {"wan_mac": wan_mac_of(pairs), "lan_mac": lan_mac_of(pairs)}
             found = {field: mac for field, mac in macs.items() if mac is not None}
             if found:
-                await self.devices.set_fields(task["device_id"], found)
+                await self.devices.set_facts_if_changed(task["device_id"], found)
         written = (task.get("params") or {}).get("values") if task.get("kind") == "set_parameter_values" else None
         if task.get("created_by") == PROVISIONING_USER:
             written = None  # the ACS's own interval at BOOTSTRAP: ``Provisioner.on_task_final`` records it

@@ -343,6 +343,14 @@ class DeviceRepository:
     async def find_by_cpe_username(self, username: str) -> Document | None:
         return await self._devices.find_one({"cpe_username": username}, {"cpe_password": 1})
 
+    async def set_facts_if_changed(self, device_id: str, facts: Mapping[str, Any]) -> bool:
+        """Searchable facts a read brought (the WAN and LAN MAC), with the search fields, only when
+        one differs from the stored one; whether they were written. A health read asks for the MACs
+        each time: every read after the first finds them stored, and costs the device no write and
+        the ACS no search fields (the filter matches nothing, so nothing comes back to compare)."""
+        differs = {"$or": [{name: {"$ne": value}} for name, value in facts.items()]}
+        return await self._update_facts(device_id, {"$set": dict(facts)}, differs)
+
     async def set_fields(self, device_id: str, fields: Mapping[str, Any]) -> bool:
         fields = with_due_slice(fields)
         if any(name in search.FACTS for name in fields):

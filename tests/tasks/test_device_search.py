@@ -8,9 +8,11 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tasks import search
+from tasks.registry import DeviceRegistry
 from tasks.store import devices as devices_module
 from tasks.store.db import Database
 from tasks.store.devices import DeviceFilter, DeviceRepository
+from tasks.store.parameters import ParameterRepository
 from tests.support.mongo import MongoDocument
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -124,6 +126,30 @@ async def test_search_follows_informs_tags_and_reads(mongo_db: AsyncDatabase[Mon
     assert await _found(repository, "aa-bb-cc-00-11-22") == [device_id]
     assert await _found(repository, "aabbcc") == [device_id]
     assert await _found(repository, "AA:BB:CC:0") == [device_id]
+
+
+async def test_a_read_that_finds_the_same_mac_writes_nothing(mongo_db: AsyncDatabase[MongoDocument]) -> None:
+    repository = await _repository(mongo_db)
+    registry = DeviceRegistry(repository, ParameterRepository(Database(client=mongo_db.client, db=mongo_db)))
+    device_id = await _inform(repository, "XYZC003", "10.0.0.3")
+    name = "InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.MACAddress"
+
+    async def read(mac: str) -> None:  # the health read's outcome hook
+        result = {"values": [{"name": name, "value": mac, "type": "xsd:string"}]}
+        await registry.on_task_final({"device_id": device_id, "kind": "get_parameter_values", "status": "done",
+                                      "result": result})  # type: ignore[typeddict-item]
+
+    await read("AA:BB:CC:00:11:33")
+    assert await _found(repository, "aabbcc001133") == [device_id]
+    # The same MAC again (every later health read): the device is not written, so search fields
+    # changed behind its back stay as they are (they are not even computed).
+    await mongo_db["devices"].update_one({"_id": device_id}, {"$set": {"search": ["untouched"]}})
+    await read("aa-bb-cc-00-11-33")
+    stored = await mongo_db["devices"].find_one({"_id": device_id})
+    assert stored is not None and stored["search"] == ["untouched"] and stored["wan_mac"] == "AA:BB:CC:00:11:33"
+    await read("AA:BB:CC:00:11:44")  # a new MAC is written, with its tokens
+    assert await _found(repository, "aabbcc001144") == [device_id]
+    assert await _found(repository, "aabbcc001133") == []
 
 
 async def test_backfill_gives_old_devices_their_search_fields(mongo_db: AsyncDatabase[MongoDocument]) -> None:
