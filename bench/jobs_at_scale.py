@@ -14,6 +14,7 @@ health scans go on from one interval back, as they do in a process that runs the
 run's time is read from ``job_runs`` and set against the job's interval (target: under 5%).
 
     python bench/jobs_at_scale.py [--quick] [--devices N] [--no-record] [--mongodb-uri URI]
+        [--work-dir DIR [--reuse]]
 """
 
 from __future__ import annotations
@@ -96,7 +97,19 @@ async def insert_fleet(database: Any, devices: int, now: datetime) -> dict[str, 
     return {"written": devices, "seconds": round(seconds, 1), "per_second": round(devices / max(seconds, 1e-9))}
 
 
-async def run_jobs(uri: str, data_dir: Path) -> dict[str, Any]:
+async def steady_start(database: Database, services: Any, intervals: dict[str, float]) -> None:
+    """What the steady round starts from, as in a process running every job every interval."""
+    await database.db["job_leases"].delete_many({})  # the next round takes every lease again
+    # the devices answered the health reads queued (no device runs here): room for the next
+    await database.db["tasks"].update_many({"created_by": HEALTH_USER}, {"$set": {"status": "done"}})
+    # and each slice scan goes on from one interval back, as in a process running it every
+    # interval (not from where the first round left it, minutes ago at 200,000 devices)
+    for scan, job in ((OFFLINE_SCAN, "detect_offline"), (HEALTH_SCAN, "poll_health")):
+        back = due_slice(services.clock() - timedelta(seconds=intervals[job]))
+        await database.db["job_state"].update_one({"_id": scan}, {"$set": {"next": back}}, upsert=True)
+
+
+async def run_jobs(uri: str, data_dir: Path, reused: bool = False) -> dict[str, Any]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
     try:
         database = Database(client=client, db=client.get_default_database("acs"))
@@ -108,21 +121,16 @@ async def run_jobs(uri: str, data_dir: Path) -> dict[str, Any]:
         runner = JobRunner(services.jobs, services.clock, holder="bench")
         register_jobs(runner, services)
         intervals = {job.name: job.interval for job in runner._registered}
-        rounds: list[dict[str, Any]] = []
-        for _ in range(2):
+        rounds: list[dict[str, Any]] = [{}] if reused else []  # a database reused had its first round
+        if reused:
+            await steady_start(database, services, intervals)
+        while len(rounds) < 2:
             mark = services.clock()
             await runner.run_all_once()
             runs = database.db["job_runs"].find({"started_at": {"$gte": mark}, "holder": "bench"})
             rounds.append({run["job"]: {"ms": run["duration_ms"], "outcome": run["outcome"],
                                         "counts": run.get("counts") or run.get("error")} async for run in runs})
-            await database.db["job_leases"].delete_many({})  # the next round takes every lease again
-            # the devices answered the health reads queued (no device runs here): room for the next
-            await database.db["tasks"].update_many({"created_by": HEALTH_USER}, {"$set": {"status": "done"}})
-            # and each slice scan goes on from one interval back, as in a process running it every
-            # interval (not from where the first round left it, minutes ago at 200,000 devices)
-            for scan, job in ((OFFLINE_SCAN, "detect_offline"), (HEALTH_SCAN, "poll_health")):
-                back = due_slice(services.clock() - timedelta(seconds=intervals[job]))
-                await database.db["job_state"].update_one({"_id": scan}, {"$set": {"next": back}}, upsert=True)
+            await steady_start(database, services, intervals)
         return {"intervals": intervals, "first": rounds[0], "steady": rounds[1]}
     finally:
         await client.close()
@@ -146,9 +154,10 @@ def render(inserted: dict[str, Any], jobs: dict[str, Any]) -> str:
         minutes = runs * jobs["intervals"]["fleet_census"] / 60
         census_line = (f"\n\nfleet_census read {census['devices_read']:,} devices in its steady run: one pass over "
                        f"{inserted['written']:,} is about {runs:.0f} runs, {minutes:.0f} minutes at its interval.")
-    return (f"Devices in the database: {inserted['written']:,}, written in {inserted['seconds']} s "
-            f"({inserted['per_second']:,}/s); 1% due to go offline, 0.5% watched, 500 open tasks (50 expired), "
-            "20 live sessions (5 silent).\n\n"
+    written = ("written by an earlier run, reused (its first round ran then)" if inserted.get("reused")
+               else f"written in {inserted['seconds']} s ({inserted['per_second']:,}/s)")
+    return (f"Devices in the database: {inserted['written']:,}, {written}; 1% due to go offline, 0.5% watched, "
+            "500 open tasks (50 expired), 20 live sessions (5 silent).\n\n"
             + common.table(["job", "interval (s)", "first run (ms)", "steady run (ms)", "steady / interval",
                             "steady run's counts"], rows)
             + census_line
@@ -169,10 +178,17 @@ async def run(args: Any) -> int:
             client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
             try:
                 backend = f"local {local.kind}" if local is not None else await common.describe_database(uri)
-                inserted = await insert_fleet(client.get_default_database("acs"), devices, datetime.now(UTC))
+                database = client.get_default_database("acs")
+                # the fleet's last device, by _id (a count reads every document on FerretDB)
+                last = device_document(devices - 1, datetime.now(UTC))["_id"]
+                reused = args.reuse and await database["devices"].find_one({"_id": last}, {"_id": 1}) is not None
+                if reused:  # written by an earlier run with --work-dir: only the steady round runs
+                    inserted = {"written": devices, "seconds": 0.0, "per_second": 0, "reused": True}
+                else:
+                    inserted = await insert_fleet(database, devices, datetime.now(UTC))
             finally:
                 await client.close()
-            jobs = await run_jobs(uri, directory / "acs-data")
+            jobs = await run_jobs(uri, directory / "acs-data", reused)
         finally:
             if local is not None:
                 await local.stop()
@@ -183,6 +199,9 @@ async def run(args: Any) -> int:
 
 def main() -> int:
     parser = common.parser(__doc__ or "", SIZES)
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --work-dir: a database an earlier run wrote is reused (no insert, no first "
+                             "round: the steady round only, within a locked run's 12 minutes at 200,000 devices)")
     return asyncio.run(run(parser.parse_args()))
 
 
