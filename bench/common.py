@@ -553,7 +553,11 @@ class DatabaseCounters:
     def _pg_port(self) -> int | None:
         if self.data_dir is None:
             return None
-        pid_file = self.data_dir / "postgresql" / "data" / "postmaster.pid"
+        from acs import localpg
+
+        # As root the cluster may live under ACS_PG_HOME, not in the data dir (``cluster_root``).
+        root = localpg.cluster_root(self.data_dir / "postgresql", localpg.run_as_for_postgres())
+        pid_file = root / "data" / "postmaster.pid"
         with contextlib.suppress(OSError, IndexError, ValueError):
             return int(pid_file.read_text().splitlines()[3])
         return None
