@@ -26,7 +26,7 @@ from tests.conftest import AcsServeFactory
 from tests.console.test_browser import PASSWORD, SCREENSHOTS, USER, _create_user, browser  # noqa: F401  (the fixture)
 from tests.support.api import create_token
 from tests.support.mongo import unique_db_name
-from tests.support.processes import AcsProcess, free_port, start_sim, wait_until
+from tests.support.processes import AcsProcess, huawei_sim_args, start_sim, wait_until
 
 SEED = 41
 SSID = "InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID"
@@ -97,20 +97,7 @@ async def test_configuration_section_in_sync_differing_refused_and_reprovision(
         await api.call("POST", "/profiles", json=PROFILE)
         await asyncio.to_thread(_create_user, acs)
         sim = start_sim(
-            args=[
-                "--url",
-                acs.cwmp_url,
-                "--devices",
-                "1",
-                "--profile",
-                "huawei-hg8245",
-                "--seed",
-                str(SEED),
-                "--cr-listen",
-                f"127.0.0.1:{free_port()}",
-                "--summary-every",
-                "0",
-            ],
+            args=huawei_sim_args(acs.cwmp_url, 1, SEED),
             log_path=tmp_path / "sim.log",
         )
         try:

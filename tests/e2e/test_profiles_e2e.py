@@ -23,7 +23,7 @@ from cwmp.device_id import make_device_id
 from tests.conftest import AcsServeFactory
 from tests.support.api import create_token
 from tests.support.mongo import MongoDocument, unique_db_name
-from tests.support.processes import AcsProcess, free_port, start_sim, wait_until
+from tests.support.processes import AcsProcess, huawei_sim_args, start_sim, wait_until
 
 Client = AsyncMongoClient[MongoDocument]
 SEED = 14
@@ -105,24 +105,7 @@ async def test_service_from_subscriber_records_reset_refusal_preview_drift_rollb
         status, _ = await line2.call("POST", "/api/v1/profiles", json=PROFILE)
         assert status == 201
         sim = start_sim(
-            args=[
-                "--url",
-                acs.cwmp_url,
-                "--devices",
-                str(FLEET),
-                "--profile",
-                "huawei-hg8245",
-                "--seed",
-                str(SEED),
-                "--interval",
-                str(INTERVAL),
-                "--ramp",
-                "10",
-                "--cr-listen",
-                f"127.0.0.1:{free_port()}",
-                "--summary-every",
-                "0",
-            ],
+            args=huawei_sim_args(acs.cwmp_url, FLEET, SEED, "--interval", str(INTERVAL), "--ramp", "10"),
             log_path=tmp_path / "sim.log",
         )
         try:
@@ -311,24 +294,7 @@ async def test_voip_lines_from_the_subscriber_record_exactly_n_secrets_sealed(
         status, _ = await line2.call("POST", "/api/v1/profiles", json=VOICE)
         assert status == 201
         sim = start_sim(
-            args=[
-                "--url",
-                acs.cwmp_url,
-                "--devices",
-                "2",
-                "--profile",
-                "huawei-hg8245",
-                "--seed",
-                str(SEED),
-                "--interval",
-                "300",
-                "--ramp",
-                "10",
-                "--cr-listen",
-                f"127.0.0.1:{free_port()}",
-                "--summary-every",
-                "0",
-            ],
+            args=huawei_sim_args(acs.cwmp_url, 2, SEED, "--interval", "300", "--ramp", "10"),
             log_path=sim_log,
         )
         try:

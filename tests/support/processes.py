@@ -240,6 +240,12 @@ async def start_serve(
     return proc
 
 
+def huawei_sim_args(acs_url: str, devices: int, seed: int, *extra: str) -> list[str]:
+    """`acs sim` arguments for a fleet of Huawei HG8245H ONTs that answer connection requests, quiet."""
+    return ["--url", acs_url, "--devices", str(devices), "--profile", "huawei-hg8245", "--seed", str(seed),
+            "--cr-listen", f"127.0.0.1:{free_port()}", "--summary-every", "0", *extra]
+
+
 def start_sim(
     *,
     args: Sequence[str],
