@@ -23,6 +23,7 @@ from tasks.health.catalog import default_catalog
 from tasks.health.evaluate import Thresholds
 from tasks.health.policies import default_policies
 from tasks.health.poll import HEALTH_USER, HealthPoller, PollLimits
+from tasks.incidents.sizes import GroupSizes
 from tasks.notify import TaskNotifier
 from tasks.offline import OfflineDetector
 from tasks.queue import TaskQueue
@@ -32,6 +33,7 @@ from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import WHOLE_MAX, DeviceFilter, DeviceRepository, due_slice
 from tasks.store.fleet import FleetSummaryRepository
 from tasks.store.health import HealthRepository
+from tasks.store.incident_census import IncidentCensusRepository
 from tasks.store.sessions import SessionRepository
 from tasks.store.tasks import TaskRepository
 from tasks.watch import WatchExpiry
@@ -127,11 +129,15 @@ async def test_each_job_reads_its_due_work_by_indexed_equality(fleet: Any) -> No
     # the census: one whole pass here, partition by partition
     census = FleetCensus(devices, FleetSummaryRepository(database), lambda: NOW)
     assert (await census.run())["published"] == FLEET
+    # the incident job's group census, the same way (its reads of the affected devices are equalities
+    # on presence and health_definite, which match none here)
+    sizes = GroupSizes(devices, IncidentCensusRepository(database), timedelta(minutes=5), lambda: NOW)
+    assert (await sizes.current())[0].devices == FLEET
     jobs = {collection for collection, _ in finds.filters}
-    # job_state: where a scan stopped, by _id; tasks: the health reads in flight; fleet_summary: the
-    # census pass in progress, by _id
-    assert {"devices", "sessions", "job_state", "fleet_summary"} <= jobs <= {
-        "devices", "sessions", "job_state", "tasks", "fleet_summary"}, jobs
+    # job_state: where a scan stopped, by _id; tasks: the health reads in flight; fleet_summary and
+    # incident_census: the census passes in progress, by _id
+    assert {"devices", "sessions", "job_state", "fleet_summary", "incident_census"} <= jobs <= {
+        "devices", "sessions", "job_state", "tasks", "fleet_summary", "incident_census"}, jobs
 
     db = database.db
     shapes = {(collection, tuple(sorted(query))): (collection, query) for collection, query in finds.filters}
