@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -115,7 +116,10 @@ class HealthPoller:
                 if policy is not None:
                     picked.append((device, policy))
             take = picked[: room - len(queued)]
-            queued += await self._queue_all(take, now)
+            # A passed slice gains no device (every write of ``health_due`` names ``now`` or later):
+            # when each of its online devices is read now, one write moves them all.
+            online = sum(1 for device in found if device.get("presence") == "online")
+            queued += await self._queue_all(take, now, due if due < now_slice and len(take) == online else None)
             chosen = {device["_id"] for device, _ in picked}
             deferred += await self._defer_the_rest([device for device in found if device["_id"] not in chosen], now)
             if len(take) < len(picked):
@@ -163,12 +167,18 @@ class HealthPoller:
         interval = min(intervals, default=longest)
         return due_slice(max(polled_at + timedelta(seconds=interval), now))
 
-    async def _queue_all(self, picked: list[tuple[Document, Policy]], now: datetime) -> list[Document]:
+    async def _queue_all(
+        self, picked: list[tuple[Document, Policy]], now: datetime, whole_slice: int | None = None
+    ) -> list[Document]:
         """One read per device, under its policy: the tasks in one write, the devices' bookkeeping in
         another (a run queues a slice's worth at once; a write per read and device cost 30 ms a read
-        here at 20,000 devices)."""
+        here at 20,000 devices). ``whole_slice``: ``picked`` is every online device of that passed
+        slice, so the bookkeeping most of them share (one policy, one lifetime) is one
+        ``update_many`` by the slice's equality: FerretDB 1.24 reads the slice once and writes each
+        device, where an update per device reads each one first (a run's 93 reads at 200,000
+        devices: 6 ms a read, most of it in those updates)."""
         requests: list[tuple[str, TaskRequest]] = []
-        queued: list[tuple[Document, Policy]] = []
+        queued: list[tuple[Document, Policy, int]] = []
         changes: list[tuple[str, Mapping[str, Any]]] = []
         for device, policy in picked:
             names = self.catalog.for_device(device).names(policy.checks)
@@ -180,22 +190,30 @@ class HealthPoller:
             lifetime = max(60, min(policy.interval, int(self.limits.ride_window + self._interval(device) * 2)))
             request = GetParameterValuesTask(kind="get_parameter_values", names=names, expires_in=lifetime)
             requests.append((device["_id"], request))
-            queued.append((device, policy))
+            queued.append((device, policy, lifetime))
         # Each device's task mark moves in its bookkeeping write below, after the insert: one
         # update per read instead of two (FerretDB runs each update statement as two PostgreSQL
         # transactions).
-        tasks = await self.queue.create_many(requests, HEALTH_USER, mark_devices=False)
-        for (device, policy), task in zip(queued, tasks, strict=True):
-            changes.append((device["_id"], {
-                "health_polled_at": now,
-                "health_task": task["_id"],
-                "health_task_until": task["expires_at"],
-                "health_policy": policy.name,
-                # the next read, whether or not this one is answered (an expired read runs no hook)
-                "health_due": self._next_due(device, now, now),
-            }))
-        await self.devices.set_fields_many(changes, {device["_id"]: {TASKS_MARK: 1} for device, _ in queued})
-        return [device for device, _ in queued]
+        await self.queue.create_many(requests, HEALTH_USER, mark_devices=False)
+        reads = [(device["_id"], {
+            "health_polled_at": now,
+            # the read's end (its task expires a few ms later: created after ``now``)
+            "health_task_until": now + timedelta(seconds=lifetime),
+            "health_policy": policy.name,
+            # the next read, whether or not this one is answered (an expired read runs no hook)
+            "health_due": self._next_due(device, now, now),
+        }) for device, policy, lifetime in queued]
+        mark = {TASKS_MARK: 1}
+        if whole_slice is None or changes or not reads:
+            await self.devices.set_fields_many([*changes, *reads], {device_id: mark for device_id, _ in reads})
+            return [device for device, _, _ in queued]
+        # The bookkeeping most of the slice shares in one update; the few under another policy (a
+        # watched device) are then written over one by one (their mark moved already).
+        usual = Counter(tuple(sorted(fields.items())) for _, fields in reads).most_common(1)[0][0]
+        await self.devices.set_fields_in_health_slice(whole_slice, dict(usual), mark)
+        await self.devices.set_fields_many([(device_id, fields) for device_id, fields in reads
+                                            if tuple(sorted(fields.items())) != usual])
+        return [device for device, _, _ in queued]
 
     def _interval(self, device: Document) -> int:
         return int(device.get("periodic_inform_interval") or self.limits.default_interval)

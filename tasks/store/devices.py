@@ -373,6 +373,16 @@ class DeviceRepository:
             updates.append(Update({"_id": device_id}, update))
         await flush_updates(self._devices, updates)
 
+    async def set_fields_in_health_slice(
+        self, due: int, fields: Mapping[str, Any], increments: Mapping[str, int]
+    ) -> int:
+        """``fields`` (and ``increments``) on every online device whose next health read falls in
+        slice ``due``, in one update by equality (the health poll, for a passed slice it read whole);
+        how many it modified."""
+        assert not any(name in search.FACTS for name in fields)
+        update = {"$set": with_due_slice(fields), "$inc": dict(increments)}
+        return (await self._devices.update_many({"health_due": due, "presence": "online"}, update)).modified_count
+
     async def update_if(
         self,
         device_id: str,

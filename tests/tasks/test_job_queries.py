@@ -308,23 +308,35 @@ class DeviceUpdates(monitoring.CommandListener):
         pass
 
 
-async def test_a_health_read_queued_costs_its_device_one_update_that_moves_the_task_mark(fleet: Any) -> None:
-    """Issue 13: the poll's bookkeeping write of each device (next slice, read in flight) carries the
-    device's task mark too, after the tasks are stored, so its next session looks for the read; one
-    update statement per read (two before: FerretDB runs each as two PostgreSQL transactions)."""
+async def test_a_passed_slice_read_whole_costs_one_update_that_moves_the_task_marks(fleet: Any) -> None:
+    """Issue 13: the poll's bookkeeping write (next slice, read in flight) carries each device's task
+    mark too, after the tasks are stored, so its next session looks for the read. Every online device
+    of a passed slice read at once: one update by the slice's equality for all of them (FerretDB 1.24
+    reads the slice once, where an update per device reads each one first), then one statement for
+    each device read under another policy (its mark moved already); a slice still filling costs
+    one update statement per read."""
     _finds, database, _devices, _sessions, server = fleet
-    due = {"presence": "online", "offline_after": NOW + timedelta(hours=1),
-           "health_due": due_slice(NOW - timedelta(seconds=20)), "tags": [], "tasks_mark": 4, "tasks_drained": 4}
-    await database.db.devices.insert_many([{"_id": f"MARK{n}", **due} for n in range(3)])
+    due = {"presence": "online", "offline_after": NOW + timedelta(hours=1), "tags": [], "tasks_mark": 4,
+           "tasks_drained": 4}
+    passed, filling = due_slice(NOW - timedelta(seconds=20)), due_slice(NOW)
+    await database.db.devices.insert_many([{"_id": f"MARK{n}", **due, "health_due": passed} for n in range(3)])
+    await database.db.devices.insert_one({"_id": "WATCHED", **due, "health_due": passed, "tags": [WATCH]})
+    await database.db.devices.insert_many([{"_id": f"NOW{n}", **due, "health_due": filling} for n in range(2)])
     updates = DeviceUpdates()
     client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(server.uri, tz_aware=True, event_listeners=[updates])
     try:
         watched = Database(client=client, db=client[database.db.name])
-        assert (await poller(watched, lambda: NOW).run())["queued"] == 3
+        assert (await poller(watched, lambda: NOW).run())["queued"] == 6
     finally:
         await client.close()
-    assert len(updates.statements) == 3, updates.statements
-    assert all(statement["u"]["$inc"] == {"tasks_mark": 1} for statement in updates.statements)
-    async for device in database.db.devices.find({"_id": {"$in": ["MARK0", "MARK1", "MARK2"]}}):
-        assert device["tasks_mark"] == 5 and device["health_task"], device
-        assert await database.db.tasks.count_documents({"_id": device["health_task"], "device_id": device["_id"]}) == 1
+    [whole, over, *each] = updates.statements
+    assert whole["q"] == {"health_due": passed, "presence": "online"} and whole.get("multi") is True, whole
+    assert over["q"] == {"_id": "WATCHED"} and "$inc" not in over["u"], over
+    assert [statement["q"] for statement in each] == [{"_id": "NOW0"}, {"_id": "NOW1"}], each
+    assert all(statement["u"]["$inc"] == {"tasks_mark": 1} for statement in [whole, *each])
+    policies = {}
+    async for device in database.db.devices.find({"tasks_drained": 4}):
+        assert device["tasks_mark"] == 5 and device["health_due"] > filling, device
+        assert await database.db.tasks.count_documents({"device_id": device["_id"], "created_by": HEALTH_USER}) == 1
+        policies[device["_id"]] = (device["health_policy"], device["health_due"] - filling)
+    assert policies["WATCHED"] != policies["MARK0"] == policies["MARK1"] == policies["NOW0"], policies
