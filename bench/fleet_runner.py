@@ -125,9 +125,11 @@ async def main(args: argparse.Namespace) -> int:
         write_json(args.status_file, status(fleet, recorder))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), STATUS_PERIOD)
-    await fleet.stop()
+    # The report first: the sessions the stop cuts short are not the ACS's failures, and a stop
+    # that outlasts the parent's grace (a kill) must not cost the run its figures.
     write_json(args.status_file, status(fleet, recorder))
     write_json(args.report_file, {**status(fleet, recorder), **recorder.summary()})
+    await fleet.stop()
     return 0
 
 
