@@ -13,8 +13,11 @@ is replaced when a pass has read every partition. A new pass begins once the las
 A census is minutes old, and before the very first pass completes there is none: a group can be
 stale (devices re-homed to a new OLT, a firmware rolled out, a new fleet still coming up), so the
 groups near a decision are counted again in the database (``exact_size``) before ``detect``.
-Without a census a group's size is what the affected devices show of it, a lower bound: shares
-are overestimated, never hidden, so every group that could qualify is counted exactly.
+Until a first pass completes, a group the pass so far has counted ``ESTIMATE_MIN`` times is sized
+by that count scaled to the whole fleet (partitions are a hash of the device id: an unbiased
+sample, within about 15% at that count, and a group is counted exactly when its share is half the
+threshold); a smaller one by what the affected devices show of it, a lower bound: shares are
+overestimated, never hidden, so every group that could qualify is counted exactly.
 
 Every query here is a top-level equality where it can be: FerretDB 1.24 pushes only those down to
 PostgreSQL (an ``$or``, a range or a regex is a scan of the whole collection in FerretDB), and on
@@ -34,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from tasks import partitions
+from tasks import partitions, search
 from tasks.incidents import grouping
 from tasks.store.db import Document
 from tasks.store.devices import DeviceRepository
@@ -43,6 +46,16 @@ from tasks.store.incident_census import IncidentCensusRepository, sizes_of
 # The fields ``grouping.groups_of`` reads.
 GROUP_FIELDS = ("olt_id", "pon_port", "software_version", "product_class", "tags", "wan_ip", "remote_ip")
 CENSUS_BATCH = 5000
+ESTIMATE_MIN = 50  # devices of a group a pass in progress has counted before it estimates the group
+
+
+def estimated_sizes(counted: Mapping[str, int], buckets_read: int) -> Counter[str]:
+    """Group sizes from a pass that has read ``buckets_read`` of ``search.BUCKETS``: the groups it
+    counted at least ``ESTIMATE_MIN`` times, scaled to the fleet; no guess for the others."""
+    if buckets_read <= 0:
+        return Counter()
+    scale = search.BUCKETS / min(buckets_read, search.BUCKETS)
+    return Counter({key: round(count * scale) for key, count in counted.items() if count >= ESTIMATE_MIN})
 
 
 @dataclass
@@ -137,6 +150,8 @@ class GroupSizes:
             saved = {**current.progress, "next": stop.position, "devices": devices}
             await self.store.save_progress(saved, current.sizes)
             self._mine = _Pass(saved, current.sizes)
+            if self.census.taken_at is None:  # no census yet: judge by the pass so far
+                self.census = Census(estimated_sizes(current.sizes, stop.position))
             return Step(stop.read, stop.left(step))
         census = Census(current.sizes, devices, current.progress["started_at"], str(current.progress["pass"]))
         await self.store.publish({"pass": census.pass_id, "taken_at": census.taken_at, "devices": devices,
