@@ -205,7 +205,7 @@ class Dispatcher:
 
     async def _types(self, task: TaskRecord, params: Document) -> dict[str, str]:
         """xsi:types for values given without one: the device's own, from the cache."""
-        values = params.get("values") or []
+        values = [*(params.get("values") or []), *(params.get("other_values") or [])]
         if not kind_of(task["kind"]).needs_cached_types and not any(not setting.get("type") for setting in values):
             return {}
         cached = await self.parameters.get(task["device_id"])

@@ -326,10 +326,12 @@ class ProfileEngine:
                 for setting in request.values:
                     if is_secret(setting.name, setting.value):
                         secrets.add(self.digest(setting.name, setting.value))
-            elif isinstance(request, AddObjectTask) and any(
-                is_secret(request.object + s.name, s.value) for s in request.values or []
-            ):
-                return None
+            elif isinstance(request, AddObjectTask):
+                if any(is_secret(request.object + s.name, s.value) for s in request.values or []):
+                    return None
+                secrets |= {
+                    self.digest(s.name, s.value) for s in request.other_values or [] if is_secret(s.name, s.value)
+                }
         return sorted(secrets)
 
     def _task(self, device_id: str, request: Any, key: str) -> TaskRecord:
@@ -392,10 +394,11 @@ class ProfileEngine:
         secrets = set(state.get("secrets") or [])
         from tasks.secret_values import is_secret
 
-        for setting in params.get("values") or []:
-            name = base + str(setting.get("name"))
-            if is_secret(name, setting.get("value")):
-                secrets.add(self.digest(name, setting.get("value")))
+        named = [(base + str(s.get("name")), s.get("value")) for s in params.get("values") or []]
+        named += [(str(s.get("name")), s.get("value")) for s in params.get("other_values") or []]  # full names
+        for name, value in named:
+            if is_secret(name, value):
+                secrets.add(self.digest(name, value))
         state["secrets"] = sorted(secrets)
 
     def _learn_failure(self, state: Document, task: TaskRecord) -> None:
@@ -412,6 +415,7 @@ class ProfileEngine:
         }
         params = task_params.unseal(task.get("params") or {}, self.box)
         values = {str(s.get("name")): s.get("value") for s in params.get("values") or []}
+        values |= {str(s.get("name")): s.get("value") for s in params.get("other_values") or []}  # add_object's
         refused = list(state.get("refused") or [])
         if task["kind"] == "get_parameter_names" and fault.get("code") == INVALID_NAME:
             # The device has no such table (a VoIP profile on an ONT without voice): remembered,

@@ -166,6 +166,9 @@ class Update:
 @dataclass(frozen=True)
 class Delete:
     filter: Mapping[str, Any]
+    # Every document the filter matches (``limit: 0``), not the first only: the group-commit writer's
+    # one statement for several callers' deletes by ``_id`` (``GroupWriter``).
+    every_match: bool = False
 
 
 WriteOp = Insert | Update | Delete
@@ -189,7 +192,9 @@ def _command(collection: AsyncCollection[Document], ops: Sequence[WriteOp]) -> D
     if isinstance(first, Update):
         return {"update": name, "updates": [{"q": dict(op.filter), "u": dict(op.update), "upsert": op.upsert}
                                             for op in ops if isinstance(op, Update)], "ordered": False}
-    return {"delete": name, "deletes": [{"q": dict(op.filter), "limit": 1} for op in ops if isinstance(op, Delete)],
+    return {"delete": name,
+            "deletes": [{"q": dict(op.filter), "limit": 0 if op.every_match else 1}
+                        for op in ops if isinstance(op, Delete)],
             "ordered": False}
 
 

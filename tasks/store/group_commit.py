@@ -6,7 +6,9 @@ but "done" or "that ``_id`` exists already" (a session's history, its lease, the
 the record of a send) are queued here; while one bulk command of a collection is in flight, the
 next writes wait and leave together in the next one (``write_command`` of ``tasks/store/db.py``,
 unordered: one ``insert``, ``update`` and ``delete`` command at most, each of at most MAX_BATCH).
-Nothing waits on a timer: a write alone is sent after one turn of the event loop.
+Nothing waits on a timer: a write alone is sent after one turn of the event loop. The deletes of one
+batch that name an ``_id`` leave as ONE statement (``coalesced``): FerretDB 1.24 runs an insert
+command as one PostgreSQL transaction whatever its documents, but each delete statement as two.
 
 Durability is unchanged: :meth:`GroupWriter.write` returns only when the database acknowledged the
 command that carried the write, so a caller replies to the CPE after its writes are stored, as
@@ -29,7 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pymongo
 from pymongo import _csot  # the time limit ``pymongo.timeout`` set for the caller (no public reader)
@@ -102,43 +106,49 @@ class GroupWriter:
             await asyncio.sleep(0)
             while self._pending:
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                for kind in (Insert, Update, Delete):
+                for kind in (Insert, Update):
                     same = [queued for queued in batch if isinstance(queued.op, kind)]
                     if same:
-                        await self._send(same)
+                        await self._send([(queued.op, [queued]) for queued in same])
+                deletes = [queued for queued in batch if isinstance(queued.op, Delete)]
+                if deletes:
+                    await self._send(coalesced(deletes))
         finally:
             self._flushing = False
 
-    async def _send(self, batch: list[_Queued]) -> None:
-        """One ``insert``, ``update`` or ``delete`` command (unordered) carrying ``batch``
-        (``write_command``)."""
-        first = batch[0].op
+    async def _send(self, statements: list[tuple[WriteOp, list[_Queued]]]) -> None:
+        """One ``insert``, ``update`` or ``delete`` command (unordered, ``write_command``) carrying
+        ``statements``, each with the writes whose callers learn its fate."""
+        first = statements[0][0]
         self.commands += 1
-        self.statements += len(batch)
+        self.statements += sum(len(waiting) for _, waiting in statements)
         try:
             async with self._in_flight:
                 with pymongo.timeout(self._time_limit):
-                    reply = await write_command(self._collection, [queued.op for queued in batch])
+                    reply = await write_command(self._collection, [op for op, _ in statements])
         except Exception as exc:  # the whole command failed: every write it carried did
-            for queued in batch:
-                if not queued.done.done():
-                    queued.done.set_exception(exc)
+            for _, waiting in statements:
+                for queued in waiting:
+                    if not queued.done.done():
+                        queued.done.set_exception(exc)
             return
         errors = reply.get("writeErrors", [])
-        if errors and isinstance(first, Update) and "n" not in reply and len(batch) > 1:
-            await self._one_by_one(batch)
+        if errors and isinstance(first, Update) and "n" not in reply and len(statements) > 1:
+            await self._one_by_one([queued for _, waiting in statements for queued in waiting])
             return
         failed = {int(error["index"]): statement_error(error) for error in errors}
         concern = reply.get("writeConcernError")
-        for index, queued in enumerate(batch):
-            if queued.done.done():  # its caller was cancelled; the write was made all the same
-                continue
-            if index in failed:
-                queued.done.set_exception(failed[index])
-            elif concern is not None:
-                queued.done.set_exception(WriteConcernError(str(concern.get("errmsg")), concern.get("code"), concern))
-            else:
-                queued.done.set_result(None)
+        for index, (_, waiting) in enumerate(statements):
+            for queued in waiting:
+                if queued.done.done():  # its caller was cancelled; the write was made all the same
+                    continue
+                if index in failed:
+                    queued.done.set_exception(failed[index])
+                elif concern is not None:
+                    error = WriteConcernError(str(concern.get("errmsg")), concern.get("code"), concern)
+                    queued.done.set_exception(error)
+                else:
+                    queued.done.set_result(None)
 
 
     async def _one_by_one(self, batch: list[_Queued]) -> None:
@@ -160,4 +170,35 @@ class GroupWriter:
                     if not queued.done.done():
                         queued.done.set_result(None)
                     continue
-            await self._send([queued])
+            await self._send([(op, [queued])])
+
+
+def coalesced(deletes: list[_Queued]) -> list[tuple[WriteOp, list[_Queued]]]:
+    """The statements of one ``delete`` command for ``deletes``: those whose filter names an ``_id``
+    (at most one document each, such as a lease's release) as ONE statement, the ``$or`` of their
+    filters with no limit; any other as its own statement (limit 1).
+
+    FerretDB 1.24 runs a delete statement as two PostgreSQL transactions (a SELECT, then a DELETE)
+    however many documents it matches, so N releases cost 2 instead of 2N (docs/performance.md). Its
+    SELECT reads the whole collection, as FerretDB pushes no ``$or`` down: meant for small
+    collections of documents in flight (``session_locks``). Every caller of the statement gets its
+    outcome; none learns a count (the writer gives none).
+    """
+    by_id = [queued for queued in deletes if _one_by_id(queued.op)]
+    statements: list[tuple[WriteOp, list[_Queued]]] = [
+        (queued.op, [queued]) for queued in deletes if not _one_by_id(queued.op)
+    ]
+    filters = [dict(queued.op.filter) for queued in by_id if isinstance(queued.op, Delete)]
+    if len(by_id) == 1:
+        statements.insert(0, (by_id[0].op, by_id))
+    elif by_id:
+        statements.insert(0, (Delete({"$or": filters}, every_match=True), by_id))
+    return statements
+
+
+def _one_by_id(op: WriteOp) -> bool:
+    """A delete whose filter matches one ``_id`` at most (a plain value, not an operator)."""
+    if not isinstance(op, Delete) or op.every_match:
+        return False
+    found: Mapping[str, Any] = op.filter
+    return "_id" in found and not isinstance(found["_id"], Mapping) and not any(key.startswith("$") for key in found)

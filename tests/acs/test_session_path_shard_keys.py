@@ -92,7 +92,13 @@ def untargeted(seen: list[Seen], device_id: str) -> list[str]:
     wrong: list[str] = []
     for one in seen:
         key = shards.shard_key(one.collection)
-        for statement in one.filters:
+        # The group-commit writer's merged delete (``coalesced``): each branch of its ``$or`` is one write.
+        statements = [
+            branch
+            for statement in one.filters
+            for branch in (statement["$or"] if set(statement) == {"$or"} and one.command == "delete" else [statement])
+        ]
+        for statement in statements:
             if one.collection in shards.DEVICE_KEYED:
                 named = statement.get(shards.DEVICE_KEYED[one.collection]) == device_id
             elif key:

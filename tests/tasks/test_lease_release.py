@@ -1,0 +1,94 @@
+"""The device leases' release on the real database: the releases of one batch leave as ONE delete
+statement (FerretDB 1.24 runs each delete statement as two PostgreSQL transactions, whatever it
+matches: docs/performance.md), and a release still removes only the lease of its own session."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from tasks.store.db import Database
+from tasks.store.group_commit import Delete
+from tasks.store.locks import SessionLockRepository
+from tests.support.mongo import MongoDocument, MongoServer, StartedCommands, unique_db_name
+
+RELEASES = 8  # one batch of the group-commit writer (MAX_BATCH)
+
+
+@pytest.fixture
+async def watched(mongo_server: MongoServer) -> AsyncIterator[tuple[Database, StartedCommands]]:
+    listener = StartedCommands()
+    client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(
+        mongo_server.uri, tz_aware=True, event_listeners=[listener]
+    )
+    name = unique_db_name("leases")
+    try:
+        yield Database(client=client, db=client[name]), listener
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+def delete_statements(listener: StartedCommands) -> list[MongoDocument]:
+    return [
+        statement for name, command in listener.started_commands if name == "delete" for statement in command["deletes"]
+    ]
+
+
+async def test_concurrent_releases_leave_in_one_statement_and_free_every_lease(
+    watched: tuple[Database, StartedCommands],
+) -> None:
+    database, listener = watched
+    locks = SessionLockRepository(database)
+    now = datetime.now(UTC)
+    until = now + timedelta(minutes=1)
+    taken = await asyncio.gather(*(locks.acquire(f"dev{n}", f"s{n}", until, now) for n in range(RELEASES)))
+    assert all(taken)
+    listener.started_commands.clear()
+
+    await asyncio.gather(*(locks.release(f"dev{n}", f"s{n}") for n in range(RELEASES)))
+
+    statements = delete_statements(listener)
+    assert len(statements) == 1, statements
+    assert statements[0]["limit"] == 0 and len(statements[0]["q"]["$or"]) == RELEASES
+    assert await database.collection("session_locks").count_documents({}) == 0
+    assert all([await locks.holder(f"dev{n}", now) is None for n in range(RELEASES)])
+
+
+async def test_a_release_of_a_lease_another_session_took_over_deletes_nothing(
+    watched: tuple[Database, StartedCommands],
+) -> None:
+    database, listener = watched
+    locks = SessionLockRepository(database)
+    now = datetime.now(UTC)
+    assert await locks.acquire("old", "s-old", now + timedelta(minutes=1), now)
+    assert await locks.acquire("taken", "s-first", now - timedelta(seconds=1), now - timedelta(minutes=1))
+    # The first session's lease expired and a newer session of the device took it over.
+    assert await locks.acquire("taken", "s-second", now + timedelta(minutes=1), now)
+    listener.started_commands.clear()
+
+    # The stale holder's release rides in the same statement as another device's release.
+    await asyncio.gather(locks.release("taken", "s-first"), locks.release("old", "s-old"))
+
+    assert len(delete_statements(listener)) == 1
+    assert await locks.holder("taken", now) == "s-second"
+    assert await locks.holder("old", now) is None
+
+
+async def test_a_delete_not_by_id_keeps_its_own_statement_and_limit(
+    watched: tuple[Database, StartedCommands],
+) -> None:
+    """Only deletes that name one ``_id`` are merged (limit 0 is then the same as limit 1 each)."""
+    database, listener = watched
+    things = database.collection("things")
+    await things.insert_many([{"_id": n, "kind": "a"} for n in range(4)])
+    writer = database.writer("things")
+    listener.started_commands.clear()
+    await asyncio.gather(writer.write(Delete({"kind": "a"})), writer.write(Delete({"_id": 3})))
+    statements = delete_statements(listener)
+    assert [statement["limit"] for statement in statements] == [1, 1], statements
+    assert await things.count_documents({}) == 2
