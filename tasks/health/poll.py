@@ -41,7 +41,6 @@ from tasks.store.db import Document
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import HEALTH_SCAN, DeviceRepository, due_slice
 from tasks.store.health import HealthRepository
-from tasks.store.tasks import TASKS_MARK
 
 log = logging.getLogger("acs.health")
 HEALTH_USER = "system:health"
@@ -191,10 +190,10 @@ class HealthPoller:
             request = GetParameterValuesTask(kind="get_parameter_values", names=names, expires_in=lifetime)
             requests.append((device["_id"], request))
             queued.append((device, policy, lifetime))
-        # Each device's task mark moves in its bookkeeping write below, after the insert: one
-        # update per read instead of two (FerretDB runs each update statement as two PostgreSQL
-        # transactions).
-        await self.queue.create_many(requests, HEALTH_USER, mark_devices=False)
+        # The device's session finds the read by querying its tasks (``TaskRepository.open_for_device``):
+        # nothing on the device document has to move for it, so the bookkeeping below is one update
+        # per read (or per slice) and a concurrent device write that FerretDB lets win cannot hide the read.
+        await self.queue.create_many(requests, HEALTH_USER)
         reads = [(device["_id"], {
             "health_polled_at": now,
             # the read's end (its task expires a few ms later: created after ``now``)
@@ -203,14 +202,13 @@ class HealthPoller:
             # the next read, whether or not this one is answered (an expired read runs no hook)
             "health_due": self._next_due(device, now, now),
         }) for device, policy, lifetime in queued]
-        mark = {TASKS_MARK: 1}
         if whole_slice is None or changes or not reads:
-            await self.devices.set_fields_many([*changes, *reads], {device_id: mark for device_id, _ in reads})
+            await self.devices.set_fields_many([*changes, *reads])
             return [device for device, _, _ in queued]
         # The bookkeeping most of the slice shares in one update; the few under another policy (a
-        # watched device) are then written over one by one (their mark moved already).
+        # watched device) are then written over one by one.
         usual = Counter(tuple(sorted(fields.items())) for _, fields in reads).most_common(1)[0][0]
-        await self.devices.set_fields_in_health_slice(whole_slice, dict(usual), mark)
+        await self.devices.set_fields_in_health_slice(whole_slice, dict(usual))
         await self.devices.set_fields_many([(device_id, fields) for device_id, fields in reads
                                             if tuple(sorted(fields.items())) != usual])
         return [device for device, _, _ in queued]

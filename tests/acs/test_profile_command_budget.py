@@ -104,8 +104,10 @@ async def test_a_profile_costs_one_read_when_in_sync_and_nothing_when_it_does_no
     print(f"\nthe profile added {with_profile - plain_bootstrap} commands to a BOOTSTRAP that applies it")
     # The table's read (GetParameterNames) and one SetParameterValues of every difference: two
     # exchanges, the reads around the re-plan and the outcome (33 before the read went alone and
-    # the plan's tasks were stored in one write).
-    assert with_profile - plain_bootstrap <= 19
+    # the plan's tasks were stored in one write). The session claims until the queue is empty after
+    # a re-plan (whose tasks it cannot count at the Inform): one claim that finds nothing (19 before,
+    # when a miscount was caught by the device's task mark).
+    assert with_profile - plain_bootstrap <= 20
 
 
 VALUES = {
@@ -177,10 +179,10 @@ async def test_a_profiled_bootstrap_costs_one_read_in_sync_and_one_set_parameter
 
     assert in_sync <= plain_again + 1, "in sync: one read of the cached values (and subscriber), no write"
     # Not in sync: the read, one SetParameterValues exchange as an operator's costs (its task
-    # stored and marked, claimed, sent, finished, the cache written; the outcome on the device
-    # instead of the operator's drained mark), and the application's event in the device history.
+    # stored, claimed, sent, finished, the cache written), the state naming the task and the outcome
+    # on the device (two device writes), and the application's event in the device history.
     print(f"\nthe profile added {not_in_sync - plain} commands; one exchange costs {one_exchange}")
-    assert not_in_sync <= plain + 1 + one_exchange + 1, (not_in_sync, plain, one_exchange)
+    assert not_in_sync <= plain + 1 + one_exchange + 3, (not_in_sync, plain, one_exchange)
 
 
 class OntWithAnEmptyTable(ScriptedCpe):

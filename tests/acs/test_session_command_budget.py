@@ -178,22 +178,25 @@ async def test_commands_per_session_stay_within_budget(counted: Harness) -> None
     reconnecting = report("the same, a new connection per message", counted.counter.take())
 
     # Alone, every bulk command of the group-commit writer carries this session's write only. The
-    # device's task marks (TaskMarks) spare the task queries of a session with nothing queued, the
     # provisioning rides in the Inform's device write, and the message after the InformResponse
-    # uses the record the Inform created (9, 18 and 14 before).
-    assert periodic <= 5, periodic
-    assert bootstrap <= 15, bootstrap
+    # uses the record the Inform created (9, 18 and 14 before). Each session of a stored device
+    # reads its open tasks once (one find by device_id), which replaced the task marks on the device
+    # and their drained writes (FerretDB 1.24 could lose a mark: docs/performance.md): a periodic
+    # session with nothing queued costs that read (5 commands and 8 transactions with the marks),
+    # one that ran a task saves the drained write, a new device's BOOTSTRAP reads nothing (15, 25).
+    assert periodic <= 6, periodic
+    assert bootstrap <= 14, bootstrap
     # 10 and 25 before a repeated Inform's values skipped the cache write (issue 10's targets: 4, 8).
-    assert periodic_tx <= 8, periodic_tx
-    assert bootstrap_tx <= 25, bootstrap_tx
-    assert with_read <= 12, with_read
+    assert periodic_tx <= 9, periodic_tx
+    assert bootstrap_tx <= 23, bootstrap_tx
+    assert with_read <= 11, with_read
     # On new connections the second and third messages read the session record, the third the sent task.
     assert reconnecting == with_read + 3, "two session reads and a task read for the answer"
 
 
 async def test_commands_per_session_under_concurrency_meet_the_targets(counted: Harness) -> None:
     """Issue 10's targets: <= 6 per BOOTSTRAP with provisioning, <= 3 per periodic session with
-    nothing queued, <= 5 with one queued read, ``FLEET`` devices' sessions at once."""
+    nothing queued (4 held here: see below), <= 5 with one queued read, ``FLEET`` devices' sessions at once."""
     barrier = asyncio.Barrier(FLEET)
 
     async def in_step(request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType) -> aiohttp.ClientResponse:
@@ -231,5 +234,8 @@ async def test_commands_per_session_under_concurrency_meet_the_targets(counted: 
     with_read = report("periodic sessions at once, one read each", counted.counter.take(), FLEET)
 
     assert bootstrap <= 6, bootstrap
-    assert periodic <= 3, periodic
+    # Issue 10's target is 3: the read of the device's open tasks, which no session can share
+    # (FerretDB 1.24 pushes no $in down), costs one more (2.2 with the task marks, which FerretDB
+    # could lose: docs/performance.md).
+    assert periodic <= 4, periodic
     assert with_read <= 5, with_read
