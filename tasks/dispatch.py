@@ -335,10 +335,11 @@ class Dispatcher:
 
     # -- a session that broke --------------------------------------------------------------------
 
-    async def on_session_broken(self, session_id: str, why: str) -> None:
-        """The session ended without the device answering: settle what was in flight."""
+    async def on_session_broken(self, session_id: str, why: str, requeue_unsent: bool = True) -> None:
+        """The session ended without the device answering: settle what was in flight
+        (``requeue_unsent`` False: a task never sent is settled like a sent one)."""
         for task in await self.repository.in_session(session_id):
-            await self._settle_broken(task, session_id, why)
+            await self._settle_broken(task, session_id, why, requeue_unsent)
 
     async def settle_orphaned(self, tasks: list[TaskRecord]) -> None:
         """Tasks the device's new session found still held by a session of the device that is gone
@@ -347,16 +348,24 @@ class Dispatcher:
         for task in tasks:
             await self._settle_broken(task, str(task["session_id"]), "its session ended without settling it")
 
-    async def _settle_broken(self, task: TaskRecord, session_id: str, why: str) -> None:
+    async def _settle_broken(self, task: TaskRecord, session_id: str, why: str, requeue_unsent: bool = True) -> None:
         kind, phase = kind_of(task["kind"]), phase_of(task.get("phase"))
         if phase is TaskPhase.STEP:
             # The last RPC was answered (e.g. AddObject created an instance, a refresh learned the
             # names); the rest was never sent. Before the read case: a step is never re-queued.
             await self._finish(task, TaskStatus.FAILED, reason=f"{why} before the task's next step was sent")
             return
-        if phase is TaskPhase.SENT and int(task.get("step", 0)) == 0 and not await self.repository.was_sent(task):
+        unsent = (
+            requeue_unsent
+            and phase is TaskPhase.SENT
+            and int(task.get("step", 0)) == 0
+            and int(task.get("attempts", 0)) < self.max_attempts
+            and not await self.repository.was_sent(task)
+        )
+        if unsent:
             # Claimed, but its send was never recorded (it is recorded before the RPC goes out): it
-            # never reached the device, so whatever its kind it goes back to the queue.
+            # never reached the device, so whatever its kind it goes back to the queue (a bounded
+            # number of times, like a read).
             advance(phase, TaskMove.REQUEUE)
             await self.repository.requeue(
                 task["_id"], session_id, {"reason": f"re-queued, never sent: {why}"}, task["device_id"]

@@ -583,7 +583,9 @@ class CwmpService:
         if await self.sessions.finish(
             session_id, {"ended_at": now, "outcome": outcome, "error": why, "duration_ms": duration_ms}
         ):
-            await self.dispatcher.on_session_broken(session_id, why)
+            # A session ended by an error of ours may have been broken by its task: that one is not
+            # re-queued merely because it was never sent (it would break the next session too).
+            await self.dispatcher.on_session_broken(session_id, why, requeue_unsent=outcome != "error")
             await self.locks.release(record["device_id"], session_id)
             self.metrics.sessions.inc(outcome=outcome)
             log.warning("session %s for %s ended: %s (%s)", session_id, record["device_id"], outcome, loggable(why))
