@@ -19,7 +19,7 @@ from tasks.records import SessionFields, SessionRecord
 from tasks.store.db import Database, Document, ensure_indexes
 from tasks.store.group_commit import Insert, Update
 
-LIVE_ONLY = ("snapshot", "resumable", "lease_until", "claims_left")  # a running session's state only
+LIVE_ONLY = ("snapshot", "resumable", "lease_until", "claims_left", "claimed_task")  # a running session's state only
 MAX_RPCS_PER_SESSION = 500  # bounded document; later exchanges are counted, not listed
 INDEXES = [
     IndexModel([("device_id", ASCENDING), ("started_at", DESCENDING)]),
