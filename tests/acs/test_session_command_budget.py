@@ -144,7 +144,11 @@ async def test_commands_per_session_stay_within_budget(counted: Harness) -> None
     # BOOTSTRAP: Inform, empty POST, the provisioning SetParameterValues and its answer.
     exchange = await cpe.run_session(["0 BOOTSTRAP", "1 BOOT"])
     assert exchange.ended_with == 204 and [m.kind for m in exchange.received] == ["SetParameterValues"]
-    bootstrap = report("BOOTSTRAP session", counted.counter.take())
+    bootstrap_counts = counted.counter.take()
+    bootstrap = report("BOOTSTRAP session", bootstrap_counts)
+    # The session's own bookkeeping is inserts and deletes only (an update statement costs FerretDB
+    # one transaction per document it matched, plus its SELECT).
+    assert not [name for name in bootstrap_counts if name.startswith(("update session", "findAndModify session"))]
     bootstrap_tx = counted.counter.take_transactions()
 
     # The first periodic Inform carries the ParameterKey the provisioning set: its values are cached.
@@ -183,12 +187,16 @@ async def test_commands_per_session_stay_within_budget(counted: Harness) -> None
     # uses the record the Inform created (9, 18 and 14 before).
     assert periodic <= 5, periodic
     assert bootstrap <= 15, bootstrap
-    # 10 and 25 before a repeated Inform's values skipped the cache write (issue 10's targets: 4, 8).
-    assert periodic_tx <= 8, periodic_tx
-    assert bootstrap_tx <= 25, bootstrap_tx
+    # 8 and 25 before the session's state moved into its lease and step inserts, 10 and 25 before a
+    # repeated Inform's values skipped the cache write (issue 10's targets, under concurrency: 4, 8).
+    assert periodic_tx <= 6, periodic_tx
+    assert bootstrap_tx <= 24, bootstrap_tx
     assert with_read <= 12, with_read
-    # On new connections the second and third messages read the session record, the third the sent task.
-    assert reconnecting == with_read + 3, "two session reads and a task read for the answer"
+    # On new connections the second and third messages each read the session's state (its lease and
+    # latest step, together), the third the sent task. The lease carries the Inform's state with
+    # cautious marks (a released task may wait, claims until the queue is empty, no drained mark to
+    # store): one resume query, one more claim that finds nothing, no device write of the drained mark.
+    assert reconnecting == with_read + 4 + 1 + 2 - 1, "four state reads, a task read, two task queries"
 
 
 async def test_commands_per_session_under_concurrency_meet_the_targets(counted: Harness) -> None:
@@ -233,3 +241,10 @@ async def test_commands_per_session_under_concurrency_meet_the_targets(counted: 
     assert bootstrap <= 6, bootstrap
     assert periodic <= 3, periodic
     assert with_read <= 5, with_read
+    # Issue 10's PostgreSQL budget (FerretDB 1.24's rule above). Periodic: about 2.7, the Inform's
+    # device findAndModify (2) and shares of the lease insert, the history insert and the one delete
+    # of the batch's leases (6.5 before the releases were merged, 4.8 before the session's state
+    # moved into its lease and steps). BOOTSTRAP: about 18, not yet the target of 8 (the provisioning
+    # task's claim, outcome and credentials' adoption are updates; docs/performance.md).
+    assert periodic_tx <= 4, periodic_tx
+    assert bootstrap_tx <= 20, bootstrap_tx
