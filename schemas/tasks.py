@@ -200,11 +200,26 @@ class AddObjectTask(_TaskBase):
     values: list[ParameterSetting] | None = Field(
         default=None, description="Set on the new instance, names relative to it"
     )
+    other_values: list[ParameterSetting] | None = Field(
+        default=None,
+        max_length=MAX_NAMES,
+        description="Set outside the new instance, full names, in the same SetParameterValues as its values "
+        "(one exchange, not two); still set when the device refuses the AddObject (the task then fails)",
+    )
 
     @field_validator("object")
     @classmethod
     def _object(cls, name: str) -> str:
         return _check_name(name, object_path=True)
+
+    @model_validator(mode="after")
+    def _unique(self) -> AddObjectTask:
+        for settings in (self.values or [], self.other_values or []):
+            names = [setting.name for setting in settings]
+            if len(set(names)) != len(names):
+                # TR-069 A.3.2.1: a parameter listed twice in one SetParameterValues is fault 9003.
+                raise ValueError("a parameter may appear only once in values, and once in other_values")
+        return self
 
 
 class DeleteObjectTask(_TaskBase):

@@ -73,18 +73,9 @@ class SessionTasks:
     # the same worker gets it (every later write is conditional on the task's status, so a copy
     # that an expiry made stale changes nothing).
     sent: TaskRecord | None = None
-    # How many claims may still find a queued task (``TaskMarks.queued`` at the Inform, less the
-    # claims made since); None: unknown, claim until the queue is empty.
+    # How many claims may still find a queued task (the tasks the Inform found queued and those it
+    # queued itself, less the claims made since); None: unknown, claim until the queue is empty.
     claims_left: int | None = None
-
-
-@dataclass(frozen=True)
-class InformSettlement:
-    """What an Inform settled: whether a released task waits to resume in this session, and
-    whether some task still waits for a later proof (a transfer, an unconfirmed write)."""
-
-    resumable: bool = False
-    waiting: bool = False
 
 
 @dataclass(frozen=True)
@@ -214,7 +205,7 @@ class Dispatcher:
 
     async def _types(self, task: TaskRecord, params: Document) -> dict[str, str]:
         """xsi:types for values given without one: the device's own, from the cache."""
-        values = params.get("values") or []
+        values = [*(params.get("values") or []), *(params.get("other_values") or [])]
         if not kind_of(task["kind"]).needs_cached_types and not any(not setting.get("type") for setting in values):
             return {}
         cached = await self.parameters.get(task["device_id"])
@@ -279,12 +270,12 @@ class Dispatcher:
                     "step": int(task.get("step", 0)) + 1,
                     "result": result,
                 }
-                await self.repository.detach(task["_id"], ctx.session_id, fields, task["device_id"])
+                await self.repository.update_dispatched(task["_id"], ctx.session_id, fields, task["device_id"])
             case Next.AWAIT_INFORM | Next.AWAIT_TRANSFER:
                 # Detached from the session: the proof arrives in a later session.
                 move = TaskMove.WAIT_INFORM if outcome.next is Next.AWAIT_INFORM else TaskMove.WAIT_TRANSFER
                 fields = {"phase": stored(advance(phase, move)), "session_id": None, "result": result}
-                await self.repository.detach(task["_id"], ctx.session_id, fields, task["device_id"])
+                await self.repository.update_dispatched(task["_id"], ctx.session_id, fields, task["device_id"])
         return None
 
     async def _update_cache(self, device_id: str, cache: CacheUpdate) -> None:
@@ -360,7 +351,7 @@ class Dispatcher:
         if kind.ends_session:
             move = TaskMove.BROKEN_AWAIT_INFORM
         note = f"{why} before the device answered; not re-sent, waiting for the next Inform to prove it"
-        await self.repository.detach(
+        await self.repository.update_dispatched(
             task["_id"],
             session_id,
             {"phase": stored(advance(phase, move)), "session_id": None, "reason": note},
@@ -371,21 +362,21 @@ class Dispatcher:
 
     async def on_inform(self, device_id: str, inform: Inform, parameter_key: str | None) -> bool:
         """Settle what this Inform proves; True when a task now waits to resume in this session."""
-        return (await self.settle_inform(device_id, inform, parameter_key)).resumable
+        waiting = (await self.repository.open_for_device(device_id)).awaiting_proof
+        return await self.settle_inform(waiting, inform, parameter_key)
 
-    async def settle_inform(self, device_id: str, inform: Inform, parameter_key: str | None) -> InformSettlement:
-        """Settle what this Inform proves, and say what still waits (``InformSettlement``)."""
+    async def settle_inform(self, awaiting_proof: list[TaskRecord], inform: Inform, parameter_key: str | None) -> bool:
+        """Settle what this Inform proves of the tasks waiting for it (``OpenTasks.awaiting_proof``,
+        read by the session at its Inform); True when a task now waits to resume in this session."""
         events = frozenset((event.event_code, event.command_key) for event in inform.events)
         proof = InformEvents(events, parameter_key)
-        resumable = waiting = False
-        for task in await self.repository.awaiting_proof(device_id):
-            released, settled = await self._settle_by_inform(task, proof)
-            resumable = released or resumable
-            waiting = waiting or not settled
-        return InformSettlement(resumable, waiting)
+        resumable = False
+        for task in awaiting_proof:
+            resumable = await self._settle_by_inform(task, proof) or resumable
+        return resumable
 
-    async def _settle_by_inform(self, task: TaskRecord, inform: InformEvents) -> tuple[bool, bool]:
-        """(released to resume in this session, no longer waiting for a later Inform)."""
+    async def _settle_by_inform(self, task: TaskRecord, inform: InformEvents) -> bool:
+        """Settle the task if this Inform proves it; True when it was released to resume in this session."""
         kind, phase = kind_of(task["kind"]), phase_of(task.get("phase"))
         if kind.prove_by_inform is not None:
             proof = kind.prove_by_inform(task, inform, self.clock())
@@ -393,21 +384,19 @@ class Dispatcher:
                 await self._finish(task, TaskStatus.DONE, result={**(task.get("result") or {}), **(proof.result or {})})
             elif proof is not None:
                 await self._finish(task, TaskStatus.FAILED, reason=proof.reason)
-            return False, proof is not None
+            return False
         if phase is TaskPhase.AWAIT_EVENT:
             if (task.get("state") or {}).get("await_event") in inform.codes:
                 released = stored(advance(phase, TaskMove.EVENT_ARRIVED))
-                resumed = await self.repository.update_dispatched(
+                return await self.repository.update_dispatched(
                     task["_id"], None, {"phase": released}, task["device_id"]
                 )
-                return resumed, resumed
-            return False, False
+            return False
         if phase is TaskPhase.RESUME:
-            return True, True  # released by an earlier Inform whose session ended before sending it
+            return True  # released by an earlier Inform whose session ended before sending it
         if phase is TaskPhase.UNCONFIRMED:
             await self._settle_unconfirmed(task, inform.parameter_key)
-            return False, True
-        return False, False  # a transfer: TransferComplete settles it
+        return False  # an unconfirmed write settled, or a transfer: TransferComplete settles it
 
     async def _settle_unconfirmed(self, task: TaskRecord, parameter_key: str | None) -> None:
         if kind_of(task["kind"]).proven_by_parameter_key and parameter_key == task["command_key"]:

@@ -18,6 +18,7 @@ from tasks.secretbox import SecretBox
 
 SEALED = "sealed"
 URL_FIELDS = ("url",)
+VALUE_LISTS = ("values", "other_values")  # settings lists: SetParameterValues, AddObject's (its instance, beside it)
 
 
 def _secret_setting(setting: Document) -> bool:
@@ -31,9 +32,9 @@ def _is_sealed(value: Any) -> bool:
 def _map_secrets(params: Document, change: Callable[[str, Any], Any]) -> Document:
     """A copy of ``params`` with ``change(field, value)`` applied to every secret value.
 
-    Copied where it changes (the top level, the ``values`` list, each changed setting); what is
-    left as it was is shared with ``params``, which is never modified: a read's answer of tens of
-    thousands of values is not deep-copied to seal one Wi-Fi key.
+    Copied where it changes (the top level, the ``values`` and ``other_values`` lists, each changed
+    setting); what is left as it was is shared with ``params``, which is never modified: a read's
+    answer of tens of thousands of values is not deep-copied to seal one Wi-Fi key.
     """
     mapped = dict(params)
     for field in ("password",):
@@ -42,14 +43,15 @@ def _map_secrets(params: Document, change: Callable[[str, Any], Any]) -> Documen
     for field in URL_FIELDS:
         if url_has_password(mapped.get(field)) or _is_sealed(mapped.get(field)):
             mapped[field] = change(field, mapped[field])
-    values = mapped.get("values")
-    if isinstance(values, list):
-        mapped["values"] = [
-            {**setting, "value": change(str(setting.get("name", "")), setting["value"])}
-            if isinstance(setting, dict) and (_secret_setting(setting) or _is_sealed(setting.get("value")))
-            else setting
-            for setting in values
-        ]
+    for field in VALUE_LISTS:
+        values = mapped.get(field)
+        if isinstance(values, list):
+            mapped[field] = [
+                {**setting, "value": change(str(setting.get("name", "")), setting["value"])}
+                if isinstance(setting, dict) and (_secret_setting(setting) or _is_sealed(setting.get("value")))
+                else setting
+                for setting in values
+            ]
     return mapped
 
 

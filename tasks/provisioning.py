@@ -50,7 +50,7 @@ class Provisioner:
 
     def plan(self, device_id: str, inform: Inform, bootstrap: bool) -> ProvisioningPlan | None:
         """The provisioning a BOOTSTRAP gets, decided before the Inform is stored so that the device
-        fields go into the Inform's own device write (``fields``, the task mark with them); None
+        fields go into the Inform's own device write (``fields``); None
         for any other Inform (``on_inform`` decides those from the stored device)."""
         if not bootstrap:
             return None
@@ -80,14 +80,14 @@ class Provisioner:
     async def queue_planned(
         self, plan: ProvisioningPlan, inform: Inform, device: Document, before: Document, authenticated: bool
     ) -> None:
-        """Store the planned task (its device fields and mark were written with the Inform), once
+        """Store the planned task (its device fields were written with the Inform), once
         the device as it was says whether its credentials may be replaced, and cancel the
         provisioning task it replaces."""
         offered = plan.fields["pending_connection_request"] is not None
         if offered and await self._withheld(device, before, authenticated):
             plan = self._plan(device["_id"], inform, with_credentials=False, task_id=plan.task["_id"])
             await self.devices.set_fields(device["_id"], {"pending_connection_request": None})
-        await self.queue.repository.insert(plan.task, marked=True)
+        await self.queue.repository.insert(plan.task)
         replaced = before.get("provisioning_task")
         if replaced != plan.task["_id"]:
             await self._supersede(replaced)

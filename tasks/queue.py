@@ -116,15 +116,11 @@ class TaskQueue:
         log.info("task %s %s queued for %s by %s", task["_id"], task["kind"], device_id, created_by)
         return task, True
 
-    async def create_many(
-        self, requests: list[tuple[str, TaskRequest]], created_by: str, mark_devices: bool = True
-    ) -> list[TaskRecord]:
+    async def create_many(self, requests: list[tuple[str, TaskRequest]], created_by: str) -> list[TaskRecord]:
         """Store one new task per (device id, request) in one write: for a job queueing many
-        (health reads). No idempotency keys: the caller queues each once. With ``mark_devices``
-        False the caller moves each device's ``tasks_mark`` itself, after this returns (in a write
-        to the device it makes anyway), or the device's sessions will not look for the task."""
+        (health reads). No idempotency keys: the caller queues each once."""
         tasks = [self.new_document(device_id, request, created_by) for device_id, request in requests]
-        await self.repository.insert_all(tasks, mark_devices)
+        await self.repository.insert_all(tasks)
         for task in tasks:
             log.info("task %s %s queued for %s by %s", task["_id"], task["kind"], task["device_id"], created_by)
         return tasks

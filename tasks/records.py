@@ -60,7 +60,6 @@ class SessionFields(TypedDict, total=False):
     lease_until: datetime  # the device lease's end as this session last renewed it
     resumable: bool  # a task released by the Inform waits to be sent
     claims_left: int | None  # claims that may still find a queued task (None: until the queue is empty)
-    drain: dict[str, int]  # the marks the session stores on the device when it ends with nothing left
     faults: list[Document]  # the CPE's faults, {code, string}, the last 50
     end_after_response: bool  # the RPC sent ends the session (Reboot, FactoryReset, ...)
     # Set by the end of the session (``LIVE_ONLY`` fields then dropped):

@@ -202,13 +202,12 @@ class DeviceRegistry:
         now: datetime,
         own_credentials: bool = True,
         fields: Mapping[str, Any] | None = None,
-        marks: Mapping[str, int] | None = None,
     ) -> StoredInform:
         """Store what the Inform says; ``own_credentials`` False (no or global credentials) refuses a
         device that has credentials of its own (``CredentialsRequired``), before anything is stored.
 
-        ``fields`` and ``marks`` go into the same device write (the provisioning of a BOOTSTRAP,
-        the task marks of the task it queues): one findAndModify per Inform.
+        ``fields`` go into the same device write (the provisioning of a BOOTSTRAP): one
+        findAndModify per Inform.
         """
         state = dict(summary.state)
         if summary.bootstrap:
@@ -221,7 +220,7 @@ class DeviceRegistry:
         state[INFORM_VALUES] = inform_values_digest(inform, now)
         state.update(fields or {})
         stored = await self.devices.upsert_inform(
-            summary.device_id, summary.identity, state, now, without_own_credentials=not own_credentials, marks=marks
+            summary.device_id, summary.identity, state, now, without_own_credentials=not own_credentials
         )
         device, created = stored.device, stored.created
         await self._keep_known_interval(device, summary, now)

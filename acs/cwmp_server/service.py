@@ -45,7 +45,7 @@ from cwmp.session import (
     SessionEvent,
     SessionSnapshot,
 )
-from tasks.dispatch import Dispatcher, InformSettlement, SessionContext, SessionTasks
+from tasks.dispatch import Dispatcher, SessionContext, SessionTasks
 from tasks.params import SEALED
 from tasks.profiles.engine import ProfileEngine
 from tasks.provisioning import Provisioner
@@ -56,7 +56,7 @@ from tasks.session_ids import new_session_id
 from tasks.store.devices import CredentialsRequired, IdentityCollision
 from tasks.store.locks import SessionLockRepository
 from tasks.store.sessions import MAX_RPCS_PER_SESSION, SessionRepository
-from tasks.store.tasks import PROOF_DRAINED, TASKS_DRAINED, TASKS_MARK, TaskMarks
+from tasks.store.tasks import OpenTasks
 
 log = logging.getLogger("acs.cwmp")
 COOKIE = "acs_session"
@@ -238,11 +238,10 @@ class CwmpService:
             "last_message_at": now,
             "expires_at": now + self.timeouts.idle,
             "lease_until": lease_until,
-            # Until the Inform's marks are read, a worker taking the next message assumes the most:
-            # a released task may wait, claims until the queue is empty, no mark to store as drained.
+            # Until the Inform's open tasks are read, a worker taking the next message assumes the
+            # most: a released task may wait, and it claims until the queue is empty.
             "resumable": True,
             "claims_left": None,
-            "drain": {},
             "remote_ip": remote_ip,
             "auth_user": principal.username,
             "cwmp_version": event.version.value,
@@ -332,10 +331,10 @@ class CwmpService:
         inform, device_id, session_id = event.inform, summary.device_id, record["_id"]
         now, remote_ip, events = record["started_at"], record.get("remote_ip"), record.get("events", [])
         own = principal.device_id is not None
-        # A BOOTSTRAP's provisioning (its device fields, the mark of its task) rides in the Inform's
-        # own device write; the task is stored right after (the device as it was decides whether
-        # it may carry new credentials). A CPE keeps BOOTSTRAP until an InformResponse arrives
-        # (TR-069 3.7.1.5), so a crash in between is followed by a new BOOTSTRAP and a new task.
+        # A BOOTSTRAP's provisioning (its device fields) rides in the Inform's own device write;
+        # the task is stored right after (the device as it was decides whether it may carry new
+        # credentials). A CPE keeps BOOTSTRAP until an InformResponse arrives (TR-069 3.7.1.5), so
+        # a crash in between is followed by a new BOOTSTRAP and a new task.
         plan = self.provisioner.plan(device_id, inform, summary.bootstrap)
         stored = await self.registry.record_session_inform(
             summary,
@@ -343,39 +342,39 @@ class CwmpService:
             now,
             own_credentials=own,
             fields=None if plan is None else plan.fields,
-            marks=None if plan is None else {TASKS_MARK: 1},
         )
         device = stored.device
-        # The device's task marks say whether anything may wait for this Inform or be queued: a
-        # device with nothing costs no task query at all in this session.
-        marks = TaskMarks.of(device)
-        settled = InformSettlement()
-        if marks.proof_pending:
-            settled = await self.dispatcher.settle_inform(device_id, inform, summary.state.get("parameter_key"))
-        created = 0  # tasks queued by this Inform after the device was read
+        # What waits for this device is read from its tasks, one query by device_id, never from a
+        # counter on the device document: FerretDB 1.24 writes a device update as "read it, write
+        # it whole", so a concurrent device write could put an old counter back and hide a task.
+        # A device this very Inform stored has none: tasks are queued only for stored devices.
+        found = OpenTasks([], []) if stored.created else await self.dispatcher.repository.open_for_device(device_id)
+        resumable = False
+        if found.awaiting_proof:
+            parameter_key = summary.state.get("parameter_key")
+            resumable = await self.dispatcher.settle_inform(found.awaiting_proof, inform, parameter_key)
+        created: int | None  # tasks queued by this Inform after its tasks were read (None: unknown)
         if plan is not None:
             await self.provisioner.queue_planned(plan, inform, device, stored.before, principal.authenticated)
+            created = 1
         else:
-            created = await self.provisioner.on_inform(
+            queued = await self.provisioner.on_inform(
                 device, inform, summary.bootstrap, authenticated=principal.authenticated
             )
+            created = int(queued)
         if self.profiles is not None:
             # Issue 14: the device's profiles queue their differences like provisioning (one read when in sync).
-            created += await self.profiles.on_inform(device, inform, summary.bootstrap)
-        claims_left = None if marks.queued is None else marks.queued + created
-        # What the session stores on the device if it ends with nothing left (``_finish``).
-        drain: dict[str, int] = {}
-        if marks.queued != 0 or created:
-            drain[TASKS_DRAINED] = marks.tasks + created
-        if marks.proof_pending and not settled.waiting:
-            drain[PROOF_DRAINED] = marks.proof
-        # This worker's copy knows the marks (the lease carries the cautious defaults): the next
-        # message on this connection uses it (``LiveSessions.first``).
+            profiled = await self.profiles.on_inform(device, inform, summary.bootstrap)
+            created = None if profiled is None else created + profiled
+        # The claims this session makes: what it found queued and what it queued; a task queued by
+        # anyone else from now on goes out in the device's next session.
+        claims_left = None if created is None else len(found.queued) + created
+        # This worker's copy knows what the Inform found (the lease carries cautious defaults): the
+        # next message on this connection uses it (``LiveSessions.first``).
         created_record: SessionRecord = {
             **record,
-            "resumable": settled.resumable,
+            "resumable": resumable,
             "claims_left": claims_left,
-            "drain": drain,
             "live": True,
             "seq": 0,
         }
@@ -417,7 +416,6 @@ class CwmpService:
         known = SessionTasks(
             resumable=bool(record.get("resumable")), sent=record.get("sent_task"), claims_left=record.get("claims_left")
         )
-        drain_before = record.get("drain")
         try:
             reply, known = await self._react(session, record, event, ctx, known)
         except PyMongoError:
@@ -440,8 +438,6 @@ class CwmpService:
             fields["resumable"] = known.resumable
         if known.claims_left != record.get("claims_left"):
             fields["claims_left"] = known.claims_left
-        if record.get("drain") != drain_before:
-            fields["drain"] = record["drain"]
         if isinstance(event, FaultReceived):
             fields["faults"] = [
                 *record.get("faults", []),
@@ -493,18 +489,6 @@ class CwmpService:
             session.end()
             return Reply(204), known
         outgoing, known = await self.dispatcher.next_request(ctx, known)
-        drain = record.get("drain") or {}
-        if outgoing is None and TASKS_DRAINED in drain:
-            # Nothing left of what the Inform's marks counted: store the mark as drained, unless it
-            # moved (a task was queued while this session ran, such as a profile's re-plan): then
-            # the mark is read again and this session claims until the queue is empty.
-            record["drain"] = {name: mark for name, mark in drain.items() if name != TASKS_DRAINED}
-            repository, mark = self.dispatcher.repository, drain[TASKS_DRAINED]
-            while outgoing is None and not await repository.drain_tasks(ctx.device_id, mark):
-                mark = await repository.task_mark(ctx.device_id)
-                outgoing, known = await self.dispatcher.next_request(ctx, replace(known, claims_left=None))
-                if outgoing is not None:  # drained when the session next finds the queue empty
-                    record["drain"][TASKS_DRAINED] = mark
         if outgoing is None:
             session.end()
             return Reply(204), replace(known, claims_left=0)  # nothing left queued for this session
@@ -549,11 +533,6 @@ class CwmpService:
             if not verified:
                 return await self._verified_again(session_id, envelope, connection)
             return await self._lost_save(session_id)
-        # Every task this session touched is final or waits for proof (which moved the proof mark):
-        # the proof mark it read at the Inform is drained (the queue's was, when it found it empty).
-        drain = dict(record.get("drain") or {})
-        drain.pop(TASKS_DRAINED, None)
-        await self.dispatcher.repository.drained(device_id, drain)
         # The steps it saved are deleted; one saved by another request racing this end (a CPE on
         # two connections at once) is the reaper's, which settles its task (``reap_stale``).
         await self._free(device_id, session_id, steps=record["seq"] > 0)

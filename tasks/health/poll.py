@@ -40,7 +40,6 @@ from tasks.store.db import Document
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import HEALTH_SCAN, DeviceRepository, due_slice
 from tasks.store.health import HealthRepository
-from tasks.store.tasks import TASKS_MARK
 
 log = logging.getLogger("acs.health")
 HEALTH_USER = "system:health"
@@ -181,10 +180,10 @@ class HealthPoller:
             request = GetParameterValuesTask(kind="get_parameter_values", names=names, expires_in=lifetime)
             requests.append((device["_id"], request))
             queued.append((device, policy))
-        # Each device's task mark moves in its bookkeeping write below, after the insert: one
-        # update per read instead of two (FerretDB runs each update statement as two PostgreSQL
-        # transactions).
-        tasks = await self.queue.create_many(requests, HEALTH_USER, mark_devices=False)
+        # The device's session finds the read by querying its tasks (``TaskRepository.open_for_device``):
+        # nothing on the device document has to move for it, so the bookkeeping below is one update
+        # per read and a concurrent device write that FerretDB lets win cannot hide the read.
+        tasks = await self.queue.create_many(requests, HEALTH_USER)
         for (device, policy), task in zip(queued, tasks, strict=True):
             changes.append((device["_id"], {
                 "health_polled_at": now,
@@ -194,7 +193,7 @@ class HealthPoller:
                 # the next read, whether or not this one is answered (an expired read runs no hook)
                 "health_due": self._next_due(device, now, now),
             }))
-        await self.devices.set_fields_many(changes, {device["_id"]: {TASKS_MARK: 1} for device, _ in queued})
+        await self.devices.set_fields_many(changes)
         return [device for device, _ in queued]
 
     def _interval(self, device: Document) -> int:

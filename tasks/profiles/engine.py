@@ -44,7 +44,6 @@ from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
 from tasks.store.parameters import CachedParameter, ParameterRepository
 from tasks.store.subscribers import SubscriberRepository
-from tasks.store.tasks import TASKS_MARK
 
 log = logging.getLogger("acs.profiles")
 PROFILES_USER = "profiles"
@@ -190,10 +189,10 @@ class ProfileEngine:
 
     # -- the session hook ------------------------------------------------------------------------
 
-    async def on_inform(self, device: Document, inform: Inform, bootstrap: bool) -> int:
+    async def on_inform(self, device: Document, inform: Inform, bootstrap: bool) -> int | None:
         """Queue what brings the device to its configuration, when an event of its profiles fired;
-        how many tasks the session may claim for it (``TaskMarks``): those queued, and the one a
-        read's re-plan is expected to queue."""
+        how many tasks the session may claim for it (None: a read's re-plan will queue more in this
+        session, their number unknown yet)."""
         events = inform_events(inform)
         on_demand = bool(device.get(REPROVISION))
         if on_demand:
@@ -233,11 +232,12 @@ class ProfileEngine:
         on_demand: bool,
         stored_state: Mapping[str, Any] | None = None,
         failed_before: bool = False,
-    ) -> int:
-        """Evaluate, and queue the plan's tasks (one insert) with the state that names them and the
-        device's task mark in one device write; a device in sync whose stored state already says so
-        costs no write. ``stored_state``: the state as stored (``state`` without what a BOOTSTRAP
-        forgets); ``failed_before``: a re-plan after a read of this application failed."""
+    ) -> int | None:
+        """Evaluate, and queue the plan's tasks (one insert), then the state that names them (one
+        device write); a device in sync whose stored state already says so costs no write; how many
+        tasks were queued (None: a read's re-plan queues more). ``stored_state``: the state as stored
+        (``state`` without what a BOOTSTRAP forgets); ``failed_before``: a re-plan after a read of
+        this application failed."""
         device_id = str(device["_id"])
         read_tables = frozenset(state.pop("read_tables", None) or [])
         evaluation = await self.evaluate({**device, STATE: state}, bootstrap=bootstrap, read_tables=read_tables)
@@ -271,9 +271,8 @@ class ProfileEngine:
             # What the outcome needs when every task succeeds, kept on the last one: then it is
             # recorded with no read of the device (``_concluded_unread``; ``TaskRecord``).
             tasks[-1]["configuration_outcome"] = {"profiles": list(config.profiles), "secrets": secrets}
-        # One insert for the plan, and its task mark moves in the state's own device write below
-        # (a task is stored before its mark moves): 2 commands, not 2 per task and one more.
-        await self.queue.repository.insert_all(tasks, mark_devices=False)
+        # One insert for the plan (its tasks are stored before the state that names them).
+        await self.queue.repository.insert_all(tasks)
         invalid = [{"name": n, "reason": why} for n, why in steps.invalid]
         fields = {
             **base,
@@ -285,7 +284,7 @@ class ProfileEngine:
             "invalid": invalid,
             "started_at": now,
         }
-        await self._save(device_id, fields, clear_request=True, queued=len(tasks))
+        await self._save(device_id, fields, clear_request=True)
         log.info(
             "profiles %s: %d change(s), %d object(s) to add, %d to delete -> %d task(s) [%s]",
             device_id,
@@ -295,10 +294,9 @@ class ProfileEngine:
             len(tasks),
             config.key,
         )
-        # A read's re-plan queues its tasks in this session, commonly one SetParameterValues:
-        # counted now, the session claims it without reading the device's task mark again (a
-        # miscount only costs that read, ``CwmpService._react``).
-        return len(tasks) + (1 if steps.replan else 0)
+        # A read's re-plan queues its tasks in this session (one SetParameterValues, AddObject and
+        # DeleteObject for the rest): the session claims until the queue is empty.
+        return None if steps.replan else len(tasks)
 
     def _still_refused(self, state: Mapping[str, Any], result: Drift) -> list[Document]:
         """Refusals still relevant: those whose desired value is unchanged."""
@@ -328,10 +326,12 @@ class ProfileEngine:
                 for setting in request.values:
                     if is_secret(setting.name, setting.value):
                         secrets.add(self.digest(setting.name, setting.value))
-            elif isinstance(request, AddObjectTask) and any(
-                is_secret(request.object + s.name, s.value) for s in request.values or []
-            ):
-                return None
+            elif isinstance(request, AddObjectTask):
+                if any(is_secret(request.object + s.name, s.value) for s in request.values or []):
+                    return None
+                secrets |= {
+                    self.digest(s.name, s.value) for s in request.other_values or [] if is_secret(s.name, s.value)
+                }
         return sorted(secrets)
 
     def _task(self, device_id: str, request: Any, key: str) -> TaskRecord:
@@ -346,12 +346,10 @@ class ProfileEngine:
             with contextlib.suppress(TaskError):  # already dispatched or final: its outcome arrives by itself
                 await self.queue.cancel(task_id, why)
 
-    async def _save(self, device_id: str, state: Document, clear_request: bool = False, queued: int = 0) -> None:
-        """The device's configuration state (group-committed with other sessions' device writes);
-        ``queued``: tasks just stored for it, whose mark moves in the same write."""
+    async def _save(self, device_id: str, state: Document, clear_request: bool = False) -> None:
+        """The device's configuration state (group-committed with other sessions' device writes)."""
         unset = [REPROVISION] if clear_request else []
-        increments = {TASKS_MARK: queued} if queued else None
-        await self.devices.update_if(device_id, {}, {STATE: state}, unset, wait_only=True, increments=increments)
+        await self.devices.update_if(device_id, {}, {STATE: state}, unset, wait_only=True)
 
     # -- outcomes ------------------------------------------------------------------------------
 
@@ -396,10 +394,11 @@ class ProfileEngine:
         secrets = set(state.get("secrets") or [])
         from tasks.secret_values import is_secret
 
-        for setting in params.get("values") or []:
-            name = base + str(setting.get("name"))
-            if is_secret(name, setting.get("value")):
-                secrets.add(self.digest(name, setting.get("value")))
+        named = [(base + str(s.get("name")), s.get("value")) for s in params.get("values") or []]
+        named += [(str(s.get("name")), s.get("value")) for s in params.get("other_values") or []]  # full names
+        for name, value in named:
+            if is_secret(name, value):
+                secrets.add(self.digest(name, value))
         state["secrets"] = sorted(secrets)
 
     def _learn_failure(self, state: Document, task: TaskRecord) -> None:
@@ -416,6 +415,7 @@ class ProfileEngine:
         }
         params = task_params.unseal(task.get("params") or {}, self.box)
         values = {str(s.get("name")): s.get("value") for s in params.get("values") or []}
+        values |= {str(s.get("name")): s.get("value") for s in params.get("other_values") or []}  # add_object's
         refused = list(state.get("refused") or [])
         if task["kind"] == "get_parameter_names" and fault.get("code") == INVALID_NAME:
             # The device has no such table (a VoIP profile on an ONT without voice): remembered,

@@ -7,7 +7,9 @@
 - every plain difference in **one** SetParameterValues (TR-069 A.3.2.1 applies it all or nothing,
   and the fault names each refused parameter, so a refusal costs one exchange, not a loop);
 - each missing instance: AddObject, then one SetParameterValues of its values (its number is
-  known only from the AddObject answer);
+  known only from the AddObject answer); the first one's carries the plain differences too
+  (``other_values``), so a device that lacks an instance costs AddObject and one SetParameterValues,
+  not a SetParameterValues more (still sent alone if the device refuses the AddObject);
 - watched parameters: one SetParameterAttributes (TR-069 A.3.2.4 notification) when they changed.
 """
 
@@ -58,11 +60,13 @@ def plan(drift: Drift) -> Plan:
         return Plan(list(reads), True, invalid)
     requests: list[TaskRequest] = [DeleteObjectTask(kind="delete_object", object=path) for path in drift.deletes]
     settings = [s for s in (_change_setting(c, invalid) for c in drift.changes) if s is not None]
-    if settings:
+    if settings and not drift.adds:
         requests.append(SetParameterValuesTask(kind="set_parameter_values", values=settings))
     for table, values in drift.adds:
         added = [s for s in (_setting(n, d, wire_type(d, None), invalid) for n, d in values.items()) if s]
-        requests.append(AddObjectTask(kind="add_object", object=table, values=added or None))
+        # The plain values ride on the first AddObject: set with its instance's values, one exchange.
+        other, settings = settings or None, []
+        requests.append(AddObjectTask(kind="add_object", object=table, values=added or None, other_values=other))
     if drift.watch:
         attributes = [AttributeSetting(name=w.name, notification=w.notification) for w in drift.watch]
         requests.append(SetParameterAttributesTask(kind="set_parameter_attributes", attributes=attributes))

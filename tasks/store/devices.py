@@ -232,10 +232,8 @@ class DeviceRepository:
         state: Mapping[str, Any],
         now: datetime,
         without_own_credentials: bool = False,
-        marks: Mapping[str, int] | None = None,
     ) -> StoredInform:
-        """Upsert identity and session-time state in one findAndModify (``marks``: counters to
-        increment in the same write, the task marks of a task queued with this Inform).
+        """Upsert identity and session-time state in one findAndModify.
 
         The filter names the identity fields too: a device whose DeviceId maps to the id of another
         device (``A-B`` + ``C9`` and ``A`` + ``B-C9``) makes the upsert insert a second ``_id`` and
@@ -255,18 +253,10 @@ class DeviceRepository:
             "first_inform": now,
             "tags": [],
             **computed.fields,
-            # A new device has no task yet (TaskMarks; tasks are queued for stored devices only).
-            "tasks_mark": 0,
-            "tasks_drained": 0,
-            "proof_mark": 0,
-            "proof_drained": 0,
             "health_due": due_slice(now),  # a new device gets its first health read at once
         }
-        on_insert = {name: value for name, value in on_insert.items() if name not in (marks or {})}
         state = with_due_slice(state)
         update: Document = {"$set": {**identity, **state, "last_inform": now}, "$setOnInsert": on_insert}
-        if marks:
-            update["$inc"] = dict(marks)
         key = {field: identity[field] for field in IDENTITY_FIELDS if field in identity}
         guard: Document = {"cpe_username": {"$exists": False}} if without_own_credentials else {}
         try:
@@ -358,19 +348,11 @@ class DeviceRepository:
         result = await self._devices.update_one({"_id": device_id}, {"$set": dict(fields)})
         return result.matched_count == 1
 
-    async def set_fields_many(
-        self, changes: list[tuple[str, Mapping[str, Any]]], increments: Mapping[str, Mapping[str, int]] | None = None
-    ) -> None:
+    async def set_fields_many(self, changes: list[tuple[str, Mapping[str, Any]]]) -> None:
         """``set_fields`` for many devices in capped unordered commands (a job's bookkeeping: not for
-        searchable facts, whose search tokens ``set_fields`` keeps); ``increments``: counters to move
-        in the same write, by device id (a task mark)."""
+        searchable facts, whose search tokens ``set_fields`` keeps)."""
         assert not any(name in search.FACTS for _, fields in changes for name in fields)
-        updates = []
-        for device_id, fields in changes:
-            update: dict[str, Any] = {"$set": with_due_slice(fields)}
-            if increments and device_id in increments:
-                update["$inc"] = dict(increments[device_id])
-            updates.append(Update({"_id": device_id}, update))
+        updates = [Update({"_id": device_id}, {"$set": with_due_slice(fields)}) for device_id, fields in changes]
         await flush_updates(self._devices, updates)
 
     async def update_if(
@@ -381,19 +363,15 @@ class DeviceRepository:
         unset: list[str],
         *,
         wait_only: bool = False,
-        increments: Mapping[str, int] | None = None,
     ) -> bool:
         """Set ``fields`` and drop ``unset`` in one write, only while the device matches ``condition``.
 
         ``wait_only``: the caller needs no answer but "stored" (it returns True then), so the write
-        goes with other sessions' writes (``group_commit.py``). ``increments``: counters moved in the
-        same write (a task mark).
+        goes with other sessions' writes (``group_commit.py``).
         """
         update: Document = {"$set": with_due_slice(fields)}
         if unset:
             update["$unset"] = dict.fromkeys(unset, "")
-        if increments:
-            update["$inc"] = dict(increments)
         if wait_only:
             await self._writer.write(Update({**condition, "_id": device_id}, update))
             return True

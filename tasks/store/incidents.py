@@ -19,6 +19,7 @@ earlier writes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from collections.abc import Mapping
@@ -26,15 +27,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
-from pymongo.errors import DuplicateKeyError
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from tasks.store.db import Database, Document, ensure_indexes
 
 INDEXES = [
     IndexModel([("status", ASCENDING), ("_id", DESCENDING)]),
-    IndexModel([("members", ASCENDING)]),
     IndexModel([("key", ASCENDING), ("resolved_at", DESCENDING)]),
 ]
+# An incident's devices by member (the device page). MongoDB indexes each element of the array;
+# FerretDB 1.24 builds one PostgreSQL btree key over the whole array, and past about 2.7 kB (a few
+# hundred device ids) every write of the incident fails ("index row size exceeds btree version 4
+# maximum 2704", SQLSTATE 54000): an outage of 400 ONTs could not be opened or grown. Its `@>`
+# filter does not use that btree anyway, so on FerretDB there is none and the lookup reads the
+# incidents (a few; resolved ones are pruned).
+MEMBERS_INDEX = IndexModel([("members", ASCENDING)], name="members_1")
 ID_ATTEMPTS = 20
 # An opener writes its incident milliseconds after taking the key: a lock this old with no open
 # incident of its key was left by an opener that died (or failed to write).
@@ -51,6 +59,11 @@ class IncidentRepository:
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._incidents, INDEXES)
+        if not await _on_ferretdb(self._incidents):
+            await ensure_indexes(self._incidents, [MEMBERS_INDEX])
+            return
+        with contextlib.suppress(OperationFailure):  # created by an earlier version; absent: nothing to do
+            await self._incidents.drop_index(MEMBERS_INDEX.document["name"])
 
     async def open(self, incident: Mapping[str, Any], now: datetime | None = None) -> int | None:
         """Store a new open incident; None when its key already has one open (or being opened).
@@ -189,3 +202,8 @@ class IncidentRepository:
         # A list, not a mapping: group values (versions, subnets) contain dots.
         groups = [{"value": value, "share": share} for value, share in sorted(shares.items())]
         await self._baselines.replace_one({"_id": dimension}, {"groups": groups, "updated_at": now}, upsert=True)
+
+
+async def _on_ferretdb(collection: AsyncCollection[Any]) -> bool:
+    info = await collection.database.client.admin.command("buildInfo")
+    return "ferretdbVersion" in info

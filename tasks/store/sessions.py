@@ -34,7 +34,7 @@ from tasks.store.db import Database, Document, ensure_indexes
 from tasks.store.group_commit import Delete, Insert
 from tasks.store.locks import SessionLockRepository
 
-LIVE_ONLY = ("snapshot", "resumable", "lease_until", "claims_left", "drain", "sent_task")  # a running session's
+LIVE_ONLY = ("snapshot", "resumable", "lease_until", "claims_left", "sent_task")  # a running session's state
 MAX_RPCS_PER_SESSION = 500  # bounded document; later exchanges are counted, not listed
 INDEXES = [
     IndexModel([("device_id", ASCENDING), ("started_at", DESCENDING)]),

@@ -7,7 +7,6 @@ task moves ``queued -> dispatched`` exactly once whoever races for it (STYLE: cl
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,36 +35,19 @@ INDEXES = [
     IndexModel([("created_by", ASCENDING), ("status", ASCENDING)]),
 ]
 OPEN = [TaskStatus.QUEUED.value, TaskStatus.DISPATCHED.value]
-# Marks on the device document that tell its next Inform whether the session must look for tasks
-# (``TaskMarks``): each task queued (created or re-queued) adds one to ``tasks_mark``, each task that
-# detaches from a session to wait for a later Inform adds one to ``proof_mark``. A session that
-# found nothing left stores the marks it read as ``tasks_drained`` / ``proof_drained``.
-TASKS_MARK, TASKS_DRAINED = "tasks_mark", "tasks_drained"
-PROOF_MARK, PROOF_DRAINED = "proof_mark", "proof_drained"
 
 
 @dataclass(frozen=True)
-class TaskMarks:
-    """What the device document (read by the Inform's upsert) says about the device's tasks.
+class OpenTasks:
+    """A device's open tasks that no session holds, as its session reads them at the Inform.
 
-    ``queued`` is an upper bound of the tasks that may be queued (tasks queued since a session last
-    found none; None: unknown, a device stored before the marks); ``proof`` whether some task may
-    wait for this Inform's proof. A task is always stored before its mark moves, so a session that
-    reads a mark sees every task it counts.
+    Read from the tasks themselves, never from a counter on the device document: on FerretDB 1.24
+    every device update is "read the document, write it whole by ``_id``", so any concurrent
+    device write could put back an old counter and hide a task until it expires.
     """
 
-    tasks: int
-    proof: int
-    queued: int | None
-    proof_pending: bool
-
-    @classmethod
-    def of(cls, device: Mapping[str, Any]) -> TaskMarks:
-        tasks, proof = int(device.get(TASKS_MARK, 0)), int(device.get(PROOF_MARK, 0))
-        drained = device.get(TASKS_DRAINED)
-        queued = None if drained is None else max(tasks - int(drained), 0)
-        proof_drained = device.get(PROOF_DRAINED)
-        return cls(tasks, proof, queued, proof_drained is None or int(proof_drained) != proof)
+    queued: list[TaskRecord]  # oldest first: the order the session claims them in
+    awaiting_proof: list[TaskRecord]  # detached, waiting for an Inform (oldest dispatch first)
 
 
 def by_id(task_id: str, device_id: str | None) -> Document:
@@ -86,9 +68,6 @@ class TaskRepository:
         # _id makes "sent at most once" hold even where findAndModify is not atomic (FerretDB 1.24
         # reads, then writes by _id), and it is the record of every send.
         self._sends = database.collection("task_sends")
-        # The device's task marks (``TaskMarks``), moved after the task itself is written.
-        self._devices = database.writer("devices")
-        self._device_marks = database.collection("devices")
         self._writer = database.writer("tasks")
         self._send_writer = database.writer("task_sends")
 
@@ -120,57 +99,31 @@ class TaskRepository:
             return False
         return True
 
-    async def insert(self, task: TaskRecord, *, marked: bool = False) -> None:
-        """Store a queued task, then move its device's ``tasks_mark`` (``marked``: the caller
-        moved it already, in the Inform's device upsert)."""
+    async def insert(self, task: TaskRecord) -> None:
+        """Store a queued task (group-committed)."""
         await self._writer.write(Insert(task))
-        if not marked:
-            await self._mark(task["device_id"], TASKS_MARK)
 
-    async def _mark(self, device_id: str, mark: str) -> None:
-        await self._devices.write(Update({"_id": device_id}, {"$inc": {mark: 1}}))
-
-    async def drained(self, device_id: str, marks: Mapping[str, int]) -> None:
-        """A session ended with nothing left: its device's next Inform skips the task queries while
-        the marks stay as the session read them (``PROOF_DRAINED``; ``TASKS_DRAINED``: see
-        :meth:`drain_tasks`)."""
-        if marks:
-            await self._devices.write(Update({"_id": device_id}, {"$set": dict(marks)}))
-
-    async def drain_tasks(self, device_id: str, mark: int) -> bool:
-        """Store ``mark`` as the device's ``tasks_drained`` if ``tasks_mark`` is still ``mark``; False
-        when it moved (a task was queued meanwhile). Group-committed, the condition told by the
-        upsert colliding (``group_commit.py``)."""
-        current: Any = mark if mark else {"$in": [0, None]}  # a device stored before the marks has none
-        try:
-            await self._devices.write(
-                Update({"_id": device_id, TASKS_MARK: current}, {"$set": {TASKS_DRAINED: mark}}, upsert=True)
-            )
-        except DuplicateKeyError:
-            return False
-        return True
-
-    async def task_mark(self, device_id: str) -> int:
-        """The device's ``tasks_mark`` as stored now (read after it moved during a session)."""
-        device = await self._device_marks.find_one({"_id": device_id}, {TASKS_MARK: 1})
-        return int((device or {}).get(TASKS_MARK, 0))
-
-    async def detach(self, task_id: str, session_id: str | None, fields: Mapping[str, Any], device_id: str) -> bool:
-        """A dispatched task leaves its session to wait for a later Inform (``session_id`` None in
-        ``fields``): its device's ``proof_mark`` moves, so that Inform looks for it."""
-        moved = await self.update_dispatched(task_id, session_id, fields, device_id)
-        if moved:
-            await self._mark(device_id, PROOF_MARK)
-        return moved
-
-    async def insert_all(self, tasks: list[TaskRecord], mark_devices: bool = True) -> None:
-        """Store queued tasks in capped unordered commands, then move each device's ``tasks_mark``
-        (group-committed), unless the caller moves it in its own write to the devices right after
-        (``mark_devices=False``: the health poll's bookkeeping)."""
+    async def insert_all(self, tasks: list[TaskRecord]) -> None:
+        """Store queued tasks in capped unordered commands (a job queueing many, a profile's plan)."""
         if tasks:
             await bulk_write(self._documents, [Insert(task) for task in tasks])
-            if mark_devices:
-                await asyncio.gather(*(self._mark(task["device_id"], TASKS_MARK) for task in tasks))
+
+    async def open_for_device(self, device_id: str) -> OpenTasks:
+        """The device's queued tasks and those waiting for its next Inform, in one query.
+
+        Its only pushed-down condition on FerretDB 1.24 is the top-level ``device_id`` equality (the
+        GIN companion of the ``device_id`` indexes serves it; ``$in`` and null are filtered by
+        FerretDB), so PostgreSQL reads every task the device has; MongoDB answers from the
+        (device_id, status, ...) index. A task held by a session (``session_id`` set) is not this
+        session's to claim or settle.
+        """
+        cursor = self._tasks.find({"device_id": device_id, "status": {"$in": OPEN}, "session_id": None})
+        found = [task async for task in cursor]
+        queued = [task for task in found if task["status"] == TaskStatus.QUEUED.value]
+        waiting = [task for task in found if task["status"] == TaskStatus.DISPATCHED.value]
+        queued.sort(key=lambda task: (task["created_at"], task["_id"]))
+        waiting.sort(key=lambda task: (task.get("dispatched_at") or task["created_at"], task["_id"]))
+        return OpenTasks(queued, waiting)
 
     async def get(self, task_id: str, device_id: str | None = None) -> TaskRecord | None:
         return await self._tasks.find_one(by_id(task_id, device_id))
@@ -272,19 +225,10 @@ class TaskRepository:
                 "$unset": {"lease_until": "", "step": "", "state": ""},
             },
         )
-        if result.matched_count == 1 and device_id is not None:
-            await self._mark(device_id, TASKS_MARK)
         return result.matched_count == 1
 
     async def in_session(self, session_id: str) -> list[TaskRecord]:
         cursor = self._tasks.find({"session_id": session_id, "status": TaskStatus.DISPATCHED.value})
-        return [task async for task in cursor]
-
-    async def awaiting_proof(self, device_id: str) -> list[TaskRecord]:
-        """Dispatched tasks waiting for the device's next Inform (reboots, unconfirmed writes)."""
-        cursor = self._tasks.find(
-            {"device_id": device_id, "status": TaskStatus.DISPATCHED.value, "session_id": None}
-        ).sort("dispatched_at", ASCENDING)
         return [task async for task in cursor]
 
     async def by_command_key(self, device_id: str, command_key: str) -> TaskRecord | None:

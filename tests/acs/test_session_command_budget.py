@@ -182,26 +182,30 @@ async def test_commands_per_session_stay_within_budget(counted: Harness) -> None
     reconnecting = report("the same, a new connection per message", counted.counter.take())
 
     # Alone, every bulk command of the group-commit writer carries this session's write only. The
-    # device's task marks (TaskMarks) spare the task queries of a session with nothing queued, the
     # provisioning rides in the Inform's device write, and the message after the InformResponse
-    # uses the record the Inform created (9, 18 and 14 before).
+    # uses the record the Inform created (9, 18 and 14 before). Each session of a stored device
+    # reads its open tasks once (one find by device_id), which replaced the task marks on the device
+    # and their drained writes (FerretDB 1.24 could lose a mark: docs/performance.md): a periodic
+    # session with nothing queued costs that read, one that ran a task saves the drained write, a
+    # new device's BOOTSTRAP reads nothing. The session's own bookkeeping is the lease insert (with
+    # its live state), a step insert per RPC, the history insert and the deletes.
     assert periodic <= 5, periodic
     assert bootstrap <= 15, bootstrap
-    # 8 and 25 before the session's state moved into its lease and step inserts, 10 and 25 before a
-    # repeated Inform's values skipped the cache write (issue 10's targets, under concurrency: 4, 8).
-    assert periodic_tx <= 6, periodic_tx
-    assert bootstrap_tx <= 24, bootstrap_tx
+    # 9 and 23 before the session's state moved into its lease and step inserts (with the marks: 8
+    # and 25; 10 and 25 before a repeated Inform's values skipped the cache write).
+    assert periodic_tx <= 7, periodic_tx
+    assert bootstrap_tx <= 22, bootstrap_tx
     assert with_read <= 12, with_read
     # On new connections the second and third messages each read the session's state (its lease and
     # latest step, together), the third the sent task. The lease carries the Inform's state with
-    # cautious marks (a released task may wait, claims until the queue is empty, no drained mark to
-    # store): one resume query, one more claim that finds nothing, no device write of the drained mark.
-    assert reconnecting == with_read + 4 + 1 + 2 - 1, "four state reads, a task read, two task queries"
+    # cautious defaults (a released task may wait, claims until the queue is empty): one resume
+    # query and one more claim that finds nothing.
+    assert reconnecting == with_read + 4 + 1 + 2, "four state reads, a task read, two task queries"
 
 
 async def test_commands_per_session_under_concurrency_meet_the_targets(counted: Harness) -> None:
     """Issue 10's targets: <= 6 per BOOTSTRAP with provisioning, <= 3 per periodic session with
-    nothing queued, <= 5 with one queued read, ``FLEET`` devices' sessions at once."""
+    nothing queued (4 held here: see below), <= 5 with one queued read, ``FLEET`` devices' sessions at once."""
     barrier = asyncio.Barrier(FLEET)
 
     async def in_step(request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType) -> aiohttp.ClientResponse:
@@ -239,12 +243,17 @@ async def test_commands_per_session_under_concurrency_meet_the_targets(counted: 
     with_read = report("periodic sessions at once, one read each", counted.counter.take(), FLEET)
 
     assert bootstrap <= 6, bootstrap
-    assert periodic <= 3, periodic
+    # Issue 10's target is 3: the read of the device's open tasks, which no session can share
+    # (FerretDB 1.24 pushes no $in down), costs one more (2.2 with the task marks, which FerretDB
+    # could lose: docs/performance.md).
+    assert periodic <= 4, periodic
     assert with_read <= 5, with_read
-    # Issue 10's PostgreSQL budget (FerretDB 1.24's rule above). Periodic: about 2.7, the Inform's
-    # device findAndModify (2) and shares of the lease insert, the history insert and the one delete
-    # of the batch's leases (6.5 before the releases were merged, 4.8 before the session's state
-    # moved into its lease and steps). BOOTSTRAP: about 18, not yet the target of 8 (the provisioning
-    # task's claim, outcome and credentials' adoption are updates; docs/performance.md).
+    # Issue 10's PostgreSQL budget (FerretDB 1.24's rule above). Periodic: about 3.7, the Inform's
+    # device findAndModify (2), the read of the device's open tasks (1) and shares of the lease
+    # insert, the history insert and the one delete of the batch's leases (before the session's
+    # state moved into its lease and steps: 4.8; before the releases were merged: 6.5; both with the
+    # task marks, which spared the read). BOOTSTRAP: about 16, not the target of 8: the provisioning
+    # task's claim, outcome and credentials' adoption and the parameters writes are updates
+    # (docs/performance.md).
     assert periodic_tx <= 4, periodic_tx
-    assert bootstrap_tx <= 20, bootstrap_tx
+    assert bootstrap_tx <= 18, bootstrap_tx

@@ -55,6 +55,7 @@ class Bench:
     tasks: TaskRepository
     parameters: ParameterRepository
     clock: list[datetime]
+    db: AsyncDatabase[MongoDocument]
 
     async def add(self, **request: Any) -> str:
         task, created = await self.queue.create(DEVICE, REQUEST.validate_python(request), "test")
@@ -80,7 +81,7 @@ async def bench(mongo_db: AsyncDatabase[MongoDocument]) -> Bench:
     box, notifier = SecretBox(Fernet.generate_key()), TaskNotifier()
     queue = TaskQueue(tasks, box, notifier, now, default_expiry=3600)
     dispatcher = Dispatcher(tasks, parameters, box, notifier, now, max_attempts=2)
-    return Bench(queue, dispatcher, tasks, parameters, clock)
+    return Bench(queue, dispatcher, tasks, parameters, clock, mongo_db)
 
 
 def _inform(*events: tuple[str, str]) -> Inform:
@@ -262,3 +263,28 @@ async def test_every_stored_task_is_a_task_record(bench: Bench, mongo_db: AsyncD
     for task in stored:
         assert set(task) <= declared, set(task) - declared
         assert required <= set(task), required - set(task)
+
+
+async def test_a_devices_open_tasks_are_its_queued_ones_and_those_waiting_for_an_inform(bench: Bench) -> None:
+    """What a session reads at its Inform (``TaskRepository.open_for_device``): queued tasks oldest
+    first, and dispatched ones no session holds (waiting for proof); neither a task held by a
+    session, nor a final one, nor another device's."""
+    older = await bench.add(kind="get_parameter_values", names=[ROOT + "DeviceInfo."])
+    bench.clock[0] += timedelta(seconds=1)
+    held = await bench.add(kind="reboot")
+    bench.clock[0] += timedelta(seconds=1)
+    waiting = await bench.add(kind="set_parameter_values", values=[{"name": ROOT + "X", "value": "1"}])
+    bench.clock[0] += timedelta(seconds=1)
+    newer = await bench.add(kind="get_parameter_values", names=[ROOT + "ManagementServer."])
+    cancelled = await bench.add(kind="get_parameter_values", names=[ROOT + "LANDevice."])
+    await bench.queue.cancel(cancelled, "test")
+    db = bench.db
+    await db.tasks.update_one({"_id": held}, {"$set": {"status": "dispatched", "session_id": "S1"}})
+    await db.tasks.update_one({"_id": waiting}, {"$set": {"status": "dispatched", "session_id": None,
+                                                          "dispatched_at": T0, "phase": "unconfirmed"}})
+    await db.tasks.insert_one({**(await bench.status(newer)), "_id": "other", "device_id": "another device"})
+
+    found = await bench.tasks.open_for_device(DEVICE)
+    assert [task["_id"] for task in found.queued] == [older, newer]
+    assert [task["_id"] for task in found.awaiting_proof] == [waiting]
+    assert await bench.tasks.open_for_device("a device with no task") == type(found)([], [])

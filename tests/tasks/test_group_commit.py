@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from tasks.store.db import Database
 from tasks.store.group_commit import Delete, GroupWriter, Insert, Update
-from tasks.store.tasks import TaskMarks
 from tests.support.mongo import MongoDocument
 
 
@@ -76,19 +74,3 @@ async def test_a_statement_the_server_refuses_fails_alone(mongo_db: AsyncDatabas
     )
     assert results[0] is None and isinstance(results[1], OperationFailure) and results[2] is None
     assert {doc["_id"]: doc["v"] async for doc in mongo_db.counters.find({})} == {"n": 2, "s": "text", "m": 5}
-
-
-@pytest.mark.parametrize(
-    ("device", "queued", "proof_pending"),
-    [
-        ({}, None, True),  # stored before the marks: look at everything once
-        ({"tasks_mark": 0, "tasks_drained": 0, "proof_mark": 0, "proof_drained": 0}, 0, False),
-        ({"tasks_mark": 3, "tasks_drained": 1, "proof_mark": 2, "proof_drained": 2}, 2, False),
-        ({"tasks_mark": 1, "tasks_drained": 1, "proof_mark": 1, "proof_drained": 0}, 0, True),
-    ],
-)
-def test_the_task_marks_say_what_a_session_must_look_for(
-    device: dict[str, int], queued: int | None, proof_pending: bool
-) -> None:
-    marks = TaskMarks.of(device)
-    assert (marks.queued, marks.proof_pending) == (queued, proof_pending)

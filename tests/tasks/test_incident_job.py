@@ -277,3 +277,20 @@ async def test_a_problem_resolved_by_hand_that_is_over_stays_resolved(mongo_db: 
     clock[0] = NOW + timedelta(seconds=30)
     assert (await detector.run())["opened"] == 0
     assert await mongo_db["incidents"].count_documents({"status": "open"}) == 0
+
+
+async def test_an_incident_of_thousands_of_members_is_stored_and_found_by_member(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    """An outage of a whole OLT: FerretDB 1.24 indexed ``members`` as one PostgreSQL btree key over
+    the array, and an incident of 400 ONTs could no longer be opened or grown (SQLSTATE 54000)."""
+    incidents = _repository(mongo_db)
+    await incidents.ensure_indexes()
+    await incidents.ensure_indexes()  # a restart: nothing to create or drop twice
+    members = [f"00259E-HG8245H-4857544{n:05d}{(n * 7919) % 100000:05d}" for n in range(3000)]
+    number = await incidents.open({**_incident(), "members": members[:300]}, NOW)
+    assert number is not None
+    assert await incidents.update(number, {"members": members, "member_count": len(members)})
+    assert [i["_id"] for i in await incidents.for_device(members[-1])] == [number]
+    assert [i["_id"] for i in await incidents.page("open", None, members[2999], None, 10)] == [number]
+    assert await incidents.for_device("00259E-HG8245H-NOTAMEMBER") == []

@@ -207,11 +207,12 @@ def test_objects_unknown_are_read_first_then_planned_to_exactly_n() -> None:
     alone = plan(drift(with_values, {}, Memory(), digest))
     assert alone.replan and [r.kind for r in alone.requests] == ["get_parameter_names"]
     after = plan(drift(with_values, {}, Memory(), digest, frozenset({table})))
-    assert not after.replan and [r.kind for r in after.requests] == [
-        "set_parameter_values",
-        "add_object",
-        "add_object",
-    ]
+    # The plain value rides on the first AddObject: set with its instance's values in one
+    # SetParameterValues once the instance number is known (an exchange fewer).
+    assert not after.replan and [r.kind for r in after.requests] == ["add_object", "add_object"]
+    first, second = after.requests
+    assert isinstance(first, AddObjectTask) and isinstance(second, AddObjectTask)
+    assert [v.name for v in first.other_values or []] == ["Device.WiFi.SSID.1.SSID"] and second.other_values is None
     empty = drift(config, {}, Memory(), digest, frozenset({table}))  # read, and no instance listed
     assert [r.kind for r in plan(empty).requests] == ["add_object", "add_object"]
     missing = Memory(refused=frozenset({table_digest(table, digest)}))  # the device has no such table

@@ -128,6 +128,53 @@ def test_add_object_with_values_sets_them_on_the_new_instance_in_a_second_step()
     assert done.next is Next.DONE and done.result == {"instance_number": 3, "object": ROOT + "X.3.", "set_status": 0}
 
 
+def test_add_object_sets_its_other_values_with_the_instances_in_one_set_parameter_values() -> None:
+    add = task(
+        "add_object",
+        object=ROOT + "X.",
+        values=[{"name": "Port", "value": 80, "type": "xsd:unsignedInt"}],
+        other_values=[{"name": ROOT + "A", "value": "a"}],
+    )
+    created = apply_response(add, {}, build_request(add, {}, {}), AddObjectResponse(instance_number=2, status=0))
+    assert created.next is Next.STEP
+    second = build_request(add, created.state, {ROOT + "A": "xsd:string"})
+    assert isinstance(second, SetParameterValues) and second.parameter_key == KEY
+    assert [(p.name, p.value, p.type) for p in second.parameters] == [
+        (ROOT + "X.2.Port", "80", "xsd:unsignedInt"),
+        (ROOT + "A", "a", "xsd:string"),
+    ]
+    done = apply_response(add, created.state, second, SetParameterValuesResponse(status=0))
+    assert done.next is Next.DONE and done.cache.values == [
+        (ROOT + "X.2.Port", "80", "xsd:unsignedInt"),
+        (ROOT + "A", "a", "xsd:string"),
+    ]
+    no_own = task("add_object", object=ROOT + "X.", other_values=[{"name": ROOT + "A", "value": "a"}])
+    alone = apply_response(no_own, {}, build_request(no_own, {}, {}), AddObjectResponse(instance_number=1, status=0))
+    assert alone.next is Next.STEP
+    assert [p.name for p in build_request(no_own, alone.state, {}).parameters] == [ROOT + "A"]  # type: ignore[attr-defined]
+
+
+def test_a_refused_add_object_still_sets_its_other_values_and_fails_with_its_fault() -> None:
+    add = task(
+        "add_object",
+        object=ROOT + "X.",
+        values=[{"name": "Port", "value": 80}],
+        other_values=[{"name": ROOT + "A", "value": "a"}],
+    )
+    refused = apply_fault(add, {}, Fault(fault_code=9004, fault_string="Resources exceeded"))
+    assert refused.next is Next.STEP
+    alone = build_request(add, refused.state, {})
+    assert isinstance(alone, SetParameterValues)
+    assert [p.name for p in alone.parameters] == [ROOT + "A"]  # the instance's values need the instance
+    ended = apply_response(add, refused.state, alone, SetParameterValuesResponse(status=0))
+    assert ended.next is Next.FAILED and ended.fault is not None and ended.fault["code"] == 9004
+    assert ended.cache.values == [(ROOT + "A", "a", "xsd:string")]
+    plain = task("add_object", object=ROOT + "X.")
+    assert apply_fault(plain, {}, Fault(fault_code=9004, fault_string="Resources exceeded")).next is Next.FAILED
+    again = apply_fault(add, refused.state, Fault(fault_code=9003, fault_string="Invalid arguments"))
+    assert again.next is Next.FAILED and again.fault is not None and again.fault["code"] == 9003
+
+
 def test_a_set_values_fault_keeps_the_per_parameter_detail() -> None:
     spv = task("set_parameter_values", values=[{"name": ROOT + "A", "value": "x"}])
     fault = Fault(

@@ -53,6 +53,21 @@ def test_task_params_sealed_opened_and_shown() -> None:
     assert params.redact_result(result) == {"values": [{"name": "A.PreSharedKey", "value": "***"}]}
 
 
+def test_an_add_objects_other_values_are_sealed_like_its_own() -> None:
+    """A profile's plain values ride on its AddObject task (``other_values``): a PPPoE password
+    among them is sealed at rest and hidden from the API as the instance's own values are."""
+    box = SecretBox(Fernet.generate_key())
+    request = {
+        "object": "A.PortMapping.",
+        "values": [{"name": "ExternalPort", "value": 8080}],
+        "other_values": [{"name": "A.Password", "value": "ppp-pw"}, {"name": "A.Username", "value": "u"}],
+    }
+    sealed = params.seal(request, box)
+    assert "ppp-pw" not in repr(sealed) and sealed["other_values"][1]["value"] == "u"
+    assert params.unseal(sealed, box) == request
+    assert params.redact(sealed, box)["other_values"][0] == {"name": "A.Password", "value": "***"}
+
+
 def test_sealing_opening_and_showing_never_change_what_they_were_given() -> None:
     box = SecretBox(Fernet.generate_key())
     request = {
