@@ -1,8 +1,10 @@
 """One CWMP HTTP request in, one reply out: the I/O around the pure ``cwmp.session`` machine.
 
-Session state lives in the ``sessions`` collection between requests (the CPE may open a new TCP
-connection, landing on another worker or host); the device lease in ``session_locks`` keeps one
-session per device. This module never renders HTTP itself: it returns a :class:`Reply`.
+Between requests a running session's state lives in the database (the CPE may open a new TCP
+connection, landing on another worker or host): in the device's lease in ``session_locks`` (which
+also keeps one session per device) as the Inform left it, then in one step insert per save; its
+history record is inserted in ``sessions`` when it ends (``tasks/store/sessions.py``). This module
+never renders HTTP itself: it returns a :class:`Reply`.
 """
 
 from __future__ import annotations
