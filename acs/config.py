@@ -192,7 +192,8 @@ class Settings(BaseModel):
     incident_baseline_alpha: float = Field(default=0.05, gt=0, le=1, description="Weight of each run in baselines")
     incident_census_interval: float = Field(
         default=300.0, gt=0, le=86400,
-        description="Group sizes are counted over the whole fleet this often (s); groups near a decision every run",
+        description="A new count of the fleet's group sizes begins this often at most (s), read a slice per run; "
+        "groups near a decision are counted exactly every run",
     )
     campaign_check_interval: float = Field(
         default=10.0, gt=0, le=3600, description="Campaigns move on (stop rules checked) this often (s)"

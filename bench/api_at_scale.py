@@ -32,6 +32,7 @@ import random
 import re
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
 from cwmp.device_id import make_device_id
+from tasks.incidents.grouping import OFFLINE, Candidate
+from tasks.incidents.job import new_incident
 from tasks.search import search_fields
+from tasks.store.db import Database
+from tasks.store.incidents import IncidentRepository
 from tasks.store.parameters import TYPE, UPDATED, VALUE, field_path
 
 # duration: the bound on the insert (200,000 devices must be written whole)
@@ -118,19 +123,29 @@ async def insert_devices(db_uri: str, devices: int, budget: float) -> dict[str, 
         sample = [make_device_id(*PRODUCTS[i % len(PRODUCTS)][:2], serial(i))
                   for i in random.Random(2).sample(range(written), min(PARAMETER_SAMPLE, written))]
         await database["parameters"].insert_many([parameters_document(d, now) for d in sample], ordered=False)
-        members = sorted(make_device_id(*PRODUCTS[i % len(PRODUCTS)][:2], serial(i))
-                         for i in random.Random(4).sample(range(written), min(INCIDENT_MEMBERS, written)))
-        await database["incidents"].insert_one({
-            "_id": 1, "status": "open", "key": "olt:BENCH", "dimension": "olt", "value": "BENCH",
-            "problem": "offline", "members": members, "opened_at": now, "updated_at": now})
+        incident = await open_incident(Database(client=client, db=database), written, now)
     finally:
         await client.close()
     return {"written": written, "requested": devices, "seconds": round(device_seconds, 1),
             "per_second": round(written / max(device_seconds, 1e-9)), "with_parameters": len(sample),
-            "_sample": sample}
+            "_sample": sample, "_incident": incident}
 
 
-def queries(written: int, with_parameters: list[str], samples: int) -> dict[str, list[str]]:
+async def open_incident(database: Database, written: int, now: datetime) -> int:
+    """One open incident over offline devices, stored as the incident job opens one (the console's
+    device page and the job itself read what it writes: an incident of another shape answered the
+    device page of its members with a 500 and failed every run of the job)."""
+    offline = [i for i in range(written) if i % 100 == 7]  # device_document's offline devices
+    members = {make_device_id(*PRODUCTS[i % len(PRODUCTS)][:2], serial(i))
+               for i in random.Random(4).sample(offline, min(INCIDENT_MEMBERS, len(offline)))}
+    candidate = Candidate("olt", "BENCH", len(members), members, 0.0, Counter({OFFLINE: len(members)}))
+    number = await IncidentRepository(database).open(new_incident(candidate, now), now)
+    if number is None:
+        raise RuntimeError("the benchmark's incident could not be opened (olt:BENCH is open already)")
+    return number
+
+
+def queries(written: int, with_parameters: list[str], samples: int, incident: int) -> dict[str, list[str]]:
     rng = random.Random(3)
     indexes = [rng.randrange(written) for _ in range(samples)]
     ids = [make_device_id(*PRODUCTS[i % len(PRODUCTS)][:2], serial(i)) for i in indexes]
@@ -150,7 +165,7 @@ def queries(written: int, with_parameters: list[str], samples: int) -> dict[str,
         "filter online=false": [f"{devices}online=false" for _ in indexes],
         "no filter": [devices.rstrip("&") for _ in indexes],
         "console: q serial, last 6": [f"/?q={serial(i)[-6:]}" for i in indexes],
-        "console: open incident": ["/?incident=1" for _ in indexes],
+        "console: open incident": [f"/?incident={incident}" for _ in indexes],
         "device page": [f"/api/v1/devices/{quote(d, safe='')}" for d in ids],
         "parameters": [f"/api/v1/devices/{quote(d, safe='')}/parameters"
                        for d in rng.choices(with_parameters, k=samples)],
@@ -265,7 +280,7 @@ async def run(args: argparse.Namespace) -> int:
             token = await common.create_token(server, role="viewer")
             cookies = await console_login(server)
             inserted = await insert_devices(server.db_uri, devices, args.insert_seconds or budget)
-            plan = queries(inserted["written"], inserted.pop("_sample"), samples)
+            plan = queries(inserted["written"], inserted.pop("_sample"), samples, inserted.pop("_incident"))
             sampler = common.Sampler({"server": server.pid}).start()
             acs = await measure(server.api_url, token, cookies, plan, args.query_seconds)
             usage = await sampler.stop()

@@ -39,6 +39,7 @@ from tasks.incidents.job import FACT_FIELDS, IncidentDetector
 from tasks.store.db import Database, connect
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
+from tasks.store.incident_census import IncidentCensusRepository
 from tasks.store.incidents import IncidentRepository
 
 SIZES = common.Sizes(devices=200_000, quick_devices=3000, duration=600.0, quick_duration=60.0)
@@ -98,7 +99,8 @@ async def whole_fleet_run(devices: DeviceRepository, now: datetime) -> tuple[flo
 
 async def job_runs(database: Database, runs: int) -> dict[str, Any]:
     detector = IncidentDetector(DeviceRepository(database), DeviceEventRepository(database),
-                                IncidentRepository(database), CONFIG, lambda: datetime.now(UTC))
+                                IncidentRepository(database), CONFIG, lambda: datetime.now(UTC),
+                                census=IncidentCensusRepository(database))
     timings: list[tuple[float, dict[str, Any]]] = []
     for _ in range(runs + 1):
         started = time.perf_counter()

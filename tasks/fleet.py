@@ -11,7 +11,7 @@ row), so the ``fleet_census`` job counts the grouping fields of the devices and 
 One pass over 200,000 devices reads for minutes on FerretDB (522 s on a loaded 2-core box), more
 than any one run of a job may take (issue 13: under 5% of its interval). So a pass is spread over
 runs: each run reads partitions (``page_group``, or ``page_bucket`` past ``GROUP_READ_MAX``
-devices: ``tasks/search.py``), each one an indexed equality, until its time budget is spent, and
+devices: ``tasks/partitions.py``), each one an indexed equality, until its time budget is spent, and
 keeps the pass's counts so far in the database (any process may hold the job's lease next). The
 summary is published when a pass has read every partition; it says when the pass started and
 ended.
@@ -26,22 +26,16 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import aclosing
 from datetime import datetime
 from typing import Any
 
-from tasks import search
+from tasks import partitions
 from tasks.store.db import Document
 from tasks.store.devices import DeviceRepository
 from tasks.store.fleet import FleetSummaryRepository
 
 FIELDS = ("presence", "health_definite", "product_class", "software_version", "olt_id", "pon_port", "tags")
-BATCH = 5000
-# A pass reads by page_group (64 reads) while the last one counted at most this many devices (about
-# 500 a group), else by page_bucket (4,096 reads, 49 devices each at 200,000): one read is the unit
-# a run's time budget is checked against.
-GROUP_READ_MAX = 32_000
-SIZE_BUCKET = 17  # the bucket the first pass counts to guess the fleet's size
+GROUP_READ_MAX, SIZE_BUCKET = partitions.GROUP_READ_MAX, partitions.SIZE_BUCKET  # how a pass reads
 REGION_TAG = "region:"  # the region is a tag (tasks/incidents/grouping.py TAG_DIMENSIONS)
 STATES = ("online", "offline", "ok", "warn", "critical")
 KEPT = 500  # rows kept per breakdown (the largest groups): the summary stays one bounded document
@@ -208,37 +202,24 @@ class FleetCensus:
         if progress is not None and "last_total" in progress:
             last_total = int(progress["last_total"] or 0)
         else:
-            # The very first pass: the fleet's size from one bucket (a few dozen devices at 200,000),
-            # so a large fleet is not read a whole group (thousands) at a time.
-            last_total = await self.devices.count_query({"page_bucket": SIZE_BUCKET}) * search.BUCKETS
-        step = search.GROUP_SIZE if last_total <= GROUP_READ_MAX else 1
+            last_total = await partitions.guess_total(self.devices)
+        step = partitions.step_for(last_total)
         fresh = {"pass": uuid.uuid4().hex, "next": 0, "step": step, "started_at": self.clock(),
                  "read_seconds": 0.0, "last_total": last_total}
         return fresh, FleetCount()
 
     async def run(self) -> dict[str, Any]:
         began = self.monotonic()
-        deadline = began + self.budget_seconds
         progress, counting = await self._resume()
-        position, step = int(progress["next"]), int(progress["step"])
-        read = 0
-        while position < search.BUCKETS:
-            # Each read is one indexed equality (tasks/search.py partitions), a few hundred devices.
-            query = {"page_group": position // search.GROUP_SIZE} if step == search.GROUP_SIZE \
-                else {"page_bucket": position}
-            async with aclosing(self.devices.scan(query, dict.fromkeys(FIELDS, 1), BATCH)) as part:
-                async for device in part:
-                    counting.add(device)
-                    read += 1
-            position += step
-            if self.monotonic() >= deadline:
-                break
+        step = int(progress["step"])
+        stop = await partitions.read_partitions(self.devices, int(progress["next"]), step, FIELDS,
+                                                self.budget_seconds, counting.add, self.monotonic)
         read_seconds = float(progress["read_seconds"]) + self.monotonic() - began
-        if position < search.BUCKETS:
-            saved = {**progress, "next": position, "read_seconds": round(read_seconds, 3)}
+        if not stop.complete:
+            saved = {**progress, "next": stop.position, "read_seconds": round(read_seconds, 3)}
             await self.summaries.save_progress(saved, counting.rows())
-            self._mine = (str(progress["pass"]), position, counting)
-            return {"devices_read": read, "partitions_left": (search.BUCKETS - position) // step}
+            self._mine = (str(progress["pass"]), stop.position, counting)
+            return {"devices_read": stop.read, "partitions_left": stop.left(step)}
         summary = counting.summary()
         finished = self.clock()
         await self.summaries.save({**summary, "taken_at": finished, "started_at": progress["started_at"],
@@ -247,4 +228,4 @@ class FleetCensus:
                                   counting.pons_by_olt())
         await self.summaries.save_progress({"pass": None, "last_total": summary["total"]}, [])
         self._mine = None
-        return {"devices_read": read, "published": summary["total"], "olts": summary["olts"]}
+        return {"devices_read": stop.read, "published": summary["total"], "olts": summary["olts"]}

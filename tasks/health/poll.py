@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -114,7 +115,10 @@ class HealthPoller:
                 if policy is not None:
                     picked.append((device, policy))
             take = picked[: room - len(queued)]
-            queued += await self._queue_all(take, now)
+            # A passed slice gains no device (every write of ``health_due`` names ``now`` or later):
+            # when each of its online devices is read now, one write moves them all.
+            online = sum(1 for device in found if device.get("presence") == "online")
+            queued += await self._queue_all(take, now, due if due < now_slice and len(take) == online else None)
             chosen = {device["_id"] for device, _ in picked}
             deferred += await self._defer_the_rest([device for device in found if device["_id"] not in chosen], now)
             if len(take) < len(picked):
@@ -162,12 +166,18 @@ class HealthPoller:
         interval = min(intervals, default=longest)
         return due_slice(max(polled_at + timedelta(seconds=interval), now))
 
-    async def _queue_all(self, picked: list[tuple[Document, Policy]], now: datetime) -> list[Document]:
+    async def _queue_all(
+        self, picked: list[tuple[Document, Policy]], now: datetime, whole_slice: int | None = None
+    ) -> list[Document]:
         """One read per device, under its policy: the tasks in one write, the devices' bookkeeping in
         another (a run queues a slice's worth at once; a write per read and device cost 30 ms a read
-        here at 20,000 devices)."""
+        here at 20,000 devices). ``whole_slice``: ``picked`` is every online device of that passed
+        slice, so the bookkeeping most of them share (one policy, one lifetime) is one
+        ``update_many`` by the slice's equality: FerretDB 1.24 reads the slice once and writes each
+        device, where an update per device reads each one first (a run's 93 reads at 200,000
+        devices: 6 ms a read, most of it in those updates)."""
         requests: list[tuple[str, TaskRequest]] = []
-        queued: list[tuple[Document, Policy]] = []
+        queued: list[tuple[Document, Policy, int]] = []
         changes: list[tuple[str, Mapping[str, Any]]] = []
         for device, policy in picked:
             names = self.catalog.for_device(device).names(policy.checks)
@@ -179,22 +189,29 @@ class HealthPoller:
             lifetime = max(60, min(policy.interval, int(self.limits.ride_window + self._interval(device) * 2)))
             request = GetParameterValuesTask(kind="get_parameter_values", names=names, expires_in=lifetime)
             requests.append((device["_id"], request))
-            queued.append((device, policy))
+            queued.append((device, policy, lifetime))
         # The device's session finds the read by querying its tasks (``TaskRepository.open_for_device``):
         # nothing on the device document has to move for it, so the bookkeeping below is one update
-        # per read and a concurrent device write that FerretDB lets win cannot hide the read.
-        tasks = await self.queue.create_many(requests, HEALTH_USER)
-        for (device, policy), task in zip(queued, tasks, strict=True):
-            changes.append((device["_id"], {
-                "health_polled_at": now,
-                "health_task": task["_id"],
-                "health_task_until": task["expires_at"],
-                "health_policy": policy.name,
-                # the next read, whether or not this one is answered (an expired read runs no hook)
-                "health_due": self._next_due(device, now, now),
-            }))
-        await self.devices.set_fields_many(changes)
-        return [device for device, _ in queued]
+        # per read (or per slice) and a concurrent device write that FerretDB lets win cannot hide the read.
+        await self.queue.create_many(requests, HEALTH_USER)
+        reads = [(device["_id"], {
+            "health_polled_at": now,
+            # the read's end (its task expires a few ms later: created after ``now``)
+            "health_task_until": now + timedelta(seconds=lifetime),
+            "health_policy": policy.name,
+            # the next read, whether or not this one is answered (an expired read runs no hook)
+            "health_due": self._next_due(device, now, now),
+        }) for device, policy, lifetime in queued]
+        if whole_slice is None or changes or not reads:
+            await self.devices.set_fields_many([*changes, *reads])
+            return [device for device, _, _ in queued]
+        # The bookkeeping most of the slice shares in one update; the few under another policy (a
+        # watched device) are then written over one by one.
+        usual = Counter(tuple(sorted(fields.items())) for _, fields in reads).most_common(1)[0][0]
+        await self.devices.set_fields_in_health_slice(whole_slice, dict(usual))
+        await self.devices.set_fields_many([(device_id, fields) for device_id, fields in reads
+                                            if tuple(sorted(fields.items())) != usual])
+        return [device for device, _, _ in queued]
 
     def _interval(self, device: Document) -> int:
         return int(device.get("periodic_inform_interval") or self.limits.default_interval)

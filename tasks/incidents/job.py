@@ -2,14 +2,17 @@
 
 Runs under its scheduler lease (one process at a time). Each run reads only the devices that are
 affected now (offline, critical, or that failed tasks within the window), the open
-incidents and the baselines; group sizes come from a census of the fleet (``sizes``), with the
-groups near a decision counted exactly. The decisions are ``grouping``'s pure functions.
+incidents and the baselines; group sizes come from a census of the fleet (``sizes``), read a
+bounded slice further each run, with the groups near a decision counted exactly. The decisions
+are ``grouping``'s pure functions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ from tasks.store import device_events
 from tasks.store.db import Document
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
+from tasks.store.incident_census import IncidentCensusRepository
 from tasks.store.incidents import IncidentRepository
 
 log = logging.getLogger("acs.incidents")
@@ -38,10 +42,12 @@ MAX_TIMELINE = 200
 
 @dataclass
 class RunCounts:
-    devices: int = 0  # the fleet, by the census judged against
+    devices: int = 0  # the fleet, by the census judged against (0 before a first pass completed)
     affected: int = 0  # devices read this run
     exact_counts: int = 0  # groups counted again before a decision
-    census_taken: bool = False
+    census_taken: bool = False  # a census pass completed in this run
+    census_read: int = 0  # devices the census pass read in this run
+    census_partitions_left: int = 0
     candidates: int = 0
     opened: int = 0
     updated: int = 0
@@ -60,13 +66,17 @@ class IncidentDetector:
         config: Config,
         clock: Callable[[], datetime],
         census_interval: timedelta = DEFAULT_CENSUS_INTERVAL,
+        census_budget: float = math.inf,
+        *,
+        census: IncidentCensusRepository,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.devices = devices
         self.events = events
         self.incidents = incidents
         self.config = config
         self.clock = clock
-        self.sizes = GroupSizes(devices, census_interval, clock)
+        self.sizes = GroupSizes(devices, census, census_interval, clock, census_budget, monotonic)
         self.hooks: list[Callable[[str, Document], None]] = []  # ("opened" | "resolved", incident)
 
     async def run(self) -> dict[str, Any]:
@@ -77,11 +87,15 @@ class IncidentDetector:
         facts = {d["_id"]: grouping.facts_of(d, now, self.config.window, failing.get(d["_id"], 0)) for d in documents}
         facts = {device_id: fact for device_id, fact in facts.items() if fact.affected}
         counts.affected = len(facts)
-        taken = self.sizes.censuses_taken
-        census = await self.sizes.current()
-        counts.devices, counts.census_taken = census.devices, self.sizes.censuses_taken != taken
+        census, step = await self.sizes.current()
+        counts.devices, counts.census_taken = census.devices, step.published
+        counts.census_read, counts.census_partitions_left = step.read, step.partitions_left
         groups = grouping.group_stats(facts.values(), await self.incidents.baselines(), census.sizes)
-        counts.exact_counts = await self._count_exactly(groups, {d["_id"]: d for d in documents})
+        exact = await self._count_exactly(groups, {d["_id"]: d for d in documents})
+        counts.exact_counts = len(exact)
+        # Before a first census, a group's size is a lower bound (the affected devices it shows):
+        # its share would push its baseline up. Only the groups counted exactly move theirs.
+        sized = None if census.taken_at is not None else exact
         open_by_key = {incident["key"]: incident for incident in await self.incidents.open_incidents()}
         recent = await self.incidents.recently_resolved(now - self.config.window)
         # A group the devices left (resolved by the job) opens no new incident within the window (flapping);
@@ -109,7 +123,7 @@ class IncidentDetector:
             changed, resolved = await self._progress(incident, facts, groups, now)
             counts.updated += changed
             counts.resolved += resolved
-        await self._save_baselines(groups, open_by_key, now)
+        await self._save_baselines(groups, open_by_key, now, sized)
         return counts.as_dict()
 
     async def _affected(self, now: datetime, failing: list[str]) -> list[Document]:
@@ -137,30 +151,21 @@ class IncidentDetector:
                 found[read["_id"]] = read
         return list(found.values())
 
-    async def _count_exactly(self, groups: dict[str, Candidate], documents: dict[str, Document]) -> int:
-        """Replace the census size of each group near a decision by its size now; returns how many."""
+    async def _count_exactly(self, groups: dict[str, Candidate], documents: dict[str, Document]) -> set[str]:
+        """Replace the census size of each group near a decision by its size now; returns their keys."""
         near = grouping.near_candidates(groups, self.config)
         for group in near:
             member = documents[min(group.fresh)]
             group.size = max(len(group.fresh), await self.sizes.exact_size(group.dimension, group.value, member))
-        return len(near)
+        return {group.group_key for group in near}
 
     async def _open(self, candidate: Candidate, now: datetime) -> Document | None:
-        title, cause = grouping.describe(candidate)
-        members = sorted(candidate.fresh)
-        incident: Document = {
-            "key": candidate.incident_key, "dimension": candidate.dimension, "value": candidate.value,
-            "title": title, "cause": cause, "selector": [candidate.group_key], "opened_at": now, "updated_at": now,
-            "members": members[:MAX_MEMBERS], "member_count": len(members), "affected_now": len(members),
-            "peak": len(members), "group_size": candidate.size, "baseline": candidate.baseline,
-            "signals": dict(candidate.signals), "acknowledged": None, "comments": [],
-            "timeline": [{"at": now, "event": "opened", "affected": len(members), "detail": title}],
-        }
+        incident = new_incident(candidate, now)
         number = await self.incidents.open(incident, now)
         if number is None:
             return None
         incident.update(_id=number, status="open")
-        log.warning("incident %d opened: %s", number, title)
+        log.warning("incident %d opened: %s", number, incident["title"])
         for hook in self.hooks:
             hook("opened", incident)
         return incident
@@ -243,13 +248,14 @@ class IncidentDetector:
         return int(changed), 0
 
     async def _save_baselines(self, groups: dict[str, Candidate], open_by_key: dict[str, Document],
-                              now: datetime) -> None:
-        """Each group's usual share moves towards today's, except while it is part of an open incident."""
+                              now: datetime, sized: set[str] | None) -> None:
+        """Each group's usual share moves towards today's, except while it is part of an open incident
+        or its size is not known (``sized``: the groups whose size is, when not all)."""
         frozen = {key for incident in open_by_key.values() for key in incident.get("selector") or []}
         shares: dict[str, dict[str, float]] = defaultdict(dict)
         for key, group in groups.items():
             previous = group.baseline
-            if key in frozen:
+            if key in frozen or (sized is not None and key not in sized):
                 shares[group.dimension][group.value] = previous
                 continue
             share = grouping.next_baseline(previous, group.share, self.config.alpha)
@@ -257,6 +263,20 @@ class IncidentDetector:
                 shares[group.dimension][group.value] = share
         for dimension in grouping.DIMENSIONS:
             await self.incidents.save_baselines(dimension, shares.get(dimension, {}), now)
+
+
+def new_incident(candidate: Candidate, now: datetime) -> Document:
+    """The incident a candidate opens, as ``IncidentRepository.open`` stores it (it adds ``_id``, ``status``)."""
+    title, cause = grouping.describe(candidate)
+    members = sorted(candidate.fresh)
+    return {
+        "key": candidate.incident_key, "dimension": candidate.dimension, "value": candidate.value,
+        "title": title, "cause": cause, "selector": [candidate.group_key], "opened_at": now, "updated_at": now,
+        "members": members[:MAX_MEMBERS], "member_count": len(members), "affected_now": len(members),
+        "peak": len(members), "group_size": candidate.size, "baseline": candidate.baseline,
+        "signals": dict(candidate.signals), "acknowledged": None, "comments": [],
+        "timeline": [{"at": now, "event": "opened", "affected": len(members), "detail": title}],
+    }
 
 
 def _described(incident: Document, affected_now: int, groups: dict[str, Candidate]) -> Document:

@@ -355,6 +355,13 @@ class DeviceRepository:
         updates = [Update({"_id": device_id}, {"$set": with_due_slice(fields)}) for device_id, fields in changes]
         await flush_updates(self._devices, updates)
 
+    async def set_fields_in_health_slice(self, due: int, fields: Mapping[str, Any]) -> int:
+        """``fields`` on every online device whose next health read falls in slice ``due``, in one
+        update by equality (the health poll, for a passed slice it read whole); how many it modified."""
+        assert not any(name in search.FACTS for name in fields)
+        update = {"$set": with_due_slice(fields)}
+        return (await self._devices.update_many({"health_due": due, "presence": "online"}, update)).modified_count
+
     async def update_if(
         self,
         device_id: str,

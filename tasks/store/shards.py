@@ -64,6 +64,7 @@ UNSHARDED = (
     "console_saved_filters",
     "fault_clears",
     "fleet_summary",
+    "incident_census",  # the incident job's group sizes: two documents
 )
 
 

@@ -6,18 +6,21 @@ read (a crash-looping device) does not resolve the incident its device is in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from tasks import search
 from tasks.health.evaluate import HealthResult, Level, Reason, summary_fields
-from tasks.incidents import service
+from tasks.incidents import grouping, service
 from tasks.incidents.grouping import Config
 from tasks.incidents.job import IncidentDetector
 from tasks.store.db import Database
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
+from tasks.store.incident_census import IncidentCensusRepository
 from tasks.store.incidents import KEY_GRACE, IncidentRepository
 from tests.support.mongo import MongoDocument
 
@@ -43,12 +46,19 @@ async def _detector(mongo_db: AsyncDatabase[MongoDocument], clock: list[datetime
     incidents = IncidentRepository(database)
     await incidents.ensure_indexes()
     return IncidentDetector(DeviceRepository(database), DeviceEventRepository(database), incidents,
-                            Config(window=timedelta(minutes=15)), lambda: clock[0])
+                            Config(window=timedelta(minutes=15)), lambda: clock[0],
+                            census=IncidentCensusRepository(database))
+
+
+async def _insert_devices(mongo_db: AsyncDatabase[MongoDocument], devices: list[dict[str, Any]]) -> None:
+    """Devices as the registry stores them: with the partitions the census reads by (``tasks/search.py``)."""
+    await mongo_db["devices"].insert_many([{**device, **search.search_fields(device["_id"], device)}
+                                           for device in devices])
 
 
 async def _sick_firmware(mongo_db: AsyncDatabase[MongoDocument]) -> None:
     """Six S120 devices turned critical: a bad-firmware incident is due."""
-    await mongo_db["devices"].insert_many([
+    await _insert_devices(mongo_db, [
         {"_id": f"D{n}", "product_class": "HG8245H", "software_version": "S120", "presence": "online",
          "offline_after": NOW + timedelta(hours=1),
          "health": {"status": "critical", "since": NOW - timedelta(seconds=30)}, "health_definite": "critical"}
@@ -161,7 +171,7 @@ async def test_a_run_reads_the_affected_devices_and_judges_them_by_the_census(
 ) -> None:
     clock = [NOW]
     detector = await _detector(mongo_db, clock)
-    await mongo_db["devices"].insert_many(_fleet(olts=10, per_olt=60))
+    await _insert_devices(mongo_db, _fleet(olts=10, per_olt=60))
     churn = ["F03-007", "F05-011", "F08-000"]
     await _go_offline(mongo_db, churn)
     counts = await detector.run()
@@ -181,7 +191,7 @@ async def test_a_group_grown_since_the_census_is_counted_before_it_is_judged(
 ) -> None:
     clock = [NOW]
     detector = await _detector(mongo_db, clock)
-    await mongo_db["devices"].insert_many(_fleet(olts=10, per_olt=60))
+    await _insert_devices(mongo_db, _fleet(olts=10, per_olt=60))
     assert (await detector.run())["census_taken"]
     # 100 devices are re-homed to a new OLT (the fleet's size does not change: the census stays),
     # then 12 of them go offline: 12 of 100, not 12 of the 0 the census knows of.
@@ -202,7 +212,7 @@ async def test_a_group_grown_since_the_census_is_counted_before_it_is_judged(
 async def _dark_pons(mongo_db: AsyncDatabase[MongoDocument], pons: list[str], since: datetime,
                      first: int = 0) -> None:
     """16 ONTs on each of ``pons`` of OLT-0002 that went offline at ``since``."""
-    await mongo_db["devices"].insert_many([
+    await _insert_devices(mongo_db, [
         {"_id": f"P{first + n:03}", "olt_id": "OLT-0002", "pon_port": pon, "presence": "offline",
          "offline_since": since, "offline_after": since}
         for n, pon in enumerate(pon for pon in pons for _ in range(16))])
@@ -213,7 +223,7 @@ async def test_an_outage_spreading_to_the_olts_other_pons_becomes_the_olts_incid
 ) -> None:
     clock = [NOW]
     detector = await _detector(mongo_db, clock)
-    await mongo_db["devices"].insert_many([  # the OLT's third PON stays up
+    await _insert_devices(mongo_db, [  # the OLT's third PON stays up
         {"_id": f"U{n:03}", "olt_id": "OLT-0002", "pon_port": "0/3/0", "presence": "online",
          "offline_after": NOW + timedelta(hours=1)} for n in range(12)])
     await _dark_pons(mongo_db, ["0/1/0"], NOW - timedelta(seconds=30))
@@ -224,7 +234,7 @@ async def test_an_outage_spreading_to_the_olts_other_pons_becomes_the_olts_incid
 
     clock[0] = NOW + timedelta(minutes=1)
     await _dark_pons(mongo_db, ["0/2/0"], clock[0] - timedelta(seconds=10), first=16)
-    detector.sizes.census.taken_at = None  # the census is taken again (new devices came up meanwhile)
+    detector.sizes.max_age = timedelta(0)  # the census is taken again (new devices came up meanwhile)
     await detector.run()
     [grown] = await mongo_db["incidents"].find({"status": "open"}).to_list()
     assert grown["_id"] == first["_id"] and grown["member_count"] == 32
@@ -277,6 +287,62 @@ async def test_a_problem_resolved_by_hand_that_is_over_stays_resolved(mongo_db: 
     clock[0] = NOW + timedelta(seconds=30)
     assert (await detector.run())["opened"] == 0
     assert await mongo_db["incidents"].count_documents({"status": "open"}) == 0
+
+
+def _ticking() -> Callable[[], float]:
+    """A monotonic clock one second further at each look: a run's census budget ends after one partition."""
+    now = [0.0]
+
+    def tick() -> float:
+        now[0] += 1.0
+        return now[0]
+
+    return tick
+
+
+async def test_a_census_spread_over_runs_of_two_processes_counts_what_one_whole_pass_counts(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    """Issue 13: one run reads a bounded slice of the fleet (one partition here); the pass in progress
+    is kept in the database, so the process that holds the lease next goes on with it; until the first
+    pass completes, groups near a decision are counted exactly (an outage still opens, with its OLT's
+    true size) and no group whose size is unknown moves its baseline."""
+    clock = [NOW]
+    database = Database(client=mongo_db.client, db=mongo_db)
+    incidents = IncidentRepository(database)
+    await incidents.ensure_indexes()
+    processes = [IncidentDetector(DeviceRepository(database), DeviceEventRepository(database), incidents,
+                                  Config(window=timedelta(minutes=15)), lambda: clock[0], census_budget=0.5,
+                                  census=IncidentCensusRepository(database), monotonic=_ticking()) for _ in range(2)]
+    fleet = _fleet(olts=10, per_olt=60)
+    await _insert_devices(mongo_db, fleet)
+    await _go_offline(mongo_db, [f"F02-{n:03d}" for n in range(30)])  # half of OLT-02 goes dark
+
+    first = await processes[0].run()
+    assert (first["devices"], first["census_taken"], first["opened"]) == (0, False, 1), "no census yet"
+    assert 0 < first["census_read"] <= len(fleet) // 20 and first["census_partitions_left"] == search.GROUPS - 1
+    [incident] = await mongo_db["incidents"].find({"status": "open"}).to_list()
+    assert incident["key"] == "olt:OLT-02" and incident["group_size"] == 60, "counted exactly, not 30 of 30"
+    moved = {key: share for key, share in (await incidents.baselines()).items() if key.startswith("subnet:") and share}
+    assert moved == {}, "a subnet's 4 offline of 4 seen is no share of 100%: its baseline waits for the census"
+
+    runs = [first]
+    while not runs[-1]["census_taken"]:
+        clock[0] += timedelta(seconds=30)
+        runs.append(await processes[len(runs) // 5 % 2].run())  # the lease changes hands every 5 runs
+        assert len(runs) <= search.GROUPS
+        if len(runs) == search.GROUPS // 2:  # half the fleet read: large groups are estimated from it
+            estimates = processes[(len(runs) - 1) // 5 % 2].sizes.census.sizes
+            assert 450 <= estimates["product_class:HG8245H"] <= 750, estimates
+            assert not any(key.startswith(("subnet:", "pon:")) for key in estimates), "small groups: no guess"
+    assert len(runs) == search.GROUPS and sum(run["census_read"] for run in runs) == len(fleet)
+    assert runs[-1]["devices"] == len(fleet) and all(run["opened"] == 0 for run in runs[1:])
+    census = processes[(len(runs) - 1) // 5 % 2].sizes.census
+    assert census.sizes == grouping.census(fleet), "the same sizes as one pass over the whole fleet"
+    other = processes[1 - (len(runs) - 1) // 5 % 2]
+    clock[0] += timedelta(seconds=30)
+    assert (await other.run())["devices"] == len(fleet), "the other process judges by the published census"
+    assert other.sizes.census.sizes == census.sizes
 
 
 async def test_an_incident_of_thousands_of_members_is_stored_and_found_by_member(

@@ -14,6 +14,7 @@ from tasks.registry import DeviceRegistry, OfflineMargin, summarize_inform
 from tasks.store.db import Database
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository, due_slice
+from tasks.store.incident_census import IncidentCensusRepository
 from tasks.store.incidents import IncidentRepository
 from tasks.store.parameters import ParameterRepository
 from tests.support.mongo import MongoDocument
@@ -89,7 +90,7 @@ async def test_the_deadline_follows_a_changed_periodic_inform_interval_and_a_bul
     now = [T0]
     offline = OfflineDetector(devices, events, lambda: now[0])
     detector = IncidentDetector(devices, events, incidents, Config(window=timedelta(minutes=15), min_devices=5),
-                                lambda: now[0])
+                                lambda: now[0], census=IncidentCensusRepository(database))
 
     async def inform(serial: str, *codes: str) -> str:
         message = _inform(serial, *codes)

@@ -394,3 +394,71 @@ async def test_tasks_expired_or_cancelled_outside_a_session_do_not_hold_the_devi
     again = await cpe.run_session(["1 BOOT"])
     assert [[p.name for p in m.parameters] for m in profile_sets(again)] == [[SSID]]
     assert cpe.params[SSID][0] == "isp"
+
+
+def empty_line_table(cpe: ScriptedCpe) -> Any:
+    """The device has the VoIP line table but no line in it; a line it adds gets its fields."""
+    from cwmp import GetParameterNamesResponse
+
+    def answer(message: Any) -> Any:
+        if isinstance(message, GetParameterNames) and message.parameter_path == LINE:
+            return GetParameterNamesResponse(parameters=())
+        if isinstance(message, SetParameterValues):  # this scripted CPE's AddObject creates only Enable
+            for parameter in message.parameters:
+                if parameter.name.startswith(LINE):
+                    cpe.params.setdefault(parameter.name, ("", "xsd:string", True))
+        return None
+
+    return answer
+
+
+LINE_AND_VALUES = {
+    "name": "voice",
+    "events": ["BOOTSTRAP", "PERIODIC"],
+    "parameters": {"wifi.ssid": "v", IGD + "X_NOPE.Value": "1"},
+    "objects": [{"path": "voip.line.", "count": 1, "values": {"number": "555"}}],
+}
+
+
+async def test_a_value_refused_in_the_added_instances_set_is_remembered_and_the_rest_applied_next(
+    api: ApiHarness,
+) -> None:
+    """The plain values ride on the AddObject (one SetParameterValues with the new line's): a plain
+    value the device refuses there is remembered by its full name, and the next session sets the
+    rest, the line's number too, without adding a second line or sending the refused value again."""
+    await api.call("POST", "/api/v1/profiles", json=LINE_AND_VALUES)
+    cpe = ont(api, "ADDREF01")
+    answer = empty_line_table(cpe)
+    first = await cpe.run_session(["0 BOOTSTRAP"], answer=answer)
+    assert [m.object_name for m in sent(first, AddObject)] == [LINE]
+    assert [{p.name for p in m.parameters} for m in profile_sets(first)] == [
+        {SSID, IGD + "X_NOPE.Value", f"{LINE}1.DirectoryNumber"}
+    ]
+    _, config = await api.call("GET", f"/api/v1/devices/{cpe.device_id}/configuration", "viewer")
+    assert config["state"]["status"] == "failed"
+    assert [r["name"] for r in config["state"]["refused"]] == [IGD + "X_NOPE.Value"]
+    second = await cpe.run_session(["2 PERIODIC"], answer=answer)
+    assert sent(second, AddObject) == []
+    assert [{p.name for p in m.parameters} for m in profile_sets(second)] == [{SSID, f"{LINE}1.DirectoryNumber"}]
+    assert cpe.params[SSID][0] == "v" and cpe.params[f"{LINE}1.DirectoryNumber"][0] == "555"
+    third = await cpe.run_session(["2 PERIODIC"], answer=answer)
+    assert profile_sets(third) == [] and sent(third, AddObject) == []  # no loop
+
+
+async def test_a_refused_add_object_still_sets_the_plain_values_and_reports_its_fault(api: ApiHarness) -> None:
+    from cwmp import make_fault
+
+    spec = {**LINE_AND_VALUES, "parameters": {"wifi.ssid": "v"}}
+    await api.call("POST", "/api/v1/profiles", json=spec)
+    cpe = ont(api, "ADDREF02")
+    table = empty_line_table(cpe)
+
+    def full_table(message: Any) -> Any:  # TR-069 A.5.1 fault 9004: resources exceeded
+        return make_fault(9004) if isinstance(message, AddObject) else table(message)
+
+    first = await cpe.run_session(["0 BOOTSTRAP"], answer=full_table)
+    assert [m.object_name for m in sent(first, AddObject)] == [LINE]
+    assert [{p.name for p in m.parameters} for m in profile_sets(first)] == [{SSID}]  # alone, after the refusal
+    assert cpe.params[SSID][0] == "v"
+    _, config = await api.call("GET", f"/api/v1/devices/{cpe.device_id}/configuration", "viewer")
+    assert config["state"]["status"] == "failed" and config["state"]["last_fault"]["code"] == 9004
