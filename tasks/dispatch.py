@@ -130,7 +130,7 @@ class Dispatcher:
         if known.step is not None:
             outgoing = await self._send(ctx, known.step)
             if outgoing is not None:
-                return outgoing, SessionTasks(resumable=known.resumable, sent=outgoing.task)
+                return outgoing, replace(known, step=None, sent=outgoing.task)
         resumable = known.resumable
         while resumable:
             # A step that waited for an Inform event (Next.AWAIT_EVENT) continues in this session.
@@ -140,7 +140,7 @@ class Dispatcher:
                 break
             outgoing = await self._send(ctx, resumed)
             if outgoing is not None:
-                return outgoing, SessionTasks(resumable=True, sent=outgoing.task)
+                return outgoing, replace(known, step=None, resumable=True, sent=outgoing.task)
         claimed, claims_left = await self._claim(ctx, known.claims_left)
         sent = None if claimed is None else claimed.task
         return claimed, SessionTasks(resumable=resumable, sent=sent, claims_left=claims_left)
@@ -235,6 +235,16 @@ class Dispatcher:
         step = await self._apply(ctx, task, apply_fault(task, task.get("state") or {}, fault))
         return replace(known, step=step, sent=None)
 
+    async def claimed_task(self, ctx: SessionContext, task_id: str) -> TaskRecord | None:
+        """A task stored already claimed for this session and not sent yet, read back (the session's
+        next message reached a worker that did not store it); None if it is no longer so."""
+        task = await self.repository.get(task_id, ctx.device_id)
+        if task is None or task["status"] != TaskStatus.DISPATCHED or task.get("session_id") != ctx.session_id:
+            return None
+        if phase_of(task.get("phase")) is not TaskPhase.SENT or await self.repository.was_sent(task):
+            return None
+        return task
+
     async def _sent_task(
         self, ctx: SessionContext, request_id: str, sent: TaskRecord | None
     ) -> TaskRecord | None:
@@ -325,17 +335,41 @@ class Dispatcher:
 
     # -- a session that broke --------------------------------------------------------------------
 
-    async def on_session_broken(self, session_id: str, why: str) -> None:
-        """The session ended without the device answering: settle what was in flight."""
+    async def on_session_broken(self, session_id: str, why: str, requeue_unsent: bool = True) -> None:
+        """The session ended without the device answering: settle what was in flight
+        (``requeue_unsent`` False: a task never sent is settled like a sent one)."""
         for task in await self.repository.in_session(session_id):
-            await self._settle_broken(task, session_id, why)
+            await self._settle_broken(task, session_id, why, requeue_unsent)
 
-    async def _settle_broken(self, task: TaskRecord, session_id: str, why: str) -> None:
+    async def settle_orphaned(self, tasks: list[TaskRecord]) -> None:
+        """Tasks the device's new session found still held by a session of the device that is gone
+        (``OpenTasks.orphaned``: one that ended without sending the task it was given, such as a
+        BOOTSTRAP's provisioning when its next message reached a worker that did not know it)."""
+        for task in tasks:
+            await self._settle_broken(task, str(task["session_id"]), "its session ended without settling it")
+
+    async def _settle_broken(self, task: TaskRecord, session_id: str, why: str, requeue_unsent: bool = True) -> None:
         kind, phase = kind_of(task["kind"]), phase_of(task.get("phase"))
         if phase is TaskPhase.STEP:
             # The last RPC was answered (e.g. AddObject created an instance, a refresh learned the
             # names); the rest was never sent. Before the read case: a step is never re-queued.
             await self._finish(task, TaskStatus.FAILED, reason=f"{why} before the task's next step was sent")
+            return
+        unsent = (
+            requeue_unsent
+            and phase is TaskPhase.SENT
+            and int(task.get("step", 0)) == 0
+            and int(task.get("attempts", 0)) < self.max_attempts
+            and not await self.repository.was_sent(task)
+        )
+        if unsent:
+            # Claimed, but its send was never recorded (it is recorded before the RPC goes out): it
+            # never reached the device, so whatever its kind it goes back to the queue (a bounded
+            # number of times, like a read).
+            advance(phase, TaskMove.REQUEUE)
+            await self.repository.requeue(
+                task["_id"], session_id, {"reason": f"re-queued, never sent: {why}"}, task["device_id"]
+            )
             return
         if kind.read:
             if int(task.get("attempts", 0)) < self.max_attempts:

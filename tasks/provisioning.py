@@ -12,6 +12,7 @@ import contextlib
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from cwmp import Inform
 from schemas.tasks import ParameterSetting, SetParameterValuesTask, TaskStatus
@@ -25,6 +26,15 @@ from tasks.store.devices import DeviceRepository
 log = logging.getLogger("acs.provisioning")
 SYSTEM_USER = PROVISIONING_USER
 RECENT_TASKS = 3  # a factory_reset proven by this BOOTSTRAP is among the device's last few done tasks
+
+
+@dataclass(frozen=True)
+class SessionClaim:
+    """The session that creates a task and sends it itself (the task stored already claimed)."""
+
+    session_id: str
+    lease_until: datetime
+    now: datetime
 
 
 @dataclass(frozen=True)
@@ -78,20 +88,28 @@ class Provisioner:
         return ProvisioningPlan(task, {"provisioning_task": task["_id"], "pending_connection_request": pending})
 
     async def queue_planned(
-        self, plan: ProvisioningPlan, inform: Inform, device: Document, before: Document, authenticated: bool
-    ) -> None:
-        """Store the planned task (its device fields were written with the Inform), once
-        the device as it was says whether its credentials may be replaced, and cancel the
-        provisioning task it replaces."""
+        self,
+        plan: ProvisioningPlan,
+        inform: Inform,
+        device: Document,
+        before: Document,
+        authenticated: bool,
+        claim: SessionClaim,
+    ) -> TaskRecord:
+        """Store the planned task (its device fields were written with the Inform), once the device
+        as it was says whether its credentials may be replaced, already claimed by the BOOTSTRAP's
+        session, which sends it next (one insert, no claim); cancel the provisioning task it
+        replaces. The task as stored."""
         offered = plan.fields["pending_connection_request"] is not None
         if offered and await self._withheld(device, before, authenticated):
             plan = self._plan(device["_id"], inform, with_credentials=False, task_id=plan.task["_id"])
             await self.devices.set_fields(device["_id"], {"pending_connection_request": None})
-        await self.queue.repository.insert(plan.task)
+        stored = await self.queue.repository.insert_claimed(plan.task, claim.session_id, claim.lease_until, claim.now)
         replaced = before.get("provisioning_task")
         if replaced != plan.task["_id"]:
             await self._supersede(replaced)
         self._log(device["_id"], plan.fields["pending_connection_request"] is not None)
+        return stored
 
     async def on_inform(self, device: Document, inform: Inform, bootstrap: bool, authenticated: bool = True) -> bool:
         """Queue the provisioning task if due (BOOTSTRAP, or a device never provisioned); whether

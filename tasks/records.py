@@ -60,6 +60,9 @@ class SessionFields(TypedDict, total=False):
     lease_until: datetime  # the device lease's end as this session last renewed it
     resumable: bool  # a task released by the Inform waits to be sent
     claims_left: int | None  # claims that may still find a queued task (None: until the queue is empty)
+    # A task stored already claimed for this session by its Inform (a BOOTSTRAP's provisioning),
+    # not sent yet: the next RPC the session sends; None once it went out.
+    claimed_task: str | None
     faults: list[Document]  # the CPE's faults, {code, string}, the last 50
     end_after_response: bool  # the RPC sent ends the session (Reboot, FactoryReset, ...)
     # Set by the end of the session (``LIVE_ONLY`` fields then dropped):
@@ -71,8 +74,8 @@ class SessionFields(TypedDict, total=False):
 
 class SessionRecord(SessionFields, total=False):
     """A session's record (``tasks/store/sessions.py``): while it runs, the state its lease or latest
-    step carries; once it ended, its one document of ``sessions``. ``sent_task`` is the worker's own
-    (``LiveSessions``) and never stored."""
+    step carries; once it ended, its one document of ``sessions``. ``sent_task`` and
+    ``claimed_record`` are the worker's own (``LiveSessions``) and never stored."""
 
     _id: Required[str]  # the session id, the ``acs_session`` cookie
     device_id: Required[str]
@@ -87,3 +90,4 @@ class SessionRecord(SessionFields, total=False):
     seq: int  # saves so far: a save names the one it read
     saved_as: str  # token of the last save (group commit tells two saves of one sequence apart)
     sent_task: TaskRecord | None  # the task as this worker last sent it (in memory only)
+    claimed_record: TaskRecord | None  # the ``claimed_task`` as this worker stored it (in memory only)

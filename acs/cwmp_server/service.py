@@ -50,8 +50,8 @@ from cwmp.session import (
 from tasks.dispatch import Dispatcher, SessionContext, SessionTasks
 from tasks.params import SEALED
 from tasks.profiles.engine import ProfileEngine
-from tasks.provisioning import Provisioner
-from tasks.records import Document, SessionFields, SessionRecord
+from tasks.provisioning import Provisioner, SessionClaim
+from tasks.records import Document, SessionFields, SessionRecord, TaskRecord
 from tasks.registry import DeviceRegistry, InformSummary, summarize_inform
 from tasks.secretbox import SecretBox
 from tasks.session_ids import new_session_id
@@ -332,6 +332,7 @@ class CwmpService:
     ) -> Reply:
         inform, device_id, session_id = event.inform, summary.device_id, record["_id"]
         now, remote_ip, events = record["started_at"], record.get("remote_ip"), record.get("events", [])
+        lease_until = record["lease_until"]
         own = principal.device_id is not None
         # A BOOTSTRAP's provisioning (its device fields) rides in the Inform's own device write;
         # the task is stored right after (the device as it was decides whether it may carry new
@@ -355,19 +356,25 @@ class CwmpService:
         if found.awaiting_proof:
             parameter_key = summary.state.get("parameter_key")
             resumable = await self.dispatcher.settle_inform(found.awaiting_proof, inform, parameter_key)
-        created: int | None  # tasks queued by this Inform after its tasks were read (None: unknown)
+        created: int | None = 0  # tasks queued by this Inform after its tasks were read (None: unknown)
+        if found.orphaned:
+            await self.dispatcher.settle_orphaned(found.orphaned)
+            created = None  # some went back to the queue: claim until it is empty
+        claimed: TaskRecord | None = None  # stored claimed by this session, sent next
         if plan is not None:
-            await self.provisioner.queue_planned(plan, inform, device, stored.before, principal.authenticated)
-            created = 1
+            claim = SessionClaim(session_id, lease_until, now)
+            claimed = await self.provisioner.queue_planned(
+                plan, inform, device, stored.before, principal.authenticated, claim
+            )
         else:
             queued = await self.provisioner.on_inform(
                 device, inform, summary.bootstrap, authenticated=principal.authenticated
             )
-            created = int(queued)
+            created = None if created is None else created + int(queued)
         if self.profiles is not None:
             # Issue 14: the device's profiles queue their differences like provisioning (one read when in sync).
             profiled = await self.profiles.on_inform(device, inform, summary.bootstrap)
-            created = None if profiled is None else created + profiled
+            created = None if profiled is None or created is None else created + profiled
         # The claims this session makes: what it found queued and what it queued; a task queued by
         # anyone else from now on goes out in the device's next session.
         claims_left = None if created is None else len(found.queued) + created
@@ -377,9 +384,13 @@ class CwmpService:
             **record,
             "resumable": resumable,
             "claims_left": claims_left,
+            # Not in the lease's state (stored after it): a worker taking the next message without
+            # this copy leaves the task to the device's next Inform (``Dispatcher.settle_orphaned``).
+            "claimed_task": None if claimed is None else claimed["_id"],
             "live": True,
             "seq": 0,
         }
+        created_record["claimed_record"] = claimed  # kept in this worker only (LiveSessions), never stored
         self.live.put(session_id, connection, created_record, now)
         self.metrics.started.inc()
         for inform_event in inform.events:
@@ -416,7 +427,10 @@ class CwmpService:
         if isinstance(event, FaultReceived):
             self.metrics.faults.inc(code=str(event.fault.fault_code))
         known = SessionTasks(
-            resumable=bool(record.get("resumable")), sent=record.get("sent_task"), claims_left=record.get("claims_left")
+            step=await self._claimed_task(record, ctx),
+            resumable=bool(record.get("resumable")),
+            sent=record.get("sent_task"),
+            claims_left=record.get("claims_left"),
         )
         try:
             reply, known = await self._react(session, record, event, ctx, known)
@@ -440,6 +454,8 @@ class CwmpService:
             fields["resumable"] = known.resumable
         if known.claims_left != record.get("claims_left"):
             fields["claims_left"] = known.claims_left
+        if record.get("claimed_task") is not None and not isinstance(event, CpeRequestReceived):
+            fields["claimed_task"] = None  # sent in this reply (or finished, or left to the next Inform)
         if isinstance(event, FaultReceived):
             fields["faults"] = [
                 *record.get("faults", []),
@@ -465,6 +481,8 @@ class CwmpService:
                 return await self._verified_again(session_id, envelope, connection)
             return await self._lost_save(session_id)
         saved["sent_task"] = known.sent  # kept in this worker only (LiveSessions), never stored
+        if saved.get("claimed_task") is None:
+            saved.pop("claimed_record", None)
         self.live.put(session_id, connection, saved, now)
         return replace(reply, set_session=session_cookie(session_id, saved["seq"]))
 
@@ -497,6 +515,18 @@ class CwmpService:
         if outgoing.ends_session:
             record["end_after_response"] = True
         return Reply.soap(session.send_request(outgoing.message, outgoing.request_id)), known
+
+    async def _claimed_task(self, record: SessionRecord, ctx: SessionContext) -> TaskRecord | None:
+        """The task the session's Inform stored claimed for it, not sent yet: this worker's copy,
+        else read back (it is sent next; a session that never sends it leaves it to the device's
+        next Inform, which puts it back in the queue: ``Dispatcher.settle_orphaned``)."""
+        task_id = record.get("claimed_task")
+        if task_id is None:
+            return None
+        held = record.get("claimed_record")
+        if held is not None and held["_id"] == task_id:
+            return held
+        return await self.dispatcher.claimed_task(ctx, task_id)
 
     async def _on_cpe_request(self, ctx: SessionContext, event: CpeRequestReceived) -> None:
         request = event.request
@@ -596,8 +626,10 @@ class CwmpService:
         # Settled and freed even when another end wrote the history first (it may have died before
         # doing so): settling and deleting again find nothing. The steps stay, the end step among
         # them, so a request still in flight on the session fails its save; the reaper deletes
-        # them once no request can be (``reap_stale``).
-        await self.dispatcher.on_session_broken(session_id, why)
+        # them once no request can be (``reap_stale``). A session ended by an error of ours may have
+        # been broken by its task: that one is not re-queued merely because it was never sent (it
+        # would break the next session too).
+        await self.dispatcher.on_session_broken(session_id, why, requeue_unsent=outcome != "error")
         await self._free(device_id, session_id, steps=False)
         if ended:
             self.metrics.sessions.inc(outcome=outcome)

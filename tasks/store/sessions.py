@@ -34,7 +34,8 @@ from tasks.store.db import Database, Document, ensure_indexes
 from tasks.store.group_commit import Delete, Insert
 from tasks.store.locks import SessionLockRepository
 
-LIVE_ONLY = ("snapshot", "resumable", "lease_until", "claims_left", "sent_task")  # a running session's state
+# A running session's state only (never in its history); the last two are kept in its worker only.
+LIVE_ONLY = ("snapshot", "resumable", "lease_until", "claims_left", "claimed_task", "sent_task", "claimed_record")
 MAX_RPCS_PER_SESSION = 500  # bounded document; later exchanges are counted, not listed
 INDEXES = [
     IndexModel([("device_id", ASCENDING), ("started_at", DESCENDING)]),
@@ -83,7 +84,8 @@ class SessionRepository:
     async def save(self, record: SessionRecord, seq: int) -> bool:
         """Store ``record`` as the session's state ``seq`` (one more than the one it was loaded as);
         False when that sequence is taken: another request saved first, or the session ended."""
-        state = {name: value for name, value in record.items() if name not in ("sent_task", "live", "seq")}
+        kept_here = ("sent_task", "claimed_record", "live", "seq")  # the worker's own, or the step's
+        state = {name: value for name, value in record.items() if name not in kept_here}
         state["rpcs"] = list(record.get("rpcs", []))[:MAX_RPCS_PER_SESSION]
         step: Document = {
             "_id": step_id(record["_id"], seq),

@@ -8,7 +8,7 @@ task moves ``queued -> dispatched`` exactly once whoever races for it (STYLE: cl
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -48,6 +48,22 @@ class OpenTasks:
 
     queued: list[TaskRecord]  # oldest first: the order the session claims them in
     awaiting_proof: list[TaskRecord]  # detached, waiting for an Inform (oldest dispatch first)
+    # Still held by a session of the device that is gone (the reader holds the device's lease, so
+    # no other session of it runs): settled as that session's broken tasks.
+    orphaned: list[TaskRecord] = field(default_factory=list)
+
+
+def claimed_fields(session_id: str, lease_until: datetime, now: datetime) -> Document:
+    """What a task claimed by a session stores (besides ``attempts`` one more): marked sent in the
+    claim itself, which settles the same way if the session breaks before the send."""
+    return {
+        "status": TaskStatus.DISPATCHED.value,
+        "session_id": session_id,
+        "dispatched_at": now,
+        "lease_until": lease_until,
+        "step": 0,
+        "phase": stored(advance(None, TaskMove.CLAIM)),
+    }
 
 
 def by_id(task_id: str, device_id: str | None) -> Document:
@@ -103,27 +119,43 @@ class TaskRepository:
         """Store a queued task (group-committed)."""
         await self._writer.write(Insert(task))
 
+    async def insert_claimed(
+        self, task: TaskRecord, session_id: str, lease_until: datetime, now: datetime
+    ) -> TaskRecord:
+        """Store a new task already claimed by the session that creates it (one insert, no claim:
+        the provisioning of a BOOTSTRAP, sent in that session); the task as stored."""
+        claimed = cast(TaskRecord, {**task, **claimed_fields(session_id, lease_until, now), "attempts": 1})
+        await self._writer.write(Insert(claimed))
+        return claimed
+
+    async def was_sent(self, task: TaskRecord) -> bool:
+        """Whether the current step of this attempt was recorded as sent (``record_send``)."""
+        key = f"{task['_id']}/{int(task.get('attempts', 0))}/{int(task.get('step', 0))}"
+        return await self._sends.find_one({"_id": key}, {"_id": 1}) is not None
+
     async def insert_all(self, tasks: list[TaskRecord]) -> None:
         """Store queued tasks in capped unordered commands (a job queueing many, a profile's plan)."""
         if tasks:
             await bulk_write(self._documents, [Insert(task) for task in tasks])
 
     async def open_for_device(self, device_id: str) -> OpenTasks:
-        """The device's queued tasks and those waiting for its next Inform, in one query.
+        """The device's open tasks (queued, waiting for its next Inform, held by a gone session), in
+        one query, for the session that holds the device's lease.
 
         Its only pushed-down condition on FerretDB 1.24 is the top-level ``device_id`` equality (the
-        GIN companion of the ``device_id`` indexes serves it; ``$in`` and null are filtered by
-        FerretDB), so PostgreSQL reads every task the device has; MongoDB answers from the
-        (device_id, status, ...) index. A task held by a session (``session_id`` set) is not this
-        session's to claim or settle.
+        GIN companion of the ``device_id`` indexes serves it; the ``$in`` is filtered by FerretDB),
+        so PostgreSQL reads every task the device has; MongoDB answers from the (device_id, status,
+        ...) index.
         """
-        cursor = self._tasks.find({"device_id": device_id, "status": {"$in": OPEN}, "session_id": None})
+        cursor = self._tasks.find({"device_id": device_id, "status": {"$in": OPEN}})
         found = [task async for task in cursor]
         queued = [task for task in found if task["status"] == TaskStatus.QUEUED.value]
-        waiting = [task for task in found if task["status"] == TaskStatus.DISPATCHED.value]
+        dispatched = [task for task in found if task["status"] == TaskStatus.DISPATCHED.value]
         queued.sort(key=lambda task: (task["created_at"], task["_id"]))
-        waiting.sort(key=lambda task: (task.get("dispatched_at") or task["created_at"], task["_id"]))
-        return OpenTasks(queued, waiting)
+        dispatched.sort(key=lambda task: (task.get("dispatched_at") or task["created_at"], task["_id"]))
+        waiting = [task for task in dispatched if task.get("session_id") is None]
+        orphaned = [task for task in dispatched if task.get("session_id") is not None]
+        return OpenTasks(queued, waiting, orphaned)
 
     async def get(self, task_id: str, device_id: str | None = None) -> TaskRecord | None:
         return await self._tasks.find_one(by_id(task_id, device_id))
@@ -134,19 +166,8 @@ class TaskRepository:
         """Oldest queued task of the device becomes dispatched in this session (at most once)."""
         return await self._tasks.find_one_and_update(
             {"device_id": device_id, "status": TaskStatus.QUEUED.value},
-            {
-                "$set": {
-                    "status": TaskStatus.DISPATCHED.value,
-                    "session_id": session_id,
-                    "dispatched_at": now,
-                    "lease_until": lease_until,
-                    "step": 0,
-                    # The caller sends it next (or finishes it): marked sent in the claim itself,
-                    # which settles the same way if the session breaks before the send.
-                    "phase": stored(advance(None, TaskMove.CLAIM)),
-                },
-                "$inc": {"attempts": 1},
-            },
+            # The caller sends it next (or finishes it).
+            {"$set": claimed_fields(session_id, lease_until, now), "$inc": {"attempts": 1}},
             sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
             return_document=ReturnDocument.AFTER,
         )

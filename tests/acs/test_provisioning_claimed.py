@@ -1,0 +1,83 @@
+"""A BOOTSTRAP's provisioning task is stored already claimed by the session that creates it and
+sent next, with no claim (issue 10: BOOTSTRAP cost). Whatever happens to that session, the task
+is sent at most once and reaches its device: a session that breaks before sending it puts it back
+in the queue, and one that ends without sending it leaves it to the device's next Inform."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from cwmp import InformResponse, SetParameterValues, parse, serialize
+from tests.acs.test_session_open_tasks import Acs, acs  # noqa: F401 - the fixture
+from tests.support.cpe import ScriptedCpe
+from tests.support.mongo import MongoDocument
+
+
+async def _provisioned(acs: Acs, cpe: ScriptedCpe) -> MongoDocument:  # noqa: F811 - the fixture
+    device = await acs.db.devices.find_one({"_id": cpe.device_id})
+    assert device is not None
+    task = await acs.db.tasks.find_one({"_id": device["provisioning_task"]})
+    assert task is not None and task["status"] == "done", task
+    username = cpe.params[cpe.root + "ManagementServer.ConnectionRequestUsername"][0]
+    assert device.get("connection_request_username") == username, device
+    return task
+
+
+async def test_the_provisioning_goes_out_in_its_bootstrap_stored_claimed(acs: Acs) -> None:  # noqa: F811 - the fixture imported above
+    """(No claim command: ``tests/acs/test_session_command_budget.py`` counts them.)"""
+    cpe = ScriptedCpe(acs.url, serial="CLAIMED01")
+    exchange = await cpe.run_session(["0 BOOTSTRAP", "1 BOOT"])
+    assert exchange.ended_with == 204 and [m.kind for m in exchange.received] == ["SetParameterValues"]
+    task = await _provisioned(acs, cpe)
+    assert task["attempts"] == 1 and await acs.db.task_sends.count_documents({"task_id": task["_id"]}) == 1
+
+
+async def test_the_provisioning_goes_out_when_the_next_message_reaches_another_connection(acs: Acs) -> None:  # noqa: F811 - the fixture imported above
+    """The worker's copy of the session is not used on a new connection: the task is read back."""
+    cpe = ScriptedCpe(acs.url, serial="CLAIMED02")
+    exchange = await cpe.run_session(["0 BOOTSTRAP", "1 BOOT"], new_connection_each_message=True)
+    assert exchange.ended_with == 204 and [m.kind for m in exchange.received] == ["SetParameterValues"]
+    await _provisioned(acs, cpe)
+
+
+async def test_a_bootstrap_dropped_after_its_inform_response_is_provisioned_by_the_next_session(acs: Acs) -> None:  # noqa: F811 - the fixture imported above
+    """The CPE got its InformResponse (so it will not send BOOTSTRAP again: TR-069 3.7.1.5), then
+    vanished: the task it never received goes back to the queue when the next Inform supersedes
+    that session, and that next session sends it."""
+    cpe = ScriptedCpe(acs.url, serial="CLAIMED03")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(acs.url, data=serialize(cpe.inform(["0 BOOTSTRAP", "1 BOOT"]))) as reply:
+            assert reply.status == 200 and isinstance(parse(await reply.read()).body, InformResponse)
+    device = await acs.db.devices.find_one({"_id": cpe.device_id})
+    assert device is not None
+    held = await acs.db.tasks.find_one({"_id": device["provisioning_task"]})
+    assert held is not None and held["status"] == "dispatched" and held["session_id"] is not None
+
+    exchange = await cpe.run_session(["1 BOOT"])
+    assert exchange.ended_with == 204 and [m.kind for m in exchange.received] == ["SetParameterValues"]
+    task = await _provisioned(acs, cpe)
+    assert task["_id"] == held["_id"] and await acs.db.task_sends.count_documents({"task_id": task["_id"]}) == 1
+
+
+async def test_a_claimed_task_its_session_never_sent_goes_out_in_the_devices_next_session(acs: Acs) -> None:  # noqa: F811 - the fixture imported above
+    """A session that ends without sending the task its Inform stored for it (its record lost the
+    task, as a worker with only the session's cautious state would): the next Inform finds the task
+    held by a session that is gone, puts it back in the queue and sends it."""
+    cpe = ScriptedCpe(acs.url, serial="CLAIMED04")
+    inform = serialize(cpe.inform(["0 BOOTSTRAP", "1 BOOT"]))
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(acs.url, data=inform, headers={"Connection": "close"}) as reply:
+            assert reply.status == 200
+            cookie = reply.cookies["acs_session"].value
+        await acs.db.sessions.update_one({"_id": cookie}, {"$set": {"claimed_task": None}})
+        async with http.post(acs.url, data=b"", headers={"Connection": "close"}) as reply:
+            assert reply.status == 204, await reply.read()
+    device = await acs.db.devices.find_one({"_id": cpe.device_id})
+    assert device is not None
+    held = await acs.db.tasks.find_one({"_id": device["provisioning_task"]})
+    assert held is not None and held["status"] == "dispatched" and held["session_id"] == cookie
+
+    exchange = await cpe.run_session(["2 PERIODIC"])
+    assert exchange.ended_with == 204 and [m.kind for m in exchange.received] == ["SetParameterValues"]
+    assert isinstance(exchange.received[0], SetParameterValues)
+    await _provisioned(acs, cpe)
