@@ -50,7 +50,7 @@ from cwmp.session import (
 from tasks.dispatch import Dispatcher, SessionContext, SessionTasks
 from tasks.params import SEALED
 from tasks.profiles.engine import ProfileEngine
-from tasks.provisioning import Provisioner, SessionClaim
+from tasks.provisioning import Provisioner, ProvisioningPlan, SessionClaim
 from tasks.records import Document, SessionFields, SessionRecord, TaskRecord
 from tasks.registry import DeviceRegistry, InformSummary, summarize_inform
 from tasks.secretbox import SecretBox
@@ -233,6 +233,9 @@ class CwmpService:
         # the lease's insert (what another worker needs to take the next message).
         reply = session.reply_to_inform()
         events = [f"{e.event_code} {e.command_key}".strip() for e in event.inform.events]
+        # A BOOTSTRAP's provisioning task is planned from the Inform alone, its id with it: the
+        # session's state names it as the task stored claimed for the session, to send next.
+        plan = self.provisioner.plan(summary.device_id, event.inform, summary.bootstrap)
         record: SessionRecord = {
             "_id": session_id,
             "device_id": summary.device_id,
@@ -244,6 +247,7 @@ class CwmpService:
             # most: a released task may wait, and it claims until the queue is empty.
             "resumable": True,
             "claims_left": None,
+            "claimed_task": None if plan is None else plan.task["_id"],
             "remote_ip": remote_ip,
             "auth_user": principal.username,
             "cwmp_version": event.version.value,
@@ -267,7 +271,7 @@ class CwmpService:
             # The InformResponse's cookie carries no sequence number: a CPE that never updates its
             # cookie keeps sending this one; only the next message on this connection gets the
             # record from LiveSessions, unverified (``LiveSessions.first``).
-            return await self._open(event, summary, record, reply, principal, connection)
+            return await self._open(event, summary, plan, record, reply, principal, connection)
         except CredentialsRequired as exc:
             await self.locks.release(summary.device_id, session_id)
             log.warning(
@@ -325,6 +329,7 @@ class CwmpService:
         self,
         event: InformReceived,
         summary: InformSummary,
+        plan: ProvisioningPlan | None,
         record: SessionRecord,
         reply: Envelope,
         principal: CpePrincipal,
@@ -338,7 +343,6 @@ class CwmpService:
         # the task is stored right after (the device as it was decides whether it may carry new
         # credentials). A CPE keeps BOOTSTRAP until an InformResponse arrives (TR-069 3.7.1.5), so
         # a crash in between is followed by a new BOOTSTRAP and a new task.
-        plan = self.provisioner.plan(device_id, inform, summary.bootstrap)
         stored = await self.registry.record_session_inform(
             summary,
             inform,
@@ -384,8 +388,6 @@ class CwmpService:
             **record,
             "resumable": resumable,
             "claims_left": claims_left,
-            # Not in the lease's state (stored after it): a worker taking the next message without
-            # this copy leaves the task to the device's next Inform (``Dispatcher.settle_orphaned``).
             "claimed_task": None if claimed is None else claimed["_id"],
             "live": True,
             "seq": 0,
