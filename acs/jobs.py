@@ -41,11 +41,12 @@ SEARCH_BACKFILL_INTERVAL = 600.0  # a run stops after half of it and the next go
 # time divided by this share (a whole pass read 522 s at 200,000 devices on a loaded 2-core box).
 FLEET_CENSUS_INTERVAL = 60.0
 FLEET_CENSUS_BUDGET = 2.0
-# The incident job's group census reads for at most this share of the job's interval per run (plus
-# its last partition; tasks/incidents/sizes.py), 0.6 s of the default 30 s: a pass over 200,000
-# devices (about 50 s of reading on a quiet 2-core box) then takes about 80 runs, 40 minutes (2.3 h
-# measured at load 10); groups near a decision are counted exactly every run whatever the census's age.
-INCIDENT_CENSUS_SHARE = 0.02
+# The incident job reads for at most this share of its interval per run: the affected devices first,
+# then its group census for what is left (at least one partition; tasks/incidents/sizes.py), 0.9 s of
+# the default 30 s: with few devices affected a pass over 200,000 devices (about 50 s of reading on a
+# quiet 2-core box) takes about an hour, hours on a loaded box or while many are affected; groups near
+# a decision are counted exactly every run whatever the census's age.
+INCIDENT_CENSUS_SHARE = 0.03
 INCIDENT_CENSUS_BUDGET_MIN = 0.25  # seconds: a few partitions even at a short interval
 LOGIN_ATTEMPTS_KEPT = timedelta(days=1)  # the lock-out and the throttle look back 15 minutes at most
 

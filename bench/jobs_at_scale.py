@@ -39,6 +39,7 @@ from cwmp.device_id import make_device_id
 from tasks.health.poll import HEALTH_USER
 from tasks.scheduler import JobRunner
 from tasks.search import search_fields
+from tasks.session_ids import new_session_id
 from tasks.store.db import Database
 from tasks.store.devices import HEALTH_SCAN, OFFLINE_SCAN, due_slice
 
@@ -90,10 +91,16 @@ async def insert_fleet(database: Any, devices: int, now: datetime) -> dict[str, 
          "params": {"names": ["InternetGatewayDevice.DeviceInfo.UpTime"]}, "created_at": now - timedelta(days=1),
          "expires_at": now - timedelta(minutes=1) if n < 50 else now + timedelta(days=1), "attempts": 0,
          "created_by": "bench"} for n in range(500)])
-    await database["sessions"].insert_many([
-        {"_id": f"bench-session-{n:02d}", "device_id": f"bench-{n}", "live": True, "seq": 0, "started_at": now,
-         "expires_at": now - timedelta(seconds=5) if n < 5 else now + timedelta(hours=2), "events": []}
-        for n in range(20)])
+    # Running sessions are their devices' leases, carrying their state (tasks/store/locks.py).
+    leases = []
+    for n in range(20):
+        device_id, session_id = f"bench-{n}", new_session_id(f"bench-{n}")
+        expires_at = now - timedelta(seconds=5) if n < 5 else now + timedelta(hours=2)
+        state = {"_id": session_id, "device_id": device_id, "started_at": now, "expires_at": expires_at,
+                 "events": [], "rpcs": [], "rpc_count": 0, "faults": []}
+        leases.append({"_id": device_id, "session_id": session_id, "until": expires_at + timedelta(minutes=1),
+                       "taken_at": now, "expires_at": expires_at, "session": state})
+    await database["session_locks"].insert_many(leases)
     return {"written": devices, "seconds": round(seconds, 1), "per_second": round(devices / max(seconds, 1e-9))}
 
 

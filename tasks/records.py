@@ -52,7 +52,7 @@ class TaskRecord(TypedDict, total=False):
 
 
 class SessionFields(TypedDict, total=False):
-    """What a session's saves change in its ``sessions`` document (``SessionRepository.save``)."""
+    """What a session's saves change in its record (each save a step: ``SessionRepository.save``)."""
 
     snapshot: Document  # cwmp.session.SessionSnapshot as JSON, the request in flight sealed
     last_message_at: datetime
@@ -73,9 +73,9 @@ class SessionFields(TypedDict, total=False):
 
 
 class SessionRecord(SessionFields, total=False):
-    """One document of ``sessions`` (``tasks/store/sessions.py``): a running session's state, then
-    its history. ``sent_task`` and ``claimed_record`` are the worker's own (``LiveSessions``) and never
-    stored."""
+    """A session's record (``tasks/store/sessions.py``): while it runs, the state its lease or latest
+    step carries; once it ended, its one document of ``sessions``. ``sent_task`` and
+    ``claimed_record`` are the worker's own (``LiveSessions``) and never stored."""
 
     _id: Required[str]  # the session id, the ``acs_session`` cookie
     device_id: Required[str]

@@ -1,15 +1,17 @@
 """One CWMP HTTP request in, one reply out: the I/O around the pure ``cwmp.session`` machine.
 
-Session state lives in the ``sessions`` collection between requests (the CPE may open a new TCP
-connection, landing on another worker or host); the device lease in ``session_locks`` keeps one
-session per device. This module never renders HTTP itself: it returns a :class:`Reply`.
+Between requests a running session's state lives in the database (the CPE may open a new TCP
+connection, landing on another worker or host): in the device's lease in ``session_locks`` (which
+also keeps one session per device) as the Inform left it, then in one step insert per save; its
+history record is inserted in ``sessions`` when it ends (``tasks/store/sessions.py``). This module
+never renders HTTP itself: it returns a :class:`Reply`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -48,13 +50,14 @@ from cwmp.session import (
 from tasks.dispatch import Dispatcher, SessionContext, SessionTasks
 from tasks.params import SEALED
 from tasks.profiles.engine import ProfileEngine
-from tasks.provisioning import Provisioner, SessionClaim
+from tasks.provisioning import Provisioner, ProvisioningPlan, SessionClaim
 from tasks.records import Document, SessionFields, SessionRecord, TaskRecord
 from tasks.registry import DeviceRegistry, InformSummary, summarize_inform
 from tasks.secretbox import SecretBox
+from tasks.session_ids import new_session_id
 from tasks.store.devices import CredentialsRequired, IdentityCollision
 from tasks.store.locks import SessionLockRepository
-from tasks.store.sessions import SessionRepository
+from tasks.store.sessions import MAX_RPCS_PER_SESSION, SessionRepository
 from tasks.store.tasks import OpenTasks
 
 log = logging.getLogger("acs.cwmp")
@@ -224,9 +227,40 @@ class CwmpService:
             log.warning("Inform from %s refused: %s", remote_ip, problem)
             self.metrics.rejected.inc(reason="identity_mismatch")
             return Reply.reason(403, f"these credentials may not speak for device {summary.device_id}")
-        session_id = secrets.token_urlsafe(18)
+        session_id = new_session_id(summary.device_id)
         lease_until = self.timeouts.lease_until(now)
-        if not await self._take_lease(summary.device_id, session_id, lease_until, now):
+        # The InformResponse depends on the Inform alone: the session's state as it answers rides in
+        # the lease's insert (what another worker needs to take the next message).
+        reply = session.reply_to_inform()
+        events = [f"{e.event_code} {e.command_key}".strip() for e in event.inform.events]
+        # A BOOTSTRAP's provisioning task is planned from the Inform alone, its id with it: the
+        # session's state names it as the task stored claimed for the session, to send next.
+        plan = self.provisioner.plan(summary.device_id, event.inform, summary.bootstrap)
+        record: SessionRecord = {
+            "_id": session_id,
+            "device_id": summary.device_id,
+            "started_at": now,
+            "last_message_at": now,
+            "expires_at": now + self.timeouts.idle,
+            "lease_until": lease_until,
+            # Until the Inform's open tasks are read, a worker taking the next message assumes the
+            # most: a released task may wait, and it claims until the queue is empty.
+            "resumable": True,
+            "claims_left": None,
+            "claimed_task": None if plan is None else plan.task["_id"],
+            "remote_ip": remote_ip,
+            "auth_user": principal.username,
+            "cwmp_version": event.version.value,
+            "events": events,
+            "rpcs": [
+                _rpc(now, "cpe", "Inform", envelope_id(event.envelope)),
+                _rpc(now, "acs", "InformResponse", reply.id),
+            ],
+            "rpc_count": 2,
+            "faults": [],
+            "snapshot": self._stored_snapshot(session),
+        }
+        if not await self._take_lease(summary.device_id, session_id, lease_until, now, record):
             log.info("second concurrent session refused for %s", summary.device_id)
             self.metrics.rejected.inc(reason="session_in_progress")
             retry = str(int(self.timeouts.idle.total_seconds()) + 1)
@@ -237,9 +271,7 @@ class CwmpService:
             # The InformResponse's cookie carries no sequence number: a CPE that never updates its
             # cookie keeps sending this one; only the next message on this connection gets the
             # record from LiveSessions, unverified (``LiveSessions.first``).
-            return await self._open(
-                session, event, summary, session_id, remote_ip, now, lease_until, principal, connection
-            )
+            return await self._open(event, summary, plan, record, reply, principal, connection)
         except CredentialsRequired as exc:
             await self.locks.release(summary.device_id, session_id)
             log.warning(
@@ -265,47 +297,52 @@ class CwmpService:
             await self.locks.release(summary.device_id, session_id)
             raise
 
-    async def _take_lease(self, device_id: str, session_id: str, lease_until: datetime, now: datetime) -> bool:
-        """The device's lease for a new session; an Inform ends the session that holds it.
+    async def _take_lease(
+        self, device_id: str, session_id: str, lease_until: datetime, now: datetime, record: SessionRecord
+    ) -> bool:
+        """The device's lease for a new session, carrying its state; an Inform ends the session that
+        holds it.
 
         TR-069 3.7.1.1: a session begins with Inform and a CPE sends one Inform per session, so an
         Inform on a new connection while the device's session holds the lease means the CPE gave
         that session up (it dropped mid-session, or its InformResponse was lost): the old session
-        ends as a broken one (its tasks settled), and the new one starts without waiting ~30 s.
+        ends as a broken one (its tasks settled, its history written), and the new one starts
+        without waiting ~30 s. An expired lease is a session the reaper has not ended yet: ended
+        here the same way, as timed out.
         """
-        if await self.locks.acquire(device_id, session_id, lease_until, now):
+        live = dict(record)
+        if await self.locks.acquire(device_id, session_id, lease_until, now, live):
             return True
-        holder = await self.locks.holder(device_id, now)
-        if holder is not None:
-            why = "the device started a new session with Inform"
-            await self.abort(holder, SUPERSEDED, why)
-            # The holder may be between its lease and its record (its Inform still in progress):
-            # an ended record under its id makes its own insert fail, so it cannot go on.
-            if not await self.sessions.bury(holder, device_id, now, SUPERSEDED, why):
-                await self.abort(holder, SUPERSEDED, why)  # its record appeared meanwhile
-            await self.locks.release(device_id, holder)
-        return await self.locks.acquire(device_id, session_id, lease_until, now)
+        lease = await self.locks.lease(device_id)
+        if lease is not None:
+            holder = str(lease["session_id"])
+            if lease["until"] > now:
+                ended = await self.abort(holder, SUPERSEDED, "the device started a new session with Inform")
+            else:
+                ended = await self.abort(holder, "timeout", "the device stopped answering (session timeout)")
+            if not ended:  # a lease with no running session behind it (its end wrote the history)
+                await self.dispatcher.on_session_broken(holder, "the session's worker stopped")
+                await self.locks.release(device_id, holder)
+        return await self.locks.acquire(device_id, session_id, lease_until, now, live)
 
     async def _open(
         self,
-        session: AcsSession,
         event: InformReceived,
         summary: InformSummary,
-        session_id: str,
-        remote_ip: str | None,
-        now: datetime,
-        lease_until: datetime,
+        plan: ProvisioningPlan | None,
+        record: SessionRecord,
+        reply: Envelope,
         principal: CpePrincipal,
         connection: Any = None,
     ) -> Reply:
-        inform, device_id = event.inform, summary.device_id
-        events = [f"{e.event_code} {e.command_key}".strip() for e in inform.events]
+        inform, device_id, session_id = event.inform, summary.device_id, record["_id"]
+        now, remote_ip, events = record["started_at"], record.get("remote_ip"), record.get("events", [])
+        lease_until = record["lease_until"]
         own = principal.device_id is not None
         # A BOOTSTRAP's provisioning (its device fields) rides in the Inform's own device write;
         # the task is stored right after (the device as it was decides whether it may carry new
         # credentials). A CPE keeps BOOTSTRAP until an InformResponse arrives (TR-069 3.7.1.5), so
         # a crash in between is followed by a new BOOTSTRAP and a new task.
-        plan = self.provisioner.plan(device_id, inform, summary.bootstrap)
         stored = await self.registry.record_session_inform(
             summary,
             inform,
@@ -345,33 +382,16 @@ class CwmpService:
         # The claims this session makes: what it found queued and what it queued; a task queued by
         # anyone else from now on goes out in the device's next session.
         claims_left = None if created is None else len(found.queued) + created
-        reply = session.reply_to_inform()
-        record: SessionRecord = {
-            "_id": session_id,
-            "device_id": device_id,
-            "started_at": now,
-            "last_message_at": now,
-            "expires_at": now + self.timeouts.idle,
-            "lease_until": lease_until,
+        # This worker's copy knows what the Inform found (the lease carries cautious defaults): the
+        # next message on this connection uses it (``LiveSessions.first``).
+        created_record: SessionRecord = {
+            **record,
             "resumable": resumable,
             "claims_left": claims_left,
             "claimed_task": None if claimed is None else claimed["_id"],
-            "remote_ip": remote_ip,
-            "auth_user": principal.username,
-            "cwmp_version": event.version.value,
-            "events": events,
-            "rpcs": [
-                _rpc(now, "cpe", "Inform", envelope_id(event.envelope)),
-                _rpc(now, "acs", "InformResponse", reply.id),
-            ],
-            "faults": [],
-            "snapshot": self._stored_snapshot(session),
+            "live": True,
+            "seq": 0,
         }
-        if not await self.sessions.create(record):
-            log.info("session %s for %s was superseded before it began", session_id, device_id)
-            return Reply.reason(409, "a newer session of this device began; start again with Inform")
-        created_record: SessionRecord = {**record, "live": True, "seq": 0, "rpc_count": 2}  # Inform, InformResponse
-        created_record.pop("rpcs")
         created_record["claimed_record"] = claimed  # kept in this worker only (LiveSessions), never stored
         self.live.put(session_id, connection, created_record, now)
         self.metrics.started.inc()
@@ -450,8 +470,11 @@ class CwmpService:
         if reply.message is not None:
             rpcs.append(_rpc(now, "acs", reply.message, reply.message_id))
             self.metrics.messages.inc(direction="acs", rpc=reply.message)
-        rpc_count = int(record.get("rpc_count", 0))
-        if not await self.sessions.save(session_id, record["seq"], fields, rpcs, rpc_count):
+        saved: SessionRecord = {**record, **fields, "seq": record["seq"] + 1, **_with_rpcs(record, rpcs)}
+        saved.pop("sent_task", None)
+        # The state before the RPC goes out: a step insert, colliding if another request (or the
+        # session's end) took this sequence first.
+        if not await self.sessions.save(saved, saved["seq"]):
             if not verified:
                 # Handled on a stale copy: the task claimed for this reply never left; it goes back
                 # to the queue, and the message is handled on the session as it is now.
@@ -459,8 +482,6 @@ class CwmpService:
                     await self.dispatcher.withdraw(known.sent, session_id)
                 return await self._verified_again(session_id, envelope, connection)
             return await self._lost_save(session_id)
-        saved: SessionRecord = {**record, **fields, "seq": record["seq"] + 1, "rpc_count": rpc_count + len(rpcs)}
-        saved.pop("rpcs", None)  # the history list is the database's; only the count matters here
         saved["sent_task"] = known.sent  # kept in this worker only (LiveSessions), never stored
         if saved.get("claimed_task") is None:
             saved.pop("claimed_record", None)
@@ -541,15 +562,27 @@ class CwmpService:
         self.live.drop(session_id)
         duration = (now - record["started_at"]).total_seconds()
         ending: SessionFields = {**fields, "ended_at": now, "outcome": "ok", "duration_ms": int(duration * 1000)}
-        done = await self.sessions.save(session_id, record["seq"], ending, rpcs, record.get("rpc_count", 0), final=True)
-        if not done:
+        # The history record, inserted once and complete (a session ended meanwhile collides).
+        if not await self.sessions.record_end({**record, **ending, **_with_rpcs(record, rpcs)}):
             if not verified:
                 return await self._verified_again(session_id, envelope, connection)
             return await self._lost_save(session_id)
-        await self.locks.release(device_id, session_id)
+        # The steps it saved are deleted; one saved by another request racing this end (a CPE on
+        # two connections at once) is the reaper's, which settles its task (``reap_stale``).
+        await self._free(device_id, session_id, steps=record["seq"] > 0)
         self.metrics.sessions.inc(outcome="ok")
         log.info("session %s for %s ended after %.3f s", session_id, device_id, duration)
         return Reply(204, clear_session=True)
+
+    async def _free(self, device_id: str, session_id: str, steps: bool = True) -> None:
+        """The ended session's lease and steps deleted (each merged with other sessions' deletes
+        into one statement); ``steps`` False: the lease only (the reaper deletes the steps)."""
+        if steps:
+            await asyncio.gather(
+                self.locks.release(device_id, session_id), self.sessions.forget_steps(session_id, device_id)
+            )
+        else:
+            await self.locks.release(device_id, session_id)
 
     async def _verified_again(self, session_id: str, envelope: Envelope | None, connection: Any) -> Reply:
         """The message was handled on this worker's copy of the session, which another worker had
@@ -572,23 +605,38 @@ class CwmpService:
             return Reply.reason(409, "this CWMP session has ended; start a new one with Inform")
         return Reply.reason(409, "concurrent requests on one CWMP session")
 
-    async def abort(self, session_id: str, outcome: str, why: str) -> None:
-        """End a session that did not finish normally: settle its tasks, free the device."""
+    async def abort(self, session_id: str, outcome: str, why: str) -> bool:
+        """End a session that did not finish normally: stop a request still in flight on it (an end
+        step at its next sequence), write its history from its newest state, settle its tasks, free
+        the device. False when no running session was found."""
         self.live.drop(session_id)
         record = await self.sessions.load_live(session_id)
+        for _ in range(3):
+            if record is None or await self.sessions.seal(
+                session_id, record["device_id"], record["seq"] + 1, self.clock()
+            ):
+                break
+            record = await self.sessions.load_live(session_id)  # a request saved meanwhile: its state
         if record is None:
-            return
+            return False
+        device_id = record["device_id"]
         now = self.clock()
         duration_ms = int((now - record["started_at"]).total_seconds() * 1000)
-        if await self.sessions.finish(
-            session_id, {"ended_at": now, "outcome": outcome, "error": why, "duration_ms": duration_ms}
-        ):
-            # A session ended by an error of ours may have been broken by its task: that one is not
-            # re-queued merely because it was never sent (it would break the next session too).
-            await self.dispatcher.on_session_broken(session_id, why, requeue_unsent=outcome != "error")
-            await self.locks.release(record["device_id"], session_id)
+        ended = await self.sessions.record_end(
+            {**record, "ended_at": now, "outcome": outcome, "error": why, "duration_ms": duration_ms}
+        )
+        # Settled and freed even when another end wrote the history first (it may have died before
+        # doing so): settling and deleting again find nothing. The steps stay, the end step among
+        # them, so a request still in flight on the session fails its save; the reaper deletes
+        # them once no request can be (``reap_stale``). A session ended by an error of ours may have
+        # been broken by its task: that one is not re-queued merely because it was never sent (it
+        # would break the next session too).
+        await self.dispatcher.on_session_broken(session_id, why, requeue_unsent=outcome != "error")
+        await self._free(device_id, session_id, steps=False)
+        if ended:
             self.metrics.sessions.inc(outcome=outcome)
-            log.warning("session %s for %s ended: %s (%s)", session_id, record["device_id"], outcome, loggable(why))
+            log.warning("session %s for %s ended: %s (%s)", session_id, device_id, outcome, loggable(why))
+        return True
 
     def _stored_snapshot(self, session: AcsSession) -> Document:
         """The machine's state for the database, the request in flight sealed: it may be the
@@ -606,11 +654,25 @@ class CwmpService:
         return SessionSnapshot.model_validate(stored)
 
     async def reap_stale(self) -> int:
-        """Sessions whose device went silent: the scheduled job calls this."""
+        """Sessions whose device went silent: the scheduled job calls this. Their history is written
+        from the lease and the newest step, as for any broken session; steps left by a request that
+        lost its race after a session ended are deleted once well past their expiry."""
+        now = self.clock()
         count = 0
-        for record in await self.sessions.stale(self.clock()):
-            await self.abort(record["_id"], "timeout", "the device stopped answering (session timeout)")
-            count += 1
+        for record in await self.sessions.stale(now):
+            if record.get("live"):
+                await self.abort(record["_id"], "timeout", "the device stopped answering (session timeout)")
+                count += 1
+            else:  # a lease its ended session did not free (a crash in between)
+                await self.dispatcher.on_session_broken(record["_id"], "the session's worker stopped")
+                await self._free(record["device_id"], record["_id"])
+        strays = await self.sessions.stray_steps(now - 2 * self.timeouts.idle - LOCK_SLACK)
+        for session_id, device_id in {(str(step["session_id"]), str(step["device_id"])) for step in strays}:
+            if await self.sessions.load_live(session_id) is not None:
+                continue  # an early step of a long session that is still running
+            # A task the session claimed in its racing request may still be dispatched to it.
+            await self.dispatcher.on_session_broken(session_id, "the session ended meanwhile")
+            await self.sessions.forget_steps(session_id, device_id)
         return count
 
 
@@ -639,6 +701,13 @@ def _event_rpc(now: datetime, event: SessionEvent) -> Document:
                 fault={"code": event.fault.fault_code, "string": event.fault.fault_string},
             )
     return _rpc(now, "cpe", "empty", None)
+
+
+def _with_rpcs(record: SessionRecord, rpcs: list[Document]) -> SessionRecord:
+    """The exchange so far with ``rpcs`` added: listed up to MAX_RPCS_PER_SESSION, counted beyond."""
+    listed = list(record.get("rpcs", []))
+    room = MAX_RPCS_PER_SESSION - len(listed)
+    return {"rpcs": listed + rpcs[: max(room, 0)], "rpc_count": int(record.get("rpc_count", len(listed))) + len(rpcs)}  # type: ignore[typeddict-item]
 
 
 def version_of(record: SessionRecord) -> CwmpVersion:

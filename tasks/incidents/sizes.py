@@ -101,14 +101,15 @@ class GroupSizes:
         self.census = Census()
         self._mine: _Pass | None = None
 
-    async def current(self) -> tuple[Census, Step]:
-        """Go on with the pass in progress (or begin one when the census is ``max_age`` old) for one
-        budget; the census to judge by (empty until a first pass completes)."""
+    async def current(self, spent: float = 0.0) -> tuple[Census, Step]:
+        """Go on with the pass in progress (or begin one when the census is ``max_age`` old) for what
+        is left of the run's budget once ``spent`` seconds went on the rest of the run (at least one
+        partition); the census to judge by (estimates until a first pass completes)."""
         await self._load_published()
         progress = await self.store.progress()
         if not (progress or {}).get("pass") and not self.census.stale(self.clock(), self.max_age):
             return self.census, Step()
-        step = await self._go_on(progress)
+        step = await self._go_on(progress, self.budget_seconds - spent)
         return self.census, step
 
     async def _load_published(self) -> None:
@@ -134,7 +135,7 @@ class GroupSizes:
                  "started_at": self.clock(), "devices": 0}
         return _Pass(fresh, Counter())
 
-    async def _go_on(self, progress: Document | None) -> Step:
+    async def _go_on(self, progress: Document | None, budget_seconds: float) -> Step:
         current = await self._resume(progress)
         counted = [0]
 
@@ -144,7 +145,7 @@ class GroupSizes:
 
         step = int(current.progress["step"])
         stop = await partitions.read_partitions(self.devices, int(current.progress["next"]), step, GROUP_FIELDS,
-                                                self.budget_seconds, count, self.monotonic)
+                                                budget_seconds, count, self.monotonic)
         devices = int(current.progress["devices"]) + counted[0]
         if not stop.complete:
             saved = {**current.progress, "next": stop.position, "devices": devices}

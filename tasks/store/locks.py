@@ -1,18 +1,25 @@
-"""The ``session_locks`` collection: at most one CWMP session per device across all ACS processes.
+"""The ``session_locks`` collection: at most one CWMP session per device across all ACS processes,
+and the running session's state as its Inform left it.
 
 The lock is a lease: a document keyed by device_id holding the session id and an expiry. The
 unique ``_id`` index is the lock (never "read, then write"): a free lease is taken by an insert
-(sent with other sessions' writes by the group-commit writer), a held one makes it collide; only
-then is it taken over by one upsert whose filter matches an expired lease or this session's own.
-Releasing it is a delete, also group-committed.
+(sent with other sessions' inserts by the group-commit writer: one insert command is one
+PostgreSQL transaction on FerretDB 1.24), a held one makes it collide; the holder is then ended
+(superseded, or timed out) and the insert tried again (``CwmpService._take_lease``). The insert
+carries the session's live state as the Inform left it (``session``: what another worker needs to
+continue it) and its idle expiry (``expires_at``, for the reaper); later states are the session's
+steps (``tasks/store/sessions.py``). Releasing it is a delete, group-committed with other sessions'
+releases into one statement.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from tasks.records import Document
 from tasks.store.db import Database
 from tasks.store.group_commit import Delete, Insert
 
@@ -23,24 +30,21 @@ class SessionLockRepository:
         self._writer = database.writer("session_locks")
 
     async def ensure_indexes(self) -> None:
-        """Keyed by ``_id`` only."""
+        """Keyed by ``_id`` only (the reaper's range over ``expires_at`` reads the leases of the
+        sessions in flight, a small collection)."""
 
-    async def acquire(self, device_id: str, session_id: str, until: datetime, now: datetime) -> bool:
-        lease = {"_id": device_id, "session_id": session_id, "until": until, "taken_at": now}
+    async def acquire(
+        self, device_id: str, session_id: str, until: datetime, now: datetime, live: dict[str, Any] | None = None
+    ) -> bool:
+        """Take the device's free lease, carrying ``live`` (the session's state); False when held."""
+        lease: Document = {"_id": device_id, "session_id": session_id, "until": until, "taken_at": now}
+        if live is not None:
+            lease["expires_at"] = live["expires_at"]
+            lease["session"] = live
         try:
             await self._writer.write(Insert(lease))
         except DuplicateKeyError:
-            pass  # held, expired, or ours already: the conditional upsert below decides
-        else:
-            return True
-        try:
-            await self._locks.find_one_and_update(
-                {"_id": device_id, "$or": [{"until": {"$lte": now}}, {"session_id": session_id}]},
-                {"$set": {"session_id": session_id, "until": until, "taken_at": now}},
-                upsert=True,
-            )
-        except DuplicateKeyError:
-            return False  # another live session holds the lease
+            return False  # held (live, or expired and not yet reaped): the caller ends the holder
         return True
 
     async def renew(self, device_id: str, session_id: str, until: datetime) -> bool:
@@ -53,3 +57,17 @@ class SessionLockRepository:
     async def holder(self, device_id: str, now: datetime) -> str | None:
         lock = await self._locks.find_one({"_id": device_id, "until": {"$gt": now}})
         return None if lock is None else str(lock["session_id"])
+
+    async def lease(self, device_id: str) -> Document | None:
+        """The device's lease, live or expired."""
+        return await self._locks.find_one({"_id": device_id})
+
+    async def of_session(self, device_id: str, session_id: str) -> Document | None:
+        """The device's lease if this session holds it."""
+        return await self._locks.find_one({"_id": device_id, "session_id": session_id})
+
+    async def idle_past(self, now: datetime, limit: int = 500) -> list[Document]:
+        """Leases whose session was idle past its timeout as of its Inform (later steps may have
+        moved the expiry on: the caller checks the latest state)."""
+        cursor = self._locks.find({"expires_at": {"$lte": now}}).limit(limit)
+        return [lease async for lease in cursor]

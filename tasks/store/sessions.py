@@ -1,31 +1,51 @@
-"""The ``sessions`` collection: one record per CWMP session, live state and then history.
+"""A CWMP session's records: its live state while it runs, its history once it ended.
 
-While a session runs, its record carries the serialized protocol state (``snapshot``) so the
-next HTTP request may land on any worker or host. ``seq`` guards it: a save only succeeds on
-the sequence number that was loaded, so two requests racing on one session cannot both win.
+Every write of a session is an insert or a delete (FerretDB 1.24 runs an insert command as one
+PostgreSQL transaction whatever it carries, and the group-commit writer merges the deletes of a
+batch into one statement; an update costs one per statement and document: docs/performance.md):
+
+- the state as the Inform left it rides in the device's lease (``session_locks``, ``locks.py``);
+- each save before an RPC goes out inserts a *step* (``session_steps``, ``_id`` =
+  ``<session id>.<seq>``, keyed by the device id): the whole live record as of that save. Two
+  requests racing on one session both try the same next ``_id``: one insert collides (the loser
+  learns it lost, as a sequence check would tell it). A session ended by someone else (the reaper,
+  a newer Inform) gets an *end step* at its next sequence first, so a request still in flight on it
+  collides too (``seal``);
+- the history record is inserted in ``sessions`` once, complete, when the session ends (a second
+  end of one session collides on ``_id``); the lease and the steps are then deleted.
+
+A session's id names its device (``tasks/session_ids.py``), so all of this is found by the device
+id, the shard key of both live collections.
 """
 
 from __future__ import annotations
 
-import secrets
+import asyncio
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from tasks.records import SessionFields, SessionRecord
+from tasks.records import SessionRecord
+from tasks.session_ids import device_of
 from tasks.store.db import Database, Document, ensure_indexes
-from tasks.store.group_commit import Insert, Update
+from tasks.store.group_commit import Delete, Insert
+from tasks.store.locks import SessionLockRepository
 
-LIVE_ONLY = ("snapshot", "resumable", "lease_until", "claims_left", "claimed_task")  # a running session's state only
+# A running session's state only (never in its history); the last two are kept in its worker only.
+LIVE_ONLY = ("snapshot", "resumable", "lease_until", "claims_left", "claimed_task", "sent_task", "claimed_record")
 MAX_RPCS_PER_SESSION = 500  # bounded document; later exchanges are counted, not listed
 INDEXES = [
     IndexModel([("device_id", ASCENDING), ("started_at", DESCENDING)]),
-    IndexModel([("live", ASCENDING), ("expires_at", ASCENDING)]),
     IndexModel([("started_at", DESCENDING)]),
 ]
+STEP_INDEXES = [IndexModel([("device_id", ASCENDING), ("session_id", ASCENDING), ("seq", DESCENDING)])]
+
+
+def step_id(session_id: str, seq: int) -> str:
+    return f"{session_id}.{seq}"
 
 
 class SessionRepository:
@@ -33,117 +53,163 @@ class SessionRepository:
         # The one place a stored session gets its type: the driver decodes each document as a SessionRecord.
         self._sessions = cast("AsyncCollection[SessionRecord]", database.collection("sessions"))
         self._writer = database.writer("sessions")
+        self._steps = database.collection("session_steps")
+        self._step_writer = database.writer("session_steps")
+        self._locks = SessionLockRepository(database)
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._sessions, INDEXES)
+        await ensure_indexes(self._steps, STEP_INDEXES)
 
-    async def create(self, record: SessionRecord) -> bool:
-        """False when the id is taken: a later Inform of the device ended this session already."""
-        try:
-            count = len(record.get("rpcs", []))
-            await self._writer.write(Insert({**record, "live": True, "seq": 0, "rpc_count": count}))
-        except DuplicateKeyError:
-            return False
-        return True
-
-    async def bury(self, session_id: str, device_id: str, now: datetime, outcome: str, why: str) -> bool:
-        """An ended record for a session whose own record is not written yet, so it never will be.
-
-        False when the record exists (the session wrote it first: end it the usual way).
-        """
-        try:
-            await self._sessions.insert_one(
-                {
-                    "_id": session_id,
-                    "device_id": device_id,
-                    "started_at": now,
-                    "ended_at": now,
-                    "outcome": outcome,
-                    "error": why,
-                    "duration_ms": 0,
-                    "events": [],
-                    "rpcs": [],
-                    "faults": [],
-                    "live": False,
-                    "seq": 0,
-                    "rpc_count": 0,
-                }
-            )
-        except DuplicateKeyError:
-            return False
-        return True
+    # -- live --------------------------------------------------------------------------------------
 
     async def load_live(self, session_id: str) -> SessionRecord | None:
-        return await self._sessions.find_one({"_id": session_id, "live": True})
+        """The running session's newest state: its latest step, else the state its lease carries;
+        None when it ended (an end step, or the lease no longer names it) or never was."""
+        device_id = device_of(session_id)
+        if device_id is None:
+            return None
+        step, lease = await asyncio.gather(
+            self._latest_step(device_id, session_id), self._locks.of_session(device_id, session_id)
+        )
+        if lease is None or "session" not in lease or (step is not None and step.get("ended")):
+            return None
+        return _live(step["session"], int(step["seq"])) if step is not None else _live(lease["session"], 0)
 
-    async def save(
-        self,
-        session_id: str,
-        seq: int,
-        fields: SessionFields,
-        rpcs: list[Document],
-        rpc_count: int,
-        *,
-        final: bool = False,
-    ) -> bool:
-        """Store the new state if nobody else did since ``seq`` was read; False on a lost race.
+    async def _latest_step(self, device_id: str, session_id: str) -> Document | None:
+        cursor = self._steps.find({"device_id": device_id, "session_id": session_id}).sort("seq", DESCENDING).limit(1)
+        found = [step async for step in cursor]
+        return found[0] if found else None
 
-        ``final`` ends the session in the same write: no longer live, its running state
-        (``LIVE_ONLY``, the snapshot among it) dropped.
-        """
-        # ``saved_as``: tells this save from another one of the same sequence (group_commit.py).
-        token = secrets.token_hex(8)
-        kept = {name: value for name, value in fields.items() if not (final and name in LIVE_ONLY)}
-        update: Document = {"$set": {**kept, "saved_as": token}, "$inc": {"seq": 1, "rpc_count": len(rpcs)}}
-        room = MAX_RPCS_PER_SESSION - rpc_count
-        if rpcs and room > 0:
-            update["$push"] = {"rpcs": {"$each": rpcs[:room]}}
-        if final:
-            update["$set"]["live"] = False
-            update["$unset"] = dict.fromkeys(LIVE_ONLY, "")
-        # Group-committed: a filter that no longer matches (another request saved first, or the
-        # session ended) makes the upsert insert ``session_id`` again, which collides on ``_id``.
+    async def save(self, record: SessionRecord, seq: int) -> bool:
+        """Store ``record`` as the session's state ``seq`` (one more than the one it was loaded as);
+        False when that sequence is taken: another request saved first, or the session ended."""
+        kept_here = ("sent_task", "claimed_record", "live", "seq")  # the worker's own, or the step's
+        state = {name: value for name, value in record.items() if name not in kept_here}
+        state["rpcs"] = list(record.get("rpcs", []))[:MAX_RPCS_PER_SESSION]
+        step: Document = {
+            "_id": step_id(record["_id"], seq),
+            "device_id": record["device_id"],
+            "session_id": record["_id"],
+            "seq": seq,
+            "expires_at": record.get("expires_at"),
+            "session": state,
+        }
         try:
-            await self._writer.write(
-                Update(
-                    {"_id": session_id, "seq": seq, "live": True},
-                    update,
-                    upsert=True,
-                    applied={"_id": session_id, "seq": seq + 1, "saved_as": token},
-                )
-            )
+            await self._step_writer.write(Insert(step))
         except DuplicateKeyError:
             return False
         return True
 
-    async def finish(self, session_id: str, fields: SessionFields) -> bool:
-        result = await self._sessions.update_one(
-            {"_id": session_id, "live": True},
-            {
-                "$set": {**fields, "live": False},
-                "$unset": dict.fromkeys(LIVE_ONLY, ""),
-                "$inc": {"seq": 1},
-            },
-        )
-        return result.matched_count == 1
+    async def seal(self, session_id: str, device_id: str, seq: int, now: datetime) -> bool:
+        """The end step at ``seq``: a request that loaded the session before it ended fails its save
+        (kept until the reaper deletes the steps of sessions over, ``stray_steps``)."""
+        ended: Document = {
+            "_id": step_id(session_id, seq),
+            "device_id": device_id,
+            "session_id": session_id,
+            "seq": seq,
+            "expires_at": now,
+            "ended": True,
+        }
+        try:
+            await self._step_writer.write(Insert(ended))
+        except DuplicateKeyError:
+            return False
+        return True
 
-    async def get(self, session_id: str) -> SessionRecord | None:
-        return await self._sessions.find_one({"_id": session_id}, {"snapshot": 0})
+    async def forget_steps(self, session_id: str, device_id: str) -> None:
+        """The ended session's steps deleted (merged with other sessions' into one statement)."""
+        await self._step_writer.write(Delete({"device_id": device_id, "session_id": session_id}, every_match=True))
 
     async def stale(self, now: datetime, limit: int = 500) -> list[SessionRecord]:
-        """Live sessions whose device went silent past the session timeout."""
-        cursor = self._sessions.find({"live": True, "expires_at": {"$lte": now}}).limit(limit)
-        return [record async for record in cursor]
+        """Running sessions whose device went silent past the session timeout (their leases first,
+        then the newest state of those whose Inform is that old)."""
+        found: list[SessionRecord] = []
+        for lease in await self._locks.idle_past(now, limit):
+            record = await self.load_live(str(lease["session_id"]))
+            if record is None:  # an ended session's lease left behind (a crash before its release)
+                found.append(_leftover(lease))
+            elif record["expires_at"] <= now:
+                found.append(record)
+        return found
+
+    async def stray_steps(self, before: datetime, limit: int = 500) -> list[Document]:
+        """Steps of sessions over long ago: an aborted session's (with its end step), or saved by a
+        request racing a session's normal end (its task is then settled by the caller)."""
+        cursor = self._steps.find({"expires_at": {"$lte": before}}, {"device_id": 1, "session_id": 1}).limit(limit)
+        return [step async for step in cursor]
+
+    # -- history -----------------------------------------------------------------------------------
+
+    async def record_end(self, record: SessionRecord) -> bool:
+        """The history record, inserted once; False when the session was ended already."""
+        history: Document = {name: value for name, value in record.items() if name not in LIVE_ONLY}
+        rpcs = list(record.get("rpcs", []))
+        count = max(record.get("rpc_count", 0), len(rpcs))
+        history.update(live=False, rpcs=rpcs[:MAX_RPCS_PER_SESSION], rpc_count=count)
+        try:
+            await self._writer.write(Insert(history))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def get(self, session_id: str) -> SessionRecord | None:
+        """An ended session's record, else the running one's (without its protocol state)."""
+        found = await self._sessions.find_one({"_id": session_id}, {"snapshot": 0})
+        if found is not None:
+            return found
+        live = await self.load_live(session_id)
+        return None if live is None else _shown(live)
 
     async def for_device(
         self, device_id: str, before: datetime | None = None, limit: int = 50
     ) -> list[SessionRecord]:
+        """The device's sessions, newest first: the running one (from its lease and steps), then
+        the history."""
         query: Document = {"device_id": device_id}
         if before is not None:
             query["started_at"] = {"$lt": before}
         cursor = self._sessions.find(query, {"snapshot": 0}).sort("started_at", DESCENDING).limit(limit)
-        return [record async for record in cursor]
+        ended = [record async for record in cursor]
+        lease = await self._locks.lease(device_id)
+        if lease is None:
+            return ended
+        live = await self.load_live(str(lease["session_id"]))
+        if live is None or (before is not None and live["started_at"] >= before):
+            return ended
+        if any(record["_id"] == live["_id"] for record in ended):
+            return ended
+        return [_shown(live), *ended][:limit]
 
     async def last_for_device(self, device_id: str) -> SessionRecord | None:
         found = await self.for_device(device_id, limit=1)
         return found[0] if found else None
+
+
+def _live(state: dict[str, Any], seq: int) -> SessionRecord:
+    record = cast(SessionRecord, dict(state))
+    record["live"] = True
+    record["seq"] = seq
+    record.setdefault("rpc_count", len(record.get("rpcs", [])))
+    return record
+
+
+def _shown(record: SessionRecord) -> SessionRecord:
+    shown = cast(SessionRecord, {name: value for name, value in record.items() if name not in LIVE_ONLY})
+    return shown
+
+
+def _leftover(lease: Document) -> SessionRecord:
+    """A lease whose session has no live state (ended, or taken before sessions carried it)."""
+    return cast(
+        SessionRecord,
+        {
+            "_id": str(lease["session_id"]),
+            "device_id": str(lease["_id"]),
+            "started_at": lease.get("taken_at"),
+            "expires_at": lease.get("expires_at") or lease.get("until"),
+            "live": False,
+            "seq": 0,
+        },
+    )

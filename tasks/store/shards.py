@@ -2,9 +2,9 @@
 
 Device-keyed collections are sharded by the device id, so everything one CWMP session reads or
 writes for its device sits on one shard: ``devices``, ``parameters`` and ``session_locks`` keep it
-as ``_id``; ``tasks``, ``device_events``, ``health_results`` and ``trend_days`` in ``device_id``. Collections whose
-documents are reached by their own id on the session path (``sessions`` by the cookie,
-``task_sends`` by task/attempt/step) are sharded by a hash of ``_id``. The rest are small
+as ``_id``; ``session_steps``, ``tasks``, ``device_events``, ``health_results`` and ``trend_days``
+in ``device_id``. Collections whose documents are reached by their own id on the session path
+(``sessions`` by the cookie, ``task_sends`` by task/attempt/step) are sharded by a hash of ``_id``. The rest are small
 (accounts, tokens, incidents, job leases) and stay unsharded on the primary shard.
 
 ``tests/acs/test_session_path_shard_keys.py`` checks that every command of a CWMP session names
@@ -17,6 +17,8 @@ DEVICE_KEYED: dict[str, str] = {
     "devices": "_id",
     "parameters": "_id",
     "session_locks": "_id",
+    # A running session's steps (``tasks/store/sessions.py``): found with its lease, by the device.
+    "session_steps": "device_id",
     "tasks": "device_id",
     "device_events": "device_id",
     "health_results": "device_id",

@@ -66,8 +66,11 @@ async def test_a_release_of_a_lease_another_session_took_over_deletes_nothing(
     locks = SessionLockRepository(database)
     now = datetime.now(UTC)
     assert await locks.acquire("old", "s-old", now + timedelta(minutes=1), now)
-    assert await locks.acquire("taken", "s-first", now - timedelta(seconds=1), now - timedelta(minutes=1))
-    # The first session's lease expired and a newer session of the device took it over.
+    # The device's first session was ended by another (a newer Inform, the reaper), which freed its
+    # lease; a newer session of the device took it. The first session's own release comes late.
+    assert await locks.acquire("taken", "s-first", now + timedelta(minutes=1), now)
+    assert not await locks.acquire("taken", "s-second", now + timedelta(minutes=1), now)
+    await locks.release("taken", "s-first")
     assert await locks.acquire("taken", "s-second", now + timedelta(minutes=1), now)
     listener.started_commands.clear()
 
