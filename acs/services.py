@@ -44,7 +44,7 @@ from tasks.store.profiles import ProfileRepository
 from tasks.store.sessions import SessionRepository
 from tasks.store.soap_captures import SoapCaptureRepository
 from tasks.store.subscribers import SubscriberRepository
-from tasks.store.tasks import TaskRepository
+from tasks.store.tasks import OPEN_ON_BACKFILL, TaskRepository
 from tasks.store.tokens import TokenRepository
 from tasks.store.trends import TrendRepository
 from tasks.store.webhooks import WebhookDeliveryRepository
@@ -136,6 +136,12 @@ class Repositories:
             self.soap_captures,
         ):
             await repository.ensure_indexes()
+        # Tasks stored before ``open_on`` get it once, before any session reads its device's open
+        # tasks by it (tasks/store/tasks.py): an open task without it would never be claimed.
+        done = await self.jobs.state(OPEN_ON_BACKFILL) is not None
+        written = await self.tasks.backfill_open_on(done)
+        if not done:
+            await self.jobs.save_state(OPEN_ON_BACKFILL, {"tasks_written": written})
 
 
 @dataclass

@@ -37,6 +37,7 @@ class TaskRecord(TypedDict, total=False):
     idempotency_key: str | None
     retry_of: str
     session_id: str | None  # the session that holds it while dispatched
+    open_on: str  # its device id while queued or dispatched (tasks/store/tasks.py OPEN_ON)
     dispatched_at: datetime
     lease_until: datetime
     step: int

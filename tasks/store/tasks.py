@@ -33,8 +33,18 @@ INDEXES = [
     # The console's task queue filtered by kind or by who queued (status is the other equality).
     IndexModel([("kind", ASCENDING), ("status", ASCENDING)]),
     IndexModel([("created_by", ASCENDING), ("status", ASCENDING)]),
+    # A session's read of its device's open tasks (``OPEN_ON``).
+    IndexModel([("open_on", ASCENDING)]),
 ]
 OPEN = [TaskStatus.QUEUED.value, TaskStatus.DISPATCHED.value]
+# The device id of a task while it is open (queued or dispatched), removed when it reaches a final
+# status. Every session reads its device's open tasks, and FerretDB 1.24 pushes down no ``$in``:
+# by ``device_id`` alone PostgreSQL would read every task the device ever had (a health read an
+# hour is 8,760 a year). One top-level equality on this field, served by its own index, reads the
+# open ones only, on FerretDB and MongoDB alike. Set by every insert here, removed by ``finish``.
+OPEN_ON = "open_on"
+# The job-state record of the one pass that gave ``OPEN_ON`` to tasks stored before it existed.
+OPEN_ON_BACKFILL = "tasks_open_on"
 
 
 @dataclass(frozen=True)
@@ -117,14 +127,14 @@ class TaskRepository:
 
     async def insert(self, task: TaskRecord) -> None:
         """Store a queued task (group-committed)."""
-        await self._writer.write(Insert(task))
+        await self._writer.write(Insert(_opened(task)))
 
     async def insert_claimed(
         self, task: TaskRecord, session_id: str, lease_until: datetime, now: datetime
     ) -> TaskRecord:
         """Store a new task already claimed by the session that creates it (one insert, no claim:
         the provisioning of a BOOTSTRAP, sent in that session); the task as stored."""
-        claimed = cast(TaskRecord, {**task, **claimed_fields(session_id, lease_until, now), "attempts": 1})
+        claimed = _opened(cast(TaskRecord, {**task, **claimed_fields(session_id, lease_until, now), "attempts": 1}))
         await self._writer.write(Insert(claimed))
         return claimed
 
@@ -136,7 +146,7 @@ class TaskRepository:
     async def insert_all(self, tasks: list[TaskRecord]) -> None:
         """Store queued tasks in capped unordered commands (a job queueing many, a profile's plan)."""
         if tasks:
-            await bulk_write(self._documents, [Insert(task) for task in tasks])
+            await bulk_write(self._documents, [Insert(_opened(task)) for task in tasks])
 
     async def open_for_device(self, device_id: str) -> OpenTasks:
         """The device's open tasks (queued, waiting for its next Inform, held by a gone session), in
@@ -147,8 +157,8 @@ class TaskRepository:
         so PostgreSQL reads every task the device has; MongoDB answers from the (device_id, status,
         ...) index.
         """
-        cursor = self._tasks.find({"device_id": device_id, "status": {"$in": OPEN}})
-        found = [task async for task in cursor]
+        cursor = self._tasks.find({OPEN_ON: device_id})
+        found = [task async for task in cursor if task["status"] in OPEN]
         queued = [task for task in found if task["status"] == TaskStatus.QUEUED.value]
         dispatched = [task for task in found if task["status"] == TaskStatus.DISPATCHED.value]
         queued.sort(key=lambda task: (task["created_at"], task["_id"]))
@@ -165,7 +175,7 @@ class TaskRepository:
     ) -> TaskRecord | None:
         """Oldest queued task of the device becomes dispatched in this session (at most once)."""
         return await self._tasks.find_one_and_update(
-            {"device_id": device_id, "status": TaskStatus.QUEUED.value},
+            {OPEN_ON: device_id, "status": TaskStatus.QUEUED.value},
             # The caller sends it next (or finishes it).
             {"$set": claimed_fields(session_id, lease_until, now), "$inc": {"attempts": 1}},
             sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
@@ -176,7 +186,7 @@ class TaskRepository:
         """A task whose awaited Inform event arrived continues in this session (its next step)."""
         return await self._tasks.find_one_and_update(
             {
-                "device_id": device_id,
+                OPEN_ON: device_id,
                 "status": TaskStatus.DISPATCHED.value,
                 "session_id": None,
                 "phase": TaskPhase.RESUME.value,
@@ -209,7 +219,7 @@ class TaskRepository:
         """Move to a final status from one of ``expected``; None if it was not in one of them."""
         return await self._tasks.find_one_and_update(
             {**by_id(task_id, device_id), "status": {"$in": expected}},
-            {"$set": {**fields, "status": status.value}, "$unset": {"lease_until": ""}},
+            {"$set": {**fields, "status": status.value}, "$unset": {"lease_until": "", OPEN_ON: ""}},
             return_document=ReturnDocument.AFTER,
         )
 
@@ -219,7 +229,7 @@ class TaskRepository:
         """:meth:`finish` for a task the caller holds whole (a session's own task): group-committed,
         and the task as finished is built from it instead of read back. None if the task was no
         longer in one of ``expected`` (the upsert then collides on ``_id``: ``group_commit.py``)."""
-        update = {"$set": {**fields, "status": status.value}, "$unset": {"lease_until": ""}}
+        update = {"$set": {**fields, "status": status.value}, "$unset": {"lease_until": "", OPEN_ON: ""}}
         query = {**by_id(task["_id"], task["device_id"]), "status": {"$in": expected}}
         try:
             applied = {**by_id(task["_id"], task["device_id"]), "status": status.value}
@@ -228,6 +238,7 @@ class TaskRepository:
             return None
         finished: Document = {**task, **fields, "status": status.value}
         finished.pop("lease_until", None)
+        finished.pop(OPEN_ON, None)
         return cast(TaskRecord, finished)
 
     async def requeue(
@@ -328,3 +339,24 @@ class TaskRepository:
         cursor = self._tasks.find({"status": TaskStatus.FAILED.value}, projection).batch_size(5000).limit(limit)
         return [task async for task in cursor]
 
+    async def backfill_open_on(self, done: bool) -> int:
+        """Give ``OPEN_ON`` to the open tasks stored before it existed (``done``: the pass ran
+        already, nothing to read). One read per open status, then capped writes; each write names
+        the status it read, so a task finished meanwhile is left as it is. The tasks written."""
+        if done:
+            return 0
+        writes: list[Update] = []
+        for status in OPEN:  # one equality each: FerretDB pushes it down (``$in`` it would scan)
+            cursor = self._tasks.find({"status": status}, {"device_id": 1, OPEN_ON: 1})
+            async for task in cursor:
+                if OPEN_ON not in task:
+                    query = {"_id": task["_id"], "device_id": task["device_id"], "status": status}
+                    writes.append(Update(query, {"$set": {OPEN_ON: task["device_id"]}}))
+        if writes:
+            await bulk_write(self._documents, writes)
+        return len(writes)
+
+
+def _opened(task: TaskRecord) -> TaskRecord:
+    """The task as stored while open: its device id in ``OPEN_ON`` (every insert is of an open task)."""
+    return cast(TaskRecord, {**task, OPEN_ON: task["device_id"]})

@@ -282,9 +282,33 @@ async def test_a_devices_open_tasks_are_its_queued_ones_and_those_waiting_for_an
     await db.tasks.update_one({"_id": held}, {"$set": {"status": "dispatched", "session_id": "S1"}})
     await db.tasks.update_one({"_id": waiting}, {"$set": {"status": "dispatched", "session_id": None,
                                                           "dispatched_at": T0, "phase": "unconfirmed"}})
-    await db.tasks.insert_one({**(await bench.status(newer)), "_id": "other", "device_id": "another device"})
+    await db.tasks.insert_one(
+        {**(await bench.status(newer)), "_id": "other", "device_id": "another device", "open_on": "another device"}
+    )
 
     found = await bench.tasks.open_for_device(DEVICE)
     assert [task["_id"] for task in found.queued] == [older, newer]
     assert [task["_id"] for task in found.awaiting_proof] == [waiting]
     assert await bench.tasks.open_for_device("a device with no task") == type(found)([], [])
+
+
+async def test_a_finished_task_leaves_its_devices_open_tasks_and_a_task_stored_before_open_on_is_given_it(
+    bench: Bench,
+) -> None:
+    """Each session reads its device's open tasks by ``open_on`` (its own index: a device's finished
+    tasks are not read); a task reaching a final status loses it, and an open task stored before
+    the field existed gets it from the one pass at start-up, or no session would ever claim it."""
+    done = await bench.add(kind="reboot")
+    await bench.queue.cancel(done, "test")
+    assert "open_on" not in await bench.status(done)
+    kept = await bench.add(kind="get_parameter_values", names=[ROOT + "DeviceInfo."])
+    assert (await bench.status(kept))["open_on"] == DEVICE
+    old = {**(await bench.status(kept)), "_id": "stored before open_on"}
+    del old["open_on"]
+    await bench.db.tasks.insert_one(old)
+    assert [task["_id"] for task in (await bench.tasks.open_for_device(DEVICE)).queued] == [kept]
+
+    assert await bench.tasks.backfill_open_on(done=False) == 1
+    assert await bench.tasks.backfill_open_on(done=False) == 0
+    found = (await bench.tasks.open_for_device(DEVICE)).queued
+    assert sorted(task["_id"] for task in found) == sorted([kept, "stored before open_on"])
