@@ -157,7 +157,8 @@ class TaskRepository:
         so PostgreSQL reads every task the device has; MongoDB answers from the (device_id, status,
         ...) index.
         """
-        cursor = self._tasks.find({OPEN_ON: device_id})
+        # ``device_id`` too: the shard key, so a sharded cluster asks one shard (docs/scaling.md).
+        cursor = self._tasks.find({OPEN_ON: device_id, "device_id": device_id})
         found = [task async for task in cursor if task["status"] in OPEN]
         queued = [task for task in found if task["status"] == TaskStatus.QUEUED.value]
         dispatched = [task for task in found if task["status"] == TaskStatus.DISPATCHED.value]
@@ -175,7 +176,7 @@ class TaskRepository:
     ) -> TaskRecord | None:
         """Oldest queued task of the device becomes dispatched in this session (at most once)."""
         return await self._tasks.find_one_and_update(
-            {OPEN_ON: device_id, "status": TaskStatus.QUEUED.value},
+            {OPEN_ON: device_id, "device_id": device_id, "status": TaskStatus.QUEUED.value},
             # The caller sends it next (or finishes it).
             {"$set": claimed_fields(session_id, lease_until, now), "$inc": {"attempts": 1}},
             sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
@@ -187,6 +188,7 @@ class TaskRepository:
         return await self._tasks.find_one_and_update(
             {
                 OPEN_ON: device_id,
+                "device_id": device_id,
                 "status": TaskStatus.DISPATCHED.value,
                 "session_id": None,
                 "phase": TaskPhase.RESUME.value,

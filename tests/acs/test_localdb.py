@@ -463,7 +463,7 @@ async def test_pushed_down_equality_filters_use_an_index(
 
     # The session's read of its device's open tasks (TaskRepository.open_for_device): one equality
     # on ``open_on``, which only open tasks carry, so the device's finished ones are not read.
-    open_tasks = {"open_on": "dev0042"}
+    open_tasks = {"open_on": "dev0042", "device_id": "dev0042"}
     for query in ({"_id": "t01234"}, {"device_id": "dev0042", "status": "queued"}, open_tasks):
         explained = await mongo_db.command({"explain": {"find": "tasks", "filter": query}})
         assert explained.get("filterPushdown") is True, explained
