@@ -126,6 +126,10 @@ class Fleet:
 
     async def stop(self) -> None:
         self._stopping = True
+        # The scheduler ends on the flag as well as on the cancel: Python 3.11's ``asyncio.wait_for``
+        # swallows a cancel that arrives in the turn its awaited event is set (a session ending just
+        # then), and the scheduler would wait on for ever.
+        self._changed.set()
         for task in self._background:
             task.cancel()
         for task in self._background:
@@ -189,7 +193,7 @@ class Fleet:
 
     async def _scheduler(self) -> None:
         serviced = 0
-        while True:
+        while not self._stopping:
             self._changed.clear()  # before peeking: a push after this wakes us at once
             if not self._heap:
                 await self._changed.wait()
