@@ -48,6 +48,11 @@ async def _login(browser: Any, console: ConsoleHarness, role: str = "operator") 
     return context, page
 
 
+# A function, not a bare expression: Playwright polls a bare expression through eval(), which the
+# console's Content-Security-Policy (no 'unsafe-eval') refuses once the first check is false.
+ALERT_COUNT_IS = "n => (document.getElementById('alert-count') || {}).textContent === n"
+
+
 async def _loaded(page: Any, image_id: str) -> None:
     """Wait until the image has loaded and decoded (a broken image has no natural width)."""
     await page.wait_for_function(
@@ -119,21 +124,21 @@ async def test_a_new_incident_pops_up_on_an_open_console(
     context, page = await _login(browser, console, "admin")
     await page.goto(console.url("/alerts"))
     badge = page.locator("#alert-count")
-    await page.wait_for_function("(document.getElementById('alert-count') || {}).textContent === '1'")
+    await page.wait_for_function(ALERT_COUNT_IS, arg="1")
     await page.check("#alert-sound")  # stored per browser; the next incident beeps
     assert await page.evaluate("localStorage.getItem('acs-alert-sound')") == "1"
     number = await _open_incident(console, "OLT-0031")
     toast = page.locator("#alert-toasts .toast", has_text=f"#{number}")
     await toast.wait_for(timeout=30_000)
     assert "OLT-0031" in await toast.inner_text()
-    await page.wait_for_function("(document.getElementById('alert-count') || {}).textContent === '2'")
+    await page.wait_for_function(ALERT_COUNT_IS, arg="2")
     assert await badge.is_visible()
     await page.screenshot(path=str(shots / "alerts-en.png"), full_page=True)
     await toast.locator("a").click()
     await page.wait_for_url(f"**/incidents/{number}")
     await _russian(page)
     await page.goto(console.url("/alerts"))
-    await page.wait_for_function("(document.getElementById('alert-count') || {}).textContent === '2'")
+    await page.wait_for_function(ALERT_COUNT_IS, arg="2")
     third = await _open_incident(console, "OLT-0032")
     await page.locator("#alert-toasts .toast", has_text=f"Новый инцидент #{third}").wait_for(timeout=30_000)
     await page.screenshot(path=str(shots / "alerts-ru.png"), full_page=True)
