@@ -116,7 +116,7 @@ class TaskRepository:
 
     async def record_send(self, task_id: str, attempt: int, step: int, session_id: str, now: datetime) -> bool:
         """True when this session is the first and only one to send this step of this attempt."""
-        key = f"{task_id}/{attempt}/{step}"
+        key = _send_key(task_id, attempt, step)
         try:
             await self._send_writer.write(
                 Insert({"_id": key, "task_id": task_id, "session_id": session_id, "at": now})
@@ -140,7 +140,7 @@ class TaskRepository:
 
     async def was_sent(self, task: TaskRecord) -> bool:
         """Whether the current step of this attempt was recorded as sent (``record_send``)."""
-        key = f"{task['_id']}/{int(task.get('attempts', 0))}/{int(task.get('step', 0))}"
+        key = _send_key(task["_id"], int(task.get("attempts", 0)), int(task.get("step", 0)))
         return await self._sends.find_one({"_id": key}, {"_id": 1}) is not None
 
     async def insert_all(self, tasks: list[TaskRecord]) -> None:
@@ -150,12 +150,8 @@ class TaskRepository:
 
     async def open_for_device(self, device_id: str) -> OpenTasks:
         """The device's open tasks (queued, waiting for its next Inform, held by a gone session), in
-        one query, for the session that holds the device's lease.
-
-        Its only pushed-down condition on FerretDB 1.24 is the top-level ``device_id`` equality (the
-        GIN companion of the ``device_id`` indexes serves it; the ``$in`` is filtered by FerretDB),
-        so PostgreSQL reads every task the device has; MongoDB answers from the (device_id, status,
-        ...) index.
+        one query, for the session that holds the device's lease: top-level equalities only
+        (``OPEN_ON``, served by its own index, so the device's finished tasks are not read).
         """
         # ``device_id`` too: the shard key, so a sharded cluster asks one shard (docs/scaling.md).
         cursor = self._tasks.find({OPEN_ON: device_id, "device_id": device_id})
@@ -362,3 +358,8 @@ class TaskRepository:
 def _opened(task: TaskRecord) -> TaskRecord:
     """The task as stored while open: its device id in ``OPEN_ON`` (every insert is of an open task)."""
     return cast(TaskRecord, {**task, OPEN_ON: task["device_id"]})
+
+
+def _send_key(task_id: str, attempt: int, step: int) -> str:
+    """The ``task_sends`` ``_id`` of one step of one attempt: its unique index is "sent at most once"."""
+    return f"{task_id}/{attempt}/{step}"
