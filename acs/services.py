@@ -138,9 +138,8 @@ class Repositories:
             await repository.ensure_indexes()
         # Tasks stored before ``open_on`` get it once, before any session reads its device's open
         # tasks by it (tasks/store/tasks.py): an open task without it would never be claimed.
-        done = await self.jobs.state(OPEN_ON_BACKFILL) is not None
-        written = await self.tasks.backfill_open_on(done)
-        if not done:
+        if await self.jobs.state(OPEN_ON_BACKFILL) is None:
+            written = await self.tasks.backfill_open_on()
             await self.jobs.save_state(OPEN_ON_BACKFILL, {"tasks_written": written})
 
 

@@ -337,12 +337,10 @@ class TaskRepository:
         cursor = self._tasks.find({"status": TaskStatus.FAILED.value}, projection).batch_size(5000).limit(limit)
         return [task async for task in cursor]
 
-    async def backfill_open_on(self, done: bool) -> int:
-        """Give ``OPEN_ON`` to the open tasks stored before it existed (``done``: the pass ran
-        already, nothing to read). One read per open status, then capped writes; each write names
-        the status it read, so a task finished meanwhile is left as it is. The tasks written."""
-        if done:
-            return 0
+    async def backfill_open_on(self) -> int:
+        """Give ``OPEN_ON`` to the open tasks stored before it existed (once: the caller records the
+        pass). One read per open status, then capped writes; each write names the status it read,
+        so a task finished meanwhile is left as it is. The tasks written."""
         writes: list[Update] = []
         for status in OPEN:  # one equality each: FerretDB pushes it down (``$in`` it would scan)
             cursor = self._tasks.find({"status": status}, {"device_id": 1, OPEN_ON: 1})

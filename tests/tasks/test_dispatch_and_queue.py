@@ -308,7 +308,7 @@ async def test_a_finished_task_leaves_its_devices_open_tasks_and_a_task_stored_b
     await bench.db.tasks.insert_one(old)
     assert [task["_id"] for task in (await bench.tasks.open_for_device(DEVICE)).queued] == [kept]
 
-    assert await bench.tasks.backfill_open_on(done=False) == 1
-    assert await bench.tasks.backfill_open_on(done=False) == 0
+    assert await bench.tasks.backfill_open_on() == 1
+    assert await bench.tasks.backfill_open_on() == 0
     found = (await bench.tasks.open_for_device(DEVICE)).queued
     assert sorted(task["_id"] for task in found) == sorted([kept, "stored before open_on"])
