@@ -30,9 +30,9 @@ from acs.listener import GUARD, ConnectionLimits, GuardedSite, ListenerGuard
 from acs.localdb import LocalMongo
 from acs.localdb_supervisor import LocalDatabaseSupervisor
 from acs.logs import configure_logging
-from acs.services import Services, build_services
+from acs.services import Repositories, Services, build_services
 from tasks.scheduler import JobRunner
-from tasks.secretbox import load_or_create_key
+from tasks.secretbox import SecretBox, load_or_create_key
 from tasks.store.db import Database, connect
 
 log = logging.getLogger("acs.serve")
@@ -133,18 +133,29 @@ async def _stop_sites(listeners: list[tuple[web.AppRunner, ListenerGuard]], grac
         await runner.cleanup()
 
 
-async def run_worker(settings: Settings) -> None:
+async def prepare_database(settings: Settings) -> None:
+    """Indexes and one-off start-up passes, once before the workers start (``--workers N``)."""
+    database = connect(settings.mongodb_uri or "")
+    try:
+        secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+        await Repositories.open(database, SecretBox(load_or_create_key(secret, settings.data_dir))).ensure_indexes()
+    finally:
+        await database.close()
+
+
+async def run_worker(settings: Settings, *, prepare: bool = True) -> None:
     """One serving process: both applications and the scheduler, until SIGTERM/SIGINT.
 
     With several workers each binds its own sockets with SO_REUSEPORT and the kernel spreads
-    the connections between them.
+    the connections between them; the parent has prepared the database (``prepare`` False).
     """
     many = settings.workers > 1
     cwmp_sock = bind(settings.cwmp_address, reuse_port=many)
     api_sock = bind(settings.api_address, reuse_port=many)
     database = connect(settings.mongodb_uri or "")
     services = build_services(settings, database)
-    await services.repositories.ensure_indexes()
+    if prepare:
+        await services.repositories.ensure_indexes()
     listeners = [
         await _start_site(create_cwmp_app(services), "cwmp", cwmp_sock,
                           tls_context(settings.cwmp_tls_cert, settings.cwmp_tls_key), services),
@@ -173,7 +184,7 @@ async def run_worker(settings: Settings) -> None:
 def _worker_main(settings: Settings) -> None:
     configure_logging(settings.log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent relays Ctrl-C as SIGTERM
-    eventloop.run(run_worker(settings), settings.event_loop)
+    eventloop.run(run_worker(settings, prepare=False), settings.event_loop)
 
 
 async def serve(settings: Settings) -> int:
@@ -189,6 +200,7 @@ async def serve(settings: Settings) -> int:
 
 
 async def _run_workers(settings: Settings) -> int:
+    await prepare_database(settings)
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited event loop
     workers = [
         context.Process(target=_worker_main, args=(settings,), name=f"acs-worker-{n}") for n in range(settings.workers)

@@ -148,6 +148,22 @@ async def ensure_indexes(collection: AsyncCollection[Any], indexes: Sequence[Ind
                 await asyncio.sleep(0.1 * attempt)
 
 
+async def upsert_one(collection: AsyncCollection[Any], query: Mapping[str, Any], update: Mapping[str, Any]) -> None:
+    """``update_one(query, update, upsert=True)`` that two processes may run at once.
+
+    FerretDB 1.24 runs an upsert as "find, then insert when nothing matched"
+    (shared/mongo/README.md), and MongoDB does the same outside its own retry cases: when two
+    writers upsert a missing document together, the later insert fails on the unique ``_id``.
+    The document exists by then, so the loser's second try is an ordinary update of it. Seen
+    with ``acs serve --workers 2`` on a fresh database: both workers recorded the same start-up
+    pass, and the worker whose insert lost died before it served.
+    """
+    try:
+        await collection.update_one(query, update, upsert=True)
+    except DuplicateKeyError:
+        await collection.update_one(query, update, upsert=True)
+
+
 @dataclass(frozen=True)
 class Insert:
     document: Mapping[str, Any]

@@ -18,7 +18,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from tasks import search
-from tasks.store.db import Database, Document, ensure_indexes, flush_updates
+from tasks.store.db import Database, Document, ensure_indexes, flush_updates, upsert_one
 from tasks.store.group_commit import Update
 
 INDEXES = [
@@ -665,7 +665,7 @@ class DeviceRepository:
             if len(found) >= limit:
                 break
         if done >= start:
-            await self._state.update_one({"_id": OFFLINE_SCAN}, {"$set": {"next": done + 1}}, upsert=True)
+            await upsert_one(self._state, {"_id": OFFLINE_SCAN}, {"$set": {"next": done + 1}})
         return found
 
     async def mark_offline(self, device_id: str, since: datetime, now: datetime) -> bool:
@@ -697,7 +697,7 @@ class DeviceRepository:
         return int(state["next"]) if state else None
 
     async def set_scan_position(self, name: str, next_slice: int) -> None:
-        await self._state.update_one({"_id": name}, {"$set": {"next": next_slice}}, upsert=True)
+        await upsert_one(self._state, {"_id": name}, {"$set": {"next": next_slice}})
 
     async def find(self, query: Document, projection: Mapping[str, Any] | None, limit: int) -> list[Document]:
         """Devices matching a query the calling module built (health policies, incident facts)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tasks.store.db import Database
+from tasks.store.db import Database, upsert_one
 
 
 class FaultClearRepository:
@@ -19,7 +19,7 @@ class FaultClearRepository:
         """Read by ``_id`` and whole (one document per fault group ever cleared)."""
 
     async def clear(self, key: str, at: datetime, by: str) -> None:
-        await self._clears.update_one({"_id": key}, {"$set": {"cleared_at": at, "cleared_by": by}}, upsert=True)
+        await upsert_one(self._clears, {"_id": key}, {"$set": {"cleared_at": at, "cleared_by": by}})
 
     async def all(self) -> dict[str, datetime]:
         return {str(clear["_id"]): clear["cleared_at"] async for clear in self._clears.find({}).limit(10000)}

@@ -14,7 +14,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
-from tasks.store.db import Database, Document, ensure_indexes
+from tasks.store.db import Database, Document, ensure_indexes, upsert_one
 
 RUN_INDEXES = [IndexModel([("job", ASCENDING), ("started_at", DESCENDING)]), IndexModel([("started_at", ASCENDING)])]
 
@@ -44,7 +44,7 @@ class JobRepository:
         return await self._state.find_one({"_id": job})
 
     async def save_state(self, job: str, fields: Mapping[str, Any]) -> None:
-        await self._state.update_one({"_id": job}, {"$set": dict(fields)}, upsert=True)
+        await upsert_one(self._state, {"_id": job}, {"$set": dict(fields)})
 
     async def record_run(self, run: Mapping[str, Any]) -> None:
         await self._runs.insert_one(dict(run))
