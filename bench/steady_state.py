@@ -161,10 +161,11 @@ async def run(args: argparse.Namespace) -> int:
                                ramp=bring_up_ramp(devices, interval, args.bring_up_rate))
         finally:
             await server.child.stop()
+        # The floor queues nothing for a new device: its window needs no settle.
         baseline = await common.start_baseline(directory, floor_interval)
         try:
             floor = await steady(directory, "baseline-fleet", baseline.cwmp_url, floor_devices, floor_interval,
-                                 min(duration, BASELINE_WINDOW), {"server": baseline.pid}, settle=settle,
+                                 min(duration, BASELINE_WINDOW), {"server": baseline.pid}, settle=0.0,
                                  concurrency=concurrency,
                                  ramp=bring_up_ramp(floor_devices, floor_interval, BASELINE_BRING_UP_RATE))
         finally:
