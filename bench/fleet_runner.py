@@ -18,6 +18,7 @@ import json
 import signal
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.sessions: list[tuple[float, float, bool, str]] = []
+        self.ok_by_kind: Counter[str] = Counter()  # sessions that succeeded so far, by kind
         self.window_from: float | None = None
 
     def mark(self) -> None:
@@ -56,6 +58,8 @@ class Recorder:
     def record(self, outcome: SessionOutcome) -> None:
         kind = kind_of(outcome.events, len(outcome.requests))
         self.sessions.append((outcome.started_at, outcome.duration, outcome.ok, kind))
+        if outcome.ok:
+            self.ok_by_kind[kind] += 1
 
     def summary(self) -> dict[str, Any]:
         first = min((s[0] for s in self.sessions), default=0.0)
@@ -94,7 +98,8 @@ def status(fleet: Fleet, recorder: Recorder) -> dict[str, Any]:
         "in_session": snapshot.in_session,
         "errors": dict(fleet.stats.errors),
         "cr": vars(fleet.listener.stats),
-        "bootstrap_ok": sum(1 for s in recorder.sessions if s[2] and s[3] == "bootstrap"),
+        "bootstrap_ok": recorder.ok_by_kind["bootstrap"],
+        "ok_by_kind": dict(recorder.ok_by_kind),
     }
 
 

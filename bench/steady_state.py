@@ -8,9 +8,10 @@ Three phases, each against the ACS and then (same fleet, same interval) against 
    ``--interval`` in each BOOTSTRAP session, and a device's periodic informs count from that
    moment (TR-069 3.2.1.1's interval, anchored when it is set), so bringing the fleet up over whole
    intervals at an even rate spreads the periodic informs evenly over the interval.
-2. **Settle** (``--settle``, default one interval + 15 s). A device's first periodic session after
-   its BOOTSTRAP carries the work the ACS queues for a new device (its first health read); the
-   window begins once every device has had it, so it holds the fleet's ordinary periodic sessions.
+2. **Settle** (``--settle``, default one interval + 15 s, then until at most 2% of 10 s of periodic
+   sessions carry RPCs, 300 s at most). A device's first periodic session after its BOOTSTRAP
+   carries the work the ACS queues for a new device (its first health read); the window begins
+   once that has drained, so it holds the fleet's ordinary periodic sessions.
 3. **Window** (``--duration``): periodic sessions per second and their latency (p50/p95/p99, split
    into sessions with nothing queued and sessions with RPCs), database commands, PostgreSQL
    transactions and CPU milliseconds of the ACS and of its database per session.
@@ -31,6 +32,7 @@ import asyncio
 import math
 import os
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,9 @@ QUICK_BASELINE_INTERVAL = 10  # --quick only: the baseline may go below the ACS'
 BASELINE_BRING_UP_RATE = 500.0  # devices/s: the bare handler bootstraps an order of magnitude faster
 BASELINE_WINDOW = 60.0  # seconds: the floor's figures are per session, a minute of them is plenty
 SETTLE_MARGIN = 15.0  # seconds beyond one interval: the health read is queued ~10 s after a BOOTSTRAP
+SETTLE_CHECK = 10.0  # seconds of periodic sessions judged at a time
+SETTLE_SHARE = 0.02  # at most this share of them with RPCs: the first health reads are done
+MAX_SETTLE = 300.0  # seconds after the last BOOTSTRAP at most
 ACS_REQUEST_CAP = int(Settings.model_fields["cwmp_max_requests"].default)
 
 
@@ -61,6 +66,38 @@ def load_average() -> str:
         return "?"
 
 
+def reached(moment: float, status: dict[str, Any]) -> bool:
+    """The fleet runner's clock (its status file's ``time``) is at ``moment`` or later."""
+    return float(status.get("time", 0.0)) >= moment
+
+
+async def settle_down(fleet: common.FleetProcess, settle: float) -> float | None:
+    """Wait ``settle`` seconds, then until the ACS's work for new devices has drained: over one
+    ``SETTLE_CHECK`` at most ``SETTLE_SHARE`` of the periodic sessions carried RPCs (a loaded ACS
+    serves the first health reads later than one interval after the BOOTSTRAP). Returns the
+    seconds waited, or None if the share never fell within ``MAX_SETTLE`` (the window then begins)."""
+    started = float(fleet.status().get("time", 0.0))
+    await fleet.wait_status(partial(reached, started + settle), settle + 30,
+                            f"{settle:.0f} s of periodic sessions after the last BOOTSTRAP")
+    if settle <= 0:
+        return 0.0
+
+    def periodic(status: dict[str, Any]) -> tuple[int, int]:
+        kinds = status.get("ok_by_kind", {})
+        return kinds.get("periodic", 0), kinds.get("periodic_with_rpcs", 0)
+
+    while True:
+        first = fleet.status()
+        due = float(first.get("time", 0.0)) + SETTLE_CHECK
+        later = await fleet.wait_status(partial(reached, due), SETTLE_CHECK + 30, "the next settle check")
+        (plain_0, rpcs_0), (plain_1, rpcs_1) = periodic(first), periodic(later)
+        waited = float(later.get("time", 0.0)) - started
+        if rpcs_1 - rpcs_0 <= SETTLE_SHARE * max(1, plain_1 - plain_0 + rpcs_1 - rpcs_0):
+            return round(waited, 1)
+        if waited >= MAX_SETTLE:
+            return None
+
+
 async def steady(directory: Path, name: str, url: str, devices: int, interval: int, duration: float,
                  server: dict[str, int], *, ramp: float, settle: float, concurrency: int,
                  counters: common.DatabaseCounters | None = None) -> dict[str, Any]:
@@ -69,9 +106,7 @@ async def steady(directory: Path, name: str, url: str, devices: int, interval: i
     bring_up = devices / ramp
     try:
         bootstrapped = await fleet.wait_bootstrapped(devices, 2 * bring_up + 120)
-        settled_from = fleet.status().get("time", 0.0)
-        await fleet.wait_status(lambda s: s.get("time", 0.0) >= settled_from + settle, settle + 30,
-                                f"{settle:.0f} s of periodic sessions after the last BOOTSTRAP")
+        settled_at = await settle_down(fleet, settle)
         before = await counters.read() if counters else {}
         load_before = load_average()
         fleet.mark_window()
@@ -92,6 +127,7 @@ async def steady(directory: Path, name: str, url: str, devices: int, interval: i
         "bring_up_rate": round(ramp, 2),
         "concurrency": concurrency,
         "all_bootstrapped": bootstrapped,
+        "settled_seconds_after_bring_up": settled_at,
         "offered_sessions_per_second": round(devices / interval, 1),
         "sessions_per_second": window.get("sessions_per_second", 0.0),
         "periodic_ok": periodic["ok"],
