@@ -231,13 +231,13 @@ class DeviceRegistry:
         # bounds how long a cache write lost to a crash right after the device write stays missing.
         # TR-069 3.7.1.5: BOOTSTRAP means the device lost (or never had) its configuration from
         # us; the cached tree is stale and is replaced by the Inform's. History (sessions, tasks) is kept.
-        if summary.bootstrap or stored.before.get(INFORM_VALUES) != state[INFORM_VALUES]:
-            await self.parameters.set_values(
-                summary.device_id,
-                ((parameter.name, parameter.value, parameter.type) for parameter in inform.parameters),
-                now,
-                replace=summary.bootstrap,
-            )
+        # A device this Inform stored has no tree yet: its first is one insert (FerretDB 1.24: one
+        # PostgreSQL transaction for the whole group-committed command, where an upsert costs two).
+        reported = ((parameter.name, parameter.value, parameter.type) for parameter in inform.parameters)
+        if created:
+            await self.parameters.set_first_values(summary.device_id, reported, now)
+        elif summary.bootstrap or stored.before.get(INFORM_VALUES) != state[INFORM_VALUES]:
+            await self.parameters.set_values(summary.device_id, reported, now, replace=summary.bootstrap)
         return stored
 
     def _deadline(self, now: datetime, interval: int | None) -> datetime:

@@ -344,6 +344,8 @@ class CampaignJob:
         claim = await self.campaigns.claims(campaign["_id"], member["device_id"], purpose)
         if claim is None or now - claim["at"] < ORPHANED_AFTER:
             return None
+        if not await self.campaigns.take_over(claim, now, ORPHANED_AFTER):
+            return None  # another run finishes it
         return claim
 
     async def _operator_busy(self, device_id: str) -> bool:

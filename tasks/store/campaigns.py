@@ -6,13 +6,15 @@ and campaign (``_id`` = ``<campaign_id>#<device_id>``) with its wave, state and 
 device and campaign: the process that starts one first inserts ``<campaign>#<device>#<purpose>``
 with the task id it will use. Only one insert of that ``_id`` can succeed, on FerretDB 1.24 (whose
 findAndModify is not atomic) as on MongoDB, so two ACS processes, or a run that overlaps a lease
-takeover, never queue two Downloads for one device.
+takeover, never queue two Downloads for one device. A claim whose run died before it moved the
+device on is finished by one later run: the one whose insert of the next ``campaign_takeovers``
+document (``<claim>~<n>``) succeeds.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
@@ -30,6 +32,7 @@ MEMBER_INDEXES = [
     IndexModel([("device_id", ASCENDING), ("created_at", DESCENDING)]),
 ]
 CLAIM_INDEXES = [IndexModel([("campaign_id", ASCENDING), ("purpose", ASCENDING), ("at", ASCENDING)])]
+TAKEOVER_INDEXES = [IndexModel([("claim", ASCENDING)])]
 MAX_STEPS = 20  # a member's steps: start, transfer, boot, health, rollback ... bounded in code
 
 
@@ -42,11 +45,13 @@ class CampaignRepository:
         self._campaigns = database.collection("campaigns")
         self._members = database.collection("campaign_devices")
         self._claims = database.collection("campaign_claims")
+        self._takeovers = database.collection("campaign_takeovers")
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._campaigns, CAMPAIGN_INDEXES)
         await ensure_indexes(self._members, MEMBER_INDEXES)
         await ensure_indexes(self._claims, CLAIM_INDEXES)
+        await ensure_indexes(self._takeovers, TAKEOVER_INDEXES)
 
     # -- campaigns ---------------------------------------------------------------------------
 
@@ -167,6 +172,22 @@ class CampaignRepository:
 
     async def claims(self, campaign_id: str, device_id: str, purpose: str) -> Document | None:
         return await self._claims.find_one({"_id": f"{member_id(campaign_id, device_id)}#{purpose}"})
+
+    async def take_over(self, claim: Mapping[str, Any], now: datetime, orphaned_after: timedelta) -> bool:
+        """The one right to finish an orphaned ``claim``'s start (its run died before moving the
+        device on). Two runs that find the orphan together both read the same last takeover and
+        insert the next one: only one insert of that ``_id`` succeeds (a conditional update would
+        not do: FerretDB 1.24 matches both, then writes both). A taker that died in turn is
+        followed by the next one once its takeover is ``orphaned_after`` old."""
+        last = await self._takeovers.find_one({"claim": claim["_id"]}, sort=[("n", DESCENDING)])
+        if last is not None and now - last["at"] < orphaned_after:
+            return False
+        n = 1 if last is None else int(last["n"]) + 1
+        try:
+            await self._takeovers.insert_one({"_id": f"{claim['_id']}~{n}", "claim": claim["_id"], "n": n, "at": now})
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def claimed_since(self, campaign_id: str, purpose: str, since: datetime) -> int:
         return await self._claims.count_documents({"campaign_id": campaign_id, "purpose": purpose,

@@ -7,8 +7,9 @@ the record of a send) are queued here; while one bulk command of a collection is
 next writes wait and leave together in the next one (``write_command`` of ``tasks/store/db.py``,
 unordered: one ``insert``, ``update`` and ``delete`` command at most, each of at most MAX_BATCH).
 Nothing waits on a timer: a write alone is sent after one turn of the event loop. The deletes of one
-batch that name an ``_id`` leave as ONE statement (``coalesced``): FerretDB 1.24 runs an insert
-command as one PostgreSQL transaction whatever its documents, but each delete statement as two.
+batch that name an ``_id`` or delete every match leave as ONE statement (``coalesced``): FerretDB
+1.24 runs an insert command as one PostgreSQL transaction whatever its documents, but each delete
+statement as two.
 
 Durability is unchanged: :meth:`GroupWriter.write` returns only when the database acknowledged the
 command that carried the write, so a caller replies to the CPE after its writes are stored, as
@@ -174,31 +175,35 @@ class GroupWriter:
 
 
 def coalesced(deletes: list[_Queued]) -> list[tuple[WriteOp, list[_Queued]]]:
-    """The statements of one ``delete`` command for ``deletes``: those whose filter names an ``_id``
-    (at most one document each, such as a lease's release) as ONE statement, the ``$or`` of their
-    filters with no limit; any other as its own statement (limit 1).
+    """The statements of one ``delete`` command for ``deletes``: those that may be merged (a filter
+    naming one ``_id``, such as a lease's release, or a plain-equality filter meant to delete every
+    match, such as an ended session's steps) as ONE statement, the ``$or`` of their filters with no
+    limit; any other (a delete of the first match only) as its own statement (limit 1).
 
     FerretDB 1.24 runs a delete statement as two PostgreSQL transactions (a SELECT, then a DELETE)
-    however many documents it matches, so N releases cost 2 instead of 2N (docs/performance.md). Its
+    however many documents it matches, so N deletes cost 2 instead of 2N (docs/performance.md). Its
     SELECT reads the whole collection, as FerretDB pushes no ``$or`` down: meant for small
-    collections of documents in flight (``session_locks``). Every caller of the statement gets its
-    outcome; none learns a count (the writer gives none).
+    collections of documents in flight (``session_locks``, ``session_steps``). Every caller of the
+    statement gets its outcome; none learns a count (the writer gives none).
     """
-    by_id = [queued for queued in deletes if _one_by_id(queued.op)]
+    merged = [queued for queued in deletes if _mergeable(queued.op)]
     statements: list[tuple[WriteOp, list[_Queued]]] = [
-        (queued.op, [queued]) for queued in deletes if not _one_by_id(queued.op)
+        (queued.op, [queued]) for queued in deletes if not _mergeable(queued.op)
     ]
-    filters = [dict(queued.op.filter) for queued in by_id if isinstance(queued.op, Delete)]
-    if len(by_id) == 1:
-        statements.insert(0, (by_id[0].op, by_id))
-    elif by_id:
-        statements.insert(0, (Delete({"$or": filters}, every_match=True), by_id))
+    filters = [dict(queued.op.filter) for queued in merged if isinstance(queued.op, Delete)]
+    if len(merged) == 1:
+        statements.insert(0, (merged[0].op, merged))
+    elif merged:
+        statements.insert(0, (Delete({"$or": filters}, every_match=True), merged))
     return statements
 
 
-def _one_by_id(op: WriteOp) -> bool:
-    """A delete whose filter matches one ``_id`` at most (a plain value, not an operator)."""
-    if not isinstance(op, Delete) or op.every_match:
+def _mergeable(op: WriteOp) -> bool:
+    """A delete whose ``$or`` with others deletes what it alone would: a plain-equality filter (no
+    operator at its top) that either deletes every match or names one ``_id`` (a plain value)."""
+    if not isinstance(op, Delete):
         return False
     found: Mapping[str, Any] = op.filter
-    return "_id" in found and not isinstance(found["_id"], Mapping) and not any(key.startswith("$") for key in found)
+    if any(key.startswith("$") for key in found):
+        return False
+    return op.every_match or ("_id" in found and not isinstance(found["_id"], Mapping))

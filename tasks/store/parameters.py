@@ -25,10 +25,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
+from pymongo.errors import DuplicateKeyError
+
 from tasks.secret_values import REDACTED, is_secret, shown
 from tasks.secretbox import SecretBox
 from tasks.store.db import Database, Document, flush_updates
-from tasks.store.group_commit import Update
+from tasks.store.group_commit import Insert, Update
 
 VALUE = "~v"
 TYPE = "~t"
@@ -128,6 +130,25 @@ class ParameterRepository:
 
         ``replace`` drops the rest of the cached tree in the same write (after BOOTSTRAP).
         """
+        update = self._value_paths(values, now)
+        if replace:
+            await self._writer.write(Update({"_id": device_id}, {"$set": {ROOT: _nest(update)}}, upsert=True))
+        else:
+            await self._set(device_id, update)
+
+    async def set_first_values(self, device_id: str, values: Iterable[tuple[str, str, str]], now: datetime) -> None:
+        """The first tree of a device just stored (its first Inform): one insert, which FerretDB 1.24
+        runs as one PostgreSQL transaction shared by every document of the group-committed command
+        (an upsert is two of its own: docs/performance.md). A tree that exists after all (left by a
+        device deleted and informing again) is replaced as at BOOTSTRAP."""
+        update = self._value_paths(values, now)
+        try:
+            await self._writer.write(Insert({"_id": device_id, ROOT: _nest(update)}))
+        except DuplicateKeyError:
+            await self._writer.write(Update({"_id": device_id}, {"$set": {ROOT: _nest(update)}}, upsert=True))
+
+    def _value_paths(self, values: Iterable[tuple[str, str, str]], now: datetime) -> Document:
+        """``$set`` paths of (name, value, xsi type) triples; objects (a trailing dot) skipped."""
         update: Document = {}
         for name, value, value_type in values:
             if name.endswith("."):
@@ -136,10 +157,7 @@ class ParameterRepository:
             update[f"{path}.{VALUE}"] = self._stored(name, value)
             update[f"{path}.{TYPE}"] = value_type
             update[f"{path}.{UPDATED}"] = now
-        if replace:
-            await self._writer.write(Update({"_id": device_id}, {"$set": {ROOT: _nest(update)}}, upsert=True))
-        else:
-            await self._set(device_id, update)
+        return update
 
     async def set_names(self, device_id: str, names: Iterable[tuple[str, bool]], now: datetime) -> None:
         """Store (name, writable) pairs from GetParameterNames; objects end with a dot.

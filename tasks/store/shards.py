@@ -37,6 +37,7 @@ ID_HASHED = (
     # campaign job reads them by campaign (a scatter it runs a few times a minute, not per session).
     "campaign_devices",
     "campaign_claims",
+    "campaign_takeovers",
 )
 UNSHARDED = (
     "api_tokens",

@@ -14,6 +14,7 @@ from pymongo import AsyncMongoClient
 from tasks.store.db import Database
 from tasks.store.group_commit import Delete
 from tasks.store.locks import SessionLockRepository
+from tasks.store.sessions import SessionRepository
 from tests.support.mongo import MongoDocument, MongoServer, StartedCommands, unique_db_name
 
 RELEASES = 8  # one batch of the group-commit writer (MAX_BATCH)
@@ -95,3 +96,31 @@ async def test_a_delete_not_by_id_keeps_its_own_statement_and_limit(
     statements = delete_statements(listener)
     assert [statement["limit"] for statement in statements] == [1, 1], statements
     assert await things.count_documents({}) == 2
+
+
+async def test_the_steps_of_sessions_ending_together_leave_in_one_statement(
+    watched: tuple[Database, StartedCommands],
+) -> None:
+    """Each ended session deletes all its steps (a filter by device and session, every match): the
+    deletes of one batch are one ``$or`` statement (two PostgreSQL transactions instead of two per
+    session), and each deletes its own session's steps only."""
+    database, listener = watched
+    steps = database.collection("session_steps")
+    await steps.insert_many(
+        [
+            {"_id": f"s{n}.{seq}", "device_id": f"dev{n}", "session_id": f"s{n}", "seq": seq}
+            for n in range(4)
+            for seq in (1, 2)
+        ]
+    )
+    await steps.insert_one({"_id": "s9.1", "device_id": "dev0", "session_id": "s9", "seq": 1})  # another session
+    sessions = SessionRepository(database)
+    listener.started_commands.clear()
+
+    await asyncio.gather(*(sessions.forget_steps(f"s{n}", f"dev{n}") for n in range(3)))
+
+    statements = delete_statements(listener)
+    assert len(statements) == 1, statements
+    assert statements[0]["limit"] == 0 and len(statements[0]["q"]["$or"]) == 3
+    left = sorted([step["_id"] async for step in steps.find({}, {"_id": 1})])
+    assert left == ["s3.1", "s3.2", "s9.1"]

@@ -79,3 +79,23 @@ async def test_names_outside_the_tr106_alphabet_are_stored_and_read_back_as_sent
         await parameters.set_values(DEVICE + str(replace), reported, T0, replace=replace)
         cached = await parameters.get(DEVICE + str(replace))
         assert {name: p.value for name, p in cached.items()} == {name: value for name, value, _ in reported}
+
+
+async def test_a_new_devices_first_tree_is_inserted_as_bootstrap_would_store_it_and_replaces_a_leftover(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    """A device's first Inform stores its tree with one insert (FerretDB 1.24: one PostgreSQL
+    transaction per group-committed command, not two per upsert): the same document BOOTSTRAP's
+    replacing write makes; a tree left behind (a device deleted and informing again) is replaced."""
+    parameters = _repository(mongo_db)
+    reported = [("X.A", "outer", "xsd:string"), ("X.A.B", "inner", "xsd:unsignedInt"), ("X.Obj.", "", "object")]
+    await parameters.set_first_values(DEVICE + "new", reported, T0)
+    await parameters.set_values(DEVICE + "boot", reported, T0, replace=True)
+    first = await mongo_db["parameters"].find_one({"_id": DEVICE + "new"}, {"_id": 0})
+    booted = await mongo_db["parameters"].find_one({"_id": DEVICE + "boot"}, {"_id": 0})
+    assert first is not None and first == booted
+
+    await parameters.set_values(DEVICE + "left", [("X.Old", "gone", "xsd:string")], T0)
+    await parameters.set_first_values(DEVICE + "left", reported, T0)
+    cached = await parameters.get(DEVICE + "left")
+    assert {name: p.value for name, p in cached.items()} == {"X.A": "outer", "X.A.B": "inner"}

@@ -31,6 +31,24 @@ async def test_racing_claims_give_one_winner(api: ApiHarness) -> None:
     assert await campaigns.claim("c1", "dev-1", "rollback", "task-r", now)  # a rollback is its own right
 
 
+async def test_an_orphaned_claim_is_finished_by_one_run(api: ApiHarness) -> None:
+    # Several runs find the same orphan at once: FerretDB 1.24 lets every one of them "move" the
+    # member from pending (it reads, then writes), so only an insert can pick the one to finish it.
+    campaigns = api.services.repositories.campaigns
+    then = datetime.now(UTC) - timedelta(minutes=5)
+    assert await campaigns.claim("c1", "dev-1", "upgrade", "task-dead", then)
+    claim = await campaigns.claims("c1", "dev-1", "upgrade")
+    assert claim is not None
+    now = datetime.now(UTC)
+    won = await asyncio.gather(*(campaigns.take_over(claim, now, timedelta(minutes=1)) for _ in range(12)))
+    assert won.count(True) == 1
+    assert not await campaigns.take_over(claim, now + timedelta(seconds=30), timedelta(minutes=1))  # still at work
+    # The taker died in turn: a minute later the next run takes over, once.
+    later = await asyncio.gather(*(campaigns.take_over(claim, now + timedelta(minutes=2), timedelta(minutes=1))
+                                   for _ in range(12)))
+    assert later.count(True) == 1
+
+
 async def test_each_device_gets_one_download_however_often_the_job_runs(api: ApiHarness) -> None:
     devices = [await api.device(f"HW{n:04d}", software_version="V1") for n in range(6)]
     image = await firmware(api, "V2", "HG8245H")
