@@ -168,11 +168,13 @@ class Provisioner:
 
     async def _withheld(self, device: Document, before: Document, authenticated: bool) -> bool:
         """Issue 11: an unauthenticated client claiming to be a known device must not obtain fresh
-        connection-request credentials by sending BOOTSTRAP; a device with none yet gets them."""
+        connection-request credentials by sending BOOTSTRAP; a device with none yet gets them, and
+        so does one whose credentials it never accepted (``_unconfirmed``)."""
         withheld = (
             self.set_credentials
             and not authenticated
             and bool(before.get("connection_request_username"))
+            and not await self._unconfirmed(before)
             and not await self._reset_by_us(device)
         )
         if withheld:
@@ -182,6 +184,21 @@ class Provisioner:
                 device["_id"],
             )
         return withheld
+
+    async def _unconfirmed(self, before: Document) -> bool:
+        """Whether the device's credentials are ones a BOOTSTRAP stored at once and the device never
+        accepted: those its provisioning task sets while that task is not done, or any when the
+        task was never stored (the ACS stopped between the device write and the task's insert).
+        They are no secret the device holds, so they may be replaced."""
+        task_id = before.get("provisioning_task")
+        if not isinstance(task_id, str):
+            return False
+        task = await self.queue.repository.get(task_id, before.get("_id"))
+        if task is None:
+            return True
+        if "replaced_device_fields" not in task or task["status"] == TaskStatus.DONE.value:
+            return False
+        return _settings(task).get("ConnectionRequestUsername") == before.get("connection_request_username")
 
     def _log(self, device_id: str, credentials: bool) -> None:
         log.info(
@@ -234,10 +251,7 @@ class Provisioner:
         if task["status"] != TaskStatus.DONE.value:
             return
         fields: Document = {"provisioned_at": task.get("finished_at"), "periodic_inform_interval": self.interval}
-        settings = {
-            str(value.get("name", "")).rpartition(".")[2]: value.get("value")
-            for value in (task.get("params") or {}).get("values") or []
-        }
+        settings = _settings(task)
         username, sealed = settings.get("ConnectionRequestUsername"), settings.get("ConnectionRequestPassword")
         if isinstance(username, str) and isinstance(sealed, dict) and SEALED in sealed:
             fields["connection_request_username"] = username
@@ -249,3 +263,11 @@ class Provisioner:
             ["pending_connection_request"],
             wait_only=True,
         )
+
+
+def _settings(task: TaskRecord) -> Document:
+    """A provisioning task's values by the last segment of their names (sealed as stored)."""
+    return {
+        str(value.get("name", "")).rpartition(".")[2]: value.get("value")
+        for value in (task.get("params") or {}).get("values") or []
+    }

@@ -126,3 +126,24 @@ async def test_an_unauthenticated_bootstrap_of_a_device_with_credentials_keeps_t
     assert device is not None and device["provisioning_task"] != first["_id"]
     assert (device["connection_request_username"], device["connection_request_password"]) == kept
     assert not device.get("pending_connection_request")
+
+
+async def test_credentials_stored_at_once_but_never_sent_are_replaced_by_the_next_bootstrap(acs: Acs) -> None:  # noqa: F811 - the fixture imported above
+    """The ACS stopped between the BOOTSTRAP's device write (which stored the credentials the task
+    sets) and the task's insert: the device never got them, so its next BOOTSTRAP, even
+    unauthenticated, gets fresh ones (issue 11 withholds only credentials the device accepted)."""
+    cpe = ScriptedCpe(acs.url, serial="CLAIMED07")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(acs.url, data=serialize(cpe.inform(["0 BOOTSTRAP", "1 BOOT"]))) as reply:
+            assert reply.status == 200
+    device = await acs.db.devices.find_one({"_id": cpe.device_id})
+    assert device is not None and device.get("connection_request_username")
+    await acs.db.tasks.delete_one({"_id": device["provisioning_task"]})  # as if never inserted
+    await acs.db.session_locks.delete_many({"_id": cpe.device_id})  # and its session gone with the ACS
+
+    exchange = await cpe.run_session(["0 BOOTSTRAP", "1 BOOT"])
+    assert exchange.ended_with == 204 and [m.kind for m in exchange.received] == ["SetParameterValues"]
+    sent = exchange.received[0]
+    assert isinstance(sent, SetParameterValues)
+    assert [p for p in sent.parameters if p.name.endswith("ConnectionRequestUsername")]
+    await _provisioned(acs, cpe)
