@@ -92,7 +92,7 @@ class DeviceSummary(BaseModel):
 
 
 class DevicePage(Page[DeviceSummary]):
-    total: int = Field(description="Devices the filters match: exact when total_exact, else estimated from a sample")
+    total: int = Field(description="Devices the filters match: exact when total_exact, else estimated")
     total_exact: bool = Field(description="Whether total was counted (small listings) or estimated (large ones)")
 
 

@@ -7,7 +7,7 @@ incident's members by ``_id``), so FerretDB 1.24 serves it from an index at any 
 
 - unsorted (the default), pages come from ``DeviceRepository.search_page`` (a small result read
   whole in device-id order with an exact total; a large one read one ``page_group``/``page_bucket``
-  partition at a time, its total estimated from a sample of buckets);
+  partition at a time, its total estimated from the partitions its first page read);
 - sorted by a column: only a result of at most ``SORT_MAX`` devices (read whole, sorted here): a
   sort over a larger one would read and sort every match on each page, so the page says to narrow
   the filter first;

@@ -77,11 +77,13 @@ MAX_PARTITIONS = 64  # partitions read for one page at most (a sparse match set 
 WAVE = 8  # partitions read at once
 MAX_LOOKUPS = 512  # member lookups for one page at most
 LOOKUPS_AT_ONCE = 16  # well under FerretDB's PostgreSQL pool
-SAMPLE = tuple(range(17, search.BUCKETS, search.BUCKETS // 16))  # 16 buckets spread over the range
-ESTIMATE_WAVE = 2  # buckets counted at first (a hash of the device id: any few are a fair sample)
-ESTIMATE_ENOUGH = 64  # matches counted that make an estimate (about +-12%)
+FIRST_BUCKETS = 2  # a listing's first page with no estimate kept reads these buckets first: its sample
 ESTIMATE_TTL = 60.0  # seconds an estimate is reused in this process (the reply says it is one)
 ESTIMATES_KEPT = 1024  # listings whose estimate is kept at once (past it, all are dropped)
+
+
+def _estimate_key(query: Mapping[str, Any]) -> str:
+    return repr(sorted(query.items()))
 
 
 def order(device: Mapping[str, Any]) -> tuple[int, str]:
@@ -451,7 +453,7 @@ class DeviceRepository:
         A listing small enough to read whole (up to ``WHOLE_MAX`` matches) is read whole and given
         in device_id order with an exact total. A larger one is read one partition at a time
         (``page_group`` or, past ``GROUP_MAX`` matches, ``page_bucket``: ``tasks/search.py``), in
-        (``page_bucket``, device_id) order, and its total is estimated from a sample of buckets.
+        (``page_bucket``, device_id) order, and its total is estimated from the partitions read.
         A page holds whole partitions and ends where the next would likely overflow it, and at most
         ``MAX_PARTITIONS`` partitions are read per page, so a page may come short, with a cursor to
         go on. ``position`` is what the previous page returned, None for the first.
@@ -465,22 +467,18 @@ class DeviceRepository:
         if level is None and position is not None:
             level = WHOLE  # a cursor of the earlier listing: {"after": id}
         if level is None:
-            # A filter (a model, a version, online) often matches much of the fleet: estimated
-            # first, and a clearly large one is never probed (reading a document costs ~1 ms here,
-            # and FerretDB 1.24 pushes no limit down with a filter: a probe of a prefix matching
-            # thousands read them all, 1.2 s at 200,000 devices). A search (``q``) mostly matches a
-            # few devices: its estimate stops after the first two buckets when they hold none.
-            estimate = await self._estimate(query, few_likely=device_filter.q is not None)
-            if estimate > WHOLE_MAX * 2:
-                level, total = (GROUP if estimate <= GROUP_MAX else BUCKET), estimate
+            kept = self._kept_estimate(query)
+            if kept is None:
+                return await self._first_page(query, limit)
+            if kept > WHOLE_MAX * 2:
+                level, total = (GROUP if kept <= GROUP_MAX else BUCKET), kept
         if level is None:
-            # A bounded probe: a search (a serial, an IP, a tag) matches a few devices, read here
-            # whole with an exact count, in one query; only a larger match set is estimated.
+            # Kept small: a bounded probe reads it whole with an exact count, in one query.
             probe = [device async for device in self._devices.find(query, projection).limit(WHOLE_MAX + 1)]
             if len(probe) <= WHOLE_MAX:
                 return self._whole_page(probe, None, limit)
-            estimate = max(await self._estimate(query), WHOLE_MAX + 1)
-            level, total = (GROUP if estimate <= GROUP_MAX else BUCKET), estimate
+            self._estimates.pop(_estimate_key(query), None)  # grown since it was kept
+            return await self._first_page(query, limit)
         if level == WHOLE:
             cursor = self._devices.find(query, projection).limit(WHOLE_MAX + 1)
             found = [device async for device in cursor]
@@ -497,66 +495,107 @@ class DeviceRepository:
         following = {"level": WHOLE, "after": rest[limit - 1]["_id"]} if len(rest) > limit else None
         return SearchPage(rest[:limit], following, len(found), True)
 
-    async def _estimate(self, query: Document, few_likely: bool = False) -> int:
-        """Matches in spread buckets, scaled to the fleet: waves of buckets, doubling from
-        ``ESTIMATE_WAVE``, until ``ESTIMATE_ENOUGH`` matches were counted or all of ``SAMPLE`` was (a
-        count reads each document it counts on FerretDB, so a common filter is estimated from fewer).
-        With ``few_likely``, an empty first wave says 0 (the caller probes). An estimate is kept for
-        ``ESTIMATE_TTL`` seconds in this process: the next first page of the same listing (an
-        operator paging, refreshing, a console's every list view) counts nothing."""
-        key = repr(sorted(query.items()))
-        kept = self._estimates.get(key)
-        if kept is not None and time.monotonic() - kept[0] < ESTIMATE_TTL:
-            return kept[1]
-        counted = sampled = 0
-        while sampled < len(SAMPLE) and counted < ESTIMATE_ENOUGH:
-            wave = SAMPLE[sampled : sampled + max(ESTIMATE_WAVE, sampled)]  # 2, 2, 4, 8 buckets
-            counts = await asyncio.gather(*(self._devices.count_documents({**query, "page_bucket": bucket})
-                                            for bucket in wave))
-            counted, sampled = counted + sum(counts), sampled + len(wave)
-            if few_likely and counted == 0:
-                return 0  # not kept: the probe that follows counts exactly
-        estimate = counted * search.BUCKETS // sampled
+    def _kept_estimate(self, query: Document) -> int | None:
+        """The listing's estimate kept for ``ESTIMATE_TTL`` seconds in this process: the next first
+        page of the same listing (an operator paging, refreshing, a console's every list view)
+        samples nothing."""
+        kept = self._estimates.get(_estimate_key(query))
+        return kept[1] if kept is not None and time.monotonic() - kept[0] < ESTIMATE_TTL else None
+
+    def _keep_estimate(self, query: Document, estimate: int) -> None:
         if len(self._estimates) >= ESTIMATES_KEPT:
             self._estimates.clear()
-        self._estimates[key] = (time.monotonic(), estimate)
-        return estimate
+        self._estimates[_estimate_key(query)] = (time.monotonic(), estimate)
+
+    async def _first_page(self, query: Document, limit: int) -> SearchPage:
+        """A listing's first page when no estimate is kept: the partitions it reads first are its
+        sample (``page_bucket`` hashes the device id, so any partitions are a fair one), so sizing
+        it costs no count (FerretDB 1.24 reads every document a count counts, and the spread sample
+        of counts this replaced took 3-17 commands before the page's own reads).
+
+        First the first ``FIRST_BUCKETS`` buckets: a listing dense enough to be read by bucket
+        (more than ``GROUP_MAX`` in the fleet, at that rate) goes on from them. Otherwise the first
+        group (which holds them): a listing larger than ``2 * WHOLE_MAX`` at its rate is read by
+        group (or by bucket) from it; a smaller one is probed and read whole (at most
+        ``WHOLE_MAX + 1`` documents), exactly counted. A search matching thousands (a serial
+        prefix) is so never probed: a probe reads up to ``WHOLE_MAX + 1`` to learn it is large."""
+        first = await asyncio.gather(*(self._read_partition({**query, "page_bucket": bucket}, LISTED)
+                                       for bucket in range(FIRST_BUCKETS)))
+        found = sum(len(batch) for batch in first)
+        if found * search.BUCKETS > GROUP_MAX * FIRST_BUCKETS:
+            return await self._partitioned_page(query, BUCKET, None, limit, LISTED, found * search.BUCKETS //
+                                                FIRST_BUCKETS, False, dict(enumerate(first)))
+        group = await self._read_partition({**query, "page_group": 0}, LISTED)
+        estimate = len(group) * search.GROUPS
+        if estimate <= WHOLE_MAX * 2:
+            probe = [device async for device in self._devices.find(query, LISTED).limit(WHOLE_MAX + 1)]
+            if len(probe) <= WHOLE_MAX:
+                self._keep_estimate(query, len(probe))  # the next first page probes at once
+                return self._whole_page(probe, None, limit)
+            estimate = max(estimate, WHOLE_MAX * 2 + 1)
+        if estimate <= GROUP_MAX:
+            return await self._partitioned_page(query, GROUP, None, limit, LISTED, estimate, False, {0: group})
+        by_bucket: dict[int, list[Document]] = {bucket: [] for bucket in range(search.GROUP_SIZE)}
+        for device in group:
+            by_bucket.setdefault(int(device.get("page_bucket", 0)), []).append(device)
+        return await self._partitioned_page(query, BUCKET, None, limit, LISTED, estimate, False, by_bucket)
 
     async def _partitioned_page(
         self, query: Document, level: str, position: Mapping[str, Any] | None, limit: int,
         projection: Mapping[str, Any] | None, total: int, exact: bool,
+        sample: Mapping[int, list[Document]] | None = None,
     ) -> SearchPage:
+        """``sample``: a first page's partitions read already (by number); the listing's total is
+        then estimated from every partition this page read, and kept."""
         field, parts = ("page_group", search.GROUPS) if level == GROUP else ("page_bucket", search.BUCKETS)
         part = int((position or {}).get("part", 0))
         after = (int((position or {}).get("bucket", -1)), str((position or {}).get("after", "")))
         taken: list[Document] = []
-        read = 0
+        read = matched = 0
         expected = max(total / parts, 0.01)
+
+        async def partition(number: int) -> list[Document]:
+            if sample is not None and number in sample:
+                return list(sample[number])
+            return await self._read_partition({**query, field: number}, projection)
+
+        following: dict[str, Any] | None = None
         while part < parts and len(taken) <= limit and read < MAX_PARTITIONS:
             # as many whole partitions as the estimate says fit in this page, up to WAVE at once
             width = min(WAVE, max(1, math.floor((limit - len(taken)) / expected)))
             wave = range(part, min(parts, part + width))
-            batches = await asyncio.gather(*(self._read_partition({**query, field: p}, projection) for p in wave))
+            if sample is not None:  # what the sample holds is read already: take it with this wave
+                wave = range(part, max([wave[-1], *(n for n in sample if n >= part and sample[n])]) + 1)
+            batches = await asyncio.gather(*(partition(p) for p in wave))
             for batch in batches:
                 read += 1
+                matched += len(batch)
                 batch.sort(key=order)
                 taken += [device for device in batch if order(device) > after]
+            part = wave[-1] + 1
             if len(taken) > limit:
                 last = taken[limit - 1]
                 size = search.GROUP_SIZE if level == GROUP else 1
                 following = {"level": level, "part": last["page_bucket"] // size, "bucket": last["page_bucket"],
-                             "after": last["_id"], "total": total, "exact": exact}
-                return SearchPage(taken[:limit], following, total, exact)
-            part = wave[-1] + 1
+                             "after": last["_id"]}
+                taken = taken[:limit]
+                break
             if taken and len(taken) + expected > limit:
                 # The next partition would likely overflow the page: it ends here, on a partition's
                 # end, and the next page starts on the next one. Each page reads about what it
                 # lists (filling it up read a second partition and gave most of it again on the
                 # next page: about 100 documents read a page for 50 listed at 200,000 devices).
                 break
-        if part >= parts:
-            return SearchPage(taken, None, total, exact)
-        following = {"level": level, "part": part, "bucket": -1, "after": "", "total": total, "exact": exact}
+        if following is None and part < parts:
+            following = {"level": level, "part": part, "bucket": -1, "after": ""}
+        if sample is not None:
+            # The partitions read are the sample: the same rate, scaled to the fleet (+-12% once
+            # about 64 matches were read; the reply says it is an estimate).
+            total = matched * parts // read if part < parts else matched
+            exact = part >= parts
+            self._keep_estimate(query, total)
+        if following is not None:
+            following.update(total=total, exact=exact)
         return SearchPage(taken, following, total, exact)
 
     async def _read_partition(self, query: Document, projection: Mapping[str, Any] | None) -> list[Document]:
@@ -571,13 +610,18 @@ class DeviceRepository:
         rest = [device_id for device_id in members if after is None or device_id > after]
         others = device_filter.to_query(datetime.min)
         others.pop("_id", None)
+        projection = None if "search" in others else LISTED  # the tokens only to match a search
         taken: list[Document] = []
         looked = 0
         chunk: list[str] = []
-        while rest and len(taken) <= limit and looked < MAX_LOOKUPS:
-            chunk, rest = rest[:LOOKUPS_AT_ONCE], rest[LOOKUPS_AT_ONCE:]
+        # With no other filter every member found is listed: a page looks up what it lists (a
+        # lookup is a command of its own, about 1 ms of this process's CPU on top of the database's).
+        wanted = limit if not others else limit + 1
+        while rest and len(taken) < wanted and looked < MAX_LOOKUPS:
+            size = LOOKUPS_AT_ONCE if others else min(LOOKUPS_AT_ONCE, limit - len(taken))
+            chunk, rest = rest[:size], rest[size:]
             looked += len(chunk)
-            found = await asyncio.gather(*(self._devices.find_one({"_id": member}) for member in chunk))
+            found = await asyncio.gather(*(self._devices.find_one({"_id": member}, projection) for member in chunk))
             taken += [device for device in found if device is not None and device_filter.matches(device)]
         for device in taken:
             device.pop("search", None)  # read for matching; not listed

@@ -185,7 +185,6 @@ async def test_pages_of_every_level_give_each_device_once(
     monkeypatch.setattr(search, "BUCKETS", 64)
     monkeypatch.setattr(search, "GROUP_SIZE", 8)
     monkeypatch.setattr(search, "GROUPS", 8)
-    monkeypatch.setattr(devices_module, "SAMPLE", tuple(range(0, 64, 2)))
     monkeypatch.setattr(devices_module, "WHOLE_MAX", whole_max)
     monkeypatch.setattr(devices_module, "GROUP_MAX", group_max)
     monkeypatch.setattr(devices_module, "MAX_PARTITIONS", 16)
@@ -195,12 +194,26 @@ async def test_pages_of_every_level_give_each_device_once(
         for n in range(240)
     ]
     wanted = sorted(ids[n] for n in range(240) if n % 3 == 0)
+    reads = _watch_reads(repository)
     for device_filter, expected in ((DeviceFilter(), sorted(ids)), (DeviceFilter(software_version="V2"), wanted)):
         seen: list[str] = []
         position = None
         first = None
         for _ in range(500):
+            reads.clear()
             page = await repository.search_page(device_filter, position, 7)
+            if first is None:
+                # Issue 13: the first page is sized by what it reads (FerretDB 1.24 reads every
+                # document a count counts): the first two buckets, then the first group unless they
+                # are dense; a probe only when that group says the listing is small.
+                assert [kind for kind, _, _ in reads] == ["find"] * len(reads), reads
+                assert [query.get("page_bucket") for _, query, _ in reads[:2]] == [0, 1]
+                if whole_max == 1000:
+                    assert [query.get("page_group") for _, query, _ in reads[2:]] == [0, None]
+                    assert reads[-1][2] == whole_max + 1  # the probe, bounded
+                elif whole_max == 10:
+                    assert reads[2][1].get("page_group") == 0
+                assert all(limit == 0 for _, _, limit in reads[:-1])
             first = first or page
             assert len(page.devices) <= 7
             seen += [device["_id"] for device in page.devices]
@@ -213,8 +226,9 @@ async def test_pages_of_every_level_give_each_device_once(
         assert first.next_position["level"] == {1000: "whole", 10: "group", 0: "bucket"}[whole_max]
         if whole_max == 1000:
             assert seen == expected and first.total == len(expected) and first.total_exact
-        else:  # estimated from half the buckets
+        else:  # estimated from the partitions the first page read
             assert not first.total_exact and len(expected) / 3 < first.total < len(expected) * 3
+        assert page.total in (len(expected), first.total)  # the last page says what the first said
 
 
 async def test_incident_members_with_other_filters(mongo_db: AsyncDatabase[MongoDocument]) -> None:
@@ -231,49 +245,128 @@ async def test_incident_members_with_other_filters(mongo_db: AsyncDatabase[Mongo
     assert [d["_id"] for d in following.devices] == sorted(members)[1::2][10:]
 
 
-async def test_a_search_whose_sample_is_crowded_is_paged_by_partition_not_probed(
-    mongo_db: AsyncDatabase[MongoDocument],
-) -> None:
-    """Issue 13: FerretDB 1.24 pushes no limit down with a filter, so the probe of a search matching
-    thousands (a serial prefix) read them all (1.2 s at 200,000 devices). A search whose first two
-    sampled buckets already hold matches is estimated and paged by partition instead."""
-    repository = await _repository(mongo_db)
-    sampled = set(devices_module.SAMPLE[: devices_module.ESTIMATE_WAVE])
-    crowd = [f"CROWD{n:06d}" for n in range(20000) if search.page_bucket(f"00E0FC-HG8245H-CROWD{n:06d}") in sampled]
-    for serial in crowd[:2]:
-        await _inform(repository, serial, "10.9.9.9")
-    await _inform(repository, "CROWDOTHER1", "10.9.9.9")
-    probes: list[int] = []
+def _watch_reads(repository: DeviceRepository) -> list[tuple[str, dict[str, object], int]]:
+    """Every find (its filter and limit, 0 for none) and count the repository sends, in order."""
+    reads: list[tuple[str, dict[str, object], int]] = []
     find = repository._devices.find
+    count = repository._devices.count_documents
 
     def watched(*args: object, **kwargs: object) -> object:
         cursor = find(*args, **kwargs)  # type: ignore[arg-type]
+        reads.append(("find", dict(args[0]) if args else {}, 0))  # type: ignore[call-overload]
         limit = cursor.limit
+        index = len(reads) - 1
 
         def limited(n: int) -> object:
-            probes.append(n)
+            reads[index] = (*reads[index][:2], n)
             return limit(n)
 
         cursor.limit = limited  # type: ignore[method-assign]
         return cursor
 
-    repository._devices.find = watched  # type: ignore[method-assign]
-    page = await repository.search_page(DeviceFilter(q="10.9.9.9"), None, 50)
-    assert not page.total_exact and page.total > devices_module.WHOLE_MAX * 2, "estimated from its sample"
-    assert probes == [], "no probe read the whole match set"
-    assert sorted(device["_id"] for device in page.devices) == sorted(
-        [f"00E0FC-HG8245H-{serial}" for serial in crowd[:2]] + ["00E0FC-HG8245H-CROWDOTHER1"])
-    # Estimated once per listing and process for a while: the next first page counts nothing.
-    counts: list[object] = []
-    count = repository._devices.count_documents
-
     async def counted(*args: object, **kwargs: object) -> int:
-        counts.append(args)
+        reads.append(("count", dict(args[0]) if args else {}, 0))  # type: ignore[call-overload]
         return await count(*args, **kwargs)  # type: ignore[arg-type]
 
+    repository._devices.find = watched  # type: ignore[method-assign]
     repository._devices.count_documents = counted  # type: ignore[method-assign]
+    return reads
+
+
+async def test_an_incidents_page_looks_up_only_the_members_it_lists(mongo_db: AsyncDatabase[MongoDocument]) -> None:
+    """Issue 13: the console's incident filter reads members by ``_id``, one command each (about 1 ms
+    of the ACS's CPU on top of the database's); a page looked up whole waves of 16 and one member
+    more than it lists (64 lookups for 50). With no other filter it looks up what it lists; a member
+    no longer stored is passed over."""
+    repository = await _repository(mongo_db)
+    ids = [await _inform(repository, f"L{n:03d}", "10.0.0.1") for n in range(40)]
+    members = (*ids[:35], "00E0FC-HG8245H-GONE0001")  # sorts first, and is not stored
+    lookups: list[str] = []
+    find_one = repository._devices.find_one
+
+    async def looked_up(query: MongoDocument, *args: object, **kwargs: object) -> MongoDocument | None:
+        lookups.append(query["_id"])
+        return await find_one(query, *args, **kwargs)  # type: ignore[arg-type]
+
+    repository._devices.find_one = looked_up  # type: ignore[method-assign,assignment]
+    listing = DeviceFilter(device_ids=members)
+    page = await repository.search_page(listing, None, 10)
+    assert [device["_id"] for device in page.devices] == sorted(ids[:35])[:10]
+    assert all("search" not in device for device in page.devices)
+    assert lookups == sorted(members)[:11] and page.total == 36 and page.total_exact
+    seen = [device["_id"] for device in page.devices]
+    position = page.next_position
+    while position is not None:
+        lookups.clear()
+        following = await repository.search_page(listing, position, 10)
+        assert len(lookups) == len(following.devices)
+        seen += [device["_id"] for device in following.devices]
+        position = following.next_position
+    assert seen == sorted(ids[:35])
+
+
+async def test_a_search_dense_in_its_first_buckets_is_paged_by_bucket_not_probed_or_counted(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    """Issue 13: FerretDB 1.24 pushes no limit down with a filter, so a probe of a search matching
+    thousands (a serial prefix) read ``WHOLE_MAX + 1`` of them to learn it is large, and its
+    estimate counted up to 16 spread buckets (a count reads what it counts). A search dense enough
+    in the first buckets is paged by bucket from them: those are its first partitions, the total is
+    estimated from what the page read, and nothing is probed or counted."""
+    repository = await _repository(mongo_db)
+    dense = devices_module.GROUP_MAX * devices_module.FIRST_BUCKETS // search.BUCKETS + 1
+    crowd = [f"00E0FC-HG8245H-CROWD{n:06d}" for n in range(20000)
+             if search.page_bucket(f"00E0FC-HG8245H-CROWD{n:06d}") < devices_module.FIRST_BUCKETS][:dense]
+    for device_id in crowd:
+        await _inform(repository, device_id.rsplit("-", 1)[1], "10.9.9.9")
+    other = await _inform(repository, "CROWDOTHER1", "10.9.9.9")
+    reads = _watch_reads(repository)
+    page = await repository.search_page(DeviceFilter(q="10.9.9.9"), None, 50)
+    assert not page.total_exact and page.total > devices_module.WHOLE_MAX * 2, "estimated from the buckets read"
+    assert all(kind == "find" and limit == 0 for kind, _, limit in reads), reads
+    assert [query.get("page_bucket") for _, query, _ in reads[:2]] == [0, 1]
+    assert all("page_bucket" in query for _, query, _ in reads), "read by bucket only"
+    listed = [device["_id"] for device in page.devices]
+    in_reach = [device_id for device_id in [*crowd, other]
+                if search.page_bucket(device_id) < devices_module.MAX_PARTITIONS]
+    assert listed == sorted(in_reach, key=lambda device_id: (search.page_bucket(device_id), device_id))
+    # The estimate is kept for a while: the next first page reads by the level it says (here by
+    # group: 448 at the rate of the 64 buckets read), in the same order, and counts nothing.
+    reads.clear()
     again = await repository.search_page(DeviceFilter(q="10.9.9.9"), None, 50)
-    assert counts == [] and again.total == page.total
+    assert again.total == page.total
+    assert [d["_id"] for d in again.devices] == sorted([*crowd, other], key=lambda device_id: (
+        search.page_bucket(device_id), device_id))
+    assert all(kind == "find" and limit == 0 for kind, _, limit in reads), reads
+
+
+async def test_a_sparse_search_of_hundreds_is_paged_by_group_from_its_first_group(
+    mongo_db: AsyncDatabase[MongoDocument], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: a search of hundreds spread thin (a serial prefix: about one a bucket) is sized by
+    its first group, which is then its first page's partition: three reads, no probe, no count."""
+    monkeypatch.setattr(search, "BUCKETS", 64)
+    monkeypatch.setattr(search, "GROUP_SIZE", 8)
+    monkeypatch.setattr(search, "GROUPS", 8)
+    monkeypatch.setattr(devices_module, "WHOLE_MAX", 10)
+    monkeypatch.setattr(devices_module, "GROUP_MAX", 1000)
+    repository = await _repository(mongo_db)
+    ids = [await _inform(repository, f"PFX{n:04d}", f"10.2.{n // 200}.{n % 200}") for n in range(120)]
+    await _inform(repository, "ELSE0001", "10.3.0.1")
+    reads = _watch_reads(repository)
+    page = await repository.search_page(DeviceFilter(q="pfx"), None, 50)
+    assert [(kind, sorted(query), limit) for kind, query, limit in reads[:3]] == [
+        ("find", ["page_bucket", "search"], 0), ("find", ["page_bucket", "search"], 0),
+        ("find", ["page_group", "search"], 0)]
+    assert all(kind == "find" and limit == 0 for kind, _, limit in reads), "no probe, no count"
+    assert not page.total_exact and 120 / 3 < page.total < 120 * 3
+    seen = [device["_id"] for device in page.devices]
+    position = page.next_position
+    while position is not None:
+        following = await repository.search_page(DeviceFilter(q="pfx"), position, 50)
+        seen += [device["_id"] for device in following.devices]
+        position = following.next_position
+    assert seen == sorted(ids, key=lambda device_id: (search.page_bucket(device_id), device_id))
 
 
 async def test_a_partitioned_page_ends_on_a_partition_rather_than_reread_it(
@@ -285,7 +378,6 @@ async def test_a_partitioned_page_ends_on_a_partition_rather_than_reread_it(
     monkeypatch.setattr(search, "BUCKETS", 64)
     monkeypatch.setattr(search, "GROUP_SIZE", 8)
     monkeypatch.setattr(search, "GROUPS", 8)
-    monkeypatch.setattr(devices_module, "SAMPLE", tuple(range(0, 64, 2)))
     monkeypatch.setattr(devices_module, "WHOLE_MAX", 0)
     monkeypatch.setattr(devices_module, "GROUP_MAX", 0)
     repository = await _repository(mongo_db)
