@@ -18,6 +18,7 @@ import json
 import signal
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,8 @@ from bench.common import percentiles
 STATUS_PERIOD = 0.5
 
 
-def kind_of(events: tuple[str, ...]) -> str:
+def kind_of(events: tuple[str, ...], requests: int = 0) -> str:
+    """Why the session was opened; a periodic session in which the ACS sent RPCs is told apart."""
     if "0 BOOTSTRAP" in events:
         return "bootstrap"
     if "M Reboot" in events:
@@ -38,7 +40,7 @@ def kind_of(events: tuple[str, ...]) -> str:
     if "6 CONNECTION REQUEST" in events:
         return "connection_request"
     if "2 PERIODIC" in events:
-        return "periodic"
+        return "periodic_with_rpcs" if requests else "periodic"
     return "other"
 
 
@@ -47,13 +49,17 @@ class Recorder:
 
     def __init__(self) -> None:
         self.sessions: list[tuple[float, float, bool, str]] = []
+        self.ok_by_kind: Counter[str] = Counter()  # sessions that succeeded so far, by kind
         self.window_from: float | None = None
 
     def mark(self) -> None:
         self.window_from = time.time()
 
     def record(self, outcome: SessionOutcome) -> None:
-        self.sessions.append((outcome.started_at, outcome.duration, outcome.ok, kind_of(outcome.events)))
+        kind = kind_of(outcome.events, len(outcome.requests))
+        self.sessions.append((outcome.started_at, outcome.duration, outcome.ok, kind))
+        if outcome.ok:
+            self.ok_by_kind[kind] += 1
 
     def summary(self) -> dict[str, Any]:
         first = min((s[0] for s in self.sessions), default=0.0)
@@ -63,8 +69,10 @@ class Recorder:
         if self.window_from is not None:
             chosen = [s for s in self.sessions if s[0] >= self.window_from]
             window = max(time.time() - self.window_from, 1e-9)
+            periodic = [s[1] for s in chosen if s[2] and s[3].startswith("periodic")]
             report["window"] = {"seconds": round(window, 2), "sessions": len(chosen),
-                                "sessions_per_second": round(len(chosen) / window, 2), "by_kind": by_kind(chosen)}
+                                "sessions_per_second": round(len(chosen) / window, 2), "by_kind": by_kind(chosen),
+                                "periodic_latency_ms": percentiles(periodic)}
         return report
 
 
@@ -90,7 +98,8 @@ def status(fleet: Fleet, recorder: Recorder) -> dict[str, Any]:
         "in_session": snapshot.in_session,
         "errors": dict(fleet.stats.errors),
         "cr": vars(fleet.listener.stats),
-        "bootstrap_ok": sum(1 for s in recorder.sessions if s[2] and s[3] == "bootstrap"),
+        "bootstrap_ok": recorder.ok_by_kind["bootstrap"],
+        "ok_by_kind": dict(recorder.ok_by_kind),
     }
 
 

@@ -1,65 +1,146 @@
-"""Steady state: N bootstrapped devices informing periodically; ACS CPU, memory and latency.
+"""Steady state: N bootstrapped devices informing periodically; ACS CPU, database work and latency.
 
-The ACS pushes ``PeriodicInformInterval`` = ``--interval`` at BOOTSTRAP (ACS_PERIODIC_INFORM_INTERVAL,
-at least 30 s), and the devices power on spread over one interval, so once all are bootstrapped
-the load is N / interval periodic sessions per second. The benchmark waits for every BOOTSTRAP,
-then measures ``--duration`` seconds: periodic sessions per second and their latency, and the CPU
-(cores) and resident memory of the ACS, of its database and of the simulator. The baseline handler
-gets the same fleet and interval in the same run.
+Three phases, each against the ACS and then (same fleet, same interval) against the bare baseline:
 
-    python bench/steady_state.py [--quick] [--devices N] [--interval S] [--duration S] [--no-record]
+1. **Bring-up.** The devices power on at ``devices / (k * interval)`` per second, the smallest
+   whole number of intervals ``k`` that keeps the rate at or under ``--bring-up-rate`` (what the box
+   bootstraps while the devices already up inform). The ACS pushes ``PeriodicInformInterval`` =
+   ``--interval`` in each BOOTSTRAP session, and a device's periodic informs count from that
+   moment (TR-069 3.2.1.1's interval, anchored when it is set), so bringing the fleet up over whole
+   intervals at an even rate spreads the periodic informs evenly over the interval.
+2. **Settle** (``--settle``, default one interval + 15 s, then until at most 2% of 10 s of periodic
+   sessions carry RPCs, 300 s at most). A device's first periodic session after its BOOTSTRAP
+   carries the work the ACS queues for a new device (its first health read); the window begins
+   once that has drained, so it holds the fleet's ordinary periodic sessions.
+3. **Window** (``--duration``): periodic sessions per second and their latency (p50/p95/p99, split
+   into sessions with nothing queued and sessions with RPCs), database commands, PostgreSQL
+   transactions and CPU milliseconds of the ACS and of its database per session.
+
+The simulator keeps at most ``--concurrency`` sessions open: by default the ACS's own cap on CWMP
+requests in flight per worker (``ACS_CWMP_MAX_REQUESTS``), so the ACS never answers it 503 for
+being busy. The benchmark measures sessions the ACS serves, not how it sheds load beyond its cap
+(bench/boot_storm.py and the listener tests do that); a real fleet does not hold more sessions open
+than the ACS admits for long, because every 503 sends the device into its retry back-off.
+
+    python bench/steady_state.py [--quick] [--devices N] [--interval S] [--duration S] [--workers N]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
+import os
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from acs.config import Settings
 from bench import common
 
-SIZES = common.Sizes(devices=2000, quick_devices=40, duration=60.0, quick_duration=5.0)
+SIZES = common.Sizes(devices=5000, quick_devices=40, duration=180.0, quick_duration=5.0)
 QUICK_BASELINE_INTERVAL = 10  # --quick only: the baseline may go below the ACS's 30 s minimum
+BASELINE_BRING_UP_RATE = 500.0  # devices/s: the bare handler bootstraps an order of magnitude faster
+BASELINE_WINDOW = 60.0  # seconds: the floor's figures are per session, a minute of them is plenty
+SETTLE_MARGIN = 15.0  # seconds beyond one interval: the health read is queued ~10 s after a BOOTSTRAP
+SETTLE_CHECK = 10.0  # seconds of periodic sessions judged at a time
+SETTLE_SHARE = 0.02  # at most this share of them with RPCs: the first health reads are done
+MAX_SETTLE = 300.0  # seconds after the last BOOTSTRAP at most
+ACS_REQUEST_CAP = int(Settings.model_fields["cwmp_max_requests"].default)
+
+
+def bring_up_ramp(devices: int, interval: int, max_rate: float) -> float:
+    """Devices powered on per second: ``devices`` over the fewest whole intervals at <= ``max_rate``."""
+    intervals = max(1, math.ceil(devices / (interval * max_rate)))
+    return devices / (intervals * interval)
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (``uptime``'s figures), for the record."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def reached(moment: float, status: dict[str, Any]) -> bool:
+    """The fleet runner's clock (its status file's ``time``) is at ``moment`` or later."""
+    return float(status.get("time", 0.0)) >= moment
+
+
+async def settle_down(fleet: common.FleetProcess, settle: float) -> float | None:
+    """Wait ``settle`` seconds, then until the ACS's work for new devices has drained: over one
+    ``SETTLE_CHECK`` at most ``SETTLE_SHARE`` of the periodic sessions carried RPCs (a loaded ACS
+    serves the first health reads later than one interval after the BOOTSTRAP). Returns the
+    seconds waited, or None if the share never fell within ``MAX_SETTLE`` (the window then begins)."""
+    started = float(fleet.status().get("time", 0.0))
+    await fleet.wait_status(partial(reached, started + settle), settle + 30,
+                            f"{settle:.0f} s of periodic sessions after the last BOOTSTRAP")
+    if settle <= 0:
+        return 0.0
+
+    def periodic(status: dict[str, Any]) -> tuple[int, int]:
+        kinds = status.get("ok_by_kind", {})
+        return kinds.get("periodic", 0), kinds.get("periodic_with_rpcs", 0)
+
+    while True:
+        first = fleet.status()
+        due = float(first.get("time", 0.0)) + SETTLE_CHECK
+        later = await fleet.wait_status(partial(reached, due), SETTLE_CHECK + 30, "the next settle check")
+        (plain_0, rpcs_0), (plain_1, rpcs_1) = periodic(first), periodic(later)
+        waited = float(later.get("time", 0.0)) - started
+        if rpcs_1 - rpcs_0 <= SETTLE_SHARE * max(1, plain_1 - plain_0 + rpcs_1 - rpcs_0):
+            return round(waited, 1)
+        if waited >= MAX_SETTLE:
+            return None
 
 
 async def steady(directory: Path, name: str, url: str, devices: int, interval: int, duration: float,
-                 server: dict[str, int], bootstrap_timeout: float,
+                 server: dict[str, int], *, ramp: float, settle: float, concurrency: int,
                  counters: common.DatabaseCounters | None = None) -> dict[str, Any]:
-    fleet = common.start_fleet(directory, name, url, devices, ramp=devices / interval, max_sessions=200,
+    fleet = common.start_fleet(directory, name, url, devices, ramp=ramp, max_sessions=concurrency,
                                interval=interval)
+    bring_up = devices / ramp
     try:
-        bootstrapped = await fleet.wait_bootstrapped(devices, bootstrap_timeout)
-        # The first periodic informs come one interval after each device's boot.
-        first_boot = fleet.status().get("time", 0.0) - fleet.status().get("elapsed", 0.0)
-        await common.wait_until(lambda: fleet.status().get("time", 0.0) >= first_boot + interval,
-                                interval + 30, "one periodic interval after the first boot")
+        bootstrapped = await fleet.wait_bootstrapped(devices, 2 * bring_up + 120)
+        settled_at = await settle_down(fleet, settle)
         before = await counters.read() if counters else {}
+        load_before = load_average()
         fleet.mark_window()
         sampler = common.Sampler({**server, "simulator": fleet.child.pid}).start()
         await asyncio.sleep(duration)  # the measurement window itself, not a wait for readiness
         usage = await sampler.stop()
         after = await counters.read() if counters else {}
+        load_after = load_average()
     finally:
         report = await fleet.finish()
     window = report.get("window", {})
-    periodic = window.get("by_kind", {}).get("periodic", {"ok": 0, "failed": 0, "latency_ms": {}})
+    kinds = window.get("by_kind", {})
+    empty = {"ok": 0, "failed": 0, "latency_ms": {}}
+    periodic = kinds.get("periodic", empty)
     return {
         "devices": devices,
         "interval": interval,
+        "bring_up_rate": round(ramp, 2),
+        "concurrency": concurrency,
         "all_bootstrapped": bootstrapped,
+        "settled_seconds_after_bring_up": settled_at,
         "offered_sessions_per_second": round(devices / interval, 1),
         "sessions_per_second": window.get("sessions_per_second", 0.0),
         "periodic_ok": periodic["ok"],
-        "failed_sessions": sum(kind["failed"] for kind in window.get("by_kind", {}).values()),
-        "latency_ms": periodic["latency_ms"],
+        "periodic_with_rpcs_ok": kinds.get("periodic_with_rpcs", empty)["ok"],
+        "failed_sessions": sum(kind["failed"] for kind in kinds.values()),
+        "latency_ms": window.get("periodic_latency_ms", {}),
+        "latency_ms_nothing_queued": periodic["latency_ms"],
         "window_seconds": window.get("seconds", 0.0),
+        "window_by_kind": kinds,
+        "errors_whole_run": report.get("errors", {}),
+        "load_average": {"window_start": load_before, "window_end": load_after},
         "usage": usage,
-        "per_session": common.per_session(before, after, usage,
-                                          sum(kind["ok"] for kind in window.get("by_kind", {}).values())),
+        "per_session": common.per_session(before, after, usage, sum(kind["ok"] for kind in kinds.values())),
     }
 
 
@@ -70,19 +151,30 @@ def render(acs: dict[str, Any], floor: dict[str, Any]) -> str:
     def use(result: dict[str, Any], group: str, key: str) -> float:
         return float(result["usage"].get(group, {}).get(key, 0.0))
 
+    def setup(result: dict[str, Any]) -> str:
+        return (f"{result['devices']} / {result['interval']} s; brought up at {result['bring_up_rate']}/s, "
+                f"{result['concurrency']} sessions open at most")
+
     rows: list[list[object]] = [
-        ["devices / interval (s)", f"{acs['devices']} / {acs['interval']}", f"{floor['devices']} / "
-                                                                              f"{floor['interval']}", ""],
+        ["devices / interval; bring-up", setup(acs), setup(floor), ""],
+        ["all bootstrapped before the window", acs["all_bootstrapped"], floor["all_bootstrapped"], ""],
+        ["offered periodic sessions/s", acs["offered_sessions_per_second"], floor["offered_sessions_per_second"], ""],
         row("sessions/s in the window", acs["sessions_per_second"], floor["sessions_per_second"]),
         *(row(f"periodic latency {q} (ms)", acs["latency_ms"].get(q, 0), floor["latency_ms"].get(q, 0))
           for q in ("p50", "p95", "p99")),
-        ["failed sessions", acs["failed_sessions"], floor["failed_sessions"], ""],
+        ["periodic sessions ok: nothing queued / with RPCs", f"{acs['periodic_ok']} / {acs['periodic_with_rpcs_ok']}",
+         f"{floor['periodic_ok']} / {floor['periodic_with_rpcs_ok']}", ""],
+        ["failed sessions in the window", acs["failed_sessions"], floor["failed_sessions"], ""],
+        ["session errors over the whole run", acs["errors_whole_run"] or "none",
+         floor["errors_whole_run"] or "none", ""],
         row("server CPU (cores)", use(acs, "server", "cpu_cores"), use(floor, "server", "cpu_cores")),
         row("server max RSS (MB)", use(acs, "server", "rss_mb_max"), use(floor, "server", "rss_mb_max")),
         ["database CPU (cores) / RSS sum (MB)", f"{use(acs, 'server database', 'cpu_cores')} / "
                                                 f"{use(acs, 'server database', 'rss_mb_max')}", "-", ""],
         ["simulator CPU (cores)", use(acs, "simulator", "cpu_cores"), use(floor, "simulator", "cpu_cores"), ""],
         *common.per_session_rows(acs, floor),
+        ["load average at the window's start / end", " / ".join(acs["load_average"].values()),
+         " / ".join(floor["load_average"].values()), ""],
     ]
     return common.table(["figure", "ACS", "baseline (bare aiohttp+lxml)", "ACS / baseline"], rows)
 
@@ -92,24 +184,31 @@ async def run(args: argparse.Namespace) -> int:
     interval = args.interval or (30 if args.quick else 60)
     floor_interval = min(interval, QUICK_BASELINE_INTERVAL) if args.quick else interval
     floor_devices = max(1, devices * floor_interval // interval)
-    bootstrap_timeout = max(120.0, 3.0 * interval + devices / 10)
+    settle = args.settle if args.settle is not None else (0.0 if args.quick else interval + SETTLE_MARGIN)
+    concurrency = args.concurrency or ACS_REQUEST_CAP
     with common.work_dir(args, "steady-state") as directory:
-        baseline = await common.start_baseline(directory, floor_interval)
-        try:
-            floor = await steady(directory, "baseline-fleet", baseline.cwmp_url, floor_devices, floor_interval,
-                                 duration, {"server": baseline.pid}, bootstrap_timeout)
-        finally:
-            await baseline.child.stop()
         server = await common.start_acs(directory, mongodb_uri=args.mongodb_uri, workers=args.workers,
-                                        env={"ACS_PERIODIC_INFORM_INTERVAL": str(interval)})
+                                        env={"ACS_PERIODIC_INFORM_INTERVAL": str(interval),
+                                             "ACS_CWMP_MAX_REQUESTS": str(ACS_REQUEST_CAP)})
         try:
             counters = common.DatabaseCounters(server.db_uri, None if args.mongodb_uri else server.data_dir)
             acs = await steady(directory, "acs-fleet", server.cwmp_url, devices, interval, duration,
-                               {"server": server.pid}, bootstrap_timeout, counters)
+                               {"server": server.pid}, counters=counters, settle=settle, concurrency=concurrency,
+                               ramp=bring_up_ramp(devices, interval, args.bring_up_rate))
         finally:
             await server.child.stop()
-        common.record(args, f"Steady state, {devices} devices every {interval} s", server.backend,
-                      render(acs, floor), {"acs": acs, "baseline": floor, "workers": args.workers})
+        # The floor queues nothing for a new device: its window needs no settle.
+        baseline = await common.start_baseline(directory, floor_interval)
+        try:
+            floor = await steady(directory, "baseline-fleet", baseline.cwmp_url, floor_devices, floor_interval,
+                                 min(duration, BASELINE_WINDOW), {"server": baseline.pid}, settle=0.0,
+                                 concurrency=concurrency,
+                                 ramp=bring_up_ramp(floor_devices, floor_interval, BASELINE_BRING_UP_RATE))
+        finally:
+            await baseline.child.stop()
+        common.record(args, f"Steady state, {devices} devices every {interval} s, --workers {args.workers}",
+                      server.backend, render(acs, floor),
+                      {"acs": acs, "baseline": floor, "workers": args.workers, "cpus": os.cpu_count()})
     return 0
 
 
@@ -117,6 +216,12 @@ def main() -> int:
     parser = common.parser(__doc__ or "", SIZES)
     parser.add_argument("--interval", type=int, default=None, help="periodic inform interval (default 60, "
                         "--quick 30; the ACS accepts 30 or more)")
+    parser.add_argument("--bring-up-rate", type=float, default=30.0, help="devices powered on per second at "
+                        "most while the fleet comes up (default 30: the box bootstraps ~48/s alone)")
+    parser.add_argument("--settle", type=float, default=None, help="seconds between the last BOOTSTRAP and the "
+                        "window (default one interval + 15; --quick 0)")
+    parser.add_argument("--concurrency", type=int, default=None, help="sessions the simulator keeps open at most "
+                        f"(default the ACS's per-worker cap, {ACS_REQUEST_CAP})")
     return asyncio.run(run(parser.parse_args()))
 
 

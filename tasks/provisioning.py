@@ -3,7 +3,21 @@
 At BOOTSTRAP (or the first contact with a device another ACS managed) a system task sets
 ``ManagementServer.PeriodicInformEnable/Interval`` and, unless disabled, random per-device
 ``ConnectionRequestUsername/Password`` (TR-069 3.2.2: the ACS authenticates itself to the CPE
-with these). The credentials are kept encrypted and used only once the device confirmed them.
+with these). The credentials are kept encrypted.
+
+When they become the device's (with ``provisioned_at`` and the interval, ``ADOPTED``):
+- an authenticated BOOTSTRAP (the usual one) stores them in the Inform's own device write, as
+  sent, and the task keeps the device's fields as they were (``replaced_device_fields``); a task
+  that ends otherwise than done in a session (a fault, a broken session after the send) puts those
+  back. An accepted provisioning so costs no device write of its own (on FerretDB 1.24 an update is
+  two PostgreSQL transactions: docs/performance.md). Between the Inform and the answer, and while a
+  task whose session broke before sending it waits for the device's next session, the device's
+  stored credentials are ones it does not have yet: a connection request then fails as for a
+  device with none (a new device has none before either); a task cancelled or expired while
+  waiting leaves them so until the next BOOTSTRAP;
+- an unauthenticated BOOTSTRAP, or a device first met without one (``on_inform``), keeps them
+  pending (``pending_connection_request``), adopted by one conditional device write only once the
+  device accepted them (issue 11: such an Inform must not replace credentials the device has).
 """
 
 from __future__ import annotations
@@ -26,6 +40,8 @@ from tasks.store.devices import DeviceRepository
 log = logging.getLogger("acs.provisioning")
 SYSTEM_USER = PROVISIONING_USER
 RECENT_TASKS = 3  # a factory_reset proven by this BOOTSTRAP is among the device's last few done tasks
+# The device fields an accepted provisioning sets (the credentials only when it sets them).
+ADOPTED = ("connection_request_username", "connection_request_password", "provisioned_at", "periodic_inform_interval")
 
 
 @dataclass(frozen=True)
@@ -40,7 +56,11 @@ class SessionClaim:
 @dataclass(frozen=True)
 class ProvisioningPlan:
     task: TaskRecord  # the SetParameterValues task, not stored yet
-    fields: Document  # the device's provisioning_task and pending_connection_request
+    fields: Document  # the device's fields written with the Inform (provisioning_task, ...)
+    at_once: bool = False  # ``fields`` carry what the task sets (``ADOPTED``), put back if it fails
+    # An unauthenticated Inform: ``fields`` only for a device without connection-request credentials
+    # (issue 11); else ``pending``, the credentials kept pending until the device accepts them.
+    pending: ProvisioningPlan | None = None
 
 
 class Provisioner:
@@ -58,13 +78,28 @@ class Provisioner:
         self.interval = interval
         self.set_credentials = set_connection_request_credentials
 
-    def plan(self, device_id: str, inform: Inform, bootstrap: bool) -> ProvisioningPlan | None:
+    def plan(
+        self, device_id: str, inform: Inform, bootstrap: bool, now: datetime, authenticated: bool = False
+    ) -> ProvisioningPlan | None:
         """The provisioning a BOOTSTRAP gets, decided before the Inform is stored so that the device
-        fields go into the Inform's own device write (``fields``); None
-        for any other Inform (``on_inform`` decides those from the stored device)."""
+        fields go into the Inform's own device write (``fields``): what the task sets, as of ``now``
+        (for an unauthenticated Inform, only if the device has no connection-request credentials:
+        ``pending`` otherwise). None for any other Inform (``on_inform`` decides those from the
+        stored device)."""
         if not bootstrap:
             return None
-        return self._plan(device_id, inform, with_credentials=self.set_credentials)
+        plan = self._plan(device_id, inform, with_credentials=self.set_credentials)
+        pending = plan.fields["pending_connection_request"]
+        fields: Document = {
+            "provisioning_task": plan.task["_id"],
+            "pending_connection_request": None,
+            "provisioned_at": now,
+            "periodic_inform_interval": self.interval,
+        }
+        if pending is not None:
+            fields["connection_request_username"] = pending["username"]
+            fields["connection_request_password"] = pending["password"]
+        return ProvisioningPlan(plan.task, fields, at_once=True, pending=None if authenticated else plan)
 
     def _plan(
         self, device_id: str, inform: Inform, with_credentials: bool, task_id: str | None = None
@@ -104,11 +139,18 @@ class Provisioner:
         if offered and await self._withheld(device, before, authenticated):
             plan = self._plan(device["_id"], inform, with_credentials=False, task_id=plan.task["_id"])
             await self.devices.set_fields(device["_id"], {"pending_connection_request": None})
-        stored = await self.queue.repository.insert_claimed(plan.task, claim.session_id, claim.lease_until, claim.now)
+        task = plan.task
+        if plan.at_once:
+            # What to put back if the device does not accept the task (absent: removed).
+            task = {**task, "replaced_device_fields": {name: before[name] for name in ADOPTED if name in before}}
+        stored = await self.queue.repository.insert_claimed(task, claim.session_id, claim.lease_until, claim.now)
         replaced = before.get("provisioning_task")
         if replaced != plan.task["_id"]:
             await self._supersede(replaced)
-        self._log(device["_id"], plan.fields["pending_connection_request"] is not None)
+        fields = plan.fields
+        self._log(
+            device["_id"], "connection_request_username" in fields or fields["pending_connection_request"] is not None
+        )
         return stored
 
     async def on_inform(self, device: Document, inform: Inform, bootstrap: bool, authenticated: bool = True) -> bool:
@@ -126,11 +168,13 @@ class Provisioner:
 
     async def _withheld(self, device: Document, before: Document, authenticated: bool) -> bool:
         """Issue 11: an unauthenticated client claiming to be a known device must not obtain fresh
-        connection-request credentials by sending BOOTSTRAP; a device with none yet gets them."""
+        connection-request credentials by sending BOOTSTRAP; a device with none yet gets them, and
+        so does one whose credentials it never accepted (``_unconfirmed``)."""
         withheld = (
             self.set_credentials
             and not authenticated
             and bool(before.get("connection_request_username"))
+            and not await self._unconfirmed(before)
             and not await self._reset_by_us(device)
         )
         if withheld:
@@ -140,6 +184,21 @@ class Provisioner:
                 device["_id"],
             )
         return withheld
+
+    async def _unconfirmed(self, before: Document) -> bool:
+        """Whether the device's credentials are ones a BOOTSTRAP stored at once and the device never
+        accepted: those its provisioning task sets while that task is not done, or any when the
+        task was never stored (the ACS stopped between the device write and the task's insert).
+        They are no secret the device holds, so they may be replaced."""
+        task_id = before.get("provisioning_task")
+        if not isinstance(task_id, str):
+            return False
+        task = await self.queue.repository.get(task_id, before.get("_id"))
+        if task is None:
+            return True
+        if "replaced_device_fields" not in task or task["status"] == TaskStatus.DONE.value:
+            return False
+        return _settings(task).get("ConnectionRequestUsername") == before.get("connection_request_username")
 
     def _log(self, device_id: str, credentials: bool) -> None:
         log.info(
@@ -169,21 +228,46 @@ class Provisioner:
             await self.queue.cancel(task_id, "a newer BOOTSTRAP (superseded)")
 
     async def on_task_final(self, task: TaskRecord) -> None:
-        """Adopt the connection-request credentials once the device accepted them.
+        """Adopt the connection-request credentials once the device accepted them, or put back the
+        device's own when a task that stored them at once was not accepted.
 
-        They are taken from the task itself (the password sealed as it was stored) and written
-        only while the device still names this task as its provisioning: one conditional update.
+        Either is written only while the device still names this task as its provisioning: one
+        conditional update. A task that stored them at once and was accepted writes nothing. The
+        credentials adopted are taken from the task itself (the password sealed as it was stored).
         """
-        if task.get("created_by") != SYSTEM_USER or task["status"] != TaskStatus.DONE.value:
+        if task.get("created_by") != SYSTEM_USER:
+            return
+        if "replaced_device_fields" in task:
+            if task["status"] != TaskStatus.DONE.value:
+                before = task["replaced_device_fields"]
+                await self.devices.update_if(
+                    task["device_id"],
+                    {"provisioning_task": task["_id"]},
+                    before,
+                    [name for name in ADOPTED if name not in before],
+                    wait_only=True,
+                )
+            return
+        if task["status"] != TaskStatus.DONE.value:
             return
         fields: Document = {"provisioned_at": task.get("finished_at"), "periodic_inform_interval": self.interval}
-        settings = {str(value.get("name", "")).rpartition(".")[2]: value.get("value")
-                    for value in (task.get("params") or {}).get("values") or []}
+        settings = _settings(task)
         username, sealed = settings.get("ConnectionRequestUsername"), settings.get("ConnectionRequestPassword")
         if isinstance(username, str) and isinstance(sealed, dict) and SEALED in sealed:
             fields["connection_request_username"] = username
             fields["connection_request_password"] = sealed[SEALED]
         await self.devices.update_if(
-            task["device_id"], {"provisioning_task": task["_id"]}, fields, ["pending_connection_request"],
+            task["device_id"],
+            {"provisioning_task": task["_id"]},
+            fields,
+            ["pending_connection_request"],
             wait_only=True,
         )
+
+
+def _settings(task: TaskRecord) -> Document:
+    """A provisioning task's values by the last segment of their names (sealed as stored)."""
+    return {
+        str(value.get("name", "")).rpartition(".")[2]: value.get("value")
+        for value in (task.get("params") or {}).get("values") or []
+    }

@@ -50,6 +50,9 @@ class TaskRecord(TypedDict, total=False):
     # On the last task of a profile application: what its success records on the device
     # (``ProfileEngine._concluded_unread``).
     configuration_outcome: Document
+    # On a provisioning task whose device fields were stored when it was planned (an authenticated
+    # BOOTSTRAP): the device's fields as they were, put back if the device does not accept it.
+    replaced_device_fields: Document
 
 
 class SessionFields(TypedDict, total=False):

@@ -202,12 +202,14 @@ class DeviceRegistry:
         now: datetime,
         own_credentials: bool = True,
         fields: Mapping[str, Any] | None = None,
+        without_connection_request: bool = False,
     ) -> StoredInform:
         """Store what the Inform says; ``own_credentials`` False (no or global credentials) refuses a
         device that has credentials of its own (``CredentialsRequired``), before anything is stored.
 
         ``fields`` go into the same device write (the provisioning of a BOOTSTRAP): one
-        findAndModify per Inform.
+        findAndModify per Inform; ``without_connection_request``: only if the device has no
+        connection-request credentials (else ``HasConnectionRequestCredentials``, nothing stored).
         """
         state = dict(summary.state)
         if summary.bootstrap:
@@ -220,7 +222,12 @@ class DeviceRegistry:
         state[INFORM_VALUES] = inform_values_digest(inform, now)
         state.update(fields or {})
         stored = await self.devices.upsert_inform(
-            summary.device_id, summary.identity, state, now, without_own_credentials=not own_credentials
+            summary.device_id,
+            summary.identity,
+            state,
+            now,
+            without_own_credentials=not own_credentials,
+            without_connection_request=without_connection_request,
         )
         device, created = stored.device, stored.created
         await self._keep_known_interval(device, summary, now)

@@ -55,7 +55,7 @@ from tasks.records import Document, SessionFields, SessionRecord, TaskRecord
 from tasks.registry import DeviceRegistry, InformSummary, summarize_inform
 from tasks.secretbox import SecretBox
 from tasks.session_ids import new_session_id
-from tasks.store.devices import CredentialsRequired, IdentityCollision
+from tasks.store.devices import CredentialsRequired, HasConnectionRequestCredentials, IdentityCollision
 from tasks.store.locks import SessionLockRepository
 from tasks.store.sessions import MAX_RPCS_PER_SESSION, SessionRepository
 from tasks.store.tasks import OpenTasks
@@ -235,7 +235,9 @@ class CwmpService:
         events = [f"{e.event_code} {e.command_key}".strip() for e in event.inform.events]
         # A BOOTSTRAP's provisioning task is planned from the Inform alone, its id with it: the
         # session's state names it as the task stored claimed for the session, to send next.
-        plan = self.provisioner.plan(summary.device_id, event.inform, summary.bootstrap)
+        plan = self.provisioner.plan(
+            summary.device_id, event.inform, summary.bootstrap, now, authenticated=principal.authenticated
+        )
         record: SessionRecord = {
             "_id": session_id,
             "device_id": summary.device_id,
@@ -342,14 +344,24 @@ class CwmpService:
         # A BOOTSTRAP's provisioning (its device fields) rides in the Inform's own device write;
         # the task is stored right after (the device as it was decides whether it may carry new
         # credentials). A CPE keeps BOOTSTRAP until an InformResponse arrives (TR-069 3.7.1.5), so
-        # a crash in between is followed by a new BOOTSTRAP and a new task.
-        stored = await self.registry.record_session_inform(
-            summary,
-            inform,
-            now,
-            own_credentials=own,
-            fields=None if plan is None else plan.fields,
-        )
+        # a crash in between is followed by a new BOOTSTRAP and a new task. The fields carry what
+        # the task sets (``Provisioner.plan``); for an unauthenticated Inform only if the device has
+        # no connection-request credentials, else the credentials stay pending (issue 11).
+        try:
+            stored = await self.registry.record_session_inform(
+                summary,
+                inform,
+                now,
+                own_credentials=own,
+                fields=None if plan is None else plan.fields,
+                without_connection_request=plan is not None and plan.pending is not None,
+            )
+        except HasConnectionRequestCredentials:
+            assert plan is not None and plan.pending is not None
+            plan = plan.pending
+            stored = await self.registry.record_session_inform(
+                summary, inform, now, own_credentials=own, fields=plan.fields
+            )
         device = stored.device
         # What waits for this device is read from its tasks, one query by device_id, never from a
         # counter on the device document: FerretDB 1.24 writes a device update as "read it, write

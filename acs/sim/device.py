@@ -416,13 +416,16 @@ class SimDevice:
     def request_accepted(self) -> None:
         self.transfers_done.pop(0)
 
-    def end_session(self, now: float, ok: bool) -> None:
+    def end_session(self, now: float, ok: bool, retry_after: float | None = None) -> None:
+        """The session is over; ``retry_after``: seconds an ACS's 503 asked the CPE to wait."""
         self.in_session = False
         if self.events:  # the Inform never got through: retry with back-off (TR-069 3.2.1.1)
             self.retry_count += 1
             wait = RETRY_MINIMUM_WAIT * RETRY_MULTIPLIER ** min(self.retry_count - 1, 10)
             jitter = values.unit(self.seed, self.serial, "retry", self.retry_count)
-            self.session_wanted_at = now + wait * (1.0 + jitter)
+            # The back-off is a lower bound on how soon to retry; an overloaded ACS's Retry-After
+            # (RFC 9110 10.2.3) can only push the retry later, never sooner.
+            self.session_wanted_at = now + max(wait * (1.0 + jitter), retry_after or 0.0)
         elif not ok and self.transfers_done:
             self.want_session(now + RETRY_MINIMUM_WAIT)
         actions, self.pending_actions = self.pending_actions, []

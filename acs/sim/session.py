@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
@@ -63,12 +64,28 @@ class SessionOutcome:
     events: tuple[str, ...] = ()
     requests: list[str] = field(default_factory=list)  # ACS RPCs answered, by name
     faults: list[int] = field(default_factory=list)  # fault codes the CPE answered with
+    retry_after: float | None = None  # seconds the ACS asked the CPE to wait (503 + Retry-After)
 
 
 class SessionError(Exception):
-    def __init__(self, kind: str, detail: str = "") -> None:
+    def __init__(self, kind: str, detail: str = "", retry_after: float | None = None) -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header (RFC 9110 10.2.3: delay-seconds or an HTTP-date);
+    None when absent or unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        return max(0.0, parsedate_to_datetime(text).timestamp() - now)
+    except (TypeError, ValueError):
+        return None
 
 
 class CpeHttp:
@@ -98,11 +115,11 @@ class CpeHttp:
         if connector is not None:
             connector._close()
 
-    async def post(self, body: bytes) -> tuple[int, bytes]:
+    async def post(self, body: bytes) -> tuple[int, CIMultiDictProxy[str], bytes]:
         for _ in range(MAX_AUTH_ATTEMPTS + 1):
             status, headers, payload = await self._post_once(body)
             if status != 401:
-                return status, payload
+                return status, headers, payload
             self._answer_challenge(headers.getall("WWW-Authenticate", []))
         raise SessionError("auth", "still 401 after answering the challenge")
 
@@ -180,6 +197,7 @@ class CpeSession:
             self.outcome.ok = True
         except SessionError as error:
             self.outcome.error = error.kind
+            self.outcome.retry_after = error.retry_after
         except TimeoutError:
             self.outcome.error = "timeout"
         except aiohttp.ClientConnectionError:
@@ -191,7 +209,7 @@ class CpeSession:
         finally:
             await self.http.close()
             self.outcome.duration = self.clock() - started
-            self.device.end_session(self.clock(), self.outcome.ok)
+            self.device.end_session(self.clock(), self.outcome.ok, self.outcome.retry_after)
         return self.outcome
 
     async def _converse(self) -> None:
@@ -257,9 +275,12 @@ class CpeSession:
             raise SessionError("dropped", "connection dropped on purpose")
         if len(self.outcome.requests) >= MAX_EXCHANGES:
             raise SessionError("protocol", "too many requests in one session")
-        status, payload = await self.http.post(body)
+        status, headers, payload = await self.http.post(body)
         if status == 204 or (status == 200 and not payload.strip()):
             return None
         if status != 200:
-            raise SessionError(f"http_{status}")
+            # An overloaded ACS answers 503 with Retry-After (RFC 9110 15.6.4): the CPE's next try
+            # waits at least that long, on top of TR-069 3.2.1.1's back-off (end_session).
+            wait = retry_after_seconds(headers.get("Retry-After"), self.clock()) if status == 503 else None
+            raise SessionError(f"http_{status}", retry_after=wait)
         return parse(payload)

@@ -116,6 +116,15 @@ class IdentityCollision(Exception):
 READ_BATCH = 5000  # documents per reply of a large read
 
 
+class HasConnectionRequestCredentials(Exception):
+    """The device has connection-request credentials, and the Inform's write was only for one
+    without (an unauthenticated BOOTSTRAP storing its provisioning at once): nothing was written."""
+
+    def __init__(self, device_id: str) -> None:
+        self.device_id = device_id
+        super().__init__(f"device {device_id} has connection-request credentials")
+
+
 class CredentialsRequired(Exception):
     """The device has credentials of its own, and the Inform was not authenticated with them."""
 
@@ -234,6 +243,7 @@ class DeviceRepository:
         state: Mapping[str, Any],
         now: datetime,
         without_own_credentials: bool = False,
+        without_connection_request: bool = False,
     ) -> StoredInform:
         """Upsert identity and session-time state in one findAndModify.
 
@@ -241,7 +251,9 @@ class DeviceRepository:
         device (``A-B`` + ``C9`` and ``A`` + ``B-C9``) makes the upsert insert a second ``_id`` and
         collide, so nothing of the first device's record is overwritten (:class:`IdentityCollision`).
         ``without_own_credentials`` (a speaker that did not use the device's own credentials) adds
-        "has no ``cpe_username``" to the filter the same way (:class:`CredentialsRequired`).
+        "has no ``cpe_username``" to the filter the same way (:class:`CredentialsRequired`), and
+        ``without_connection_request`` "has no connection-request credentials"
+        (:class:`HasConnectionRequestCredentials`).
 
         The write returns the document as it was (the session needs a few of its earlier values,
         such as the provisioning task a BOOTSTRAP replaces); the device as written is that plus the
@@ -261,17 +273,21 @@ class DeviceRepository:
         update: Document = {"$set": {**identity, **state, "last_inform": now}, "$setOnInsert": on_insert}
         key = {field: identity[field] for field in IDENTITY_FIELDS if field in identity}
         guard: Document = {"cpe_username": {"$exists": False}} if without_own_credentials else {}
+        if without_connection_request:
+            guard["connection_request_username"] = {"$exists": False}
         try:
             before = await self._devices.find_one_and_update(
                 {"_id": device_id, **key, **guard}, update, upsert=True, return_document=ReturnDocument.BEFORE
             )
         except DuplicateKeyError:
-            projection = dict.fromkeys([*IDENTITY_FIELDS, "cpe_username"], 1)
+            projection = dict.fromkeys([*IDENTITY_FIELDS, "cpe_username", "connection_request_username"], 1)
             stored = await self._devices.find_one({"_id": device_id}, projection) or {}
             if any(stored.get(field) is not None and stored[field] != value for field, value in key.items()):
                 raise IdentityCollision(device_id, stored, key) from None
             if without_own_credentials and stored.get("cpe_username") is not None:
                 raise CredentialsRequired(device_id) from None
+            if without_connection_request and "connection_request_username" in stored:
+                raise HasConnectionRequestCredentials(device_id) from None
             # A record without identity fields (written by an import, not by an Inform) is adopted.
             before = await self._devices.find_one_and_update(
                 {"_id": device_id}, update, upsert=True, return_document=ReturnDocument.BEFORE
@@ -378,7 +394,7 @@ class DeviceRepository:
         ``wait_only``: the caller needs no answer but "stored" (it returns True then), so the write
         goes with other sessions' writes (``group_commit.py``).
         """
-        update: Document = {"$set": with_due_slice(fields)}
+        update: Document = {"$set": with_due_slice(fields)} if fields else {}
         if unset:
             update["$unset"] = dict.fromkeys(unset, "")
         if wait_only:

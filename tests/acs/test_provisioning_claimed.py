@@ -85,3 +85,65 @@ async def test_a_claimed_task_its_session_never_sent_goes_out_in_the_devices_nex
     assert exchange.ended_with == 204 and [m.kind for m in exchange.received] == ["SetParameterValues"]
     assert isinstance(exchange.received[0], SetParameterValues)
     await _provisioned(acs, cpe)
+
+
+async def test_a_provisioning_the_device_refuses_puts_the_device_fields_it_stored_back(acs: Acs) -> None:  # noqa: F811 - the fixture imported above
+    """The BOOTSTRAP's device write stores what the task sets (credentials, interval,
+    provisioned_at) so that an accepted provisioning writes nothing more; a refused one (a fault)
+    removes them again: the device has no credentials it does not know."""
+    cpe = ScriptedCpe(acs.url, serial="CLAIMED05")
+    password = cpe.root + "ManagementServer.ConnectionRequestPassword"
+    cpe.params[password] = ("", "xsd:string", False)  # not writable: the SetParameterValues faults
+    exchange = await cpe.run_session(["0 BOOTSTRAP", "1 BOOT"])
+    assert exchange.ended_with == 204 and [m.kind for m in exchange.received] == ["SetParameterValues"]
+    device = await acs.db.devices.find_one({"_id": cpe.device_id})
+    assert device is not None
+    task = await acs.db.tasks.find_one({"_id": device["provisioning_task"]})
+    assert task is not None and task["status"] == "failed", task
+    for field in ("connection_request_username", "connection_request_password", "provisioned_at"):
+        assert field not in device, device
+    assert not device.get("pending_connection_request")
+
+
+async def test_an_unauthenticated_bootstrap_of_a_device_with_credentials_keeps_them(acs: Acs) -> None:  # noqa: F811 - the fixture imported above
+    """Issue 11: the Inform's device write stores new credentials at once only for a device without
+    any; a device that has them (and an Inform that proves nothing) keeps them, and its
+    provisioning carries no new ones."""
+    cpe = ScriptedCpe(acs.url, serial="CLAIMED06")
+    exchange = await cpe.run_session(["0 BOOTSTRAP", "1 BOOT"])
+    assert exchange.ended_with == 204
+    first = await _provisioned(acs, cpe)
+    device = await acs.db.devices.find_one({"_id": cpe.device_id})
+    assert device is not None
+    kept = (device["connection_request_username"], device["connection_request_password"])
+
+    exchange = await cpe.run_session(["0 BOOTSTRAP", "1 BOOT"])
+    assert exchange.ended_with == 204 and [m.kind for m in exchange.received] == ["SetParameterValues"]
+    sent = exchange.received[0]
+    assert isinstance(sent, SetParameterValues)
+    assert not [p for p in sent.parameters if p.name.endswith("ConnectionRequestUsername")]
+    device = await acs.db.devices.find_one({"_id": cpe.device_id})
+    assert device is not None and device["provisioning_task"] != first["_id"]
+    assert (device["connection_request_username"], device["connection_request_password"]) == kept
+    assert not device.get("pending_connection_request")
+
+
+async def test_credentials_stored_at_once_but_never_sent_are_replaced_by_the_next_bootstrap(acs: Acs) -> None:  # noqa: F811 - the fixture imported above
+    """The ACS stopped between the BOOTSTRAP's device write (which stored the credentials the task
+    sets) and the task's insert: the device never got them, so its next BOOTSTRAP, even
+    unauthenticated, gets fresh ones (issue 11 withholds only credentials the device accepted)."""
+    cpe = ScriptedCpe(acs.url, serial="CLAIMED07")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(acs.url, data=serialize(cpe.inform(["0 BOOTSTRAP", "1 BOOT"]))) as reply:
+            assert reply.status == 200
+    device = await acs.db.devices.find_one({"_id": cpe.device_id})
+    assert device is not None and device.get("connection_request_username")
+    await acs.db.tasks.delete_one({"_id": device["provisioning_task"]})  # as if never inserted
+    await acs.db.session_locks.delete_many({"_id": cpe.device_id})  # and its session gone with the ACS
+
+    exchange = await cpe.run_session(["0 BOOTSTRAP", "1 BOOT"])
+    assert exchange.ended_with == 204 and [m.kind for m in exchange.received] == ["SetParameterValues"]
+    sent = exchange.received[0]
+    assert isinstance(sent, SetParameterValues)
+    assert [p for p in sent.parameters if p.name.endswith("ConnectionRequestUsername")]
+    await _provisioned(acs, cpe)

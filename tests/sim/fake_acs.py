@@ -38,6 +38,8 @@ class FakeAcs:
     cookies_seen: list[str | None] = field(default_factory=list)
     sessions: dict[str, str] = field(default_factory=dict)  # cookie -> serial
     url: str = ""
+    busy: int = 0  # the next `busy` requests are answered 503 (with `retry_after` when set)
+    retry_after: str | None = None
     _runner: web.AppRunner | None = None
 
     async def start(self) -> str:
@@ -66,6 +68,10 @@ class FakeAcs:
         return False
 
     async def _handle(self, request: web.Request) -> web.Response:
+        if self.busy > 0:
+            self.busy -= 1
+            headers = {"Retry-After": self.retry_after} if self.retry_after is not None else {}
+            return web.Response(status=503, text="busy\n", headers=headers)
         if not self._authorized(request):
             challenge = (
                 basic_challenge("acs") if self.auth == "basic" else digest_challenge("acs", secrets.token_hex(8))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from email.utils import formatdate
+
 import pytest
 
 from acs.sim import rpc
 from acs.sim.device import SimDevice
 from acs.sim.rpc import answer
+from acs.sim.session import retry_after_seconds
 from cwmp import (
     AddObject,
     AddObjectResponse,
@@ -168,6 +171,29 @@ def test_failed_inform_keeps_events_and_retries_with_backoff(new_device: MakeDev
     assert due is not None and T0 + 2 + 5 <= due <= T0 + 2 + 10
     inform = device.start_session(due)
     assert inform.retry_count == 1 and [e.event_code for e in inform.events] == ["6 CONNECTION REQUEST"]
+
+
+def test_retry_after_pushes_the_retry_later_never_sooner(new_device: MakeDevice) -> None:
+    device = new_device()
+    device.connection_request(T0 + 1)
+    device.start_session(T0 + 1)
+    device.end_session(T0 + 2, ok=False, retry_after=300.0)
+    assert device.session_wanted_at == T0 + 2 + 300
+    device.start_session(T0 + 302)
+    device.end_session(T0 + 303, ok=False, retry_after=1.0)  # shorter than the back-off: ignored
+    due = device.session_wanted_at
+    assert due is not None and T0 + 303 + 10 <= due <= T0 + 303 + 20
+
+
+def test_retry_after_header_values() -> None:
+    assert retry_after_seconds("10", T0) == 10.0
+    assert retry_after_seconds(" 0 ", T0) == 0.0
+    assert retry_after_seconds(formatdate(T0 + 90, usegmt=True), T0) == 90.0
+    assert retry_after_seconds(formatdate(T0 - 90, usegmt=True), T0) == 0.0
+    assert retry_after_seconds(None, T0) is None
+    assert retry_after_seconds("", T0) is None
+    assert retry_after_seconds("-5", T0) is None
+    assert retry_after_seconds("soon", T0) is None
 
 
 # -- GetRPCMethods, names, values --------------------------------------------------------------------

@@ -128,6 +128,25 @@ async def test_wrong_credentials_fail_with_auth_error(acs: FakeAcs, fleet_of: Fl
     assert fleet.devices[0].retry_count >= 1  # BOOTSTRAP kept for the retry
 
 
+@pytest.mark.parametrize(("retry_after", "least", "most"), [("120", 120, 121), (None, 5, 10), ("soon", 5, 10)])
+async def test_busy_acs_retry_after_delays_the_retry(
+    acs: FakeAcs, fleet_of: FleetFactory, retry_after: str | None, least: float, most: float
+) -> None:
+    """503 + Retry-After: the retry waits at least that long; without one (or unreadable), TR-069
+    3.2.1.1's back-off alone (5-10 s for the first retry)."""
+    acs.busy, acs.retry_after = 1, retry_after
+    fleet = await fleet_of(devices=1)
+    await wait_for(lambda: fleet.stats.sessions_failed == 1)
+    device = fleet.devices[0]
+    assert fleet.stats.errors["http_503"] == 1 and device.retry_count == 1
+    await wait_for(lambda: not device.in_session)
+    outcome_end = device.session_wanted_at
+    assert outcome_end is not None
+    wait = outcome_end - time.time()
+    assert least - 1 <= wait <= most, wait
+    assert acs.informs == []  # nothing got through: the BOOTSTRAP is kept for the retry
+
+
 async def test_cwmp_1_4_announces_versions_and_obeys_use_cwmp_version(acs: FakeAcs, fleet_of: FleetFactory) -> None:
     acs.use_cwmp_version = "1.2"
     fleet = await fleet_of(devices=1, cwmp_version="1.4")
