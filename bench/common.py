@@ -223,13 +223,18 @@ _LOCAL_DETAIL = re.compile(r"local database: (.+?) at mongodb://")
 
 
 def backend_from_log(text: str) -> tuple[str, str] | None:
-    """(backend description, database URI) from what ``acs serve`` logged about its local database."""
-    found = _LOCAL_DB.search(text)
-    if found is None:
+    """(backend description, database URI) from what ``acs serve`` logged about its local database.
+
+    The last start's: a kept ``--work-dir`` appends each run's log to the same file, and an earlier
+    run's port may now be another server's (a reused database's run wrote its token and console user
+    there, and its login was refused)."""
+    starts = list(_LOCAL_DB.finditer(text))
+    if not starts:
         return None
+    found = starts[-1]
     kind, uri = found.group(1), found.group(2)
-    detail = _LOCAL_DETAIL.search(text)
-    words = detail.group(1).split() if detail else []
+    details = list(_LOCAL_DETAIL.finditer(text))
+    words = details[-1].group(1).split() if details else []
     description = f"local {kind}" + (f" ({words[0]})" if words and words[0] != kind else "")
     if "postgres" in text.lower() and "postgres" not in description:
         description += " on PostgreSQL"
