@@ -83,6 +83,16 @@ def test_fields_computed_for_an_inform_are_reused_only_for_the_same_facts() -> N
     assert search.stale({"_id": device_id, **inform}, computed) is computed.fields  # no search fields yet
 
 
+def _small_partitions(monkeypatch: pytest.MonkeyPatch, whole_max: int, group_max: int) -> None:
+    """64 buckets in 8 groups of 8, and the listing sizes that pick a level made small, so that a few
+    hundred devices are a large listing."""
+    monkeypatch.setattr(search, "BUCKETS", 64)
+    monkeypatch.setattr(search, "GROUP_SIZE", 8)
+    monkeypatch.setattr(search, "GROUPS", 8)
+    monkeypatch.setattr(devices_module, "WHOLE_MAX", whole_max)
+    monkeypatch.setattr(devices_module, "GROUP_MAX", group_max)
+
+
 async def _repository(mongo_db: AsyncDatabase[MongoDocument]) -> DeviceRepository:
     repository = DeviceRepository(Database(client=mongo_db.client, db=mongo_db))
     await repository.ensure_indexes()
@@ -182,11 +192,7 @@ async def test_pages_of_every_level_give_each_device_once(
 ) -> None:
     """Large listings are read partition by partition; small thresholds make 240 devices large
     (64 buckets in 8 groups, half of them sampled, so the estimate is near the truth)."""
-    monkeypatch.setattr(search, "BUCKETS", 64)
-    monkeypatch.setattr(search, "GROUP_SIZE", 8)
-    monkeypatch.setattr(search, "GROUPS", 8)
-    monkeypatch.setattr(devices_module, "WHOLE_MAX", whole_max)
-    monkeypatch.setattr(devices_module, "GROUP_MAX", group_max)
+    _small_partitions(monkeypatch, whole_max, group_max)
     monkeypatch.setattr(devices_module, "MAX_PARTITIONS", 16)
     repository = await _repository(mongo_db)
     ids = [
@@ -345,11 +351,7 @@ async def test_a_sparse_search_of_hundreds_is_paged_by_group_from_its_first_grou
 ) -> None:
     """Issue 13: a search of hundreds spread thin (a serial prefix: about one a bucket) is sized by
     its first group, which is then its first page's partition: three reads, no probe, no count."""
-    monkeypatch.setattr(search, "BUCKETS", 64)
-    monkeypatch.setattr(search, "GROUP_SIZE", 8)
-    monkeypatch.setattr(search, "GROUPS", 8)
-    monkeypatch.setattr(devices_module, "WHOLE_MAX", 10)
-    monkeypatch.setattr(devices_module, "GROUP_MAX", 1000)
+    _small_partitions(monkeypatch, 10, 1000)
     repository = await _repository(mongo_db)
     ids = [await _inform(repository, f"PFX{n:04d}", f"10.2.{n // 200}.{n % 200}") for n in range(120)]
     await _inform(repository, "ELSE0001", "10.3.0.1")
@@ -375,11 +377,7 @@ async def test_a_partitioned_page_ends_on_a_partition_rather_than_reread_it(
     """Issue 13: a page reads whole partitions and ends where the next one would likely overflow it,
     so a walk through a large listing reads each device about once (filling every page up read a
     second partition and gave most of it again on the next page: ~100 read for 50 listed)."""
-    monkeypatch.setattr(search, "BUCKETS", 64)
-    monkeypatch.setattr(search, "GROUP_SIZE", 8)
-    monkeypatch.setattr(search, "GROUPS", 8)
-    monkeypatch.setattr(devices_module, "WHOLE_MAX", 0)
-    monkeypatch.setattr(devices_module, "GROUP_MAX", 0)
+    _small_partitions(monkeypatch, 0, 0)
     repository = await _repository(mongo_db)
     ids = [await _inform(repository, f"P{n:04d}", f"10.1.{n // 200}.{n % 200}") for n in range(480)]
     read: list[int] = []
