@@ -232,6 +232,7 @@ class DeviceRegistry:
             now,
             without_own_credentials=not own_credentials,
             without_connection_request=without_connection_request,
+            probably_new=summary.bootstrap,
         )
         device, created = stored.device, stored.created
         await self._keep_known_interval(device, summary, now)
