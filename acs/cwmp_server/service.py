@@ -355,6 +355,7 @@ class CwmpService:
                 own_credentials=own,
                 fields=None if plan is None else plan.fields,
                 without_connection_request=plan is not None and plan.pending is not None,
+                cached=() if plan is None else plan.cached,
             )
         except HasConnectionRequestCredentials:
             assert plan is not None and plan.pending is not None

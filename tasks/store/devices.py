@@ -19,7 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from tasks import search
 from tasks.store.db import Database, Document, ensure_indexes, flush_updates, upsert_one
-from tasks.store.group_commit import Update
+from tasks.store.group_commit import Insert, Update
 
 INDEXES = [
     IndexModel([("serial_number", ASCENDING)]),
@@ -262,8 +262,16 @@ class DeviceRepository:
         now: datetime,
         without_own_credentials: bool = False,
         without_connection_request: bool = False,
+        probably_new: bool = False,
     ) -> StoredInform:
         """Upsert identity and session-time state in one findAndModify.
+
+        ``probably_new`` (a BOOTSTRAP: a device's first contact, far more often than a reset) first
+        tries the document the upsert would insert as one group-committed insert: on FerretDB 1.24
+        one PostgreSQL transaction shared by the command's documents, where the findAndModify is two
+        of its own (a SELECT, then the write). A stored device makes it collide on ``_id`` (one
+        rolled-back transaction), and the findAndModify below follows as for any Inform; no guard
+        can fail for a device that was not stored.
 
         The filter names the identity fields too: a device whose DeviceId maps to the id of another
         device (``A-B`` + ``C9`` and ``A`` + ``B-C9``) makes the upsert insert a second ``_id`` and
@@ -293,6 +301,14 @@ class DeviceRepository:
         guard: Document = {"cpe_username": {"$exists": False}} if without_own_credentials else {}
         if without_connection_request:
             guard["connection_request_username"] = {"$exists": False}
+        if probably_new:
+            device = _applied(device_id, None, update)
+            try:
+                await self._writer.write(Insert(device))
+            except DuplicateKeyError:
+                pass  # stored already: the findAndModify below, which checks identity and guards
+            else:
+                return StoredInform(device, True, {})
         try:
             before = await self._devices.find_one_and_update(
                 {"_id": device_id, **key, **guard}, update, upsert=True, return_document=ReturnDocument.BEFORE
