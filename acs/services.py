@@ -179,6 +179,7 @@ def build_services(settings: Settings, database: Database, clock: Callable[[], d
         box,
         settings.periodic_inform_interval,
         settings.provision_connection_request_credentials,
+        repositories.parameters,
     )
     dispatcher.final_hooks.append(provisioner.on_task_final)
     margin = OfflineMargin(settings.periodic_inform_interval, settings.offline_interval_factor, settings.offline_grace)

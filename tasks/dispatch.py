@@ -257,7 +257,10 @@ class Dispatcher:
         return task
 
     async def _apply(self, ctx: SessionContext, task: TaskRecord, outcome: Outcome) -> TaskRecord | None:
-        await self._update_cache(task["device_id"], outcome.cache)
+        if "replaced_values" not in task:
+            # A task whose values were cached when it was stored (a BOOTSTRAP's provisioning, in the
+            # Inform's tree write) writes no cache; one not done puts them back (its final hook).
+            await self._update_cache(task["device_id"], outcome.cache)
         result = {**(task.get("result") or {}), **(outcome.result or {})} if outcome.result else task.get("result")
         phase = phase_of(task.get("phase"))
         match outcome.next:

@@ -10,7 +10,9 @@ When they become the device's (with ``provisioned_at`` and the interval, ``ADOPT
   sent, and the task keeps the device's fields as they were (``replaced_device_fields``); a task
   that ends otherwise than done in a session (a fault, a broken session after the send) puts those
   back. An accepted provisioning so costs no device write of its own (on FerretDB 1.24 an update is
-  two PostgreSQL transactions: docs/performance.md). Between the Inform and the answer, and while a
+  two PostgreSQL transactions: docs/performance.md). What it sets is cached the same way, in the
+  Inform's tree write (``cached``; the task keeps ``replaced_values``), so its answer writes no cache.
+  Between the Inform and the answer, and while a
   task whose session broke before sending it waits for the device's next session, the device's
   stored credentials are ones it does not have yet: a connection request then fails as for a
   device with none (a new device has none before either); a task cancelled or expired while
@@ -30,12 +32,15 @@ from datetime import datetime
 
 from cwmp import Inform
 from schemas.tasks import ParameterSetting, SetParameterValuesTask, TaskStatus
+from tasks.kinds.outcome import wire_value
 from tasks.params import SEALED
 from tasks.queue import TaskError, TaskQueue
 from tasks.records import Document, TaskRecord
 from tasks.registry import PROVISIONING_USER, data_model_root
+from tasks.secret_values import is_secret
 from tasks.secretbox import SecretBox
 from tasks.store.devices import DeviceRepository
+from tasks.store.parameters import ParameterRepository
 
 log = logging.getLogger("acs.provisioning")
 SYSTEM_USER = PROVISIONING_USER
@@ -61,6 +66,9 @@ class ProvisioningPlan:
     # An unauthenticated Inform: ``fields`` only for a device without connection-request credentials
     # (issue 11); else ``pending``, the credentials kept pending until the device accepts them.
     pending: ProvisioningPlan | None = None
+    # (name, value, xsi type) the task sets, as its answer would cache them: an ``at_once`` plan's
+    # go into the Inform's own tree write (the cache), put back if the device does not accept them.
+    cached: tuple[tuple[str, str, str], ...] = ()
 
 
 class Provisioner:
@@ -71,10 +79,12 @@ class Provisioner:
         box: SecretBox,
         interval: int,
         set_connection_request_credentials: bool,
+        parameters: ParameterRepository,
     ) -> None:
         self.queue = queue
         self.devices = devices
         self.box = box
+        self.parameters = parameters
         self.interval = interval
         self.set_credentials = set_connection_request_credentials
 
@@ -99,7 +109,9 @@ class Provisioner:
         if pending is not None:
             fields["connection_request_username"] = pending["username"]
             fields["connection_request_password"] = pending["password"]
-        return ProvisioningPlan(plan.task, fields, at_once=True, pending=None if authenticated else plan)
+        return ProvisioningPlan(
+            plan.task, fields, at_once=True, pending=None if authenticated else plan, cached=plan.cached
+        )
 
     def _plan(
         self, device_id: str, inform: Inform, with_credentials: bool, task_id: str | None = None
@@ -120,7 +132,10 @@ class Provisioner:
             pending = {"username": username, "password": self.box.encrypt(password)}
         request = SetParameterValuesTask(kind="set_parameter_values", values=values)
         task = self.queue.new_document(device_id, request, SYSTEM_USER, task_id=task_id)
-        return ProvisioningPlan(task, {"provisioning_task": task["_id"], "pending_connection_request": pending})
+        cached = tuple((value.name, wire_value(value.value), value.type or "xsd:string") for value in values)
+        return ProvisioningPlan(
+            task, {"provisioning_task": task["_id"], "pending_connection_request": pending}, cached=cached
+        )
 
     async def queue_planned(
         self,
@@ -141,8 +156,13 @@ class Provisioner:
             await self.devices.set_fields(device["_id"], {"pending_connection_request": None})
         task = plan.task
         if plan.at_once:
-            # What to put back if the device does not accept the task (absent: removed).
-            task = {**task, "replaced_device_fields": {name: before[name] for name in ADOPTED if name in before}}
+            # What to put back if the device does not accept the task (absent: removed): the device's
+            # fields, and the cache entries the Inform's tree write stored as the task sets them.
+            task = {
+                **task,
+                "replaced_device_fields": {name: before[name] for name in ADOPTED if name in before},
+                "replaced_values": _replaced_values(plan, inform, claim.now),
+            }
         stored = await self.queue.repository.insert_claimed(task, claim.session_id, claim.lease_until, claim.now)
         replaced = before.get("provisioning_task")
         if replaced != plan.task["_id"]:
@@ -237,6 +257,11 @@ class Provisioner:
         """
         if task.get("created_by") != SYSTEM_USER:
             return
+        if "replaced_values" in task and task["status"] != TaskStatus.DONE.value:
+            replaced = task["replaced_values"]
+            await self.parameters.put_back(
+                task["device_id"], replaced["stamp"], replaced["at"], replaced["reported"], replaced["names"]
+            )
         if "replaced_device_fields" in task:
             if task["status"] != TaskStatus.DONE.value:
                 before = task["replaced_device_fields"]
@@ -263,6 +288,21 @@ class Provisioner:
             ["pending_connection_request"],
             wait_only=True,
         )
+
+
+def _replaced_values(plan: ProvisioningPlan, inform: Inform, at: datetime) -> Document:
+    """What the cache held for the provisioning's parameters before the Inform's tree write stored
+    them as the task sets them: the Inform's own values of those names (a secret one is not kept
+    here: put back, it is dropped), and the write's stamp (the interval's ``updated`` time), so that
+    a later tree (a new BOOTSTRAP's, a read's) is never overwritten by the put-back."""
+    names = [name for name, _, _ in plan.cached]
+    reported = [
+        [parameter.name, parameter.value, parameter.type]
+        for parameter in inform.parameters
+        if parameter.name in names and not is_secret(parameter.name, parameter.value)
+    ]
+    stamp = next(name for name in names if name.endswith(".PeriodicInformInterval"))
+    return {"names": names, "reported": reported, "stamp": stamp, "at": at}
 
 
 def _settings(task: TaskRecord) -> Document:

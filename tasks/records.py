@@ -53,6 +53,10 @@ class TaskRecord(TypedDict, total=False):
     # On a provisioning task whose device fields were stored when it was planned (an authenticated
     # BOOTSTRAP): the device's fields as they were, put back if the device does not accept it.
     replaced_device_fields: Document
+    # On such a task whose values the Inform's tree write cached as it sets them: that cache's
+    # entries as the Inform reported them (``names``, ``reported``, ``stamp``, ``at``), put back the
+    # same way; the task's answer writes no cache (``Dispatcher._apply``).
+    replaced_values: Document
 
 
 class SessionFields(TypedDict, total=False):

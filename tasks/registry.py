@@ -203,6 +203,8 @@ class DeviceRegistry:
         own_credentials: bool = True,
         fields: Mapping[str, Any] | None = None,
         without_connection_request: bool = False,
+        cached: Iterable[tuple[str, str, str]] = (),
+        stored_already: bool = False,
     ) -> StoredInform:
         """Store what the Inform says; ``own_credentials`` False (no or global credentials) refuses a
         device that has credentials of its own (``CredentialsRequired``), before anything is stored.
@@ -210,6 +212,10 @@ class DeviceRegistry:
         ``fields`` go into the same device write (the provisioning of a BOOTSTRAP): one
         findAndModify per Inform; ``without_connection_request``: only if the device has no
         connection-request credentials (else ``HasConnectionRequestCredentials``, nothing stored).
+        ``cached``: (name, value, xsi type) written into the tree a BOOTSTRAP (or a new device's first
+        Inform) stores, after the Inform's own: what its provisioning sets, cached at once so that
+        its answer writes no cache (on FerretDB 1.24 an update is two PostgreSQL transactions).
+        A BOOTSTRAP first tries to insert the device (``probably_new``) unless ``stored_already``.
         """
         state = dict(summary.state)
         if summary.bootstrap:
@@ -228,6 +234,7 @@ class DeviceRegistry:
             now,
             without_own_credentials=not own_credentials,
             without_connection_request=without_connection_request,
+            probably_new=summary.bootstrap and not stored_already,
         )
         device, created = stored.device, stored.created
         await self._keep_known_interval(device, summary, now)
@@ -240,11 +247,13 @@ class DeviceRegistry:
         # us; the cached tree is stale and is replaced by the Inform's. History (sessions, tasks) is kept.
         # A device this Inform stored has no tree yet: its first is one insert (FerretDB 1.24: one
         # PostgreSQL transaction for the whole group-committed command, where an upsert costs two).
-        reported = ((parameter.name, parameter.value, parameter.type) for parameter in inform.parameters)
+        reported = [(parameter.name, parameter.value, parameter.type) for parameter in inform.parameters]
         if created:
-            await self.parameters.set_first_values(summary.device_id, reported, now)
-        elif summary.bootstrap or stored.before.get(INFORM_VALUES) != state[INFORM_VALUES]:
-            await self.parameters.set_values(summary.device_id, reported, now, replace=summary.bootstrap)
+            await self.parameters.set_first_values(summary.device_id, [*reported, *cached], now)
+        elif summary.bootstrap:
+            await self.parameters.set_values(summary.device_id, [*reported, *cached], now, replace=True)
+        elif stored.before.get(INFORM_VALUES) != state[INFORM_VALUES]:
+            await self.parameters.set_values(summary.device_id, reported, now)
         return stored
 
     def _deadline(self, now: datetime, interval: int | None) -> datetime:

@@ -8,9 +8,10 @@ registry writes, with each device:
   WAN IP addresses, WAN MAC and tags, each whole and by prefix (from ``MIN_PREFIX`` characters; a
   MAC's prefixes by its digits), the serial number's suffixes (line 2 reads the last digits off
   the label), and the words of the device id and tags by prefix. A search is ``{search: token}``.
-- ``page_bucket`` (0..``BUCKETS``-1, a hash of the device id) and ``page_group``
-  (``page_bucket // GROUP_SIZE``): large listings are read one partition at a time by equality
-  instead of sorting the whole match set (``DeviceRepository.search_page``).
+- ``page_bucket`` (0..``BUCKETS``-1, a hash of the device id), ``page_block``
+  (``page_bucket // BLOCK_SIZE``) and ``page_group`` (``page_bucket // GROUP_SIZE``): large
+  listings are read one partition at a time by equality instead of sorting the whole match set
+  (``DeviceRepository.search_page``), at the level whose partitions are about a page or less.
 
 On MongoDB the same fields are served by ordinary multikey and single-field indexes.
 """
@@ -24,11 +25,14 @@ from dataclasses import dataclass
 from typing import Any
 
 # Of the tokens: a new version makes the backfill job pass over every device again
-# (2: a whole IP address is no longer a prefix token of a longer one; the LAN MAC is a token).
-VERSION = 2
+# (2: a whole IP address is no longer a prefix token of a longer one; the LAN MAC is a token;
+# 3: ``page_block``).
+VERSION = 3
 BUCKETS = 4096
 GROUP_SIZE = 64  # buckets per group: 64 groups
 GROUPS = BUCKETS // GROUP_SIZE
+BLOCK_SIZE = 8  # buckets per block: 512 blocks, 8 to a group
+BLOCKS = BUCKETS // BLOCK_SIZE
 MIN_PREFIX = 3
 MIN_SUFFIX = 4
 MAX_TOKEN = 64  # longer values are matched by their first 64 characters
@@ -37,7 +41,7 @@ MAC = re.compile(r"^[0-9A-Fa-f]{2}(?:[:-]?[0-9A-Fa-f]{2}){5}$")
 PARTIAL_MAC = re.compile(r"^[0-9a-f]{2}(?:[:-][0-9a-f]{2}){1,4}[:-]?(?:[0-9a-f]{1,2})?$")
 # Fields a search looks at; a device read with this projection is enough for search_fields().
 FACTS = ("serial_number", "remote_ip", "wan_ip", "wan_mac", "lan_mac", "tags")
-SEARCH_FIELDS = ("search", "page_bucket", "page_group")
+SEARCH_FIELDS = ("search", "page_bucket", "page_block", "page_group")
 
 
 def normal_mac(text: str) -> str | None:
@@ -119,9 +123,10 @@ def search_tokens(device_id: str, facts: Mapping[str, Any]) -> list[str]:
 
 
 def search_fields(device_id: str, facts: Mapping[str, Any]) -> dict[str, Any]:
-    """The three fields above for one device, from its facts (an Inform's, or the stored device)."""
+    """The four fields above for one device, from its facts (an Inform's, or the stored device)."""
     bucket = page_bucket(device_id)
-    return {"search": search_tokens(device_id, facts), "page_bucket": bucket, "page_group": bucket // GROUP_SIZE}
+    return {"search": search_tokens(device_id, facts), "page_bucket": bucket, "page_block": bucket // BLOCK_SIZE,
+            "page_group": bucket // GROUP_SIZE}
 
 
 @dataclass(frozen=True)

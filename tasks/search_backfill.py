@@ -12,10 +12,10 @@ import time
 from typing import Any
 
 from tasks import search
-from tasks.store.devices import DeviceRepository
+from tasks.store.devices import SEARCH_BACKFILL, DeviceRepository
 from tasks.store.jobs import JobRepository
 
-NAME = "backfill_search"
+NAME = SEARCH_BACKFILL
 BATCH = 1000
 
 

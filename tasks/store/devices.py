@@ -19,7 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from tasks import search
 from tasks.store.db import Database, Document, ensure_indexes, flush_updates, upsert_one
-from tasks.store.group_commit import Update
+from tasks.store.group_commit import Insert, Update
 
 INDEXES = [
     IndexModel([("serial_number", ASCENDING)]),
@@ -36,6 +36,7 @@ INDEXES = [
     IndexModel([("watch_until", ASCENDING)]),
     IndexModel([("search", ASCENDING)]),
     IndexModel([("page_bucket", ASCENDING)]),
+    IndexModel([("page_block", ASCENDING)]),
     IndexModel([("page_group", ASCENDING)]),
     IndexModel([("presence", ASCENDING)]),
     IndexModel([("offline_due", ASCENDING)]),  # the offline job's scan (``overdue``)
@@ -68,11 +69,17 @@ def with_due_slice(fields: Mapping[str, Any]) -> dict[str, Any]:
 FACTS_PROJECTION = dict.fromkeys((*search.FACTS, *search.SEARCH_FIELDS), 1)
 LISTED = {"search": 0}  # the tokens stay in the database
 SMALL_EXPORT = 1000  # matches a stream reads in one query (more: partition by partition)
-WHOLE, GROUP, BUCKET = "whole", "group", "bucket"
+WHOLE, GROUP, BLOCK, BUCKET = "whole", "group", "block", "bucket"
 # FerretDB reads and decodes each matching document (about 0.3-1 ms each here), so a page reads a
 # few hundred at most.
 WHOLE_MAX = 200  # matches read whole and sorted by device_id (a bounded probe tells)
-GROUP_MAX = WHOLE_MAX * search.GROUPS  # about WHOLE_MAX per group at most
+GROUP_MAX = WHOLE_MAX * search.GROUPS  # about WHOLE_MAX per group at most: past it, a first page samples by bucket
+# A listing is read by the coarsest partitions that hold about a page (50) or less: a partition larger
+# than the page is cut, and the next page reads it again (a serial prefix of 4,096 at 200,000 devices,
+# 64 a group: the next page read 64 to list 14). Blocks (8 buckets) sit between groups and buckets.
+PARTITION_MAX = 50
+SEARCH_BACKFILL = "backfill_search"  # its ``job_state``: the search fields' version every device has
+BLOCKS_SINCE = 3  # the search fields' version that brought ``page_block``
 MAX_PARTITIONS = 64  # partitions read for one page at most (a sparse match set gives short pages)
 WAVE = 8  # partitions read at once
 MAX_LOOKUPS = 512  # member lookups for one page at most
@@ -89,6 +96,15 @@ def _estimate_key(query: Mapping[str, Any]) -> str:
 def order(device: Mapping[str, Any]) -> tuple[int, str]:
     """The order of a partitioned listing."""
     return int(device.get("page_bucket", -1)), str(device["_id"])
+
+
+def _partitioning(level: str) -> tuple[str, int, int]:
+    """A partition level's field, its number of partitions and the buckets in each."""
+    if level == GROUP:
+        return "page_group", search.GROUPS, search.GROUP_SIZE
+    if level == BLOCK:
+        return "page_block", search.BLOCKS, search.BLOCK_SIZE
+    return "page_bucket", search.BUCKETS, 1
 
 
 @dataclass(frozen=True)
@@ -220,6 +236,8 @@ class DeviceRepository:
         self._writer = database.writer("devices")
         self._state = database.collection("job_state")  # where the offline scan stopped
         self._estimates: dict[str, tuple[float, int]] = {}  # listing -> (when, estimated total)
+        self._blocks_checked = -math.inf  # when job_state last said not every device has page_block
+        self._blocks = False
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._devices, INDEXES)
@@ -244,8 +262,16 @@ class DeviceRepository:
         now: datetime,
         without_own_credentials: bool = False,
         without_connection_request: bool = False,
+        probably_new: bool = False,
     ) -> StoredInform:
         """Upsert identity and session-time state in one findAndModify.
+
+        ``probably_new`` (a BOOTSTRAP: a device's first contact, far more often than a reset) first
+        tries the document the upsert would insert as one group-committed insert: on FerretDB 1.24
+        one PostgreSQL transaction shared by the command's documents, where the findAndModify is two
+        of its own (a SELECT, then the write). A stored device makes it collide on ``_id`` (one
+        rolled-back transaction), and the findAndModify below follows as for any Inform; no guard
+        can fail for a device that was not stored.
 
         The filter names the identity fields too: a device whose DeviceId maps to the id of another
         device (``A-B`` + ``C9`` and ``A`` + ``B-C9``) makes the upsert insert a second ``_id`` and
@@ -275,6 +301,14 @@ class DeviceRepository:
         guard: Document = {"cpe_username": {"$exists": False}} if without_own_credentials else {}
         if without_connection_request:
             guard["connection_request_username"] = {"$exists": False}
+        if probably_new:
+            device = _applied(device_id, None, update)
+            try:
+                await self._writer.write(Insert(device))
+            except DuplicateKeyError:
+                pass  # stored already: the findAndModify below, which checks identity and guards
+            else:
+                return StoredInform(device, True, {})
         try:
             before = await self._devices.find_one_and_update(
                 {"_id": device_id, **key, **guard}, update, upsert=True, return_document=ReturnDocument.BEFORE
@@ -471,7 +505,7 @@ class DeviceRepository:
             if kept is None:
                 return await self._first_page(query, limit)
             if kept > WHOLE_MAX * 2:
-                level, total = (GROUP if kept <= GROUP_MAX else BUCKET), kept
+                level, total = await self._level(kept), kept
         if level is None:
             # Kept small: a bounded probe reads it whole with an exact count, in one query.
             probe = [device async for device in self._devices.find(query, projection).limit(WHOLE_MAX + 1)]
@@ -533,12 +567,33 @@ class DeviceRepository:
                 self._keep_estimate(query, len(probe))  # the next first page probes at once
                 return self._whole_page(probe, None, limit)
             estimate = max(estimate, WHOLE_MAX * 2 + 1)
-        if estimate <= GROUP_MAX:
+        level = await self._level(estimate)
+        if level == GROUP:
             return await self._partitioned_page(query, GROUP, None, limit, LISTED, estimate, False, {0: group})
-        by_bucket: dict[int, list[Document]] = {bucket: [] for bucket in range(search.GROUP_SIZE)}
+        size = _partitioning(level)[2]  # the first group split into the level's partitions
+        split: dict[int, list[Document]] = {part: [] for part in range(search.GROUP_SIZE // size)}
         for device in group:
-            by_bucket.setdefault(int(device.get("page_bucket", 0)), []).append(device)
-        return await self._partitioned_page(query, BUCKET, None, limit, LISTED, estimate, False, by_bucket)
+            split.setdefault(int(device.get("page_bucket", 0)) // size, []).append(device)
+        return await self._partitioned_page(query, level, None, limit, LISTED, estimate, False, split)
+
+    async def _level(self, estimate: int) -> str:
+        """The partitions a listing of about ``estimate`` matches is read by: the coarsest that hold
+        about ``PARTITION_MAX`` or less; blocks once every device has one (the search fields' backfill
+        says so: a device stored before them would be missed); buckets past ``GROUP_MAX`` without."""
+        if estimate <= PARTITION_MAX * search.GROUPS:
+            return GROUP
+        if estimate <= PARTITION_MAX * search.BLOCKS and await self._blocks_ready():
+            return BLOCK
+        return GROUP if estimate <= GROUP_MAX else BUCKET
+
+    async def _blocks_ready(self) -> bool:
+        """Whether every device has ``page_block``: read from ``job_state`` at most once per
+        ``ESTIMATE_TTL`` until it says so, then never again in this process."""
+        if not self._blocks and time.monotonic() - self._blocks_checked >= ESTIMATE_TTL:
+            self._blocks_checked = time.monotonic()
+            state = await self._state.find_one({"_id": SEARCH_BACKFILL}, {"version": 1})
+            self._blocks = int((state or {}).get("version") or 0) >= BLOCKS_SINCE
+        return self._blocks
 
     async def _partitioned_page(
         self, query: Document, level: str, position: Mapping[str, Any] | None, limit: int,
@@ -547,7 +602,7 @@ class DeviceRepository:
     ) -> SearchPage:
         """``sample``: a first page's partitions read already (by number); the listing's total is
         then estimated from every partition this page read, and kept."""
-        field, parts = ("page_group", search.GROUPS) if level == GROUP else ("page_bucket", search.BUCKETS)
+        field, parts, size = _partitioning(level)
         part = int((position or {}).get("part", 0))
         after = (int((position or {}).get("bucket", -1)), str((position or {}).get("after", "")))
         taken: list[Document] = []
@@ -575,7 +630,6 @@ class DeviceRepository:
             part = wave[-1] + 1
             if len(taken) > limit:
                 last = taken[limit - 1]
-                size = search.GROUP_SIZE if level == GROUP else 1
                 following = {"level": level, "part": last["page_bucket"] // size, "bucket": last["page_bucket"],
                              "after": last["_id"]}
                 taken = taken[:limit]

@@ -19,7 +19,7 @@ write see no other writer.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -146,6 +146,23 @@ class ParameterRepository:
             await self._writer.write(Insert({"_id": device_id, ROOT: _nest(update)}))
         except DuplicateKeyError:
             await self._writer.write(Update({"_id": device_id}, {"$set": {ROOT: _nest(update)}}, upsert=True))
+
+    async def put_back(
+        self, device_id: str, stamp: str, at: datetime, reported: Iterable[Sequence[str]], names: Iterable[str]
+    ) -> None:
+        """Values cached before a device accepted them (a BOOTSTRAP's provisioning, written with the
+        Inform's tree) put back as the Inform reported them (``reported``: name, value, xsi type;
+        the rest of ``names`` dropped), in one write, only while ``stamp``'s entry is still the one
+        written at ``at``: a later tree (a new BOOTSTRAP's) or a read of it since is left alone."""
+        triples = [(str(name), str(value), str(value_type)) for name, value, value_type in reported]
+        update: Document = {"$set": self._value_paths(triples, at)} if triples else {}
+        kept = {name for name, _, _ in triples}
+        dropped = {field_path(name): "" for name in names if name not in kept}
+        if dropped:
+            update["$unset"] = dropped
+        if update:
+            condition = {"_id": device_id, f"{field_path(stamp)}.{UPDATED}": at}
+            await self._writer.write(Update(condition, update))
 
     def _value_paths(self, values: Iterable[tuple[str, str, str]], now: datetime) -> Document:
         """``$set`` paths of (name, value, xsi type) triples; objects (a trailing dot) skipped."""

@@ -103,6 +103,33 @@ async def test_a_provisioning_the_device_refuses_puts_the_device_fields_it_store
     for field in ("connection_request_username", "connection_request_password", "provisioned_at"):
         assert field not in device, device
     assert not device.get("pending_connection_request")
+    # The cache too: the Inform's tree carried what the task sets; refused, the Inform reported none of it.
+    cached = await acs.db.parameters.find_one({"_id": cpe.device_id})
+    assert cached is not None
+    management = cached["p"]["InternetGatewayDevice"]["ManagementServer"]
+    assert set(management) == {"ConnectionRequestURL", "ParameterKey"}, management
+
+
+async def test_a_bootstrap_caches_what_its_provisioning_sets_with_the_informs_tree(acs: Acs) -> None:  # noqa: F811 - the fixture imported above
+    """Issue 10: the provisioning's values are cached by the Inform's own tree write, so the
+    accepted answer writes no cache (``tests/acs/test_session_command_budget.py`` counts none)."""
+    cpe = ScriptedCpe(acs.url, serial="CLAIMED08")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(acs.url, data=serialize(cpe.inform(["0 BOOTSTRAP", "1 BOOT"]))) as reply:
+            assert reply.status == 200
+    cached = await acs.db.parameters.find_one({"_id": cpe.device_id})
+    assert cached is not None
+    management = cached["p"]["InternetGatewayDevice"]["ManagementServer"]
+    assert management["PeriodicInformInterval"]["~v"] == "300" and management["PeriodicInformEnable"]["~v"] == "true"
+    username = management["ConnectionRequestUsername"]["~v"]
+    assert username.startswith("acs-") and "sealed" in management["ConnectionRequestPassword"]["~v"]
+
+    exchange = await cpe.run_session(["1 BOOT"])  # the next session sends it; accepted
+    assert exchange.ended_with == 204 and [m.kind for m in exchange.received] == ["SetParameterValues"]
+    await _provisioned(acs, cpe)
+    cached = await acs.db.parameters.find_one({"_id": cpe.device_id})
+    assert cached is not None
+    assert cached["p"]["InternetGatewayDevice"]["ManagementServer"]["ConnectionRequestUsername"]["~v"] == username
 
 
 async def test_an_unauthenticated_bootstrap_of_a_device_with_credentials_keeps_them(acs: Acs) -> None:  # noqa: F811 - the fixture imported above

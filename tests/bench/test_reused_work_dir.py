@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from bench import api_at_scale
+from bench import api_at_scale, console_at_scale
 from bench.common import backend_from_log
 from tests.support.mongo import MongoDocument, MongoServer
 
@@ -36,3 +36,17 @@ async def test_a_reused_fleet_is_the_one_the_benchmark_wrote(
     assert reused is not None and reused["reused"]
     assert reused["_sample"] == written["_sample"] and reused["_incident"] == written["_incident"]
     assert await api_at_scale.reused_fleet(uri, 301) is None  # another size is another fleet
+
+
+async def test_a_reused_console_fleet_is_the_one_the_benchmark_wrote_with_its_census(
+    mongo_server: MongoServer, mongo_db: AsyncDatabase[MongoDocument]
+) -> None:
+    uri = mongo_server.uri_for(mongo_db.name)
+    assert await console_at_scale.reused_fleet(uri, 300) is None  # nothing written yet: the run writes it
+    await api_at_scale.insert_devices(uri, 300, 60.0)  # the API benchmark's fleet: no OLTs, no census
+    assert await console_at_scale.reused_fleet(uri, 300) is None
+    await mongo_db["devices"].delete_many({})
+    await console_at_scale.insert_fleet(uri, 300, 60.0)
+    reused = await console_at_scale.reused_fleet(uri, 300)
+    assert reused is not None and reused["reused"] and reused["written"] == 300
+    assert await console_at_scale.reused_fleet(uri, 301) is None  # another size is another fleet

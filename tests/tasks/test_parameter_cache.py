@@ -99,3 +99,25 @@ async def test_a_new_devices_first_tree_is_inserted_as_bootstrap_would_store_it_
     await parameters.set_first_values(DEVICE + "left", reported, T0)
     cached = await parameters.get(DEVICE + "left")
     assert {name: p.value for name, p in cached.items()} == {"X.A": "outer", "X.A.B": "inner"}
+
+
+async def test_values_cached_before_the_device_accepted_them_are_put_back_only_over_their_own_write(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    """A BOOTSTRAP's provisioning is cached with the Inform's tree (its answer then writes no
+    cache); refused, its entries go back to what the Inform reported (the rest dropped), but only
+    while the stamp entry is still the one that tree wrote: a later BOOTSTRAP's tree is kept."""
+    parameters = _repository(mongo_db)
+    interval, username = "X.MS.PeriodicInformInterval", "X.MS.ConnectionRequestUsername"
+    reported = [("X.MS.URL", "http://cpe", "xsd:string"), (interval, "3600", "xsd:unsignedInt")]
+    provisioned = [(interval, "300", "xsd:unsignedInt"), (username, "acs-1", "xsd:string")]
+    await parameters.set_values(DEVICE + "refused", [*reported, *provisioned], T0, replace=True)
+    later = datetime(2025, 1, 2, tzinfo=UTC)
+    await parameters.set_values(DEVICE + "rebooted", [*reported, *provisioned], later, replace=True)
+
+    for device in (DEVICE + "refused", DEVICE + "rebooted"):  # the second's tree is a later one
+        await parameters.put_back(device, interval, T0, [list(reported[1])], [interval, username])
+    refused = await parameters.get(DEVICE + "refused")
+    assert {name: p.value for name, p in refused.items()} == {"X.MS.URL": "http://cpe", interval: "3600"}
+    kept = await parameters.get(DEVICE + "rebooted")
+    assert {name: p.value for name, p in kept.items()} == {"X.MS.URL": "http://cpe", interval: "300", username: "acs-1"}
