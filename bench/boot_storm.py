@@ -115,6 +115,7 @@ async def run(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = common.parser(__doc__ or "", SIZES)
+    common.add_event_loop_option(parser)
     parser.add_argument("--concurrency", type=int, default=100, help="sessions the simulator keeps open")
     parser.add_argument("--jobs-after", type=float, default=0.0,
                         help="seconds to keep the ACS after the storm, then report its scheduled jobs' runs")

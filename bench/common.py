@@ -66,9 +66,13 @@ def parser(description: str, sizes: Sizes) -> argparse.ArgumentParser:
                         help="use this database (a fresh database name is best) instead of a local one per run")
     parsed.add_argument("--workers", type=int, default=1, help="acs serve --workers (default 1)")
     parsed.add_argument("--work-dir", type=Path, default=None, help="keep data and logs here (default: a temp dir)")
+    return parsed
+
+
+def add_event_loop_option(parsed: argparse.ArgumentParser) -> None:
+    """``--event-loop``, for the benchmarks that pass ``acs_env(args)`` to ``start_acs``."""
     parsed.add_argument("--event-loop", choices=["auto", "uvloop", "asyncio"], default=None,
                         help="acs serve's ACS_EVENT_LOOP (default: its own default, auto)")
-    return parsed
 
 
 def load_average() -> str:

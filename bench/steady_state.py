@@ -210,6 +210,7 @@ async def run(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = common.parser(__doc__ or "", SIZES)
+    common.add_event_loop_option(parser)
     parser.add_argument("--interval", type=int, default=None, help="periodic inform interval (default 60, "
                         "--quick 30; the ACS accepts 30 or more)")
     parser.add_argument("--bring-up-rate", type=float, default=30.0, help="devices powered on per second at "
