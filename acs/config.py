@@ -151,8 +151,8 @@ class Settings(BaseModel):
     shutdown_grace: float = Field(default=10.0, ge=0, le=300, description="Bound on finishing sessions at exit")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
     event_loop: EventLoopChoice = Field(
-        default="asyncio",
-        description="asyncio, uvloop (opt-in, not installed by default: see README) or auto (uvloop when installed)",
+        default="auto",
+        description="auto (uvloop when installed, as it is on Linux and macOS; else asyncio), uvloop or asyncio",
     )
     # -- offline detection, health polls, incidents (issue 5) --
     offline_interval_factor: float = Field(

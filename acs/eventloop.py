@@ -1,10 +1,11 @@
-"""The event loop ``acs serve`` runs on: asyncio's own (the default), or uvloop when asked for.
+"""The event loop ``acs serve`` runs on: uvloop when installed (the default, ``auto``), else asyncio's.
 
 Every database command of a CWMP session goes through several event-loop turns in PyMongo (a
 write, a read task and a cancellation watcher, timers); the loop's own Python code (selector
 registration, timer handles, callbacks) was about a quarter of the ACS's CPU per session in the
-boot storm profile (docs/performance.md). uvloop runs the same loop in C, but it is opt-in: in a
-1,000-device boot storm on uvloop the scheduled jobs stalled (README, docs/performance.md).
+boot storm profile (docs/performance.md). uvloop runs the same loop in C and takes about a fifth
+off the ACS's CPU per session. It is a dependency on Linux and macOS (it has no Windows build);
+``event_loop = "asyncio"`` (``ACS_EVENT_LOOP=asyncio``) is the way back to asyncio's own loop.
 """
 
 from __future__ import annotations

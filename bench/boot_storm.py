@@ -5,9 +5,12 @@ BOOTSTRAP session: Inform, empty POST, the provisioning SetParameterValues, 204.
 keeps ``--concurrency`` sessions open at a time. Figures: bootstrap sessions per second (first
 session start to last session end), session latency p50/p95/p99, failed sessions, and CPU and
 resident memory of the ACS, its database and the simulator. The same storm against the bare
-baseline handler (bench/baseline.py) in the same run gives the floor.
+baseline handler (bench/baseline.py) in the same run gives the floor. ``--jobs-after S`` keeps the
+ACS S seconds after the storm and reports its scheduled jobs' runs (a run is recorded when it
+ends) and the ticks skipped because a run was still going: jobs that stall show there.
 
     python bench/boot_storm.py [--quick] [--devices N] [--concurrency C] [--duration S] [--no-record]
+                               [--event-loop auto|uvloop|asyncio] [--jobs-after S]
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import asyncio
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +64,14 @@ async def storm(directory: Path, name: str, url: str, devices: int, concurrency:
 
 def render(acs: dict[str, Any], floor: dict[str, Any]) -> str:
     rows = common.storm_rows(acs, floor)
+    rows.append(["event loop", acs.get("event_loop") or "-", "asyncio", ""])
+    jobs = acs.get("scheduled_jobs")
+    if jobs is not None:
+        per_job = ", ".join(f"{name} {job['runs']}" + (f" ({job['errors']} failed)" if job["errors"] else "")
+                            for name, job in jobs["jobs"].items())
+        rows.append([f"scheduled job runs finished, storm + {jobs['after_seconds']:g} s after",
+                     f"{jobs['runs']}: {per_job or 'none'}", "-", ""])
+        rows.append(["scheduled job ticks skipped (previous run still going)", jobs["skipped_ticks"], "-", ""])
     verdict = "met" if acs["sessions_per_second"] >= TARGET_RATE and acs["failed_sessions"] == 0 else "missed"
     return (common.table(["figure", "ACS", "baseline (bare aiohttp+lxml)", "ACS / baseline"], rows)
             + f"\n\nTarget (100,000 devices at >= {TARGET_RATE:.0f} sessions/s, 0 failed): **{verdict}** "
@@ -69,6 +81,7 @@ def render(acs: dict[str, Any], floor: dict[str, Any]) -> str:
 async def run(args: argparse.Namespace) -> int:
     devices, duration = common.sized(args, SIZES)
     concurrency = args.concurrency
+    load_start = common.load_average()
     with common.work_dir(args, "boot-storm") as directory:
         baseline = await common.start_baseline(directory)
         try:
@@ -76,21 +89,36 @@ async def run(args: argparse.Namespace) -> int:
                                 {"server": baseline.pid})
         finally:
             await baseline.child.stop()
-        server = await common.start_acs(directory, mongodb_uri=args.mongodb_uri, workers=args.workers)
+        acs_started = datetime.now(UTC)
+        server = await common.start_acs(directory, mongodb_uri=args.mongodb_uri, workers=args.workers,
+                                        env=common.acs_env(args))
         try:
             counters = common.DatabaseCounters(server.db_uri, None if args.mongodb_uri else server.data_dir)
             acs = await storm(directory, "acs-fleet", server.cwmp_url, devices, concurrency, duration,
                               {"server": server.pid}, counters)
+            log_text = server.child.log_path.read_text(errors="replace")
+            acs["event_loop"] = common.event_loop_from_log(log_text)
+            if args.jobs_after > 0:
+                await asyncio.sleep(args.jobs_after)  # the scheduled jobs' ticks after the storm
+                log_text = server.child.log_path.read_text(errors="replace")
+                acs["scheduled_jobs"] = {
+                    "after_seconds": args.jobs_after,
+                    **await common.scheduled_job_runs(server.db_uri, acs_started, log_text),
+                }
         finally:
             await server.child.stop()
         common.record(args, f"Boot storm, {devices} devices", server.backend, render(acs, floor),
-                      {"acs": acs, "baseline": floor, "workers": args.workers})
+                      {"acs": acs, "baseline": floor, "workers": args.workers,
+                       "load_start": load_start, "load_end": common.load_average()})
     return 0
 
 
 def main() -> int:
     parser = common.parser(__doc__ or "", SIZES)
+    common.add_event_loop_option(parser)
     parser.add_argument("--concurrency", type=int, default=100, help="sessions the simulator keeps open")
+    parser.add_argument("--jobs-after", type=float, default=0.0,
+                        help="seconds to keep the ACS after the storm, then report its scheduled jobs' runs")
     return asyncio.run(run(parser.parse_args()))
 
 

@@ -69,6 +69,58 @@ def parser(description: str, sizes: Sizes) -> argparse.ArgumentParser:
     return parsed
 
 
+def add_event_loop_option(parsed: argparse.ArgumentParser) -> None:
+    """``--event-loop``, for the benchmarks that pass ``acs_env(args)`` to ``start_acs``."""
+    parsed.add_argument("--event-loop", choices=["auto", "uvloop", "asyncio"], default=None,
+                        help="acs serve's ACS_EVENT_LOOP (default: its own default, auto)")
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (``uptime``'s figures), for the record."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def acs_env(args: argparse.Namespace) -> dict[str, str]:
+    """The ``acs serve`` settings the common options ask for (``--event-loop``)."""
+    return {"ACS_EVENT_LOOP": args.event_loop} if getattr(args, "event_loop", None) else {}
+
+
+_EVENT_LOOP = re.compile(r"serving CWMP on \S+ and the API on \S+ \(event loop: (\w+)\)")
+
+
+def event_loop_from_log(text: str) -> str | None:
+    """The event loop ``acs serve`` said it runs on (its last start's, as for the database)."""
+    found = _EVENT_LOOP.findall(text)
+    return found[-1] if found else None
+
+
+_SKIPPED_RUN = re.compile(r'Execution of job "[^"]*" skipped: maximum number of running instances')
+
+
+async def scheduled_job_runs(db_uri: str, since: datetime, log_text: str) -> dict[str, Any]:
+    """The scheduled jobs' runs recorded since ``since`` (``job_runs``: a run is recorded when it
+    ends), per job, and the ticks APScheduler skipped because the job's previous run was still going
+    (its log line): a job whose runs stall shows skipped ticks and no recorded runs."""
+    from tasks.store.db import connect
+
+    database = connect(db_uri, app_name="bench")
+    try:
+        runs = [run async for run in database.db["job_runs"].find({"started_at": {"$gte": since}})]
+    finally:
+        await database.client.close()
+    per_job: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        job = per_job.setdefault(run["job"], {"runs": 0, "errors": 0, "max_ms": 0})
+        job["runs"] += 1
+        job["errors"] += run.get("outcome") != "ok"
+        job["max_ms"] = max(job["max_ms"], int(run.get("duration_ms", 0)))
+    return {"jobs": dict(sorted(per_job.items())), "runs": len(runs),
+            "skipped_ticks": len(_SKIPPED_RUN.findall(log_text))}
+
+
 def sized(args: argparse.Namespace, sizes: Sizes) -> tuple[int, float]:
     devices = args.devices if args.devices is not None else (sizes.quick_devices if args.quick else sizes.devices)
     duration = args.duration if args.duration is not None else (

@@ -58,14 +58,6 @@ def bring_up_ramp(devices: int, interval: int, max_rate: float) -> float:
     return devices / (intervals * interval)
 
 
-def load_average() -> str:
-    """The 1, 5 and 15 minute load averages (``uptime``'s figures), for the record."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
-
-
 def reached(moment: float, status: dict[str, Any]) -> bool:
     """The fleet runner's clock (its status file's ``time``) is at ``moment`` or later."""
     return float(status.get("time", 0.0)) >= moment
@@ -108,13 +100,13 @@ async def steady(directory: Path, name: str, url: str, devices: int, interval: i
         bootstrapped = await fleet.wait_bootstrapped(devices, 2 * bring_up + 120)
         settled_at = await settle_down(fleet, settle)
         before = await counters.read() if counters else {}
-        load_before = load_average()
+        load_before = common.load_average()
         fleet.mark_window()
         sampler = common.Sampler({**server, "simulator": fleet.child.pid}).start()
         await asyncio.sleep(duration)  # the measurement window itself, not a wait for readiness
         usage = await sampler.stop()
         after = await counters.read() if counters else {}
-        load_after = load_average()
+        load_after = common.load_average()
     finally:
         report = await fleet.finish()
     window = report.get("window", {})
@@ -175,6 +167,7 @@ def render(acs: dict[str, Any], floor: dict[str, Any]) -> str:
         *common.per_session_rows(acs, floor),
         ["load average at the window's start / end", " / ".join(acs["load_average"].values()),
          " / ".join(floor["load_average"].values()), ""],
+        ["event loop", acs.get("event_loop") or "-", "asyncio", ""],
     ]
     return common.table(["figure", "ACS", "baseline (bare aiohttp+lxml)", "ACS / baseline"], rows)
 
@@ -189,12 +182,15 @@ async def run(args: argparse.Namespace) -> int:
     with common.work_dir(args, "steady-state") as directory:
         server = await common.start_acs(directory, mongodb_uri=args.mongodb_uri, workers=args.workers,
                                         env={"ACS_PERIODIC_INFORM_INTERVAL": str(interval),
-                                             "ACS_CWMP_MAX_REQUESTS": str(ACS_REQUEST_CAP)})
+                                             "ACS_CWMP_MAX_REQUESTS": str(ACS_REQUEST_CAP),
+                                             **common.acs_env(args)})
         try:
+            acs_loop = common.event_loop_from_log(server.child.log_path.read_text(errors="replace"))
             counters = common.DatabaseCounters(server.db_uri, None if args.mongodb_uri else server.data_dir)
             acs = await steady(directory, "acs-fleet", server.cwmp_url, devices, interval, duration,
                                {"server": server.pid}, counters=counters, settle=settle, concurrency=concurrency,
                                ramp=bring_up_ramp(devices, interval, args.bring_up_rate))
+            acs["event_loop"] = acs_loop
         finally:
             await server.child.stop()
         # The floor queues nothing for a new device: its window needs no settle.
@@ -214,6 +210,7 @@ async def run(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = common.parser(__doc__ or "", SIZES)
+    common.add_event_loop_option(parser)
     parser.add_argument("--interval", type=int, default=None, help="periodic inform interval (default 60, "
                         "--quick 30; the ACS accepts 30 or more)")
     parser.add_argument("--bring-up-rate", type=float, default=30.0, help="devices powered on per second at "

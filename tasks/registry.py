@@ -204,6 +204,7 @@ class DeviceRegistry:
         fields: Mapping[str, Any] | None = None,
         without_connection_request: bool = False,
         cached: Iterable[tuple[str, str, str]] = (),
+        stored_already: bool = False,
     ) -> StoredInform:
         """Store what the Inform says; ``own_credentials`` False (no or global credentials) refuses a
         device that has credentials of its own (``CredentialsRequired``), before anything is stored.
@@ -214,6 +215,7 @@ class DeviceRegistry:
         ``cached``: (name, value, xsi type) written into the tree a BOOTSTRAP (or a new device's first
         Inform) stores, after the Inform's own: what its provisioning sets, cached at once so that
         its answer writes no cache (on FerretDB 1.24 an update is two PostgreSQL transactions).
+        A BOOTSTRAP first tries to insert the device (``probably_new``) unless ``stored_already``.
         """
         state = dict(summary.state)
         if summary.bootstrap:
@@ -232,7 +234,7 @@ class DeviceRegistry:
             now,
             without_own_credentials=not own_credentials,
             without_connection_request=without_connection_request,
-            probably_new=summary.bootstrap,
+            probably_new=summary.bootstrap and not stored_already,
         )
         device, created = stored.device, stored.created
         await self._keep_known_interval(device, summary, now)

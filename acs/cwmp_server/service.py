@@ -361,7 +361,7 @@ class CwmpService:
             assert plan is not None and plan.pending is not None
             plan = plan.pending
             stored = await self.registry.record_session_inform(
-                summary, inform, now, own_credentials=own, fields=plan.fields
+                summary, inform, now, own_credentials=own, fields=plan.fields, stored_already=True
             )
         device = stored.device
         # What waits for this device is read from its tasks, one query by device_id, never from a

@@ -270,3 +270,23 @@ async def test_commands_per_session_under_concurrency_meet_the_targets(counted: 
     # little with the box's load.
     assert periodic_tx <= 4, periodic_tx
     assert bootstrap_tx <= 5.5, bootstrap_tx
+
+
+async def test_a_stored_devices_bootstrap_tries_the_device_insert_once(counted: Harness) -> None:
+    """A BOOTSTRAP first tries to insert its device (a new device's is one insert, not a
+    findAndModify); a stored device's collides once (two transactions by FerretDB 1.24's rule) and
+    is written by the findAndModify, also when an unauthenticated Inform must keep the device's
+    connection-request credentials and its device write is made again without them (issue 11)."""
+    cpe = ScriptedCpe(counted.url, serial="RESET01")
+    assert (await cpe.run_session(["0 BOOTSTRAP", "1 BOOT"])).ended_with == 204
+    assert (await cpe.run_session(["2 PERIODIC"])).ended_with == 204
+    counted.counter.take()
+    counted.counter.take_transactions()
+    exchange = await cpe.run_session(["0 BOOTSTRAP", "1 BOOT"])  # unauthenticated: credentials kept
+    assert exchange.ended_with == 204 and [m.kind for m in exchange.received] == ["SetParameterValues"]
+    counts = counted.counter.take()
+    report("BOOTSTRAP of a stored device with credentials, unauthenticated", counts)
+    transactions = counted.counter.take_transactions()
+    print(f"PostgreSQL transactions (FerretDB 1.24): {transactions}")
+    assert counts["insert devices"] == 1, counts
+    assert transactions <= 33, transactions  # 31 with no insert tried, 35 with one per device write
