@@ -97,6 +97,18 @@ def _small_partitions(monkeypatch: pytest.MonkeyPatch, whole_max: int, group_max
     monkeypatch.setattr(devices_module, "GROUP_MAX", group_max)
 
 
+def _count_reads(monkeypatch: pytest.MonkeyPatch, repository: DeviceRepository, read: list[int]) -> None:
+    """Each partition the repository reads appends the number of documents it returned to ``read``."""
+    partition = repository._read_partition
+
+    async def counted(*args: object) -> list[MongoDocument]:
+        batch = await partition(*args)  # type: ignore[arg-type]
+        read.append(len(batch))
+        return batch
+
+    monkeypatch.setattr(repository, "_read_partition", counted)
+
+
 async def _repository(mongo_db: AsyncDatabase[MongoDocument]) -> DeviceRepository:
     repository = DeviceRepository(Database(client=mongo_db.client, db=mongo_db))
     await repository.ensure_indexes()
@@ -385,14 +397,7 @@ async def test_a_partitioned_page_ends_on_a_partition_rather_than_reread_it(
     repository = await _repository(mongo_db)
     ids = [await _inform(repository, f"P{n:04d}", f"10.1.{n // 200}.{n % 200}") for n in range(480)]
     read: list[int] = []
-    partition = repository._read_partition
-
-    async def counted(*args: object) -> list[MongoDocument]:
-        batch = await partition(*args)  # type: ignore[arg-type]
-        read.append(len(batch))
-        return batch
-
-    monkeypatch.setattr(repository, "_read_partition", counted)
+    _count_reads(monkeypatch, repository, read)
     seen: list[str] = []
     position = None
     for _ in range(200):
@@ -421,14 +426,7 @@ async def test_a_search_whose_groups_overflow_a_page_is_read_by_block_once_every
     ids = [await _inform(repository, f"BLK{n:04d}", f"10.4.{n // 200}.{n % 200}") for n in range(240)]
     await _inform(repository, "OTHER0001", "10.5.0.1")
     read: list[int] = []
-    partition = repository._read_partition
-
-    async def counted(*args: object) -> list[MongoDocument]:
-        batch = await partition(*args)  # type: ignore[arg-type]
-        read.append(len(batch))
-        return batch
-
-    monkeypatch.setattr(repository, "_read_partition", counted)
+    _count_reads(monkeypatch, repository, read)
 
     async def walk(fresh: DeviceRepository) -> tuple[list[str], list[int], str]:
         seen: list[str] = []
@@ -454,7 +452,7 @@ async def test_a_search_whose_groups_overflow_a_page_is_read_by_block_once_every
     grouped = sum(per_page)
     await SearchBackfill(repository, JobRepository(database), 60).run()
     fresh = await _repository(mongo_db)  # another process: it reads the backfill's state
-    monkeypatch.setattr(fresh, "_read_partition", counted)
+    _count_reads(monkeypatch, fresh, read)
     seen, per_page, level = await walk(fresh)
     assert seen == order_of and level == "block"
     assert sum(per_page) <= len(ids) * 1.4, f"{sum(per_page)} documents read to list {len(ids)} ({per_page})"
