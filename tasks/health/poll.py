@@ -39,7 +39,7 @@ from tasks.records import TaskRecord
 from tasks.store import device_events
 from tasks.store.db import Document
 from tasks.store.device_events import DeviceEventRepository
-from tasks.store.devices import HEALTH_SCAN, DeviceRepository, due_slice
+from tasks.store.devices import HEALTH_SCAN, SETTLE_SLICES, DeviceRepository, due_slice
 from tasks.store.health import HealthRepository
 
 log = logging.getLogger("acs.health")
@@ -94,8 +94,9 @@ class HealthPoller:
         Each device carries the 5 s slice of its next read (``health_due``, written when a read is
         queued or answered, for a new device, and for one back from offline): one indexed equality
         per slice, from where the last run stopped, instead of a range over the fleet. A slice is
-        passed once every device in it was handled; one that ``max_in_flight`` cut short is read
-        again by the next run (the devices queued have moved out of it).
+        passed once every device in it was handled and it has settled (``SETTLE_SLICES``: a write
+        naming it may commit seconds after its ``now``); one that ``max_in_flight`` cut short, or not
+        yet settled, is read again by the next run (the devices queued have moved out of it).
         """
         now = self.clock()
         room = self.limits.max_in_flight - await self.queue.repository.count_open_by(HEALTH_USER)
@@ -115,16 +116,16 @@ class HealthPoller:
                 if policy is not None:
                     picked.append((device, policy))
             take = picked[: room - len(queued)]
-            # A passed slice gains no device (every write of ``health_due`` names ``now`` or later):
-            # when each of its online devices is read now, one write moves them all.
+            # When each online device of a passed slice is read now, one write moves them all (by
+            # their ids: a device whose write into the slice commits meanwhile stays, for the next run).
             online = sum(1 for device in found if device.get("presence") == "online")
             queued += await self._queue_all(take, now, due if due < now_slice and len(take) == online else None)
             chosen = {device["_id"] for device, _ in picked}
             deferred += await self._defer_the_rest([device for device in found if device["_id"] not in chosen], now)
             if len(take) < len(picked):
                 break  # out of room: the rest of this slice waits for the next run
-            if due < now_slice:
-                done = due  # the slice in progress may still gain devices: read again next run
+            if due < now_slice - SETTLE_SLICES:
+                done = due  # a slice not yet settled may still gain devices: read again next run
         if done >= start:
             await self.devices.set_scan_position(HEALTH_SCAN, done + 1)
         to_wake = [device for device in queued if not self._informs_soon(device, now)]
@@ -208,7 +209,8 @@ class HealthPoller:
         # The bookkeeping most of the slice shares in one update; the few under another policy (a
         # watched device) are then written over one by one.
         usual = Counter(tuple(sorted(fields.items())) for _, fields in reads).most_common(1)[0][0]
-        await self.devices.set_fields_in_health_slice(whole_slice, dict(usual))
+        sharing = [device_id for device_id, fields in reads if tuple(sorted(fields.items())) == usual]
+        await self.devices.set_fields_in_health_slice(whole_slice, sharing, dict(usual))
         await self.devices.set_fields_many([(device_id, fields) for device_id, fields in reads
                                             if tuple(sorted(fields.items())) != usual])
         return [device for device, _, _ in queued]

@@ -52,6 +52,13 @@ OFFLINE_SLICES_PER_CALL = 720  # a scan far behind (the job stopped for hours) c
 OFFLINE_SCAN = "offline_scan"
 HEALTH_SCAN = "health_scan"
 HEALTH_BACKFILL_SPREAD = 3600  # devices stored before ``health_due`` fall due over this many seconds
+# A scan by slice passes a slice only this many slices after it ended, and reads it again each run
+# until then. A write names its slice from its own ``now`` (an Inform's arrival) but commits later:
+# behind the group commit, or a storm's queue at the database, seconds later. A scan that passed the
+# slice in between would never see that device (a new device never health-read, an overdue one never
+# marked offline). Two minutes is far beyond any commit delay measured here (seconds, under a storm
+# on FerretDB), and costs each run about 24 more indexed reads of nearly empty slices.
+SETTLE_SLICES = 24
 
 
 def due_slice(moment: datetime) -> int:
@@ -407,12 +414,15 @@ class DeviceRepository:
         updates = [Update({"_id": device_id}, {"$set": with_due_slice(fields)}) for device_id, fields in changes]
         await flush_updates(self._devices, updates)
 
-    async def set_fields_in_health_slice(self, due: int, fields: Mapping[str, Any]) -> int:
-        """``fields`` on every online device whose next health read falls in slice ``due``, in one
-        update by equality (the health poll, for a passed slice it read whole); how many it modified."""
+    async def set_fields_in_health_slice(self, due: int, device_ids: list[str], fields: Mapping[str, Any]) -> int:
+        """``fields`` on the online devices ``device_ids`` whose next health read falls in slice ``due``,
+        in one update by the slice's equality (the health poll, for a passed slice it read whole); how
+        many it modified. The ids keep out a device whose write into the slice committed after the
+        poll read it: moved with the others, it would be marked read without a read queued."""
         assert not any(name in search.FACTS for name in fields)
         update = {"$set": with_due_slice(fields)}
-        return (await self._devices.update_many({"health_due": due, "presence": "online"}, update)).modified_count
+        query = {"health_due": due, "presence": "online", "_id": {"$in": device_ids}}
+        return (await self._devices.update_many(query, update)).modified_count
 
     async def update_if(
         self,
@@ -774,8 +784,8 @@ class DeviceRepository:
                 query["offline_after"] = {"$lte": now}
             cursor = self._devices.find(query, {"offline_after": 1, "presence": 1})
             found += [device async for device in cursor if device.get("presence") == "online"]
-            if due < now_slice:
-                done = due  # every overdue device of a past slice was found
+            if due < now_slice - SETTLE_SLICES:
+                done = due  # every overdue device of a settled slice was found (``SETTLE_SLICES``)
             if len(found) >= limit:
                 break
         if done >= start:

@@ -61,6 +61,21 @@ async def viewer_token(acs: AcsProcess, db: Any) -> str:
     return token
 
 
+async def without_topology(db: Any) -> str:
+    """The devices whose OLT is still unknown: their health bookkeeping and health reads."""
+    missing = [device async for device in db.devices.find({"olt_id": None}).limit(5)]
+    count = await db.devices.count_documents({"olt_id": None})
+    scan = await db.job_state.find_one({"_id": "health_scan"})
+    lines = [f"{count} devices without an OLT id; the health scan at slice {scan and scan.get('next')}"]
+    for device in missing:
+        fields = {key: device.get(key) for key in ("health_due", "health_polled_at", "health_task_until",
+                                                   "health", "first_inform", "last_inform", "presence")}
+        tasks = [{key: task.get(key) for key in ("kind", "status", "created_by", "created_at", "reason")}
+                 async for task in db.tasks.find({"device_id": device["_id"]})]
+        lines.append(f"{device['_id']}: {fields} tasks {tasks}")
+    return "\n".join(lines)
+
+
 @pytest.mark.timeout(1200)
 async def test_olt_outage_is_one_incident_naming_the_olt_and_resolves(
     acs_serve: AcsServeFactory, mongo_client: Client, tmp_path: Path
@@ -85,8 +100,11 @@ async def test_olt_outage_is_one_incident_naming_the_olt_and_resolves(
         async def topology_known() -> bool:
             return await db.devices.count_documents({"olt_id": {"$ne": None}}) >= FLEET
 
-        await wait_until(topology_known, timeout=outage_start, interval=1,
-                         message=acs.describe("OLT ids not read from every device before the outage"))
+        try:
+            await wait_until(topology_known, timeout=outage_start, interval=1,
+                             message=acs.describe("OLT ids not read from every device before the outage"))
+        except TimeoutError as timeout:
+            raise TimeoutError(f"{timeout}\n{await without_topology(db)}") from None
         first = await db.devices.find_one({}, sort=[("first_inform", 1)])
         assert first is not None
         started_at = first["first_inform"].timestamp() - 0.5  # the sim's clock start (device 0 boots at once)

@@ -186,12 +186,14 @@ async def test_the_offline_scan_finds_a_device_overdue_for_hours(fleet: Any) -> 
     assert stored is not None and stored["presence"] == "offline" and stored["offline_since"] == late
 
 
-def poller(database: Database, clock: Any, max_in_flight: int = 500) -> HealthPoller:
+def poller(
+    database: Database, clock: Any, max_in_flight: int = 500, devices: DeviceRepository | None = None
+) -> HealthPoller:
     """The health poll as ``acs serve`` builds it: an every-6-hours policy and the 5-minute watch."""
     tasks = TaskRepository(database)
     queue = TaskQueue(tasks, SecretBox(Fernet.generate_key()), TaskNotifier(), clock, default_expiry=3600)
     return HealthPoller(
-        queue, DeviceRepository(database), DeviceEventRepository(database), HealthRepository(database),
+        queue, devices or DeviceRepository(database), DeviceEventRepository(database), HealthRepository(database),
         default_policies(21600, WATCH, 300), default_catalog(), Thresholds(),
         PollLimits(max_in_flight=max_in_flight), clock,
     )
@@ -340,7 +342,9 @@ async def test_a_passed_slice_read_whole_costs_one_bookkeeping_update(fleet: Any
     finally:
         await client.close()
     [whole, over, *each] = updates.statements
-    assert whole["q"] == {"health_due": passed, "presence": "online"} and whole.get("multi") is True, whole
+    assert sorted(whole["q"]["_id"].pop("$in")) == ["MARK0", "MARK1", "MARK2"], whole
+    assert whole["q"] == {"health_due": passed, "presence": "online", "_id": {}}
+    assert whole.get("multi") is True, whole
     assert over["q"] == {"_id": "WATCHED"}, over
     assert [statement["q"] for statement in each] == [{"_id": "NOW0"}, {"_id": "NOW1"}], each
     assert all(set(statement["u"]) == {"$set"} for statement in updates.statements), updates.statements
@@ -351,3 +355,62 @@ async def test_a_passed_slice_read_whole_costs_one_bookkeeping_update(fleet: Any
         policies[device["_id"]] = (device["health_policy"], device["health_due"] - filling)
     assert len(policies) == 6
     assert policies["WATCHED"] != policies["MARK0"] == policies["MARK1"] == policies["NOW0"], policies
+
+
+# -- a write that names a slice commits after the slice ended ----------------------------------------
+# A session computes a device's slice from its Inform's arrival, and its write commits later (behind
+# the group commit, under a storm seconds later). The CI run that first showed it: one of 2,000 new
+# devices never health-read, so its OLT was never known.
+
+ONLINE_FOR_AN_HOUR = {"presence": "online", "offline_after": NOW + timedelta(hours=1), "tags": []}
+
+
+async def test_a_new_device_written_after_its_health_slice_ended_is_still_read(fleet: Any) -> None:
+    _finds, database, _devices, _sessions, _server = fleet
+    clock = [NOW + timedelta(seconds=10)]
+    poll = poller(database, lambda: clock[0])
+    assert (await poll.run())["queued"] == 0  # the run reads the slice of NOW: empty yet
+    # A device whose first Inform arrived at NOW commits now, into that slice ("due at once").
+    await database.db.devices.insert_one({"_id": "LATE", **ONLINE_FOR_AN_HOUR, "health_due": due_slice(NOW)})
+    clock[0] = NOW + timedelta(seconds=20)
+    assert (await poll.run())["queued"] == 1
+    assert await database.db.tasks.count_documents({"device_id": "LATE", "created_by": HEALTH_USER}) == 1
+
+
+async def test_an_overdue_device_written_after_its_offline_slice_ended_is_still_marked(fleet: Any) -> None:
+    _finds, database, devices, _sessions, _server = fleet
+    events = DeviceEventRepository(database)
+    await events.ensure_indexes()
+    clock = [NOW + timedelta(seconds=10)]
+    detector = OfflineDetector(devices, events, lambda: clock[0])
+    assert await detector.run() == 0
+    await database.db.devices.insert_one(
+        {"_id": "LATE", "presence": "online", "offline_after": NOW, "offline_due": due_slice(NOW), "tags": []}
+    )
+    clock[0] = NOW + timedelta(seconds=20)
+    assert await detector.run() == 1
+    stored = await devices.get("LATE")
+    assert stored is not None and stored["presence"] == "offline"
+
+
+class ArrivingDuringTheRead(DeviceRepository):
+    """A device whose write into the slice commits between the poll's read of it and its bookkeeping."""
+
+    async def in_health_slice(self, due: int) -> list[MongoDocument]:
+        found = await super().in_health_slice(due)
+        if found and not await self._devices.find_one({"_id": "ARRIVING"}):
+            await self._devices.insert_one({"_id": "ARRIVING", **ONLINE_FOR_AN_HOUR, "health_due": due})
+        return found
+
+
+async def test_a_device_arriving_in_a_slice_while_it_is_read_is_not_marked_read(fleet: Any) -> None:
+    _finds, database, _devices, _sessions, _server = fleet
+    passed = due_slice(NOW - timedelta(seconds=20))
+    await database.db.devices.insert_many([{"_id": f"MARK{n}", **ONLINE_FOR_AN_HOUR, "health_due": passed}
+                                           for n in range(3)])
+    poll = poller(database, lambda: NOW, devices=ArrivingDuringTheRead(database))
+    assert (await poll.run())["queued"] == 3
+    arriving = await database.db.devices.find_one({"_id": "ARRIVING"})
+    assert arriving is not None and arriving["health_due"] == passed and "health_task_until" not in arriving
+    assert (await poll.run())["queued"] == 1  # the slice has not settled: read again, the newcomer with it
+    assert await database.db.tasks.count_documents({"device_id": "ARRIVING", "created_by": HEALTH_USER}) == 1
