@@ -355,15 +355,15 @@ class DeviceRepository:
         await self._refresh_search(updated)
         return updated is not None
 
-    async def backfill_search(self, batch: int, budget: Callable[[], bool]) -> tuple[int, bool]:
-        """Devices stored before the search fields (or with stale ones) get them: one streamed pass,
-        written ``batch`` at a time while ``budget()`` allows; how many were written, and whether the
-        pass reached the end."""
+    async def backfill_search(self, query: Document, batch: int, budget: Callable[[], bool]) -> tuple[int, bool]:
+        """Devices matching ``query`` (one partition, ``tasks/search_backfill.py``) stored before the
+        search fields (or with stale ones) get them: one streamed read, written ``batch`` at a time
+        while ``budget()`` allows; how many were written, and whether the read reached its end."""
         written = 0
         complete = True
         pending: list[Update] = []
         projection = {**FACTS_PROJECTION, "presence": 1, "offline_after": 1, "offline_due": 1, "health_due": 1}
-        cursor = self._devices.find({}, projection, batch_size=batch)
+        cursor = self._devices.find(query, projection, batch_size=batch)
         try:
             async for device in cursor:
                 fields = search.stale(device) or {}

@@ -193,11 +193,11 @@ async def test_backfill_gives_old_devices_their_search_fields(mongo_db: AsyncDat
         ]
     )
     assert await _found(repository, "old0007") == []
-    assert await repository.backfill_search(7, lambda: True) == (30, True)
+    assert await repository.backfill_search({}, 7, lambda: True) == (30, True)
     assert await _found(repository, "old0007") == ["OLD-7"]
     online = await repository.search_page(DeviceFilter(online=True), None, 50)
     assert sorted(device["_id"] for device in online.devices) == sorted(f"OLD-{n}" for n in range(1, 30, 2))
-    assert await repository.backfill_search(7, lambda: True) == (0, True)  # nothing stale is written again
+    assert await repository.backfill_search({}, 7, lambda: True) == (0, True)  # nothing stale is written again
 
 
 @pytest.mark.parametrize(
