@@ -137,6 +137,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--brick-share", type=float, default=0.0, metavar="P",
         help="share of devices a firmware upgrade bricks: they never boot again (default 0)",
     )
+    bad.add_argument(
+        "--scenarios-on-signal",
+        action="store_true",
+        help="count the scenarios' start times from a SIGUSR1 instead of from the fleet's start",
+    )
     bad.add_argument("--outage-start", type=float, default=60.0, help="olt-outage: start after S seconds")
     bad.add_argument("--outage-duration", type=float, default=120.0, help="olt-outage: length in seconds")
     bad.add_argument("--outage-olt", default="OLT-0001", help="olt-outage: the OLT id (default %(default)s)")
@@ -215,6 +220,7 @@ def config_from(args: argparse.Namespace) -> FleetConfig:
         max_sessions=args.max_sessions,
         onts_per_pon=args.onts_per_pon,
         scenarios=scenarios_from(args),
+        scenarios_on_trigger=args.scenarios_on_signal,
         transfer_io=not args.no_transfer_io,
         firmware_mix=args.firmware_mix,
         brick_share=args.brick_share,
@@ -231,6 +237,11 @@ async def _summaries(fleet: Fleet, every: float) -> None:
         previous, last = snapshot.sessions, now
 
 
+def _start_scenarios(fleet: Fleet) -> None:
+    if fleet.start_scenarios():
+        print(f"acs sim: scenarios started at {fleet.scenarios_started_at:.3f}", file=sys.stderr, flush=True)
+
+
 async def _main(args: argparse.Namespace) -> int:
     fleet = Fleet(config_from(args))
     stop = asyncio.Event()
@@ -238,6 +249,9 @@ async def _main(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    if args.scenarios_on_signal:
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGUSR1, _start_scenarios, fleet)
     await fleet.start()
     print(
         f"acs sim: {len(fleet.devices)} devices -> {args.url}, connection requests at "

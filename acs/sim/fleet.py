@@ -59,6 +59,9 @@ class FleetConfig:
     autostart: bool = True  # power devices on at start(); False leaves them off for tests
     firmware_mix: tuple[float, ...] = FIRMWARE_MIX  # share of each software version at start
     brick_share: float = 0.0  # devices a firmware upgrade bricks (they never come back)
+    # The scenarios' clock starts at ``start_scenarios()`` (``acs sim``: SIGUSR1), not at the fleet's
+    # start: a drill begun once the ACS knows the fleet, however long that took.
+    scenarios_on_trigger: bool = False
 
 
 class Fleet:
@@ -103,6 +106,8 @@ class Fleet:
         self._background: list[asyncio.Task[None]] = []
         self._transfer_http: aiohttp.ClientSession | None = None
         self._stopping = False
+        self._scenarios_go = asyncio.Event()
+        self.scenarios_started_at: float | None = None
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -264,13 +269,30 @@ class Fleet:
                     device.want_session(now)
                     self._reschedule(device)
 
+    def start_scenarios(self) -> bool:
+        """Start the scenarios' clock now (``scenarios_on_trigger``); False if it had started already."""
+        if self._scenarios_go.is_set():
+            return False
+        self.scenarios_started_at = self.clock()
+        self._scenarios_go.set()
+        return True
+
+    async def _scenario_clock(self) -> float:
+        """When the scenarios' offsets count from: the fleet's start, or the trigger."""
+        if not self.config.scenarios_on_trigger:
+            return self.stats.started_at
+        await self._scenarios_go.wait()
+        assert self.scenarios_started_at is not None
+        return self.scenarios_started_at
+
     async def _run_scenario(self, scenario: Scenario) -> None:
-        await asyncio.sleep(max(0.0, self.stats.started_at + scenario.start - self.clock()))
+        origin = await self._scenario_clock()
+        await asyncio.sleep(max(0.0, origin + scenario.start - self.clock()))
         scenario.begin(self.devices, self.clock())
         self._reschedule_all()
         k = 0
         while (at := scenario.step_at(k)) is not None:
-            await asyncio.sleep(max(0.0, self.stats.started_at + at - self.clock()))
+            await asyncio.sleep(max(0.0, origin + at - self.clock()))
             for device in scenario.step(k, self.devices, self.clock()):
                 self._due[device.index] = None
                 self._reschedule(device)
@@ -278,7 +300,7 @@ class Fleet:
         end = scenario.end_at()
         if end is None:
             return
-        await asyncio.sleep(max(0.0, self.stats.started_at + end - self.clock()))
+        await asyncio.sleep(max(0.0, origin + end - self.clock()))
         scenario.end(self.devices, self.clock())
         self._reschedule_all()
 

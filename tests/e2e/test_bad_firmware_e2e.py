@@ -45,7 +45,7 @@ SETTINGS = {
 }
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(800)
 async def test_bad_firmware_gives_critical_health_and_one_incident_by_software_version(
     acs_serve: AcsServeFactory, mongo_client: Client, tmp_path: Path
 ) -> None:
@@ -65,7 +65,8 @@ async def test_bad_firmware_gives_critical_health_and_one_incident_by_software_v
                 return []
             return [d["_id"] async for d in db.devices.find({"software_version": BAD}, {"_id": 1})]
 
-        bad = set(await wait_until(fleet_known, timeout=90, interval=1,
+        # a precondition, not a measured figure: CI runs another fleet test beside this one
+        bad = set(await wait_until(fleet_known, timeout=240, interval=1,
                                    message=acs.describe("the fleet did not come up with its OLT ids")))
         assert 0.2 * FLEET <= len(bad) <= 0.4 * FLEET, len(bad)
 
@@ -73,7 +74,7 @@ async def test_bad_firmware_gives_critical_health_and_one_incident_by_software_v
             critical = await db.health_results.distinct("device_id", {"status": "critical"})
             return bad <= set(critical)
 
-        await wait_until(all_bad_critical, timeout=150, interval=2,
+        await wait_until(all_bad_critical, timeout=300, interval=2,
                          message=acs.describe("not every bad-firmware device got a critical health result"))
         all_critical_at = time.monotonic() - started
         critical_done = await db.job_runs.count_documents({"job": "detect_incidents"})
@@ -81,7 +82,7 @@ async def test_bad_firmware_gives_critical_health_and_one_incident_by_software_v
         async def settled() -> bool:  # a few more detection runs: the incident stays alone and open
             return await db.job_runs.count_documents({"job": "detect_incidents"}) >= critical_done + 4
 
-        await wait_until(settled, timeout=60, interval=1, message="the detection job stopped running")
+        await wait_until(settled, timeout=120, interval=1, message="the detection job stopped running")
         incidents = [incident async for incident in db.incidents.find({})]
         assert len(incidents) == 1, [(i["key"], i["title"]) for i in incidents]
         incident = incidents[0]

@@ -222,8 +222,10 @@ async def test_the_health_poll_reads_due_slices_and_writes_each_devices_next_one
     await db.tasks.update_many({"created_by": HEALTH_USER}, {"$set": {"status": "done"}})  # answered
     assert (await poll.run())["queued"] == 1
     stored = {d["_id"]: d async for d in db.devices.find({"_id": {"$in": ["DUE", "WATCHED", "AWAY", "BUSY"]}})}
-    assert stored["DUE"]["health_due"] == due_slice(NOW + timedelta(hours=6))
-    assert stored["WATCHED"]["health_due"] == due_slice(NOW + timedelta(minutes=5))
+    # checked again right after each read's end (an answer moves it on: below)
+    for read in ("DUE", "WATCHED"):
+        assert stored[read]["health_due"] == due_slice(stored[read]["health_task_until"]) + 1, stored[read]
+    assert stored["WATCHED"]["health_task_until"] == NOW + timedelta(minutes=5)  # its policy's interval
     assert stored["AWAY"]["health_due"] == past  # offline: left where it was
     assert stored["BUSY"]["health_due"] == due_slice(NOW + timedelta(seconds=90)) + 1  # after its read's end
     assert await db.tasks.count_documents({"device_id": {"$in": ["AWAY", "BUSY"]}}) == 0
@@ -414,3 +416,20 @@ async def test_a_device_arriving_in_a_slice_while_it_is_read_is_not_marked_read(
     assert arriving is not None and arriving["health_due"] == passed and "health_task_until" not in arriving
     assert (await poll.run())["queued"] == 1  # the slice has not settled: read again, the newcomer with it
     assert await database.db.tasks.count_documents({"device_id": "ARRIVING", "created_by": HEALTH_USER}) == 1
+
+
+async def test_a_health_read_that_expires_unanswered_is_queued_again_after_its_end(fleet: Any) -> None:
+    """A device that did not inform within its read's lifetime (late, overloaded) is read again once
+    the read has ended, not a whole policy interval (6 hours here) later: an expired read runs no hook."""
+    _finds, database, _devices, _sessions, _server = fleet
+    db = database.db
+    await db.devices.insert_one({"_id": "LATE", **ONLINE_FOR_AN_HOUR, "health_due": due_slice(NOW)})
+    clock = [NOW + timedelta(seconds=5)]
+    poll = poller(database, lambda: clock[0])
+    assert (await poll.run())["queued"] == 1
+    task = await db.tasks.find_one({"device_id": "LATE", "created_by": HEALTH_USER})
+    assert task is not None
+    clock[0] = task["expires_at"] + timedelta(seconds=30)
+    assert await poll.queue.expire_due() == 1  # the scheduled job: no hook runs
+    assert (await poll.run())["queued"] == 1
+    assert await db.tasks.count_documents({"device_id": "LATE", "created_by": HEALTH_USER}) == 2
