@@ -296,12 +296,17 @@ class HealthPoller:
         previous = device.get("health") or {}
         changed = previous.get("status") != result.status
         polled_at = device.get("health_polled_at") or now
+        # The next read counts from this one, under the policies that select the device now. A read
+        # that expired was never reached (the device came after its end: a session claimed it too
+        # late): no news about its health, so it is read again at once (the new read rides the
+        # device's next Inform), not a policy interval later.
+        expired = task["status"] == TaskStatus.EXPIRED.value
+        due = due_slice(now) if expired else self._next_due(device, polled_at, now)
         fields: Document = {
             **summary_fields(previous, result, now),
             "health_seq": seq + 1,
             "health_task_until": None,
-            # the next read counts from this one, under the policies that select the device now
-            "health_due": self._next_due(device, polled_at, now),
+            "health_due": due,
         }
         fields.update({key: result.values[key] for key in TOPOLOGY if result.values.get(key)})
         await self.devices.set_fields(device_id, fields)

@@ -433,3 +433,21 @@ async def test_a_health_read_that_expires_unanswered_is_queued_again_after_its_e
     assert await poll.queue.expire_due() == 1  # the scheduled job: no hook runs
     assert (await poll.run())["queued"] == 1
     assert await db.tasks.count_documents({"device_id": "LATE", "created_by": HEALTH_USER}) == 2
+
+
+async def test_a_health_read_claimed_after_its_end_is_queued_again_at_once(fleet: Any) -> None:
+    """The same read found expired by the device's late session (which runs the final hooks): its
+    health is unknown for now, and it is due again at once, not 6 hours after the read began."""
+    _finds, database, devices, _sessions, _server = fleet
+    db = database.db
+    await db.devices.insert_one({"_id": "LATE", **ONLINE_FOR_AN_HOUR, "health_due": due_slice(NOW)})
+    clock = [NOW + timedelta(seconds=5)]
+    poll = poller(database, lambda: clock[0])
+    assert (await poll.run())["queued"] == 1
+    task = await db.tasks.find_one({"device_id": "LATE", "created_by": HEALTH_USER})
+    assert task is not None
+    clock[0] = task["expires_at"] + timedelta(seconds=1)
+    await poll.on_task_final({**task, "status": "expired", "reason": "expired before the device was reached"})
+    stored = await devices.get("LATE")
+    assert stored is not None and stored["health"]["status"] == "unknown"
+    assert stored["health_due"] == due_slice(clock[0])
