@@ -173,6 +173,7 @@ def build_services(settings: Settings, database: Database, clock: Callable[[], d
     notifier = TaskNotifier()
     queue = TaskQueue(repositories.tasks, box, notifier, clock, settings.task_default_expiry)
     dispatcher = Dispatcher(repositories.tasks, repositories.parameters, box, notifier, clock)
+    queue.final_hooks = dispatcher.final_hooks  # one list: an end by cancel or expiry runs them too
     provisioner = Provisioner(
         queue,
         repositories.devices,

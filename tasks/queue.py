@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from bson import ObjectId
@@ -56,6 +56,10 @@ class TaskQueue:
         self.notifier = notifier
         self.clock = clock
         self.default_expiry = default_expiry
+        # What learns of a task's end (provisioning's credentials put back, a profile's pending list,
+        # the health summary): ``acs serve`` shares the dispatcher's list, so a task cancelled or
+        # expired here runs the same hooks as one a session finishes.
+        self.final_hooks: list[Callable[[TaskRecord], Awaitable[None]]] = []
 
     def new_document(
         self, device_id: str, request: TaskRequest, created_by: str, batch_id: str | None = None,
@@ -140,6 +144,7 @@ class TaskQueue:
         cancelled = await self.repository.finish(task_id, [TaskStatus.QUEUED.value], TaskStatus.CANCELLED, fields)
         if cancelled is not None:
             self.notifier.notify(task_id)
+            await self._ended(cancelled)
             return cancelled
         task = await self.repository.get(task_id)
         if task is None:
@@ -211,7 +216,18 @@ class TaskQueue:
             if done is not None:
                 expired += 1
                 self.notifier.notify(task["_id"])
+                await self._ended(done)
         return expired
+
+    async def _ended(self, task: TaskRecord) -> None:
+        """Run the final hooks for a task ended here. Its end is stored already; a hook that fails
+        is logged with the task and does not keep the others (or the next task's end) from running."""
+        for hook in self.final_hooks:
+            try:
+                await hook(task)
+            except Exception:
+                log.exception("final hook %s failed for task %s (%s)", getattr(hook, "__qualname__", hook),
+                              task["_id"], task["status"])
 
     def to_api(self, task: TaskRecord) -> Document:
         """The task as ``GET /api/v1/tasks/{id}`` shows it: secrets redacted."""

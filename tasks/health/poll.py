@@ -200,10 +200,9 @@ class HealthPoller:
             # the read's end (its task expires a few ms later: created after ``now``)
             "health_task_until": now + timedelta(seconds=lifetime),
             "health_policy": policy.name,
-            # Checked again right after this read's end. Its answer moves that to the next read
-            # (``_store``); a read that expires unanswered runs no hook, so the device falls due
-            # then and is read again (it was online but did not inform within the read's
-            # lifetime: a late or overloaded device), not a whole policy interval later.
+            # Checked again right after this read's end. The read's end moves that (``_store``: the
+            # next read once answered, at once if it expired); a read whose end ran no hook (the
+            # process stopped first) is so read again then, not a whole policy interval later.
             "health_due": due_slice(now + timedelta(seconds=lifetime)) + 1,
         }) for device, policy, lifetime in queued]
         if whole_slice is None or changes or not reads:

@@ -5,6 +5,8 @@ in the queue, and one that ends without sending it leaves it to the device's nex
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import aiohttp
 
 from cwmp import InformResponse, SetParameterValues, parse, serialize
@@ -174,3 +176,24 @@ async def test_credentials_stored_at_once_but_never_sent_are_replaced_by_the_nex
     assert isinstance(sent, SetParameterValues)
     assert [p for p in sent.parameters if p.name.endswith("ConnectionRequestUsername")]
     await _provisioned(acs, cpe)
+
+
+async def test_a_provisioning_that_expires_unsent_puts_the_device_fields_it_stored_back(acs: Acs) -> None:  # noqa: F811 - the fixture imported above
+    """The expiry job runs the final hooks a session would: a BOOTSTRAP whose CPE vanished after its
+    InformResponse, and never came back before its provisioning expired, keeps no connection-request
+    credentials it never received (the ACS would send connection requests it cannot pass)."""
+    cpe = ScriptedCpe(acs.url, serial="CLAIMED09")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(acs.url, data=serialize(cpe.inform(["0 BOOTSTRAP", "1 BOOT"]))) as reply:
+            assert reply.status == 200 and isinstance(parse(await reply.read()).body, InformResponse)
+    device = await acs.db.devices.find_one({"_id": cpe.device_id})
+    assert device is not None and device.get("connection_request_username"), device  # stored at once
+    late = datetime.now(UTC) - timedelta(seconds=1)
+    await acs.db.tasks.update_one({"_id": device["provisioning_task"]}, {"$set": {"expires_at": late}})
+    assert await acs.services.queue.expire_due() == 1
+    task = await acs.db.tasks.find_one({"_id": device["provisioning_task"]})
+    assert task is not None and task["status"] == "expired", task
+    device = await acs.db.devices.find_one({"_id": cpe.device_id})
+    assert device is not None
+    for field in ("connection_request_username", "connection_request_password", "provisioned_at"):
+        assert field not in device, device
