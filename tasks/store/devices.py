@@ -56,9 +56,11 @@ HEALTH_BACKFILL_SPREAD = 3600  # devices stored before ``health_due`` fall due o
 # until then. A write names its slice from its own ``now`` (an Inform's arrival) but commits later:
 # behind the group commit, or a storm's queue at the database, seconds later. A scan that passed the
 # slice in between would never see that device (a new device never health-read, an overdue one never
-# marked offline). Two minutes is far beyond any commit delay measured here (seconds, under a storm
-# on FerretDB), and costs each run about 24 more indexed reads of nearly empty slices.
-SETTLE_SLICES = 24
+# marked offline). Thirty seconds is beyond the commit delays measured here (seconds, under a storm
+# on FerretDB) and costs each run 6 more indexed reads of nearly empty slices: a run's reads are
+# sequential, and under a storm each waits its turn at the database, so a wider window made the
+# 5-second jobs overrun their interval.
+SETTLE_SLICES = 6
 
 
 def due_slice(moment: datetime) -> int:
