@@ -29,6 +29,8 @@ from tasks.store.jobs import JobRepository
 log = logging.getLogger("acs.scheduler")
 JobFunction = Callable[[], Awaitable[dict[str, Any]]]
 LEASE_SHARE = 0.9  # of the interval: how long a tick's lease lasts
+OVERRUN_INTERVALS = 10  # a run this many intervals long (at least OVERRUN_MIN_SECONDS) is logged
+OVERRUN_MIN_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,19 @@ def process_identity() -> str:
 
 
 class JobRunner:
-    def __init__(self, jobs: JobRepository, clock: Callable[[], datetime], holder: str | None = None) -> None:
+    def __init__(
+        self,
+        jobs: JobRepository,
+        clock: Callable[[], datetime],
+        holder: str | None = None,
+        overrun_after: float | None = None,
+    ) -> None:
         self.jobs = jobs
         self.clock = clock
         self.holder = holder or process_identity()
+        # A run longer than this (default: OVERRUN_INTERVALS intervals, at least OVERRUN_MIN_SECONDS)
+        # is logged with where it waits, then again each time its length doubles.
+        self.overrun_after = overrun_after
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._registered: list[Job] = []
         self._running: set[asyncio.Task[Any]] = set()
@@ -113,7 +124,7 @@ class JobRunner:
         now = self.clock()
         started = time.perf_counter()
         run: dict[str, Any] = {"job": job.name, "holder": self.holder, "started_at": now}
-        heartbeat = asyncio.create_task(self._heartbeat(job))
+        heartbeat = asyncio.create_task(self._heartbeat(job, asyncio.current_task(), time.monotonic()))
         try:
             run["counts"] = await job.run()
             run["outcome"] = "ok"
@@ -137,10 +148,18 @@ class JobRunner:
         until = now + timedelta(seconds=job.interval * LEASE_SHARE)
         return await self.jobs.take_lease(job.name, self.holder, until, now)
 
-    async def _heartbeat(self, job: Job) -> None:
-        """While a run lasts, renew its lease every third of the lease: nobody else starts the job."""
+    async def _heartbeat(self, job: Job, run: asyncio.Task[Any] | None, started: float) -> None:
+        """While a run lasts, renew its lease every third of the lease: nobody else starts the job.
+        A run that lasts far beyond its interval is logged with the await chain it is stuck in."""
+        overrun = self.overrun_after or max(OVERRUN_MIN_SECONDS, OVERRUN_INTERVALS * job.interval)
         while True:
-            await asyncio.sleep(job.interval * LEASE_SHARE / 3)
+            await asyncio.sleep(min(job.interval * LEASE_SHARE / 3, overrun / 4))
+            lasted = time.monotonic() - started
+            if lasted >= overrun:
+                where = await_chain(run) if run is not None else "?"
+                log.warning("scheduled job %s still running after %.0f s (interval %g s), waiting in %s",
+                            job.name, lasted, job.interval, where)
+                overrun *= 2
             try:
                 if not await self._take(job):
                     log.error("scheduled job %s lost its lease while running", job.name)
@@ -152,3 +171,15 @@ class JobRunner:
         """Burst mode (tests, ``acs jobs run``): tick every registered job now."""
         for job in self._registered:
             await self.tick(job)
+
+
+def await_chain(task: asyncio.Task[Any]) -> str:
+    """Where a suspended task waits: each coroutine of its await chain, outermost first."""
+    parts: list[str] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None and len(parts) < 40:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is not None:
+            parts.append(f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno} {frame.f_code.co_name}")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return " > ".join(parts) or type(task.get_coro()).__name__

@@ -93,3 +93,32 @@ async def test_a_failing_run_is_recorded_and_the_next_tick_runs_again(mongo_db: 
     assert await runner.tick(Job("expire_tasks", 15.0, broken))
     runs = await mongo_db["job_runs"].find({}).to_list()
     assert [(run["outcome"], run["error"]) for run in runs] == [("error", "RuntimeError: database went away")] * 2
+
+
+async def test_a_run_far_beyond_its_interval_is_logged_with_where_it_waits(
+    mongo_db: AsyncDatabase[MongoDocument], caplog: Any
+) -> None:
+    """A job stuck on an await (seen as a 5-second job overrunning for ten minutes in a CI run, with
+    nothing in the log to say which) is named in a warning, with the coroutine it waits in."""
+    jobs = JobRepository(Database(client=mongo_db.client, db=mongo_db))
+    runner = JobRunner(jobs, lambda: datetime.now(UTC), holder="host-a:1", overrun_after=0.3)
+    release = asyncio.Event()
+
+    async def waits_for_the_release() -> None:
+        await release.wait()
+
+    async def stuck() -> dict[str, Any]:
+        await waits_for_the_release()
+        return {}
+
+    caplog.set_level("WARNING", logger="acs.scheduler")
+    running = asyncio.create_task(runner.tick(Job("detect_offline", 0.5, stuck)))
+
+    def warned() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "still running" in r.getMessage()]
+
+    messages = await wait_until(warned, timeout=10, interval=0.05)
+    release.set()
+    assert await asyncio.wait_for(running, timeout=10)
+    assert "scheduled job detect_offline still running after" in messages[0], messages
+    assert "stuck" in messages[0] and "waits_for_the_release" in messages[0], messages
