@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pymongo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bson import ObjectId
 
@@ -31,6 +32,12 @@ JobFunction = Callable[[], Awaitable[dict[str, Any]]]
 LEASE_SHARE = 0.9  # of the interval: how long a tick's lease lasts
 OVERRUN_INTERVALS = 10  # a run this many intervals long (at least OVERRUN_MIN_SECONDS) is logged
 OVERRUN_MIN_SECONDS = 60.0
+# Every database operation of a run shares one deadline (PyMongo's timeoutMS, sent as maxTimeMS and
+# bounding each socket read): this many intervals, at least RUN_LIMIT_MIN_SECONDS. A command that
+# never returns (a FerretDB connection wedged under many writers) fails the run, which is recorded,
+# and the next tick runs the job again, instead of holding it for ever.
+RUN_LIMIT_INTERVALS = 30
+RUN_LIMIT_MIN_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class JobRunner:
         clock: Callable[[], datetime],
         holder: str | None = None,
         overrun_after: float | None = None,
+        run_limit: float | None = None,
     ) -> None:
         self.jobs = jobs
         self.clock = clock
@@ -59,6 +67,7 @@ class JobRunner:
         # A run longer than this (default: OVERRUN_INTERVALS intervals, at least OVERRUN_MIN_SECONDS)
         # is logged with where it waits, then again each time its length doubles.
         self.overrun_after = overrun_after
+        self.run_limit = run_limit  # default: RUN_LIMIT_INTERVALS intervals, at least RUN_LIMIT_MIN_SECONDS
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._registered: list[Job] = []
         self._running: set[asyncio.Task[Any]] = set()
@@ -125,8 +134,10 @@ class JobRunner:
         started = time.perf_counter()
         run: dict[str, Any] = {"job": job.name, "holder": self.holder, "started_at": now}
         heartbeat = asyncio.create_task(self._heartbeat(job, asyncio.current_task(), time.monotonic()))
+        limit = self.run_limit or max(RUN_LIMIT_MIN_SECONDS, RUN_LIMIT_INTERVALS * job.interval)
         try:
-            run["counts"] = await job.run()
+            with pymongo.timeout(limit):
+                run["counts"] = await job.run()
             run["outcome"] = "ok"
         except Exception as exc:  # a failed run is recorded, and the next tick tries again
             log.exception("scheduled job %s failed", job.name)

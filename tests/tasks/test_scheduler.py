@@ -122,3 +122,23 @@ async def test_a_run_far_beyond_its_interval_is_logged_with_where_it_waits(
     assert await asyncio.wait_for(running, timeout=10)
     assert "scheduled job detect_offline still running after" in messages[0], messages
     assert "stuck" in messages[0] and "waits_for_the_release" in messages[0], messages
+
+
+async def test_a_run_whose_database_work_outlasts_its_time_limit_fails_and_is_recorded(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    """Every database operation of a run shares one deadline: a run that never gets its answers
+    ends as an error (recorded; the next tick runs the job again) instead of holding the job."""
+    jobs = JobRepository(Database(client=mongo_db.client, db=mongo_db))
+    runner = JobRunner(jobs, lambda: datetime.now(UTC), holder="host-a:1", run_limit=0.5)
+    began = time.monotonic()
+
+    async def endless() -> dict[str, Any]:
+        while True:  # database work that never ends (each command checks the run's deadline)
+            await mongo_db.command("ping")
+
+    assert await asyncio.wait_for(runner.tick(Job("detect_incidents", 5.0, endless)), timeout=30)
+    run = await mongo_db["job_runs"].find_one({"job": "detect_incidents"})
+    assert run is not None and run["outcome"] == "error", run
+    assert "Timeout" in run["error"] or "timed out" in run["error"], run["error"]
+    assert time.monotonic() - began < 20
