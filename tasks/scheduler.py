@@ -31,13 +31,13 @@ log = logging.getLogger("acs.scheduler")
 JobFunction = Callable[[], Awaitable[dict[str, Any]]]
 LEASE_SHARE = 0.9  # of the interval: how long a tick's lease lasts
 OVERRUN_INTERVALS = 10  # a run this many intervals long (at least OVERRUN_MIN_SECONDS) is logged
-OVERRUN_MIN_SECONDS = 60.0
+OVERRUN_MIN_SECONDS = 30.0
 # Every database operation of a run shares one deadline (PyMongo's timeoutMS, sent as maxTimeMS and
 # bounding each socket read): this many intervals, at least RUN_LIMIT_MIN_SECONDS. A command that
 # never returns (a FerretDB connection wedged under many writers) fails the run, which is recorded,
 # and the next tick runs the job again, instead of holding it for ever.
 RUN_LIMIT_INTERVALS = 30
-RUN_LIMIT_MIN_SECONDS = 300.0
+RUN_LIMIT_MIN_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
