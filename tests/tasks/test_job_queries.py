@@ -418,17 +418,24 @@ async def test_a_device_arriving_in_a_slice_while_it_is_read_is_not_marked_read(
     assert await database.db.tasks.count_documents({"device_id": "ARRIVING", "created_by": HEALTH_USER}) == 1
 
 
-async def test_a_health_read_that_expires_unanswered_is_queued_again_after_its_end(fleet: Any) -> None:
-    """A device that did not inform within its read's lifetime (late, overloaded) is read again once
-    the read has ended, not a whole policy interval (6 hours here) later: an expired read runs no hook."""
-    _finds, database, _devices, _sessions, _server = fleet
-    db = database.db
-    await db.devices.insert_one({"_id": "LATE", **ONLINE_FOR_AN_HOUR, "health_due": due_slice(NOW)})
+async def _a_read_queued_for_a_new_device(database: Database) -> tuple[HealthPoller, list[datetime], MongoDocument]:
+    """A new device due at once, its read queued 5 s later: the poll, its clock and the read."""
+    await database.db.devices.insert_one({"_id": "LATE", **ONLINE_FOR_AN_HOUR, "health_due": due_slice(NOW)})
     clock = [NOW + timedelta(seconds=5)]
     poll = poller(database, lambda: clock[0])
     assert (await poll.run())["queued"] == 1
-    task = await db.tasks.find_one({"device_id": "LATE", "created_by": HEALTH_USER})
+    task = await database.db.tasks.find_one({"device_id": "LATE", "created_by": HEALTH_USER})
     assert task is not None
+    return poll, clock, task
+
+
+async def test_a_health_read_that_expires_unanswered_is_queued_again_after_its_end(fleet: Any) -> None:
+    """A device that did not inform within its read's lifetime (late, overloaded) is read again once
+    the read has ended, not a whole policy interval (6 hours here) later, even when no final hook runs
+    for the expiry (this poll's queue has none wired: a process that stopped before running them)."""
+    _finds, database, _devices, _sessions, _server = fleet
+    db = database.db
+    poll, clock, task = await _a_read_queued_for_a_new_device(database)
     clock[0] = task["expires_at"] + timedelta(seconds=30)
     assert await poll.queue.expire_due() == 1  # the scheduled job: no hook runs
     assert (await poll.run())["queued"] == 1
@@ -439,13 +446,7 @@ async def test_a_health_read_claimed_after_its_end_is_queued_again_at_once(fleet
     """The same read found expired by the device's late session (which runs the final hooks): its
     health is unknown for now, and it is due again at once, not 6 hours after the read began."""
     _finds, database, devices, _sessions, _server = fleet
-    db = database.db
-    await db.devices.insert_one({"_id": "LATE", **ONLINE_FOR_AN_HOUR, "health_due": due_slice(NOW)})
-    clock = [NOW + timedelta(seconds=5)]
-    poll = poller(database, lambda: clock[0])
-    assert (await poll.run())["queued"] == 1
-    task = await db.tasks.find_one({"device_id": "LATE", "created_by": HEALTH_USER})
-    assert task is not None
+    poll, clock, task = await _a_read_queued_for_a_new_device(database)
     clock[0] = task["expires_at"] + timedelta(seconds=1)
     await poll.on_task_final({**task, "status": "expired", "reason": "expired before the device was reached"})
     stored = await devices.get("LATE")
