@@ -1,10 +1,16 @@
-"""``acs serve``: the CWMP endpoint, the operator API and the scheduler in one process (or N).
+"""``acs serve``: the CWMP endpoint, the operator API and the scheduler in one process (or N + 1).
 
-With ``--workers N`` the parent starts the local database (when no URI is configured), makes
-sure the secret key exists, binds both listening sockets, then starts N worker processes that
-serve on those same sockets (the kernel spreads connections). SIGTERM or Ctrl-C: stop
+With ``--workers N`` (N > 1) the parent starts the local database (when no URI is configured),
+makes sure the secret key exists and prepares the database, then starts N session workers that
+serve CWMP and the API on shared sockets (SO_REUSEPORT: the kernel spreads connections), and one
+jobs process that runs the scheduled jobs and serves the API beside them, no CWMP. The jobs
+stay out of the session workers so that every worker serves sessions alike: a worker that also
+ran the jobs shared its event loop and its group-commit slots with their reads and writes, and
+served its sessions four times slower than the other (docs/performance.md, "why one of two
+workers is slow"). The jobs process serves the API so that its metrics (the offline gauge, the
+incident counter) can still be scraped, as each worker's are. SIGTERM or Ctrl-C: stop
 accepting, let running requests finish within ``shutdown_grace``, stop the database we
-started, exit 0.
+started, exit 0. Any child exiting on its own stops the others and ``acs serve`` exits 1.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Literal
 
 from aiohttp import web
 
@@ -143,34 +150,42 @@ async def prepare_database(settings: Settings) -> None:
         await database.close()
 
 
-async def run_worker(settings: Settings, *, prepare: bool = True) -> None:
-    """One serving process: both applications and the scheduler, until SIGTERM/SIGINT.
+Role = Literal["all", "sessions", "jobs"]
 
-    With several workers each binds its own sockets with SO_REUSEPORT and the kernel spreads
+
+async def run_worker(settings: Settings, *, prepare: bool = True, role: Role = "all") -> None:
+    """One serving process until SIGTERM/SIGINT. ``role``: ``all`` (one process: CWMP, the API
+    and the scheduled jobs), ``sessions`` (a session worker of ``--workers N``: CWMP and the API)
+    or ``jobs`` (the jobs process of ``--workers N``: the scheduled jobs and the API).
+
+    With several processes each binds its own sockets with SO_REUSEPORT and the kernel spreads
     the connections between them; the parent has prepared the database (``prepare`` False).
     """
     many = settings.workers > 1
-    cwmp_sock = bind(settings.cwmp_address, reuse_port=many)
+    cwmp_sock = bind(settings.cwmp_address, reuse_port=many) if role != "jobs" else None
     api_sock = bind(settings.api_address, reuse_port=many)
     database = connect(settings.mongodb_uri or "")
     services = build_services(settings, database)
     if prepare:
         await services.repositories.ensure_indexes()
-    listeners = [
-        await _start_site(create_cwmp_app(services), "cwmp", cwmp_sock,
-                          tls_context(settings.cwmp_tls_cert, settings.cwmp_tls_key), services),
-        await _start_site(create_api_app(services), "api", api_sock,
-                          tls_context(settings.api_tls_cert, settings.api_tls_key), services),
-    ]
+    listeners: list[tuple[web.AppRunner, ListenerGuard]] = []
+    if cwmp_sock is not None:
+        listeners.append(await _start_site(create_cwmp_app(services), "cwmp", cwmp_sock,
+                                           tls_context(settings.cwmp_tls_cert, settings.cwmp_tls_key), services))
+    listeners.append(await _start_site(create_api_app(services), "api", api_sock,
+                                       tls_context(settings.api_tls_cert, settings.api_tls_key), services))
     jobs = JobRunner(services.jobs, services.clock)
-    register_jobs(jobs, services)
-    jobs.start()
-    log.info(
-        "serving CWMP on %s and the API on %s (event loop: %s)",
-        settings.cwmp_listen,
-        settings.api_listen,
-        "uvloop" if "uvloop" in type(asyncio.get_running_loop()).__module__ else "asyncio",
-    )
+    if role != "sessions":
+        register_jobs(jobs, services)
+        jobs.start()
+    loop_name = "uvloop" if "uvloop" in type(asyncio.get_running_loop()).__module__ else "asyncio"
+    if role == "jobs":
+        log.info("running the scheduled jobs and serving the API on %s, no CWMP (event loop: %s)",
+                 settings.api_listen, loop_name)
+    else:
+        log.info("serving CWMP on %s and the API on %s%s (event loop: %s)", settings.cwmp_listen,
+                 settings.api_listen, ", the scheduled jobs in the jobs process" if role == "sessions" else "",
+                 loop_name)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -181,10 +196,10 @@ async def run_worker(settings: Settings, *, prepare: bool = True) -> None:
     await database.close()
 
 
-def _worker_main(settings: Settings) -> None:
+def _worker_main(settings: Settings, role: Role) -> None:
     configure_logging(settings.log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent relays Ctrl-C as SIGTERM
-    eventloop.run(run_worker(settings, prepare=False), settings.event_loop)
+    eventloop.run(run_worker(settings, prepare=False, role=role), settings.event_loop)
 
 
 async def serve(settings: Settings) -> int:
@@ -203,11 +218,13 @@ async def _run_workers(settings: Settings) -> int:
     await prepare_database(settings)
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited event loop
     workers = [
-        context.Process(target=_worker_main, args=(settings,), name=f"acs-worker-{n}") for n in range(settings.workers)
+        context.Process(target=_worker_main, args=(settings, "sessions"), name=f"acs-worker-{n}")
+        for n in range(settings.workers)
     ]
+    workers.append(context.Process(target=_worker_main, args=(settings, "jobs"), name="acs-jobs"))
     for worker in workers:
         worker.start()
-    log.info("started %d workers", len(workers))
+    log.info("started %d session workers and the jobs process", settings.workers)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

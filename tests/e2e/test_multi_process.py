@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +24,7 @@ from tasks.store.tasks import TaskRepository
 from tests.conftest import AcsServeFactory
 from tests.support.cpe import ScriptedCpe
 from tests.support.mongo import MongoServer, unique_db_name
-from tests.support.processes import wait_until
+from tests.support.processes import AcsProcess, wait_until
 
 REQUEST: TypeAdapter[Any] = TypeAdapter(TaskRequest)
 SHARED_KEY = "q2bFZJ7dXy0c7n6Zz2oNqHk8b3cD1e0fJvH4wQm9R5s="  # a test-only Fernet key both servers share
@@ -129,3 +131,41 @@ async def test_workers_share_the_listening_sockets_and_stop_cleanly(acs_serve: A
     await wait_until(serving, timeout=30, message="two worker processes serve")
     assert acs.running()
     assert await acs.stop(grace=30) == 0
+
+
+def _pids_logging(acs: AcsProcess, text: str) -> set[int]:
+    return {int(line.split("[")[1].split("]")[0]) for line in acs.log_path.read_text().splitlines() if text in line}
+
+
+async def test_with_workers_the_scheduled_jobs_run_in_their_own_process_not_in_a_session_worker(
+    acs_serve: AcsServeFactory, mongo_server: MongoServer
+) -> None:
+    # A session worker that also ran the jobs served its sessions four times slower than the other
+    # (docs/performance.md): with --workers N the jobs run in one more process, which serves no CWMP.
+    name = unique_db_name("jobsproc")
+    acs = await acs_serve(args=["--workers", "2"], database=name)
+    database = connect(mongo_server.uri_for(name))
+    try:
+        await wait_until(lambda: len(_pids_logging(acs, "serving CWMP")) == 2, timeout=30,
+                         message="two session workers serve CWMP")
+        await wait_until(lambda: len(_pids_logging(acs, "running the scheduled jobs")) == 1, timeout=30,
+                         message="the jobs process starts")
+        (jobs_pid,) = _pids_logging(acs, "running the scheduled jobs")
+        session_pids = _pids_logging(acs, "serving CWMP")
+        assert jobs_pid not in session_pids
+
+        async def runs_recorded() -> bool:  # reap_sessions runs every 5 s
+            return await database.collection("job_runs").count_documents({}) >= 3
+
+        await wait_until(runs_recorded, timeout=30, message="scheduled job runs recorded")
+        holders = {int(run["holder"].split(":")[1]) async for run in database.collection("job_runs").find({})}
+        assert holders == {jobs_pid}, f"job runs held by {holders}; session workers {session_pids}"
+        # The session workers serve CWMP as before.
+        exchange = await ScriptedCpe(acs.cwmp_url, serial="JOBS-PROC").run_session(["0 BOOTSTRAP"])
+        assert exchange.ended_with == 204
+        # The jobs process is one of acs serve's children: its death stops acs serve, as a worker's does.
+        os.kill(jobs_pid, signal.SIGKILL)
+        assert await acs.wait_exit(30) == 1, acs.describe("acs serve did not exit 1 when its jobs process died")
+    finally:
+        await database.client.drop_database(name)
+        await database.close()
