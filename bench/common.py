@@ -88,7 +88,7 @@ def acs_env(args: argparse.Namespace) -> dict[str, str]:
     return {"ACS_EVENT_LOOP": args.event_loop} if getattr(args, "event_loop", None) else {}
 
 
-_EVENT_LOOP = re.compile(r"serving CWMP on \S+ and the API on \S+ \(event loop: (\w+)\)")
+_EVENT_LOOP = re.compile(r"serving CWMP on \S+ and the API on \S+[^(]* \(event loop: (\w+)\)")
 
 
 def event_loop_from_log(text: str) -> str | None:
@@ -463,6 +463,25 @@ async def start_baseline(directory: Path, periodic_interval: int = 300) -> Basel
 
 
 # -- measuring ---------------------------------------------------------------------------------
+
+
+SESSION_ENDED = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ \S+ \S+ \[(\d+)\] session \S+ for .* ended after "
+                           r"([\d.]+) s")
+
+
+def session_seconds_by_process(log_text: str, start: float, end: float) -> dict[str, dict[str, float]]:
+    """Per ACS process (pid), the sessions its log says ended between ``start`` and ``end`` (epoch
+    seconds; the log's times are local) and how long the ACS held them: p50/p99 in ms."""
+    held: dict[str, list[float]] = {}
+    for line in log_text.splitlines():
+        found = SESSION_ENDED.match(line)
+        if found is None:
+            continue
+        at = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").timestamp()
+        if start <= at <= end:
+            held.setdefault(found.group(2), []).append(float(found.group(3)))
+    return {pid: {"sessions": len(values), **{k: v for k, v in percentiles(values).items() if k in ("p50", "p99")}}
+            for pid, values in sorted(held.items())}
 
 
 def percentiles(values: Iterable[float], scale: float = 1000.0) -> dict[str, float]:

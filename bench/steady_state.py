@@ -14,7 +14,11 @@ Three phases, each against the ACS and then (same fleet, same interval) against 
    once that has drained, so it holds the fleet's ordinary periodic sessions.
 3. **Window** (``--duration``): periodic sessions per second and their latency (p50/p95/p99, split
    into sessions with nothing queued and sessions with RPCs), database commands, PostgreSQL
-   transactions and CPU milliseconds of the ACS and of its database per session.
+   transactions and CPU milliseconds of the ACS and of its database per session, and each ACS
+   process's sessions (count, p50/p99 of how long the ACS held them) from its log.
+   ``--hold-jobs`` takes every scheduled job's lease for the window (as a departed holder would
+   hold it), so the window's database figures are the sessions' alone; without it they include
+   the jobs' work, as in production.
 
 The simulator keeps at most ``--concurrency`` sessions open: by default the ACS's own cap on CWMP
 requests in flight per worker (``ACS_CWMP_MAX_REQUESTS``), so the ACS never answers it 503 for
@@ -32,6 +36,8 @@ import asyncio
 import math
 import os
 import sys
+import time
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -40,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from acs.config import Settings
 from bench import common
+from tasks.store.db import connect
 
 SIZES = common.Sizes(devices=5000, quick_devices=40, duration=180.0, quick_duration=5.0)
 QUICK_BASELINE_INTERVAL = 10  # --quick only: the baseline may go below the ACS's 30 s minimum
@@ -92,23 +99,31 @@ async def settle_down(fleet: common.FleetProcess, settle: float) -> float | None
 
 async def steady(directory: Path, name: str, url: str, devices: int, interval: int, duration: float,
                  server: dict[str, int], *, ramp: float, settle: float, concurrency: int,
-                 counters: common.DatabaseCounters | None = None) -> dict[str, Any]:
+                 counters: common.DatabaseCounters | None = None, hold_jobs_uri: str | None = None,
+                 log_path: Path | None = None) -> dict[str, Any]:
     fleet = common.start_fleet(directory, name, url, devices, ramp=ramp, max_sessions=concurrency,
                                interval=interval)
     bring_up = devices / ramp
     try:
         bootstrapped = await fleet.wait_bootstrapped(devices, 2 * bring_up + 120)
         settled_at = await settle_down(fleet, settle)
+        held = await hold_job_leases(hold_jobs_uri, duration) if hold_jobs_uri else None
         before = await counters.read() if counters else {}
         load_before = common.load_average()
         fleet.mark_window()
+        window_start = time.time()
         sampler = common.Sampler({**server, "simulator": fleet.child.pid}).start()
         await asyncio.sleep(duration)  # the measurement window itself, not a wait for readiness
         usage = await sampler.stop()
         after = await counters.read() if counters else {}
         load_after = common.load_average()
+        window_end = time.time()
+        if hold_jobs_uri:
+            await release_job_leases(hold_jobs_uri)
     finally:
         report = await fleet.finish()
+    log_text = await asyncio.to_thread(log_path.read_text, errors="replace") if log_path is not None else ""
+    by_process = common.session_seconds_by_process(log_text, window_start, window_end)
     window = report.get("window", {})
     kinds = window.get("by_kind", {})
     empty = {"ok": 0, "failed": 0, "latency_ms": {}}
@@ -133,7 +148,35 @@ async def steady(directory: Path, name: str, url: str, devices: int, interval: i
         "load_average": {"window_start": load_before, "window_end": load_after},
         "usage": usage,
         "per_session": common.per_session(before, after, usage, sum(kind["ok"] for kind in kinds.values())),
+        "jobs_held": held,
+        "sessions_by_process": by_process,
     }
+
+
+HOLDER = "bench-hold"
+
+
+async def hold_job_leases(uri: str, duration: float) -> list[str]:
+    """Take every scheduled job's lease until after the window, as a departed holder would hold it:
+    a run under way finishes, no new one starts. The jobs named are those that have taken a lease."""
+    database = connect(uri, app_name="bench")
+    try:
+        leases = database.collection("job_leases")
+        names = sorted([lease["_id"] async for lease in leases.find({}, {"_id": 1})])
+        until = datetime.now(UTC) + timedelta(seconds=duration + 600)
+        await leases.update_many({"_id": {"$in": names}}, {"$set": {"holder": HOLDER, "until": until}})
+        return names
+    finally:
+        await database.close()
+
+
+async def release_job_leases(uri: str) -> None:
+    database = connect(uri, app_name="bench")
+    try:
+        await database.collection("job_leases").update_many({"holder": HOLDER},
+                                                            {"$set": {"until": datetime.now(UTC)}})
+    finally:
+        await database.close()
 
 
 def render(acs: dict[str, Any], floor: dict[str, Any]) -> str:
@@ -168,6 +211,12 @@ def render(acs: dict[str, Any], floor: dict[str, Any]) -> str:
         ["load average at the window's start / end", " / ".join(acs["load_average"].values()),
          " / ".join(floor["load_average"].values()), ""],
         ["event loop", acs.get("event_loop") or "-", "asyncio", ""],
+        ["ACS sessions by process: count, p50 / p99 ms held (from its log)",
+         "; ".join(f"{pid}: {v['sessions']}, {v['p50']} / {v['p99']}" for pid, v in acs["sessions_by_process"].items())
+         or "-", "-", ""],
+        ["scheduled jobs' leases held for the window",
+         "none: the jobs ran" if acs["jobs_held"] is None else f"{len(acs['jobs_held'])} (every job that ran)",
+         "-", ""],
     ]
     return common.table(["figure", "ACS", "baseline (bare aiohttp+lxml)", "ACS / baseline"], rows)
 
@@ -189,7 +238,9 @@ async def run(args: argparse.Namespace) -> int:
             counters = common.DatabaseCounters(server.db_uri, None if args.mongodb_uri else server.data_dir)
             acs = await steady(directory, "acs-fleet", server.cwmp_url, devices, interval, duration,
                                {"server": server.pid}, counters=counters, settle=settle, concurrency=concurrency,
-                               ramp=bring_up_ramp(devices, interval, args.bring_up_rate))
+                               ramp=bring_up_ramp(devices, interval, args.bring_up_rate),
+                               hold_jobs_uri=server.db_uri if args.hold_jobs else None,
+                               log_path=server.child.log_path)
             acs["event_loop"] = acs_loop
         finally:
             await server.child.stop()
@@ -219,6 +270,8 @@ def main() -> int:
                         "window (default one interval + 15; --quick 0)")
     parser.add_argument("--concurrency", type=int, default=None, help="sessions the simulator keeps open at most "
                         f"(default the ACS's per-worker cap, {ACS_REQUEST_CAP})")
+    parser.add_argument("--hold-jobs", action="store_true", help="hold every scheduled job's lease for the "
+                        "window: its database figures are then the sessions' alone")
     return asyncio.run(run(parser.parse_args()))
 
 

@@ -6,10 +6,10 @@ unique ``_id`` index is the lock (never "read, then write"): a free lease is tak
 (sent with other sessions' inserts by the group-commit writer: one insert command is one
 PostgreSQL transaction on FerretDB 1.24), a held one makes it collide; the holder is then ended
 (superseded, or timed out) and the insert tried again (``CwmpService._take_lease``). The insert
-carries the session's live state as the Inform left it (``session``: what another worker needs to
-continue it) and its idle expiry (``expires_at``, for the reaper); later states are the session's
-steps (``tasks/store/sessions.py``). Releasing it is a delete, group-committed with other sessions'
-releases into one statement.
+carries the session's live state as the Inform left it (``session``, packed as one BSON value by
+``live_blob.py``: what another worker needs to continue it) and its idle expiry (``expires_at``,
+for the reaper); later states are the session's steps (``tasks/store/sessions.py``). Releasing it
+is a delete, group-committed with other sessions' releases into one statement.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from tasks.records import Document
+from tasks.store import live_blob
 from tasks.store.db import Database
 from tasks.store.group_commit import Delete, Insert
 
@@ -40,7 +41,7 @@ class SessionLockRepository:
         lease: Document = {"_id": device_id, "session_id": session_id, "until": until, "taken_at": now}
         if live is not None:
             lease["expires_at"] = live["expires_at"]
-            lease["session"] = live
+            lease["session"] = live_blob.pack(live)  # one value for FerretDB to decode (live_blob.py)
         try:
             await self._writer.write(Insert(lease))
         except DuplicateKeyError:

@@ -6,7 +6,8 @@ batch into one statement; an update costs one per statement and document: docs/p
 
 - the state as the Inform left it rides in the device's lease (``session_locks``, ``locks.py``);
 - each save before an RPC goes out inserts a *step* (``session_steps``, ``_id`` =
-  ``<session id>.<seq>``, keyed by the device id): the whole live record as of that save. Two
+  ``<session id>.<seq>``, keyed by the device id): the whole live record as of that save (packed
+  as one BSON value, ``live_blob.py``, as in the lease). Two
   requests racing on one session both try the same next ``_id``: one insert collides (the loser
   learns it lost, as a sequence check would tell it). A session ended by someone else (the reaper,
   a newer Inform) gets an *end step* at its next sequence first, so a request still in flight on it
@@ -30,6 +31,7 @@ from pymongo.errors import DuplicateKeyError
 
 from tasks.records import SessionRecord
 from tasks.session_ids import device_of
+from tasks.store import live_blob
 from tasks.store.db import Database, Document, ensure_indexes
 from tasks.store.group_commit import Delete, Insert
 from tasks.store.locks import SessionLockRepository
@@ -74,7 +76,9 @@ class SessionRepository:
         )
         if lease is None or "session" not in lease or (step is not None and step.get("ended")):
             return None
-        return _live(step["session"], int(step["seq"])) if step is not None else _live(lease["session"], 0)
+        if step is not None:
+            return _live(live_blob.unpack(step["session"]), int(step["seq"]))
+        return _live(live_blob.unpack(lease["session"]), 0)
 
     async def _latest_step(self, device_id: str, session_id: str) -> Document | None:
         cursor = self._steps.find({"device_id": device_id, "session_id": session_id}).sort("seq", DESCENDING).limit(1)
@@ -93,7 +97,7 @@ class SessionRepository:
             "session_id": record["_id"],
             "seq": seq,
             "expires_at": record.get("expires_at"),
-            "session": state,
+            "session": live_blob.pack(state),  # one value for FerretDB to decode (live_blob.py)
         }
         try:
             await self._step_writer.write(Insert(step))

@@ -24,7 +24,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 import acs.localdb as localdb
 from acs import localpg
-from acs.localdb import PID_FILE_NAME, LocalDatabaseError, LocalMongo, find_server_binary
+from acs.localdb import FERRETDB_GOGC, PID_FILE_NAME, LocalDatabaseError, LocalMongo, ferretdb_env, find_server_binary
 from tests.support.mongo import MongoDocument, MongoServer, database_temp_dir
 from tests.support.processes import wait_until
 
@@ -469,3 +469,14 @@ async def test_pushed_down_equality_filters_use_an_index(
         assert explained.get("filterPushdown") is True, explained
         nodes = plan_nodes(explained["queryPlanner"]["Plan"])
         assert "Seq Scan" not in nodes and any("Index" in node for node in nodes), (query, nodes)
+
+
+@needs_ferretdb
+async def test_ferretdb_runs_with_a_lighter_garbage_collector_unless_gogc_is_set(db_dir: Path) -> None:
+    server = await LocalMongo.start(db_dir)
+    try:
+        environ = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")
+        assert f"GOGC={FERRETDB_GOGC}".encode() in environ
+    finally:
+        await server.stop()
+    assert ferretdb_env({"GOGC": "150"})["GOGC"] == "150"

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 
 from cwmp import InformResponse, SetParameterValues, parse, serialize
+from tasks.store import live_blob
 from tests.acs.test_session_open_tasks import Acs, acs  # noqa: F401 - the fixture
 from tests.support.cpe import ScriptedCpe
 from tests.support.mongo import MongoDocument
@@ -71,9 +72,14 @@ async def test_a_claimed_task_its_session_never_sent_goes_out_in_the_devices_nex
         async with http.post(acs.url, data=inform, headers={"Connection": "close"}) as reply:
             assert reply.status == 200
             cookie = reply.cookies["acs_session"].value
-        # The running session's state is in the device's lease (tasks/store/locks.py).
+        # The running session's state is in the device's lease, one packed value (tasks/store/locks.py).
+        lease = await acs.db.session_locks.find_one({"_id": cpe.device_id, "session_id": cookie})
+        assert lease is not None
+        state = live_blob.unpack(lease["session"])
+        assert state["claimed_task"] is not None
         lost = await acs.db.session_locks.update_one(
-            {"_id": cpe.device_id, "session_id": cookie}, {"$set": {"session.claimed_task": None}}
+            {"_id": cpe.device_id, "session_id": cookie},
+            {"$set": {"session": live_blob.pack({**state, "claimed_task": None})}},
         )
         assert lost.modified_count == 1
         async with http.post(acs.url, data=b"", headers={"Connection": "close"}) as reply:

@@ -18,6 +18,7 @@ from acs.config import Settings
 from acs.services import Services, build_services
 from schemas.tasks import GetParameterValuesTask
 from tasks.session_ids import device_of, new_session_id
+from tasks.store import live_blob
 from tasks.store.db import Database
 from tests.support.cpe import ScriptedCpe
 from tests.support.mongo import MongoDocument, MongoServer, unique_db_name
@@ -80,10 +81,14 @@ async def test_a_running_session_is_in_its_lease_and_steps_and_shown_as_in_progr
     cpe, _ = await _dropped_after_a_read(acs, "LIVE01")
     db = acs.database.db
     lease = await db.session_locks.find_one({"_id": cpe.device_id})
-    assert lease is not None and lease["session"]["events"] == ["2 PERIODIC"]
+    assert lease is not None and live_blob.unpack(lease["session"])["events"] == ["2 PERIODIC"]
     session_id = lease["session_id"]
     steps = [step async for step in db.session_steps.find({"session_id": session_id})]
     assert [step["seq"] for step in steps] == [1] and steps[0]["device_id"] == cpe.device_id
+    # One value each, not a nested document: FerretDB decodes every lease (and step) at each merged
+    # release, value by value (tasks/store/live_blob.py).
+    assert isinstance(lease["session"], bytes) and isinstance(steps[0]["session"], bytes)
+    assert live_blob.unpack(steps[0]["session"])["device_id"] == cpe.device_id
     assert await db.sessions.find_one({"_id": session_id}) is None, "history is written at the end only"
 
     shown = await acs.services.repositories.sessions.last_for_device(cpe.device_id)
@@ -139,3 +144,17 @@ async def test_a_request_that_loaded_the_session_before_it_was_ended_cannot_save
     assert await sessions.load_live(lease["session_id"]) is None
     history = await acs.database.db.sessions.find_one({"_id": lease["session_id"]})
     assert history is not None and history["outcome"] == "superseded"
+
+
+async def test_a_lease_stored_with_its_state_as_a_nested_document_is_still_continued(acs: Acs) -> None:
+    # A lease written by the version before the packed state (a rolling upgrade) is read as it is.
+    device_id = "00259E-HG8245H-OLDLEASE01"
+    session_id = new_session_id(device_id)
+    now = datetime.now(UTC)
+    state = {"_id": session_id, "device_id": device_id, "started_at": now, "expires_at": now + timedelta(seconds=30),
+             "events": ["2 PERIODIC"], "rpcs": []}
+    await acs.database.db.session_locks.insert_one({"_id": device_id, "session_id": session_id,
+                                                    "until": now + timedelta(seconds=60), "taken_at": now,
+                                                    "expires_at": state["expires_at"], "session": state})
+    live = await acs.services.repositories.sessions.load_live(session_id)
+    assert live is not None and live["events"] == ["2 PERIODIC"] and live["seq"] == 0 and live["live"] is True

@@ -35,6 +35,8 @@ BENCHMARKS = {
 EXTRA: dict[str, tuple[list[str], str]] = {
     # The scheduled jobs' runs after the storm (the uvloop stall's symptom would show there).
     "boot_storm": (["--jobs-after", "3"], "| scheduled job runs finished, storm + 3 s after |"),
+    # The sessions' own database figures, every job's lease held for the window.
+    "steady_state": (["--hold-jobs"], "| scheduled jobs' leases held for the window |"),
 }
 
 
