@@ -114,6 +114,11 @@ async def test_two_processes_never_dispatch_a_task_twice(acs_serve: AcsServeFact
         await database.close()
 
 
+def _pids_logging(acs: AcsProcess, text: str) -> set[int]:
+    """The pids (from the log's ``[pid]``) of ``acs serve``'s processes that logged ``text``."""
+    return {int(line.split("[")[1].split("]")[0]) for line in acs.log_path.read_text().splitlines() if text in line}
+
+
 async def test_workers_share_the_listening_sockets_and_stop_cleanly(acs_serve: AcsServeFactory) -> None:
     acs = await acs_serve(args=["--workers", "2"])
     cpes = [ScriptedCpe(acs.cwmp_url, serial=f"WORKER-{n}") for n in range(8)]
@@ -122,19 +127,13 @@ async def test_workers_share_the_listening_sockets_and_stop_cleanly(acs_serve: A
     )
     assert [exchange.ended_with for exchange in exchanges] == [204] * len(cpes)
 
-    def serving() -> bool:
-        lines = acs.log_path.read_text().splitlines()
-        return len({line.split("[")[1].split("]")[0] for line in lines if "serving CWMP" in line}) == 2
-
     # A worker may still be starting when the other has served all eight (the kernel queues its
     # connections on the sockets that accept); what must hold is that both come up and stay up.
-    await wait_until(serving, timeout=30, message="two worker processes serve")
+    await wait_until(lambda: len(_pids_logging(acs, "serving CWMP")) == 2, timeout=30,
+                     message="two worker processes serve")
     assert acs.running()
     assert await acs.stop(grace=30) == 0
 
-
-def _pids_logging(acs: AcsProcess, text: str) -> set[int]:
-    return {int(line.split("[")[1].split("]")[0]) for line in acs.log_path.read_text().splitlines() if text in line}
 
 
 async def test_with_workers_the_scheduled_jobs_run_in_their_own_process_not_in_a_session_worker(
