@@ -186,19 +186,22 @@ async def hold_job_leases(uri: str, duration: float, only: list[str]) -> list[st
         await database.close()
 
 
-async def job_runs_between(uri: str, start: float, end: float) -> list[tuple[str, float, float]]:
+JobRun = tuple[str, float, float, dict[str, Any]]  # job, started and ended (epoch seconds), counts
+
+
+async def job_runs_between(uri: str, start: float, end: float) -> list[JobRun]:
     """The scheduled jobs' runs (``job_runs``: recorded as each ends) whose span met ``start``-``end``
-    (epoch seconds): (job, started, ended), in epoch seconds."""
+    (epoch seconds): (job, started, ended, what the run counted)."""
     database = connect(uri, app_name="bench")
     try:
         since = datetime.fromtimestamp(start, UTC) - timedelta(hours=1)
         found = [run async for run in database.collection("job_runs").find(
-            {"started_at": {"$gte": since}}, {"job": 1, "started_at": 1, "ended_at": 1})]
+            {"started_at": {"$gte": since}}, {"job": 1, "started_at": 1, "ended_at": 1, "counts": 1})]
     finally:
         await database.close()
-    runs = [(str(run["job"]), run["started_at"].timestamp(), run["ended_at"].timestamp())
+    runs = [(str(run["job"]), run["started_at"].timestamp(), run["ended_at"].timestamp(), run.get("counts") or {})
             for run in found if run.get("ended_at") is not None]
-    return sorted(run for run in runs if run[1] <= end and run[2] >= start)
+    return sorted((run for run in runs if run[1] <= end and run[2] >= start), key=lambda run: run[:3])
 
 
 def overlaps(session: tuple[float, float], runs: list[tuple[float, float]]) -> bool:
@@ -207,23 +210,29 @@ def overlaps(session: tuple[float, float], runs: list[tuple[float, float]]) -> b
     return any(begun <= end and ended >= start for begun, ended in runs)
 
 
-def jobs_against_sessions(runs: list[tuple[str, float, float]],
-                          sessions: list[tuple[float, float]]) -> dict[str, dict[str, Any]]:
-    """Per job: its runs in the window (count, duration p50 / max ms), and the p99 (ms) of the
-    periodic sessions that overlapped one of its runs against that of the others, with their counts."""
+def jobs_against_sessions(runs: list[JobRun], sessions: list[tuple[float, float]]) -> dict[str, dict[str, Any]]:
+    """Per job: its runs in the window (count, duration p50 / max ms, the numbers its runs counted,
+    summed), and the p99 (ms) of the periodic sessions that overlapped one of its runs against that
+    of the others, with their counts."""
     found: dict[str, dict[str, Any]] = {}
     for job in sorted({run[0] for run in runs}):
-        spans = [(begun, ended) for name, begun, ended in runs if name == job]
+        spans = [(begun, ended) for name, begun, ended, _ in runs if name == job]
+        counted: dict[str, float] = {}
+        for name, *_, counts in runs:
+            for key, value in counts.items() if name == job else ():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    counted[key] = counted.get(key, 0) + value
         durations = common.percentiles(ended - begun for begun, ended in spans)
         during = [s[1] for s in sessions if overlaps(s, spans)]
         rest = [s[1] for s in sessions if not overlaps(s, spans)]
         found[job] = {"runs": len(spans), "run_ms_p50": durations["p50"], "run_ms_max": durations["max"],
                       "sessions_during": len(during), "p99_during": common.percentiles(during)["p99"],
-                      "sessions_other": len(rest), "p99_other": common.percentiles(rest)["p99"]}
+                      "sessions_other": len(rest), "p99_other": common.percentiles(rest)["p99"],
+                      "counted": {key: value for key, value in counted.items() if value}}
     return found
 
 
-def slowest_slices(runs: list[tuple[str, float, float]], sessions: list[tuple[float, float]],
+def slowest_slices(runs: list[JobRun], sessions: list[tuple[float, float]],
                    start: float, end: float) -> list[dict[str, Any]]:
     """The window's ``SLICE``-second slices of session starts with the highest p99, each with its
     sessions and the jobs whose runs met it (or ended at most ``JOB_ECHO`` s before it)."""
@@ -235,7 +244,7 @@ def slowest_slices(runs: list[tuple[str, float, float]], sessions: list[tuple[fl
     shown = []
     for index, lengths in ranked[:SLOWEST_SLICES]:
         begins, ends = start + index * SLICE, start + (index + 1) * SLICE
-        jobs = sorted({name for name, begun, ended in runs if begun <= ends and ended >= begins - JOB_ECHO})
+        jobs = sorted({name for name, begun, ended, _ in runs if begun <= ends and ended >= begins - JOB_ECHO})
         shown.append({"from_s": round(index * SLICE), "sessions": len(lengths),
                       "p99": common.percentiles(lengths)["p99"], "jobs": jobs})
     return shown
@@ -312,9 +321,11 @@ def jobs_tables(acs: dict[str, Any]) -> list[str]:
         return []
     jobs = common.table(
         ["job (runs that met the window)", "runs", "run ms p50 / max", "sessions during a run: count, p99 ms",
-         "other sessions: count, p99 ms"],
+         "other sessions: count, p99 ms", "its runs counted (summed)"],
         [[job, v["runs"], f"{v['run_ms_p50']} / {v['run_ms_max']}", f"{v['sessions_during']}, {v['p99_during']}",
-          f"{v['sessions_other']}, {v['p99_other']}"] for job, v in per_job.items()])
+          f"{v['sessions_other']}, {v['p99_other']}",
+          ", ".join(f"{key} {value:g}" for key, value in v["counted"].items()) or "-"]
+         for job, v in per_job.items()])
     slices = common.table(
         [f"slowest {SLICE:g} s slices (s into the window)", "sessions", "p99 ms",
          f"jobs running in it or ended <= {JOB_ECHO:g} s before"],
