@@ -4,6 +4,7 @@ capped writer that every write of several statements goes through (``write_comma
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -66,7 +67,17 @@ class Database:
             return False
         return True
 
+    async def flush_later(self) -> None:
+        """Every group-commit writer's deferred writes sent now, and waited for."""
+        await asyncio.gather(*(writer.flush_later() for writer in self._writers.values()))
+
     async def close(self) -> None:
+        """The deferred writes sent (a lease freed late is still freed), then the client closed."""
+        try:
+            async with asyncio.timeout(10):
+                await self.flush_later()
+        except TimeoutError:  # the database is gone: the leases expire and the reaper frees them
+            logging.getLogger("acs.db").warning("deferred writes not made within 10 s at close; left to the reaper")
         await self.client.close()
 
 

@@ -6,16 +6,21 @@ but "done" or "that ``_id`` exists already" (a session's history, its lease, the
 the record of a send) are queued here; while one bulk command of a collection is in flight, the
 next writes wait and leave together in the next one (``write_command`` of ``tasks/store/db.py``,
 unordered: one ``insert``, ``update`` and ``delete`` command at most, each of at most MAX_BATCH).
-Nothing waits on a timer: a write alone is sent after one turn of the event loop. The deletes of one
+A write someone waits for never waits on a timer: alone, it is sent after one turn of the event
+loop. A write nobody waits for (``write_later``: the lease and steps of a session that ended
+cleanly, freed after its 204) waits up to ``LINGER`` for others of its kind, so at a few sessions per
+second the releases of a quarter of a second still leave as one statement. The deletes of one
 batch that name an ``_id`` or delete every match leave as ONE statement (``coalesced``): FerretDB
 1.24 runs an insert command as one PostgreSQL transaction whatever its documents, but each delete
 statement as two.
 
-Durability is unchanged: :meth:`GroupWriter.write` returns only when the database acknowledged the
+Durability: :meth:`GroupWriter.write` returns only when the database acknowledged the
 command that carried the write, so a caller replies to the CPE after its writes are stored, as
 before. A write whose statement failed gets its own error (``DuplicateKeyError`` for a taken
 ``_id``); an error of the whole command (the database gone, past the time limit) goes to every
-write it carried, each caller answering 503 as for a write of its own.
+write it carried, each caller answering 503 as for a write of its own. A deferred write may be lost with its
+process (a crash within ``LINGER``): only cleanup is deferred, which the reaper and the next
+session of the device redo (``CwmpService._take_lease``); ``Database.close`` sends what is pending.
 
 A conditional update whose caller must know whether it matched is written as an upsert whose
 filter names the ``_id``: when the condition fails the server tries to insert that ``_id`` and the
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +58,10 @@ from tasks.store.db import WriteOp as WriteOp
 
 # Each command has the time limit of a CWMP request's database operations (cwmp_db_timeout).
 TIME_LIMIT = 30.0
+# Seconds a deferred write (``write_later``) waits for others before it leaves.
+LINGER = 0.25
+
+log = logging.getLogger("acs.group_commit")
 
 
 @dataclass
@@ -75,6 +85,9 @@ class GroupWriter:
         self._in_flight = in_flight or asyncio.Semaphore(COMMANDS_IN_FLIGHT)
         self._pending: list[_Queued] = []
         self._flushing = False
+        self.linger = LINGER
+        self._later: list[_Queued] = []  # deferred writes, sent when the linger is over
+        self._timer: asyncio.TimerHandle | None = None
         self.commands = 0  # commands sent
         self.statements = 0  # writes they carried
 
@@ -99,6 +112,44 @@ class GroupWriter:
                 await asyncio.shield(queued.done)
         except TimeoutError:
             raise NetworkTimeout("the database did not acknowledge the write within the time limit") from None
+
+    def write_later(self, op: WriteOp) -> asyncio.Future[None]:
+        """Queue a write nobody waits for: it leaves with the other deferred writes of the next
+        ``linger`` seconds (or at once when they fill a batch). Its failure is logged, not raised;
+        the future returned says when it was made, for a caller that must not overtake it."""
+        queued = _Queued(op)
+        queued.done.add_done_callback(self._report_deferred)
+        self._later.append(queued)
+        if len(self._later) >= MAX_BATCH:
+            self._send_later()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.linger, self._send_later)
+        return queued.done
+
+    def _report_deferred(self, done: asyncio.Future[None]) -> None:
+        if not done.cancelled() and (exc := done.exception()) is not None:
+            log.warning("a deferred write to %s failed (%s: %s); the reaper or the device's next session redoes it",
+                        self._collection.name, type(exc).__name__, exc)
+
+    def _send_later(self) -> None:
+        """The deferred writes join the next command (started now if none is being sent)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        later, self._later = self._later, []
+        if not later:
+            return
+        self._pending.extend(later)
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush(), context=contextvars.Context())
+
+    async def flush_later(self) -> None:
+        """Send the deferred writes now and wait until each was made or failed (shutdown, tests)."""
+        waiting = [queued.done for queued in self._later]
+        self._send_later()
+        if waiting:
+            await asyncio.gather(*waiting, return_exceptions=True)
 
     async def _flush(self) -> None:
         try:

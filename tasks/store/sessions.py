@@ -13,7 +13,8 @@ batch into one statement; an update costs one per statement and document: docs/p
   a newer Inform) gets an *end step* at its next sequence first, so a request still in flight on it
   collides too (``seal``);
 - the history record is inserted in ``sessions`` once, complete, when the session ends (a second
-  end of one session collides on ``_id``); the lease and the steps are then deleted.
+  end of one session collides on ``_id``); the lease and the steps are then deleted (after a
+  clean end, after its 204, with the other sessions' releases of a quarter of a second).
 
 A session's id names its device (``tasks/session_ids.py``), so all of this is found by the device
 id, the shard key of both live collections.
@@ -67,14 +68,18 @@ class SessionRepository:
 
     async def load_live(self, session_id: str) -> SessionRecord | None:
         """The running session's newest state: its latest step, else the state its lease carries;
-        None when it ended (an end step, or the lease no longer names it) or never was."""
+        None when it ended (an end step, its history written, or the lease no longer names it) or
+        never was. The history is read too because a clean end frees the lease after its 204
+        (``SessionLockRepository.release_later``): until then the lease still names the session."""
         device_id = device_of(session_id)
         if device_id is None:
             return None
-        step, lease = await asyncio.gather(
-            self._latest_step(device_id, session_id), self._locks.of_session(device_id, session_id)
+        step, lease, ended = await asyncio.gather(
+            self._latest_step(device_id, session_id),
+            self._locks.of_session(device_id, session_id),
+            self._sessions.find_one({"_id": session_id, "device_id": device_id}, {"_id": 1}),
         )
-        if lease is None or "session" not in lease or (step is not None and step.get("ended")):
+        if lease is None or "session" not in lease or ended is not None or (step is not None and step.get("ended")):
             return None
         if step is not None:
             return _live(live_blob.unpack(step["session"]), int(step["seq"]))
@@ -125,6 +130,11 @@ class SessionRepository:
     async def forget_steps(self, session_id: str, device_id: str) -> None:
         """The ended session's steps deleted (merged with other sessions' into one statement)."""
         await self._step_writer.write(Delete({"device_id": device_id, "session_id": session_id}, every_match=True))
+
+    def forget_steps_later(self, session_id: str, device_id: str) -> None:
+        """The same after a clean end, deferred (``GroupWriter.write_later``): its history is
+        written, so ``load_live`` no longer reads the steps as a running session's."""
+        self._step_writer.write_later(Delete({"device_id": device_id, "session_id": session_id}, every_match=True))
 
     async def stale(self, now: datetime, limit: int = 500) -> list[SessionRecord]:
         """Running sessions whose device went silent past the session timeout (their leases first,

@@ -62,6 +62,12 @@ class MongoServer:
         return uri_with_database(self.uri, database)
 
 
+async def leases_freed(db: Any, query: MongoDocument | None = None) -> bool:
+    """No session lease left (matching ``query``) in ``db``, a PyMongo async database. A clean
+    session end frees its lease just after its 204 (``GroupWriter.write_later``): poll this."""
+    return int(await db.session_locks.count_documents(query or {})) == 0
+
+
 def uri_with_database(uri: str, database: str) -> str:
     parts = urlsplit(uri)
     return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
