@@ -14,7 +14,7 @@ from tasks.campaigns.job import CampaignJob
 from tasks.fleet import FleetCensus
 from tasks.incidents.grouping import Config as IncidentConfig
 from tasks.incidents.job import IncidentDetector
-from tasks.offline import OfflineDetector
+from tasks.offline import OfflineCount, OfflineDetector
 from tasks.profiles.drift_report import DriftReporter
 from tasks.scheduler import Job, JobRunner
 from tasks.search_backfill import SearchBackfill
@@ -29,6 +29,7 @@ from tasks.webhooks import WebhookConfig, WebhookOutbox
 
 SESSION_REAPER_INTERVAL = 5.0
 TASK_EXPIRY_INTERVAL = 15.0
+JOB_SHARE = 0.05  # of its interval, what a job's run may take (issue 13): bounded runs stop there
 JOB_HISTORY_INTERVAL = 3600.0
 JOB_HISTORY_KEPT = timedelta(days=7)
 WATCH_EXPIRY_INTERVAL = 60.0
@@ -39,15 +40,22 @@ SEARCH_BACKFILL_INTERVAL = 600.0  # a run stops after half of it and the next go
 # The fleet census reads for at most FLEET_CENSUS_BUDGET per run (plus its last partition), so a pass
 # is spread over runs (tasks/fleet.py): the overview is as old as one pass, which is the fleet's read
 # time divided by this share (a whole pass read 522 s at 200,000 devices on a loaded 2-core box).
-FLEET_CENSUS_INTERVAL = 60.0
-FLEET_CENSUS_BUDGET = 2.0
-# The incident job reads for at most this share of its interval per run: the affected devices first,
-# then its group census for what is left (at least one partition; tasks/incidents/sizes.py), 0.9 s of
-# the default 30 s: with few devices affected a pass over 200,000 devices (about 50 s of reading on a
-# quiet 2-core box) takes about an hour, hours on a loaded box or while many are affected; groups near
-# a decision are counted exactly every run whatever the census's age.
+# Short runs, often: the same share (1/30) of the time, in bursts of half a second. At 2 s every 60 s
+# a run took 1.3-1.4 s of database CPU at 5,000 devices, the database's full attention for 2 s, and
+# the sessions queued behind it (docs/performance.md, the steady state's tail).
+FLEET_CENSUS_INTERVAL = 15.0
+FLEET_CENSUS_BUDGET = 0.5
+# The incident job's group census is read for this share of the detection interval (at least
+# INCIDENT_CENSUS_BUDGET_MIN per interval; tasks/incidents/sizes.py), 0.9 s of the default 30 s: a pass
+# over 200,000 devices (about 50 s of reading on a quiet 2-core box) takes about an hour, hours on a
+# loaded box; groups near a decision are counted exactly every run whatever the census's age. It is
+# read by a job of its own, INCIDENT_CENSUS_RUNS runs per detection interval, each with that many
+# times less budget: the same reading in smaller bursts. Read in the detection run, the census took
+# about 1 s of the database's full attention every 30 s at 5,000 devices (0.85 s of database CPU), and
+# the sessions queued behind it (docs/performance.md, the steady state's tail).
 INCIDENT_CENSUS_SHARE = 0.03
-INCIDENT_CENSUS_BUDGET_MIN = 0.25  # seconds: a few partitions even at a short interval
+INCIDENT_CENSUS_BUDGET_MIN = 0.25  # seconds per detection interval: a few partitions even at a short interval
+INCIDENT_CENSUS_RUNS = 3
 LOGIN_ATTEMPTS_KEPT = timedelta(days=1)  # the lock-out and the throttle look back 15 minutes at most
 
 
@@ -56,7 +64,7 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
         return {"sessions_timed_out": await services.cwmp.reap_stale()}
 
     async def expire_tasks() -> dict[str, Any]:
-        return {"tasks_expired": await services.queue.expire_due()}
+        return {"tasks_expired": await services.queue.expire_due(TASK_EXPIRY_INTERVAL * JOB_SHARE)}
 
     async def prune_job_runs() -> dict[str, Any]:
         return {"runs_pruned": await services.repositories.jobs.prune_runs(services.clock() - JOB_HISTORY_KEPT)}
@@ -104,19 +112,24 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
 def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
     """Issue 5: offline detection, health polls, incident detection, and pruning their records."""
     settings, repositories = services.settings, services.repositories
-    offline_gauge = services.metrics.gauge("acs_devices_offline", "Devices marked offline (by the last detection)")
+    offline_gauge = services.metrics.gauge("acs_devices_offline", "Devices marked offline (the last complete count)")
     detector = OfflineDetector(repositories.devices, repositories.events, services.clock,
                                services.registry.transition_hooks)
 
     async def detect_offline() -> dict[str, Any]:
         return {"went_offline": await detector.run()}
 
+    counter = OfflineCount(repositories.devices, repositories.jobs, OFFLINE_COUNT_INTERVAL * JOB_SHARE)
+
     async def count_offline() -> dict[str, Any]:
         # Its own job, less often than the detection: on FerretDB 1.24 a count reads every document
-        # it counts (0.8 s for the 2,000 offline of 200,000 devices), more than the detection's scan.
-        offline = await repositories.devices.count_presence("offline")
-        offline_gauge.set(offline)
-        return {"offline": offline}
+        # it counts (0.8 s for the 2,000 offline of 200,000 devices), more than the detection's scan;
+        # so it counts group by group, over runs when many are offline (tasks/offline.py).
+        counts = await counter.run()
+        offline = await counter.last()
+        if offline is not None:
+            offline_gauge.set(offline)
+        return counts
 
     requester = ConnectionRequester(services.box, settings.connection_request_timeout,
                                     settings.connection_request_attempts)
@@ -132,15 +145,19 @@ def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
     config = IncidentConfig(timedelta(seconds=settings.incident_window), settings.incident_min_devices,
                             settings.incident_min_share, settings.incident_resolve_share,
                             settings.incident_baseline_alpha)
-    census_budget = max(INCIDENT_CENSUS_BUDGET_MIN, settings.incident_check_interval * INCIDENT_CENSUS_SHARE)
+    census_budget = max(INCIDENT_CENSUS_BUDGET_MIN,
+                        settings.incident_check_interval * INCIDENT_CENSUS_SHARE) / INCIDENT_CENSUS_RUNS
     incidents = IncidentDetector(repositories.devices, repositories.events, repositories.incidents, config,
                                  services.clock, timedelta(seconds=settings.incident_census_interval), census_budget,
-                                 census=IncidentCensusRepository(services.database))
+                                 census=IncidentCensusRepository(services.database), census_in_run=False)
     changes = services.metrics.counter("acs_incidents_total", "Incidents opened and resolved", ("event",))
     incidents.hooks.append(lambda event, _incident: changes.inc(event=event))
 
     async def detect_incidents() -> dict[str, Any]:
         return await incidents.run()
+
+    async def incident_census() -> dict[str, Any]:
+        return await incidents.advance_census()
 
     async def prune_device_events() -> dict[str, Any]:
         before = services.clock() - timedelta(days=settings.event_retention_days)
@@ -151,6 +168,7 @@ def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
     runner.add(Job("count_offline", OFFLINE_COUNT_INTERVAL, count_offline))
     runner.add(Job("poll_health", settings.health_check_interval, poll_health))
     runner.add(Job("detect_incidents", settings.incident_check_interval, detect_incidents))
+    runner.add(Job("incident_census", settings.incident_check_interval / INCIDENT_CENSUS_RUNS, incident_census))
     runner.add(Job("prune_device_events", JOB_HISTORY_INTERVAL, prune_device_events))
     campaigns = CampaignJob(repositories.campaigns, repositories.firmware, repositories.devices, repositories.tasks,
                             services.queue, repositories.events, repositories.incidents, services.clock,

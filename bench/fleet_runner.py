@@ -72,7 +72,10 @@ class Recorder:
             periodic = [s[1] for s in chosen if s[2] and s[3].startswith("periodic")]
             report["window"] = {"seconds": round(window, 2), "sessions": len(chosen),
                                 "sessions_per_second": round(len(chosen) / window, 2), "by_kind": by_kind(chosen),
-                                "periodic_latency_ms": percentiles(periodic)}
+                                "periodic_latency_ms": percentiles(periodic),
+                                # each one, for what the benchmark lines up with them (the jobs' runs)
+                                "each": [[round(start, 3), round(duration, 4), ok, kind]
+                                         for start, duration, ok, kind in chosen]}
         return report
 
 

@@ -11,7 +11,9 @@ as the search backfill, and the offline and health scans' look-back, fall there)
 run. Health reads are spread over their policy's interval (a minute's worth overdue); between the
 rounds the reads the first queued are marked answered, as devices would, and the offline and
 health scans go on from one interval back, as they do in a process that runs them every interval. Each
-run's time is read from ``job_runs`` and set against the job's interval (target: under 5%).
+run's time is read from ``job_runs`` and set against the job's interval (target: under 5%), beside
+the local database's CPU over the run (FerretDB and its PostgreSQL backends, from /proc; not with
+``--mongodb-uri``): what a run costs the sessions that share the database.
 
     python bench/jobs_at_scale.py [--quick] [--devices N] [--no-record] [--mongodb-uri URI]
         [--work-dir DIR [--reuse]]
@@ -20,6 +22,7 @@ run's time is read from ``job_runs`` and set against the job's interval (target:
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -133,14 +136,35 @@ async def run_jobs(uri: str, data_dir: Path, reused: bool = False) -> dict[str, 
             await steady_start(database, services, intervals)
         while len(rounds) < 2:
             mark = services.clock()
-            await runner.run_all_once()
+            cpu: dict[str, float | None] = {}
+            for job in runner._registered:  # as run_all_once, with the database's CPU around each run
+                before = database_ticks()
+                await runner.tick(job)
+                cpu[job.name] = database_cpu_ms(before, database_ticks())
             runs = database.db["job_runs"].find({"started_at": {"$gte": mark}, "holder": "bench"})
             rounds.append({run["job"]: {"ms": run["duration_ms"], "outcome": run["outcome"],
+                                        "database_cpu_ms": cpu.get(run["job"]),
                                         "counts": run.get("counts") or run.get("error")} async for run in runs})
             await steady_start(database, services, intervals)
         return {"intervals": intervals, "first": rounds[0], "steady": rounds[1]}
     finally:
         await client.close()
+
+
+def database_ticks() -> dict[int, int]:
+    """CPU ticks of each database process this benchmark started (the local FerretDB and its
+    PostgreSQL backends); none with --mongodb-uri."""
+    tree = common.process_tree(os.getpid())
+    return {pid: ticks for pid, (ticks, _) in tree.items() if pid != os.getpid() and common.is_database(pid)}
+
+
+def database_cpu_ms(before: dict[int, int], after: dict[int, int]) -> float | None:
+    """The database's CPU between two samples, in ms (processes present in both: a backend that
+    exited in between is left out, a new one counted from 0); None without local database processes."""
+    if not before and not after:
+        return None
+    ticks = sum(after[pid] - before.get(pid, 0) for pid in after)
+    return round(ticks * 1000 / os.sysconf("SC_CLK_TCK"))
 
 
 def render(inserted: dict[str, Any], jobs: dict[str, Any]) -> str:
@@ -150,8 +174,9 @@ def render(inserted: dict[str, Any], jobs: dict[str, Any]) -> str:
         first, steady = jobs["first"].get(name, {}), jobs["steady"].get(name, {})
         share = steady.get("ms", 0) / 1000 / interval
         worst = max(worst, share)
+        cpu = steady.get("database_cpu_ms")
         rows.append([name, f"{interval:g}", first.get("ms", "-"), steady.get("ms", "-"), f"{share:.2%}",
-                     str(steady.get("counts", ""))[:90]])
+                     "-" if cpu is None else cpu, str(steady.get("counts", ""))[:90]])
     verdict = "met" if worst < TARGET_SHARE and inserted["written"] >= 200_000 else "missed"
     census = jobs["steady"].get("fleet_census", {}).get("counts") or {}
     census_line = ""
@@ -166,7 +191,7 @@ def render(inserted: dict[str, Any], jobs: dict[str, Any]) -> str:
     return (f"Devices in the database: {inserted['written']:,}, {written}; 1% due to go offline, 0.5% watched, "
             "500 open tasks (50 expired), 20 live sessions (5 silent).\n\n"
             + common.table(["job", "interval (s)", "first run (ms)", "steady run (ms)", "steady / interval",
-                            "steady run's counts"], rows)
+                            "steady run's database CPU (ms)", "steady run's counts"], rows)
             + census_line
             + f"\n\nTarget (each run under {TARGET_SHARE:.0%} of its interval at 200,000 devices): **{verdict}** "
             f"(worst {worst:.2%}).")

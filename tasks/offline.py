@@ -11,15 +11,20 @@ each transition; the update's filter re-checks the deadline so a late Inform win
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
+from tasks import search
 from tasks.registry import TransitionHook
 from tasks.store import device_events
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
+from tasks.store.jobs import JobRepository
 
 BATCH = 2000
+OFFLINE_COUNT = "count_offline"  # its job_state: the pass in progress and the last complete count
 
 
 class OfflineDetector:
@@ -55,3 +60,46 @@ class OfflineDetector:
         for hook in self.hooks:
             hook(device_id, device_events.OFFLINE)
         return 1
+
+
+class OfflineCount:
+    """Job ``count_offline`` (the ``acs_devices_offline`` gauge): the devices marked offline, counted
+    ``page_group`` by ``page_group`` (``{presence: offline, page_group: g}``, one indexed equality
+    each), a run reading groups until its budget is spent and keeping its position and the count so
+    far in ``job_state``, so the next run, in whichever process holds the lease, goes on. The count
+    is published when a pass ends.
+
+    FerretDB 1.24 decodes every document a count counts: one count of the whole fleet's offline
+    devices took 23.5 s at 200,000 devices after a long stop (the offline job had marked most of
+    them offline), every 60 s. With the usual 1% offline a pass is one run (64 reads of about 30
+    devices); with most of the fleet offline a pass spans runs, and the gauge shows the last
+    complete pass."""
+
+    def __init__(
+        self, devices: DeviceRepository, jobs: JobRepository, budget_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.devices = devices
+        self.jobs = jobs
+        self.budget_seconds = budget_seconds
+        self.monotonic = monotonic
+
+    async def last(self) -> int | None:
+        """The last complete pass's count (a process starting shows it at once), None before any."""
+        offline = (await self.jobs.state(OFFLINE_COUNT) or {}).get("offline")
+        return None if offline is None else int(offline)
+
+    async def run(self) -> dict[str, Any]:
+        state = await self.jobs.state(OFFLINE_COUNT) or {}
+        group, counted = int(state.get("next") or 0), int(state.get("counted") or 0)
+        deadline = self.monotonic() + self.budget_seconds
+        while group < search.GROUPS:  # one group a run at least, so every pass ends
+            counted += await self.devices.count_read({"presence": "offline", "page_group": group})
+            group += 1
+            if self.monotonic() >= deadline:
+                break
+        if group < search.GROUPS:
+            await self.jobs.save_state(OFFLINE_COUNT, {"next": group, "counted": counted})
+            return {"groups_left": search.GROUPS - group}
+        await self.jobs.save_state(OFFLINE_COUNT, {"next": 0, "counted": 0, "offline": counted})
+        return {"offline": counted}

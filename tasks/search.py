@@ -12,6 +12,10 @@ registry writes, with each device:
   (``page_bucket // BLOCK_SIZE``) and ``page_group`` (``page_bucket // GROUP_SIZE``): large
   listings are read one partition at a time by equality instead of sorting the whole match set
   (``DeviceRepository.search_page``), at the level whose partitions are about a page or less.
+- ``last_inform_slices``: the last inform's slices of time at three widths (hour, ten minutes,
+  minute), written in the Inform's own ``$set`` beside ``last_inform``: the list sorted by last
+  inform, newest first, reads them newest first (``tasks/store/newest_informs.py``) instead of
+  reading and sorting every match.
 
 On MongoDB the same fields are served by ordinary multikey and single-field indexes.
 """
@@ -22,12 +26,13 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 # Of the tokens: a new version makes the backfill job pass over every device again
 # (2: a whole IP address is no longer a prefix token of a longer one; the LAN MAC is a token;
-# 3: ``page_block``).
-VERSION = 3
+# 3: ``page_block``; 4: ``last_inform_slices``, which the pass writes beside them).
+VERSION = 4
 BUCKETS = 4096
 GROUP_SIZE = 64  # buckets per group: 64 groups
 GROUPS = BUCKETS // GROUP_SIZE
@@ -42,6 +47,23 @@ PARTIAL_MAC = re.compile(r"^[0-9a-f]{2}(?:[:-][0-9a-f]{2}){1,4}[:-]?(?:[0-9a-f]{
 # Fields a search looks at; a device read with this projection is enough for search_fields().
 FACTS = ("serial_number", "remote_ip", "wan_ip", "wan_mac", "lan_mac", "tags")
 SEARCH_FIELDS = ("search", "page_bucket", "page_block", "page_group")
+
+
+# The last inform's slices: (name, seconds), each width a whole number of the next one's.
+INFORM_SLICES = (("h", 3600), ("t", 600), ("m", 60))
+INFORM_SLICES_FIELD = "last_inform_slices"
+
+
+def inform_slice(level: int, epoch_seconds: int) -> str:
+    """The slice of width ``INFORM_SLICES[level]`` holding that second: ``h493920`` (an hour), ..."""
+    name, width = INFORM_SLICES[level]
+    return f"{name}{epoch_seconds // width}"
+
+
+def inform_slices(moment: datetime) -> dict[str, list[str]]:
+    """``last_inform_slices`` for a last inform at ``moment`` (aware): one equality finds each slice."""
+    seconds = int(moment.timestamp())
+    return {INFORM_SLICES_FIELD: [inform_slice(level, seconds) for level in range(len(INFORM_SLICES))]}
 
 
 def normal_mac(text: str) -> str | None:

@@ -10,7 +10,9 @@ incident's members by ``_id``), so FerretDB 1.24 serves it from an index at any 
   partition at a time, its total estimated from the partitions its first page read);
 - sorted by a column: only a result of at most ``SORT_MAX`` devices (read whole, sorted here): a
   sort over a larger one would read and sort every match on each page, so the page says to narrow
-  the filter first;
+  the filter first; except by last inform, newest first, once every device has its last inform's
+  slices: read slice by slice until the page is filled (``DeviceRepository.newest_informed``), any
+  size, its total estimated;
 - CSV: every match, streamed partition by partition (``stream_partitions``), never held whole.
 """
 
@@ -188,7 +190,14 @@ async def device_list(request: web.Request) -> web.StreamResponse:
     sort_refused = False
     first = _number(query.get("from"), 1)
     next_query: str | None = None
-    if sort is not None:
+    newest = None
+    if sort == ("last_inform", True) and first - 1 + PAGE_SIZE <= SORT_MAX:  # as deep as a sort read whole
+        newest = await devices.newest_informed(device_filter, first + PAGE_SIZE, services.clock())
+    if newest is not None:
+        found, total, exact = newest.devices[first - 1:first - 1 + PAGE_SIZE], newest.total, newest.total_exact
+        if len(newest.devices) > first - 1 + PAGE_SIZE and first - 1 + 2 * PAGE_SIZE <= SORT_MAX:
+            next_query = urlencode({**plain, "from": first + PAGE_SIZE})
+    elif sort is not None:
         matched = await devices.read_whole(device_filter, None, SORT_MAX)
         if matched is None:
             sort, sort_refused = None, True

@@ -5,6 +5,13 @@ affected now (offline, critical, or that failed tasks within the window), the op
 incidents and the baselines; group sizes come from a census of the fleet (``sizes``), read a
 bounded slice further each run, with the groups near a decision counted exactly. The decisions
 are ``grouping``'s pure functions.
+
+With ``census_in_run=False`` (``acs serve``) a run reads no census: a job of its own,
+``incident_census``, calls :meth:`IncidentDetector.advance_census` a few times per detection
+interval with the same share of it, so the census is read at the same rate in smaller bursts (a
+run's census read was a second of the database's full attention every 30 s at 5,000 devices,
+which queued the sessions behind it: docs/performance.md). Only that job moves the pass, so two
+runs never read the same partition.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from typing import Any
 from tasks.incidents import grouping
 from tasks.incidents.grouping import Candidate, Config, DeviceFacts
 from tasks.incidents.service import RESOLVED_BY_JOB
-from tasks.incidents.sizes import GROUP_FIELDS, GroupSizes
+from tasks.incidents.sizes import GROUP_FIELDS, GroupSizes, Step
 from tasks.store import device_events
 from tasks.store.db import Document
 from tasks.store.device_events import DeviceEventRepository
@@ -70,6 +77,7 @@ class IncidentDetector:
         *,
         census: IncidentCensusRepository,
         monotonic: Callable[[], float] = time.monotonic,
+        census_in_run: bool = True,
     ) -> None:
         self.devices = devices
         self.events = events
@@ -78,6 +86,7 @@ class IncidentDetector:
         self.clock = clock
         self.monotonic = monotonic
         self.sizes = GroupSizes(devices, census, census_interval, clock, census_budget, monotonic)
+        self.census_in_run = census_in_run
         self.hooks: list[Callable[[str, Document], None]] = []  # ("opened" | "resolved", incident)
 
     async def run(self) -> dict[str, Any]:
@@ -91,7 +100,10 @@ class IncidentDetector:
         counts.affected = len(facts)
         # The census reads for what is left of the run's budget after the affected devices (2,000
         # offline of 200,000 take about 0.8 s on FerretDB): many affected devices slow the pass, never the run.
-        census, step = await self.sizes.current(self.monotonic() - began)
+        if self.census_in_run:
+            census, step = await self.sizes.current(self.monotonic() - began)
+        else:
+            census, step = await self.sizes.published(), Step()
         counts.devices, counts.census_taken = census.devices, step.published
         counts.census_read, counts.census_partitions_left = step.read, step.partitions_left
         groups = grouping.group_stats(facts.values(), await self.incidents.baselines(), census.sizes)
@@ -129,6 +141,13 @@ class IncidentDetector:
             counts.resolved += resolved
         await self._save_baselines(groups, open_by_key, now, sized)
         return counts.as_dict()
+
+    async def advance_census(self) -> dict[str, Any]:
+        """The ``incident_census`` job: the census pass read a budget's worth further (or a new pass
+        begun once the census is ``census_interval`` old)."""
+        _census, step = await self.sizes.current()
+        return {"census_read": step.read, "census_partitions_left": step.partitions_left,
+                "census_taken": step.published}
 
     async def _affected(self, now: datetime, failing: list[str]) -> list[Document]:
         """The devices that may be affected; ``facts_of`` decides.

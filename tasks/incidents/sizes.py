@@ -112,6 +112,12 @@ class GroupSizes:
         step = await self._go_on(progress, self.budget_seconds - spent)
         return self.census, step
 
+    async def published(self) -> Census:
+        """The census to judge by without reading any of the fleet: the last one published (by any
+        process), or this process's estimate from the pass it is reading when none was yet."""
+        await self._load_published()
+        return self.census
+
     async def _load_published(self) -> None:
         """This process's copy of the census, read again only when another process published one."""
         head = await self.store.published(with_sizes=False)

@@ -18,6 +18,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from tasks import search
+from tasks.store import newest_informs
 from tasks.store.db import Database, Document, ensure_indexes, flush_updates, upsert_one
 from tasks.store.group_commit import Insert, Update
 
@@ -45,6 +46,8 @@ INDEXES = [
     IndexModel([("health_definite", ASCENDING)]),
     IndexModel([("olt_id", ASCENDING)]),
     IndexModel([("wan_ip", ASCENDING)]),
+    # The list sorted by last inform, newest first (``tasks/store/newest_informs.py``).
+    IndexModel([(search.INFORM_SLICES_FIELD, ASCENDING)]),
 ]
 OFFLINE_DUE_SECONDS = 5  # one slice of offline deadlines
 OFFLINE_LOOKBACK_SLICES = 120  # where the very first scan starts: 10 minutes back
@@ -89,6 +92,8 @@ GROUP_MAX = WHOLE_MAX * search.GROUPS  # about WHOLE_MAX per group at most: past
 PARTITION_MAX = 50
 SEARCH_BACKFILL = "backfill_search"  # its ``job_state``: the search fields' version every device has
 BLOCKS_SINCE = 3  # the search fields' version that brought ``page_block``
+INFORM_SLICES_SINCE = 4  # ... and ``last_inform_slices``
+NEWEST_WHOLE_MAX = 200  # a list sorted by last inform estimated at most this large is read whole (exact total)
 MAX_PARTITIONS = 64  # partitions read for one page at most (a sparse match set gives short pages)
 WAVE = 8  # partitions read at once
 MAX_LOOKUPS = 512  # member lookups for one page at most
@@ -245,8 +250,8 @@ class DeviceRepository:
         self._writer = database.writer("devices")
         self._state = database.collection("job_state")  # where the offline scan stopped
         self._estimates: dict[str, tuple[float, int]] = {}  # listing -> (when, estimated total)
-        self._blocks_checked = -math.inf  # when job_state last said not every device has page_block
-        self._blocks = False
+        self._version_checked = -math.inf  # when job_state last said the search fields' pass is not complete
+        self._version = 0  # the search fields' version every device has (the backfill's job_state)
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._devices, INDEXES)
@@ -305,7 +310,8 @@ class DeviceRepository:
             "health_due": due_slice(now),  # a new device gets its first health read at once
         }
         state = with_due_slice(state)
-        update: Document = {"$set": {**identity, **state, "last_inform": now}, "$setOnInsert": on_insert}
+        update: Document = {"$set": {**identity, **state, "last_inform": now, **search.inform_slices(now)},
+                            "$setOnInsert": on_insert}
         key = {field: identity[field] for field in IDENTITY_FIELDS if field in identity}
         guard: Document = {"cpe_username": {"$exists": False}} if without_own_credentials else {}
         if without_connection_request:
@@ -364,7 +370,8 @@ class DeviceRepository:
         written = 0
         complete = True
         pending: list[Update] = []
-        projection = {**FACTS_PROJECTION, "presence": 1, "offline_after": 1, "offline_due": 1, "health_due": 1}
+        projection = {**FACTS_PROJECTION, "presence": 1, "offline_after": 1, "offline_due": 1, "health_due": 1,
+                      "last_inform": 1, search.INFORM_SLICES_FIELD: 1}
         cursor = self._devices.find(query, projection, batch_size=batch)
         try:
             async for device in cursor:
@@ -379,6 +386,10 @@ class DeviceRepository:
                     fields["health_due"] = due_slice(datetime.now(UTC) + timedelta(seconds=spread))
                 if fields:
                     pending.append(Update({"_id": device["_id"]}, {"$set": fields}))
+                if search.INFORM_SLICES_FIELD not in device and isinstance(device.get("last_inform"), datetime):
+                    # Only while the device still has none: an Inform since wrote the slices of a newer one.
+                    pending.append(Update({"_id": device["_id"], search.INFORM_SLICES_FIELD: {"$exists": False}},
+                                          {"$set": search.inform_slices(device["last_inform"])}))
                 if len(pending) >= batch:
                     written += await flush_updates(self._devices, pending)
                     if not budget():
@@ -594,18 +605,19 @@ class DeviceRepository:
         says so: a device stored before them would be missed); buckets past ``GROUP_MAX`` without."""
         if estimate <= PARTITION_MAX * search.GROUPS:
             return GROUP
-        if estimate <= PARTITION_MAX * search.BLOCKS and await self._blocks_ready():
+        if estimate <= PARTITION_MAX * search.BLOCKS and await self._backfilled(BLOCKS_SINCE):
             return BLOCK
         return GROUP if estimate <= GROUP_MAX else BUCKET
 
-    async def _blocks_ready(self) -> bool:
-        """Whether every device has ``page_block``: read from ``job_state`` at most once per
-        ``ESTIMATE_TTL`` until it says so, then never again in this process."""
-        if not self._blocks and time.monotonic() - self._blocks_checked >= ESTIMATE_TTL:
-            self._blocks_checked = time.monotonic()
+    async def _backfilled(self, version: int) -> bool:
+        """Whether every device has the search fields of ``version`` (``page_block`` since 3, the
+        last inform's slices since 4): read from ``job_state`` at most once per ``ESTIMATE_TTL``
+        until the current version is complete, then never again in this process."""
+        if self._version < search.VERSION and time.monotonic() - self._version_checked >= ESTIMATE_TTL:
+            self._version_checked = time.monotonic()
             state = await self._state.find_one({"_id": SEARCH_BACKFILL}, {"version": 1})
-            self._blocks = int((state or {}).get("version") or 0) >= BLOCKS_SINCE
-        return self._blocks
+            self._version = int((state or {}).get("version") or 0)
+        return self._version >= version
 
     async def _partitioned_page(
         self, query: Document, level: str, position: Mapping[str, Any] | None, limit: int,
@@ -698,6 +710,48 @@ class DeviceRepository:
             return SearchPage(taken[:limit], following, len(members), True)
         matched = len(taken) if not rest else round(len(taken) * len(members) / max(looked, 1))
         return SearchPage(taken[:limit], following, matched, not rest and after is None)
+
+    async def newest_informed(self, device_filter: DeviceFilter, want: int, now: datetime) -> SearchPage | None:
+        """The first ``want`` or more matching devices by last inform, newest first (sorted by last
+        inform, then device id, descending), read slice by slice (``tasks/store/newest_informs.py``),
+        with the listing's estimated total; None when the match set is better read whole: an
+        incident's members, devices stored before the slices and not backfilled yet (the search
+        fields' version in ``job_state`` says when none is left), a listing estimated at most
+        ``NEWEST_WHOLE_MAX`` (read whole, its total exact), a walk that would read too much."""
+        if device_filter.device_ids is not None or not await self._backfilled(INFORM_SLICES_SINCE):
+            return None
+        query = device_filter.to_query(datetime.min)
+        total = await self._estimated_total(query)
+        if total <= NEWEST_WHOLE_MAX:
+            return None
+
+        async def read(slice_query: Document, limit: int) -> list[Document]:
+            async with self._devices.find(slice_query, LISTED).limit(limit) as cursor:
+                return [device async for device in cursor]
+
+        found = await newest_informs.newest_first(read, query, want, now)
+        if found is None:
+            return None
+        found.sort(key=lambda device: (device.get("last_inform") or datetime.min.replace(tzinfo=UTC), device["_id"]),
+                   reverse=True)
+        return SearchPage(found, None, max(total, len(found)), False)
+
+    async def _estimated_total(self, query: Document) -> int:
+        """The listing's total as its unsorted first page estimates it (kept ``ESTIMATE_TTL`` seconds):
+        its first ``FIRST_BUCKETS`` buckets, or when those are sparse its first group, scaled to the
+        fleet (a count would decode every match)."""
+        kept = self._kept_estimate(query)
+        if kept is not None:
+            return kept
+        first = await asyncio.gather(*(self._read_partition({**query, "page_bucket": bucket}, {"_id": 1})
+                                       for bucket in range(FIRST_BUCKETS)))
+        found = sum(len(batch) for batch in first)
+        if found * search.BUCKETS > GROUP_MAX * FIRST_BUCKETS:
+            estimate = found * search.BUCKETS // FIRST_BUCKETS
+        else:
+            estimate = len(await self._read_partition({**query, "page_group": 0}, {"_id": 1})) * search.GROUPS
+        self._keep_estimate(query, estimate)
+        return estimate
 
     async def read_whole(
         self, device_filter: DeviceFilter, projection: Mapping[str, Any] | None, cap: int
@@ -844,6 +898,12 @@ class DeviceRepository:
         async with self._devices.find(query, projection, batch_size=batch_size) as cursor:
             async for device in cursor:
                 yield device
+
+    async def count_read(self, query: Document) -> int:
+        """How many devices match ``query``, counted from a read of their ids: on FerretDB 1.24 a count
+        decodes them as a read does, and a read by top-level equality is pushed down."""
+        async with self._devices.find(query, {"_id": 1}, batch_size=READ_BATCH) as cursor:
+            return len([device async for device in cursor])
 
     async def count_presence(self, presence: str) -> int:
         return await self._devices.count_documents({"presence": presence})

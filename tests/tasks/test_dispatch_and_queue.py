@@ -6,6 +6,7 @@ device's answers are built by hand, as tasks/rpc.py expects them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -217,6 +218,27 @@ async def test_queue_cancel_retry_and_expiry(bench: Bench) -> None:
     expired = await bench.status(copy["_id"])
     assert expired["status"] == "expired" and expired["reason"] == "expired before the device was reached"
     assert await bench.queue.expire_due() == 0
+
+
+async def test_expiry_with_a_budget_stops_when_it_is_spent_and_the_next_call_goes_on(bench: Bench) -> None:
+    """The expiry job's run is bounded (5% of its interval): each expiry runs the final hooks (a
+    health read stored, several commands), so a backlog after a long stop drains over runs."""
+    tasks = [await bench.add(kind="reboot", expires_in=60) for _ in range(6)]
+    bench.clock[0] = T0 + timedelta(seconds=61)
+    ended: list[str] = []
+
+    async def slow_hook(task: TaskRecord) -> None:
+        ended.append(task["_id"])
+        await asyncio.sleep(0.05)
+
+    bench.queue.final_hooks.append(slow_hook)
+    first = await bench.queue.expire_due(budget_seconds=0.08)
+    assert 1 <= first < len(tasks), "stopped once the budget was spent, after one task at least"
+    runs = [first]
+    while sum(runs) < len(tasks):
+        runs.append(await bench.queue.expire_due(budget_seconds=0.0))
+        assert runs[-1] >= 1, runs
+    assert sorted(ended) == sorted(tasks) and await bench.queue.expire_due(budget_seconds=0.0) == 0
 
 
 async def test_idempotency_key_gives_back_the_first_task(bench: Bench) -> None:

@@ -380,3 +380,43 @@ async def test_the_census_reads_for_what_the_run_left_of_its_budget(mongo_db: As
     assert (await detector(4).run())["census_partitions_left"] == search.GROUPS - 3
     await mongo_db["incident_census"].delete_many({})
     assert (await detector(0.5).run())["census_partitions_left"] == search.GROUPS - 1
+
+
+async def test_with_the_census_in_a_job_of_its_own_a_detection_run_reads_none_of_it(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    """``acs serve``: the census is read by the ``incident_census`` job (``advance_census``), in runs of
+    a third of the budget three times as often, so the detection run reads none of the fleet beyond
+    the affected devices (its census read was a second of the database's attention every 30 s at
+    5,000 devices, the sessions' tail). Only that job moves the pass: the detection judges by the
+    census it published, in this process and in another."""
+    clock = [NOW]
+    database = Database(client=mongo_db.client, db=mongo_db)
+    incidents = IncidentRepository(database)
+    await incidents.ensure_indexes()
+    processes = [IncidentDetector(DeviceRepository(database), DeviceEventRepository(database), incidents,
+                                  Config(window=timedelta(minutes=15)), lambda: clock[0], census_budget=0.5,
+                                  census=IncidentCensusRepository(database), monotonic=_ticking(),
+                                  census_in_run=False) for _ in range(2)]
+    fleet = _fleet(olts=10, per_olt=60)
+    await _insert_devices(mongo_db, fleet)
+    await _go_offline(mongo_db, [f"F02-{n:03d}" for n in range(30)])  # half of OLT-02 goes dark
+
+    first = await processes[0].run()
+    assert (first["census_read"], first["census_partitions_left"], first["census_taken"]) == (0, 0, False)
+    assert first["opened"] == 1, "no census yet: the group near a decision is counted exactly"
+    [incident] = await mongo_db["incidents"].find({"status": "open"}).to_list()
+    assert incident["key"] == "olt:OLT-02" and incident["group_size"] == 60
+    assert await mongo_db["incident_census"].count_documents({}) == 0, "the detection run moved no pass"
+
+    steps = [await processes[0].advance_census()]
+    while not steps[-1]["census_taken"]:
+        steps.append(await processes[0].advance_census())
+        assert len(steps) <= search.GROUPS
+    assert len(steps) == search.GROUPS and sum(step["census_read"] for step in steps) == len(fleet)
+    for process in processes:
+        clock[0] += timedelta(seconds=30)
+        judged = await process.run()
+        assert (judged["devices"], judged["census_read"]) == (len(fleet), 0), "judged by the published census"
+        assert process.sizes.census.sizes == grouping.census(fleet)
+    assert (await processes[1].advance_census())["census_read"] == 0, "a fresh census is not read again"

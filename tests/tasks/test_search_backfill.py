@@ -4,6 +4,7 @@ runs goes on where the last run stopped."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,8 +13,9 @@ from pymongo import AsyncMongoClient, monitoring
 from tasks import search
 from tasks import search_backfill as backfill_module
 from tasks.search_backfill import SearchBackfill
+from tasks.store import devices as devices_module
 from tasks.store.db import Database
-from tasks.store.devices import SEARCH_BACKFILL, DeviceRepository
+from tasks.store.devices import SEARCH_BACKFILL, DeviceFilter, DeviceRepository
 from tasks.store.jobs import JobRepository
 from tests.support.mongo import MongoDocument, MongoServer, unique_db_name
 
@@ -136,3 +138,35 @@ async def test_devices_stored_before_any_search_fields_are_read_by_their_absence
     # left; then one partition a run (none stale): each device read twice in all
     assert per_run[:6] == [10] * 6, per_run
     assert sum(per_run) == 120, per_run
+
+
+async def test_devices_stored_before_the_inform_slices_get_those_of_their_last_inform(
+    counted: tuple[Database, DevicesRead], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slices' version (4): a device with a last inform and no ``last_inform_slices`` gets those of
+    its last inform; one that has them (an Inform wrote them) keeps its own; one that never informed
+    gets none. Then the list sorted by last inform may read by slices (``newest_informed``)."""
+    database, read = counted
+    _small_fleet(monkeypatch)
+    repository = DeviceRepository(database)
+    await repository.ensure_indexes()
+    t0 = datetime(2026, 12, 6, 7, 0, tzinfo=UTC)
+    devices = [_device(n, 2) | {"page_block": 0, "last_inform": t0 - timedelta(minutes=n)} for n in range(30)]
+    devices[0][search.INFORM_SLICES_FIELD] = ["kept"]
+    del devices[1]["last_inform"]
+    await database.db.devices.insert_many(devices)
+    await JobRepository(database).save_state(SEARCH_BACKFILL, {"version": 3})
+    assert await repository.newest_informed(DeviceFilter(), 10, t0) is None, "not every device has them yet"
+
+    await _pass(database, read)
+
+    stored = {device["_id"]: device async for device in database.db.devices.find({})}
+    assert stored[devices[0]["_id"]][search.INFORM_SLICES_FIELD] == ["kept"]
+    assert search.INFORM_SLICES_FIELD not in stored[devices[1]["_id"]]
+    for device in devices[2:]:
+        assert stored[device["_id"]][search.INFORM_SLICES_FIELD] == search.inform_slices(device["last_inform"])[
+            search.INFORM_SLICES_FIELD]
+    monkeypatch.setattr(devices_module, "NEWEST_WHOLE_MAX", -1)
+    newest = await DeviceRepository(database).newest_informed(DeviceFilter(), 10, t0)  # not the made-up "kept"
+    assert newest is not None and [device["_id"] for device in newest.devices[:10]] == [
+        device["_id"] for device in devices[2:12]]

@@ -1,0 +1,129 @@
+"""The device list sorted by last inform, newest first, read slice by slice (issue 13 item 3;
+``tasks/store/newest_informs.py``), over real HTTP and the test's database: every page lists the
+same devices in the same order as the list read whole and sorted, the next page too, on a fleet
+spread over hours, ten-minute slices and minutes, with ties, devices informed days ago (past the
+walk: read whole) and devices that never informed."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from cwmp.device_id import make_device_id
+from tasks import search
+from tasks.store import devices as devices_module
+from tasks.store import newest_informs
+from tasks.store.devices import SEARCH_BACKFILL
+from tests.console.conftest import ConsoleHarness, LoggedIn
+
+SERIAL = re.compile(r'class="result" href="[^"]+">(W\d+)<')
+NEXT = re.compile(r'href="/\?([^"]+)" id="next-page"')
+COUNT = re.compile(r'id="search-count">\s*(About )?(\d+) devices match')
+
+
+async def _fleet(console: ConsoleHarness) -> int:
+    """OLT-W: 120 devices 7 s apart from now (about 14 minutes: two or three ten-minute slices, 8-9 a
+    minute), 40 at four instants two hours back (ties of 10), 200 five hours back, 15 three days
+    back, 5 that never informed (written as an import would); 10 of another OLT among the newest."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    repository = console.services.repositories.devices
+    when = [now - timedelta(seconds=7 * n) for n in range(120)]
+    when += [now - timedelta(hours=2, seconds=n // 10) for n in range(40)]
+    when += [now - timedelta(hours=5, seconds=17 * n) for n in range(200)]
+    when += [now - timedelta(days=3, minutes=n) for n in range(15)]
+    for n, moment in enumerate(when):
+        await _inform(repository, f"W{n:04d}", moment, "OLT-W")
+    for n in range(10):
+        await _inform(repository, f"X{n:04d}", now - timedelta(seconds=n), "OLT-X")
+    for n in range(375, 380):
+        device_id = make_device_id("00E0FC", "HG8245H", f"W{n:04d}")
+        facts = {"serial_number": f"W{n:04d}", "tags": []}
+        await console.services.database.collection("devices").insert_one(
+            {"_id": device_id, "oui": "00E0FC", "product_class": "HG8245H", "olt_id": "OLT-W", **facts,
+             **search.search_fields(device_id, facts)})
+    return 380
+
+
+async def _inform(repository: Any, serial: str, moment: datetime, olt: str) -> None:
+    identity = {"oui": "00E0FC", "product_class": "HG8245H", "serial_number": serial, "manufacturer": "Huawei"}
+    state = {"software_version": "V1", "remote_ip": "10.1.2.3", "last_events": ["2 PERIODIC"], "olt_id": olt,
+             "offline_after": moment + timedelta(minutes=10), "presence": "online"}
+    await repository.record_inform(make_device_id("00E0FC", "HG8245H", serial), identity, state, moment)
+
+
+async def _pages(viewer: LoggedIn, console: ConsoleHarness) -> list[tuple[list[str], str]]:
+    """Each page of ``/?olt=OLT-W&sort=-last_inform``, following its next-page links: (serials, its
+    total as the page says it: "180" exact, "about 192" estimated)."""
+    pages: list[tuple[list[str], str]] = []
+    path: str | None = "/?olt=OLT-W&sort=-last_inform"
+    while path is not None:
+        async with viewer.http.get(console.url(path)) as response:
+            assert response.status == 200
+            page = await response.text()
+        assert 'id="sort-refused"' not in page
+        count = COUNT.search(page)
+        assert count is not None
+        pages.append((SERIAL.findall(page), ("about " if count.group(1) else "") + count.group(2)))
+        following = NEXT.search(page)
+        path = "/?" + following.group(1).replace("&amp;", "&") if following else None
+    return pages
+
+
+async def test_newest_first_by_slices_lists_what_the_whole_read_lists(
+    console: ConsoleHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fleet = await _fleet(console)
+    viewer = await console.login("viewer")
+    whole = await _pages(viewer, console)  # the search fields' pass not complete: read whole and sorted
+    assert [len(serials) for serials, _ in whole] == [50] * 7 + [30]
+    assert whole[0][1] == str(fleet), "read whole: exact"
+    listed = [serial for serials, _ in whole for serial in serials]
+    assert listed[:120] == [f"W{n:04d}" for n in range(120)] and set(listed[-5:]) == {f"W{n:04d}" for n in
+                                                                                       range(375, 380)}
+
+    await console.services.database.collection("job_state").update_one(
+        {"_id": SEARCH_BACKFILL}, {"$set": {"version": search.VERSION}}, upsert=True)
+    monkeypatch.setattr(console.services.repositories.devices, "_version_checked", -1e18)
+    read: list[int] = []
+    walked = newest_informs.newest_first
+
+    async def counted(read_slice: newest_informs.Read, query: dict[str, Any], want: int,
+                      now: datetime) -> list[dict[str, Any]] | None:
+        async def counting(slice_query: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+            found = await read_slice(slice_query, limit)
+            read.append(len(found))
+            return found
+
+        result = await walked(counting, query, want, now)
+        read.append(-1 if result is None else 0)  # -1: the walk gave up (read whole instead)
+        return result
+
+    monkeypatch.setattr(newest_informs, "newest_first", counted)
+    monkeypatch.setattr(devices_module, "NEWEST_WHOLE_MAX", -1)  # the fleet is small: walk it anyway
+    by_slices = await _pages(viewer, console)
+    assert [serials for serials, _ in by_slices] == [serials for serials, _ in whole], "same devices, same order"
+    first_page_reads = read[:read.index(0) + 1]
+    # what the first page reads: an hour's probe, a ten-minute slice's, minutes (at most 164 here, by
+    # how the minute falls), against the whole match set
+    assert sum(first_page_reads) < fleet // 2, f"the first page read {sum(first_page_reads)}: {first_page_reads}"
+    assert by_slices[0][1].startswith("about "), "the total estimated, and said so"
+    assert read.count(-1) == 1, "only the last page (devices informed days ago) is read whole"
+    assert by_slices[-1][1] == str(fleet)
+
+
+async def test_a_device_without_slices_keeps_the_list_read_whole(
+    console: ConsoleHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Until the search fields' pass of the slices' version completes, a device stored before them
+    (no ``last_inform_slices``) may be among the newest: the list is read whole."""
+    await _fleet(console)
+    newest = make_device_id("00E0FC", "HG8245H", "W0000")
+    await console.services.database.collection("devices").update_one(
+        {"_id": newest}, {"$unset": {search.INFORM_SLICES_FIELD: ""}})
+    monkeypatch.setattr(devices_module, "NEWEST_WHOLE_MAX", -1)
+    viewer = await console.login("viewer")
+    pages = await _pages(viewer, console)
+    assert pages[0][0][0] == "W0000"
