@@ -582,7 +582,7 @@ class CwmpService:
             return await self._lost_save(session_id)
         # The steps it saved are deleted; one saved by another request racing this end (a CPE on
         # two connections at once) is the reaper's, which settles its task (``reap_stale``). Both
-        # deletes are deferred: nothing the 204 says depends on them, and a quarter of a second of
+        # deletes are deferred: nothing the 204 says depends on them, and a second of
         # clean ends frees its leases in one statement (``GroupWriter.write_later``).
         self.locks.release_later(device_id, session_id)
         if record["seq"] > 0:

@@ -9,7 +9,7 @@ unordered: one ``insert``, ``update`` and ``delete`` command at most, each of at
 A write someone waits for never waits on a timer: alone, it is sent after one turn of the event
 loop. A write nobody waits for (``write_later``: the lease and steps of a session that ended
 cleanly, freed after its 204) waits up to ``LINGER`` for others of its kind, so at a few sessions per
-second the releases of a quarter of a second still leave as one statement. The deletes of one
+second the releases of a second still leave as one statement. The deletes of one
 batch that name an ``_id`` or delete every match leave as ONE statement (``coalesced``): FerretDB
 1.24 runs an insert command as one PostgreSQL transaction whatever its documents, but each delete
 statement as two.
@@ -59,7 +59,7 @@ from tasks.store.db import WriteOp as WriteOp
 # Each command has the time limit of a CWMP request's database operations (cwmp_db_timeout).
 TIME_LIMIT = 30.0
 # Seconds a deferred write (``write_later``) waits for others before it leaves.
-LINGER = 0.25
+LINGER = 1.0
 
 log = logging.getLogger("acs.group_commit")
 

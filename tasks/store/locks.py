@@ -10,7 +10,7 @@ carries the session's live state as the Inform left it (``session``, packed as o
 ``live_blob.py``: what another worker needs to continue it) and its idle expiry (``expires_at``,
 for the reaper); later states are the session's steps (``tasks/store/sessions.py``). Releasing it
 is a delete, group-committed with other sessions' releases into one statement; after a clean end
-it is deferred (``release_later``: the 204 does not wait for it, and a quarter of a second of
+it is deferred (``release_later``: the 204 does not wait for it, and a second of
 releases leave together). Until it leaves, the lease still names the ended session: a new session
 of the device in this process waits for the release, one in another process ends it as a session
 whose history is written (``SessionRepository.load_live`` reads None for it).

@@ -14,7 +14,7 @@ batch into one statement; an update costs one per statement and document: docs/p
   collides too (``seal``);
 - the history record is inserted in ``sessions`` once, complete, when the session ends (a second
   end of one session collides on ``_id``); the lease and the steps are then deleted (after a
-  clean end, after its 204, with the other sessions' releases of a quarter of a second).
+  clean end, after its 204, with the other sessions' releases of a second).
 
 A session's id names its device (``tasks/session_ids.py``), so all of this is found by the device
 id, the shard key of both live collections.
