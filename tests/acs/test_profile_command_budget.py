@@ -78,26 +78,26 @@ async def test_a_profile_costs_one_read_when_in_sync_and_nothing_when_it_does_no
     selected = ont(counted.url, "BUDGETP1", "HG8245H")
     other = ont(counted.url, "BUDGETP2", "OTHER")
     await services.profiles.catalog.current()  # loaded (a background refresh keeps it)
-    counted.counter.take()
+    await counted.take()
 
     plain = await other.run_session(["0 BOOTSTRAP", "1 BOOT"])
     assert [m.kind for m in plain.received] == ["SetParameterValues"]
-    plain_bootstrap = report("BOOTSTRAP, no profile selects the device", counted.counter.take())
+    plain_bootstrap = report("BOOTSTRAP, no profile selects the device", await counted.take())
     configured = await selected.run_session(["0 BOOTSTRAP", "1 BOOT"])
     profile_rpcs = [m.kind for m in configured.received][1:]  # after the provisioning SetParameterValues
     assert profile_rpcs == ["GetParameterNames", "SetParameterValues"], profile_rpcs
     values = [m for m in configured.received if isinstance(m, SetParameterValues)][1]
     assert len(values.parameters) == 12  # every difference, the read instance's too, in one SetParameterValues
     assert [m.parameter_path for m in configured.received if isinstance(m, GetParameterNames)] == [PPP + "PortMapping."]
-    with_profile = report("BOOTSTRAP, a profile of 10 values and one object to apply", counted.counter.take())
+    with_profile = report("BOOTSTRAP, a profile of 10 values and one object to apply", await counted.take())
 
     await other.run_session(["1 BOOT"])
-    plain_boot = report("BOOT, no profile selects the device", counted.counter.take())
+    plain_boot = report("BOOT, no profile selects the device", await counted.take())
     in_sync = await selected.run_session(["1 BOOT"])
     assert in_sync.received == []
-    boot_in_sync = report("BOOT, the device matches its profile", counted.counter.take())
+    boot_in_sync = report("BOOT, the device matches its profile", await counted.take())
     await selected.run_session(["2 PERIODIC"])
-    periodic = report("PERIODIC, an event the profile does not name", counted.counter.take())
+    periodic = report("PERIODIC, an event the profile does not name", await counted.take())
 
     assert boot_in_sync == plain_boot + 1, "a device in sync costs one read of its cached values"
     assert periodic <= plain_boot
@@ -148,19 +148,19 @@ async def test_a_profiled_bootstrap_costs_one_read_in_sync_and_one_set_parameter
     selected.inform = with_values_in_inform(selected, reported)  # type: ignore[method-assign]
     other = ont(counted.url, "BUDGETV2", "OTHER")
     await services.profiles.catalog.current()  # loaded (a background refresh keeps it)
-    counted.counter.take()
+    await counted.take()
 
     await other.run_session(["0 BOOTSTRAP", "1 BOOT"])
-    plain = report("BOOTSTRAP, no profile selects the device", counted.counter.take())
+    plain = report("BOOTSTRAP, no profile selects the device", await counted.take())
     applied = await selected.run_session(["0 BOOTSTRAP", "1 BOOT"])
     assert [m.kind for m in applied.received] == ["SetParameterValues", "SetParameterValues"]
     assert len(applied.received[1].parameters) == len(VALUES["parameters"])  # type: ignore[attr-defined]
-    not_in_sync = report("BOOTSTRAP, the profile's values to set", counted.counter.take())
+    not_in_sync = report("BOOTSTRAP, the profile's values to set", await counted.take())
 
     await other.run_session(["2 PERIODIC"])  # the first after BOOTSTRAP; the next two alike
-    counted.counter.take()
+    await counted.take()
     await other.run_session(["2 PERIODIC"])
-    idle = report("PERIODIC, nothing queued", counted.counter.take())
+    idle = report("PERIODIC, nothing queued", await counted.take())
     request = SetParameterValuesTask(
         kind="set_parameter_values",
         values=[ParameterSetting(name=WLAN + "2.SSID", value="operator", type="xsd:string")],
@@ -168,14 +168,14 @@ async def test_a_profiled_bootstrap_costs_one_read_in_sync_and_one_set_parameter
     await services.queue.create(other.device_id, request, "test")
     operator = await other.run_session(["2 PERIODIC"])
     assert [m.kind for m in operator.received] == ["SetParameterValues"]
-    exchange = report("PERIODIC with an operator's SetParameterValues, its creation included", counted.counter.take())
+    exchange = report("PERIODIC with an operator's SetParameterValues, its creation included", await counted.take())
     one_exchange = exchange - idle
 
     await other.run_session(["0 BOOTSTRAP", "1 BOOT"])
-    plain_again = report("BOOTSTRAP again, no profile selects the device", counted.counter.take())
+    plain_again = report("BOOTSTRAP again, no profile selects the device", await counted.take())
     again = await selected.run_session(["0 BOOTSTRAP", "1 BOOT"])
     assert [m.kind for m in again.received] == ["SetParameterValues"]  # the provisioning only
-    in_sync = report("BOOTSTRAP again, the device matches its profile", counted.counter.take())
+    in_sync = report("BOOTSTRAP again, the device matches its profile", await counted.take())
 
     assert in_sync <= plain_again + 1, "in sync: one read of the cached values (and subscriber), no write"
     # Not in sync: the read, one SetParameterValues exchange as an operator's costs (its task
@@ -218,17 +218,17 @@ async def test_a_bootstrap_that_adds_an_instance_sets_it_and_the_plain_values_in
     bare.params = {name: cell for name, cell in selected.params.items() if "PortMapping." not in name}
     other = ont(counted.url, "BUDGETA2", "OTHER")
     await services.profiles.catalog.current()  # loaded (a background refresh keeps it)
-    counted.counter.take()
+    await counted.take()
 
     await other.run_session(["0 BOOTSTRAP", "1 BOOT"])
-    plain = report("BOOTSTRAP, no profile selects the device", counted.counter.take())
+    plain = report("BOOTSTRAP, no profile selects the device", await counted.take())
     applied = await bare.run_session(["0 BOOTSTRAP", "1 BOOT"])
     profile_rpcs = [m.kind for m in applied.received][1:]  # after the provisioning SetParameterValues
     print(profile_rpcs)
     values = applied.received[-1]
     pass
     assert {PPP + "PortMapping.1.ExternalPort", PPP + "Username"} <= {p.name for p in values.parameters}
-    with_profile = report("BOOTSTRAP, 10 values and an instance to add to an unknown table", counted.counter.take())
+    with_profile = report("BOOTSTRAP, 10 values and an instance to add to an unknown table", await counted.take())
     assert bare.params[PPP + "PortMapping.1.ExternalPort"][0] == "8080" and bare.params[PPP + "X_HW_VLAN"][0] == "100"
     device = await services.repositories.devices.get(bare.device_id)
     assert device["configuration"]["status"] == "applied", device["configuration"]
