@@ -97,10 +97,7 @@ class GroupWriter:
         # A caller that stopped waiting (time limit, cancelled) leaves its outcome unread: read it here.
         queued.done.add_done_callback(lambda done: done.cancelled() or done.exception())
         self._pending.append(queued)
-        if not self._flushing:
-            self._flushing = True
-            # A fresh context: the flush must not inherit one request's time limit (pymongo.timeout).
-            asyncio.get_running_loop().create_task(self._flush(), context=contextvars.Context())
+        self._start_flush()
         # The caller's own time limit (``pymongo.timeout`` of its CWMP request) bounds its wait: past
         # it the request answers 503 as for a write of its own (the write may still be made).
         limit = _csot.remaining()
@@ -140,8 +137,13 @@ class GroupWriter:
         if not later:
             return
         self._pending.extend(later)
+        self._start_flush()
+
+    def _start_flush(self) -> None:
+        """Send what is pending, unless a flush is running already (it sends it next)."""
         if not self._flushing:
             self._flushing = True
+            # A fresh context: the flush must not inherit one request's time limit (pymongo.timeout).
             asyncio.get_running_loop().create_task(self._flush(), context=contextvars.Context())
 
     async def flush_later(self) -> None:
