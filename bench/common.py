@@ -664,8 +664,9 @@ class DatabaseCounters:
 
 
 def per_session(before: Mapping[str, int | None], after: Mapping[str, int | None],
-                usage: Mapping[str, Mapping[str, float]], sessions: int) -> dict[str, float | None]:
-    """Database commands, PostgreSQL transactions and CPU milliseconds per session over a run."""
+                usage: Mapping[str, Mapping[str, float]], sessions: int) -> dict[str, Any]:
+    """Database commands (also by command name), PostgreSQL transactions and CPU milliseconds per
+    session over a run."""
     def delta(key: str) -> float | None:
         first, last = before.get(key), after.get(key)
         if first is None or last is None or sessions <= 0:

@@ -165,13 +165,15 @@ class GroupWriter:
             while self._pending:
                 pending, self._pending = self._pending, []
                 for kind in (Insert, Update):
-                    same = [(queued.op, [queued]) for queued in pending if isinstance(queued.op, kind)]
+                    same: list[tuple[WriteOp, list[_Queued]]] = [
+                        (queued.op, [queued]) for queued in pending if isinstance(queued.op, kind)
+                    ]
                     for statements in capped(same):
                         await self._send(statements)
                 deletes = [queued for queued in pending if isinstance(queued.op, Delete)]
                 for start in range(0, len(deletes), MERGED_DELETES):
-                    for statements in capped(coalesced(deletes[start:start + MERGED_DELETES])):
-                        await self._send(statements)
+                    for merged in capped(coalesced(deletes[start:start + MERGED_DELETES])):
+                        await self._send(merged)
         finally:
             self._flushing = False
 
