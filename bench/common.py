@@ -658,14 +658,15 @@ class DatabaseCounters:
         finally:
             await client.close()
         counted = (status.get("metrics") or {}).get("commands") or {}
-        commands = sum(int(value.get("total", 0)) for name, value in counted.items()
-                       if name not in UNCOUNTED_COMMANDS and isinstance(value, dict))
-        return {"commands": commands, "xact_commit": await self._xact_commit()}
+        by_name = {f"command {name}": int(value.get("total", 0)) for name, value in counted.items()
+                   if name not in UNCOUNTED_COMMANDS and isinstance(value, dict)}
+        return {"commands": sum(by_name.values()), **by_name, "xact_commit": await self._xact_commit()}
 
 
 def per_session(before: Mapping[str, int | None], after: Mapping[str, int | None],
-                usage: Mapping[str, Mapping[str, float]], sessions: int) -> dict[str, float | None]:
-    """Database commands, PostgreSQL transactions and CPU milliseconds per session over a run."""
+                usage: Mapping[str, Mapping[str, float]], sessions: int) -> dict[str, Any]:
+    """Database commands (also by command name), PostgreSQL transactions and CPU milliseconds per
+    session over a run."""
     def delta(key: str) -> float | None:
         first, last = before.get(key), after.get(key)
         if first is None or last is None or sessions <= 0:
@@ -676,9 +677,13 @@ def per_session(before: Mapping[str, int | None], after: Mapping[str, int | None
         spent = usage.get(group, {}).get("cpu_seconds")
         return None if spent is None or sessions <= 0 else round(spent * 1000 / sessions, 2)
 
+    # Which commands: the server's counts by command name (``serverStatus``), those that moved.
+    by_name = {key.removeprefix("command "): round(((after[key] or 0) - (before.get(key) or 0)) / sessions, 2)
+               for key in after if key.startswith("command ") and sessions > 0}
     return {"db_commands": delta("commands"), "pg_transactions": delta("xact_commit"),
             "acs_cpu_ms": cpu_ms("server"), "db_cpu_ms": cpu_ms("server database"),
-            "simulator_cpu_ms": cpu_ms("simulator")}
+            "simulator_cpu_ms": cpu_ms("simulator"),
+            "db_commands_by_name": {name: value for name, value in sorted(by_name.items()) if value}}
 
 
 def per_session_rows(acs: Mapping[str, Any], floor: Mapping[str, Any]) -> list[list[object]]:
@@ -691,6 +696,10 @@ def per_session_rows(acs: Mapping[str, Any], floor: Mapping[str, Any]) -> list[l
         mine, bare = a.get(key), b.get(key)
         rows.append([label, "-" if mine is None else mine, "-" if bare is None else bare,
                      ratio(mine, bare) if mine is not None and bare else ""])
+    named = a.get("db_commands_by_name") or {}
+    if named:
+        rows.append(["database commands / session by name",
+                     ", ".join(f"{name} {value}" for name, value in named.items()), "-", ""])
     return rows
 
 

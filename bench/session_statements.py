@@ -5,7 +5,9 @@ then opens two periodic sessions with nothing queued, against a CWMP endpoint in
 private FerretDB over PostgreSQL. PostgreSQL logs every statement (``log_statement=all``) with
 its virtual transaction id, and after each MongoDB command the ACS sends, this script writes a
 marker into the same log: so each command is listed with the PostgreSQL transactions and
-statements FerretDB ran for it. Nothing else runs (no scheduled jobs), so every line is the
+statements FerretDB ran for it; the writes a clean end defers past its 204 are sent before the
+session's table is read, so they are listed with it (the lease's and the steps' deletes leave at once,
+so their transactions may be listed under either). Nothing else runs (no scheduled jobs), so every line is the
 session's. Timings are not measured here; see boot_storm.py and steady_state.py.
 
     python bench/session_statements.py [--verbose]
@@ -153,9 +155,8 @@ async def measure(verbose: bool, keep_log: bool = False) -> None:
 async def _sessions(uri: str, port: int, log_path: Path, directory: Path, verbose: bool) -> None:
     marker = Marker(port)
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True, event_listeners=[marker])
-    services = build_services(
-        Settings(data_dir=directory / "acs"), Database(client=client, db=client["acs"]), lambda: datetime.now(UTC)
-    )
+    database = Database(client=client, db=client["acs"])
+    services = build_services(Settings(data_dir=directory / "acs"), database, lambda: datetime.now(UTC))
     await services.repositories.ensure_indexes()
     server = TestServer(create_cwmp_app(services), host="127.0.0.1")
     await server.start_server()
@@ -178,12 +179,15 @@ async def _sessions(uri: str, port: int, log_path: Path, directory: Path, verbos
             else:
                 outcome = await fleet.run_session(serial, start)
             assert outcome.ok, outcome
+            # A clean end defers its lease's and steps' deletes past its 204 (``GroupWriter.write_later``):
+            # sent here, so each table lists its own session's writes, deferred ones included.
+            await database.flush_later()
             commands = split_log(_read_from(log_path, offset), marker.labels)
             _print(title, outcome.requests, commands, verbose)
     finally:
         await fleet.stop()
         await server.close()
-        await client.close()
+        await database.close()
 
 
 def _size(path: Path) -> int:

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tasks.incidents import grouping
+from tasks.incidents.affected import AffectedReader
 from tasks.incidents.grouping import Candidate, Config, DeviceFacts
 from tasks.incidents.service import RESOLVED_BY_JOB
 from tasks.incidents.sizes import GROUP_FIELDS, GroupSizes, Step
@@ -45,12 +46,17 @@ FAILING_READS = 20  # devices that failed tasks, read by id this many at a time
 DEFAULT_CENSUS_INTERVAL = timedelta(minutes=5)
 MAX_MEMBERS = 20_000  # bounded document; member_count keeps the true number
 MAX_TIMELINE = 200
+HOLD_RUNS = 4  # runs in a row that open nothing while devices the window's events name are unread
 
 
 @dataclass
 class RunCounts:
     devices: int = 0  # the fleet, by the census judged against (0 before a first pass completed)
     affected: int = 0  # devices read this run
+    events: int = 0  # with ``by_changes``: the window's offline, health and online events read
+    read: int = 0  # with ``by_changes``: devices read by id (the rest judged by this process's copy)
+    deferred: int = 0  # with ``by_changes``: devices the window's events name, left to the next runs
+    held: bool = False  # no incident opened: devices were left unread
     exact_counts: int = 0  # groups counted again before a decision
     census_taken: bool = False  # a census pass completed in this run
     census_read: int = 0  # devices the census pass read in this run
@@ -78,6 +84,8 @@ class IncidentDetector:
         census: IncidentCensusRepository,
         monotonic: Callable[[], float] = time.monotonic,
         census_in_run: bool = True,
+        by_changes: bool = False,
+        read_budget: float = math.inf,
     ) -> None:
         self.devices = devices
         self.events = events
@@ -87,6 +95,11 @@ class IncidentDetector:
         self.monotonic = monotonic
         self.sizes = GroupSizes(devices, census, census_interval, clock, census_budget, monotonic)
         self.census_in_run = census_in_run
+        # ``acs serve``: a run reads the window's changes and follows the open incidents' members
+        # (tasks/incidents/affected.py), not every affected device.
+        self.changes = AffectedReader(devices, events, dict.fromkeys(FACT_FIELDS, 1), read_budget,
+                                      monotonic) if by_changes else None
+        self._held = 0  # runs in a row that opened nothing (devices left unread)
         self.hooks: list[Callable[[str, Document], None]] = []  # ("opened" | "resolved", incident)
 
     async def run(self) -> dict[str, Any]:
@@ -94,7 +107,18 @@ class IncidentDetector:
         now = self.clock()
         counts = RunCounts()
         failing = await self.events.devices_with(device_events.TASK_FAILED, now - self.config.window)
-        documents = await self._affected(now, list(failing))
+        open_by_key = {incident["key"]: incident for incident in await self.incidents.open_incidents()}
+        recent = await self.incidents.recently_resolved(now - self.config.window)
+        if self.changes is not None:
+            resolved_by_hand = [incident for incident in recent if incident.get("resolved_by") != RESOLVED_BY_JOB
+                                and not incident.get("followed_by")]
+            followed = [device for incident in [*open_by_key.values(), *resolved_by_hand]
+                        for device in incident.get("members") or []]
+            documents = await self.changes.read(now, self.config.window, [*followed, *failing])
+            counts.events, counts.read = self.changes.last.events, self.changes.last.devices
+            counts.deferred = self.changes.last.deferred
+        else:
+            documents = await self._affected(now, list(failing))
         facts = {d["_id"]: grouping.facts_of(d, now, self.config.window, failing.get(d["_id"], 0)) for d in documents}
         facts = {device_id: fact for device_id, fact in facts.items() if fact.affected}
         counts.affected = len(facts)
@@ -112,8 +136,6 @@ class IncidentDetector:
         # Before a first census, a group's size is a lower bound (the affected devices it shows):
         # its share would push its baseline up. Only the groups counted exactly move theirs.
         sized = None if census.taken_at is not None else exact
-        open_by_key = {incident["key"]: incident for incident in await self.incidents.open_incidents()}
-        recent = await self.incidents.recently_resolved(now - self.config.window)
         # A group the devices left (resolved by the job) opens no new incident within the window (flapping);
         # one resolved by hand while its devices are still affected is followed by a new incident now.
         blocked = {str(incident["key"]) for incident in recent if incident.get("resolved_by") == RESOLVED_BY_JOB}
@@ -127,10 +149,15 @@ class IncidentDetector:
         members = {device for incident in open_by_key.values() for device in incident.get("members") or []}
         chosen = grouping.detect(groups, self.config, members)
         counts.candidates = len(chosen)
+        # Devices the window's events name are left unread (past the read budget): a new incident now
+        # could be one part of the problem, the rest another incident next run. So none opens until
+        # they are read (growing those open is safe), for at most HOLD_RUNS runs in a row.
+        self._held = self._held + 1 if counts.deferred and self._held < HOLD_RUNS else 0
+        counts.held = bool(self._held)
         for candidate in chosen:
             if candidate.incident_key in open_by_key:
                 _extend_selector(open_by_key[candidate.incident_key], candidate)
-            elif candidate.incident_key not in blocked:
+            elif candidate.incident_key not in blocked and not self._held:
                 opened = await self._open(candidate, now)
                 if opened is not None:
                     open_by_key[candidate.incident_key] = opened

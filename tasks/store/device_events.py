@@ -29,6 +29,7 @@ INDEXES = [
     IndexModel([("type", ASCENDING), ("at", DESCENDING)]),
     IndexModel([("at", ASCENDING)]),
     IndexModel([("hour", ASCENDING), ("type", ASCENDING)]),
+    IndexModel([("minute", ASCENDING), ("type", ASCENDING)]),
 ]
 
 
@@ -36,6 +37,13 @@ def hour_of(at: datetime) -> str:
     """The UTC hour an event falls in (``2026-12-04T23``): a top-level key an hour's events are found by."""
     moment = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
+
+
+def minute_of(at: datetime) -> str:
+    """The UTC minute an event was noticed in (``2026-12-04T23:59``): the incident job reads the
+    changes of its window minute by minute, one indexed equality each (``noticed_in``)."""
+    moment = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
 
 
 class DeviceEventRepository:
@@ -47,11 +55,14 @@ class DeviceEventRepository:
         await ensure_indexes(self._events, INDEXES)
 
     async def record(
-        self, device_id: str, event_type: str, at: datetime, detail: Mapping[str, Any] | None = None
+        self, device_id: str, event_type: str, at: datetime, detail: Mapping[str, Any] | None = None,
+        noticed: datetime | None = None,
     ) -> None:
+        """``at``: when it happened; ``noticed``: when it was seen, if later (an offline transition is
+        dated at the deadline the device missed, and noticed when the offline job ran): its ``minute``."""
         await self._writer.write(Insert(
             {"_id": str(ObjectId()), "device_id": device_id, "type": event_type, "at": at, "hour": hour_of(at),
-             "detail": dict(detail or {})}
+             "minute": minute_of(noticed or at), "detail": dict(detail or {})}
         ))
 
     async def for_device(
@@ -79,6 +90,12 @@ class DeviceEventRepository:
     async def in_hour(self, event_type: str, hour: str, limit: int = 100_000) -> list[Document]:
         """Events of one type in one UTC hour (``hour_of``), by indexed equality on both."""
         cursor = self._events.find({"hour": hour, "type": event_type}).limit(limit)
+        return [event async for event in cursor]
+
+    async def noticed_in(self, event_type: str, minute: str, limit: int = 100_000) -> list[Document]:
+        """Events of one type noticed in one UTC minute (``minute_of``), by indexed equality on both;
+        their ids and devices only."""
+        cursor = self._events.find({"minute": minute, "type": event_type}, {"device_id": 1}).limit(limit)
         return [event async for event in cursor]
 
     async def devices_with(self, event_type: str, since: datetime, limit: int = 100_000) -> dict[str, int]:

@@ -5,14 +5,13 @@ the number of commands, not their size, bounds sessions per second. Writes that 
 but "done" or "that ``_id`` exists already" (a session's history, its lease, the parameter cache,
 the record of a send) are queued here; while one bulk command of a collection is in flight, the
 next writes wait and leave together in the next one (``write_command`` of ``tasks/store/db.py``,
-unordered: one ``insert``, ``update`` and ``delete`` command at most, each of at most MAX_BATCH).
+unordered: ``insert``, ``update`` and ``delete`` commands, each of at most MAX_BATCH statements).
 A write someone waits for never waits on a timer: alone, it is sent after one turn of the event
 loop. A write nobody waits for (``write_later``: the lease and steps of a session that ended
-cleanly, freed after its 204) waits up to ``LINGER`` for others of its kind, so at a few sessions per
-second the releases of a second still leave as one statement. The deletes of one
-batch that name an ``_id`` or delete every match leave as ONE statement (``coalesced``): FerretDB
-1.24 runs an insert command as one PostgreSQL transaction whatever its documents, but each delete
-statement as two.
+cleanly, freed after its 204) waits up to ``LINGER`` for others of its kind, so the releases of a
+second leave as one statement. The deletes sent together that name an ``_id`` or delete every match
+leave as ONE statement (``coalesced``, up to MERGED_DELETES of them): FerretDB 1.24 runs an insert
+command as one PostgreSQL transaction whatever its documents, but each delete statement as two.
 
 Durability: :meth:`GroupWriter.write` returns only when the database acknowledged the
 command that carried the write, so a caller replies to the CPE after its writes are stored, as
@@ -50,7 +49,7 @@ from pymongo.errors import NetworkTimeout, WriteConcernError
 from tasks.records import Document
 
 # The statements are the capped writer's (``tasks/store/db.py``), re-exported for the session path.
-from tasks.store.db import COMMANDS_IN_FLIGHT, MAX_BATCH, statement_error, write_command
+from tasks.store.db import COMMANDS_IN_FLIGHT, capped, statement_error, write_command
 from tasks.store.db import Delete as Delete
 from tasks.store.db import Insert as Insert
 from tasks.store.db import Update as Update
@@ -60,6 +59,11 @@ from tasks.store.db import WriteOp as WriteOp
 TIME_LIMIT = 30.0
 # Seconds a deferred write (``write_later``) waits for others before it leaves.
 LINGER = 1.0
+# Deletes merged into one statement (``coalesced``), and the deferred writes that leave before the
+# linger is over: a merged delete is ONE statement whatever it names (two PostgreSQL transactions on
+# FerretDB 1.24), so at 40 clean ends a second a worker's releases of that second leave as one, not
+# as five commands of eight (MAX_BATCH). Its SELECT reads the whole (small) collection and tries each filter.
+MERGED_DELETES = 32
 
 log = logging.getLogger("acs.group_commit")
 
@@ -117,7 +121,7 @@ class GroupWriter:
         queued = _Queued(op)
         queued.done.add_done_callback(self._report_deferred)
         self._later.append(queued)
-        if len(self._later) >= MAX_BATCH:
+        if len(self._later) >= MERGED_DELETES:
             self._send_later()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.linger, self._send_later)
@@ -159,14 +163,17 @@ class GroupWriter:
             # this command instead of the next one (no timer: nothing waits longer than that turn).
             await asyncio.sleep(0)
             while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                pending, self._pending = self._pending, []
                 for kind in (Insert, Update):
-                    same = [queued for queued in batch if isinstance(queued.op, kind)]
-                    if same:
-                        await self._send([(queued.op, [queued]) for queued in same])
-                deletes = [queued for queued in batch if isinstance(queued.op, Delete)]
-                if deletes:
-                    await self._send(coalesced(deletes))
+                    same: list[tuple[WriteOp, list[_Queued]]] = [
+                        (queued.op, [queued]) for queued in pending if isinstance(queued.op, kind)
+                    ]
+                    for statements in capped(same):
+                        await self._send(statements)
+                deletes = [queued for queued in pending if isinstance(queued.op, Delete)]
+                for start in range(0, len(deletes), MERGED_DELETES):
+                    for merged in capped(coalesced(deletes[start:start + MERGED_DELETES])):
+                        await self._send(merged)
         finally:
             self._flushing = False
 

@@ -74,3 +74,22 @@ async def test_a_statement_the_server_refuses_fails_alone(mongo_db: AsyncDatabas
     )
     assert results[0] is None and isinstance(results[1], OperationFailure) and results[2] is None
     assert {doc["_id"]: doc["v"] async for doc in mongo_db.counters.find({})} == {"n": 2, "s": "text", "m": 5}
+
+
+async def test_the_releases_of_a_linger_leave_as_one_delete_past_a_batch(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    # Twenty clean ends within the linger (more than a command's MAX_BATCH statements): their lease
+    # deletes leave as ONE merged statement, one command (three before: eight, eight, four).
+    await mongo_db.leases.insert_many([{"_id": f"dev{n}", "session_id": f"s{n}"} for n in range(24)])
+    writer = GroupWriter(mongo_db.leases)
+    writer.linger = 60.0  # nothing leaves on its own while the test looks
+    made = [writer.write_later(Delete({"_id": f"dev{n}", "session_id": f"s{n}"})) for n in range(20)]
+    assert writer.commands == 0
+    await writer.flush_later()
+    assert all(done.done() and done.exception() is None for done in made)
+    assert writer.commands == 1 and writer.statements == 20
+    assert sorted([doc["_id"] async for doc in mongo_db.leases.find({})]) == ["dev20", "dev21", "dev22", "dev23"]
+    # Deletes written together that someone waits for merge the same way.
+    await asyncio.gather(*(writer.write(Delete({"_id": f"dev{n}"})) for n in range(20, 24)))
+    assert await mongo_db.leases.count_documents({}) == 0 and writer.commands == 2
