@@ -8,10 +8,19 @@ minutes and the minute, ``tasks/search.py``), written in the Inform's own ``$set
 ``last_inform``. A page reads the slices newest first, each one indexed equality beside the
 filter's:
 
-- an hour is read with a limit of what the page still needs plus one: fewer came back, so that is
-  the whole hour, taken; more, so its ten-minute slices are read the same way, newest first, and
-  those holding more than the page still needs by their minutes, each read whole;
-- empty hours (a fleet, or an OLT, silent for a while) cost one command each, read a few at once.
+- a slice is first probed by its *sample*: its devices of one ``page_group`` (1/64 of the fleet).
+  A sample holding a match says the slice is large (an OLT's 512 devices informing within one hour
+  put about 8 in its sample): its inner slices are walked the same way, and minutes read whole;
+- a slice whose sample is empty is read with a limit of ``PROBE_MAX`` plus one (or what the page
+  still needs, when fewer): fewer came back, so that is the whole slice, taken; more, so its inner
+  slices are walked;
+- empty hours (a fleet, or an OLT, silent for a while) cost two commands each, read a few at once.
+
+Why probe by samples: FerretDB 1.24 sends no ``LIMIT`` to PostgreSQL when a query has a filter, so
+PostgreSQL builds and sends every row a slice matches whatever the limit (FerretDB decodes up to the
+limit and discards the rest): reading the hour holding an OLT's 512 devices with a limit of 52 cost
+43-73 ms (512 heap rows converted to text and sent), its sample 1-2 ms (``EXPLAIN ANALYZE``: a
+bitmap AND of the OLT's and the group's GIN posting lists, 7 heap rows; docs/performance.md).
 
 Only whole slices are taken, newest first, until the page is filled: every device not read is older
 than every device read, and devices with one last inform share a slice, so sorting what was read
@@ -27,7 +36,7 @@ by the walk.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from tasks import search
@@ -37,9 +46,11 @@ Read = Callable[[Document, int], Awaitable[list[Document]]]  # (query, limit) ->
 
 HOURS_WALKED = 48  # past them the caller reads the match set whole
 HOURS_AT_ONCE = 8  # empty hours read at once, at most
-READS_MAX = 96  # commands one page's walk sends at most
+READS_MAX = 160  # commands one page's walk sends at most (an empty hour costs two)
+PROBE_MAX = 8  # a slice whose sample is empty is read with a limit of this plus one (or the page's need, when fewer)
 SLICE_MAX = 1000  # a minute holding more matches than this: the caller reads whole (and refuses to sort)
 CLOCK_SKEW = 300  # seconds: the first slice read holds this far past this process's clock
+SAMPLE_FIELD, SAMPLE_VALUE = "page_group", 0  # a slice's sample: its devices of one group (1/64)
 FINEST = len(search.INFORM_SLICES) - 1
 
 
@@ -53,35 +64,59 @@ class _Walk:
         self.query = query
         self.top = top  # the newest second read (epoch)
         self.reads = 0
+        self.samples = SAMPLE_FIELD not in query  # a filter by group has no smaller sample
 
-    async def slice(self, level: int, number: int, limit: int) -> list[Document]:
+    async def slice(self, level: int, number: int, limit: int, *, sample: bool = False) -> list[Document]:
         self.reads += 1
         if self.reads > READS_MAX:
             raise _GiveUp
         name = search.INFORM_SLICES[level][0]
-        return await self.read({**self.query, search.INFORM_SLICES_FIELD: f"{name}{number}"}, limit)
+        query = {**self.query, search.INFORM_SLICES_FIELD: f"{name}{number}"}
+        return await self.read({**query, SAMPLE_FIELD: SAMPLE_VALUE} if sample else query, limit)
 
-    async def whole_or_inner(self, level: int, number: int, need: int) -> list[Document]:
-        """Slice ``number`` whole when it holds at most ``need``, else its newest ``need`` or more by inner slices."""
-        if level == FINEST:
-            found = await self.slice(level, number, SLICE_MAX + 1)
-            if len(found) > SLICE_MAX:
-                raise _GiveUp
-            return found
-        probe = await self.slice(level, number, need + 1)
-        return probe if len(probe) <= need else await self.inner(level, number, need)
+    async def newest(self, level: int, numbers: Sequence[int], need: int) -> list[Document]:
+        """At least ``need`` devices of the slices ``numbers`` (newest first) of one level, taking whole
+        slices newest first, or all they hold up to ``top`` when that is fewer."""
+        if level == FINEST:  # minutes: read whole, one after another
+            taken: list[Document] = []
+            for number in numbers:
+                found = await self.slice(level, number, SLICE_MAX + 1)
+                if len(found) > SLICE_MAX:
+                    raise _GiveUp
+                taken += found
+                if len(taken) >= need:
+                    break
+            return taken
+        large = [bool(found) for found in await asyncio.gather(
+            *(self.slice(level, number, 1, sample=True) for number in numbers))] if self.samples else [False] * len(
+            numbers)
+        taken = []
+        at = 0
+        while at < len(numbers) and len(taken) < need:
+            if large[at]:
+                taken += await self.inner(level, numbers[at], need - len(taken))
+                at += 1
+                continue
+            run = numbers[at:large.index(True, at) if True in large[at:] else len(numbers)]
+            cap = min(need - len(taken), PROBE_MAX)
+            probes = await asyncio.gather(*(self.slice(level, number, cap + 1) for number in run))
+            for number, probe in zip(run, probes, strict=True):
+                if len(taken) >= need:
+                    break
+                if len(probe) <= cap:  # the whole slice
+                    taken += probe
+                else:
+                    taken += await self.inner(level, number, need - len(taken))
+            at += len(run)
+        return taken
 
     async def inner(self, level: int, number: int, need: int) -> list[Document]:
-        """At least ``need`` of slice ``number`` (known to hold more), by its inner slices newest first."""
+        """At least ``need`` of slice ``number`` by its inner slices newest first (up to ``top``), or all
+        it holds when that is fewer."""
         width, inner_width = search.INFORM_SLICES[level][1], search.INFORM_SLICES[level + 1][1]
-        ratio = width // inner_width
-        first = number * ratio
-        taken: list[Document] = []
-        for inner in range(min(first + ratio - 1, self.top // inner_width), first - 1, -1):
-            taken += await self.whole_or_inner(level + 1, inner, need - len(taken))
-            if len(taken) >= need:
-                return taken
-        raise _GiveUp  # what the slice holds past ``top`` (a clock far ahead): read whole instead
+        first = number * (width // inner_width)
+        inner = range(min(first + width // inner_width - 1, self.top // inner_width), first - 1, -1)
+        return await self.newest(level + 1, inner, need)
 
 
 async def newest_first(read: Read, query: Document, want: int, now: datetime) -> list[Document] | None:
@@ -97,15 +132,7 @@ async def newest_first(read: Read, query: Document, want: int, now: datetime) ->
             if hour <= oldest:
                 return None
             hours = range(hour, max(oldest, hour - at_once), -1)
-            need = want - len(taken)
-            probes = await asyncio.gather(*(walk.slice(0, number, need + 1) for number in hours))
-            for number, probe in zip(hours, probes, strict=True):
-                if len(taken) >= want:
-                    break
-                if len(probe) <= need:  # the whole hour
-                    taken += probe
-                else:
-                    taken += await walk.inner(0, number, want - len(taken))
+            taken += await walk.newest(0, hours, want - len(taken))
             hour = hours[-1] - 1
             at_once = min(at_once * 2, HOURS_AT_ONCE) if not taken else 1
     except _GiveUp:

@@ -87,30 +87,35 @@ async def test_newest_first_by_slices_lists_what_the_whole_read_lists(
     await console.services.database.collection("job_state").update_one(
         {"_id": SEARCH_BACKFILL}, {"$set": {"version": search.VERSION}}, upsert=True)
     monkeypatch.setattr(console.services.repositories.devices, "_version_checked", -1e18)
-    read: list[int] = []
+    walks: list[list[int]] = []  # per page: the documents each of its reads returned, -1 if it gave up
     walked = newest_informs.newest_first
 
     async def counted(read_slice: newest_informs.Read, query: dict[str, Any], want: int,
                       now: datetime) -> list[dict[str, Any]] | None:
+        walks.append([])
+
         async def counting(slice_query: dict[str, Any], limit: int) -> list[dict[str, Any]]:
             found = await read_slice(slice_query, limit)
-            read.append(len(found))
+            walks[-1].append(len(found))
             return found
 
         result = await walked(counting, query, want, now)
-        read.append(-1 if result is None else 0)  # -1: the walk gave up (read whole instead)
+        if result is None:
+            walks[-1].append(-1)  # the walk gave up (read whole instead)
         return result
 
     monkeypatch.setattr(newest_informs, "newest_first", counted)
     monkeypatch.setattr(devices_module, "NEWEST_WHOLE_MAX", -1)  # the fleet is small: walk it anyway
     by_slices = await _pages(viewer, console)
     assert [serials for serials, _ in by_slices] == [serials for serials, _ in whole], "same devices, same order"
-    first_page_reads = read[:read.index(0) + 1]
-    # what the first page reads: an hour's probe, a ten-minute slice's, minutes (at most 164 here, by
-    # how the minute falls), against the whole match set
-    assert sum(first_page_reads) < fleet // 2, f"the first page read {sum(first_page_reads)}: {first_page_reads}"
+    # What the first page decodes (FerretDB decodes what a read returns, up to its limit): the 51 it
+    # needs, whole minutes, and probes of at most PROBE_MAX (8) + 1, never a slice's first 52 again and
+    # again (164 before the samples: the hour's probe, a ten-minute slice's, then minutes).
+    first = walks[0]
+    assert -1 not in first and sum(first) <= 51 + 4 * 9, f"the first page read {first}"
     assert by_slices[0][1].startswith("about "), "the total estimated, and said so"
-    assert read.count(-1) == 1, "only the last page (devices informed days ago) is read whole"
+    gave_up = [-1 in reads for reads in walks]
+    assert gave_up.count(True) == 1 and gave_up[-1], "only the last page (devices three days back) is read whole"
     assert by_slices[-1][1] == str(fleet)
 
 
