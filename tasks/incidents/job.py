@@ -53,7 +53,8 @@ HOLD_RUNS = 4  # runs in a row that judge no group (devices left unread, no cens
 class RunCounts:
     devices: int = 0  # the fleet, by the census judged against (0 before a first pass completed)
     affected: int = 0  # devices read this run
-    events: int = 0  # with ``by_changes``: the window's offline, health and online events read
+    events: int = 0  # with ``by_changes``: the window's offline, health and online events
+    event_reads: int = 0  # with ``by_changes``: (type, minute) slices of them read from the database
     read: int = 0  # with ``by_changes``: devices read by id (the rest judged by this process's copy)
     deferred: int = 0  # with ``by_changes``: devices the window's events name, left to the next runs
     held: bool = False  # no group judged: devices left unread, or no census yet (acs serve)
@@ -116,7 +117,7 @@ class IncidentDetector:
                         for device in incident.get("members") or []]
             documents = await self.changes.read(now, self.config.window, [*followed, *failing])
             counts.events, counts.read = self.changes.last.events, self.changes.last.devices
-            counts.deferred = self.changes.last.deferred
+            counts.deferred, counts.event_reads = self.changes.last.deferred, self.changes.last.slices
         else:
             documents = await self._affected(now, list(failing))
         facts = {d["_id"]: grouping.facts_of(d, now, self.config.window, failing.get(d["_id"], 0)) for d in documents}
