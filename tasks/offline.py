@@ -56,7 +56,8 @@ class OfflineDetector:
     async def _mark(self, device_id: str, since: datetime, now: datetime) -> int:
         if not await self.devices.mark_offline(device_id, since, now):
             return 0
-        await self.events.record(device_id, device_events.OFFLINE, since, {"detected_at": now}, noticed=now)
+        await self.events.record(device_id, device_events.OFFLINE, since, {"detected_at": now},
+                                 noticed=self.clock())  # its own minute, however long the run (incident job)
         for hook in self.hooks:
             hook(device_id, device_events.OFFLINE)
         return 1

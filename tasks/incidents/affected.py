@@ -8,7 +8,8 @@ FerretDB 1.24, which decodes every document it reads (docs/performance.md). The 
   within the window): each such change is a ``device_events`` event (``offline`` when the offline
   job marks it, ``health`` at every change of the health status, which every change of the last
   definite status is), found by the minute it was noticed (``noticed_in``: one indexed equality per
-  type and minute of the window, about 50 small reads);
+  type and minute of the window; a minute two minutes past is read once and kept, so a run reads
+  the last few minutes' events, about 15 small reads);
 - following an open incident (how many of its members are affected now, resolving it) and following
   one resolved by hand need its members' state now: kept here, per process, as each member was last
   read, and read again when an event (``offline``, ``online``, ``health``) was noticed for it since,
@@ -56,6 +57,7 @@ CHANGES = (device_events.OFFLINE, device_events.HEALTH, device_events.ONLINE)
 AFFECTING = (device_events.OFFLINE, device_events.HEALTH)  # an event that may make its device freshly affected
 REFRESH_AFTER = timedelta(minutes=5)
 SLACK = timedelta(minutes=1)  # clock skew between the processes that note events and this one
+CLOSED = 2 * SLACK  # a minute this long ago gains no more events
 READS = 20  # devices read by id this many at a time
 CHUNK = 200  # devices read by id between two looks at the budget
 EVENT_READS = 8  # minute slices read this many at a time
@@ -75,6 +77,7 @@ class Reads:
     devices: int = 0  # devices read by id
     kept: int = 0  # devices judged by this process's copy
     deferred: int = 0  # devices the window's events name, left to the next runs by the budget
+    slices: int = 0  # (type, minute) slices of events read from the database (the closed ones are kept)
 
 
 class AffectedReader:
@@ -90,6 +93,8 @@ class AffectedReader:
         self._copies: dict[str, _Copy] = {}
         self._seen: set[str] = set()  # the event ids the last run saw
         self._last_run: datetime | None = None
+        self._closed: dict[tuple[str, str], list[Document]] = {}  # (type, minute) -> its events, once closed
+        self._slices_read = 0
         self.last = Reads()
 
     async def read(self, now: datetime, window: timedelta, follow: Iterable[str]) -> list[Document]:
@@ -98,6 +103,8 @@ class AffectedReader:
         if self._last_run is None or now - self._last_run > window - SLACK:
             self._copies.clear()
             self._seen.clear()
+            self._closed.clear()
+        self._slices_read = 0
         self._last_run = now
         began = self.monotonic()
         events = await self._changes(now, window)
@@ -115,7 +122,7 @@ class AffectedReader:
                                        self.budget_seconds - (self.monotonic() - began))
         self._seen = {str(event["_id"]) for event in events if str(event["device_id"]) not in unread}
         self._copies = copies
-        self.last = Reads(len(events), len(copies) - kept, kept, len(unread))
+        self.last = Reads(len(events), len(copies) - kept, kept, len(unread), self._slices_read)
         return [_by_presence(copy.document) for copy in copies.values()]
 
     async def _read_into(self, copies: dict[str, _Copy], device_ids: list[str], now: datetime,
@@ -146,12 +153,22 @@ class AffectedReader:
         while moment <= last:
             minutes.append(device_events.minute_of(moment))
             moment += timedelta(minutes=1)
+        # A minute CLOSED ago gains no event (each is noticed at its writer's clock, written within
+        # seconds): read once, kept. Only the last few minutes are read again each run.
+        closed = device_events.minute_of(now - CLOSED)
+        self._closed = {key: found for key, found in self._closed.items() if key[1] >= minutes[0]}
         slots = asyncio.Semaphore(EVENT_READS)
 
         async def one(event_type: str, minute: str) -> list[Document]:
+            kept = self._closed.get((event_type, minute))
+            if kept is not None:
+                return kept
             async with slots:
-                found = await self.events.noticed_in(event_type, minute)
-            return [{**event, "type": event_type} for event in found]
+                found = [{**event, "type": event_type} for event in await self.events.noticed_in(event_type, minute)]
+            self._slices_read += 1
+            if minute < closed:
+                self._closed[(event_type, minute)] = found
+            return found
 
         reads = await asyncio.gather(*(one(event_type, minute) for minute in minutes for event_type in CHANGES))
         return [event for read in reads for event in read]

@@ -46,17 +46,18 @@ FAILING_READS = 20  # devices that failed tasks, read by id this many at a time
 DEFAULT_CENSUS_INTERVAL = timedelta(minutes=5)
 MAX_MEMBERS = 20_000  # bounded document; member_count keeps the true number
 MAX_TIMELINE = 200
-HOLD_RUNS = 4  # runs in a row that open nothing while devices the window's events name are unread
+HOLD_RUNS = 4  # runs in a row that judge no group (devices left unread, no census yet)
 
 
 @dataclass
 class RunCounts:
     devices: int = 0  # the fleet, by the census judged against (0 before a first pass completed)
     affected: int = 0  # devices read this run
-    events: int = 0  # with ``by_changes``: the window's offline, health and online events read
+    events: int = 0  # with ``by_changes``: the window's offline, health and online events
+    event_reads: int = 0  # with ``by_changes``: (type, minute) slices of them read from the database
     read: int = 0  # with ``by_changes``: devices read by id (the rest judged by this process's copy)
     deferred: int = 0  # with ``by_changes``: devices the window's events name, left to the next runs
-    held: bool = False  # no incident opened: devices were left unread
+    held: bool = False  # no group judged: devices left unread, or no census yet (acs serve)
     exact_counts: int = 0  # groups counted again before a decision
     census_taken: bool = False  # a census pass completed in this run
     census_read: int = 0  # devices the census pass read in this run
@@ -99,7 +100,7 @@ class IncidentDetector:
         # (tasks/incidents/affected.py), not every affected device.
         self.changes = AffectedReader(devices, events, dict.fromkeys(FACT_FIELDS, 1), read_budget,
                                       monotonic) if by_changes else None
-        self._held = 0  # runs in a row that opened nothing (devices left unread)
+        self._held = 0  # runs in a row that judged no group
         self.hooks: list[Callable[[str, Document], None]] = []  # ("opened" | "resolved", incident)
 
     async def run(self) -> dict[str, Any]:
@@ -116,7 +117,7 @@ class IncidentDetector:
                         for device in incident.get("members") or []]
             documents = await self.changes.read(now, self.config.window, [*followed, *failing])
             counts.events, counts.read = self.changes.last.events, self.changes.last.devices
-            counts.deferred = self.changes.last.deferred
+            counts.deferred, counts.event_reads = self.changes.last.deferred, self.changes.last.slices
         else:
             documents = await self._affected(now, list(failing))
         facts = {d["_id"]: grouping.facts_of(d, now, self.config.window, failing.get(d["_id"], 0)) for d in documents}
@@ -131,7 +132,17 @@ class IncidentDetector:
         counts.devices, counts.census_taken = census.devices, step.published
         counts.census_read, counts.census_partitions_left = step.read, step.partitions_left
         groups = grouping.group_stats(facts.values(), await self.incidents.baselines(), census.sizes)
-        exact = await self._count_exactly(groups, {d["_id"]: d for d in documents})
+        # A run judges no group (opens none, counts none exactly, moves no baseline; open incidents
+        # still grow and resolve), for at most HOLD_RUNS runs in a row, while
+        # - devices the window's events name are left unread (past the read budget): a new incident
+        #   now could be one part of the problem, the rest another incident next run;
+        # - (acs serve) no census was published and the census job has no estimate yet (its first
+        #   runs after a start on a database without one): every group with 5 fresh devices would be
+        #   counted exactly, a product class of 100,000 devices taking 30 s on FerretDB.
+        unsized = not self.census_in_run and census.taken_at is None and not census.sizes
+        self._held = self._held + 1 if (counts.deferred or unsized) and self._held < HOLD_RUNS else 0
+        counts.held = bool(self._held)
+        exact = set() if self._held else await self._count_exactly(groups, {d["_id"]: d for d in documents})
         counts.exact_counts = len(exact)
         # Before a first census, a group's size is a lower bound (the affected devices it shows):
         # its share would push its baseline up. Only the groups counted exactly move theirs.
@@ -147,17 +158,12 @@ class IncidentDetector:
                     open_by_key[follow_up["key"]] = follow_up
                     counts.opened += 1
         members = {device for incident in open_by_key.values() for device in incident.get("members") or []}
-        chosen = grouping.detect(groups, self.config, members)
+        chosen = [] if self._held else grouping.detect(groups, self.config, members)
         counts.candidates = len(chosen)
-        # Devices the window's events name are left unread (past the read budget): a new incident now
-        # could be one part of the problem, the rest another incident next run. So none opens until
-        # they are read (growing those open is safe), for at most HOLD_RUNS runs in a row.
-        self._held = self._held + 1 if counts.deferred and self._held < HOLD_RUNS else 0
-        counts.held = bool(self._held)
         for candidate in chosen:
             if candidate.incident_key in open_by_key:
                 _extend_selector(open_by_key[candidate.incident_key], candidate)
-            elif candidate.incident_key not in blocked and not self._held:
+            elif candidate.incident_key not in blocked:
                 opened = await self._open(candidate, now)
                 if opened is not None:
                     open_by_key[candidate.incident_key] = opened
@@ -166,7 +172,8 @@ class IncidentDetector:
             changed, resolved = await self._progress(incident, facts, groups, now)
             counts.updated += changed
             counts.resolved += resolved
-        await self._save_baselines(groups, open_by_key, now, sized)
+        if not self._held:
+            await self._save_baselines(groups, open_by_key, now, sized)
         return counts.as_dict()
 
     async def advance_census(self) -> dict[str, Any]:

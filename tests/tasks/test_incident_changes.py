@@ -62,12 +62,12 @@ class World:
             await repository.ensure_indexes()
         await self.db["devices"].insert_many(_fleet())
 
-    def detector(self, read_budget: float = math.inf) -> IncidentDetector:
+    def detector(self, read_budget: float = math.inf, census_in_run: bool = True) -> IncidentDetector:
         """One process's job as ``acs serve`` builds it (a census taken in the run here, as a test has no
         ``incident_census`` job beside it)."""
         return IncidentDetector(self.devices, self.events, self.incidents, Config(window=timedelta(minutes=15)),
                                 lambda: self.clock[0], census=IncidentCensusRepository(self.database),
-                                by_changes=True, read_budget=read_budget)
+                                by_changes=True, read_budget=read_budget, census_in_run=census_in_run)
 
     async def go_offline(self, ids: list[str]) -> None:
         """Their deadline passes now; the offline job marks them (and records each transition)."""
@@ -95,6 +95,7 @@ async def test_a_run_reads_the_windows_changes_and_the_members_not_every_offline
     await world.start()
     detector = world.detector()
     counts = await detector.run()
+    assert counts["event_reads"] == 18 * 3, "the window's 15 minutes and a minute of slack each side, by type"
     assert (counts["devices"], counts["read"], counts["affected"], counts["opened"]) == (600, 0, 0, 0), \
         "the 200 devices offline since before the window are not read"
 
@@ -114,7 +115,10 @@ async def test_a_run_reads_the_windows_changes_and_the_members_not_every_offline
     assert grown["member_count"] == 36 and grown["affected_now"] == 36
 
     world.clock[0] += timedelta(seconds=30)
-    assert (await detector.run())["read"] == 0, "nothing changed: nothing read"
+    counts = await detector.run()
+    assert counts["read"] == 0, "nothing changed: nothing read"
+    # the window's minutes two minutes past were read once and kept: the last few are read again
+    assert counts["events"] == 36 and counts["event_reads"] <= 5 * 3, counts
 
     # 33 come back: the next run sees it (their online events), and resolves the incident.
     world.clock[0] += timedelta(seconds=30)
@@ -204,3 +208,24 @@ async def test_past_its_budget_a_run_leaves_the_windows_other_devices_to_the_nex
     assert incident["member_count"] == 250, "one incident, as reading them all in one run opens"
     world.clock[0] += timedelta(seconds=30)
     assert (await detector.run())["read"] == 0
+
+
+async def test_with_no_census_yet_a_run_counts_no_group_and_opens_once_the_census_job_has_sizes(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    """``acs serve``: the census is the ``incident_census`` job's. Before its first run nothing sizes the
+    groups, and counting every group with 5 fresh devices (a product class of 100,000 at 200,000
+    devices: 60 s) is what the run would do; it waits for the census job instead."""
+    world = World(mongo_db)
+    await world.start()
+    detector = world.detector(census_in_run=False)
+    await world.go_offline([f"F02-{n:03d}" for n in range(30)])
+    counts = await detector.run()
+    assert (counts["held"], counts["exact_counts"], counts["opened"]) == (True, 0, 0)
+    assert await world.db["incident_baselines"].count_documents({}) == 0, "no baseline moved"
+    await detector.advance_census()  # the census job's run (a whole pass here)
+    world.clock[0] += timedelta(seconds=30)
+    counts = await detector.run()
+    assert (counts["held"], counts["devices"], counts["opened"]) == (False, 600, 1)
+    [incident] = await world.open_incidents()
+    assert incident["key"] == "olt:OLT-02" and incident["group_size"] == 60
