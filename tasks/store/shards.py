@@ -48,6 +48,7 @@ UNSHARDED = (
     "incident_keys",
     "incident_baselines",
     "job_leases",
+    "job_claims",
     "job_state",
     "task_batches",
     "webhook_deliveries",
