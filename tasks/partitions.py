@@ -69,6 +69,7 @@ def dense(devices_in_group: int) -> bool:
 async def read_partitions(
     devices: DeviceRepository, position: int, step: int, fields: Iterable[str], budget_seconds: float,
     each: Callable[[Document], None], monotonic: Callable[[], float] = time.monotonic,
+    match: Document | None = None,
 ) -> Stop:
     """Read partitions from ``position`` until ``budget_seconds`` are spent (at least one, so every
     pass ends), handing each device to ``each``.
@@ -77,16 +78,19 @@ async def read_partitions(
     when it begins, and a pass begun on a small fleet (a fresh database being filled: 3,100 devices
     a group at 200,000, 2-5.7 s a run every 15 s in the api200k catch-up) would read whole groups
     for the rest of it. So a run by group first counts the next group's first bucket (a few devices),
-    and a group read that was dense switches too; the stop says the step to go on with."""
+    and a group read that was dense switches too; the stop says the step to go on with.
+
+    ``match``: more top-level equalities every read adds (the offline count's ``presence``)."""
     deadline = monotonic() + budget_seconds
     projection = dict.fromkeys(fields, 1)
     read = 0
     probe = step == search.GROUP_SIZE and position < search.BUCKETS
-    if probe and dense(await devices.count_query({"page_bucket": position}) * search.GROUP_SIZE):
+    if probe and dense(await devices.count_query({**(match or {}), "page_bucket": position}) * search.GROUP_SIZE):
         step = 1
     while position < search.BUCKETS:
         in_part = 0
-        async with aclosing(devices.scan(partition_query(position, step), projection, BATCH)) as part:
+        query = {**(match or {}), **partition_query(position, step)}
+        async with aclosing(devices.scan(query, projection, BATCH)) as part:
             async for device in part:
                 each(device)
                 in_part += 1
