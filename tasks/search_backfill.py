@@ -62,9 +62,7 @@ class SearchBackfill:
             if not complete:  # cut inside a partition: the next run reads it again (what is written stays)
                 break
             position += step
-            # The version every device had before this pass stays said: what it brought keeps being used.
-            await self.jobs.save_state(NAME, {"version": state.get("version"), "passing": search.VERSION,
-                                              "next": position, "step": step})
+            await self.jobs.save_state(NAME, {"passing": search.VERSION, "next": position, "step": step})
             if not budget():
                 break
         if position >= search.BUCKETS:
