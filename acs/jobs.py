@@ -70,7 +70,10 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
         return {"tasks_expired": await services.queue.expire_due(TASK_EXPIRY_INTERVAL * JOB_SHARE)}
 
     async def prune_job_runs() -> dict[str, Any]:
-        return {"runs_pruned": await services.repositories.jobs.prune_runs(services.clock() - JOB_HISTORY_KEPT)}
+        now, jobs = services.clock(), services.repositories.jobs
+        # the lease claims go after an hour, not with the runs' week (tasks/store/jobs.py)
+        return {"runs_pruned": await jobs.prune_runs(now - JOB_HISTORY_KEPT),
+                "claims_pruned": await jobs.prune_claims(now)}
 
     runner.add(Job("reap_sessions", SESSION_REAPER_INTERVAL, reap_sessions))
     runner.add(Job("expire_tasks", TASK_EXPIRY_INTERVAL, expire_tasks))

@@ -44,7 +44,7 @@ from tasks.store.profiles import ProfileRepository
 from tasks.store.sessions import SessionRepository
 from tasks.store.soap_captures import SoapCaptureRepository
 from tasks.store.subscribers import SubscriberRepository
-from tasks.store.tasks import OPEN_ON_BACKFILL, TaskRepository
+from tasks.store.tasks import EXPIRY_DUE_BACKFILL, OPEN_ON_BACKFILL, TaskRepository
 from tasks.store.tokens import TokenRepository
 from tasks.store.trends import TrendRepository
 from tasks.store.webhooks import WebhookDeliveryRepository
@@ -141,6 +141,10 @@ class Repositories:
         if await self.jobs.state(OPEN_ON_BACKFILL) is None:
             written = await self.tasks.backfill_open_on()
             await self.jobs.save_state(OPEN_ON_BACKFILL, {"tasks_written": written})
+        # The same for ``expiry_due``, which the expiry job reads them by.
+        if await self.jobs.state(EXPIRY_DUE_BACKFILL) is None:
+            written = await self.tasks.backfill_expiry_due()
+            await self.jobs.save_state(EXPIRY_DUE_BACKFILL, {"tasks_written": written})
 
 
 @dataclass

@@ -216,10 +216,10 @@ class FleetCensus:
                                                 self.budget_seconds, counting.add, self.monotonic)
         read_seconds = float(progress["read_seconds"]) + self.monotonic() - began
         if not stop.complete:
-            saved = {**progress, "next": stop.position, "read_seconds": round(read_seconds, 3)}
+            saved = {**progress, "next": stop.position, "step": stop.step, "read_seconds": round(read_seconds, 3)}
             await self.summaries.save_progress(saved, counting.rows())
             self._mine = (str(progress["pass"]), stop.position, counting)
-            return {"devices_read": stop.read, "partitions_left": stop.left(step)}
+            return {"devices_read": stop.read, "partitions_left": stop.left(stop.step)}
         summary = counting.summary()
         finished = self.clock()
         await self.summaries.save({**summary, "taken_at": finished, "started_at": progress["started_at"],

@@ -24,7 +24,7 @@ from tasks.kinds import kind_of
 from tasks.notify import TaskNotifier
 from tasks.records import Document, TaskRecord
 from tasks.secretbox import SecretBox
-from tasks.store.tasks import OPEN, TaskRepository
+from tasks.store.tasks import OPEN, TaskRepository, expiry_slice
 
 log = logging.getLogger("acs.tasks")
 FINAL_VALUES = [status.value for status in FINAL_STATUSES]
@@ -214,13 +214,51 @@ class TaskQueue:
         judged and stored: several commands), so after a long stop, with every health read queued
         before it expired, one unbounded run took 76.7 s at 200,000 devices (every 15 s). A task
         left past its expiry meanwhile is harmless: a session claiming it expires it instead of
-        sending it (``Dispatcher._claim``)."""
+        sending it (``Dispatcher._claim``).
+
+        The tasks are found minute by minute of their expiry (``expiry_due``, one indexed equality
+        each) from the first minute not passed yet (``job_state``), the last minute and this one
+        read again each call (a writer names a minute from its own clock and commits later). The
+        first call on a database does one read of every open task by status (what every call did
+        before: tasks that expired before the scan existed)."""
         deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
         now = self.clock()
-        expired = 0
-        for task in await self.repository.expired(now, EXPIRY_READ if deadline is not None else 500):
-            if deadline is not None and expired and time.monotonic() >= deadline:
+        position = await self.repository.expiry_scan()
+        if position is None:
+            return await self._expire_stored_before(now, deadline)
+        current = expiry_slice(now)
+        expired, passed = 0, position
+        for minute in range(position, current + 1):
+            if deadline is not None and minute > position and time.monotonic() >= deadline:
                 break
+            ended, whole = await self._expire(await self.repository.expiring(minute), now, deadline, expired)
+            expired += ended
+            if not whole:
+                break
+            if minute == passed and minute < current - 1:
+                passed = minute + 1
+        if passed != position:
+            await self.repository.set_expiry_scan(passed)
+        return expired
+
+    async def _expire_stored_before(self, now: datetime, deadline: float | None) -> int:
+        found = await self.repository.expired(now, EXPIRY_READ if deadline is not None else 500)
+        expired, whole = await self._expire(found, now, deadline, 0)
+        if whole and len(found) < (EXPIRY_READ if deadline is not None else 500):
+            await self.repository.set_expiry_scan(expiry_slice(now) - 1)  # from now on, minute by minute
+        return expired
+
+    async def _expire(
+        self, tasks: list[TaskRecord], now: datetime, deadline: float | None, before: int
+    ) -> tuple[int, bool]:
+        """Expire those of ``tasks`` past their expiry until the deadline (one task at least in a
+        call: ``before`` ended so far); how many, and whether none was left for lack of time."""
+        expired = 0
+        for task in tasks:
+            if task["expires_at"] > now:
+                continue
+            if deadline is not None and before + expired and time.monotonic() >= deadline:
+                return expired, False
             reason = "expired before the device was reached"
             if task["status"] == TaskStatus.DISPATCHED.value:
                 reason = "expired while waiting for the device to confirm"
@@ -231,7 +269,7 @@ class TaskQueue:
                 expired += 1
                 self.notifier.notify(task["_id"])
                 await self._ended(done)
-        return expired
+        return expired, True
 
     async def _ended(self, task: TaskRecord) -> None:
         """Run the final hooks for a task ended here. Its end is stored already; a hook that fails

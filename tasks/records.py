@@ -38,6 +38,7 @@ class TaskRecord(TypedDict, total=False):
     retry_of: str
     session_id: str | None  # the session that holds it while dispatched
     open_on: str  # its device id while queued or dispatched (tasks/store/tasks.py OPEN_ON)
+    expiry_due: int  # the minute ``expires_at`` falls in (tasks/store/tasks.py EXPIRY_DUE)
     dispatched_at: datetime
     lease_until: datetime
     step: int

@@ -154,12 +154,12 @@ class GroupSizes:
                                                 budget_seconds, count, self.monotonic)
         devices = int(current.progress["devices"]) + counted[0]
         if not stop.complete:
-            saved = {**current.progress, "next": stop.position, "devices": devices}
+            saved = {**current.progress, "next": stop.position, "step": stop.step, "devices": devices}
             await self.store.save_progress(saved, current.sizes)
             self._mine = _Pass(saved, current.sizes)
             if self.census.taken_at is None:  # no census yet: judge by the pass so far
                 self.census = Census(estimated_sizes(current.sizes, stop.position))
-            return Step(stop.read, stop.left(step))
+            return Step(stop.read, stop.left(stop.step))
         census = Census(current.sizes, devices, current.progress["started_at"], str(current.progress["pass"]))
         await self.store.publish({"pass": census.pass_id, "taken_at": census.taken_at, "devices": devices,
                                   "finished_at": self.clock()}, census.sizes)

@@ -10,12 +10,17 @@ processes whose ticks meet read the same expired lease and both write it, and th
 a stored lease is decided by an insert, which the unique ``_id`` makes atomic: the claim of the
 lease as it was read (``job_claims``, ``<job>@<its until>``), which both racers name alike and
 only one inserts. A free lease needs none: the upsert's own insert collides for the second.
+
+A claim matters only while a racer may still have read the lease it names: seconds. Every tick
+that takes or renews a lease makes one (about 70,000 a day), so they are pruned after an hour,
+by the hour they were made in (``hour``, one indexed equality per hour: FerretDB 1.24 reads a
+whole collection for a range, and a week of claims was about 500,000 documents).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -24,6 +29,15 @@ from pymongo.errors import DuplicateKeyError
 from tasks.store.db import Database, Document, ensure_indexes, upsert_one
 
 RUN_INDEXES = [IndexModel([("job", ASCENDING), ("started_at", DESCENDING)]), IndexModel([("started_at", ASCENDING)])]
+CLAIM_INDEXES = [IndexModel([("hour", ASCENDING)])]
+CLAIMS_KEPT = timedelta(hours=1)  # far longer than a take's race (seconds), however slow the database
+CLAIMS_PRUNED = "job_claims_pruned"  # job_state: the first claim hour not pruned yet
+CLAIM_HOURS_PER_RUN = 48  # a run after a long stop deletes at most this many hours (one delete each)
+
+
+def claim_hour(at: datetime) -> int:
+    """The hour a claim was made in, as hours since the epoch: what the prune deletes by."""
+    return int(at.timestamp() // 3600)
 
 
 class JobRepository:
@@ -35,6 +49,7 @@ class JobRepository:
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._runs, RUN_INDEXES)
+        await ensure_indexes(self._claims, CLAIM_INDEXES)
 
     async def take_lease(self, job: str, holder: str, until: datetime, now: datetime) -> bool:
         try:
@@ -49,7 +64,7 @@ class JobRepository:
             return True  # the lease was free: this upsert's insert took it (a second one collides)
         # Two takes of one stored lease both pass on FerretDB 1.24 (module docstring): the claim of
         # the lease as both read it decides. A renewal claims too (a racer may read it expired).
-        claim = {"_id": f"{job}@{before.get('until')}", "holder": holder, "at": now}
+        claim = {"_id": f"{job}@{before.get('until')}", "holder": holder, "at": now, "hour": claim_hour(now)}
         try:
             await self._claims.insert_one(claim)
         except DuplicateKeyError:
@@ -75,7 +90,26 @@ class JobRepository:
         return [run async for run in cursor]
 
     async def prune_runs(self, before: datetime) -> int:
-        """Runs started before ``before`` deleted (how many), and the lease claims made before it."""
+        """Runs started before ``before`` deleted (how many)."""
         result = await self._runs.delete_many({"started_at": {"$lt": before}})
-        await self._claims.delete_many({"at": {"$lt": before}})
         return result.deleted_count
+
+    async def prune_claims(self, now: datetime) -> int:
+        """Lease claims older than CLAIMS_KEPT deleted (how many), hour by hour from where the last
+        prune stopped: one delete by indexed equality per hour, at most CLAIM_HOURS_PER_RUN a run."""
+        last = claim_hour(now - CLAIMS_KEPT) - 1  # the last hour wholly older than CLAIMS_KEPT
+        state = await self.state(CLAIMS_PRUNED)
+        deleted = 0
+        if state is None:
+            # The first prune of this version: claims written before it carry no ``hour``. One
+            # pass by their time (a scan, once), then hour by hour.
+            deleted += (await self._claims.delete_many({"at": {"$lt": now - CLAIMS_KEPT}})).deleted_count
+            first = last + 1
+        else:
+            first = int(state["next"])
+        end = min(last + 1, first + CLAIM_HOURS_PER_RUN)
+        for hour in range(first, end):
+            deleted += (await self._claims.delete_many({"hour": hour})).deleted_count
+        if state is None or end > first:
+            await self.save_state(CLAIMS_PRUNED, {"next": end})
+        return deleted

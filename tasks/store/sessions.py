@@ -174,25 +174,31 @@ class SessionRepository:
         if found is not None:
             return found
         live = await self.load_live(session_id)
-        return None if live is None else _shown(live)
+        if live is not None:
+            return _shown(live)
+        # It may have ended between the two reads: its history is written before its live state
+        # stops being read as running (``load_live``), so a second look finds it.
+        return await self._sessions.find_one({"_id": session_id}, {"snapshot": 0})
 
     async def for_device(
         self, device_id: str, before: datetime | None = None, limit: int = 50
     ) -> list[SessionRecord]:
         """The device's sessions, newest first: the running one (from its lease and steps), then
-        the history."""
+        the history.
+
+        The running one is read first: a session that ends meanwhile has its history inserted
+        before ``load_live`` stops reading it as running, so the history read after finds it (read
+        the other way round, a session ending between the two reads was in neither)."""
+        lease = await self._locks.lease(device_id)
+        live = None if lease is None else await self.load_live(str(lease["session_id"]))
+        if live is not None and before is not None and live["started_at"] >= before:
+            live = None
         query: Document = {"device_id": device_id}
         if before is not None:
             query["started_at"] = {"$lt": before}
         cursor = self._sessions.find(query, {"snapshot": 0}).sort("started_at", DESCENDING).limit(limit)
         ended = [record async for record in cursor]
-        lease = await self._locks.lease(device_id)
-        if lease is None:
-            return ended
-        live = await self.load_live(str(lease["session_id"]))
-        if live is None or (before is not None and live["started_at"] >= before):
-            return ended
-        if any(record["_id"] == live["_id"] for record in ended):
+        if live is None or any(record["_id"] == live["_id"] for record in ended):
             return ended
         return [_shown(live), *ended][:limit]
 

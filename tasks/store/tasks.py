@@ -19,7 +19,7 @@ from pymongo.errors import DuplicateKeyError
 from schemas.tasks import TaskStatus
 from tasks.lifecycle import TaskMove, TaskPhase, advance, stored
 from tasks.records import TaskRecord
-from tasks.store.db import Database, Document, bulk_write, ensure_indexes
+from tasks.store.db import Database, Document, bulk_write, ensure_indexes, upsert_one
 from tasks.store.group_commit import Insert, Update
 
 INDEXES = [
@@ -35,6 +35,8 @@ INDEXES = [
     IndexModel([("created_by", ASCENDING), ("status", ASCENDING)]),
     # A session's read of its device's open tasks (``OPEN_ON``).
     IndexModel([("open_on", ASCENDING)]),
+    # The expiry job's read of the tasks expiring in one minute (``EXPIRY_DUE``).
+    IndexModel([("expiry_due", ASCENDING)]),
 ]
 OPEN = [TaskStatus.QUEUED.value, TaskStatus.DISPATCHED.value]
 # The device id of a task while it is open (queued or dispatched), removed when it reaches a final
@@ -45,6 +47,19 @@ OPEN = [TaskStatus.QUEUED.value, TaskStatus.DISPATCHED.value]
 OPEN_ON = "open_on"
 # The job-state record of the one pass that gave ``OPEN_ON`` to tasks stored before it existed.
 OPEN_ON_BACKFILL = "tasks_open_on"
+# The minute a task's ``expires_at`` falls in, set by every insert: the expiry job reads the tasks
+# expiring in a minute by this one equality (its own index). By ``{status, expires_at <= now}`` it
+# read every open task each run (FerretDB 1.24 pushes the status down, not the range): a bulk task
+# of 100,000 queued tasks would be 100,000 documents decoded every 15 s.
+EXPIRY_DUE = "expiry_due"
+EXPIRY_SLICE_SECONDS = 60
+EXPIRY_SCAN = "task_expiry_scan"  # job_state: the first minute the expiry job has not passed yet
+EXPIRY_DUE_BACKFILL = "tasks_expiry_due"  # job_state: the one pass that gave open tasks ``EXPIRY_DUE``
+
+
+def expiry_slice(at: datetime) -> int:
+    """The minute ``at`` falls in (minutes since the epoch)."""
+    return int(at.timestamp()) // EXPIRY_SLICE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,7 @@ class TaskRepository:
         self._sends = database.collection("task_sends")
         self._writer = database.writer("tasks")
         self._send_writer = database.writer("task_sends")
+        self._state = database.collection("job_state")
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._tasks, INDEXES)
@@ -353,9 +369,42 @@ class TaskRepository:
         return len(writes)
 
 
+    async def backfill_expiry_due(self) -> int:
+        """Give ``EXPIRY_DUE`` to the open tasks stored before it existed (once, at start-up, as
+        ``backfill_open_on``): without it the expiry job would never find them. The tasks written."""
+        writes: list[Update] = []
+        for status in OPEN:
+            cursor = self._tasks.find({"status": status}, {"device_id": 1, "expires_at": 1, EXPIRY_DUE: 1})
+            async for task in cursor:
+                if EXPIRY_DUE not in task and task.get("expires_at") is not None:
+                    query = {"_id": task["_id"], "device_id": task["device_id"], "status": status}
+                    writes.append(Update(query, {"$set": {EXPIRY_DUE: expiry_slice(task["expires_at"])}}))
+        if writes:
+            await bulk_write(self._documents, writes)
+        return len(writes)
+
+    async def expiring(self, minute: int) -> list[TaskRecord]:
+        """The open tasks whose expiry falls in ``minute`` (``expiry_slice``), soonest first: one
+        indexed equality, which reads that minute's tasks only."""
+        found = [task async for task in self._tasks.find({EXPIRY_DUE: minute}) if task["status"] in OPEN]
+        return sorted(found, key=lambda task: task["expires_at"])
+
+    async def expiry_scan(self) -> int | None:
+        """The first minute the expiry job has not passed yet; None before its first pass."""
+        state = await self._state.find_one({"_id": EXPIRY_SCAN})
+        return None if state is None else int(state["next"])
+
+    async def set_expiry_scan(self, minute: int) -> None:
+        await upsert_one(self._state, {"_id": EXPIRY_SCAN}, {"$set": {"next": minute}})
+
+
 def _opened(task: TaskRecord) -> TaskRecord:
-    """The task as stored while open: its device id in ``OPEN_ON`` (every insert is of an open task)."""
-    return cast(TaskRecord, {**task, OPEN_ON: task["device_id"]})
+    """The task as stored while open: its device id in ``OPEN_ON`` (every insert is of an open task)
+    and the minute it expires in (``EXPIRY_DUE``)."""
+    opened = cast(TaskRecord, {**task, OPEN_ON: task["device_id"]})
+    if "expires_at" in task:
+        opened["expiry_due"] = expiry_slice(task["expires_at"])
+    return opened
 
 
 def _send_key(task_id: str, attempt: int, step: int) -> str:

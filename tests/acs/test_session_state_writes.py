@@ -17,6 +17,7 @@ from acs.app import create_cwmp_app
 from acs.config import Settings
 from acs.services import Services, build_services
 from schemas.tasks import GetParameterValuesTask
+from tasks.records import SessionRecord
 from tasks.session_ids import device_of, new_session_id
 from tasks.store import live_blob
 from tasks.store.db import Database
@@ -144,6 +145,57 @@ async def test_a_request_that_loaded_the_session_before_it_was_ended_cannot_save
     assert await sessions.load_live(lease["session_id"]) is None
     history = await acs.database.db.sessions.find_one({"_id": lease["session_id"]})
     assert history is not None and history["outcome"] == "superseded"
+
+
+async def test_a_session_ending_while_the_history_is_read_is_listed_running_or_ended(acs: Acs) -> None:
+    # CI once listed a device's history without the session that had just run its task: the
+    # history was read before that session's end inserted it, and the lease after, when its live
+    # state no longer read as running (the lease is freed after the 204). Here the session ends
+    # right after its lease is read, as a clean end does: history inserted, lease still there.
+    cpe, _ = await _dropped_after_a_read(acs, "RACE01")
+    sessions = acs.services.repositories.sessions
+    lease = await acs.database.db.session_locks.find_one({"_id": cpe.device_id})
+    assert lease is not None
+    session_id = lease["session_id"]
+    running = await sessions.load_live(session_id)
+    assert running is not None
+
+    async def end() -> None:
+        assert await sessions.record_end({**running, "outcome": "ok", "ended_at": datetime.now(UTC)})
+
+    read_lease = sessions._locks.lease
+
+    async def lease_then_end(device_id: str) -> MongoDocument | None:
+        found = await read_lease(device_id)
+        await end()
+        return found
+
+    sessions._locks.lease = lease_then_end  # type: ignore[method-assign]
+    try:
+        listed = await sessions.for_device(cpe.device_id)
+    finally:
+        sessions._locks.lease = read_lease  # type: ignore[method-assign]
+    assert session_id in [record["_id"] for record in listed]
+    assert [record["_id"] for record in listed].count(session_id) == 1
+
+    # The same for one session read by its id: it ends between the history read and the live one.
+    cpe2, _ = await _dropped_after_a_read(acs, "RACE02")
+    lease2 = await acs.database.db.session_locks.find_one({"_id": cpe2.device_id})
+    assert lease2 is not None
+    running = await sessions.load_live(lease2["session_id"])
+    assert running is not None
+    load_live = sessions.load_live
+
+    async def end_then_load(session_id: str) -> SessionRecord | None:
+        await end()
+        return await load_live(session_id)
+
+    sessions.load_live = end_then_load  # type: ignore[method-assign]
+    try:
+        found = await sessions.get(lease2["session_id"])
+    finally:
+        sessions.load_live = load_live  # type: ignore[method-assign]
+    assert found is not None and found["_id"] == lease2["session_id"] and found.get("outcome") == "ok"
 
 
 async def test_a_lease_stored_with_its_state_as_a_nested_document_is_still_continued(acs: Acs) -> None:

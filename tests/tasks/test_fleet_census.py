@@ -89,3 +89,35 @@ async def test_a_pass_spread_over_runs_publishes_what_one_whole_pass_counts(mong
     finally:
         await client.drop_database(name)
         await client.close()
+
+
+async def test_a_pass_begun_on_a_small_fleet_goes_on_by_bucket_once_the_fleet_is_large(
+    mongo_server: MongoServer,
+) -> None:
+    """api200k: a pass begun on the empty database being filled read by group (step 64) for good,
+    3,100 devices a run at 200,000 (2-5.7 s every 15 s, its budget 0.5 s). A run by group now
+    counts the next group's first bucket and goes on by bucket when the fleet is that large."""
+    client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(mongo_server.uri, tz_aware=True)
+    name = unique_db_name("censusgrows")
+    database = Database(client=client, db=client[name])
+    try:
+        devices = DeviceRepository(database)
+        await devices.ensure_indexes()
+        summaries = FleetSummaryRepository(database)
+        census = FleetCensus(devices, summaries, lambda: NOW, 0.5, ticking())
+        assert (await census.run())["partitions_left"] == search.GROUPS - 1  # empty: by group
+        # The fleet grows: group 1 (the pass's next read) now holds 900 devices, 14 a bucket.
+        grown = [n for n in range(120_000) if search.page_bucket(f"CENSUS{n:05d}") // search.GROUP_SIZE == 1][:900]
+        await client[name].devices.insert_many([device(n) for n in grown])
+        in_bucket = sum(1 for n in grown if search.page_bucket(f"CENSUS{n:05d}") == search.GROUP_SIZE)
+        run = await census.run()
+        assert run["devices_read"] == in_bucket < 40, run  # one bucket, not the group's 900
+        assert run["partitions_left"] == search.BUCKETS - search.GROUP_SIZE - 1
+        progress = await summaries.progress()
+        assert progress is not None and (progress["step"], progress["next"]) == (1, search.GROUP_SIZE + 1)
+        # another process goes on by bucket too, from the saved pass
+        other = await FleetCensus(devices, summaries, lambda: NOW, 0.5, ticking()).run()
+        assert other["partitions_left"] == search.BUCKETS - search.GROUP_SIZE - 2
+    finally:
+        await client.drop_database(name)
+        await client.close()
