@@ -155,7 +155,10 @@ async def newest_first(
             hours = range(hour, max(oldest, hour - at_once), -1)
             taken += await walk.newest(0, hours, want - len(taken))
             hour = hours[-1] - 1
-            at_once = min(at_once * 2, HOURS_AT_ONCE) if not taken else 1
+            # Empty hours: 1, 2, 4, then 8 at once; of one OLT 1, then 8 (its empty slices are empty
+            # posting lists, a few ms each: the round trips are what a wave costs).
+            grown = HOURS_AT_ONCE if walk.olt is not None else min(at_once * 2, HOURS_AT_ONCE)
+            at_once = grown if not taken else 1
     except _GiveUp:
         return None
     return taken

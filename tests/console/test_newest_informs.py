@@ -211,3 +211,26 @@ async def test_a_device_without_slices_keeps_the_list_read_whole(
     viewer = await console.login("viewer")
     pages = await _pages(viewer, console)
     assert pages[0][0][0] == "W0000"
+
+
+async def test_a_walk_of_one_olt_reads_empty_hours_eight_at_once_after_the_first() -> None:
+    """Of one OLT the empty hours cost empty posting lists: after the newest, eight at once (of any
+    other filter 1, 2, 4, then 8), so a fleet silent for 13 hours costs 3 waves, not 4."""
+    now = datetime(2026, 12, 6, 14, 0, tzinfo=UTC)
+    devices = [{"_id": f"D{n:02d}", "last_inform": now - timedelta(hours=13, seconds=n)} for n in range(60)]
+    tokens: list[str] = []
+
+    async def read(query: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+        token = query[search.OLT_SLICES_FIELD]
+        tokens.append(token)
+        sample = "|s|" in token
+        return [device for device in devices
+                if token in search.olt_inform_slices("", "OLT-1", device["last_inform"])[search.OLT_SLICES_FIELD]
+                or (sample and token.replace("|s|", "|") in search.olt_inform_slices(
+                    "", "OLT-1", device["last_inform"])[search.OLT_SLICES_FIELD] and device["_id"] == "D00")][:limit]
+
+    found = await newest_informs.newest_first(read, {"olt_id": "OLT-1"}, 51, now, by_olt=True)
+    assert found is not None and len(found) >= 51
+    hour_samples = [token for token in tokens if token.startswith("OLT-1|s|h")]
+    assert tokens[:2] == [hour_samples[0], hour_samples[0].replace("|s|", "|")], tokens[:2]
+    assert all(token.startswith("OLT-1|s|h") for token in tokens[2:10]), tokens[2:10]
