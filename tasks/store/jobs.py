@@ -14,7 +14,8 @@ only one inserts. A free lease needs none: the upsert's own insert collides for 
 A claim matters only while a racer may still have read the lease it names: seconds. Every tick
 that takes or renews a lease makes one (about 70,000 a day), so they are pruned after an hour,
 by the hour they were made in (``hour``, one indexed equality per hour: FerretDB 1.24 reads a
-whole collection for a range, and a week of claims was about 500,000 documents).
+whole collection for a range, and a week of claims was about 500,000 documents). Runs, one per
+tick that ran, are kept a week and pruned the same way, by the hour they started in.
 """
 
 from __future__ import annotations
@@ -28,15 +29,20 @@ from pymongo.errors import DuplicateKeyError
 
 from tasks.store.db import Database, Document, ensure_indexes, upsert_one
 
-RUN_INDEXES = [IndexModel([("job", ASCENDING), ("started_at", DESCENDING)]), IndexModel([("started_at", ASCENDING)])]
+RUN_INDEXES = [
+    IndexModel([("job", ASCENDING), ("started_at", DESCENDING)]),
+    IndexModel([("started_at", ASCENDING)]),
+    IndexModel([("hour", ASCENDING)]),
+]
 CLAIM_INDEXES = [IndexModel([("hour", ASCENDING)])]
 CLAIMS_KEPT = timedelta(hours=1)  # far longer than a take's race (seconds), however slow the database
 CLAIMS_PRUNED = "job_claims_pruned"  # job_state: the first claim hour not pruned yet
-CLAIM_HOURS_PER_RUN = 48  # a run after a long stop deletes at most this many hours (one delete each)
+RUNS_PRUNED = "job_runs_pruned"  # job_state: the first run hour not pruned yet
+HOURS_PER_PRUNE = 48  # a prune after a long stop deletes at most this many hours (one delete each)
 
 
-def claim_hour(at: datetime) -> int:
-    """The hour a claim was made in, as hours since the epoch: what the prune deletes by."""
+def hour_of(at: datetime) -> int:
+    """The hour ``at`` falls in, as hours since the epoch: what a claim or a run is pruned by."""
     return int(at.timestamp() // 3600)
 
 
@@ -64,7 +70,7 @@ class JobRepository:
             return True  # the lease was free: this upsert's insert took it (a second one collides)
         # Two takes of one stored lease both pass on FerretDB 1.24 (module docstring): the claim of
         # the lease as both read it decides. A renewal claims too (a racer may read it expired).
-        claim = {"_id": f"{job}@{before.get('until')}", "holder": holder, "at": now, "hour": claim_hour(now)}
+        claim = {"_id": f"{job}@{before.get('until')}", "holder": holder, "at": now, "hour": hour_of(now)}
         try:
             await self._claims.insert_one(claim)
         except DuplicateKeyError:
@@ -79,7 +85,8 @@ class JobRepository:
         await upsert_one(self._state, {"_id": job}, {"$set": dict(fields)})
 
     async def record_run(self, run: Mapping[str, Any]) -> None:
-        await self._runs.insert_one(dict(run))
+        hour = {"hour": hour_of(run["started_at"])} if isinstance(run.get("started_at"), datetime) else {}
+        await self._runs.insert_one({**run, **hour})
 
     async def runs(self, job: str | None, limit: int, before: tuple[datetime, Any] | None = None) -> list[Document]:
         query: Document = {} if job is None else {"job": job}
@@ -90,26 +97,31 @@ class JobRepository:
         return [run async for run in cursor]
 
     async def prune_runs(self, before: datetime) -> int:
-        """Runs started before ``before`` deleted (how many)."""
-        result = await self._runs.delete_many({"started_at": {"$lt": before}})
-        return result.deleted_count
+        """Runs started before ``before`` deleted (how many), hour by hour as the claims."""
+        return await self._prune_hours(self._runs, RUNS_PRUNED, "started_at", before)
 
     async def prune_claims(self, now: datetime) -> int:
-        """Lease claims older than CLAIMS_KEPT deleted (how many), hour by hour from where the last
-        prune stopped: one delete by indexed equality per hour, at most CLAIM_HOURS_PER_RUN a run."""
-        last = claim_hour(now - CLAIMS_KEPT) - 1  # the last hour wholly older than CLAIMS_KEPT
-        state = await self.state(CLAIMS_PRUNED)
+        """Lease claims older than CLAIMS_KEPT deleted (how many)."""
+        return await self._prune_hours(self._claims, CLAIMS_PRUNED, "at", now - CLAIMS_KEPT)
+
+    async def _prune_hours(self, collection: Any, position: str, at: str, before: datetime) -> int:
+        """The documents of every hour that ended before ``before`` deleted, hour by hour from where
+        the last prune stopped (``job_state`` ``position``): one delete by indexed equality on
+        ``hour`` each, at most HOURS_PER_PRUNE a run. FerretDB 1.24 answers a range over ``at`` by
+        reading the whole collection."""
+        last = hour_of(before) - 1  # the last hour wholly before ``before``
+        state = await self.state(position)
         deleted = 0
         if state is None:
-            # The first prune of this version: claims written before it carry no ``hour``. One
+            # The first prune of this version: documents written before it carry no ``hour``. One
             # pass by their time (a scan, once), then hour by hour.
-            deleted += (await self._claims.delete_many({"at": {"$lt": now - CLAIMS_KEPT}})).deleted_count
+            deleted += (await collection.delete_many({at: {"$lt": before}})).deleted_count
             first = last + 1
         else:
             first = int(state["next"])
-        end = min(last + 1, first + CLAIM_HOURS_PER_RUN)
+        end = min(last + 1, first + HOURS_PER_PRUNE)
         for hour in range(first, end):
-            deleted += (await self._claims.delete_many({"hour": hour})).deleted_count
+            deleted += (await collection.delete_many({"hour": hour})).deleted_count
         if state is None or end > first:
-            await self.save_state(CLAIMS_PRUNED, {"next": end})
+            await self.save_state(position, {"next": end})
         return deleted

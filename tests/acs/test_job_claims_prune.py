@@ -1,4 +1,5 @@
-"""Job lease claims (``job_claims``) are pruned after an hour, by indexed equality on their hour.
+"""Job lease claims (``job_claims``) are pruned after an hour, job runs after a week, by indexed
+equality on their hour.
 
 Every tick that takes or renews a job lease inserts a claim (tasks/store/jobs.py), about 70,000 a
 day; they were deleted with the job runs after 7 days, by a range over ``at`` that FerretDB 1.24
@@ -25,11 +26,12 @@ NOW = datetime(2026, 12, 6, 12, 30, tzinfo=UTC)
 
 
 class Deletes(monitoring.CommandListener):
-    def __init__(self) -> None:
+    def __init__(self, collection: str = "job_claims") -> None:
+        self.collection = collection
         self.filters: list[MongoDocument] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "delete" and event.command["delete"] == "job_claims":
+        if event.command_name == "delete" and event.command["delete"] == self.collection:
             self.filters.extend(dict(statement["q"]) for statement in event.command["deletes"])
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
@@ -84,6 +86,42 @@ async def test_claims_older_than_an_hour_are_pruned_hour_by_hour(mongo_server: M
                                        for query in deletes.filters), deletes.filters
         indexed = {spec["key"][0][0] for spec in (await client[name].job_claims.index_information()).values()}
         assert "hour" in indexed
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+async def test_runs_older_than_a_week_are_pruned_hour_by_hour(mongo_server: MongoServer, tmp_path: Path) -> None:
+    """The same for ``job_runs`` (kept 7 days): by a range over ``started_at`` the hourly prune read
+    every run of the week (about 475,000 at the jobs' intervals)."""
+    deletes = Deletes("job_runs")
+    client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(mongo_server.uri, tz_aware=True,
+                                                              event_listeners=[deletes])
+    name = unique_db_name("jobruns")
+    clock = [NOW]
+    try:
+        services = build_services(Settings(data_dir=tmp_path), Database(client=client, db=client[name]),
+                                  lambda: clock[0])
+        jobs = services.repositories.jobs
+        await jobs.ensure_indexes()
+        for n in range(36):  # a run every 6 hours for 9 days
+            started = NOW - timedelta(days=9) + timedelta(hours=6 * n)
+            await jobs.record_run({"job": "drift", "holder": "h", "started_at": started, "outcome": "ok"})
+        runner = JobRunner(jobs, lambda: clock[0], holder="pruner")
+        register_jobs(runner, services)
+        prune = next(job for job in runner._registered if job.name == "prune_job_runs")
+        week = timedelta(days=7)
+        for hours in (0, 7, 13, 60):
+            clock[0] = NOW + timedelta(hours=hours)
+            assert await runner.tick(prune)
+            starts = [run["started_at"] async for run in client[name].job_runs.find({"job": "drift"})]
+            assert starts and min(starts) >= clock[0] - week - timedelta(hours=1), (hours, min(starts))
+            assert len(starts) == sum(1 for n in range(36)
+                                      if NOW - timedelta(days=9) + timedelta(hours=6 * n) >= clock[0] - week
+                                      - timedelta(seconds=(clock[0] - week).timestamp() % 3600)), hours
+            if hours == 0:
+                deletes.filters.clear()  # the first prune of a database deletes by time, once
+        assert deletes.filters and all(set(query) == {"hour"} for query in deletes.filters), deletes.filters
     finally:
         await client.drop_database(name)
         await client.close()
