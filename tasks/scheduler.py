@@ -24,6 +24,7 @@ import pymongo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bson import ObjectId
 
+from tasks.stopping import cancel_and_wait
 from tasks.store.jobs import JobRepository
 
 log = logging.getLogger("acs.scheduler")
@@ -106,12 +107,9 @@ class JobRunner:
         if not running:
             return
         _done, late = await asyncio.wait(running, timeout=grace)
-        for task in late:
-            task.cancel()
-        if late:  # bounded too: a cancel can be lost inside the driver (see ``_tick``)
-            _done, stuck = await asyncio.wait(late, timeout=grace)
-            for task in stuck:
-                log.warning("a scheduled job's run did not end when cancelled at stop: %s", await_chain(task))
+        # Bounded too, and cancelled again while running: a cancel can be lost inside the driver.
+        await asyncio.gather(*(cancel_and_wait(task, f"a scheduled job's run ({await_chain(task)})", timeout=grace)
+                               for task in late))
 
     async def tick(self, job: Job) -> bool:
         """Run ``job`` if this process holds its lease; True when it ran."""
