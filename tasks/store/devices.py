@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
@@ -95,7 +96,7 @@ SEARCH_BACKFILL = "backfill_search"  # its ``job_state``: the search fields' ver
 BLOCKS_SINCE = 3  # the search fields' version that brought ``page_block``
 INFORM_SLICES_SINCE = 4  # ... and ``last_inform_slices``
 OLT_SLICES_SINCE = 5  # ... and ``olt_inform_slices``
-OLTS_KEPT = 1_000_000  # devices whose OLT this process keeps (past it, all are dropped)
+OLTS_KEPT = 1_000_000  # devices whose OLT this process keeps (then all are dropped): 107 MB full (27-character ids)
 NEWEST_WHOLE_MAX = 200  # a list sorted by last inform estimated at most this large is read whole (exact total)
 MAX_PARTITIONS = 64  # partitions read for one page at most (a sparse match set gives short pages)
 WAVE = 8  # partitions read at once
@@ -364,7 +365,7 @@ class DeviceRepository:
         if isinstance(olt, str) and olt:
             if len(self._olts) >= OLTS_KEPT:
                 self._olts.clear()
-            self._olts[device_id] = olt
+            self._olts[device_id] = sys.intern(olt)  # one string per OLT, however many devices
         else:
             self._olts.pop(device_id, None)
 
