@@ -18,6 +18,7 @@ from acs.cwmp_server.handler import CwmpHandler, cwmp_routes
 from acs.cwmp_server.proxy import forwarded_middleware, trusted_networks
 from acs.listener import limits_middleware
 from acs.services import Services
+from tasks.stopping import cancel_and_wait
 
 SERVICES = web.AppKey("services", Services)
 CAPTURE = web.AppKey("soap_capture", SoapCapture)
@@ -69,9 +70,7 @@ async def _profiles_kept_fresh(app: web.Application) -> AsyncIterator[None]:
         await catalog.refresh()
     refresher = asyncio.create_task(catalog.keep_fresh())
     yield
-    refresher.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await refresher
+    await cancel_and_wait(refresher, "the health catalog's refresher")
 
 
 def create_api_app(services: Services) -> web.Application:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from acs.localdb import LocalMongo
+from tasks.stopping import cancel_and_wait
 
 log = logging.getLogger("acs.localdb")
 Starter = Callable[[int], Awaitable[LocalMongo]]  # starts (or adopts) the database on this port
@@ -49,9 +50,7 @@ class LocalDatabaseSupervisor:
     async def end(self) -> None:
         """Stop watching (the caller then stops the database it holds in ``server``)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task, "the local database's supervisor")
             self._task = None
 
     def dead(self) -> str | None:

@@ -52,7 +52,7 @@ from bench import common
 from cwmp.device_id import make_device_id
 from tasks.incidents.grouping import OFFLINE, Candidate
 from tasks.incidents.job import new_incident
-from tasks.search import inform_slices, search_fields
+from tasks.search import inform_slices, olt_inform_slices, search_fields
 from tasks.store.db import Database
 from tasks.store.incidents import IncidentRepository
 from tasks.store.parameters import TYPE, UPDATED, VALUE, field_path
@@ -95,7 +95,8 @@ def device_document(index: int, now: datetime) -> dict[str, Any]:
         "tags": [f"sub{index:07d}", *(["bench"] if index % 100 == 0 else [])], "wan_mac": mac(index),
         "last_boot": seen - timedelta(days=1), "presence": "offline" if offline else "online",
     }
-    return {**document, **search_fields(device_id, document), **inform_slices(seen)}
+    return {**document, **search_fields(device_id, document), **inform_slices(seen),
+            **olt_inform_slices(device_id, None, seen)}
 
 
 def parameters_document(device_id: str, now: datetime, leaves: int = 200) -> dict[str, Any]:

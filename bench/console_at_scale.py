@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common
 from bench.api_at_scale import BATCH, CONCURRENT_BATCHES, console_login, device_document
 from tasks.fleet import FleetCensus
-from tasks.search import search_fields
+from tasks.search import olt_inform_slices, search_fields
 from tasks.store.db import Database
 from tasks.store.devices import DeviceRepository
 from tasks.store.fleet import FleetSummaryRepository
@@ -57,6 +57,7 @@ def fleet_document(index: int, now: datetime) -> dict[str, Any]:
                     health_definite=health, health={"status": health})
     document["tags"] = [*document["tags"], f"region:r{index // (ONTS_PER_OLT * 8)}"]
     document.update(search_fields(document["_id"], document))  # the region tag's tokens too
+    document.update(olt_inform_slices(document["_id"], document["olt_id"], document["last_inform"]))
     return document
 
 

@@ -16,6 +16,10 @@ registry writes, with each device:
   minute), written in the Inform's own ``$set`` beside ``last_inform``: the list sorted by last
   inform, newest first, reads them newest first (``tasks/store/newest_informs.py``) instead of
   reading and sorting every match.
+- ``olt_inform_slices``: the same slices named by the device's OLT (``OLT-0195|h499033``, ...),
+  and for the devices of the sample group (``page_group`` 0) the hour's and ten minutes' again as
+  samples (``OLT-0195|s|h499033``): one equality reads exactly one OLT's devices of one slice (one
+  index posting list; PostgreSQL has no plan to choose between the OLT's index and the slice's).
 
 On MongoDB the same fields are served by ordinary multikey and single-field indexes.
 """
@@ -31,8 +35,9 @@ from typing import Any
 
 # Of the tokens: a new version makes the backfill job pass over every device again
 # (2: a whole IP address is no longer a prefix token of a longer one; the LAN MAC is a token;
-# 3: ``page_block``; 4: ``last_inform_slices``, which the pass writes beside them).
-VERSION = 4
+# 3: ``page_block``; 4: ``last_inform_slices``, which the pass writes beside them; 5:
+# ``olt_inform_slices``, likewise).
+VERSION = 5
 BUCKETS = 4096
 GROUP_SIZE = 64  # buckets per group: 64 groups
 GROUPS = BUCKETS // GROUP_SIZE
@@ -64,6 +69,29 @@ def inform_slices(moment: datetime) -> dict[str, list[str]]:
     """``last_inform_slices`` for a last inform at ``moment`` (aware): one equality finds each slice."""
     seconds = int(moment.timestamp())
     return {INFORM_SLICES_FIELD: [inform_slice(level, seconds) for level in range(len(INFORM_SLICES))]}
+
+
+OLT_SLICES_FIELD = "olt_inform_slices"
+SAMPLE_GROUP = 0  # the devices of this ``page_group`` carry the samples' tokens too
+
+
+def olt_slice(olt: str, level: int, number: int, *, sample: bool = False) -> str:
+    """The token of one OLT's devices in one slice: ``OLT-0195|h499033``; its sample (the devices of
+    ``SAMPLE_GROUP``, 1/64 of any OLT's): ``OLT-0195|s|h499033``."""
+    return f"{olt}|{'s|' if sample else ''}{INFORM_SLICES[level][0]}{number}"
+
+
+def olt_inform_slices(device_id: str, olt: Any, moment: Any) -> dict[str, list[str]]:
+    """``olt_inform_slices`` of a device on OLT ``olt`` last informed at ``moment`` (aware): none
+    without either. Minutes have no sample (the walk reads them whole)."""
+    if not isinstance(olt, str) or not olt or not isinstance(moment, datetime):
+        return {OLT_SLICES_FIELD: []}
+    seconds = int(moment.timestamp())
+    tokens = [olt_slice(olt, level, seconds // width) for level, (_, width) in enumerate(INFORM_SLICES)]
+    if page_bucket(device_id) // GROUP_SIZE == SAMPLE_GROUP:
+        tokens += [olt_slice(olt, level, seconds // INFORM_SLICES[level][1], sample=True)
+                   for level in range(len(INFORM_SLICES) - 1)]
+    return {OLT_SLICES_FIELD: tokens}
 
 
 def normal_mac(text: str) -> str | None:

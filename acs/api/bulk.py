@@ -28,6 +28,7 @@ from acs.services import Services
 from schemas.api import BulkBody, BulkStatus, Role
 from schemas.tasks import SetParameterValuesTask, TaskRequest
 from tasks.queue import TaskError
+from tasks.stopping import cancel_and_wait
 from tasks.store.batches import CANCELLED, RUNNING
 from tasks.store.db import Document
 from tasks.store.devices import DeviceFilter
@@ -83,11 +84,7 @@ class BulkRunner:
                 await asyncio.shield(run)
 
     async def close(self) -> None:
-        for run in list(self._running.values()):
-            run.cancel()
-        for run in list(self._running.values()):
-            with contextlib.suppress(asyncio.CancelledError):
-                await run
+        await asyncio.gather(*(cancel_and_wait(run, "a bulk request's run") for run in list(self._running.values())))
 
     async def _run(self, batch_id: str, device_filter: DeviceFilter, request: TaskRequest, body: BulkBody,
                    created_by: str) -> None:

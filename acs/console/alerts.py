@@ -25,6 +25,7 @@ from acs.console.render import SECURITY_HEADERS, words_for
 from acs.console.web import console_of, guard, user_of
 from acs.listener import GUARD
 from schemas.api import Role
+from tasks.stopping import cancel_and_wait
 from tasks.store.db import Document
 from tasks.store.incidents import IncidentRepository
 
@@ -59,9 +60,7 @@ class AlertHub:
         for queue in list(self.subscribers):
             self._offer(queue, None)
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task, "the console's alert poller")
 
     async def _poll(self) -> None:
         while self.subscribers:

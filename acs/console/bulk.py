@@ -15,7 +15,6 @@ queued tasks are cancelled, a run without tasks stops after its current page.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,6 +31,7 @@ from acs.console import devices_list
 from acs.console.actions import TASK_REQUEST
 from acs.console.web import CONSOLE, audit, console_of, form_of, guard, json_reply, refuse, user_of
 from schemas.api import TAG_PATTERN, BulkBody, DeviceSelector, Role
+from tasks.stopping import cancel_and_wait
 from tasks.store.batches import CANCELLED, RUNNING
 from tasks.store.db import Document
 from tasks.store.devices import DeviceFilter
@@ -270,10 +270,8 @@ class DeviceRun:
 
     @classmethod
     async def close(cls, app: web.Application) -> None:
-        for run in list(app[cls.KEY].values()):
-            run.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await run
+        runs = list(app[cls.KEY].values())
+        await asyncio.gather(*(cancel_and_wait(run, "a console bulk action's run") for run in runs))
 
 
 async def _still_running(batches: Any, batch_id: str) -> bool:

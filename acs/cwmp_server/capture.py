@@ -11,7 +11,6 @@ one read of the session record. A capture that fails is logged and never fails t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from cwmp.errors import CwmpFault, ProtocolError
 from cwmp.models import Inform
 from cwmp.parse import parse
 from tasks.soap_mask import masked
+from tasks.stopping import cancel_and_wait
 from tasks.store.sessions import SessionRepository
 from tasks.store.soap_captures import SoapCaptureRepository
 
@@ -62,9 +62,7 @@ class SoapCapture:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task, "the SOAP capture writer")
 
     async def after(self, cookie: str | None, body: bytes, status: int, reply_body: bytes,
                     set_session: str | None) -> None:

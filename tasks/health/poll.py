@@ -31,6 +31,7 @@ from typing import Any
 
 from cwmp.logtext import loggable
 from schemas.tasks import GetParameterValuesTask, TaskRequest, TaskStatus
+from tasks import search
 from tasks.health.catalog import Catalog
 from tasks.health.evaluate import HealthResult, Level, Reason, Thresholds, evaluate, summary_fields
 from tasks.health.policies import Policy
@@ -314,6 +315,9 @@ class HealthPoller:
             "health_due": due,
         }
         fields.update({key: result.values[key] for key in TOPOLOGY if result.values.get(key)})
+        if "olt_id" in fields and fields["olt_id"] != device.get("olt_id"):
+            # The OLT-named slices of the device's last inform move with it (``tasks/search.py``).
+            fields.update(search.olt_inform_slices(device_id, fields["olt_id"], device.get("last_inform")))
         await self.devices.set_fields(device_id, fields)
         if changed:
             await self.events.record(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ INDEXES = [
     IndexModel([("wan_ip", ASCENDING)]),
     # The list sorted by last inform, newest first (``tasks/store/newest_informs.py``).
     IndexModel([(search.INFORM_SLICES_FIELD, ASCENDING)]),
+    IndexModel([(search.OLT_SLICES_FIELD, ASCENDING)]),  # ... of one OLT
 ]
 OFFLINE_DUE_SECONDS = 5  # one slice of offline deadlines
 OFFLINE_LOOKBACK_SLICES = 120  # where the very first scan starts: 10 minutes back
@@ -93,6 +95,8 @@ PARTITION_MAX = 50
 SEARCH_BACKFILL = "backfill_search"  # its ``job_state``: the search fields' version every device has
 BLOCKS_SINCE = 3  # the search fields' version that brought ``page_block``
 INFORM_SLICES_SINCE = 4  # ... and ``last_inform_slices``
+OLT_SLICES_SINCE = 5  # ... and ``olt_inform_slices``
+OLTS_KEPT = 1_000_000  # devices whose OLT this process keeps (then all are dropped): 107 MB full (27-character ids)
 NEWEST_WHOLE_MAX = 200  # a list sorted by last inform estimated at most this large is read whole (exact total)
 MAX_PARTITIONS = 64  # partitions read for one page at most (a sparse match set gives short pages)
 WAVE = 8  # partitions read at once
@@ -252,6 +256,9 @@ class DeviceRepository:
         self._estimates: dict[str, tuple[float, int]] = {}  # listing -> (when, estimated total)
         self._version_checked = -math.inf  # when job_state last said the search fields' pass is not complete
         self._version = 0  # the search fields' version every device has (the backfill's job_state)
+        # device id -> its OLT as last seen stored by this process: an Inform's write names the OLT in
+        # its slices' tokens without reading the device first (``upsert_inform``).
+        self._olts: dict[str, str] = {}
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self._devices, INDEXES)
@@ -310,7 +317,14 @@ class DeviceRepository:
             "health_due": due_slice(now),  # a new device gets its first health read at once
         }
         state = with_due_slice(state)
-        update: Document = {"$set": {**identity, **state, "last_inform": now, **search.inform_slices(now)},
+        # The OLT-named slices go in the same write. The Inform does not carry the OLT (the health
+        # read stores it): the one this process last saw stored for the device; the device as it was
+        # (returned by the write) tells whether that was it, and when not (this process's first
+        # Inform from the device, or an OLT written by another process) a second, conditional write
+        # rides the group commit (below).
+        olt = state["olt_id"] if "olt_id" in state else self._olts.get(device_id)
+        update: Document = {"$set": {**identity, **state, "last_inform": now, **search.inform_slices(now),
+                                     **search.olt_inform_slices(device_id, olt, now)},
                             "$setOnInsert": on_insert}
         key = {field: identity[field] for field in IDENTITY_FIELDS if field in identity}
         guard: Document = {"cpe_username": {"$exists": False}} if without_own_credentials else {}
@@ -323,6 +337,7 @@ class DeviceRepository:
             except DuplicateKeyError:
                 pass  # stored already: the findAndModify below, which checks identity and guards
             else:
+                await self._olt_slices_checked(device, olt, now)
                 return StoredInform(device, True, {})
         try:
             before = await self._devices.find_one_and_update(
@@ -343,7 +358,28 @@ class DeviceRepository:
             )
         device = _applied(device_id, before, update)
         await self._refresh_search(device, computed)
+        await self._olt_slices_checked(device, olt, now)
         return StoredInform(device, before is None, before or {})
+
+    def _keep_olt(self, device_id: str, olt: Any) -> None:
+        if isinstance(olt, str) and olt:
+            if len(self._olts) >= OLTS_KEPT:
+                self._olts.clear()
+            self._olts[device_id] = sys.intern(olt)  # one string per OLT, however many devices
+        else:
+            self._olts.pop(device_id, None)
+
+    async def _olt_slices_checked(self, device: Document, written_for: Any, now: datetime) -> None:
+        """After an Inform's write: when the OLT its ``olt_inform_slices`` named (``written_for``) is not
+        the device's stored one, those of the stored one, while the device's last inform is still this
+        one (a later Inform wrote its own)."""
+        stored = device.get("olt_id")
+        self._keep_olt(device["_id"], stored)
+        if (stored or None) == (written_for or None):
+            return
+        fields = search.olt_inform_slices(device["_id"], stored, now)
+        await self._writer.write(Update({"_id": device["_id"], "last_inform": _stored_time(now)}, {"$set": fields}))
+        device.update(fields)
 
     async def _refresh_search(self, device: Document | None, computed: search.Computed | None = None) -> None:
         """Rewrite the search fields of a device just read back, when its facts moved from them."""
@@ -371,7 +407,7 @@ class DeviceRepository:
         complete = True
         pending: list[Update] = []
         projection = {**FACTS_PROJECTION, "presence": 1, "offline_after": 1, "offline_due": 1, "health_due": 1,
-                      "last_inform": 1, search.INFORM_SLICES_FIELD: 1}
+                      "last_inform": 1, search.INFORM_SLICES_FIELD: 1, "olt_id": 1, search.OLT_SLICES_FIELD: 1}
         cursor = self._devices.find(query, projection, batch_size=batch)
         try:
             async for device in cursor:
@@ -390,6 +426,11 @@ class DeviceRepository:
                     # Only while the device still has none: an Inform since wrote the slices of a newer one.
                     pending.append(Update({"_id": device["_id"], search.INFORM_SLICES_FIELD: {"$exists": False}},
                                           {"$set": search.inform_slices(device["last_inform"])}))
+                if search.OLT_SLICES_FIELD not in device and isinstance(device.get("last_inform"), datetime):
+                    # Likewise, and of the OLT read with the device (an Inform since wrote its own).
+                    pending.append(Update({"_id": device["_id"], search.OLT_SLICES_FIELD: {"$exists": False}},
+                                          {"$set": search.olt_inform_slices(device["_id"], device.get("olt_id"),
+                                                                            device["last_inform"])}))
                 if len(pending) >= batch:
                     written += await flush_updates(self._devices, pending)
                     if not budget():
@@ -414,7 +455,11 @@ class DeviceRepository:
         return await self._update_facts(device_id, {"$set": dict(facts)}, differs)
 
     async def set_fields(self, device_id: str, fields: Mapping[str, Any]) -> bool:
+        """``fields`` written; a new ``olt_id`` should come with its ``olt_inform_slices``
+        (``search.olt_inform_slices``), as the health read writes them."""
         fields = with_due_slice(fields)
+        if "olt_id" in fields:
+            self._keep_olt(device_id, fields["olt_id"])
         if any(name in search.FACTS for name in fields):
             return await self._update_facts(device_id, {"$set": dict(fields)}, {})
         result = await self._devices.update_one({"_id": device_id}, {"$set": dict(fields)})
@@ -729,9 +774,13 @@ class DeviceRepository:
             async with self._devices.find(slice_query, LISTED).limit(limit) as cursor:
                 return [device async for device in cursor]
 
-        found = await newest_informs.newest_first(read, query, want, now)
+        olt = query.get("olt_id")
+        by_olt = isinstance(olt, str) and await self._backfilled(OLT_SLICES_SINCE)
+        found = await newest_informs.newest_first(read, query, want, now, by_olt=by_olt)
         if found is None:
             return None
+        if by_olt and any(device.get("olt_id") != olt for device in found):
+            return None  # a token of an OLT the device left (its next Inform rewrites them): read whole
         found.sort(key=lambda device: (device.get("last_inform") or datetime.min.replace(tzinfo=UTC), device["_id"]),
                    reverse=True)
         return SearchPage(found, None, max(total, len(found)), False)

@@ -16,6 +16,15 @@ filter's:
   slices are walked;
 - empty hours (a fleet, or an OLT, silent for a while) cost two commands each, read a few at once.
 
+A list of one OLT (``olt_id`` among the filter's equalities) reads the OLT-named slices once every
+device has them (``olt_inform_slices``, the search fields' version 5): ``{olt_inform_slices:
+"OLT-0195|t2994200"}`` in place of ``{olt_id: "OLT-0195", last_inform_slices: "t2994200"}``, its
+sample ``OLT-0195|s|t2994200`` in place of ``page_group: 0`` beside them. Each read is then one
+GIN posting list holding exactly what it asks for: with two equalities PostgreSQL chose between the
+OLT's index (filtering its 512 rows) and the slice's (a posting list of up to the whole fleet, 137,736
+entries for a ten-minute slice at 200,000 devices, 36 ms), and the choice turned on the day's
+statistics (docs/performance.md, tenth step).
+
 Why probe by samples: FerretDB 1.24 sends no ``LIMIT`` to PostgreSQL when a query has a filter, so
 PostgreSQL builds and sends every row a slice matches whatever the limit (FerretDB decodes up to the
 limit and discards the rest): reading the hour holding an OLT's 512 devices with a limit of 52 cost
@@ -50,7 +59,7 @@ READS_MAX = 160  # commands one page's walk sends at most (an empty hour costs t
 PROBE_MAX = 8  # a slice whose sample is empty is read with a limit of this plus one (or the page's need, when fewer)
 SLICE_MAX = 1000  # a minute holding more matches than this: the caller reads whole (and refuses to sort)
 CLOCK_SKEW = 300  # seconds: the first slice read holds this far past this process's clock
-SAMPLE_FIELD, SAMPLE_VALUE = "page_group", 0  # a slice's sample: its devices of one group (1/64)
+SAMPLE_FIELD, SAMPLE_VALUE = "page_group", search.SAMPLE_GROUP  # a slice's sample: its devices of one group (1/64)
 FINEST = len(search.INFORM_SLICES) - 1
 
 
@@ -59,17 +68,25 @@ class _GiveUp(Exception):
 
 
 class _Walk:
-    def __init__(self, read: Read, query: Document, top: int) -> None:
+    def __init__(self, read: Read, query: Document, top: int, by_olt: bool) -> None:
         self.read = read
-        self.query = query
         self.top = top  # the newest second read (epoch)
         self.reads = 0
         self.samples = SAMPLE_FIELD not in query  # a filter by group has no smaller sample
+        self.olt: str | None = None
+        if by_olt and isinstance(query.get("olt_id"), str):
+            self.olt = query["olt_id"]  # named by the slices' tokens
+            query = {field: value for field, value in query.items() if field != "olt_id"}
+        self.query = query
 
     async def slice(self, level: int, number: int, limit: int, *, sample: bool = False) -> list[Document]:
         self.reads += 1
         if self.reads > READS_MAX:
             raise _GiveUp
+        if self.olt is not None:  # one token: that OLT's devices of the slice (or of its sample)
+            return await self.read(
+                {**self.query, search.OLT_SLICES_FIELD: search.olt_slice(self.olt, level, number, sample=sample)},
+                limit)
         name = search.INFORM_SLICES[level][0]
         query = {**self.query, search.INFORM_SLICES_FIELD: f"{name}{number}"}
         return await self.read({**query, SAMPLE_FIELD: SAMPLE_VALUE} if sample else query, limit)
@@ -119,10 +136,14 @@ class _Walk:
         return await self.newest(level + 1, inner, need)
 
 
-async def newest_first(read: Read, query: Document, want: int, now: datetime) -> list[Document] | None:
+async def newest_first(
+    read: Read, query: Document, want: int, now: datetime, *, by_olt: bool = False
+) -> list[Document] | None:
     """At least ``want`` devices matching ``query`` (top-level equalities), every one informed after
-    every matching device not returned (unsorted); None when the walk would read too much."""
-    walk = _Walk(read, query, int(now.timestamp()) + CLOCK_SKEW)
+    every matching device not returned (unsorted); None when the walk would read too much.
+    ``by_olt``: every device has ``olt_inform_slices``, so a query naming ``olt_id`` reads those
+    (the caller checks the devices read are that OLT's: a token left by a move is not)."""
+    walk = _Walk(read, query, int(now.timestamp()) + CLOCK_SKEW, by_olt)
     hour = walk.top // search.INFORM_SLICES[0][1]
     oldest = hour - HOURS_WALKED
     taken: list[Document] = []
@@ -134,7 +155,10 @@ async def newest_first(read: Read, query: Document, want: int, now: datetime) ->
             hours = range(hour, max(oldest, hour - at_once), -1)
             taken += await walk.newest(0, hours, want - len(taken))
             hour = hours[-1] - 1
-            at_once = min(at_once * 2, HOURS_AT_ONCE) if not taken else 1
+            # Empty hours: 1, 2, 4, then 8 at once; of one OLT 1, then 8 (its empty slices are empty
+            # posting lists, a few ms each: the round trips are what a wave costs).
+            grown = HOURS_AT_ONCE if walk.olt is not None else min(at_once * 2, HOURS_AT_ONCE)
+            at_once = grown if not taken else 1
     except _GiveUp:
         return None
     return taken

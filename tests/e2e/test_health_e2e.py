@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pymongo import AsyncMongoClient
 
+from tasks import search
 from tests.conftest import AcsServeFactory
 from tests.support.mongo import MongoDocument, unique_db_name
 from tests.support.processes import start_sim, wait_until
@@ -57,3 +58,9 @@ async def test_mixed_fleet_gets_health_results_and_topology(
     assert device is not None and device["olt_id"] == "OLT-0001" and device["pon_port"] == "0/1/0"
     assert isinstance(device["health"]["values"]["rx_power"], float)
     assert await mongo_client[db_name].health_results.count_documents({}) >= 12
+    # The OLT the health reads stored is named in the slices of each device's last inform
+    # (``tasks/search.py``): written by the health read, then by each Inform (the list sorted by last inform).
+    async for stored in devices.find({}):
+        assert stored[search.OLT_SLICES_FIELD] == search.olt_inform_slices(
+            stored["_id"], stored["olt_id"], stored["last_inform"]
+        )[search.OLT_SLICES_FIELD], stored["_id"]

@@ -142,3 +142,49 @@ async def test_a_run_whose_database_work_outlasts_its_time_limit_fails_and_is_re
     assert run is not None and run["outcome"] == "error", run
     assert "Timeout" in run["error"] or "timed out" in run["error"], run["error"]
     assert time.monotonic() - began < 20
+
+
+class CancelLosingJobs(JobRepository):
+    """The heartbeat's first renewal loses a cancel, as the driver's pool checkout can on Python
+    3.11 under contention (a cancel that meets the end of an ``asyncio.wait_for`` is dropped) and
+    the call returns normally. Seen in the outage e2e under load: the heartbeats of poll_health,
+    detect_offline, detect_incidents and incident_census renewed their leases for ten minutes after
+    their runs ended, each run waiting for its heartbeat, and none of the four ran again."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self.calls = 0
+        self.renewing = asyncio.Event()
+
+    async def take_lease(self, job: str, holder: str, until: datetime, now: datetime) -> bool:
+        self.calls += 1
+        if self.calls == 2:  # the first renewal by the heartbeat (the first call is the tick's take)
+            self.renewing.set()
+            try:
+                await asyncio.sleep(0.5)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                assert task is not None
+                task.uncancel()  # lost for good, as the heartbeat in the e2e lost it
+        return await super().take_lease(job, holder, until, now)
+
+
+async def test_a_heartbeat_that_loses_its_cancel_still_ends_with_its_run(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    jobs = CancelLosingJobs(Database(client=mongo_db.client, db=mongo_db))
+    runner = JobRunner(jobs, lambda: datetime.now(UTC), holder="host-a:1")
+
+    async def until_the_lease_is_renewed() -> dict[str, Any]:
+        await jobs.renewing.wait()
+        return {"ran": 1}
+
+    job = Job("poll_health", 0.5, until_the_lease_is_renewed)
+    for _ in range(2):  # the run ends, and the next tick runs the job again
+        # Not asyncio.wait_for: its cancel at the deadline would end the wait for the heartbeat.
+        ticking = asyncio.create_task(runner.tick(job))
+        done, _pending = await asyncio.wait({ticking}, timeout=10)
+        assert done, "the tick did not end: it waits for a heartbeat that lost its cancel"
+        assert ticking.result()
+    runs = [run async for run in mongo_db.job_runs.find({"job": "poll_health"})]
+    assert [run["counts"] for run in runs] == [{"ran": 1}, {"ran": 1}]

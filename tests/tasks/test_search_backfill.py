@@ -170,3 +170,52 @@ async def test_devices_stored_before_the_inform_slices_get_those_of_their_last_i
     newest = await DeviceRepository(database).newest_informed(DeviceFilter(), 10, t0)  # not the made-up "kept"
     assert newest is not None and [device["_id"] for device in newest.devices[:10]] == [
         device["_id"] for device in devices[2:12]]
+
+
+async def test_devices_stored_before_the_olt_named_slices_get_those_of_their_olt_and_last_inform(
+    counted: tuple[Database, DevicesRead], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OLT-named slices' version (5): a device with a last inform and no ``olt_inform_slices``
+    gets those of its OLT (none without one); one that has them (an Inform wrote them) keeps its own.
+    Until the pass completes, a list of one OLT walks version 4's slices (the OLT and the slice apart),
+    so the devices not written yet are listed; then the OLT-named ones, with the same devices."""
+    database, read = counted
+    _small_fleet(monkeypatch)
+    repository = DeviceRepository(database)
+    await repository.ensure_indexes()
+    t0 = datetime(2026, 12, 6, 7, 0, tzinfo=UTC)
+    devices = []
+    for n in range(30):
+        device = _device(n, 2) | {"page_block": 0, "last_inform": t0 - timedelta(minutes=n), "olt_id": "OLT-1"}
+        devices.append(device | search.inform_slices(device["last_inform"]))
+    devices[0][search.OLT_SLICES_FIELD] = ["kept"]
+    del devices[1]["olt_id"]
+    await database.db.devices.insert_many(devices)
+    await JobRepository(database).save_state(SEARCH_BACKFILL, {"version": 4})
+    monkeypatch.setattr(devices_module, "NEWEST_WHOLE_MAX", -1)
+    olt = DeviceFilter(olt_id="OLT-1")
+    before = await repository.newest_informed(olt, 10, t0)
+    assert before is not None and [device["_id"] for device in before.devices[:10]] == [
+        device["_id"] for device in devices[:12] if device is not devices[1]
+    ][:10], "version 4's walk: every device of the OLT, none written yet"
+    outcome = await SearchBackfill(repository, JobRepository(database), 0).run()  # one partition
+    assert outcome["complete"] is False
+    monkeypatch.setattr(repository, "_version_checked", -1e18)
+    during = await repository.newest_informed(olt, 10, t0)
+    assert during is not None and [device["_id"] for device in during.devices[:10]] == [
+        device["_id"] for device in before.devices[:10]
+    ], "version 4's walk during the pass"
+
+    await _pass(database, read)
+
+    stored = {device["_id"]: device async for device in database.db.devices.find({})}
+    assert stored[devices[0]["_id"]][search.OLT_SLICES_FIELD] == ["kept"]
+    assert stored[devices[1]["_id"]][search.OLT_SLICES_FIELD] == []
+    for device in devices[2:]:
+        assert stored[device["_id"]][search.OLT_SLICES_FIELD] == search.olt_inform_slices(
+            device["_id"], "OLT-1", device["last_inform"]
+        )[search.OLT_SLICES_FIELD]
+    after = await DeviceRepository(database).newest_informed(olt, 10, t0)  # not the made-up "kept"
+    assert after is not None and [device["_id"] for device in after.devices[:10]] == [
+        device["_id"] for device in devices[2:12]
+    ]
