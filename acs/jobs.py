@@ -75,8 +75,15 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
         return {"runs_pruned": await jobs.prune_runs(now - JOB_HISTORY_KEPT),
                 "claims_pruned": await jobs.prune_claims(now)}
 
+    async def backfill_expiry_due() -> dict[str, Any]:
+        # A task queued by a process of the version before ``expiry_due`` (a rolling upgrade) has
+        # none, and the expiry job's minute scan would never read it: given one, every hour.
+        tasks = services.repositories.tasks
+        return {"tasks_written": await tasks.backfill_expiry_due(await tasks.expiry_scan())}
+
     runner.add(Job("reap_sessions", SESSION_REAPER_INTERVAL, reap_sessions))
     runner.add(Job("expire_tasks", TASK_EXPIRY_INTERVAL, expire_tasks))
+    runner.add(Job("backfill_expiry_due", JOB_HISTORY_INTERVAL, backfill_expiry_due))
     runner.add(Job("prune_job_runs", JOB_HISTORY_INTERVAL, prune_job_runs))
 
     async def prune_digest_nonces() -> dict[str, Any]:

@@ -369,16 +369,20 @@ class TaskRepository:
         return len(writes)
 
 
-    async def backfill_expiry_due(self) -> int:
-        """Give ``EXPIRY_DUE`` to the open tasks stored before it existed (once, at start-up, as
-        ``backfill_open_on``): without it the expiry job would never find them. The tasks written."""
+    async def backfill_expiry_due(self, not_before: int | None = None) -> int:
+        """Give ``EXPIRY_DUE`` to the open tasks stored without it: before it existed (once, at
+        start-up, as ``backfill_open_on``), or by a process of the version before it during a
+        rolling upgrade (the hourly ``backfill_expiry_due`` job). Without it the expiry job would
+        never find them. ``not_before``: the first minute the expiry scan has not passed (a task
+        whose minute it passed already is given that one). The tasks written."""
         writes: list[Update] = []
         for status in OPEN:
             cursor = self._tasks.find({"status": status}, {"device_id": 1, "expires_at": 1, EXPIRY_DUE: 1})
             async for task in cursor:
                 if EXPIRY_DUE not in task and task.get("expires_at") is not None:
                     query = {"_id": task["_id"], "device_id": task["device_id"], "status": status}
-                    writes.append(Update(query, {"$set": {EXPIRY_DUE: expiry_slice(task["expires_at"])}}))
+                    minute = max(expiry_slice(task["expires_at"]), not_before or 0)
+                    writes.append(Update(query, {"$set": {EXPIRY_DUE: minute}}))
         if writes:
             await bulk_write(self._documents, writes)
         return len(writes)

@@ -104,3 +104,31 @@ async def test_open_tasks_stored_before_expiry_due_get_it_once(mongo_server: Mon
     finally:
         await client.drop_database(name)
         await client.close()
+
+
+async def test_a_task_queued_without_expiry_due_after_the_scan_passed_its_minute_still_expires(
+    mongo_server: MongoServer,
+) -> None:
+    """A rolling upgrade: a process of the version before ``expiry_due`` queues a task after the
+    start-up pass; the hourly pass gives it a minute the scan has not passed yet, so it expires."""
+    client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(mongo_server.uri, tz_aware=True)
+    name = unique_db_name("expiryold")
+    clock = [T0]
+    try:
+        tasks = TaskRepository(Database(client=client, db=client[name]))
+        await tasks.ensure_indexes()
+        queue = TaskQueue(tasks, SecretBox(Fernet.generate_key()), TaskNotifier(), lambda: clock[0],
+                          default_expiry=3600)
+        assert await queue.expire_due(0.75) == 0  # the first run: the scan goes minute by minute now
+        clock[0] = T0 + timedelta(minutes=10)
+        assert await queue.expire_due(0.75) == 0
+        old = {"_id": "old-process", "device_id": "DEV", "kind": "reboot", "status": "queued", "open_on": "DEV",
+               "created_at": T0, "expires_at": T0 + timedelta(minutes=2)}  # a minute the scan passed
+        await client[name].tasks.insert_one(old)
+        assert await queue.expire_due(0.75) == 0, "the scan does not see it"
+        assert await tasks.backfill_expiry_due(await tasks.expiry_scan()) == 1
+        assert await queue.expire_due(0.75) == 1
+        assert (await tasks.get("old-process") or {}).get("status") == "expired"
+    finally:
+        await client.drop_database(name)
+        await client.close()
