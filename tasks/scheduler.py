@@ -133,8 +133,7 @@ class JobRunner:
         now = self.clock()
         started = time.perf_counter()
         run: dict[str, Any] = {"job": job.name, "holder": self.holder, "started_at": now}
-        ended = asyncio.Event()
-        heartbeat = asyncio.create_task(self._heartbeat(job, asyncio.current_task(), time.monotonic(), ended))
+        heartbeat = asyncio.create_task(self._heartbeat(job, asyncio.current_task(), time.monotonic()))
         limit = self.run_limit or max(RUN_LIMIT_MIN_SECONDS, RUN_LIMIT_INTERVALS * job.interval)
         try:
             with pymongo.timeout(limit):
@@ -145,13 +144,12 @@ class JobRunner:
             run["outcome"] = "error"
             run["error"] = f"{type(exc).__name__}: {exc}"
         finally:
-            # The event, not the cancel alone, ends the heartbeat: on Python 3.11 a cancel that
-            # meets the end of an ``asyncio.wait_for`` inside PyMongo (its pool checkout under
-            # contention) is lost, and a heartbeat that missed it renewed the lease for ever while
-            # this run waited for it here: the job never ran again (the outage e2e, under load).
-            ended.set()
-            heartbeat.cancel()
-            await asyncio.wait({heartbeat})  # (a cancel of this run, a process stopping, still ends it)
+            # Cancelled until it ends, not once: on Python 3.11 a cancel that meets the end of an
+            # ``asyncio.wait_for`` inside PyMongo (its pool checkout under contention) is lost, and a
+            # heartbeat that missed it renewed the lease for ever while this run waited for it here:
+            # the job never ran again (the outage e2e, under load). A cancel of this run (a process
+            # stopping) still ends it.
+            await cancel_and_wait(heartbeat, f"the heartbeat of {job.name}")
         run["ended_at"] = self.clock()
         run["duration_ms"] = int((time.perf_counter() - started) * 1000)
         await self.jobs.record_run(run)
@@ -164,15 +162,12 @@ class JobRunner:
         until = now + timedelta(seconds=job.interval * LEASE_SHARE)
         return await self.jobs.take_lease(job.name, self.holder, until, now)
 
-    async def _heartbeat(self, job: Job, run: asyncio.Task[Any] | None, started: float, ended: asyncio.Event) -> None:
-        """While a run lasts (until ``ended`` is set), renew its lease every third of the lease:
-        nobody else starts the job. A run that lasts far beyond its interval is logged with the
-        await chain it is stuck in."""
+    async def _heartbeat(self, job: Job, run: asyncio.Task[Any] | None, started: float) -> None:
+        """While a run lasts, renew its lease every third of the lease: nobody else starts the job.
+        A run that lasts far beyond its interval is logged with the await chain it is stuck in."""
         overrun = self.overrun_after or max(OVERRUN_MIN_SECONDS, OVERRUN_INTERVALS * job.interval)
-        while not ended.is_set():
+        while True:
             await asyncio.sleep(min(job.interval * LEASE_SHARE / 3, overrun / 4))
-            if ended.is_set():
-                return
             lasted = time.monotonic() - started
             if lasted >= overrun:
                 where = await_chain(run) if run is not None else "?"
