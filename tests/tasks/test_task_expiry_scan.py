@@ -27,6 +27,16 @@ T0 = datetime(2026, 12, 6, 12, 0, 10, tzinfo=UTC)
 REQUEST: TypeAdapter[TaskRequest] = TypeAdapter(TaskRequest)
 
 
+def _queue(tasks: TaskRepository, clock: list[datetime]) -> TaskQueue:
+    return TaskQueue(tasks, SecretBox(Fernet.generate_key()), TaskNotifier(), lambda: clock[0], default_expiry=3600)
+
+
+def _stored_without_expiry_due(task_id: str, expires_at: datetime) -> MongoDocument:
+    """An open task as a process of the version before ``expiry_due`` stored it."""
+    return {"_id": task_id, "device_id": "DEV", "kind": "reboot", "status": "queued", "open_on": "DEV",
+            "created_at": T0, "expires_at": expires_at}
+
+
 class TaskReads(monitoring.CommandListener):
     def __init__(self) -> None:
         self.filters: list[MongoDocument] = []
@@ -54,8 +64,7 @@ async def test_a_run_reads_the_minutes_that_expire_not_every_open_task(mongo_ser
     try:
         tasks = TaskRepository(Database(client=client, db=client[name]))
         await tasks.ensure_indexes()
-        queue = TaskQueue(tasks, SecretBox(Fernet.generate_key()), TaskNotifier(), lambda: clock[0],
-                          default_expiry=3600)
+        queue = _queue(tasks, clock)
 
         async def add(device: str, **request: Any) -> str:
             task, _ = await queue.create(device, REQUEST.validate_python({"kind": "reboot", **request}), "test")
@@ -94,8 +103,7 @@ async def test_open_tasks_stored_before_expiry_due_get_it_once(mongo_server: Mon
     name = unique_db_name("expirydue")
     try:
         tasks = TaskRepository(Database(client=client, db=client[name]))
-        old = {"_id": "before", "device_id": "DEV", "kind": "reboot", "status": "queued", "open_on": "DEV",
-               "created_at": T0, "expires_at": T0 + timedelta(hours=2)}
+        old = _stored_without_expiry_due("before", T0 + timedelta(hours=2))
         await client[name].tasks.insert_many([old, {**old, "_id": "ended", "status": "done"}])
         assert await tasks.backfill_expiry_due() == 1
         assert await tasks.backfill_expiry_due() == 0
@@ -117,14 +125,12 @@ async def test_a_task_queued_without_expiry_due_after_the_scan_passed_its_minute
     try:
         tasks = TaskRepository(Database(client=client, db=client[name]))
         await tasks.ensure_indexes()
-        queue = TaskQueue(tasks, SecretBox(Fernet.generate_key()), TaskNotifier(), lambda: clock[0],
-                          default_expiry=3600)
+        queue = _queue(tasks, clock)
         assert await queue.expire_due(0.75) == 0  # the first run: the scan goes minute by minute now
         clock[0] = T0 + timedelta(minutes=10)
         assert await queue.expire_due(0.75) == 0
-        old = {"_id": "old-process", "device_id": "DEV", "kind": "reboot", "status": "queued", "open_on": "DEV",
-               "created_at": T0, "expires_at": T0 + timedelta(minutes=2)}  # a minute the scan passed
-        await client[name].tasks.insert_one(old)
+        # queued expiring in a minute the scan passed
+        await client[name].tasks.insert_one(_stored_without_expiry_due("old-process", T0 + timedelta(minutes=2)))
         assert await queue.expire_due(0.75) == 0, "the scan does not see it"
         assert await tasks.backfill_expiry_due(await tasks.expiry_scan()) == 1
         assert await queue.expire_due(0.75) == 1
