@@ -21,11 +21,19 @@ p50/p99 of each, against the same API calls answered by the baseline (canned JSO
 and the totals the first pages reported (exact or estimated).
 
     python bench/api_at_scale.py [--quick] [--devices N] [--samples K] [--insert-seconds S] [--no-record]
-        [--work-dir DIR [--reuse]]
+        [--work-dir DIR [--reuse]] [--steady [--steady-timeout S]] [--hold JOB ...]
 
 With ``--work-dir DIR --reuse``, a database an earlier run wrote there is measured again without
 writing it (about 4 minutes at 200,000 devices): the devices, parameter trees and open incident
 are the ones the benchmark writes for the same ``--devices``.
+
+Without ``--steady`` the requests start as soon as the database is ready, beside the scheduled
+jobs' first runs after the start (their catch-up on a kept database). With ``--steady`` they wait
+until the jobs are in their steady state (``bench/steady_jobs.py``: every job's last run under 5%
+of its interval, at most ``--steady-timeout`` seconds, the wait printed), and the job runs that
+overlapped the sampling are listed, with the slow requests set against them. ``--hold JOB`` takes
+that job's lease before ``acs serve`` starts, for the whole run, so it does not run (e.g.
+``backfill_search`` while a pass of a new version is far from done: 300 s runs by design).
 """
 
 from __future__ import annotations
@@ -48,7 +56,7 @@ from pymongo import AsyncMongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common
+from bench import common, steady_jobs
 from cwmp.device_id import make_device_id
 from tasks.incidents.grouping import OFFLINE, Candidate
 from tasks.incidents.job import new_incident
@@ -226,25 +234,32 @@ async def console_login(server: common.AcsServer) -> dict[str, str]:
         return {cookie.key: cookie.value for cookie in jar if cookie.key == "acs_console"}
 
 
-async def timed(http: aiohttp.ClientSession, base: str, paths: list[str], deadline: float) -> dict[str, Any]:
-    """Each path once; a listing's next page too (its ``next_cursor``), timed apart."""
+async def timed(http: aiohttp.ClientSession, base: str, paths: list[str], deadline: float,
+                spans: dict[str, list[tuple[float, float]]] | None = None) -> dict[str, Any]:
+    """Each path once; a listing's next page too (its ``next_cursor``), timed apart. ``spans``
+    gets each answered request's (start, seconds), epoch seconds, under "first" and "next"."""
+    spans = {} if spans is None else spans
     latencies: dict[str, list[float]] = {"first": [], "next": []}
     errors: dict[str, int] = {}
     totals: list[tuple[int, bool]] = []
     for path in paths:
         if time.monotonic() > deadline:
             break
+        began = time.time()
         status, body, seconds = await _get(http, base + path)
         if status != "200":
             errors[status] = errors.get(status, 0) + 1
             continue
         latencies["first"].append(seconds)
+        spans.setdefault("first", []).append((began, seconds))
         if isinstance(body, dict) and "total" in body:
             totals.append((body["total"], body["total_exact"]))
         if isinstance(body, dict) and body.get("next_cursor"):
+            began = time.time()
             status, _, seconds = await _get(http, f"{base}{path}&cursor={body['next_cursor']}")
             if status == "200":
                 latencies["next"].append(seconds)
+                spans.setdefault("next", []).append((began, seconds))
             else:
                 errors[status] = errors.get(status, 0) + 1
     result: dict[str, Any] = {"requests": len(latencies["first"]), "errors": errors,
@@ -270,12 +285,19 @@ async def _get(http: aiohttp.ClientSession, url: str) -> tuple[str, Any, float]:
 
 
 async def measure(base: str, token: str | None, cookies: dict[str, str], plan: dict[str, list[str]],
-                  budget: float) -> dict[str, Any]:
+                  budget: float, spans: dict[str, list[tuple[float, float]]] | None = None) -> dict[str, Any]:
+    """Each kind of request in turn; ``spans`` gets each request's (start, seconds) by kind (a
+    listing's next pages under "<kind> next page")."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     results: dict[str, Any] = {}
     async with aiohttp.ClientSession(headers=headers, cookies=cookies) as http:
         for name, paths in plan.items():
-            results[name] = await timed(http, base, paths, time.monotonic() + budget)
+            pages: dict[str, list[tuple[float, float]]] = {}
+            results[name] = await timed(http, base, paths, time.monotonic() + budget, pages)
+            if spans is not None:
+                spans[name] = pages.get("first", [])
+                if pages.get("next"):
+                    spans[f"{name} next page"] = pages["next"]
     return results
 
 
@@ -309,7 +331,10 @@ async def run(args: argparse.Namespace) -> int:
     devices, budget = common.sized(args, SIZES)
     samples = args.samples or (10 if args.quick else 200)
     with common.work_dir(args, "api-at-scale") as directory:
+        held = await steady_jobs.hold_before_start(directory, args.mongodb_uri, args.hold)
+        started = datetime.now(UTC)
         server = await common.start_acs(directory, mongodb_uri=args.mongodb_uri, workers=args.workers)
+        window: dict[str, Any] | None = None
         try:
             token = await common.create_token(server, role="viewer",
                                               name=f"bench-{random.Random().getrandbits(32):08x}")
@@ -317,10 +342,26 @@ async def run(args: argparse.Namespace) -> int:
             inserted = (await reused_fleet(server.db_uri, devices) if args.reuse else None) \
                 or await insert_devices(server.db_uri, devices, args.insert_seconds or budget)
             plan = queries(inserted["written"], inserted.pop("_sample"), samples, inserted.pop("_incident"))
+            steady = None
+            if args.steady:
+                schedule = await steady_jobs.job_schedule(server.db_uri, server.data_dir)
+                steady = await steady_jobs.wait_until_steady(server.db_uri, schedule, started,
+                                                             args.steady_timeout, held)
+            spans: dict[str, list[tuple[float, float]]] = {}
+            load_start, window_start = common.load_average(), time.time()
             sampler = common.Sampler({"server": server.pid}).start()
-            acs = await measure(server.api_url, token, cookies, plan, args.query_seconds)
+            acs = await measure(server.api_url, token, cookies, plan, args.query_seconds, spans)
             usage = await sampler.stop()
+            load_end, window_end = common.load_average(), time.time()
+            if steady is not None:
+                runs = await steady_jobs.runs_overlapping(server.db_uri, window_start, window_end)
+                window = {"steady": steady, "load_start": load_start, "load_end": load_end,
+                          "start": datetime.fromtimestamp(window_start, UTC).strftime("%H:%M:%S"),
+                          "end": datetime.fromtimestamp(window_end, UTC).strftime("%H:%M:%S"),
+                          **steady_jobs.window_summary(runs, spans, TARGET_P99_MS)}
         finally:
+            if held:
+                await steady_jobs.release(server.db_uri)
             await server.child.stop()
         baseline = await common.start_baseline(directory)
         try:
@@ -328,9 +369,13 @@ async def run(args: argparse.Namespace) -> int:
             floor = await measure(baseline.api_url, None, {}, api_only, args.query_seconds)
         finally:
             await baseline.child.stop()
-        common.record(args, f"API at scale, {inserted['written']:,} devices", server.backend,
-                      render(inserted, acs, floor), {"inserted": inserted, "acs": acs, "baseline": floor,
-                                                     "usage": usage, "workers": args.workers})
+        body = render(inserted, acs, floor)
+        if window is not None:
+            body += "\n\n" + steady_jobs.render_window(window)
+        title = f"API at scale, {inserted['written']:,} devices" + (", jobs in their steady state" if window else "")
+        common.record(args, title, server.backend, body,
+                      {"inserted": inserted, "acs": acs, "baseline": floor, "usage": usage, "workers": args.workers,
+                       **({"steady_window": window} if window is not None else {})})
     return 0
 
 
@@ -344,6 +389,7 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true",
                         help="with --work-dir: measure the database an earlier run wrote there for the same "
                              "--devices (no insert); written as usual when it is not there")
+    steady_jobs.add_options(parser)
     return asyncio.run(run(parser.parse_args()))
 
 

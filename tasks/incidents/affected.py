@@ -9,7 +9,11 @@ FerretDB 1.24, which decodes every document it reads (docs/performance.md). The 
   job marks it, ``health`` at every change of the health status, which every change of the last
   definite status is), found by the minute it was noticed (``noticed_in``: one indexed equality per
   type and minute of the window; a minute two minutes past is read once and kept, so a run reads
-  the last few minutes' events, about 15 small reads);
+  the last few minutes' events, about 15 small reads). Only a ``health`` event *to* ``critical``
+  can make its device freshly affected: the others (a first ``ok``, which every device's first read
+  writes, a recovery, ``warn``, ``unknown``, which keeps the last definite status) name a device to
+  read only if the job follows it anyway (at 5,000 devices a bring-up's first reads named every
+  device, and the runs spent 2-4 s reading them: docs/performance.md);
 - following an open incident (how many of its members are affected now, resolving it) and following
   one resolved by hand need its members' state now: kept here, per process, as each member was last
   read, and read again when an event (``offline``, ``online``, ``health``) was noticed for it since,
@@ -55,11 +59,12 @@ from tasks.store.devices import DeviceRepository
 
 CHANGES = (device_events.OFFLINE, device_events.HEALTH, device_events.ONLINE)
 AFFECTING = (device_events.OFFLINE, device_events.HEALTH)  # an event that may make its device freshly affected
+CRITICAL = "critical"  # the health status that makes a device affected (``grouping.facts_of``)
 REFRESH_AFTER = timedelta(minutes=5)
 SLACK = timedelta(minutes=1)  # clock skew between the processes that note events and this one
 CLOSED = 2 * SLACK  # a minute this long ago gains no more events
 READS = 20  # devices read by id this many at a time
-CHUNK = 200  # devices read by id between two looks at the budget
+CHUNK = 40  # devices read by id between two looks at the budget (two waves of READS)
 EVENT_READS = 8  # minute slices read this many at a time
 
 
@@ -109,7 +114,7 @@ class AffectedReader:
         began = self.monotonic()
         events = await self._changes(now, window)
         changed = {str(event["device_id"]) for event in events if str(event["_id"]) not in self._seen}
-        affecting = {str(event["device_id"]) for event in events if event["type"] in AFFECTING}
+        affecting = {str(event["device_id"]) for event in events if _may_affect(event)}
         followed = set(follow)
         copies = {device_id: copy for device_id, copy in self._copies.items()
                   if device_id in affecting | followed and device_id not in changed
@@ -172,6 +177,14 @@ class AffectedReader:
 
         reads = await asyncio.gather(*(one(event_type, minute) for minute in minutes for event_type in CHANGES))
         return [event for read in reads for event in read]
+
+
+def _may_affect(event: Document) -> bool:
+    """Whether an event may make its device freshly affected (offline, or critical by its last
+    definite read); a ``health`` event stored without its new status counts, to be safe."""
+    if event["type"] == device_events.HEALTH:
+        return bool((event.get("detail") or {}).get("to", CRITICAL) == CRITICAL)
+    return event["type"] in AFFECTING
 
 
 def _old(device_id: str, copy: _Copy, now: datetime) -> bool:

@@ -94,8 +94,9 @@ class DeviceEventRepository:
 
     async def noticed_in(self, event_type: str, minute: str, limit: int = 100_000) -> list[Document]:
         """Events of one type noticed in one UTC minute (``minute_of``), by indexed equality on both;
-        their ids and devices only."""
-        cursor = self._events.find({"minute": minute, "type": event_type}, {"device_id": 1}).limit(limit)
+        their ids, devices and, for a change of status, the new one (``detail.to``) only."""
+        query = {"minute": minute, "type": event_type}
+        cursor = self._events.find(query, {"device_id": 1, "detail.to": 1}).limit(limit)
         return [event async for event in cursor]
 
     async def devices_with(self, event_type: str, since: datetime, limit: int = 100_000) -> dict[str, int]:

@@ -254,6 +254,9 @@ class DeviceRepository:
         self._writer = database.writer("devices")
         self._state = database.collection("job_state")  # where the offline scan stopped
         self._estimates: dict[str, tuple[float, int]] = {}  # listing -> (when, estimated total)
+        # listing -> when its probe last read more than WHOLE_MAX: it is read by partition, not probed,
+        # for ESTIMATE_TTL, whatever its estimate (one under 2 * WHOLE_MAX was probed on every first page)
+        self._overflowed: dict[str, float] = {}
         self._version_checked = -math.inf  # when job_state last said the search fields' pass is not complete
         self._version = 0  # the search fields' version every device has (the backfill's job_state)
         # device id -> its OLT as last seen stored by this process: an Inform's write names the OLT in
@@ -572,14 +575,15 @@ class DeviceRepository:
             kept = self._kept_estimate(query)
             if kept is None:
                 return await self._first_page(query, limit)
-            if kept > WHOLE_MAX * 2:
-                level, total = await self._level(kept), kept
+            if kept > WHOLE_MAX * 2 or self._probe_overflowed(query):
+                level, total = await self._level(max(kept, WHOLE_MAX * 2 + 1)), kept
         if level is None:
             # Kept small: a bounded probe reads it whole with an exact count, in one query.
             probe = [device async for device in self._devices.find(query, projection).limit(WHOLE_MAX + 1)]
             if len(probe) <= WHOLE_MAX:
                 return self._whole_page(probe, None, limit)
             self._estimates.pop(_estimate_key(query), None)  # grown since it was kept
+            self._overflowed.pop(_estimate_key(query), None)
             return await self._first_page(query, limit)
         if level == WHOLE:
             cursor = self._devices.find(query, projection).limit(WHOLE_MAX + 1)
@@ -609,6 +613,16 @@ class DeviceRepository:
             self._estimates.clear()
         self._estimates[_estimate_key(query)] = (time.monotonic(), estimate)
 
+    def _probe_overflowed(self, query: Document) -> bool:
+        """Whether a probe of the listing read more than ``WHOLE_MAX`` within ``ESTIMATE_TTL``."""
+        when = self._overflowed.get(_estimate_key(query))
+        return when is not None and time.monotonic() - when < ESTIMATE_TTL
+
+    def _keep_overflowed(self, query: Document) -> None:
+        if len(self._overflowed) >= ESTIMATES_KEPT:
+            self._overflowed.clear()
+        self._overflowed[_estimate_key(query)] = time.monotonic()
+
     async def _first_page(self, query: Document, limit: int) -> SearchPage:
         """A listing's first page when no estimate is kept: the partitions it reads first are its
         sample (``page_bucket`` hashes the device id, so any partitions are a fair one), so sizing
@@ -634,6 +648,7 @@ class DeviceRepository:
             if len(probe) <= WHOLE_MAX:
                 self._keep_estimate(query, len(probe))  # the next first page probes at once
                 return self._whole_page(probe, None, limit)
+            self._keep_overflowed(query)  # the next first page reads by partition at once
             estimate = max(estimate, WHOLE_MAX * 2 + 1)
         level = await self._level(estimate)
         if level == GROUP:

@@ -37,6 +37,8 @@ EXTRA: dict[str, tuple[list[str], str]] = {
     "boot_storm": (["--jobs-after", "3"], "| scheduled job runs finished, storm + 3 s after |"),
     # The sessions' own database figures, every job's lease held for the window.
     "steady_state": (["--hold-jobs"], "| scheduled jobs' leases held for the window |"),
+    # The requests beside the jobs' steady state: the wait (bounded here), then the window's job runs.
+    "api_at_scale": (["--steady", "--steady-timeout", "20", "--hold", "backfill_search"], "Sampling window "),
 }
 
 

@@ -190,8 +190,8 @@ async def test_the_windows_changes_are_read_by_indexed_equality(mongo_db: AsyncD
 async def test_past_its_budget_a_run_leaves_the_windows_other_devices_to_the_next_runs(
     mongo_db: AsyncDatabase[MongoDocument],
 ) -> None:
-    """250 devices go offline at once: a run with no time to spare reads one chunk (200) of them and
-    opens nothing; the next reads the rest and opens the one incident."""
+    """250 devices go offline at once: a run with no time to spare reads one chunk of them and opens
+    nothing; the next, with time, reads the rest and opens the one incident."""
     world = World(mongo_db)
     await world.start()
     detector = world.detector(read_budget=0.0)
@@ -199,15 +199,43 @@ async def test_past_its_budget_a_run_leaves_the_windows_other_devices_to_the_nex
     world.clock[0] += timedelta(seconds=30)
     await world.go_offline([f"F{olt:02d}-{n:03d}" for olt in range(5) for n in range(50)])
     counts = await detector.run()
-    assert (counts["read"], counts["deferred"], counts["opened"], counts["held"]) == (affected.CHUNK, 50, 0, True), \
+    left = 250 - affected.CHUNK
+    assert (counts["read"], counts["deferred"], counts["opened"], counts["held"]) == (affected.CHUNK, left, 0, True), \
         "no incident over part of the problem"
+    assert detector.changes is not None
+    detector.changes.budget_seconds = math.inf
     world.clock[0] += timedelta(seconds=30)
     counts = await detector.run()
-    assert (counts["read"], counts["deferred"], counts["opened"]) == (50, 0, 1)
+    assert (counts["read"], counts["deferred"], counts["opened"]) == (left, 0, 1)
     [incident] = await world.open_incidents()
     assert incident["member_count"] == 250, "one incident, as reading them all in one run opens"
     world.clock[0] += timedelta(seconds=30)
     assert (await detector.run())["read"] == 0
+
+
+async def test_health_events_that_cannot_make_a_device_affected_name_no_device_to_read(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    """Every device's first health read writes a ``health`` event (none -> ok): a bring-up of 5,000
+    devices named them all, and each run spent seconds reading them (docs/performance.md). Only a
+    change to ``critical`` can make a device freshly affected; that one is read and opens nothing alone."""
+    world = World(mongo_db)
+    await world.start()
+    detector = world.detector()
+    await detector.run()
+    world.clock[0] += timedelta(seconds=30)
+    now = world.clock[0]
+    for n in range(60):
+        await world.events.record(f"F01-{n:03d}", device_events.HEALTH, now, {"from": None, "to": "ok"})
+    for n in range(10):
+        await world.events.record(f"F03-{n:03d}", device_events.HEALTH, now, {"from": "critical", "to": "unknown"})
+        await world.events.record(f"F04-{n:03d}", device_events.HEALTH, now, {"from": "ok", "to": "warn"})
+    await world.db["devices"].update_one({"_id": "F00-007"}, {"$set": {"health": {
+        "status": "critical", "since": now, "last_definite": {"status": "critical", "since": now}}}})
+    await world.events.record("F00-007", device_events.HEALTH, now, {"from": "ok", "to": "critical"})
+    counts = await detector.run()
+    assert counts["events"] == 81
+    assert (counts["read"], counts["affected"], counts["opened"]) == (1, 1, 0), counts
 
 
 async def test_with_no_census_yet_a_run_counts_no_group_and_opens_once_the_census_job_has_sizes(

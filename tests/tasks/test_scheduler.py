@@ -9,6 +9,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from tasks import scheduler
 from tasks.scheduler import Job, JobRunner
 from tasks.store.db import Database
 from tasks.store.jobs import JobRepository
@@ -188,3 +189,29 @@ async def test_a_heartbeat_that_loses_its_cancel_still_ends_with_its_run(
         assert ticking.result()
     runs = [run async for run in mongo_db.job_runs.find({"job": "poll_health"})]
     assert [run["counts"] for run in runs] == [{"ran": 1}, {"ran": 1}]
+
+
+async def test_jobs_are_phased_so_that_no_two_tick_at_once(mongo_db: AsyncDatabase[MongoDocument]) -> None:
+    """Jobs every 10, 15, 30 and 60 s all ticked together once a minute (the burst behind a steady
+    state's p99): each now ticks at its own phase, within one interval of the start."""
+    runner = JobRunner(JobRepository(Database(client=mongo_db.client, db=mongo_db)), lambda: datetime.now(UTC))
+
+    async def nothing() -> dict[str, Any]:
+        return {}
+
+    intervals = [5.0, 15.0, 15.0, 10.0, 30.0, 10.0, 60.0, 60.0, 15.0, 3600.0]
+    started = datetime.now(UTC)
+    for n, interval in enumerate(intervals):
+        runner.add(Job(f"job{n}", interval, nothing))
+    runner.add(Job("at_start", 600.0, nothing, at_start=True))
+    ticks = runner.next_ticks()
+    assert ticks["at_start"] - started < timedelta(seconds=1)
+    offsets = {}
+    for n, interval in enumerate(intervals):
+        first = (ticks[f"job{n}"] - started).total_seconds()
+        assert interval - scheduler.PHASE_SPREAD - 1 < first <= interval + 1, (n, first)
+        offsets[n] = first % scheduler.PHASE_SPREAD  # every interval here is a multiple of it
+    # Within the minute every job ticks in, two jobs tick at least a few tenths of a second apart.
+    moments = sorted(offsets.values())
+    gaps = [b - a for a, b in zip(moments, [*moments[1:], moments[0] + scheduler.PHASE_SPREAD], strict=True)]
+    assert min(gaps) > 0.2, moments
