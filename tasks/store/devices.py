@@ -477,8 +477,8 @@ class DeviceRepository:
 
     async def set_fields_in_health_slice(self, due: int, device_ids: list[str], fields: Mapping[str, Any]) -> int:
         """``fields`` on the online devices ``device_ids`` whose next health read falls in slice ``due``,
-        in one update by the slice's equality (the health poll, for a passed slice it read whole); how
-        many it modified. The ids keep out a device whose write into the slice committed after the
+        in one update by the slice's equality (the health poll's bookkeeping of the reads it queued
+        from that slice); how many it modified. The ids keep out a device whose write into the slice committed after the
         poll read it: moved with the others, it would be marked read without a read queued."""
         assert not any(name in search.FACTS for name in fields)
         update = {"$set": with_due_slice(fields)}
