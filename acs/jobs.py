@@ -70,7 +70,7 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
         return {"sessions_timed_out": await services.cwmp.reap_stale()}
 
     async def expire_tasks() -> dict[str, Any]:
-        return {"tasks_expired": await services.queue.expire_due(TASK_EXPIRY_INTERVAL * JOB_SHARE)}
+        return {"tasks_expired": await services.queue.expire_due(TASK_EXPIRY_INTERVAL * JOB_BUDGET)}
 
     async def prune_job_runs() -> dict[str, Any]:
         now, jobs = services.clock(), services.repositories.jobs
@@ -135,7 +135,7 @@ def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
     async def detect_offline() -> dict[str, Any]:
         return {"went_offline": await detector.run()}
 
-    counter = OfflineCount(repositories.devices, repositories.jobs, OFFLINE_COUNT_INTERVAL * JOB_SHARE)
+    counter = OfflineCount(repositories.devices, repositories.jobs, OFFLINE_COUNT_INTERVAL * JOB_BUDGET)
 
     async def count_offline() -> dict[str, Any]:
         # Its own job, less often than the detection: on FerretDB 1.24 a count reads every document
