@@ -15,10 +15,12 @@ p50/p99 of each against the console's settings page (a session check and a rende
 answered by the same server in the same run.
 
     python bench/console_at_scale.py [--quick] [--devices N] [--samples K] [--insert-seconds S] [--no-record]
-        [--work-dir DIR [--reuse]]
+        [--work-dir DIR [--reuse]] [--steady [--steady-timeout S]] [--hold JOB ...]
 
 With ``--work-dir DIR --reuse``, a fleet an earlier run wrote there (and its census) is measured again
-without writing it (about 5 minutes and a census pass at 200,000 devices).
+without writing it (about 5 minutes and a census pass at 200,000 devices). ``--steady`` and ``--hold``
+as in ``bench/api_at_scale.py``: the pages sampled once the scheduled jobs' catch-up after the start has
+passed (``bench/steady_jobs.py``), with the job runs that overlapped them.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from pymongo import AsyncMongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common
+from bench import common, steady_jobs
 from bench.api_at_scale import BATCH, CONCURRENT_BATCHES, console_login, device_document
 from tasks.fleet import FleetCensus
 from tasks.search import olt_inform_slices, search_fields
@@ -120,7 +122,9 @@ def plan(written: int) -> dict[str, str]:
     }
 
 
-async def measure(base: str, cookies: dict[str, str], paths: dict[str, str], samples: int) -> dict[str, Any]:
+async def measure(base: str, cookies: dict[str, str], paths: dict[str, str], samples: int,
+                  spans: dict[str, list[tuple[float, float]]] | None = None) -> dict[str, Any]:
+    """Each page ``samples`` times; ``spans`` gets each answered request's (start, seconds) by page."""
     results: dict[str, Any] = {}
     async with aiohttp.ClientSession(cookies=cookies) as http:
         for name, path in paths.items():
@@ -128,6 +132,7 @@ async def measure(base: str, cookies: dict[str, str], paths: dict[str, str], sam
             errors = 0
             size = 0
             for _ in range(samples):
+                began = time.time()
                 started = time.perf_counter()
                 try:
                     async with http.get(base + path, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
@@ -140,6 +145,8 @@ async def measure(base: str, cookies: dict[str, str], paths: dict[str, str], sam
                     errors += 1
                     continue
                 seconds.append(time.perf_counter() - started)
+                if spans is not None:
+                    spans.setdefault(name, []).append((began, seconds[-1]))
                 size = len(body)
             results[name] = {"latency_ms": common.percentiles(seconds) if seconds else None, "errors": errors,
                              "bytes": size}
@@ -165,16 +172,40 @@ async def run(args: argparse.Namespace) -> int:
     devices, budget = common.sized(args, SIZES)
     samples = args.samples or (3 if args.quick else 10)
     with common.work_dir(args, "console-at-scale") as directory:
+        held = await steady_jobs.hold_before_start(directory, args.mongodb_uri, args.hold)
+        started = datetime.now(UTC)
         server = await common.start_acs(directory, mongodb_uri=args.mongodb_uri, workers=1)
+        window: dict[str, Any] | None = None
         try:
             cookies = await console_login(server)
             inserted = (await reused_fleet(server.db_uri, devices) if args.reuse else None) \
                 or await insert_fleet(server.db_uri, devices, args.insert_seconds or budget)
-            results = await measure(server.api_url, cookies, plan(inserted["written"]), samples)
+            steady = None
+            if args.steady:
+                schedule = await steady_jobs.job_schedule(server.db_uri, server.data_dir)
+                steady = await steady_jobs.wait_until_steady(server.db_uri, schedule, started,
+                                                             args.steady_timeout, held)
+            spans: dict[str, list[tuple[float, float]]] = {}
+            load_start, window_start = common.load_average(), time.time()
+            results = await measure(server.api_url, cookies, plan(inserted["written"]), samples, spans)
+            load_end, window_end = common.load_average(), time.time()
+            if steady is not None:
+                runs = await steady_jobs.runs_overlapping(server.db_uri, window_start, window_end)
+                window = {"steady": steady, "load_start": load_start, "load_end": load_end,
+                          "start": datetime.fromtimestamp(window_start, UTC).strftime("%H:%M:%S"),
+                          "end": datetime.fromtimestamp(window_end, UTC).strftime("%H:%M:%S"),
+                          **steady_jobs.window_summary(runs, spans, 200.0)}
         finally:
+            if held:
+                await steady_jobs.release(server.db_uri)
             await server.child.stop()
-        common.record(args, f"Console fleet pages at scale, {inserted['written']:,} devices", server.backend,
-                      render(inserted, results), {"inserted": inserted, "pages": results})
+        body = render(inserted, results)
+        if window is not None:
+            body += "\n\n" + steady_jobs.render_window(window)
+        common.record(args, f"Console fleet pages at scale, {inserted['written']:,} devices"
+                      + (", jobs in their steady state" if window else ""), server.backend, body,
+                      {"inserted": inserted, "pages": results,
+                       **({"steady_window": window} if window is not None else {})})
     return 0
 
 
@@ -186,6 +217,7 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true",
                         help="with --work-dir: measure the fleet an earlier run wrote there for the same "
                              "--devices (no insert, no census); written as usual when it is not there")
+    steady_jobs.add_options(parser)
     return asyncio.run(run(parser.parse_args()))
 
 
