@@ -20,7 +20,7 @@ from tasks import partitions, search
 from tasks.registry import TransitionHook
 from tasks.store import device_events
 from tasks.store.device_events import DeviceEventRepository
-from tasks.store.devices import DeviceRepository
+from tasks.store.devices import OFFLINE_SCAN, DeviceRepository
 from tasks.store.jobs import JobRepository
 
 BATCH = 2000
@@ -28,28 +28,48 @@ OFFLINE_COUNT = "count_offline"  # its job_state: the pass in progress and the l
 
 
 class OfflineDetector:
+    """Job ``detect_offline``. ``budget_seconds``: a run marks devices until it is spent (one device
+    at least, so a backlog always drains) and saves the slice of the first device it did not mark,
+    so the next run, in whichever process holds the lease, goes on from there. After a long stop
+    every device is overdue at once: one unbounded run marked the whole fleet of 200,000 offline in
+    450 s (docs/performance.md), holding the database and the job's lease that long."""
+
     def __init__(
         self,
         devices: DeviceRepository,
         events: DeviceEventRepository,
         clock: Callable[[], datetime],
         hooks: list[TransitionHook] | None = None,
+        budget_seconds: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.devices = devices
         self.events = events
         self.clock = clock
         self.hooks = hooks if hooks is not None else []
+        self.budget_seconds = budget_seconds
+        self.monotonic = monotonic
 
     async def run(self) -> int:
-        """Mark every overdue device offline; returns how many went offline."""
+        """Mark the overdue devices offline (within the budget); returns how many went offline."""
         now = self.clock()
+        deadline = None if self.budget_seconds is None else self.monotonic() + self.budget_seconds
         marked = 0
         while True:
-            overdue = await self.devices.overdue(now, BATCH)
+            overdue, next_slice = await self.devices.overdue(now, BATCH)
             batch = 0
             for device in overdue:
+                if deadline is not None and marked + batch and self.monotonic() >= deadline:
+                    # Out of time: the next run reads this device's slice again (those marked since
+                    # are offline now, so it skips them).
+                    resume = int(device["offline_due"])
+                    await self.devices.set_scan_position(
+                        OFFLINE_SCAN, resume if next_slice is None else min(resume, next_slice))
+                    return marked + batch
                 batch += await self._mark(device["_id"], device["offline_after"], now)
             marked += batch
+            if next_slice is not None:
+                await self.devices.set_scan_position(OFFLINE_SCAN, next_slice)
             if len(overdue) < BATCH or batch == 0:
                 return marked
 

@@ -477,8 +477,8 @@ class DeviceRepository:
 
     async def set_fields_in_health_slice(self, due: int, device_ids: list[str], fields: Mapping[str, Any]) -> int:
         """``fields`` on the online devices ``device_ids`` whose next health read falls in slice ``due``,
-        in one update by the slice's equality (the health poll, for a passed slice it read whole); how
-        many it modified. The ids keep out a device whose write into the slice committed after the
+        in one update by the slice's equality (the health poll's bookkeeping of the reads it queued
+        from that slice); how many it modified. The ids keep out a device whose write into the slice committed after the
         poll read it: moved with the others, it would be marked read without a read queued."""
         assert not any(name in search.FACTS for name in fields)
         update = {"$set": with_due_slice(fields)}
@@ -880,8 +880,11 @@ class DeviceRepository:
 
     # -- presence and health (issue 5) ----------------------------------------------------------
 
-    async def overdue(self, now: datetime, limit: int) -> list[Document]:
-        """Devices still marked online whose periodic inform is overdue past the margin.
+    async def overdue(self, now: datetime, limit: int) -> tuple[list[Document], int | None]:
+        """Devices still marked online whose periodic inform is overdue past the margin, in the order
+        of their slices, and where the scan goes on from once the caller marked them all (None: where
+        it was); the caller saves that (``set_scan_position``), so a run that stops part-way (its time
+        budget, ``OfflineDetector``) saves the slice of the first device it did not mark instead.
 
         Found by equality on ``offline_due`` (the ``OFFLINE_DUE_SECONDS`` slice of ``offline_after``,
         written with it), slice by slice from where the last call finished (kept in ``job_state``)
@@ -890,8 +893,8 @@ class DeviceRepository:
         deadline checked on its few devices.
         """
         now_slice = due_slice(now)
-        state = await self._state.find_one({"_id": OFFLINE_SCAN})
-        start = int(state["next"]) if state else now_slice - OFFLINE_LOOKBACK_SLICES
+        start = await self.scan_position(OFFLINE_SCAN)
+        start = now_slice - OFFLINE_LOOKBACK_SLICES if start is None else start
         start = min(start, now_slice)  # a clock set back: the slice in progress is read still
         last = min(now_slice, start + OFFLINE_SLICES_PER_CALL - 1)
         found: list[Document] = []
@@ -902,15 +905,13 @@ class DeviceRepository:
             query: Document = {"offline_due": due}
             if due == now_slice:
                 query["offline_after"] = {"$lte": now}
-            cursor = self._devices.find(query, {"offline_after": 1, "presence": 1})
+            cursor = self._devices.find(query, {"offline_after": 1, "offline_due": 1, "presence": 1})
             found += [device async for device in cursor if device.get("presence") == "online"]
             if due < now_slice - SETTLE_SLICES:
                 done = due  # every overdue device of a settled slice was found (``SETTLE_SLICES``)
             if len(found) >= limit:
                 break
-        if done >= start:
-            await upsert_one(self._state, {"_id": OFFLINE_SCAN}, {"$set": {"next": done + 1}})
-        return found
+        return found, (done + 1 if done >= start else None)
 
     async def mark_offline(self, device_id: str, since: datetime, now: datetime) -> bool:
         """Online -> offline, unless an Inform came in meanwhile (the filter re-checks the deadline)."""

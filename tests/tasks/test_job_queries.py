@@ -323,13 +323,14 @@ class DeviceUpdates(monitoring.CommandListener):
         pass
 
 
-async def test_a_passed_slice_read_whole_costs_one_bookkeeping_update(fleet: Any) -> None:
+async def test_the_health_polls_bookkeeping_is_one_update_per_slice_and_set_of_fields(fleet: Any) -> None:
     """Issue 13: the poll's bookkeeping write (next slice, read in flight) comes after the tasks are
     stored, and nothing else moves on the device (its session finds the read by querying its tasks).
-    Every online device of a passed slice read at once: one update by the slice's equality for all of
-    them (FerretDB 1.24 reads the slice once, where an update per device reads each one first), then
-    one statement for each device read under another policy; a slice still filling costs one update
-    statement per read."""
+    The devices of one slice read at once under one policy share one update by the slice's equality
+    and their ids (FerretDB 1.24 reads the slice once: 1.6-1.8 ms a device at 200,000 devices, where
+    an update statement per device reads each first: 3.2 ms a device); a device under another policy
+    (watched) is one more update for its slice; a slice still filling is written the same way. No
+    update statement per device."""
     _finds, database, _devices, _sessions, server = fleet
     due = {"presence": "online", "offline_after": NOW + timedelta(hours=1), "tags": [], "serial_number": "BOOK"}
     passed, filling = due_slice(NOW - timedelta(seconds=20)), due_slice(NOW)
@@ -343,13 +344,12 @@ async def test_a_passed_slice_read_whole_costs_one_bookkeeping_update(fleet: Any
         assert (await poller(watched, lambda: NOW).run())["queued"] == 6
     finally:
         await client.close()
-    [whole, over, *each] = updates.statements
-    assert sorted(whole["q"]["_id"].pop("$in")) == ["MARK0", "MARK1", "MARK2"], whole
-    assert whole["q"] == {"health_due": passed, "presence": "online", "_id": {}}
-    assert whole.get("multi") is True, whole
-    assert over["q"] == {"_id": "WATCHED"}, over
-    assert [statement["q"] for statement in each] == [{"_id": "NOW0"}, {"_id": "NOW1"}], each
+    assert all(statement.get("multi") is True for statement in updates.statements), updates.statements
     assert all(set(statement["u"]) == {"$set"} for statement in updates.statements), updates.statements
+    written = sorted((statement["q"]["health_due"], sorted(statement["q"]["_id"]["$in"]), statement["q"]["presence"])
+                     for statement in updates.statements)
+    assert written == [(passed, ["MARK0", "MARK1", "MARK2"], "online"), (passed, ["WATCHED"], "online"),
+                       (filling, ["NOW0", "NOW1"], "online")], written
     policies = {}
     async for device in database.db.devices.find({"serial_number": "BOOK"}):
         assert device["health_due"] > filling, device

@@ -182,3 +182,44 @@ async def test_the_offline_count_reads_dense_groups_by_bucket(mongo_db: AsyncDat
     in_bucket = sum(1 for device_id in group if search.page_bucket(device_id) == 0)
     assert state["counted"] == in_bucket < 40 and first["buckets_left"] == search.BUCKETS - 1
     assert (await OfflineCount(devices, jobs, budget_seconds=0.0).run())["buckets_left"] == search.BUCKETS - 2
+
+
+async def test_a_catch_up_marks_offline_within_the_budget_and_the_next_run_goes_on(
+    mongo_db: AsyncDatabase[MongoDocument],
+) -> None:
+    """Issue 13 item 2: after a long stop every device is overdue, and one unbounded run marked the
+    whole fleet (200,000) offline in 450 s. A run now marks devices until its budget is spent (one at
+    least) and the next run goes on from the slice of the first device it left, each device marked
+    once, with one event each."""
+    database = Database(client=mongo_db.client, db=mongo_db)
+    devices, events = DeviceRepository(database), DeviceEventRepository(database)
+    await devices.ensure_indexes()
+    await events.ensure_indexes()
+    now = T0 + timedelta(hours=3)
+    late = [T0 + timedelta(seconds=7 * n) for n in range(30)]  # 30 deadlines over 42 slices, hours back
+    await mongo_db.devices.insert_many([
+        {"_id": f"LATE{n:02d}", "presence": "online", "tags": [], "offline_after": at, "offline_due": due_slice(at)}
+        for n, at in enumerate(late)])
+    await devices.set_scan_position("offline_scan", due_slice(T0) - 1)
+    ticks = [0.0]
+
+    def monotonic() -> float:  # each look at the clock: 0.1 s later
+        ticks[0] += 0.1
+        return ticks[0]
+
+    runs = []
+    while True:
+        runs.append(await OfflineDetector(devices, events, lambda: now, budget_seconds=0.35,
+                                          monotonic=monotonic).run())
+        if runs[-1] == 0 or len(runs) > 30:
+            break
+    assert 1 <= runs[0] <= 4, runs  # within the budget, not the whole backlog
+    assert sum(runs) == 30 and len(runs) > 5, runs
+    marked = [device async for device in mongo_db.devices.find({"presence": "offline"})]
+    assert sorted((device["_id"], device["offline_since"]) for device in marked) == [
+        (f"LATE{n:02d}", at) for n, at in enumerate(late)]
+    assert len([event async for event in mongo_db.device_events.find({"type": "offline"})]) == 30
+    # without a budget, one run marks them all (the tests and tools that build the detector alone)
+    await mongo_db.devices.update_many({}, {"$set": {"presence": "online"}})
+    await devices.set_scan_position("offline_scan", due_slice(T0) - 1)
+    assert await OfflineDetector(devices, events, lambda: now).run() == 30
