@@ -57,10 +57,11 @@ class PollLimits:
     ride_window: float = 300.0
     results_kept: int = 48
     default_interval: int = 300  # periodic inform interval of a device that never said
-    # Reads queued by one run: each costs about 2.4 ms at 200,000 devices on FerretDB 1.24 (500 in
-    # 1.19 s, docs/performance.md), so 200 keep a run near 0.5 s, 5% of the 10 s interval; 20 a
-    # second is about twice what 200,000 devices on a 6-hour policy with 0.5% watched fall due at.
-    max_per_run: int = 200
+    # Reads queued by one run: each costs about 2.9 ms of the run at 200,000 devices on FerretDB 1.24
+    # (200 in 584 ms, docs/performance.md, twelfth step), so 160 keep a run near 0.46 s, under 5% of
+    # the 10 s interval; 16 a second is a quarter more than 200,000 devices on a 6-hour policy with
+    # 0.5% watched fall due at (about 12.6), which is what a catch-up gains a second.
+    max_per_run: int = 160
 
 
 class HealthPoller:
