@@ -582,8 +582,10 @@ class DeviceRepository:
             probe = [device async for device in self._devices.find(query, projection).limit(WHOLE_MAX + 1)]
             if len(probe) <= WHOLE_MAX:
                 return self._whole_page(probe, None, limit)
-            self._estimates.pop(_estimate_key(query), None)  # grown since it was kept
-            self._overflowed.pop(_estimate_key(query), None)
+            # Larger than WHOLE_MAX (grown since it was kept, or kept from a sample under 2 * WHOLE_MAX):
+            # sampled again, and read by partition from here on without another probe.
+            self._estimates.pop(_estimate_key(query), None)
+            self._keep_overflowed(query)
             return await self._first_page(query, limit)
         if level == WHOLE:
             cursor = self._devices.find(query, projection).limit(WHOLE_MAX + 1)
@@ -643,13 +645,13 @@ class DeviceRepository:
                                                 FIRST_BUCKETS, False, dict(enumerate(first)))
         group = await self._read_partition({**query, "page_group": 0}, LISTED)
         estimate = len(group) * search.GROUPS
-        if estimate <= WHOLE_MAX * 2:
+        if estimate <= WHOLE_MAX * 2 and not self._probe_overflowed(query):
             probe = [device async for device in self._devices.find(query, LISTED).limit(WHOLE_MAX + 1)]
             if len(probe) <= WHOLE_MAX:
                 self._keep_estimate(query, len(probe))  # the next first page probes at once
                 return self._whole_page(probe, None, limit)
             self._keep_overflowed(query)  # the next first page reads by partition at once
-            estimate = max(estimate, WHOLE_MAX * 2 + 1)
+        estimate = max(estimate, WHOLE_MAX * 2 + 1)  # sampled large, or probed so
         level = await self._level(estimate)
         if level == GROUP:
             return await self._partitioned_page(query, GROUP, None, limit, LISTED, estimate, False, {0: group})
