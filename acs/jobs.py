@@ -33,6 +33,13 @@ JOB_SHARE = 0.05  # of its interval, what a job's run may take (issue 13): bound
 # The time budget of a bounded run, as a part of its share: the work that ends past the budget (a
 # partition's read, a device's mark) and the saved position come after it, within the share.
 JOB_BUDGET = 0.6 * JOB_SHARE
+# Marking devices offline is bounded by a third of its interval, not by JOB_BUDGET: in steady state a
+# run marks a few devices in tens of ms, and the budget binds only when many are overdue at once, a mass
+# outage among them, which line 2 must see. A mark costs about 10 ms at 200,000 devices under load
+# (10,986 in 109 s, docs/performance.md, twelfth step): 3% of 15 s would mark about 3 devices a
+# second (10,000 behind one OLT in an hour); a third marks about 33 (5 minutes), and no run holds the
+# database for long (one unbounded run took 450 s).
+OFFLINE_MARK_BUDGET = 1 / 3
 JOB_HISTORY_INTERVAL = 3600.0
 JOB_HISTORY_KEPT = timedelta(days=7)
 WATCH_EXPIRY_INTERVAL = 60.0
@@ -130,7 +137,8 @@ def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
     settings, repositories = services.settings, services.repositories
     offline_gauge = services.metrics.gauge("acs_devices_offline", "Devices marked offline (the last complete count)")
     detector = OfflineDetector(repositories.devices, repositories.events, services.clock,
-                               services.registry.transition_hooks, settings.offline_check_interval * JOB_BUDGET)
+                               services.registry.transition_hooks,
+                               settings.offline_check_interval * OFFLINE_MARK_BUDGET)
 
     async def detect_offline() -> dict[str, Any]:
         return {"went_offline": await detector.run()}
