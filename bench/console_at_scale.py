@@ -180,21 +180,15 @@ async def run(args: argparse.Namespace) -> int:
             cookies = await console_login(server)
             inserted = (await reused_fleet(server.db_uri, devices) if args.reuse else None) \
                 or await insert_fleet(server.db_uri, devices, args.insert_seconds or budget)
-            steady = None
-            if args.steady:
-                schedule = await steady_jobs.job_schedule(server.db_uri, server.data_dir)
-                steady = await steady_jobs.wait_until_steady(server.db_uri, schedule, started,
-                                                             args.steady_timeout, held)
+            steady = await steady_jobs.settle(server.db_uri, server.data_dir, started, args.steady_timeout,
+                                              held) if args.steady else None
             spans: dict[str, list[tuple[float, float]]] = {}
             load_start, window_start = common.load_average(), time.time()
             results = await measure(server.api_url, cookies, plan(inserted["written"]), samples, spans)
             load_end, window_end = common.load_average(), time.time()
             if steady is not None:
-                runs = await steady_jobs.runs_overlapping(server.db_uri, window_start, window_end)
-                window = {"steady": steady, "load_start": load_start, "load_end": load_end,
-                          "start": datetime.fromtimestamp(window_start, UTC).strftime("%H:%M:%S"),
-                          "end": datetime.fromtimestamp(window_end, UTC).strftime("%H:%M:%S"),
-                          **steady_jobs.window_summary(runs, spans, 200.0)}
+                window = await steady_jobs.window_record(server.db_uri, steady, (load_start, load_end),
+                                                         window_start, window_end, spans, 200.0)
         finally:
             if held:
                 await steady_jobs.release(server.db_uri)

@@ -217,6 +217,25 @@ async def wait_until_steady(db_uri: str, schedule: Mapping[str, Schedule], start
     return outcome
 
 
+async def settle(db_uri: str, data_dir: Path, started: datetime, timeout: float,
+                 held: Iterable[str] = ()) -> dict[str, Any]:
+    """``--steady``: the jobs ``acs serve`` (started at ``started``, its data in ``data_dir``)
+    registered, waited for until steady (:func:`wait_until_steady`)."""
+    schedule = await job_schedule(db_uri, data_dir)
+    return await wait_until_steady(db_uri, schedule, started, timeout, held)
+
+
+async def window_record(db_uri: str, steady: Mapping[str, Any], loads: tuple[str, str], start: float, end: float,
+                        spans: Mapping[str, list[tuple[float, float]]], target_ms: float) -> dict[str, Any]:
+    """What :func:`render_window` shows of a sampling window (``start``-``end``, epoch seconds, with
+    the load average at each end) sampled after :func:`settle`."""
+    runs = await runs_overlapping(db_uri, start, end)
+    return {"steady": steady, "load_start": loads[0], "load_end": loads[1],
+            "start": datetime.fromtimestamp(start, UTC).strftime("%H:%M:%S"),
+            "end": datetime.fromtimestamp(end, UTC).strftime("%H:%M:%S"),
+            **window_summary(runs, spans, target_ms)}
+
+
 async def runs_overlapping(db_uri: str, start: float, end: float) -> list[Run]:
     """The runs whose span met ``start``-``end`` (epoch seconds), as recorded when they ended."""
     since = datetime.fromtimestamp(start, UTC) - timedelta(hours=1)
