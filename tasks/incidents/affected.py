@@ -52,14 +52,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tasks.health.evaluate import Level
 from tasks.store import device_events
 from tasks.store.db import Document
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import DeviceRepository
 
 CHANGES = (device_events.OFFLINE, device_events.HEALTH, device_events.ONLINE)
-AFFECTING = (device_events.OFFLINE, device_events.HEALTH)  # an event that may make its device freshly affected
-CRITICAL = "critical"  # the health status that makes a device affected (``grouping.facts_of``)
+CRITICAL = Level.CRITICAL.label  # the health status that makes a device affected (``grouping.facts_of``)
 REFRESH_AFTER = timedelta(minutes=5)
 SLACK = timedelta(minutes=1)  # clock skew between the processes that note events and this one
 CLOSED = 2 * SLACK  # a minute this long ago gains no more events
@@ -184,7 +184,7 @@ def _may_affect(event: Document) -> bool:
     definite read); a ``health`` event stored without its new status counts, to be safe."""
     if event["type"] == device_events.HEALTH:
         return bool((event.get("detail") or {}).get("to", CRITICAL) == CRITICAL)
-    return event["type"] in AFFECTING
+    return bool(event["type"] == device_events.OFFLINE)
 
 
 def _old(device_id: str, copy: _Copy, now: datetime) -> bool:
