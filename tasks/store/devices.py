@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -107,8 +107,31 @@ ESTIMATE_TTL = 60.0  # seconds an estimate is reused in this process (the reply 
 ESTIMATES_KEPT = 1024  # listings whose estimate is kept at once (past it, all are dropped)
 
 
+T = TypeVar("T")
+
+
 def _estimate_key(query: Mapping[str, Any]) -> str:
     return repr(sorted(query.items()))
+
+
+class _KeptPerListing(Generic[T]):
+    """What this process learnt of a listing (its estimate, that its probe overflowed), kept for
+    ``ESTIMATE_TTL`` seconds; past ``ESTIMATES_KEPT`` listings, all are dropped."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[float, T]] = {}
+
+    def get(self, query: Mapping[str, Any]) -> T | None:
+        kept = self._kept.get(_estimate_key(query))
+        return kept[1] if kept is not None and time.monotonic() - kept[0] < ESTIMATE_TTL else None
+
+    def keep(self, query: Mapping[str, Any], value: T) -> None:
+        if len(self._kept) >= ESTIMATES_KEPT:
+            self._kept.clear()
+        self._kept[_estimate_key(query)] = (time.monotonic(), value)
+
+    def drop(self, query: Mapping[str, Any]) -> None:
+        self._kept.pop(_estimate_key(query), None)
 
 
 def order(device: Mapping[str, Any]) -> tuple[int, str]:
@@ -253,10 +276,10 @@ class DeviceRepository:
         self._devices = database.collection("devices")
         self._writer = database.writer("devices")
         self._state = database.collection("job_state")  # where the offline scan stopped
-        self._estimates: dict[str, tuple[float, int]] = {}  # listing -> (when, estimated total)
-        # listing -> when its probe last read more than WHOLE_MAX: it is read by partition, not probed,
-        # for ESTIMATE_TTL, whatever its estimate (one under 2 * WHOLE_MAX was probed on every first page)
-        self._overflowed: dict[str, float] = {}
+        self._estimates = _KeptPerListing[int]()  # listing -> its estimated total
+        # listing -> its probe read more than WHOLE_MAX: it is read by partition, not probed, for
+        # ESTIMATE_TTL, whatever its estimate (one under 2 * WHOLE_MAX was probed on every first page)
+        self._overflowed = _KeptPerListing[bool]()
         self._version_checked = -math.inf  # when job_state last said the search fields' pass is not complete
         self._version = 0  # the search fields' version every device has (the backfill's job_state)
         # device id -> its OLT as last seen stored by this process: an Inform's write names the OLT in
@@ -584,8 +607,8 @@ class DeviceRepository:
                 return self._whole_page(probe, None, limit)
             # Larger than WHOLE_MAX (grown since it was kept, or kept from a sample under 2 * WHOLE_MAX):
             # sampled again, and read by partition from here on without another probe.
-            self._estimates.pop(_estimate_key(query), None)
-            self._keep_overflowed(query)
+            self._estimates.drop(query)
+            self._overflowed.keep(query, True)
             return await self._first_page(query, limit)
         if level == WHOLE:
             cursor = self._devices.find(query, projection).limit(WHOLE_MAX + 1)
@@ -607,23 +630,14 @@ class DeviceRepository:
         """The listing's estimate kept for ``ESTIMATE_TTL`` seconds in this process: the next first
         page of the same listing (an operator paging, refreshing, a console's every list view)
         samples nothing."""
-        kept = self._estimates.get(_estimate_key(query))
-        return kept[1] if kept is not None and time.monotonic() - kept[0] < ESTIMATE_TTL else None
+        return self._estimates.get(query)
 
     def _keep_estimate(self, query: Document, estimate: int) -> None:
-        if len(self._estimates) >= ESTIMATES_KEPT:
-            self._estimates.clear()
-        self._estimates[_estimate_key(query)] = (time.monotonic(), estimate)
+        self._estimates.keep(query, estimate)
 
     def _probe_overflowed(self, query: Document) -> bool:
         """Whether a probe of the listing read more than ``WHOLE_MAX`` within ``ESTIMATE_TTL``."""
-        when = self._overflowed.get(_estimate_key(query))
-        return when is not None and time.monotonic() - when < ESTIMATE_TTL
-
-    def _keep_overflowed(self, query: Document) -> None:
-        if len(self._overflowed) >= ESTIMATES_KEPT:
-            self._overflowed.clear()
-        self._overflowed[_estimate_key(query)] = time.monotonic()
+        return self._overflowed.get(query) is not None
 
     async def _first_page(self, query: Document, limit: int) -> SearchPage:
         """A listing's first page when no estimate is kept: the partitions it reads first are its
@@ -650,7 +664,7 @@ class DeviceRepository:
             if len(probe) <= WHOLE_MAX:
                 self._keep_estimate(query, len(probe))  # the next first page probes at once
                 return self._whole_page(probe, None, limit)
-            self._keep_overflowed(query)  # the next first page reads by partition at once
+            self._overflowed.keep(query, True)  # the next first page reads by partition at once
         estimate = max(estimate, WHOLE_MAX * 2 + 1)  # sampled large, or probed so
         level = await self._level(estimate)
         if level == GROUP:
