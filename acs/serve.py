@@ -8,7 +8,9 @@ stay out of the session workers so that every worker serves sessions alike: a wo
 ran the jobs shared its event loop and its group-commit slots with their reads and writes, and
 served its sessions four times slower than the other (docs/performance.md, "why one of two
 workers is slow"). The jobs process serves the API so that its metrics (the offline gauge, the
-incident counter) can still be scraped, as each worker's are. SIGTERM or Ctrl-C: stop
+incident counter) can still be scraped, as each worker's are. The jobs process starts only once
+every session worker serves: until then its API would answer ``/healthz`` while no CWMP socket
+listens, and a device (or a readiness probe's next step) would be refused. SIGTERM or Ctrl-C: stop
 accepting, let running requests finish within ``shutdown_grace``, stop the database we
 started, exit 0. Any child exiting on its own stops the others and ``acs serve`` exits 1.
 """
@@ -24,6 +26,7 @@ import signal
 import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Literal
 
@@ -153,13 +156,16 @@ async def prepare_database(settings: Settings) -> None:
 Role = Literal["all", "sessions", "jobs"]
 
 
-async def run_worker(settings: Settings, *, prepare: bool = True, role: Role = "all") -> None:
+async def run_worker(
+    settings: Settings, *, prepare: bool = True, role: Role = "all", serving: Callable[[], None] | None = None
+) -> None:
     """One serving process until SIGTERM/SIGINT. ``role``: ``all`` (one process: CWMP, the API
     and the scheduled jobs), ``sessions`` (a session worker of ``--workers N``: CWMP and the API)
     or ``jobs`` (the jobs process of ``--workers N``: the scheduled jobs and the API).
 
     With several processes each binds its own sockets with SO_REUSEPORT and the kernel spreads
     the connections between them; the parent has prepared the database (``prepare`` False).
+    ``serving`` is called once the process's sockets accept (the parent waits for it).
     """
     many = settings.workers > 1
     cwmp_sock = bind(settings.cwmp_address, reuse_port=many) if role != "jobs" else None
@@ -186,6 +192,8 @@ async def run_worker(settings: Settings, *, prepare: bool = True, role: Role = "
         log.info("serving CWMP on %s and the API on %s%s (event loop: %s)", settings.cwmp_listen,
                  settings.api_listen, ", the scheduled jobs in the jobs process" if role == "sessions" else "",
                  loop_name)
+    if serving is not None:
+        serving()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -196,10 +204,15 @@ async def run_worker(settings: Settings, *, prepare: bool = True, role: Role = "
     await database.close()
 
 
-def _worker_main(settings: Settings, role: Role) -> None:
+def _worker_main(settings: Settings, role: Role, ready: Connection) -> None:
     configure_logging(settings.log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent relays Ctrl-C as SIGTERM
-    eventloop.run(run_worker(settings, prepare=False, role=role), settings.event_loop)
+
+    def serving() -> None:
+        ready.send(True)
+        ready.close()
+
+    eventloop.run(run_worker(settings, prepare=False, role=role, serving=serving), settings.event_loop)
 
 
 async def serve(settings: Settings) -> int:
@@ -217,18 +230,26 @@ async def serve(settings: Settings) -> int:
 async def _run_workers(settings: Settings) -> int:
     await prepare_database(settings)
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited event loop
-    workers = [
-        context.Process(target=_worker_main, args=(settings, "sessions"), name=f"acs-worker-{n}")
-        for n in range(settings.workers)
-    ]
-    workers.append(context.Process(target=_worker_main, args=(settings, "jobs"), name="acs-jobs"))
-    for worker in workers:
-        worker.start()
-    log.info("started %d session workers and the jobs process", settings.workers)
+    workers: list[multiprocessing.process.BaseProcess] = []
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+
+    def start(role: Role, name: str) -> Connection:
+        receiving, sending = context.Pipe(duplex=False)
+        worker = context.Process(target=_worker_main, args=(settings, role, sending), name=name)
+        worker.start()
+        sending.close()  # the child's end: if the child dies, recv() on ours ends
+        workers.append(worker)
+        return receiving
+
+    pipes = [start("sessions", f"acs-worker-{n}") for n in range(settings.workers)]
+    waiting = asyncio.ensure_future(asyncio.to_thread(_wait_serving, list(pipes)))
+    await asyncio.wait([waiting, asyncio.ensure_future(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if waiting.done() and waiting.result() and not stopping.is_set():
+        pipes.append(start("jobs", "acs-jobs"))  # kept open: its "serving" must not hit a closed pipe
+        log.info("%d session workers serve; started the jobs process", settings.workers)
     watcher = asyncio.ensure_future(asyncio.to_thread(_wait_any, workers))
     await asyncio.wait([watcher, asyncio.ensure_future(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
     for worker in workers:
@@ -236,11 +257,25 @@ async def _run_workers(settings: Settings) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(worker.pid, signal.SIGTERM)
     await asyncio.to_thread(_join_all, workers, settings.shutdown_grace + 5)
+    if not waiting.done():
+        waiting.cancel()  # its thread ends with the workers' pipes
     failed = [worker.name for worker in workers if worker.exitcode not in (0, -signal.SIGTERM)]
     if failed and not stopping.is_set():
         log.error("worker(s) %s exited unexpectedly", ", ".join(failed))
         return 1
     return 0
+
+
+def _wait_serving(pipes: Sequence[Connection]) -> bool:
+    """True once every session worker has said it serves; False as soon as one ends without."""
+    for pipe in pipes:
+        try:
+            pipe.recv()
+        except EOFError:
+            return False
+        finally:
+            pipe.close()
+    return True
 
 
 def _wait_any(workers: Sequence[multiprocessing.process.BaseProcess]) -> None:

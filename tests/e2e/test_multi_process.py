@@ -6,8 +6,10 @@ import asyncio
 import os
 import random
 import signal
+import socket
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -24,7 +26,7 @@ from tasks.store.tasks import TaskRepository
 from tests.conftest import AcsServeFactory
 from tests.support.cpe import ScriptedCpe
 from tests.support.mongo import MongoServer, unique_db_name
-from tests.support.processes import AcsProcess, wait_until
+from tests.support.processes import AcsProcess, acs_command, free_port, start_process, wait_until
 
 REQUEST: TypeAdapter[Any] = TypeAdapter(TaskRequest)
 SHARED_KEY = "q2bFZJ7dXy0c7n6Zz2oNqHk8b3cD1e0fJvH4wQm9R5s="  # a test-only Fernet key both servers share
@@ -121,6 +123,13 @@ def _pids_logging(acs: AcsProcess, text: str) -> set[int]:
 
 async def test_workers_share_the_listening_sockets_and_stop_cleanly(acs_serve: AcsServeFactory) -> None:
     acs = await acs_serve(args=["--workers", "2"])
+    # Ready (/healthz answers) means CWMP accepts: the jobs process, which serves the API and no
+    # CWMP, starts only once the session workers serve. It once answered first, and a device's
+    # first connection was refused.
+    url = URL(acs.cwmp_url)
+    _reader, writer = await asyncio.open_connection(url.host, url.port)
+    writer.close()
+    await writer.wait_closed()
     cpes = [ScriptedCpe(acs.cwmp_url, serial=f"WORKER-{n}") for n in range(8)]
     exchanges = await asyncio.gather(
         *(cpe.run_session(["0 BOOTSTRAP"], new_connection_each_message=True) for cpe in cpes)
@@ -131,6 +140,12 @@ async def test_workers_share_the_listening_sockets_and_stop_cleanly(acs_serve: A
     # connections on the sockets that accept); what must hold is that both come up and stay up.
     await wait_until(lambda: len(_pids_logging(acs, "serving CWMP")) == 2, timeout=30,
                      message="two worker processes serve")
+    await wait_until(lambda: len(_pids_logging(acs, "running the scheduled jobs")) == 1, timeout=30,
+                     message="the jobs process starts")
+    lines = acs.log_path.read_text().splitlines()
+    serving = [n for n, line in enumerate(lines) if "serving CWMP" in line]
+    (jobs,) = [n for n, line in enumerate(lines) if "running the scheduled jobs" in line]
+    assert max(serving) < jobs, "the jobs process started before every session worker served"
     assert acs.running()
     assert await acs.stop(grace=30) == 0
 
@@ -168,3 +183,29 @@ async def test_with_workers_the_scheduled_jobs_run_in_their_own_process_not_in_a
     finally:
         await database.client.drop_database(name)
         await database.close()
+
+
+async def test_a_session_worker_that_cannot_listen_stops_acs_serve_before_the_jobs_start(
+    mongo_server: MongoServer, tmp_path: Path
+) -> None:
+    # Another program holds the CWMP port (no SO_REUSEPORT): the session workers cannot bind it.
+    # acs serve must say so and exit 1, not start the jobs process and answer /healthz without CWMP.
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        cwmp_port = holder.getsockname()[1]
+        acs = start_process(
+            "acs serve",
+            [*acs_command(), "serve", "--workers", "2"],
+            env={"ACS_MONGODB_URI": mongo_server.uri_for(unique_db_name("nolisten")),
+                 "ACS_CWMP_LISTEN": f"127.0.0.1:{cwmp_port}", "ACS_API_LISTEN": f"127.0.0.1:{free_port()}",
+                 "ACS_DATA_DIR": str(tmp_path / "acs")},
+            log_path=tmp_path / "acs-serve.log",
+        )
+        try:
+            assert await acs.wait_exit(60) == 1, acs.describe("acs serve did not exit 1")
+        finally:
+            await acs.kill()
+    log = acs.log_path.read_text()
+    assert "Address already in use" in log and "exited unexpectedly" in log, acs.describe("no clear error")
+    assert not _pids_logging(acs, "running the scheduled jobs"), "the jobs process started without CWMP"
