@@ -12,15 +12,6 @@ event trigger: whenever FerretDB creates a btree index whose leading key is a to
 a GIN index on the same expression is created next to it (GIN's default ``jsonb_ops`` serves
 ``@>``). A backfill covers tables created before the trigger existed. A MongoDB server, or a
 FerretDB cluster the operator runs, is never touched.
-
-The btrees themselves serve nothing: FerretDB 1.24 pushes down filters only as ``@>`` and a sort
-only by its record id (``$natural``), so no plan of its reads uses them; yet every write of a
-document inserts into each one (a device write went into some 24 btrees beside its GINs: FerretDB
-rewrites the whole ``_jsonb``, so no update is a HOT one). A non-unique btree over ``_jsonb`` is so
-replaced by a placeholder of the same name that holds no row (``((1)) WHERE false``): FerretDB's
-catalog still names an index it can drop (``dropIndexes`` runs ``DROP INDEX`` by that name) and
-list, and a write no longer maintains it. A unique btree stays: it enforces the uniqueness
-(``_id`` included) that the ACS relies on.
 """
 
 from __future__ import annotations
@@ -34,27 +25,19 @@ LANGUAGE plpgsql AS $$
 DECLARE
   field text;
   target regclass;
-  definition text;
-  unique_index boolean;
-  index_name text;
 BEGIN
   IF (SELECT am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam WHERE c.oid = index_oid) <> 'btree' THEN
     RETURN;
   END IF;
-  definition := pg_get_indexdef(index_oid);
-  SELECT indrelid::regclass, indisunique INTO target, unique_index FROM pg_index WHERE indexrelid = index_oid;
-  field := (regexp_match(definition, 'USING btree \(\(\(_jsonb -> ''([A-Za-z0-9_]+)''::text\)\)'))[1];
-  IF field IS NOT NULL THEN
-    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb -> %L))',
-                   left((SELECT relname FROM pg_class WHERE oid = target), 40) || '_' || left(md5(field), 8) || '_gin',
-                   target, field);
+  field := (regexp_match(pg_get_indexdef(index_oid),
+                         'USING btree \(\(\(_jsonb -> ''([A-Za-z0-9_]+)''::text\)\)'))[1];
+  IF field IS NULL THEN
+    RETURN;
   END IF;
-  IF NOT unique_index AND definition LIKE '%USING btree (((_jsonb -> %' THEN
-    -- FerretDB's own btree, which none of its plans uses: a placeholder of the same name instead
-    index_name := (SELECT relname FROM pg_class WHERE oid = index_oid);
-    EXECUTE format('DROP INDEX %s', index_oid::regclass);
-    EXECUTE format('CREATE INDEX %I ON %s ((1)) WHERE false', index_name, target);
-  END IF;
+  SELECT indrelid::regclass INTO target FROM pg_index WHERE indexrelid = index_oid;
+  EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb -> %L))',
+                 left((SELECT relname FROM pg_class WHERE oid = target), 40) || '_' || left(md5(field), 8) || '_gin',
+                 target, field);
 END $$;
 
 CREATE OR REPLACE FUNCTION public.acs_gin_companions() RETURNS event_trigger

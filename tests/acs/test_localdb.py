@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 import acs.localdb as localdb
 from acs import localpg
@@ -470,61 +469,6 @@ async def test_pushed_down_equality_filters_use_an_index(
         assert explained.get("filterPushdown") is True, explained
         nodes = plan_nodes(explained["queryPlanner"]["Plan"])
         assert "Seq Scan" not in nodes and any("Index" in node for node in nodes), (query, nodes)
-
-
-def pg_rows(server: MongoServer, sql: str) -> list[str]:
-    """``sql``'s rows (``|``-separated) from the tests' local PostgreSQL, through psql."""
-    assert server.local is not None and server.local.postgres is not None
-    postgres = server.local.postgres
-    done = subprocess.run(
-        [str(postgres.bin_dir / "psql"), "-h", localpg.HOST, "-p", str(postgres.port), "-U", localpg.USER,
-         "-d", localpg.DATABASE, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql],
-        capture_output=True, text=True, timeout=30, check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.splitlines()
-
-
-@needs_postgresql
-async def test_ferretdbs_unused_btrees_become_placeholders_and_unique_ones_stay(
-    mongo_server: MongoServer, mongo_db: AsyncDatabase[MongoDocument]
-) -> None:
-    """A write maintains no btree that FerretDB never reads (acs.localpg_indexes): each non-unique
-    one is a rowless placeholder of the same name, so FerretDB still lists and drops it."""
-    if mongo_server.kind != "ferretdb-postgresql":
-        pytest.skip(f"the tests' database is {mongo_server.kind}")
-    from tasks.store.devices import INDEXES
-
-    await mongo_db.devices.create_indexes(INDEXES)
-    await mongo_db.devices.create_index("cwmp_serial", unique=True, name="serial_unique")
-    await mongo_db.devices.insert_many([{"_id": f"d{n}", "cwmp_serial": f"S{n}", "presence": "online"}
-                                        for n in range(50)])
-    schema = mongo_db.name
-    rows = pg_rows(mongo_server, f"""
-        SELECT c.relname, am.amname, i.indisunique, pg_get_indexdef(i.indexrelid)
-        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
-        JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
-        WHERE n.nspname = '{schema}' AND t.relname LIKE 'devices%'""")
-    indexes = [row.split("|") for row in rows]
-    btrees = [(name, unique, definition) for name, method, unique, definition in indexes if method == "btree"]
-    live = [name for name, unique, definition in btrees if not definition.endswith("WHERE false")]
-    # Left: the unique ones (``_id`` and ours), which enforce what the ACS relies on.
-    assert sorted(name for name, unique, _ in btrees if unique == "t") == sorted(live), indexes
-    assert len(live) == 2, live
-    placeholders = [name for name, unique, definition in btrees if definition.endswith("WHERE false")]
-    assert len(placeholders) == len(INDEXES), indexes
-    gins = {definition.partition("USING gin ")[2] for _, method, _, definition in indexes if method == "gin"}
-    assert "(((_jsonb -> 'presence'::text)))" in gins and "(((_jsonb -> 'cwmp_serial'::text)))" in gins, gins
-    # FerretDB still knows every index: it lists them, drops one by name, and a unique one refuses a twin.
-    listed = {index["name"] async for index in await mongo_db.devices.list_indexes()}
-    assert {"_id_", "serial_unique", "presence_1"} <= listed and len(listed) == len(INDEXES) + 2, listed
-    await mongo_db.devices.drop_index("presence_1")
-    assert "presence_1" not in {index["name"] async for index in await mongo_db.devices.list_indexes()}
-    assert len([row for row in pg_rows(mongo_server, f"SELECT indexdef FROM pg_indexes WHERE schemaname = '{schema}'")
-                if row.endswith("WHERE false")]) == len(INDEXES) - 1
-    with pytest.raises(DuplicateKeyError):
-        await mongo_db.devices.insert_one({"_id": "d-twin", "cwmp_serial": "S7"})
-    assert await mongo_db.devices.count_documents({"presence": "online"}) == 50
 
 
 @needs_ferretdb
