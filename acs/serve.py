@@ -257,8 +257,6 @@ async def _run_workers(settings: Settings) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(worker.pid, signal.SIGTERM)
     await asyncio.to_thread(_join_all, workers, settings.shutdown_grace + 5)
-    if not waiting.done():
-        waiting.cancel()  # its thread ends with the workers' pipes
     failed = [worker.name for worker in workers if worker.exitcode not in (0, -signal.SIGTERM)]
     if failed and not stopping.is_set():
         log.error("worker(s) %s exited unexpectedly", ", ".join(failed))
