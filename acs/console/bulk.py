@@ -63,8 +63,8 @@ async def _source(
         if len(picked) > SELECTION_MAX:
             raise BulkRefused("bulk_selection_too_large", max=SELECTION_MAX)
         return DeviceFilter(device_ids=tuple(sorted(set(picked)))), {"device_ids": sorted(set(picked))}
-    members, _open = await devices_list._members(request, query)
-    device_filter = devices_list.search_filter(query, members)
+    incident, _open = await devices_list._members(request, query)
+    device_filter = devices_list.search_filter(query, incident)
     selector: dict[str, Any] = {}
     for field in SELECTOR_FIELDS.values():
         value = getattr(device_filter, field)
@@ -72,7 +72,8 @@ async def _source(
             selector[field] = value
     if device_filter.online is not None:
         selector["online"] = device_filter.online
-    if members is not None:
+    if incident is not None:
+        members = incident.get("members") or []
         if not members:
             raise BulkRefused("bulk_no_devices")
         selector["device_ids"] = sorted(set(members))

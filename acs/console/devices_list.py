@@ -58,8 +58,9 @@ def label_mac(text: str) -> str | None:
     return normal_mac(text)
 
 
-def search_filter(query: Mapping[str, str], members: list[str] | None = None) -> DeviceFilter:
-    """The list's filters as a device filter; ``members``: only an incident's devices (the incident filter)."""
+def search_filter(query: Mapping[str, str], members: Document | None = None) -> DeviceFilter:
+    """The list's filters as a device filter; ``members``: only this incident's devices (the incident
+    filter; an open incident's first ``marked`` members read by their mark: tasks/store/incident_members.py)."""
     online = {"yes": True, "no": False}.get(query.get("online", ""))
     text = query.get("q", "").strip()
     mac = label_mac(text)
@@ -72,7 +73,9 @@ def search_filter(query: Mapping[str, str], members: list[str] | None = None) ->
         software_version=query.get("version") or None,
         tag=query.get("tag") or None,
         online=online,
-        device_ids=tuple(members) if members is not None else None,
+        device_ids=tuple(members.get("members") or []) if members is not None else None,
+        incident=members.get("_id") if members is not None else None,
+        marked=int(members.get("marked") or 0) if members is not None and members.get("status") == "open" else 0,
         olt_id=query.get("olt") or None,
         pon_port=(query.get("pon") or None) if query.get("olt") else None,  # a PON port means nothing alone
         health=health if health in HEALTH_LEVELS else None,
@@ -127,19 +130,21 @@ def sort_key(name: str, incident_of: Mapping[str, int]) -> Any:
     return key
 
 
-async def _members(request: web.Request, query: Mapping[str, str]) -> tuple[list[str] | None, list[Document]]:
-    """The chosen incident's members (None: no incident filter), and the open incidents."""
+async def _members(request: web.Request, query: Mapping[str, str]) -> tuple[Document | None, list[Document]]:
+    """The chosen incident (None: no incident filter; no members: no such incident), and the open incidents."""
     console = console_of(request)
     if "incidents" not in console.panels:
         return None, []
     incidents = console.api.services.repositories.incidents
     open_incidents = sorted(await incidents.open_incidents(), key=lambda i: -i["_id"])
-    members: list[str] | None = None
-    if query.get("incident"):
-        text = query["incident"]
-        incident = await incidents.get(int(text)) if text.isascii() and text.isdigit() and len(text) < 19 else None
-        members = list((incident or {}).get("members") or [])
-    return members, open_incidents
+    if not query.get("incident"):
+        return None, open_incidents
+    text = query["incident"]
+    number = int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+    incident = next((one for one in open_incidents if one["_id"] == number), None)  # read already
+    if incident is None and number is not None:
+        incident = await incidents.get(number)
+    return incident or {"members": []}, open_incidents
 
 
 def _incident_of(open_incidents: list[Document]) -> dict[str, int]:

@@ -29,6 +29,7 @@ from typing import Any
 from tasks.incidents import grouping
 from tasks.incidents.affected import AffectedReader
 from tasks.incidents.grouping import Candidate, Config, DeviceFacts
+from tasks.incidents.marks import MemberMarks
 from tasks.incidents.service import RESOLVED_BY_JOB
 from tasks.incidents.sizes import GROUP_FIELDS, GroupSizes, Step
 from tasks.store import device_events
@@ -66,6 +67,9 @@ class RunCounts:
     opened: int = 0
     updated: int = 0
     resolved: int = 0
+    marked: int = 0  # devices given an open incident's mark (tasks/incidents/marks.py)
+    unmarked: int = 0  # devices whose mark of a resolved incident was removed
+    marks_left: int = 0  # members of open incidents not marked yet (past the mark budget)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -87,6 +91,7 @@ class IncidentDetector:
         census_in_run: bool = True,
         by_changes: bool = False,
         read_budget: float = math.inf,
+        mark_budget: float = math.inf,
     ) -> None:
         self.devices = devices
         self.events = events
@@ -100,6 +105,7 @@ class IncidentDetector:
         # (tasks/incidents/affected.py), not every affected device.
         self.changes = AffectedReader(devices, events, dict.fromkeys(FACT_FIELDS, 1), read_budget,
                                       monotonic) if by_changes else None
+        self.marks = MemberMarks(devices, incidents, mark_budget, monotonic)
         self._held = 0  # runs in a row that judged no group
         self.hooks: list[Callable[[str, Document], None]] = []  # ("opened" | "resolved", incident)
 
@@ -174,6 +180,8 @@ class IncidentDetector:
             counts.resolved += resolved
         if not self._held:
             await self._save_baselines(groups, open_by_key, now, sized)
+        marks = await self.marks.run(incident for incident in open_by_key.values() if incident.get("status") == "open")
+        counts.marked, counts.unmarked, counts.marks_left = marks.marked, marks.unmarked, marks.left
         return counts.as_dict()
 
     async def advance_census(self) -> dict[str, Any]:
@@ -273,9 +281,10 @@ class IncidentDetector:
         timeline: list[Document] = list(incident.get("timeline") or [])
         fields: Document = {"affected_now": step.affected_now, "peak": step.peak, "selector": incident["selector"]}
         if step.added:
-            members = [*members, *step.added]
-            fields.update(members=members[:MAX_MEMBERS], member_count=int(incident.get("member_count") or 0)
+            members = [*members, *step.added][:MAX_MEMBERS]
+            fields.update(members=members, member_count=int(incident.get("member_count") or 0)
                           + len(step.added), updated_at=now)
+            incident["members"] = members  # marked after this (tasks/incidents/marks.py)
             timeline.append({"at": now, "event": "grew", "affected": step.affected_now,
                              "detail": f"{len(step.added)} more devices"})
         elif step.affected_now != incident.get("affected_now"):
@@ -293,6 +302,7 @@ class IncidentDetector:
                              "detail": "the devices recovered"})
             fields.update(timeline=timeline[-MAX_TIMELINE:], resolved_at=now, resolved_by=RESOLVED_BY_JOB)
             done = await self.incidents.resolve(incident["_id"], fields)
+            incident["status"] = "resolved"  # its marks are removed after this, as is any resolved incident's
             if done is not None:
                 log.warning("incident %d resolved: %s", incident["_id"], incident["title"])
                 for hook in self.hooks:

@@ -19,9 +19,10 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from tasks import search
-from tasks.store import newest_informs
+from tasks.store import incident_members, newest_informs
 from tasks.store.db import Database, Document, ensure_indexes, flush_updates, upsert_one
 from tasks.store.group_commit import Insert, Update
+from tasks.store.incident_members import MARK_PAGE, MARKS
 
 INDEXES = [
     IndexModel([("serial_number", ASCENDING)]),
@@ -50,6 +51,7 @@ INDEXES = [
     # The list sorted by last inform, newest first (``tasks/store/newest_informs.py``).
     IndexModel([(search.INFORM_SLICES_FIELD, ASCENDING)]),
     IndexModel([(search.OLT_SLICES_FIELD, ASCENDING)]),  # ... of one OLT
+    IndexModel([(MARKS, ASCENDING)]),  # an open incident's members (``tasks/store/incident_members.py``)
 ]
 OFFLINE_DUE_SECONDS = 5  # one slice of offline deadlines
 OFFLINE_LOOKBACK_SLICES = 120  # where the very first scan starts: 10 minutes back
@@ -100,8 +102,9 @@ OLTS_KEPT = 1_000_000  # devices whose OLT this process keeps (then all are drop
 NEWEST_WHOLE_MAX = 200  # a list sorted by last inform estimated at most this large is read whole (exact total)
 MAX_PARTITIONS = 64  # partitions read for one page at most (a sparse match set gives short pages)
 WAVE = 8  # partitions read at once
-MAX_LOOKUPS = 512  # member lookups for one page at most
-LOOKUPS_AT_ONCE = 16  # well under FerretDB's PostgreSQL pool
+MAX_LOOKUPS = 512  # members looked at for one page at most
+LOOKUPS_AT_ONCE = incident_members.LOOKUPS_AT_ONCE
+MEMBER_READS = 8 * MARK_PAGE  # members of an export (CSV) read at once
 FIRST_BUCKETS = 2  # a listing's first page with no estimate kept reads these buckets first: its sample
 ESTIMATE_TTL = 60.0  # seconds an estimate is reused in this process (the reply says it is one)
 ESTIMATES_KEPT = 1024  # listings whose estimate is kept at once (past it, all are dropped)
@@ -230,6 +233,10 @@ class DeviceFilter:
     tag: str | None = None
     online: bool | None = None
     device_ids: tuple[str, ...] | None = None  # only these devices (an incident's members, a selection)
+    # ``device_ids`` are this incident's ``members``, listed in their stored order; the first
+    # ``marked`` of them carry its marks in ``incident_marks`` (an open incident's: incident_members.py).
+    incident: int | None = None
+    marked: int = 0
     olt_id: str | None = None  # the OLT and PON port the health read stores (tasks/health/poll.py TOPOLOGY)
     pon_port: str | None = None
     health: str | None = None  # the last definite health read: ok, warn or critical (``health_definite``)
@@ -540,6 +547,21 @@ class DeviceRepository:
              "$max": {"offline_after": deadline, "offline_due": due_slice(deadline)}},
         )
 
+    async def mark_members(self, incident_id: int, device_ids: list[str], first: int) -> int:
+        """The incident's marks on ``device_ids``, its stored members from position ``first`` on
+        (``tasks/store/incident_members.py``): one update by ``_id`` each, in capped commands; how many
+        were modified (a device marked already is not)."""
+        updates = [Update({"_id": device_id}, {"$addToSet": {MARKS: incident_members.mark_of(incident_id, first + n)}})
+                   for n, device_id in enumerate(device_ids)]
+        return await flush_updates(self._devices, updates)
+
+    async def unmark_members(self, incident_id: int, page: int) -> int:
+        """The incident's mark of one page of its members removed from the devices that carry it:
+        one update by that indexed equality (it reads only them); how many were modified."""
+        mark = f"{incident_id}/{page}"
+        # $pullAll, not $pull: FerretDB ignores $pull with a condition (``remove_tags``).
+        return (await self._devices.update_many({MARKS: mark}, {"$pullAll": {MARKS: [mark]}})).modified_count
+
     async def unset_fields(self, device_id: str, fields: list[str]) -> None:
         await self._devices.update_one({"_id": device_id}, {"$unset": dict.fromkeys(fields, "")})
 
@@ -587,6 +609,8 @@ class DeviceRepository:
         go on. ``position`` is what the previous page returned, None for the first.
         """
         projection = LISTED
+        if device_filter.incident is not None:
+            return await self._incident_page(device_filter, position, limit)
         if device_filter.device_ids is not None:
             return await self._members_page(device_filter, position, limit)
         query = device_filter.to_query(datetime.min)
@@ -787,6 +811,55 @@ class DeviceRepository:
         matched = len(taken) if not rest else round(len(taken) * len(members) / max(looked, 1))
         return SearchPage(taken[:limit], following, matched, not rest and after is None)
 
+    async def _incident_page(
+        self, device_filter: DeviceFilter, position: Mapping[str, Any] | None, limit: int
+    ) -> SearchPage:
+        """An incident's members in their stored order (``members`` only grows), the other filters
+        applied here: a page of ``MARK_PAGE`` marked members is one read by their mark
+        (``tasks/store/incident_members.py``), the others are read by ``_id``."""
+        members = list(dict.fromkeys(device_filter.device_ids or ()))
+        at = int((position or {}).get("at", 0))
+        if "at" not in (position or {}) and (position or {}).get("after") in members:
+            at = members.index((position or {})["after"]) + 1  # a cursor of the listing by id
+        others = device_filter.to_query(datetime.min)
+        others.pop("_id", None)
+        projection = None if "search" in others else LISTED  # the tokens only to match a search
+        taken: list[tuple[int, Document]] = []
+        index = at
+        # With no other filter every member found is listed: a page reads what it lists.
+        wanted = limit if not others else limit + 1
+        while index < len(members) and len(taken) < wanted and index - at < MAX_LOOKUPS:
+            size = wanted - len(taken) if not others else max(wanted - len(taken), MARK_PAGE)
+            found = await incident_members.read_members(self._devices, device_filter.incident, members, index,
+                                                        index + size, device_filter.marked, projection)
+            positions = {member: index + offset for offset, member in enumerate(members[index:index + size])}
+            taken += [(positions[device["_id"]], device) for device in found if device_filter.matches(device)]
+            index += size
+        for _, device in taken:
+            device.pop("search", None)  # read for matching; not listed
+        following = None
+        if len(taken) > limit:
+            following = {"at": taken[limit - 1][0] + 1}
+        elif index < len(members):
+            following = {"at": index}
+        devices = [device for _, device in taken[:limit]]
+        if not others:
+            return SearchPage(devices, following, len(members), True)
+        looked = index - at
+        matched = len(taken) if index >= len(members) else round(len(taken) * len(members) / max(looked, 1))
+        return SearchPage(devices, following, matched, index >= len(members) and at == 0)
+
+    def _member_ids(self, device_filter: DeviceFilter) -> list[str]:
+        """The filter's devices in listing order: an incident's as stored, a selection's by id."""
+        if device_filter.incident is not None:
+            return list(dict.fromkeys(device_filter.device_ids or ()))
+        return sorted(set(device_filter.device_ids or ()))
+
+    async def _read_members(self, device_filter: DeviceFilter, members: list[str]) -> list[Document]:
+        """The devices of ``members`` (the filter's, in listing order): by their marks, the rest by ``_id``."""
+        return await incident_members.read_members(self._devices, device_filter.incident, members, 0, len(members),
+                                                   device_filter.marked, None)
+
     async def newest_informed(self, device_filter: DeviceFilter, want: int, now: datetime) -> SearchPage | None:
         """The first ``want`` or more matching devices by last inform, newest first (sorted by last
         inform, then device id, descending), read slice by slice (``tasks/store/newest_informs.py``),
@@ -838,17 +911,14 @@ class DeviceRepository:
     ) -> list[Document] | None:
         """Every matching device, when there are at most ``cap`` (a list sorted by any column); else None.
 
-        Read by equalities (an incident's members by ``_id``), at most ``cap + 1`` documents."""
+        Read by equalities (an incident's members by their mark, the rest by ``_id``), at most ``cap + 1``
+        documents."""
         if device_filter.device_ids is not None:
-            members = sorted(set(device_filter.device_ids))
+            members = self._member_ids(device_filter)
             if len(members) > cap:
                 return None
-            found: list[Document] = []
-            for start in range(0, len(members), LOOKUPS_AT_ONCE):
-                chunk = members[start:start + LOOKUPS_AT_ONCE]
-                found += [device for device in await asyncio.gather(*(self._devices.find_one({"_id": member})
-                                                                        for member in chunk))
-                          if device is not None and device_filter.matches(device)]
+            found = [device for device in await self._read_members(device_filter, members)
+                     if device_filter.matches(device)]
             for device in found:
                 device.pop("search", None)
             return found
@@ -862,11 +932,10 @@ class DeviceRepository:
         """Every matching device, one ``page_group`` at a time (an export of any size): each read is
         an equality FerretDB serves from an index, each cursor closed before the next opens."""
         if device_filter.device_ids is not None:
-            members = sorted(set(device_filter.device_ids))
-            for start in range(0, len(members), LOOKUPS_AT_ONCE):
-                chunk = members[start:start + LOOKUPS_AT_ONCE]
-                for device in await asyncio.gather(*(self._devices.find_one({"_id": member}) for member in chunk)):
-                    if device is not None and device_filter.matches(device):
+            members = self._member_ids(device_filter)
+            for start in range(0, len(members), MEMBER_READS):
+                for device in await self._read_members(device_filter, members[start:start + MEMBER_READS]):
+                    if device_filter.matches(device):
                         device.pop("search", None)
                         yield device
             return

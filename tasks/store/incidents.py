@@ -35,6 +35,7 @@ from tasks.store.db import Database, Document, ensure_indexes
 INDEXES = [
     IndexModel([("status", ASCENDING), ("_id", DESCENDING)]),
     IndexModel([("key", ASCENDING), ("resolved_at", DESCENDING)]),
+    IndexModel([("marks_left", ASCENDING)]),  # resolved incidents whose devices still carry its mark
 ]
 # An incident's devices by member (the device page). MongoDB indexes each element of the array;
 # FerretDB 1.24 builds one PostgreSQL btree key over the whole array, and past about 2.7 kB (a few
@@ -128,6 +129,25 @@ class IncidentRepository:
 
     async def open_incidents(self) -> list[Document]:
         return [incident async for incident in self._incidents.find({"status": "open"})]
+
+    async def set_marked(self, incident_id: int, marked: int) -> None:
+        """The first ``marked`` of the incident's ``members`` carry its marks on their devices
+        (``tasks/incidents/marks.py``); ``marks_left`` says so once it is resolved."""
+        await self._incidents.update_one({"_id": incident_id}, {"$set": {"marked": marked, "marks_left": True}})
+
+    async def marks_left(self) -> list[Document]:
+        """Resolved incidents whose devices may still carry their mark (one indexed equality)."""
+        cursor = self._incidents.find({"marks_left": True, "status": "resolved"}, {"members": 1, "unmarked_pages": 1})
+        return [incident async for incident in cursor]
+
+    async def set_unmarked(self, incident_id: int, pages: int, done: bool) -> None:
+        """The marks of a resolved incident's first ``pages`` pages of members removed from their
+        devices; ``done``: all of them (``marked`` and ``marks_left`` go)."""
+        if done:
+            update: Document = {"$unset": {"marked": "", "marks_left": "", "unmarked_pages": ""}}
+        else:
+            update = {"$set": {"unmarked_pages": pages}}
+        await self._incidents.update_one({"_id": incident_id, "status": "resolved"}, update)
 
     async def recently_resolved_keys(self, since: datetime) -> set[str]:
         cursor = self._incidents.find({"status": "resolved", "resolved_at": {"$gte": since}}, {"key": 1})
