@@ -3,7 +3,8 @@ filters saved per user, and the whole result as CSV.
 
 Every filter is a top-level equality (``DeviceFilter``: ``search`` tokens, ``presence``,
 ``health_definite``, ``product_class``, ``software_version``, ``olt_id``/``pon_port``, tags; an
-incident's members by ``_id``), so FerretDB 1.24 serves it from an index at any fleet size:
+open incident's members by the marks the incident job writes on them, a page in one read, the rest by
+``_id``: tasks/store/incident_members.py), so FerretDB 1.24 serves it from an index at any fleet size:
 
 - unsorted (the default), pages come from ``DeviceRepository.search_page`` (a small result read
   whole in device-id order with an exact total; a large one read one ``page_group``/``page_bucket``
