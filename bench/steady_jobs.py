@@ -54,9 +54,10 @@ class Run:
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
+    # argparse formats help with %: the percent sign doubled, or --help raises TypeError
     parser.add_argument("--steady", action="store_true",
                         help="sample once the scheduled jobs are in their steady state (every job's last run "
-                             f"under {SHARE:.0%} of its interval), not beside their catch-up after the start")
+                             f"under {SHARE:.0%}% of its interval), not beside their catch-up after the start")
     parser.add_argument("--steady-timeout", type=float, default=900.0,
                         help="with --steady: the longest wait for it (seconds, default 900); then sample anyway")
     parser.add_argument("--hold", action="append", default=[], metavar="JOB",
