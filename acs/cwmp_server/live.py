@@ -105,8 +105,21 @@ def _closing(connection: Any) -> bool:
     return bool(is_closing()) if callable(is_closing) else False
 
 
+LAZY_MARK = "lazy"  # the cookie of a session whose state its worker alone holds (no lease yet)
+
+
 def session_cookie(session_id: str, seq: int) -> str:
     return f"{session_id}.{seq}"
+
+
+def lazy_cookie(session_id: str) -> str:
+    """The InformResponse's cookie of a lazy session: ``<id>.lazy``. Another worker that gets it
+    with no lease stored waits a moment for the session's worker to write it out."""
+    return f"{session_id}.{LAZY_MARK}"
+
+
+def is_lazy_cookie(cookie: str) -> bool:
+    return cookie.partition(".")[2] == LAZY_MARK
 
 
 def parse_session_cookie(cookie: str) -> tuple[str, int | None]:
