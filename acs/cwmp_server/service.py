@@ -12,12 +12,13 @@ queued by provisioning or profiles, not a BOOTSTRAP) on a keep-alive connection,
 the worker that owns the connection holds the session's state alone (``CwmpService.lazy``), and its
 empty POST ends it with the history insert: two commands before the InformResponse, one after. The
 lease is written (the session *promoted*) only when the session gets something to do (a CPE request,
-an RPC to send), or when its connection closes before it ended (``keep_lazy_sessions``, within
-``LAZY_SWEEP`` seconds, so that another worker can take the next message: that worker, given the
-lazy cookie and no lease, waits up to ``LAZY_WAIT`` for it). A lazy session idle past its expiry is
-ended by its worker as timed out. What is given up: a lazy session is not seen by another process
-(the device's page shows it once it ended), and a worker that dies mid-session loses that session's
-history record (the device's last inform is stored by then; there is no task to lose).
+an RPC to send), or when its connection closes or its next message is ``LAZY_HOLD`` late
+(``keep_lazy_sessions``, every ``LAZY_SWEEP`` seconds), so that another worker can take the next
+message: that worker, given the lazy cookie and no lease, waits up to ``LAZY_WAIT`` for it. A lazy
+session idle past its expiry is ended by its worker as timed out. What is given up: for up to
+``LAZY_HOLD`` a lazy session is not seen by another process (the device's page shows it once it
+ended or was written out), and a worker that dies in that time loses that session's history record
+(the device's last inform is stored by then; there is no task to lose).
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ LOCK_SLACK = timedelta(seconds=5)
 SUPERSEDED = "superseded"  # outcome of a session ended by the device's next Inform
 LAZY_LIMIT = 20_000  # lazy sessions one worker holds at most; past it a session takes its lease at once
 LAZY_SWEEP = 0.2  # seconds between two looks at the lazy sessions' connections and expiries
+# A lazy session whose next message has not come within this many seconds is written out anyway:
+# a CPE may open a new connection (to another worker) while its first one stays open.
+LAZY_HOLD = 0.5
 # How long a worker given a lazy session's cookie, with no lease stored, waits for the session's
 # worker to write it out (it does within LAZY_SWEEP of the connection closing): the delays between reads.
 LAZY_WAIT = (0.05, 0.1, 0.2, 0.4, 0.8)
@@ -800,15 +804,17 @@ class CwmpService:
         await self._end_lazy(record, SUPERSEDED, "another session of the device holds its lease")
         return False
 
-    async def _write_out(self, record: SessionRecord) -> None:
-        """A lazy session whose connection closed before it ended: its lease written, so that another
-        worker can take its next message (``_written_out``), or the reaper end it."""
-        record = record.copy()
-        record.pop("lazy", None)
+    async def _write_out(self, record: SessionRecord) -> bool:
+        """A lazy session not ended in time: its lease written, so that another worker can take its
+        next message (``_written_out``), or the reaper end it. False: a newer session held the
+        lease, and this one is ended as superseded."""
+        record = _written(record)
         device_id, session_id = record["device_id"], record["_id"]
         state = _stored_state(record)
-        if not await self.locks.acquire(device_id, session_id, record["lease_until"], self.clock(), state):
-            await self._end_lazy(record, SUPERSEDED, "another session of the device holds its lease")
+        if await self.locks.acquire(device_id, session_id, record["lease_until"], self.clock(), state):
+            return True
+        await self._end_lazy(record, SUPERSEDED, "another session of the device holds its lease")
+        return False
 
     async def _written_out(self, session_id: str) -> SessionRecord | None:
         """A lazy session of another worker, once that worker wrote it out (None if it never does)."""
@@ -836,14 +842,17 @@ class CwmpService:
         return await self.abort(record["_id"], outcome, why)
 
     async def sweep_lazy(self, write_out_all: bool = False) -> int:
-        """The lazy sessions whose connection closed written out, those idle past their expiry ended
-        as timed out (``write_out_all``: every one written out, at shutdown); how many."""
+        """The lazy sessions whose connection closed, or whose next message is ``LAZY_HOLD`` late,
+        written out; those idle past their expiry ended as timed out (``write_out_all``: every one
+        written out, at shutdown); how many."""
         now = self.clock()
+        hold = timedelta(seconds=LAZY_HOLD)
         done = 0
         for session_id, lazy in list(self.lazy.items()):
             connection = None if lazy.connection is None else lazy.connection()
             expired = lazy.record["expires_at"] <= now
-            if not (write_out_all or expired or connection is None or _closing(connection)):
+            late = now - lazy.record["last_message_at"] >= hold
+            if not (write_out_all or expired or late or connection is None or _closing(connection)):
                 continue
             if self.lazy.get(session_id) is not lazy:
                 continue  # taken by a request meanwhile
@@ -852,8 +861,9 @@ class CwmpService:
             try:
                 if expired and not write_out_all:
                     await self._end_lazy(lazy.record, "timeout", "the device stopped answering (session timeout)")
-                else:
-                    await self._write_out(lazy.record)
+                elif await self._write_out(lazy.record) and connection is not None:
+                    # Its next message on the same connection need not read it back.
+                    self.live.put(session_id, connection, _written(lazy.record), now)
             except PyMongoError as exc:
                 self.lazy.setdefault(session_id, lazy)  # tried again at the next sweep
                 log.warning("lazy session %s not written out yet: %s", session_id, exc)
@@ -910,6 +920,12 @@ class CwmpService:
 
 def envelope_id(envelope: Envelope) -> str | None:
     return envelope.id
+
+
+def _written(record: SessionRecord) -> SessionRecord:
+    written = record.copy()
+    written.pop("lazy", None)
+    return written
 
 
 def _stored_state(record: SessionRecord) -> Document:

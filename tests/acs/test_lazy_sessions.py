@@ -245,3 +245,19 @@ async def test_a_cpe_closing_the_connection_after_each_reply_gets_the_lease_at_o
         async with http.post(first.url, data=b"", cookies={"acs_session": cookie}) as reply:
             assert reply.status == 204
     assert await outcomes(db, cpe.device_id) == ["ok", "ok"]
+
+
+async def test_a_lazy_session_goes_on_at_another_worker_while_its_first_connection_stays_open(
+    workers: tuple[Worker, Worker, Database, Clock],
+) -> None:
+    first, second, db, _ = workers
+    cpe = await bootstrapped(first, "TWOCONN1")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as kept_open:
+        cookie = await inform(kept_open, first.url, cpe)
+        # The first connection stays open: the session is written out once its next message is
+        # LAZY_HOLD late, and the other worker, given its cookie, waits for that.
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+            async with http.post(second.url, data=b"", cookies={"acs_session": cookie}) as reply:
+                assert reply.status == 204, await reply.text()
+        assert await outcomes(db, cpe.device_id) == ["ok", "ok"]
+        assert not first.services.cwmp.lazy
