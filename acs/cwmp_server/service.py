@@ -93,6 +93,9 @@ LAZY_HOLD = 0.5
 # How long a worker given a lazy session's cookie, with no lease stored, waits for the session's
 # worker to write it out (it does within LAZY_SWEEP of the connection closing): the delays between reads.
 LAZY_WAIT = (0.05, 0.1, 0.2, 0.4, 0.8)
+# Within this long of a device's Inform a lazy session of it may still run with no lease: it ends,
+# or is written out, by LAZY_HOLD + LAZY_SWEEP (with room for a busy loop).
+LAZY_SETTLE = timedelta(seconds=1.5)
 # The state a lease or a step stores: the worker's own fields left out.
 WORKER_ONLY = ("lazy", "claimed_record", "sent_task", "live", "seq")
 
