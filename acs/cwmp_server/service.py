@@ -37,6 +37,8 @@ from pymongo.errors import PyMongoError
 from acs.config import CpeUsernameRule
 from acs.cwmp_server.auth import ANONYMOUS, CpePrincipal, binding_problem
 from acs.cwmp_server.live import (
+    Lazy,
+    LazySessions,
     LiveSessions,
     is_lazy_cookie,
     lazy_cookie,
@@ -111,12 +113,6 @@ class _Lease:
     taken: bool
 
 
-@dataclass
-class _Lazy:
-    """A lazy session: its state, held by this worker alone, and the connection it came on."""
-
-    connection: weakref.ref[Any] | None
-    record: SessionRecord
 
 
 @dataclass(frozen=True)
@@ -197,7 +193,7 @@ class CwmpService:
         self.box = box
         self.profiles = profiles
         self.live = LiveSessions()
-        self.lazy: dict[str, _Lazy] = {}
+        self.lazy = LazySessions()
 
     async def handle(
         self,
@@ -226,7 +222,7 @@ class CwmpService:
             return Reply.reason(400, f"malformed CWMP message: {exc.reason}")
         record: SessionRecord | None = None
         verified = True
-        lazy = self.lazy.pop(session_id, None) if session_id else None
+        lazy = self.lazy.pop(session_id) if session_id else None
         if lazy is not None:
             # This worker's own, and no other process knows the session: the newest state whatever
             # the connection. Taken out while the message is handled (the sweep leaves it alone).
@@ -234,7 +230,7 @@ class CwmpService:
                 return await self._continue_lazy(lazy, envelope, connection, principal, remote_ip)
             except BaseException:
                 if lazy.record["_id"] not in self.lazy and "lazy" in lazy.record:
-                    self.lazy[lazy.record["_id"]] = lazy  # not promoted nor ended: still this worker's
+                    self.lazy.put(lazy)  # not promoted nor ended: still this worker's
                 raise
         if session_id:
             now = self.clock()
@@ -297,6 +293,10 @@ class CwmpService:
             log.warning("Inform from %s refused: %s", remote_ip, problem)
             self.metrics.rejected.inc(reason="identity_mismatch")
             return Reply.reason(403, f"these credentials may not speak for device {summary.device_id}")
+        old = self.lazy.of_device(summary.device_id)
+        if old is not None and self.lazy.pop(old.record["_id"]) is not None:
+            # TR-069 3.7.1.1: a new Inform means the CPE gave its session here up (data flow 3a).
+            await self._end_lazy(old.record, SUPERSEDED, "the device started a new session with Inform")
         session_id = new_session_id(summary.device_id)
         lease_until = self.timeouts.lease_until(now)
         # The InformResponse depends on the Inform alone: the session's state as it answers rides in
@@ -519,7 +519,7 @@ class CwmpService:
             # Nothing to do (claims_left 0, nothing resumable or claimed): held here alone.
             assert claims_left == 0 and not resumable and claimed is None
             created_record["lazy"] = True
-            self.lazy[session_id] = _Lazy(_weak(connection), created_record)
+            self.lazy.put(Lazy(_weak(connection), created_record))
             return Reply.soap(reply, set_session=lazy_cookie(session_id))
         self.live.put(session_id, connection, created_record, now)
         return Reply.soap(reply, set_session=session_id)
@@ -741,7 +741,7 @@ class CwmpService:
         step at its next sequence), write its history from its newest state, settle its tasks, free
         the device. False when no running session was found."""
         self.live.drop(session_id)
-        lazy = self.lazy.pop(session_id, None)
+        lazy = self.lazy.pop(session_id)
         if lazy is not None:
             return await self._end_lazy(lazy.record, outcome, why)
         record = await self.sessions.load_live(session_id)
@@ -775,11 +775,11 @@ class CwmpService:
     # -- lazy sessions (the module's docstring) ----------------------------------------------------
 
     async def _continue_lazy(
-        self, lazy: _Lazy, envelope: Envelope | None, connection: Any, principal: CpePrincipal, remote_ip: str | None
+        self, lazy: Lazy, envelope: Envelope | None, connection: Any, principal: CpePrincipal, remote_ip: str | None
     ) -> Reply:
         record = lazy.record  # promoted: "lazy" popped, so a failure after it does not put it back
         if record.get("auth_user") != principal.username:
-            self.lazy[record["_id"]] = lazy  # refused, the session unchanged
+            self.lazy.put(lazy)  # refused, the session unchanged
             log.warning(
                 "request from %s in session %s of %s refused: authenticated as %s, the session as %s",
                 remote_ip,
@@ -840,7 +840,7 @@ class CwmpService:
 
     async def _abort_record(self, record: SessionRecord, outcome: str, why: str) -> bool:
         if record.get("lazy"):
-            self.lazy.pop(record["_id"], None)
+            self.lazy.pop(record["_id"])
             return await self._end_lazy(record, outcome, why)
         return await self.abort(record["_id"], outcome, why)
 
@@ -848,10 +848,12 @@ class CwmpService:
         """The lazy sessions whose connection closed, or whose next message is ``LAZY_HOLD`` late,
         written out; those idle past their expiry ended as timed out (``write_out_all``: every one
         written out, at shutdown); how many."""
+        if not self.lazy:
+            return 0
         now = self.clock()
         hold = timedelta(seconds=LAZY_HOLD)
         done = 0
-        for session_id, lazy in list(self.lazy.items()):
+        for session_id, lazy in self.lazy.items():
             connection = None if lazy.connection is None else lazy.connection()
             expired = lazy.record["expires_at"] <= now
             late = now - lazy.record["last_message_at"] >= hold
@@ -859,7 +861,7 @@ class CwmpService:
                 continue
             if self.lazy.get(session_id) is not lazy:
                 continue  # taken by a request meanwhile
-            del self.lazy[session_id]
+            self.lazy.pop(session_id)
             self.live.drop(session_id)
             try:
                 if expired and not write_out_all:
@@ -868,7 +870,8 @@ class CwmpService:
                     # Its next message on the same connection need not read it back.
                     self.live.put(session_id, connection, _written(lazy.record), now)
             except PyMongoError as exc:
-                self.lazy.setdefault(session_id, lazy)  # tried again at the next sweep
+                if session_id not in self.lazy:
+                    self.lazy.put(lazy)  # tried again at the next sweep
                 log.warning("lazy session %s not written out yet: %s", session_id, exc)
                 continue
             done += 1

@@ -261,3 +261,18 @@ async def test_a_lazy_session_goes_on_at_another_worker_while_its_first_connecti
                 assert reply.status == 204, await reply.text()
         assert await outcomes(db, cpe.device_id) == ["ok", "ok"]
         assert not first.services.cwmp.lazy
+
+
+async def test_a_new_inform_ends_the_devices_lazy_session_in_the_same_worker(
+    workers: tuple[Worker, Worker, Database, Clock],
+) -> None:
+    first, _, db, _ = workers
+    cpe = await bootstrapped(first, "AGAINLAZY1")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as old:
+        cookie = await inform(old, first.url, cpe)
+        # TR-069 3.7.1.1: the device gave that session up and informs again on a new connection.
+        again = await cpe.run_session(["2 PERIODIC"])
+        assert again.statuses[0] == 200 and again.ended_with == 204
+        async with old.post(first.url, data=b"", cookies={"acs_session": cookie}) as reply:
+            assert reply.status == 400  # the old session is over: its cookie starts nothing
+    assert await outcomes(db, cpe.device_id) == ["ok", "superseded", "ok"]
