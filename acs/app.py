@@ -60,7 +60,18 @@ def create_cwmp_app(services: Services) -> web.Application:
 
     app[CAPTURE] = capture
     app.cleanup_ctx.append(capture_switches)
+    app.cleanup_ctx.append(_lazy_sessions_kept)
     return app
+
+
+async def _lazy_sessions_kept(app: web.Application) -> AsyncIterator[None]:
+    """Lazy sessions (``acs/cwmp_server/service.py``): written out when their connection closes,
+    ended past their expiry; at shutdown every one left is written out for another worker."""
+    service = app[SERVICES].cwmp
+    sweeper = asyncio.create_task(service.keep_lazy_sessions())
+    yield
+    await cancel_and_wait(sweeper, "the lazy sessions' sweep")
+    await service.sweep_lazy(write_out_all=True)  # a failure is logged, session by session
 
 
 async def _profiles_kept_fresh(app: web.Application) -> AsyncIterator[None]:

@@ -98,5 +98,8 @@ class SessionRecord(SessionFields, total=False):
     live: bool
     seq: int  # saves so far: a save names the one it read
     saved_as: str  # token of the last save (group commit tells two saves of one sequence apart)
+    # A session with nothing to do held by its worker alone, no lease written (``CwmpService``'s
+    # lazy sessions): the worker's own, never stored.
+    lazy: bool
     sent_task: TaskRecord | None  # the task as this worker last sent it (in memory only)
     claimed_record: TaskRecord | None  # the ``claimed_task`` as this worker stored it (in memory only)

@@ -10,6 +10,7 @@ from acs.api.errors import ApiError
 from acs.api.files import resolve_transfer
 from acs.api.pagination import cursor_text, cursor_time, decode_cursor, next_cursor
 from acs.api.routes import Call, Reply, Route
+from acs.cwmp_server.service import LAZY_SETTLE
 from acs.services import Services
 from schemas.api import (
     ConnectionRequestReport,
@@ -83,12 +84,22 @@ async def _after_current_session(services: Services, task: TaskRecord, deadline:
     loop = asyncio.get_running_loop()
     until = loop.time() + deadline
     delay = 0.02
-    while await services.repositories.locks.holder(task["device_id"], services.clock()) is not None:
+    while await _in_session(services, task["device_id"]):
         if loop.time() >= until:
             break
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.5)
     return await services.queue.get(task["_id"]) or task
+
+
+async def _in_session(services: Services, device_id: str) -> bool:
+    """The device's session holds its lease, or a lazy one may still run (``acs/cwmp_server/service.py``:
+    it holds no lease, and ends or takes one within ``LAZY_SETTLE`` of the Inform it began with)."""
+    if await services.repositories.locks.holder(device_id, services.clock()) is not None:
+        return True
+    device = await services.repositories.devices.get(device_id, {"last_inform": 1})
+    informed = None if device is None else device.get("last_inform")
+    return isinstance(informed, datetime) and services.clock() - informed < LAZY_SETTLE
 
 
 async def get_task(call: Call) -> Reply:

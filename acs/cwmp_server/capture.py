@@ -31,7 +31,7 @@ SESSIONS_KEPT = 10_000  # session -> device pairs remembered per process
 
 
 def session_of(cookie: str | None) -> str | None:
-    """The session id in an ``acs_session`` cookie (``<id>`` or ``<id>.<seq>``)."""
+    """The session id in an ``acs_session`` cookie (``<id>``, ``<id>.<seq>`` or a lazy session's ``<id>.lazy``)."""
     return cookie.split(".", 1)[0] if cookie else None
 
 

@@ -58,7 +58,12 @@ class CwmpHandler:
             # as maxTimeMS): one device cannot hold the database.
             with pymongo.timeout(self.db_timeout):
                 reply = await self.service.handle(
-                    body, request.cookies.get(COOKIE), request.remote, request.transport, principal
+                    body,
+                    request.cookies.get(COOKIE),
+                    request.remote,
+                    request.transport,
+                    principal,
+                    keep_alive=request.keep_alive,
                 )
         except PyMongoError as exc:
             if not database_unavailable(exc):

@@ -16,6 +16,7 @@ A lost save (``seq``) drops the entry.
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -105,8 +106,67 @@ def _closing(connection: Any) -> bool:
     return bool(is_closing()) if callable(is_closing) else False
 
 
+@dataclass
+class Lazy:
+    """A lazy session (``acs/cwmp_server/service.py``): its state, held by this worker alone, and the
+    connection it came on."""
+
+    connection: weakref.ref[Any] | None
+    record: SessionRecord
+
+
+class LazySessions:
+    """This worker's lazy sessions, by session id and by device (a device's new Inform ends its old one)."""
+
+    def __init__(self) -> None:
+        self._by_session: dict[str, Lazy] = {}
+        self._by_device: dict[str, str] = {}
+
+    def put(self, lazy: Lazy) -> None:
+        self._by_session[lazy.record["_id"]] = lazy
+        self._by_device[lazy.record["device_id"]] = lazy.record["_id"]
+
+    def get(self, session_id: str) -> Lazy | None:
+        return self._by_session.get(session_id)
+
+    def pop(self, session_id: str) -> Lazy | None:
+        lazy = self._by_session.pop(session_id, None)
+        if lazy is not None and self._by_device.get(lazy.record["device_id"]) == session_id:
+            del self._by_device[lazy.record["device_id"]]
+        return lazy
+
+    def of_device(self, device_id: str) -> Lazy | None:
+        session_id = self._by_device.get(device_id)
+        return None if session_id is None else self._by_session.get(session_id)
+
+    def items(self) -> list[tuple[str, Lazy]]:
+        return list(self._by_session.items())
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._by_session
+
+    def __len__(self) -> int:
+        return len(self._by_session)
+
+    def __bool__(self) -> bool:
+        return bool(self._by_session)
+
+
+LAZY_MARK = "lazy"  # the cookie of a session whose state its worker alone holds (no lease yet)
+
+
 def session_cookie(session_id: str, seq: int) -> str:
     return f"{session_id}.{seq}"
+
+
+def lazy_cookie(session_id: str) -> str:
+    """The InformResponse's cookie of a lazy session: ``<id>.lazy``. Another worker that gets it
+    with no lease stored waits a moment for the session's worker to write it out."""
+    return f"{session_id}.{LAZY_MARK}"
+
+
+def is_lazy_cookie(cookie: str) -> bool:
+    return cookie.partition(".")[2] == LAZY_MARK
 
 
 def parse_session_cookie(cookie: str) -> tuple[str, int | None]:

@@ -5,6 +5,20 @@ connection, landing on another worker or host): in the device's lease in ``sessi
 also keeps one session per device) as the Inform left it, then in one step insert per save; its
 history record is inserted in ``sessions`` when it ends (``tasks/store/sessions.py``). This module
 never renders HTTP itself: it returns a :class:`Reply`.
+
+A *lazy* session is the exception (issue 10: most periodic sessions have nothing to do). When the
+Inform finds nothing for the session to do (no task queued, waiting for proof or orphaned, nothing
+queued by provisioning or profiles, not a BOOTSTRAP) on a keep-alive connection, no lease is written:
+the worker that owns the connection holds the session's state alone (``CwmpService.lazy``), and its
+empty POST ends it with the history insert: two commands before the InformResponse, one after. The
+lease is written (the session *promoted*) only when the session gets something to do (a CPE request,
+an RPC to send), or when its connection closes or its next message is ``LAZY_HOLD`` late
+(``keep_lazy_sessions``, every ``LAZY_SWEEP`` seconds), so that another worker can take the next
+message: that worker, given the lazy cookie and no lease, waits up to ``LAZY_WAIT`` for it. A lazy
+session idle past its expiry is ended by its worker as timed out. What is given up: for up to
+``LAZY_HOLD`` a lazy session is not seen by another process (the device's page shows it once it
+ended or was written out), and a worker that dies in that time loses that session's history record
+(the device's last inform is stored by then; there is no task to lose).
 """
 
 from __future__ import annotations
@@ -12,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -21,7 +36,15 @@ from pymongo.errors import PyMongoError
 
 from acs.config import CpeUsernameRule
 from acs.cwmp_server.auth import ANONYMOUS, CpePrincipal, binding_problem
-from acs.cwmp_server.live import LiveSessions, parse_session_cookie, session_cookie
+from acs.cwmp_server.live import (
+    Lazy,
+    LazySessions,
+    LiveSessions,
+    is_lazy_cookie,
+    lazy_cookie,
+    parse_session_cookie,
+    session_cookie,
+)
 from acs.cwmp_server.metrics import CwmpMetrics
 from cwmp import (
     AutonomousTransferComplete,
@@ -64,6 +87,32 @@ log = logging.getLogger("acs.cwmp")
 COOKIE = "acs_session"
 LOCK_SLACK = timedelta(seconds=5)
 SUPERSEDED = "superseded"  # outcome of a session ended by the device's next Inform
+LAZY_LIMIT = 20_000  # lazy sessions one worker holds at most; past it a session takes its lease at once
+LAZY_SWEEP = 0.2  # seconds between two looks at the lazy sessions' connections and expiries
+# A lazy session whose next message has not come within this many seconds is written out anyway:
+# a CPE may open a new connection (to another worker) while its first one stays open.
+LAZY_HOLD = 0.5
+# How long a worker given a lazy session's cookie, with no lease stored, waits for the session's
+# worker to write it out (it does within LAZY_SWEEP of the connection closing): the delays between reads.
+LAZY_WAIT = (0.05, 0.1, 0.2, 0.4, 0.8)
+# Within this long of a device's Inform a lazy session of it may still run with no lease: it ends,
+# or is written out, by LAZY_HOLD + LAZY_SWEEP (with room for a busy loop).
+LAZY_SETTLE = timedelta(seconds=1.5)
+# The state a lease or a step stores: the worker's own fields left out.
+WORKER_ONLY = ("lazy", "claimed_record", "sent_task", "live", "seq")
+
+
+class _LeaseRefused(Exception):
+    """The device's lease could not be taken for this session, even after ending its holder."""
+
+
+@dataclass
+class _Lease:
+    """Whether the session being opened holds the device's lease yet."""
+
+    taken: bool
+
+
 
 
 @dataclass(frozen=True)
@@ -144,6 +193,7 @@ class CwmpService:
         self.box = box
         self.profiles = profiles
         self.live = LiveSessions()
+        self.lazy = LazySessions()
 
     async def handle(
         self,
@@ -152,11 +202,14 @@ class CwmpService:
         remote_ip: str | None,
         connection: Any = None,
         principal: CpePrincipal = ANONYMOUS,
+        keep_alive: bool = True,
     ) -> Reply:
         """One HTTP request of a CPE; ``connection`` (its transport) may let the session skip a read.
 
         ``principal`` is who the request authenticated as: it must be allowed to speak for the
         device (checked before anything is stored) and stays the same for the whole session.
+        ``keep_alive`` False (HTTP/1.0, ``Connection: close``): the next message comes on a new
+        connection, so a session started here takes its lease at once (no lazy session).
         """
         session_id, seq = parse_session_cookie(cookie) if cookie else (None, None)
         try:
@@ -169,6 +222,16 @@ class CwmpService:
             return Reply.reason(400, f"malformed CWMP message: {exc.reason}")
         record: SessionRecord | None = None
         verified = True
+        lazy = self.lazy.pop(session_id) if session_id else None
+        if lazy is not None:
+            # This worker's own, and no other process knows the session: the newest state whatever
+            # the connection. Taken out while the message is handled (the sweep leaves it alone).
+            try:
+                return await self._continue_lazy(lazy, envelope, connection, principal, remote_ip)
+            except BaseException:
+                if lazy.record["_id"] not in self.lazy and "lazy" in lazy.record:
+                    self.lazy.put(lazy)  # not promoted nor ended: still this worker's
+                raise
         if session_id:
             now = self.clock()
             record = self.live.get(session_id, seq, connection, now)
@@ -181,8 +244,10 @@ class CwmpService:
                 verified = record is None
             if record is None:
                 record = await self.sessions.load_live(session_id)
+            if record is None and cookie is not None and is_lazy_cookie(cookie) and not _is_inform(envelope):
+                record = await self._written_out(session_id)
         if record is None:
-            return await self._start(envelope, session_id, remote_ip, principal, connection)
+            return await self._start(envelope, session_id, remote_ip, principal, connection, keep_alive)
         if record.get("auth_user") != principal.username:
             log.warning(
                 "request from %s in session %s of %s refused: authenticated as %s, the session as %s",
@@ -205,6 +270,7 @@ class CwmpService:
         remote_ip: str | None,
         principal: CpePrincipal,
         connection: Any = None,
+        keep_alive: bool = True,
     ) -> Reply:
         if envelope is None or not isinstance(envelope.body, Inform):
             what = "an empty POST" if envelope is None else envelope.body.kind
@@ -227,6 +293,10 @@ class CwmpService:
             log.warning("Inform from %s refused: %s", remote_ip, problem)
             self.metrics.rejected.inc(reason="identity_mismatch")
             return Reply.reason(403, f"these credentials may not speak for device {summary.device_id}")
+        old = self.lazy.of_device(summary.device_id)
+        if old is not None and self.lazy.pop(old.record["_id"]) is not None:
+            # TR-069 3.7.1.1: a new Inform means the CPE gave its session here up (data flow 3a).
+            await self._end_lazy(old.record, SUPERSEDED, "the device started a new session with Inform")
         session_id = new_session_id(summary.device_id)
         lease_until = self.timeouts.lease_until(now)
         # The InformResponse depends on the Inform alone: the session's state as it answers rides in
@@ -262,20 +332,24 @@ class CwmpService:
             "faults": [],
             "snapshot": self._stored_snapshot(session),
         }
-        if not await self._take_lease(summary.device_id, session_id, lease_until, now, record):
-            log.info("second concurrent session refused for %s", summary.device_id)
-            self.metrics.rejected.inc(reason="session_in_progress")
-            retry = str(int(self.timeouts.idle.total_seconds()) + 1)
-            return Reply.reason(
-                503, f"device {summary.device_id} already has a session in progress", **{"Retry-After": retry}
-            )
+        # A BOOTSTRAP (its provisioning is claimed for the session), or a session whose next message
+        # comes on a new connection, takes the lease first; any other waits to see whether it has
+        # anything to do (``_open``).
+        lease = _Lease(taken=False)
+        if plan is not None or connection is None or not keep_alive or len(self.lazy) >= LAZY_LIMIT:
+            if not await self._take_lease(summary.device_id, session_id, lease_until, now, record):
+                return self._in_progress(summary.device_id)
+            lease.taken = True
         try:
             # The InformResponse's cookie carries no sequence number: a CPE that never updates its
             # cookie keeps sending this one; only the next message on this connection gets the
             # record from LiveSessions, unverified (``LiveSessions.first``).
-            return await self._open(event, summary, plan, record, reply, principal, connection)
+            return await self._open(event, summary, plan, record, reply, principal, connection, lease)
+        except _LeaseRefused:
+            return self._in_progress(summary.device_id)
         except CredentialsRequired as exc:
-            await self.locks.release(summary.device_id, session_id)
+            if lease.taken:
+                await self.locks.release(summary.device_id, session_id)
             log.warning(
                 "Inform from %s for %s refused: the device has credentials of its own and %s",
                 remote_ip,
@@ -285,7 +359,8 @@ class CwmpService:
             self.metrics.rejected.inc(reason="credentials_required")
             return Reply(401, challenge=True)
         except IdentityCollision as exc:
-            await self.locks.release(summary.device_id, session_id)
+            if lease.taken:
+                await self.locks.release(summary.device_id, session_id)
             log.warning(
                 "Inform from %s refused: device id %s collides with a stored device (stored %s, this Inform %s)",
                 remote_ip,
@@ -296,8 +371,29 @@ class CwmpService:
             self.metrics.rejected.inc(reason="device_id_collision")
             return Reply.reason(409, f"device id {exc.device_id} already belongs to another device")
         except BaseException:
-            await self.locks.release(summary.device_id, session_id)
+            if lease.taken:
+                await self.locks.release(summary.device_id, session_id)
             raise
+
+    def _in_progress(self, device_id: str) -> Reply:
+        log.info("second concurrent session refused for %s", device_id)
+        self.metrics.rejected.inc(reason="session_in_progress")
+        retry = str(int(self.timeouts.idle.total_seconds()) + 1)
+        return Reply.reason(503, f"device {device_id} already has a session in progress", **{"Retry-After": retry})
+
+    async def _lease_now(self, record: SessionRecord, lease: _Lease) -> bool:
+        """The lease of a session the Inform found work for, taken before that work starts; True
+        when a holder had to be ended first (its tasks were settled after the Inform read them).
+        Raises ``_LeaseRefused`` when it cannot be had."""
+        lease_until = record["lease_until"]
+        device_id, session_id = record["device_id"], record["_id"]
+        if await self.locks.acquire(device_id, session_id, lease_until, self.clock(), _stored_state(record)):
+            lease.taken = True
+            return False
+        if not await self._take_lease(device_id, session_id, lease_until, self.clock(), record):
+            raise _LeaseRefused
+        lease.taken = True
+        return True
 
     async def _take_lease(
         self, device_id: str, session_id: str, lease_until: datetime, now: datetime, record: SessionRecord
@@ -312,7 +408,7 @@ class CwmpService:
         without waiting ~30 s. An expired lease is a session the reaper has not ended yet: ended
         here the same way, as timed out.
         """
-        live = dict(record)
+        live = _stored_state(record)
         if await self.locks.acquire(device_id, session_id, lease_until, now, live):
             return True
         lease = await self.locks.lease(device_id)
@@ -335,7 +431,8 @@ class CwmpService:
         record: SessionRecord,
         reply: Envelope,
         principal: CpePrincipal,
-        connection: Any = None,
+        connection: Any,
+        lease: _Lease,
     ) -> Reply:
         inform, device_id, session_id = event.inform, summary.device_id, record["_id"]
         now, remote_ip, events = record["started_at"], record.get("remote_ip"), record.get("events", [])
@@ -369,6 +466,10 @@ class CwmpService:
         # it whole", so a concurrent device write could put an old counter back and hide a task.
         # A device this very Inform stored has none: tasks are queued only for stored devices.
         found = OpenTasks([], []) if stored.created else await self.dispatcher.repository.open_for_device(device_id)
+        # Work found: the lease first (one session per device settles and claims its tasks).
+        work = bool(found.queued or found.awaiting_proof or found.orphaned)
+        if work and not lease.taken and await self._lease_now(record, lease):
+            found = await self.dispatcher.repository.open_for_device(device_id)
         resumable = False
         if found.awaiting_proof:
             parameter_key = summary.state.get("parameter_key")
@@ -392,6 +493,10 @@ class CwmpService:
             # Issue 14: the device's profiles queue their differences like provisioning (one read when in sync).
             profiled = await self.profiles.on_inform(device, inform, summary.bootstrap)
             created = None if profiled is None or created is None else created + profiled
+        # Provisioning or a profile queued work: the lease before it is claimed; a holder ended
+        # meanwhile may have put tasks back in the queue, so claim until it is empty.
+        if created != 0 and not lease.taken and await self._lease_now(record, lease):
+            created = None
         # The claims this session makes: what it found queued and what it queued; a task queued by
         # anyone else from now on goes out in the device's next session.
         claims_left = None if created is None else len(found.queued) + created
@@ -406,11 +511,17 @@ class CwmpService:
             "seq": 0,
         }
         created_record["claimed_record"] = claimed  # kept in this worker only (LiveSessions), never stored
-        self.live.put(session_id, connection, created_record, now)
         self.metrics.started.inc()
         for inform_event in inform.events:
             self.metrics.events.inc(event=inform_event.event_code)
         log.info("session %s for %s from %s: %s", session_id, device_id, remote_ip, loggable(", ".join(events)))
+        if not lease.taken:
+            # Nothing to do (claims_left 0, nothing resumable or claimed): held here alone.
+            assert claims_left == 0 and not resumable and claimed is None
+            created_record["lazy"] = True
+            self.lazy.put(Lazy(_weak(connection), created_record))
+            return Reply.soap(reply, set_session=lazy_cookie(session_id))
+        self.live.put(session_id, connection, created_record, now)
         return Reply.soap(reply, set_session=session_id)
 
     # -- later messages of a session ----------------------------------------------------------
@@ -421,7 +532,7 @@ class CwmpService:
         now = self.clock()
         session_id, device_id = record["_id"], record["device_id"]
         lease_until: datetime = record.get("lease_until") or now
-        renewed = self.timeouts.renew_due(lease_until, now)
+        renewed = not record.get("lazy") and self.timeouts.renew_due(lease_until, now)
         if renewed:
             lease_until = self.timeouts.lease_until(now)
             if not await self.locks.renew(device_id, session_id, lease_until):
@@ -434,7 +545,7 @@ class CwmpService:
             if not verified:  # maybe right for the session as it is now, not as this worker left it
                 return await self._verified_again(session_id, envelope, connection)
             log.warning("protocol error from %s in session %s: %s", device_id, session_id, loggable(exc.reason))
-            await self.abort(session_id, "protocol_error", exc.reason)
+            await self._abort_record(record, "protocol_error", exc.reason)
             return Reply.reason(400, f"CWMP protocol error: {exc.reason}")
         ctx = SessionContext(device_id, session_id, session.version, lease_until)
         rpcs: list[Document] = [_event_rpc(now, event)]
@@ -456,7 +567,7 @@ class CwmpService:
             # tasks settled, the lease freed) instead of leaving the CPE locked out until the reaper.
             why = f"internal error while answering: {type(exc).__name__}: {exc}"
             log.error("session %s for %s: %s", session_id, device_id, loggable(why), exc_info=True)
-            await self.abort(session_id, "error", why)
+            await self._abort_record(record, "error", why)
             return Reply.reason(500, "internal error; the session is ended, start a new one")
         fields: SessionFields = {
             "snapshot": self._stored_snapshot(session),
@@ -480,6 +591,8 @@ class CwmpService:
             fields["end_after_response"] = True
         if reply.status == 204:
             return await self._finish(record, rpcs, fields, now, verified, envelope, connection)
+        if record.get("lazy") and not await self._promote(record):
+            return Reply.reason(409, "this CWMP session has ended; start a new one with Inform")
         if reply.message is not None:
             rpcs.append(_rpc(now, "acs", reply.message, reply.message_id))
             self.metrics.messages.inc(direction="acs", rpc=reply.message)
@@ -584,7 +697,8 @@ class CwmpService:
         # two connections at once) is the reaper's, which settles its task (``reap_stale``). Both
         # deletes are deferred: nothing the 204 says depends on them, and a second of
         # clean ends frees its leases in one statement (``GroupWriter.write_later``).
-        self.locks.release_later(device_id, session_id)
+        if not record.get("lazy"):
+            self.locks.release_later(device_id, session_id)
         if record["seq"] > 0:
             self.sessions.forget_steps_later(session_id, device_id)
         self.metrics.sessions.inc(outcome="ok")
@@ -627,6 +741,9 @@ class CwmpService:
         step at its next sequence), write its history from its newest state, settle its tasks, free
         the device. False when no running session was found."""
         self.live.drop(session_id)
+        lazy = self.lazy.pop(session_id)
+        if lazy is not None:
+            return await self._end_lazy(lazy.record, outcome, why)
         record = await self.sessions.load_live(session_id)
         for _ in range(3):
             if record is None or await self.sessions.seal(
@@ -654,6 +771,120 @@ class CwmpService:
             self.metrics.sessions.inc(outcome=outcome)
             log.warning("session %s for %s ended: %s (%s)", session_id, device_id, outcome, loggable(why))
         return True
+
+    # -- lazy sessions (the module's docstring) ----------------------------------------------------
+
+    async def _continue_lazy(
+        self, lazy: Lazy, envelope: Envelope | None, connection: Any, principal: CpePrincipal, remote_ip: str | None
+    ) -> Reply:
+        record = lazy.record  # promoted: "lazy" popped, so a failure after it does not put it back
+        if record.get("auth_user") != principal.username:
+            self.lazy.put(lazy)  # refused, the session unchanged
+            log.warning(
+                "request from %s in session %s of %s refused: authenticated as %s, the session as %s",
+                remote_ip,
+                record["_id"],
+                record["device_id"],
+                loggable(principal.username),
+                loggable(record.get("auth_user")),
+            )
+            self.metrics.rejected.inc(reason="identity_mismatch")
+            return Reply.reason(403, "this session belongs to other credentials")
+        # Anything but the empty POST that ends it may settle or claim tasks: under the lease.
+        if envelope is not None and not await self._promote(record):
+            return Reply.reason(409, "this CWMP session has ended; start a new one with Inform")
+        return await self._continue(record, envelope, connection)
+
+    async def _promote(self, record: SessionRecord) -> bool:
+        """A lazy session takes the device's lease, carrying its state, before it does anything; False
+        (and the session ended as superseded) when another session holds it."""
+        record.pop("lazy", None)
+        now = self.clock()
+        record["lease_until"] = self.timeouts.lease_until(now)
+        device_id, session_id = record["device_id"], record["_id"]
+        if await self.locks.acquire(device_id, session_id, record["lease_until"], now, _stored_state(record)):
+            return True
+        await self._end_lazy(record, SUPERSEDED, "another session of the device holds its lease")
+        return False
+
+    async def _write_out(self, record: SessionRecord) -> bool:
+        """A lazy session not ended in time: its lease written, so that another worker can take its
+        next message (``_written_out``), or the reaper end it. False: a newer session held the
+        lease, and this one is ended as superseded."""
+        record = _written(record)
+        device_id, session_id = record["device_id"], record["_id"]
+        state = _stored_state(record)
+        if await self.locks.acquire(device_id, session_id, record["lease_until"], self.clock(), state):
+            return True
+        await self._end_lazy(record, SUPERSEDED, "another session of the device holds its lease")
+        return False
+
+    async def _written_out(self, session_id: str) -> SessionRecord | None:
+        """A lazy session of another worker, once that worker wrote it out (None if it never does)."""
+        for delay in LAZY_WAIT:
+            await asyncio.sleep(delay)
+            record = await self.sessions.load_live(session_id)
+            if record is not None:
+                return record
+        return None
+
+    async def _end_lazy(self, record: SessionRecord, outcome: str, why: str) -> bool:
+        now = self.clock()
+        duration_ms = int((now - record["started_at"]).total_seconds() * 1000)
+        if await self.sessions.record_end(
+            {**record, "ended_at": now, "outcome": outcome, "error": why, "duration_ms": duration_ms}
+        ):
+            self.metrics.sessions.inc(outcome=outcome)
+            log.warning("session %s for %s ended: %s (%s)", record["_id"], record["device_id"], outcome, loggable(why))
+        return True
+
+    async def _abort_record(self, record: SessionRecord, outcome: str, why: str) -> bool:
+        if record.get("lazy"):
+            self.lazy.pop(record["_id"])
+            return await self._end_lazy(record, outcome, why)
+        return await self.abort(record["_id"], outcome, why)
+
+    async def sweep_lazy(self, write_out_all: bool = False) -> int:
+        """The lazy sessions whose connection closed, or whose next message is ``LAZY_HOLD`` late,
+        written out; those idle past their expiry ended as timed out (``write_out_all``: every one
+        written out, at shutdown); how many."""
+        if not self.lazy:
+            return 0
+        now = self.clock()
+        hold = timedelta(seconds=LAZY_HOLD)
+        done = 0
+        for session_id, lazy in self.lazy.items():
+            connection = None if lazy.connection is None else lazy.connection()
+            expired = lazy.record["expires_at"] <= now
+            late = now - lazy.record["last_message_at"] >= hold
+            if not (write_out_all or expired or late or connection is None or _closing(connection)):
+                continue
+            if self.lazy.get(session_id) is not lazy:
+                continue  # taken by a request meanwhile
+            self.lazy.pop(session_id)
+            self.live.drop(session_id)
+            try:
+                if expired and not write_out_all:
+                    await self._end_lazy(lazy.record, "timeout", "the device stopped answering (session timeout)")
+                elif await self._write_out(lazy.record) and connection is not None:
+                    # Its next message on the same connection need not read it back.
+                    self.live.put(session_id, connection, _written(lazy.record), now)
+            except PyMongoError as exc:
+                if session_id not in self.lazy:
+                    self.lazy.put(lazy)  # tried again at the next sweep
+                log.warning("lazy session %s not written out yet: %s", session_id, exc)
+                continue
+            done += 1
+        return done
+
+    async def keep_lazy_sessions(self) -> None:
+        """Runs while the endpoint serves (``acs/app.py``)."""
+        while True:
+            await asyncio.sleep(LAZY_SWEEP)
+            try:
+                await self.sweep_lazy()
+            except Exception:
+                log.exception("the lazy sessions' sweep failed; tried again")
 
     def _stored_snapshot(self, session: AcsSession) -> Document:
         """The machine's state for the database, the request in flight sealed: it may be the
@@ -695,6 +926,32 @@ class CwmpService:
 
 def envelope_id(envelope: Envelope) -> str | None:
     return envelope.id
+
+
+def _written(record: SessionRecord) -> SessionRecord:
+    written = record.copy()
+    written.pop("lazy", None)
+    return written
+
+
+def _stored_state(record: SessionRecord) -> Document:
+    return {name: value for name, value in record.items() if name not in WORKER_ONLY}
+
+
+def _is_inform(envelope: Envelope | None) -> bool:
+    return envelope is not None and isinstance(envelope.body, Inform)
+
+
+def _weak(connection: Any) -> weakref.ref[Any] | None:
+    try:
+        return weakref.ref(connection)
+    except TypeError:  # cannot be weakly referenced: treated as closed at the next sweep
+        return None
+
+
+def _closing(connection: Any) -> bool:
+    is_closing = getattr(connection, "is_closing", None)
+    return bool(is_closing()) if callable(is_closing) else False
 
 
 def _rpc(at: datetime, direction: str, name: str, message_id: str | None, **extra: Any) -> Document:

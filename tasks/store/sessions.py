@@ -38,7 +38,9 @@ from tasks.store.group_commit import Delete, Insert
 from tasks.store.locks import SessionLockRepository
 
 # A running session's state only (never in its history); the last two are kept in its worker only.
-LIVE_ONLY = ("snapshot", "resumable", "lease_until", "claims_left", "claimed_task", "sent_task", "claimed_record")
+LIVE_ONLY = (
+    "snapshot", "resumable", "lease_until", "claims_left", "claimed_task", "sent_task", "claimed_record", "lazy"
+)
 MAX_RPCS_PER_SESSION = 500  # bounded document; later exchanges are counted, not listed
 INDEXES = [
     IndexModel([("device_id", ASCENDING), ("started_at", DESCENDING)]),

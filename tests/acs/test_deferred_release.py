@@ -7,7 +7,9 @@ Until it leaves, the lease still names the ended session, so: a new session of t
 same worker waits for the release (no collision), and a message with the ended session's cookie
 at another worker is not taken for the running session's (``SessionRepository.load_live`` reads
 the history). Two workers (two sets of services) on one database, over real HTTP; the linger is
-raised to a minute so nothing leaves on its own while a test looks.
+raised to a minute so nothing leaves on its own while a test looks. The sessions here have work (a
+task queued, or a connection closed after each reply): a session with nothing to do takes no lease
+at all (``tests/acs/test_lazy_sessions.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from acs.app import create_cwmp_app
 from acs.config import Settings
 from acs.services import Services, build_services
 from cwmp import InformResponse, parse, serialize
+from schemas.tasks import GetParameterValuesTask
 from tasks.store.db import Database
 from tests.support.cpe import ScriptedCpe
 from tests.support.mongo import MongoDocument, MongoServer, unique_db_name
@@ -95,11 +98,13 @@ async def test_clean_ends_free_their_leases_together_after_their_204(
     cpes = [ScriptedCpe(first.url, serial=f"LATER{n}") for n in range(5)]
     for cpe in cpes:
         assert (await cpe.run_session(["0 BOOTSTRAP", "1 BOOT"])).ended_with == 204
+    for cpe in cpes:
+        await queue_a_read(first, cpe)
     await first.services.database.flush_later()
     first.commands.counts.clear()
     for cpe in cpes:  # one after another: no two sessions meet in a group commit
         exchange = await cpe.run_session(["2 PERIODIC"])
-        assert exchange.ended_with == 204 and exchange.received == []
+        assert exchange.ended_with == 204 and [m.kind for m in exchange.received] == ["GetParameterValues"]
     # Every 204 went out with the lease still held: nothing was deleted yet.
     assert await db.collection("session_locks").count_documents({}) == 5
     assert first.commands.counts["delete session_locks"] == 0, first.commands.counts
@@ -118,6 +123,7 @@ async def test_the_devices_next_session_in_the_same_worker_waits_for_the_release
     cpe = ScriptedCpe(first.url, serial="AGAIN1")
     assert (await cpe.run_session(["0 BOOTSTRAP", "1 BOOT"])).ended_with == 204
     first.commands.counts.clear()
+    await queue_a_read(first, cpe)
     # The release is pending (a minute's linger): the next Inform sends it first, then takes the
     # lease with one insert; no collision, so no read of the held lease and no session ended twice.
     exchange = await cpe.run_session(["6 CONNECTION REQUEST"])
@@ -136,10 +142,12 @@ async def test_the_ended_sessions_cookie_starts_nothing_at_another_worker(
     assert (await cpe.run_session(["0 BOOTSTRAP", "1 BOOT"])).ended_with == 204
     await first.services.database.flush_later()
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
-        async with http.post(first.url, data=serialize(cpe.inform(["2 PERIODIC"]))) as reply:
+        # A connection closed after each reply: the session takes its lease at its Inform.
+        close = {"Connection": "close"}
+        async with http.post(first.url, data=serialize(cpe.inform(["2 PERIODIC"])), headers=close) as reply:
             assert reply.status == 200 and isinstance(parse(await reply.read()).body, InformResponse)
             cookie = reply.cookies["acs_session"].value
-        async with http.post(first.url, data=b"", cookies={"acs_session": cookie}) as reply:
+        async with http.post(first.url, data=b"", cookies={"acs_session": cookie}, headers=close) as reply:
             assert reply.status == 204
         # The lease still names the ended session (its release is pending at the first worker).
         assert await db.collection("session_locks").count_documents({"_id": cpe.device_id}) == 1
@@ -153,3 +161,8 @@ async def test_the_ended_sessions_cookie_starts_nothing_at_another_worker(
         assert again.statuses[0] == 200 and again.ended_with == 204
     outcomes = [s["outcome"] async for s in db.collection("sessions").find({"device_id": cpe.device_id})]
     assert outcomes == ["ok", "ok", "ok"], outcomes
+
+
+async def queue_a_read(worker: Worker, cpe: ScriptedCpe) -> None:
+    request = GetParameterValuesTask(kind="get_parameter_values", names=[cpe.root + "DeviceInfo.UpTime"])
+    await worker.services.queue.create(cpe.device_id, request, "test")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from urllib.parse import quote
 
+import aiohttp
+
 from tests.acs.api.conftest import ApiHarness
 from tests.acs.api.cpe_listener import CrListener
 from tests.support.cpe import ScriptedCpe
@@ -114,3 +116,25 @@ async def test_wait_times_out_with_202(api: ApiHarness) -> None:
     status, task = await api.call("POST", tasks_path(device_id) + "?wait=0.5", "operator", json={"kind": "reboot"})
     assert status == 202 and task["status"] == "queued"
     assert 0.4 < time.perf_counter() - started < 3
+
+
+async def test_a_device_in_a_lazy_session_counts_as_in_a_session_for_the_wake_up(api: ApiHarness) -> None:
+    """TR-069 3.2.2: a CPE in a session ignores a connection request, so a task's wake-up waits for
+    the device's session to end. A lazy session holds no lease (``acs/cwmp_server/service.py``): the
+    device's Inform of the last moment says it may still run."""
+    from acs.api.tasks import _in_session
+    from cwmp import InformResponse, parse, serialize
+
+    cpe = ScriptedCpe(url=api.cwmp_url, serial="LAZYWAKE1")
+    await cpe.run_session(["0 BOOTSTRAP", "1 BOOT"])
+    await api.services.database.flush_later()  # the BOOTSTRAP's lease freed
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        async with http.post(api.cwmp_url, data=serialize(cpe.inform(["2 PERIODIC"]))) as reply:
+            assert reply.status == 200 and isinstance(parse(await reply.read()).body, InformResponse)
+            cookie = reply.cookies["acs_session"].value
+        assert cookie.endswith(".lazy")
+        assert await api.services.repositories.locks.holder(cpe.device_id, api.services.clock()) is None
+        assert await _in_session(api.services, cpe.device_id)
+        async with http.post(api.cwmp_url, data=b"", cookies={"acs_session": cookie}) as reply:
+            assert reply.status == 204
+    assert not await _in_session(api.services, "000000-NEVER-INFORMED")
