@@ -10,7 +10,7 @@ import asyncio
 import math
 import sys
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -20,7 +20,15 @@ from pymongo.errors import DuplicateKeyError
 
 from tasks import search
 from tasks.store import newest_informs
-from tasks.store.db import Database, Document, ensure_indexes, flush_updates, upsert_one
+from tasks.store.db import (
+    Database,
+    Document,
+    ensure_indexes,
+    flush_updates,
+    statement_error,
+    upsert_one,
+    write_command,
+)
 from tasks.store.group_commit import Insert, Update
 
 INDEXES = [
@@ -71,6 +79,24 @@ SETTLE_SLICES = 6
 def due_slice(moment: datetime) -> int:
     """The slice of time ``moment`` falls in: equal for every deadline within the same 5 s."""
     return int(moment.timestamp()) // OFFLINE_DUE_SECONDS
+
+
+@dataclass(frozen=True)
+class OfflineMark:
+    """One statement of a bulk offline mark: devices of the slice ``due`` whose deadline was ``since``
+    (``offline_since`` is each device's own deadline, so one statement carries one deadline)."""
+
+    due: int
+    since: datetime
+    device_ids: tuple[str, ...]
+
+
+def _offline_filter(mark: OfflineMark, now: datetime) -> Document:
+    # Presence and the deadline re-checked: an Inform since the scan read the device wins.
+    if len(mark.device_ids) == 1:
+        return {"_id": mark.device_ids[0], "presence": "online", "offline_after": {"$lte": now}}
+    return {"offline_due": mark.due, "presence": "online", "offline_after": {"$lte": now},
+            "_id": {"$in": list(mark.device_ids)}}
 
 
 def with_due_slice(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -929,13 +955,28 @@ class DeviceRepository:
                 break
         return found, (done + 1 if done >= start else None)
 
-    async def mark_offline(self, device_id: str, since: datetime, now: datetime) -> bool:
-        """Online -> offline, unless an Inform came in meanwhile (the filter re-checks the deadline)."""
-        result = await self._devices.update_one(
-            {"_id": device_id, "presence": "online", "offline_after": {"$lte": now}},
-            {"$set": {"presence": "offline", "offline_since": since}},
-        )
-        return result.modified_count == 1
+    async def mark_offline(self, marks: Sequence[OfflineMark], now: datetime, run: str) -> list[str]:
+        """Online -> offline for the devices of ``marks`` (at most MAX_BATCH: one command), unless an
+        Inform came in meanwhile (each statement's filter re-checks presence and the deadline); the
+        ids this call marked.
+
+        A mark of several devices is one ``update_many`` by the slice's equality and their ids (FerretDB
+        reads the slice once, where a statement per device reads each device before its write); one
+        device is a statement by its ``_id``. ``offline_mark: run`` is written with the mark: when the
+        command modified fewer devices than it named, the devices named are read back by ``_id`` and
+        those carrying this run's mark are the ones it marked (a later Inform leaves the field be)."""
+        updates = [Update(_offline_filter(mark, now), {"$set": {
+            "presence": "offline", "offline_since": mark.since, "offline_mark": run}},
+            every_match=len(mark.device_ids) > 1) for mark in marks]
+        reply = await write_command(self._devices, updates)
+        for error in reply.get("writeErrors", []):
+            raise statement_error(error)
+        named = [device_id for mark in marks for device_id in mark.device_ids]
+        if int(reply.get("nModified", 0)) == len(named):
+            return named
+        read = [await self._devices.find_one({"_id": device_id}, {"offline_mark": 1}) for device_id in named]
+        return [device_id for device_id, device in zip(named, read, strict=True)
+                if device is not None and device.get("offline_mark") == run]
 
     async def clear_offline(self, device_id: str, now: datetime) -> None:
         """Back online: the health poll's due slice, passed while the device was away (the poll skips
