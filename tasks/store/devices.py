@@ -517,7 +517,7 @@ class DeviceRepository:
         result = await self._devices.update_one({"_id": device_id}, {"$set": dict(fields)})
         return result.matched_count == 1
 
-    async def set_fields_many(self, changes: list[tuple[str, Mapping[str, Any]]]) -> None:
+    async def set_fields_many(self, changes: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         """``set_fields`` for many devices in capped unordered commands (a job's bookkeeping: not for
         searchable facts, whose search tokens ``set_fields`` keeps)."""
         assert not any(name in search.FACTS for _, fields in changes for name in fields)
