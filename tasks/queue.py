@@ -261,31 +261,36 @@ class TaskQueue:
         """Expire those of ``tasks`` past their expiry until the deadline (one task at least in a
         call: ``before`` ended so far); how many, and whether none was left for lack of time.
 
-        Each task's end is its own conditional write (so it ends once); the final hooks then run for
-        EXPIRY_ENDS ended tasks at a time (``_ended_many``), before the clock is looked at again."""
-        expired = 0
-        ended: list[TaskRecord] = []
-        for task in tasks:
-            if task["expires_at"] > now:
-                continue
-            if deadline is not None and before + expired and time.monotonic() >= deadline:
-                await self._ended_many(ended)
-                return expired, False
-            reason = "expired before the device was reached"
-            if task["status"] == TaskStatus.DISPATCHED.value:
-                reason = "expired while waiting for the device to confirm"
-            done = await self.repository.finish(
-                task["_id"], OPEN, TaskStatus.EXPIRED, {"finished_at": now, "reason": reason}
-            )
-            if done is not None:
-                expired += 1
-                self.notifier.notify(task["_id"])
-                ended.append(done)
-            if len(ended) >= EXPIRY_ENDS:
-                await self._ended_many(ended)
-                ended = []
-        await self._ended_many(ended)
+        By chunks: each task of a chunk is ended by its own conditional write (so it ends once),
+        then the final hooks run for the chunk's ended tasks together (``_ended_many``), and the
+        clock is looked at before the next. With a deadline a chunk holds what the time left allows
+        at this call's pace so far (one task first), at most EXPIRY_ENDS."""
+        due = [task for task in tasks if task["expires_at"] <= now]
+        expired = handled = 0
+        started = time.monotonic()
+        while handled < len(due):
+            size = EXPIRY_ENDS
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if before + expired and left <= 0:
+                    return expired, False
+                pace = (time.monotonic() - started) / handled if handled else None
+                size = 1 if pace is None else max(1, min(EXPIRY_ENDS, int(left / max(pace, 1e-6))))
+            chunk, handled = due[handled:handled + size], handled + size
+            ended = [done for task in chunk if (done := await self._end_expired(task, now)) is not None]
+            expired += len(ended)
+            await self._ended_many(ended)
         return expired, True
+
+    async def _end_expired(self, task: TaskRecord, now: datetime) -> TaskRecord | None:
+        reason = "expired before the device was reached"
+        if task["status"] == TaskStatus.DISPATCHED.value:
+            reason = "expired while waiting for the device to confirm"
+        fields = {"finished_at": now, "reason": reason}
+        done = await self.repository.finish(task["_id"], OPEN, TaskStatus.EXPIRED, fields)
+        if done is not None:
+            self.notifier.notify(task["_id"])
+        return done
 
     async def _ended_many(self, tasks: list[TaskRecord]) -> None:
         """``_ended`` for tasks ended together: a hook with a form for many (``final_hooks_many``)
