@@ -222,7 +222,8 @@ def build_services(settings: Settings, database: Database, clock: Callable[[], d
     )
     health = build_health_poller(settings, repositories, queue, clock)
     dispatcher.final_hooks.append(health.on_task_final)
-    health.stored_hooks.append(TrendRecorder(repositories.trends).on_health)
+    health.stored_hooks.append(TrendRecorder(repositories.trends).on_health_many)
+    queue.final_hooks_many[health.on_task_final] = health.on_tasks_final  # the expiry job's ends, batched
     return Services(
         settings, database, repositories, box, notifier, queue, dispatcher, provisioner, registry, cwmp, health, clock,
         profiles, metrics,

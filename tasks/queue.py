@@ -39,6 +39,9 @@ class TaskError(Exception):
         self.message = message
 
 
+# Expired tasks whose final hooks run together: a health read's end is 5 writes one after the other
+# alone, and in a batch each kind of write is one capped command for 8 of them (docs/performance.md).
+EXPIRY_ENDS = 32
 EXPIRY_READ = 50  # expired tasks one budgeted call reads (a run ends within its budget, each read decoded whole)
 
 
@@ -64,6 +67,10 @@ class TaskQueue:
         # the health summary): ``acs serve`` shares the dispatcher's list, so a task cancelled or
         # expired here runs the same hooks as one a session finishes.
         self.final_hooks: list[Callable[[TaskRecord], Awaitable[None]]] = []
+        # A hook's form for many tasks ended together (the expiry job's ends, EXPIRY_ENDS at a time):
+        # called once with them instead of the hook once a task (the health reads' ends batched).
+        self.final_hooks_many: dict[
+            Callable[[TaskRecord], Awaitable[None]], Callable[[list[TaskRecord]], Awaitable[None]]] = {}
 
     def new_document(
         self, device_id: str, request: TaskRequest, created_by: str, batch_id: str | None = None,
@@ -252,34 +259,71 @@ class TaskQueue:
         self, tasks: list[TaskRecord], now: datetime, deadline: float | None, before: int
     ) -> tuple[int, bool]:
         """Expire those of ``tasks`` past their expiry until the deadline (one task at least in a
-        call: ``before`` ended so far); how many, and whether none was left for lack of time."""
-        expired = 0
-        for task in tasks:
-            if task["expires_at"] > now:
-                continue
-            if deadline is not None and before + expired and time.monotonic() >= deadline:
-                return expired, False
-            reason = "expired before the device was reached"
-            if task["status"] == TaskStatus.DISPATCHED.value:
-                reason = "expired while waiting for the device to confirm"
-            done = await self.repository.finish(
-                task["_id"], OPEN, TaskStatus.EXPIRED, {"finished_at": now, "reason": reason}
-            )
-            if done is not None:
-                expired += 1
-                self.notifier.notify(task["_id"])
-                await self._ended(done)
+        call: ``before`` ended so far); how many, and whether none was left for lack of time.
+
+        By chunks: each task of a chunk is ended by its own conditional write (so it ends once),
+        then the final hooks run for the chunk's ended tasks together (``_ended_many``), and the
+        clock is looked at before the next. With a deadline a chunk holds what the time left allows
+        at this call's pace so far (one task first), at most EXPIRY_ENDS."""
+        due = [task for task in tasks if task["expires_at"] <= now]
+        expired = handled = 0
+        started = time.monotonic()
+        while handled < len(due):
+            size = EXPIRY_ENDS
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if before + expired and left <= 0:
+                    return expired, False
+                pace = (time.monotonic() - started) / handled if handled else None
+                size = 1 if pace is None else max(1, min(EXPIRY_ENDS, int(left / max(pace, 1e-6))))
+            chunk, handled = due[handled:handled + size], handled + size
+            ended = [done for task in chunk if (done := await self._end_expired(task, now)) is not None]
+            expired += len(ended)
+            await self._ended_many(ended)
         return expired, True
+
+    async def _end_expired(self, task: TaskRecord, now: datetime) -> TaskRecord | None:
+        reason = "expired before the device was reached"
+        if task["status"] == TaskStatus.DISPATCHED.value:
+            reason = "expired while waiting for the device to confirm"
+        fields = {"finished_at": now, "reason": reason}
+        done = await self.repository.finish(task["_id"], OPEN, TaskStatus.EXPIRED, fields)
+        if done is not None:
+            self.notifier.notify(task["_id"])
+        return done
+
+    async def _ended_many(self, tasks: list[TaskRecord]) -> None:
+        """``_ended`` for tasks ended together: a hook with a form for many (``final_hooks_many``)
+        is called once with them all, the others once a task."""
+        if len(tasks) <= 1:
+            for task in tasks:
+                await self._ended(task)
+            return
+        for hook in self.final_hooks:
+            many = self.final_hooks_many.get(hook)
+            if many is None:
+                for task in tasks:
+                    await self._run_hook(hook, task)
+                continue
+            try:
+                await many(tasks)
+            except Exception:
+                log.exception("final hook %s failed for %d tasks (%s...)", getattr(many, "__qualname__", many),
+                              len(tasks), tasks[0]["_id"])
 
     async def _ended(self, task: TaskRecord) -> None:
         """Run the final hooks for a task ended here. Its end is stored already; a hook that fails
         is logged with the task and does not keep the others (or the next task's end) from running."""
         for hook in self.final_hooks:
-            try:
-                await hook(task)
-            except Exception:
-                log.exception("final hook %s failed for task %s (%s)", getattr(hook, "__qualname__", hook),
-                              task["_id"], task["status"])
+            await self._run_hook(hook, task)
+
+    @staticmethod
+    async def _run_hook(hook: Callable[[TaskRecord], Awaitable[None]], task: TaskRecord) -> None:
+        try:
+            await hook(task)
+        except Exception:
+            log.exception("final hook %s failed for task %s (%s)", getattr(hook, "__qualname__", hook),
+                          task["_id"], task["status"])
 
     def to_api(self, task: TaskRecord) -> Document:
         """The task as ``GET /api/v1/tasks/{id}`` shows it: secrets redacted."""

@@ -36,8 +36,10 @@ from typing import Any
 # Of the tokens: a new version makes the backfill job pass over every device again
 # (2: a whole IP address is no longer a prefix token of a longer one; the LAN MAC is a token;
 # 3: ``page_block``; 4: ``last_inform_slices``, which the pass writes beside them; 5:
-# ``olt_inform_slices``, likewise).
-VERSION = 5
+# ``olt_inform_slices``, likewise; 6: ``has_overrides``, the drift report's key to the devices with
+# configuration overrides, likewise).
+VERSION = 6
+OVERRIDES_SINCE = 6
 BUCKETS = 4096
 GROUP_SIZE = 64  # buckets per group: 64 groups
 GROUPS = BUCKETS // GROUP_SIZE

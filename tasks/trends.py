@@ -8,7 +8,7 @@ of the health poller); the ``fold_boots`` job counts each hour's boots from ``de
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,13 +57,26 @@ class TrendRecorder:
         self.trends = trends
 
     async def on_health(self, device: Mapping[str, Any], result: Mapping[str, Any]) -> None:
-        at: datetime = result["at"]
-        values = result.get("values") or {}
-        day = day_of(at.astimezone(UTC))
-        olt = values.get("olt_id") or device.get("olt_id")
-        pon = values.get("pon_port") or device.get("pon_port")
-        topology = topology_fields(str(olt) if olt else None, str(pon) if pon else None, day)
-        await self.trends.fold(device["_id"], day, health_update(values, str(result.get("status")), at), topology)
+        await self.trends.fold(*_fold_of(device, result))
+
+    async def on_health_many(self, stored: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> None:
+        """The poller's hook (``HealthPoller.stored_hooks``): one read (a session's answer) folded by
+        itself, many (the health reads an expiry run ended, one a device) in capped commands."""
+        if len(stored) == 1:
+            await self.on_health(*stored[0])
+        elif stored:
+            await self.trends.fold_many([_fold_of(device, result) for device, result in stored])
+
+
+def _fold_of(device: Mapping[str, Any], result: Mapping[str, Any]) -> tuple[str, str, Document, Document]:
+    """What one stored read folds into its device's day: (device id, day, update, topology)."""
+    at: datetime = result["at"]
+    values = result.get("values") or {}
+    day = day_of(at.astimezone(UTC))
+    olt = values.get("olt_id") or device.get("olt_id")
+    pon = values.get("pon_port") or device.get("pon_port")
+    topology = topology_fields(str(olt) if olt else None, str(pon) if pon else None, day)
+    return str(device["_id"]), day, health_update(values, str(result.get("status")), at), topology
 
 
 class BootFolding:

@@ -88,8 +88,9 @@ class HealthPoller:
         self.limits = limits
         self.clock = clock
         self.wake = wake
-        # Called with (device, stored result) after each read is stored: the trends (tasks/trends.py).
-        self.stored_hooks: list[Callable[[Document, Document], Awaitable[None]]] = []
+        # Called with the (device, stored result) of the reads just stored (one, or the reads an expiry
+        # run ended): the trends (tasks/trends.py).
+        self.stored_hooks: list[Callable[[list[tuple[Document, Document]]], Awaitable[None]]] = []
 
     # -- the job -----------------------------------------------------------------------------------
 
@@ -273,7 +274,31 @@ class HealthPoller:
         reboots = await self.events.reboots_since(device["_id"], now - timedelta(hours=24))
         return evaluate(readings, profile, self.thresholds, reboots)
 
-    async def _store(self, device: Document, task: TaskRecord, result: HealthResult, now: datetime) -> None:
+    async def on_tasks_final(self, tasks: list[TaskRecord]) -> None:
+        """``on_task_final`` for tasks ended together (``TaskQueue.final_hooks_many``: the health reads
+        one expiry run ended). Each read's device is read and the read judged, then the results, trend
+        hours, device updates and health events of all of them are written in capped commands (one read
+        cost 5 commands one after the other, besides its end). A device's second read in ``tasks`` (if
+        any) is handled after, by itself, on the device as the first left it."""
+        firsts: dict[str, TaskRecord] = {}
+        later: list[TaskRecord] = []
+        for task in tasks:
+            if task.get("created_by") != HEALTH_USER or task["device_id"] in firsts:
+                later.append(task)
+            else:
+                firsts[task["device_id"]] = task
+        now = self.clock()
+        stored: list[_Stored] = []
+        for task in firsts.values():
+            device = await self.devices.get(task["device_id"])
+            if device is not None:
+                stored.append(self._stored(device, task, await self._judge(task, device, now), now))
+        await self._write_many(stored, now)
+        for task in later:
+            await self.on_task_final(task)
+
+    def _stored(self, device: Document, task: TaskRecord, result: HealthResult, now: datetime) -> _Stored:
+        """What storing one judged read writes (pure)."""
         device_id = device["_id"]
         reasons = [reason.as_document() for reason in result.reasons]
         seq = int(device.get("health_seq") or 0)
@@ -285,14 +310,7 @@ class HealthPoller:
             "task_id": task["_id"],
             "policy": device.get("health_policy"),
         }
-        await self.results.record(device_id, seq, self.limits.results_kept, document)
-        for hook in self.stored_hooks:
-            try:
-                await hook(device, document)
-            except Exception:  # a trend point lost must not lose the health summary below
-                log.exception("health result hook failed for %s", loggable(device_id))
         previous = device.get("health") or {}
-        changed = previous.get("status") != result.status
         polled_at = device.get("health_polled_at") or now
         # The next read counts from this one, under the policies that select the device now. A read
         # that expired was never reached (the device came after its end: a session claimed it too
@@ -310,15 +328,52 @@ class HealthPoller:
         if "olt_id" in fields and fields["olt_id"] != device.get("olt_id"):
             # The OLT-named slices of the device's last inform move with it (``tasks/search.py``).
             fields.update(search.olt_inform_slices(device_id, fields["olt_id"], device.get("last_inform")))
-        await self.devices.set_fields(device_id, fields)
+        event = None
+        if previous.get("status") != result.status:
+            event = {"from": previous.get("status"), "to": result.status,
+                     "reasons": [reason["message"] for reason in reasons]}
+        return _Stored(device, seq, document, fields, event)
+
+    async def _store(self, device: Document, task: TaskRecord, result: HealthResult, now: datetime) -> None:
+        stored = self._stored(device, task, result, now)
+        device_id = device["_id"]
+        await self.results.record(device_id, stored.seq, self.limits.results_kept, stored.document)
+        await self._stored_hooks([stored])
+        await self.devices.set_fields(device_id, stored.fields)
+        if stored.event is not None:
+            await self.events.record(device_id, device_events.HEALTH, now, stored.event)
+
+    async def _write_many(self, stored: list[_Stored], now: datetime) -> None:
+        if not stored:
+            return
+        await self.results.record_many([(read.device["_id"], read.seq, read.document) for read in stored],
+                                       self.limits.results_kept)
+        await self._stored_hooks(stored)
+        plain = [(read.device["_id"], read.fields) for read in stored if "olt_id" not in read.fields]
+        await self.devices.set_fields_many(plain)
+        for read in stored:
+            if "olt_id" in read.fields:  # a new OLT: the process's note of it too (``set_fields``)
+                await self.devices.set_fields(read.device["_id"], read.fields)
+        changed = [(read.device["_id"], now, read.event) for read in stored if read.event is not None]
         if changed:
-            await self.events.record(
-                device_id,
-                device_events.HEALTH,
-                now,
-                {
-                    "from": previous.get("status"),
-                    "to": result.status,
-                    "reasons": [reason["message"] for reason in reasons],
-                },
-            )
+            await self.events.record_many(device_events.HEALTH, changed, noticed=now)
+
+    async def _stored_hooks(self, stored: list[_Stored]) -> None:
+        for hook in self.stored_hooks:
+            try:
+                await hook([(read.device, read.document) for read in stored])
+            except Exception:  # a trend point lost must not lose the health summary below
+                log.exception("health result hook failed for %s",
+                              ", ".join(loggable(read.device["_id"]) for read in stored[:5]))
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """One judged read as stored: its slot's sequence, the ``health_results`` entry, the device's
+    update, and the ``health`` event's detail when the status changed (None otherwise)."""
+
+    device: Document
+    seq: int
+    document: Document
+    fields: Document
+    event: Document | None

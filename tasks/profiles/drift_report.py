@@ -5,6 +5,11 @@ cursor holds one of FerretDB's PostgreSQL connections), then, for each device so
 selects, the cached values its configuration names (one read, the same as a session's): nothing
 is written to the devices, nothing is sent to them. A device counts against each profile whose
 value (or object) differs; at most ``LISTED`` device ids are kept per profile.
+
+With no profile enabled only the devices with overrides can differ: they are read by their marker
+(``DeviceRepository.with_overrides``, one indexed equality) once every device has it (the search
+fields' backfill), instead of the whole fleet (63-118 s a run at 200,000 devices, every hour, to
+check none). The report is the same.
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from tasks.profiles.engine import OVERRIDES, STATE, ProfileEngine
+from tasks.profiles.engine import STATE, ProfileEngine
 from tasks.profiles.selector import DeviceFacts, matches_device
-from tasks.store.devices import DeviceRepository
+from tasks.store.devices import OVERRIDES, DeviceRepository
 from tasks.store.drift import DriftRepository
 
 LISTED = 100
@@ -59,7 +64,12 @@ class DriftReporter:
         selected: list[dict[str, Any]] = []
         skipped = 0
         projection = dict.fromkeys(FACT_FIELDS, 1)
-        async with contextlib.aclosing(self.devices.scan({}, projection, 500)) as fleet:
+        by_marker = not any(p.spec.enabled for p in profiles) and await self.devices.overrides_marked()
+        if by_marker:
+            candidates = self.devices.with_overrides(projection, 500)
+        else:
+            candidates = self.devices.scan({}, projection, 500)
+        async with contextlib.aclosing(candidates) as fleet:
             async for device in fleet:
                 facts = DeviceFacts.of(device)
                 if not device.get(OVERRIDES) and not any(
@@ -98,7 +108,8 @@ class DriftReporter:
             "profiles": [{"name": name, **entry} for name, entry in sorted(per_profile.items())],
         }
         await self.reports.save(report)
-        return {"checked": len(selected), "out_of_sync": out_of_sync, "not_checked": skipped}
+        return {"checked": len(selected), "out_of_sync": out_of_sync, "not_checked": skipped,
+                "read": "overrides" if by_marker else "fleet"}
 
 
 async def latest_report(reports: DriftRepository) -> dict[str, Any] | None:

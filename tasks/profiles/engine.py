@@ -41,14 +41,13 @@ from tasks.queue import TaskError, TaskQueue
 from tasks.records import Document, TaskRecord
 from tasks.secretbox import SecretBox
 from tasks.store.device_events import DeviceEventRepository
-from tasks.store.devices import DeviceRepository
+from tasks.store.devices import HAS_OVERRIDES, OVERRIDES, DeviceRepository
 from tasks.store.parameters import CachedParameter, ParameterRepository
 from tasks.store.subscribers import SubscriberRepository
 
 log = logging.getLogger("acs.profiles")
 PROFILES_USER = "profiles"
 STATE = "configuration"
-OVERRIDES = "configuration_overrides"
 REPROVISION = "reprovision_requested"
 CONFIGURATION_EVENT = "configuration"
 MAX_REFUSED = 50
@@ -509,8 +508,10 @@ class ProfileEngine:
         return await self.devices.set_fields(device_id, {REPROVISION: True})
 
     async def set_overrides(self, device_id: str, overrides: list[tuple[str, Value]]) -> bool:
+        # ``HAS_OVERRIDES`` beside them: the drift report finds the devices with overrides by it.
         return await self.devices.set_fields(
-            device_id, {OVERRIDES: [{"name": name, "value": value} for name, value in overrides]}
+            device_id, {OVERRIDES: [{"name": name, "value": value} for name, value in overrides],
+                        HAS_OVERRIDES: bool(overrides)}
         )
 
 

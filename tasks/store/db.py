@@ -188,6 +188,9 @@ class Update:
     # A filter that finds the document only if this update was applied (for an update that may not
     # be applied twice); None: applying it again changes nothing that matters ($set, a mark's $inc).
     applied: Mapping[str, Any] | None = None
+    # Every document the filter matches (``multi``), not the first only: a job's bulk mark of the
+    # devices of one slice by its equality and their ids (``DeviceRepository.mark_offline``).
+    every_match: bool = False
 
 
 @dataclass(frozen=True)
@@ -217,7 +220,8 @@ def _command(collection: AsyncCollection[Document], ops: Sequence[WriteOp]) -> D
         return {"insert": name, "documents": [dict(op.document) for op in ops if isinstance(op, Insert)],
                 "ordered": False}
     if isinstance(first, Update):
-        return {"update": name, "updates": [{"q": dict(op.filter), "u": dict(op.update), "upsert": op.upsert}
+        return {"update": name, "updates": [{"q": dict(op.filter), "u": dict(op.update), "upsert": op.upsert,
+                                             **({"multi": True} if op.every_match else {})}
                                             for op in ops if isinstance(op, Update)], "ordered": False}
     return {"delete": name,
             "deletes": [{"q": dict(op.filter), "limit": 0 if op.every_match else 1}

@@ -8,14 +8,14 @@ device's history and diagnosis read them by device. Old events are pruned by a s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from tasks.store.db import Database, Document, ensure_indexes
+from tasks.store.db import Database, Document, bulk_write, ensure_indexes
 from tasks.store.group_commit import Insert
 
 ONLINE = "online"
@@ -60,10 +60,22 @@ class DeviceEventRepository:
     ) -> None:
         """``at``: when it happened; ``noticed``: when it was seen, if later (an offline transition is
         dated at the deadline the device missed, and noticed when the offline job ran): its ``minute``."""
-        await self._writer.write(Insert(
-            {"_id": str(ObjectId()), "device_id": device_id, "type": event_type, "at": at, "hour": hour_of(at),
-             "minute": minute_of(noticed or at), "detail": dict(detail or {})}
-        ))
+        await self._writer.write(Insert(self._document(device_id, event_type, at, detail, noticed)))
+
+    async def record_many(
+        self, event_type: str, events: Sequence[tuple[str, datetime, Mapping[str, Any]]], noticed: datetime,
+    ) -> None:
+        """``record`` for many devices at once (``(device_id, at, detail)`` each), in capped commands
+        (a job's bulk transitions: the offline job's marks of one command)."""
+        await bulk_write(self._events, [Insert(self._document(device_id, event_type, at, detail, noticed))
+                                        for device_id, at, detail in events])
+
+    @staticmethod
+    def _document(
+        device_id: str, event_type: str, at: datetime, detail: Mapping[str, Any] | None, noticed: datetime | None,
+    ) -> Document:
+        return {"_id": str(ObjectId()), "device_id": device_id, "type": event_type, "at": at, "hour": hour_of(at),
+                "minute": minute_of(noticed or at), "detail": dict(detail or {})}
 
     async def for_device(
         self, device_id: str, before: datetime | None = None, limit: int = 50, types: list[str] | None = None

@@ -10,7 +10,7 @@ import asyncio
 import math
 import sys
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -20,7 +20,15 @@ from pymongo.errors import DuplicateKeyError
 
 from tasks import search
 from tasks.store import incident_members, newest_informs
-from tasks.store.db import Database, Document, ensure_indexes, flush_updates, upsert_one
+from tasks.store.db import (
+    Database,
+    Document,
+    ensure_indexes,
+    flush_updates,
+    statement_error,
+    upsert_one,
+    write_command,
+)
 from tasks.store.group_commit import Insert, Update
 from tasks.store.incident_members import MARK_PAGE, MARKS
 
@@ -43,6 +51,7 @@ INDEXES = [
     IndexModel([("page_group", ASCENDING)]),
     IndexModel([("presence", ASCENDING)]),
     IndexModel([("offline_due", ASCENDING)]),  # the offline job's scan (``overdue``)
+    IndexModel([("has_overrides", ASCENDING)]),  # the drift report's devices with overrides (``with_overrides``)
     # The incident job: critical devices (offline ones by ``presence``), and its exact group counts
     # (product class, version and tags are indexed above).
     IndexModel([("health_definite", ASCENDING)]),
@@ -75,6 +84,24 @@ def due_slice(moment: datetime) -> int:
     return int(moment.timestamp()) // OFFLINE_DUE_SECONDS
 
 
+@dataclass(frozen=True)
+class OfflineMark:
+    """One statement of a bulk offline mark: devices of the slice ``due`` whose deadline was ``since``
+    (``offline_since`` is each device's own deadline, so one statement carries one deadline)."""
+
+    due: int
+    since: datetime
+    device_ids: tuple[str, ...]
+
+
+def _offline_filter(mark: OfflineMark, now: datetime) -> Document:
+    # Presence and the deadline re-checked: an Inform since the scan read the device wins.
+    if len(mark.device_ids) == 1:
+        return {"_id": mark.device_ids[0], "presence": "online", "offline_after": {"$lte": now}}
+    return {"offline_due": mark.due, "presence": "online", "offline_after": {"$lte": now},
+            "_id": {"$in": list(mark.device_ids)}}
+
+
 def with_due_slice(fields: Mapping[str, Any]) -> dict[str, Any]:
     """``fields`` with ``offline_due`` beside ``offline_after``: every write of the deadline moves
     the offline job's scan key with it."""
@@ -83,6 +110,12 @@ def with_due_slice(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 FACTS_PROJECTION = dict.fromkeys((*search.FACTS, *search.SEARCH_FIELDS), 1)
+# A device's configuration overrides (``ProfileEngine.set_overrides``), and beside them whether it has
+# any: a top-level equality the drift report finds such devices by when no profile is enabled (it read
+# the whole fleet each hour to find them: 63-118 s at 200,000 devices). Devices stored before it get it
+# from the search fields' backfill (version ``search.OVERRIDES_SINCE``).
+OVERRIDES = "configuration_overrides"
+HAS_OVERRIDES = "has_overrides"
 LISTED = {"search": 0}  # the tokens stay in the database
 SMALL_EXPORT = 1000  # matches a stream reads in one query (more: partition by partition)
 WHOLE, GROUP, BLOCK, BUCKET = "whole", "group", "block", "bucket"
@@ -440,7 +473,8 @@ class DeviceRepository:
         complete = True
         pending: list[Update] = []
         projection = {**FACTS_PROJECTION, "presence": 1, "offline_after": 1, "offline_due": 1, "health_due": 1,
-                      "last_inform": 1, search.INFORM_SLICES_FIELD: 1, "olt_id": 1, search.OLT_SLICES_FIELD: 1}
+                      "last_inform": 1, search.INFORM_SLICES_FIELD: 1, "olt_id": 1, search.OLT_SLICES_FIELD: 1,
+                      OVERRIDES: 1, HAS_OVERRIDES: 1}
         cursor = self._devices.find(query, projection, batch_size=batch)
         try:
             async for device in cursor:
@@ -455,6 +489,10 @@ class DeviceRepository:
                     fields["health_due"] = due_slice(datetime.now(UTC) + timedelta(seconds=spread))
                 if fields:
                     pending.append(Update({"_id": device["_id"]}, {"$set": fields}))
+                if device.get(OVERRIDES) and HAS_OVERRIDES not in device:
+                    # Only while the device still has none: an operator's change since wrote its own.
+                    pending.append(Update({"_id": device["_id"], HAS_OVERRIDES: {"$exists": False}},
+                                          {"$set": {HAS_OVERRIDES: True}}))
                 if search.INFORM_SLICES_FIELD not in device and isinstance(device.get("last_inform"), datetime):
                     # Only while the device still has none: an Inform since wrote the slices of a newer one.
                     pending.append(Update({"_id": device["_id"], search.INFORM_SLICES_FIELD: {"$exists": False}},
@@ -498,7 +536,7 @@ class DeviceRepository:
         result = await self._devices.update_one({"_id": device_id}, {"$set": dict(fields)})
         return result.matched_count == 1
 
-    async def set_fields_many(self, changes: list[tuple[str, Mapping[str, Any]]]) -> None:
+    async def set_fields_many(self, changes: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         """``set_fields`` for many devices in capped unordered commands (a job's bookkeeping: not for
         searchable facts, whose search tokens ``set_fields`` keeps)."""
         assert not any(name in search.FACTS for _, fields in changes for name in fields)
@@ -708,6 +746,16 @@ class DeviceRepository:
         if estimate <= PARTITION_MAX * search.BLOCKS and await self._backfilled(BLOCKS_SINCE):
             return BLOCK
         return GROUP if estimate <= GROUP_MAX else BUCKET
+
+    async def overrides_marked(self) -> bool:
+        """Whether every device with overrides says so (``HAS_OVERRIDES``: the search fields' backfill
+        of ``search.OVERRIDES_SINCE`` has completed), so that ``with_overrides`` finds them all."""
+        return await self._backfilled(search.OVERRIDES_SINCE)
+
+    def with_overrides(self, projection: Mapping[str, Any], batch_size: int) -> AsyncGenerator[Document, None]:
+        """The devices with configuration overrides (``HAS_OVERRIDES``, one indexed equality), streamed
+        as ``scan``; complete once ``overrides_marked``."""
+        return self.scan({HAS_OVERRIDES: True}, projection, batch_size)
 
     async def _backfilled(self, version: int) -> bool:
         """Whether every device has the search fields of ``version`` (``page_block`` since 3, the
@@ -998,13 +1046,28 @@ class DeviceRepository:
                 break
         return found, (done + 1 if done >= start else None)
 
-    async def mark_offline(self, device_id: str, since: datetime, now: datetime) -> bool:
-        """Online -> offline, unless an Inform came in meanwhile (the filter re-checks the deadline)."""
-        result = await self._devices.update_one(
-            {"_id": device_id, "presence": "online", "offline_after": {"$lte": now}},
-            {"$set": {"presence": "offline", "offline_since": since}},
-        )
-        return result.modified_count == 1
+    async def mark_offline(self, marks: Sequence[OfflineMark], now: datetime, run: str) -> list[str]:
+        """Online -> offline for the devices of ``marks`` (at most MAX_BATCH: one command), unless an
+        Inform came in meanwhile (each statement's filter re-checks presence and the deadline); the
+        ids this call marked.
+
+        A mark of several devices is one ``update_many`` by the slice's equality and their ids (FerretDB
+        reads the slice once, where a statement per device reads each device before its write); one
+        device is a statement by its ``_id``. ``offline_mark: run`` is written with the mark: when the
+        command modified fewer devices than it named, the devices named are read back by ``_id`` and
+        those carrying this run's mark are the ones it marked (a later Inform leaves the field be)."""
+        updates = [Update(_offline_filter(mark, now), {"$set": {
+            "presence": "offline", "offline_since": mark.since, "offline_mark": run}},
+            every_match=len(mark.device_ids) > 1) for mark in marks]
+        reply = await write_command(self._devices, updates)
+        for error in reply.get("writeErrors", []):
+            raise statement_error(error)
+        named = [device_id for mark in marks for device_id in mark.device_ids]
+        if int(reply.get("nModified", 0)) == len(named):
+            return named
+        read = [await self._devices.find_one({"_id": device_id}, {"offline_mark": 1}) for device_id in named]
+        return [device_id for device_id, device in zip(named, read, strict=True)
+                if device is not None and device.get("offline_mark") == run]
 
     async def clear_offline(self, device_id: str, now: datetime) -> None:
         """Back online: the health poll's due slice, passed while the device was away (the poll skips

@@ -14,13 +14,13 @@ document is written by many sessions at once, which FerretDB's non-atomic update
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 
-from tasks.store.db import Database, Document, ensure_indexes
+from tasks.store.db import Database, Document, Update, bulk_write, ensure_indexes
 
 INDEXES = [
     IndexModel([("device_id", ASCENDING)]),
@@ -33,6 +33,15 @@ GROUP_FIELDS = frozenset({"pon_day", "olt_day"})
 
 def day_of(at: datetime) -> str:
     return at.strftime("%Y-%m-%d")
+
+
+def _folded(
+    device_id: str, day: str, update: Mapping[str, Any], topology: Mapping[str, Any],
+) -> tuple[Document, Document]:
+    change: Document = {operator: dict(fields) for operator, fields in update.items() if fields}
+    change.setdefault("$set", {}).update({"device_id": device_id, "day": day, **topology})
+    # device_id in the filter: one device's days live on one shard (tasks/store/shards.py)
+    return {"_id": day_id(device_id, day), "device_id": device_id}, change
 
 
 def day_id(device_id: str, day: str) -> str:
@@ -60,10 +69,12 @@ class TrendRepository:
 
     async def fold(self, device_id: str, day: str, update: Mapping[str, Any], topology: Mapping[str, Any]) -> None:
         """Apply one hour's update (``$min``/``$max``/``$inc``/``$set`` of ``hours.<HH>.*``) to the device's day."""
-        change: Document = {operator: dict(fields) for operator, fields in update.items() if fields}
-        change.setdefault("$set", {}).update({"device_id": device_id, "day": day, **topology})
-        # device_id in the filter: one device's days live on one shard (tasks/store/shards.py)
-        await self._days.update_one({"_id": day_id(device_id, day), "device_id": device_id}, change, upsert=True)
+        await self._days.update_one(*_folded(device_id, day, update, topology), upsert=True)
+
+    async def fold_many(self, folds: Sequence[tuple[str, str, Mapping[str, Any], Mapping[str, Any]]]) -> None:
+        """``fold`` for many devices (``(device_id, day, update, topology)`` each; one a device), in
+        capped commands: the ends of the health reads one expiry run ended."""
+        await bulk_write(self._days, [Update(*_folded(*fold), upsert=True) for fold in folds])
 
     async def for_device(self, device_id: str, days: list[str]) -> list[Document]:
         """The device's stored days among ``days`` (a device has at most the retention's worth)."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from cwmp import CwmpVersion, DeviceIdStruct, EventStruct, Inform, ParameterValue
@@ -19,7 +21,7 @@ from tasks.store.incident_census import IncidentCensusRepository
 from tasks.store.incidents import IncidentRepository
 from tasks.store.jobs import JobRepository
 from tasks.store.parameters import ParameterRepository
-from tests.support.mongo import MongoDocument
+from tests.support.mongo import MongoDocument, MongoServer, StartedCommands
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -223,3 +225,82 @@ async def test_a_catch_up_marks_offline_within_the_budget_and_the_next_run_goes_
     await mongo_db.devices.update_many({}, {"$set": {"presence": "online"}})
     await devices.set_scan_position("offline_scan", due_slice(T0) - 1)
     assert await OfflineDetector(devices, events, lambda: now).run() == 30
+
+
+class _InformsAfterTheScan(DeviceRepository):
+    """The devices as the offline job sees them, with one device's Inform committed between the job's
+    read of the overdue devices and its marks (a real Inform, by another client): the race the marks'
+    filter must settle."""
+
+    def __init__(self, database: Database, late_inform: Callable[[], Awaitable[object]]) -> None:
+        super().__init__(database)
+        self.late_inform: Callable[[], Awaitable[object]] | None = late_inform
+
+    async def overdue(self, now: datetime, limit: int) -> tuple[list[MongoDocument], int | None]:
+        found = await super().overdue(now, limit)
+        if self.late_inform is not None:
+            inform, self.late_inform = self.late_inform, None
+            await inform()
+        return found
+
+
+async def test_a_mass_outage_is_marked_offline_in_bulk_and_a_late_inform_still_wins(
+    mongo_db: AsyncDatabase[MongoDocument], mongo_server: MongoServer,
+) -> None:
+    """Issue 13 item 2: one update and one event insert a device cost about 10 ms a mark at 200,000
+    devices, so a mass outage of 10,000 devices took minutes to be marked. The devices of a slice are
+    marked by commands of at most 8 statements (one per deadline: ``offline_since`` is each device's
+    own), their events inserted 8 to a command; a device that informed after the scan read it is
+    left online (the statement's filter re-checks presence and deadline), and each marked device
+    gets one event and one hook call."""
+    database = Database(client=mongo_db.client, db=mongo_db)
+    devices, events = DeviceRepository(database), DeviceEventRepository(database)
+    await devices.ensure_indexes()
+    await events.ensure_indexes()
+    registry = DeviceRegistry(devices, ParameterRepository(database), events, OfflineMargin(60, 2.0, 10.0))
+
+    async def inform(serial: str, at: datetime) -> str:
+        message = _inform(serial, "2 PERIODIC")
+        summary = summarize_inform(message, CwmpVersion.V1_0, "10.0.0.1", 60, at)
+        await registry.record_inform(summary, message, at)
+        return summary.device_id
+
+    olt = [await inform(f"OLT{n:02d}", T0) for n in range(20)]  # one deadline: T0 + 130 s
+    spread = [await inform(f"SPR{n:02d}", T0 + timedelta(seconds=10, milliseconds=200 * n)) for n in range(20)]
+    assert len({due_slice(T0 + timedelta(seconds=140, milliseconds=200 * n)) for n in range(20)}) == 1
+    now = T0 + timedelta(seconds=200)
+    late = spread[7]
+    listener = StartedCommands()
+    client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(mongo_server.uri, tz_aware=True,
+                                                               event_listeners=[listener])
+    seen: list[str] = []
+    try:
+        watched = Database(client=client, db=client[mongo_db.name])
+        scanning = _InformsAfterTheScan(watched, lambda: inform("SPR07", now))
+        await scanning.set_scan_position("offline_scan", due_slice(T0))
+        detector = OfflineDetector(scanning, DeviceEventRepository(watched), lambda: now,
+                                   [lambda device_id, to: seen.append(device_id)])
+        assert await detector.run() == 39
+        assert await detector.run() == 0, "marked once"
+    finally:
+        await client.close()
+    updates = [command for name, command in listener.started_commands if name == "update"
+               and command["update"] == "devices"]
+    statements = [statement for command in updates for statement in command["updates"]]
+    assert len(updates) == 4, [len(command["updates"]) for command in updates]  # one per device before
+    assert len(statements) == 21 and all(
+        statement["q"]["presence"] == "online" and statement["q"]["offline_after"] == {"$lte": now}
+        for statement in statements), statements
+    inserts = [command for name, command in listener.started_commands if name == "insert"]
+    assert sorted(len(command["documents"]) for command in inserts) == [4, 4, 7, 8, 8, 8], inserts
+    assert sorted(seen) == sorted(device_id for device_id in olt + spread if device_id != late)
+    gone = {device["_id"]: device async for device in mongo_db.devices.find({"presence": "offline"})}
+    assert set(gone) == set(seen)
+    assert all(gone[device_id]["offline_since"] == T0 + timedelta(seconds=130) for device_id in olt)
+    assert [gone[device_id]["offline_since"] for device_id in spread if device_id != late] == [
+        T0 + timedelta(seconds=140, milliseconds=200 * n) for n in range(20) if n != 7]
+    stayed = await devices.get(late)
+    assert stayed is not None and stayed["presence"] == "online" and "offline_since" not in stayed
+    offline_events = [event async for event in mongo_db.device_events.find({"type": "offline"})]
+    assert sorted(event["device_id"] for event in offline_events) == sorted(seen)
+    assert all(event["at"] == gone[event["device_id"]]["offline_since"] for event in offline_events)
