@@ -42,12 +42,13 @@ from acs.localdb import LocalMongo
 from acs.services import build_services
 from bench import common
 from cwmp.device_id import make_device_id
+from tasks import search
 from tasks.health.poll import HEALTH_USER
 from tasks.scheduler import JobRunner
 from tasks.search import search_fields
 from tasks.session_ids import new_session_id
 from tasks.store.db import Database
-from tasks.store.devices import HEALTH_SCAN, OFFLINE_SCAN, due_slice
+from tasks.store.devices import HEALTH_SCAN, OFFLINE_SCAN, SEARCH_BACKFILL, due_slice
 
 SIZES = common.Sizes(devices=200_000, quick_devices=2000, duration=0.0, quick_duration=0.0)
 TARGET_SHARE = 0.05
@@ -107,6 +108,11 @@ async def insert_fleet(database: Any, devices: int, now: datetime) -> dict[str, 
         leases.append({"_id": device_id, "session_id": session_id, "until": expires_at + timedelta(minutes=1),
                        "taken_at": now, "expires_at": expires_at, "session": state})
     await database["session_locks"].insert_many(leases)
+    # Every device was written with this code's search fields (``search_fields``): the fleet as a
+    # process of this version that ran its search backfill stores it, which the jobs reading by
+    # those fields wait for (``DeviceRepository._backfilled``: the drift report's overrides marker).
+    await database["job_state"].update_one({"_id": SEARCH_BACKFILL}, {"$set": {"version": search.VERSION}},
+                                           upsert=True)
     return {"written": devices, "seconds": round(seconds, 1), "per_second": round(devices / max(seconds, 1e-9))}
 
 
