@@ -43,7 +43,7 @@ class LiveSessions:
             or entry[1].get("seq") != seq
             or connection is None
             or entry[0]() is not connection
-            or _closing(connection)
+            or connection_closing(connection)
         ):
             self.misses += 1
             return None
@@ -90,7 +90,7 @@ class LiveSessions:
         """Forget sessions another worker ended, or whose connection or idle time is over."""
         for session_id, (ref, record) in list(self._entries.items()):
             connection = ref()
-            if connection is None or _closing(connection) or record["expires_at"] <= now:
+            if connection is None or connection_closing(connection) or record["expires_at"] <= now:
                 del self._entries[session_id]
 
     def _evict(self, now: datetime) -> None:
@@ -101,7 +101,8 @@ class LiveSessions:
                 del self._entries[session_id]
 
 
-def _closing(connection: Any) -> bool:
+def connection_closing(connection: Any) -> bool:
+    """Whether a transport (a kept-alive connection) is closed or closing."""
     is_closing = getattr(connection, "is_closing", None)
     return bool(is_closing()) if callable(is_closing) else False
 

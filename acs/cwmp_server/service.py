@@ -40,6 +40,7 @@ from acs.cwmp_server.live import (
     Lazy,
     LazySessions,
     LiveSessions,
+    connection_closing,
     is_lazy_cookie,
     lazy_cookie,
     parse_session_cookie,
@@ -249,17 +250,21 @@ class CwmpService:
         if record is None:
             return await self._start(envelope, session_id, remote_ip, principal, connection, keep_alive)
         if record.get("auth_user") != principal.username:
-            log.warning(
-                "request from %s in session %s of %s refused: authenticated as %s, the session as %s",
-                remote_ip,
-                record["_id"],
-                record["device_id"],
-                loggable(principal.username),
-                loggable(record.get("auth_user")),
-            )
-            self.metrics.rejected.inc(reason="identity_mismatch")
-            return Reply.reason(403, "this session belongs to other credentials")
+            return self._identity_refused(record, principal, remote_ip)
         return await self._continue(record, envelope, connection, verified)
+
+    def _identity_refused(self, record: SessionRecord, principal: CpePrincipal, remote_ip: str | None) -> Reply:
+        """A request of the session authenticated as someone else than its Inform (issue 11): 403."""
+        log.warning(
+            "request from %s in session %s of %s refused: authenticated as %s, the session as %s",
+            remote_ip,
+            record["_id"],
+            record["device_id"],
+            loggable(principal.username),
+            loggable(record.get("auth_user")),
+        )
+        self.metrics.rejected.inc(reason="identity_mismatch")
+        return Reply.reason(403, "this session belongs to other credentials")
 
     # -- a new session ----------------------------------------------------------------------
 
@@ -294,7 +299,8 @@ class CwmpService:
             self.metrics.rejected.inc(reason="identity_mismatch")
             return Reply.reason(403, f"these credentials may not speak for device {summary.device_id}")
         old = self.lazy.of_device(summary.device_id)
-        if old is not None and self.lazy.pop(old.record["_id"]) is not None:
+        if old is not None:
+            self.lazy.pop(old.record["_id"])
             # TR-069 3.7.1.1: a new Inform means the CPE gave its session here up (data flow 3a).
             await self._end_lazy(old.record, SUPERSEDED, "the device started a new session with Inform")
         session_id = new_session_id(summary.device_id)
@@ -780,16 +786,7 @@ class CwmpService:
         record = lazy.record  # promoted: "lazy" popped, so a failure after it does not put it back
         if record.get("auth_user") != principal.username:
             self.lazy.put(lazy)  # refused, the session unchanged
-            log.warning(
-                "request from %s in session %s of %s refused: authenticated as %s, the session as %s",
-                remote_ip,
-                record["_id"],
-                record["device_id"],
-                loggable(principal.username),
-                loggable(record.get("auth_user")),
-            )
-            self.metrics.rejected.inc(reason="identity_mismatch")
-            return Reply.reason(403, "this session belongs to other credentials")
+            return self._identity_refused(record, principal, remote_ip)
         # Anything but the empty POST that ends it may settle or claim tasks: under the lease.
         if envelope is not None and not await self._promote(record):
             return Reply.reason(409, "this CWMP session has ended; start a new one with Inform")
@@ -799,22 +796,19 @@ class CwmpService:
         """A lazy session takes the device's lease, carrying its state, before it does anything; False
         (and the session ended as superseded) when another session holds it."""
         record.pop("lazy", None)
-        now = self.clock()
-        record["lease_until"] = self.timeouts.lease_until(now)
-        device_id, session_id = record["device_id"], record["_id"]
-        if await self.locks.acquire(device_id, session_id, record["lease_until"], now, _stored_state(record)):
-            return True
-        await self._end_lazy(record, SUPERSEDED, "another session of the device holds its lease")
-        return False
+        record["lease_until"] = self.timeouts.lease_until(self.clock())
+        return await self._lease_lazy(record)
 
     async def _write_out(self, record: SessionRecord) -> bool:
-        """A lazy session not ended in time: its lease written, so that another worker can take its
-        next message (``_written_out``), or the reaper end it. False: a newer session held the
-        lease, and this one is ended as superseded."""
-        record = _written(record)
+        """A lazy session not ended in time: its lease written (until the end its Inform gave it), so
+        that another worker can take its next message (``_written_out``), or the reaper end it."""
+        return await self._lease_lazy(_written(record))
+
+    async def _lease_lazy(self, record: SessionRecord) -> bool:
+        """The lease of a session that was lazy, carrying its state; False when a newer session holds
+        it: this one is then ended as superseded, that lease left alone."""
         device_id, session_id = record["device_id"], record["_id"]
-        state = _stored_state(record)
-        if await self.locks.acquire(device_id, session_id, record["lease_until"], self.clock(), state):
+        if await self.locks.acquire(device_id, session_id, record["lease_until"], self.clock(), _stored_state(record)):
             return True
         await self._end_lazy(record, SUPERSEDED, "another session of the device holds its lease")
         return False
@@ -857,7 +851,7 @@ class CwmpService:
             connection = None if lazy.connection is None else lazy.connection()
             expired = lazy.record["expires_at"] <= now
             late = now - lazy.record["last_message_at"] >= hold
-            if not (write_out_all or expired or late or connection is None or _closing(connection)):
+            if not (write_out_all or expired or late or connection is None or connection_closing(connection)):
                 continue
             if self.lazy.get(session_id) is not lazy:
                 continue  # taken by a request meanwhile
@@ -948,10 +942,6 @@ def _weak(connection: Any) -> weakref.ref[Any] | None:
     except TypeError:  # cannot be weakly referenced: treated as closed at the next sweep
         return None
 
-
-def _closing(connection: Any) -> bool:
-    is_closing = getattr(connection, "is_closing", None)
-    return bool(is_closing()) if callable(is_closing) else False
 
 
 def _rpc(at: datetime, direction: str, name: str, message_id: str | None, **extra: Any) -> Document:
