@@ -121,8 +121,12 @@ SMALL_EXPORT = 1000  # matches a stream reads in one query (more: partition by p
 WHOLE, GROUP, BLOCK, BUCKET = "whole", "group", "block", "bucket"
 # FerretDB reads and decodes each matching document (about 0.3-1 ms each here), so a page reads a
 # few hundred at most.
-WHOLE_MAX = 200  # matches read whole and sorted by device_id (a bounded probe tells)
-GROUP_MAX = WHOLE_MAX * search.GROUPS  # about WHOLE_MAX per group at most: past it, a first page samples by bucket
+# Matches read whole and sorted by device_id, with an exact total (a bounded probe tells). A whole read
+# costs about 0.5 ms a match on FerretDB 1.24 (200 devices of 1.8 kB: 90-110 ms, then 250-340 ms at p99
+# beside a job run at 20,000 devices, docs/performance.md); past it a listing is read by partition, about
+# what a page lists (25-40 ms), with an estimated total.
+WHOLE_MAX = 100
+GROUP_MAX = 200 * search.GROUPS  # about 200 per group at most: past it, a first page samples by bucket
 # A listing is read by the coarsest partitions that hold about a page (50) or less: a partition larger
 # than the page is cut, and the next page reads it again (a serial prefix of 4,096 at 200,000 devices,
 # 64 a group: the next page read 64 to list 14). Blocks (8 buckets) sit between groups and buckets.
