@@ -35,6 +35,7 @@ from aiohttp import web
 from acs import eventloop
 from acs.app import create_api_app, create_cwmp_app
 from acs.config import Settings
+from acs.gcpolicy import tune_collector
 from acs.jobs import register_jobs
 from acs.listener import GUARD, ConnectionLimits, GuardedSite, ListenerGuard
 from acs.localdb import LocalMongo
@@ -192,6 +193,7 @@ async def run_worker(
         log.info("serving CWMP on %s and the API on %s%s (event loop: %s)", settings.cwmp_listen,
                  settings.api_listen, ", the scheduled jobs in the jobs process" if role == "sessions" else "",
                  loop_name)
+    tune_collector(services.metrics)  # started: what it holds now lives as long as the process
     if serving is not None:
         serving()
     stopping = asyncio.Event()
