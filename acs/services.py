@@ -236,13 +236,6 @@ def health_policies(settings: Settings) -> list[Policy]:
     return default_policies(settings.health_interval, settings.health_watch_tag, settings.health_watch_interval)
 
 
-# A health poll run finds and queues reads for at most this share of its interval (0.4 s of the default
-# 10 s), and the next run goes on: a run took 4.7-6.0% of it at 200,000 devices with 160 reads a run
-# (docs/performance.md). At 2.9 ms a read that is about 138 reads a run, 13.8 a second, above the 12.6 a
-# second that 200,000 devices on a 6-hour policy with 0.5% watched fall due at.
-HEALTH_POLL_SHARE = 0.04
-
-
 def build_health_poller(
     settings: Settings, repositories: Repositories, queue: TaskQueue, clock: Callable[[], datetime]
 ) -> HealthPoller:
@@ -252,7 +245,6 @@ def build_health_poller(
         settings.health_reboots_warn, settings.health_reboots_critical,
     )
     limits = PollLimits(settings.health_concurrency, settings.health_max_in_flight, settings.health_ride_window,
-                        settings.health_results_kept, settings.periodic_inform_interval,
-                        budget=settings.health_check_interval * HEALTH_POLL_SHARE)
+                        settings.health_results_kept, settings.periodic_inform_interval)
     return HealthPoller(queue, repositories.devices, repositories.events, repositories.health,
                         health_policies(settings), default_catalog(), thresholds, limits, clock)

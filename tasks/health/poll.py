@@ -23,8 +23,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import math
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,7 +48,6 @@ Wake = Callable[[Document], Awaitable[bool]]
 TOPOLOGY = ("olt_id", "pon_port")
 LOOKBACK_SLICES = 120  # the very first run reads the last 10 minutes of due slices
 SLICES_PER_RUN = 720  # a scan far behind (the job stopped for hours) catches up over runs
-CHUNK = 40  # reads queued between two looks at the run's budget (about 0.12 s at 200,000 devices)
 
 
 @dataclass(frozen=True)
@@ -65,11 +62,6 @@ class PollLimits:
     # the 10 s interval; 16 a second is a quarter more than 200,000 devices on a 6-hour policy with
     # 0.5% watched fall due at (about 12.6), which is what a catch-up gains a second.
     max_per_run: int = 160
-    # Seconds a run spends finding and queuing reads (``acs serve``: 4% of the job's interval). The cost
-    # of a read moves with the fleet and the load (2.9 ms on a quiet box at 200,000 devices, 3.8 on a
-    # busy one, where 160 reads took 6% of the interval): the run stops before a chunk that would pass
-    # its budget at the run's own cost per read so far, and the next run goes on from there.
-    budget: float = math.inf
 
 
 class HealthPoller:
@@ -85,7 +77,6 @@ class HealthPoller:
         limits: PollLimits,
         clock: Callable[[], datetime],
         wake: Wake | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.queue = queue
         self.devices = devices
@@ -97,7 +88,6 @@ class HealthPoller:
         self.limits = limits
         self.clock = clock
         self.wake = wake
-        self.monotonic = monotonic
         # Called with the (device, stored result) of the reads just stored (one, or the reads an expiry
         # run ended): the trends (tasks/trends.py).
         self.stored_hooks: list[Callable[[list[tuple[Document, Document]]], Awaitable[None]]] = []
@@ -113,10 +103,8 @@ class HealthPoller:
         passed once every device in it was handled and it has settled (``SETTLE_SLICES``: a write
         naming it may commit seconds after its ``now``); one that ``max_in_flight`` cut short, or not
         yet settled, is read again by the next run (the devices queued have moved out of it). A run
-        queues at most ``max_per_run`` (a catch-up spreads over runs, each a short one), and stops
-        within its time ``budget`` (``_affords``), ``CHUNK`` reads at a time.
+        queues at most ``max_per_run`` (a catch-up spreads over runs, each a short one).
         """
-        began = self.monotonic()
         now = self.clock()
         room = min(self.limits.max_in_flight - await self.queue.repository.count_open_by(HEALTH_USER),
                    self.limits.max_per_run)
@@ -127,7 +115,7 @@ class HealthPoller:
         deferred = 0
         done = start - 1
         for due in range(start, min(now_slice, start + SLICES_PER_RUN - 1) + 1):
-            if room - len(queued) <= 0 or not self._affords(began, len(queued), min(CHUNK, room - len(queued))):
+            if room - len(queued) <= 0:
                 break
             found = await self.devices.in_health_slice(due)
             picked: list[tuple[Document, Policy]] = []
@@ -136,17 +124,11 @@ class HealthPoller:
                 if policy is not None:
                     picked.append((device, policy))
             take = picked[: room - len(queued)]
-            taken = 0
-            while taken < len(take):
-                chunk = take[taken:taken + CHUNK]
-                if taken and not self._affords(began, len(queued), len(chunk)):
-                    break
-                queued += await self._queue_all(chunk, now, due)
-                taken += len(chunk)
+            queued += await self._queue_all(take, now, due)
             chosen = {device["_id"] for device, _ in picked}
             deferred += await self._defer_the_rest([device for device in found if device["_id"] not in chosen], now)
-            if taken < len(picked):
-                break  # out of room or of time: the rest of this slice waits for the next run
+            if len(take) < len(picked):
+                break  # out of room: the rest of this slice waits for the next run
             if due < now_slice - SETTLE_SLICES:
                 done = due  # a slice not yet settled may still gain devices: read again next run
         if done >= start:
@@ -154,14 +136,6 @@ class HealthPoller:
         to_wake = [device for device in queued if not self._informs_soon(device, now)]
         woken = await self._wake_all(to_wake)
         return {"queued": len(queued), "woken": woken, "riding": len(queued) - len(to_wake), "deferred": deferred}
-
-    def _affords(self, began: float, queued: int, more: int) -> bool:
-        """Whether ``more`` reads still fit in the run's budget, at the run's cost per read so far (its
-        slices' reads and its writes alike); the first chunk always goes, so that a run moves on."""
-        if queued == 0 or math.isinf(self.limits.budget):
-            return True
-        spent = self.monotonic() - began
-        return spent + spent / queued * more <= self.limits.budget
 
     def _policy_for(self, device: Document, now: datetime) -> Policy | None:
         """The policy (shortest interval first) a device in a due slice is read under now, if any."""

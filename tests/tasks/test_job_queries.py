@@ -10,9 +10,6 @@ and that the equality part alone matches only a few documents, not the fleet.
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -190,8 +187,7 @@ async def test_the_offline_scan_finds_a_device_overdue_for_hours(fleet: Any) -> 
 
 
 def poller(
-    database: Database, clock: Any, max_in_flight: int = 500, devices: DeviceRepository | None = None,
-    budget: float = math.inf, monotonic: Callable[[], float] = time.monotonic,
+    database: Database, clock: Any, max_in_flight: int = 500, devices: DeviceRepository | None = None
 ) -> HealthPoller:
     """The health poll as ``acs serve`` builds it: an every-6-hours policy and the 5-minute watch."""
     tasks = TaskRepository(database)
@@ -199,7 +195,7 @@ def poller(
     return HealthPoller(
         queue, devices or DeviceRepository(database), DeviceEventRepository(database), HealthRepository(database),
         default_policies(21600, WATCH, 300), default_catalog(), Thresholds(),
-        PollLimits(max_in_flight=max_in_flight, budget=budget), clock, monotonic=monotonic,
+        PollLimits(max_in_flight=max_in_flight), clock,
     )
 
 
@@ -472,42 +468,3 @@ async def test_a_health_poll_run_queues_at_most_its_share_and_the_next_run_goes_
     assert (await poll.run())["queued"] == 90
     assert (await poll.run())["queued"] == 0
     assert len(await db.tasks.distinct("device_id", {"created_by": HEALTH_USER})) == 250
-
-
-class CostlyWrites(DeviceRepository):
-    """Each device a read is queued for costs ``PER_READ`` seconds of a fake monotonic clock (the write
-    of its bookkeeping): what a run spends, without a timed test."""
-
-    PER_READ = 0.01
-
-    def __init__(self, database: Database) -> None:
-        super().__init__(database)
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def set_fields_in_health_slice(self, due: int, device_ids: list[str], fields: Mapping[str, Any]) -> int:
-        self.now += self.PER_READ * len(device_ids)
-        return await super().set_fields_in_health_slice(due, device_ids, fields)
-
-
-async def test_a_health_poll_run_stops_within_its_time_budget_and_the_next_run_goes_on(fleet: Any) -> None:
-    """250 devices fell due and a read costs 10 ms: a run with a 1 s budget queues a chunk of 40, sees it
-    cost 0.4 s, queues a second (0.8 s) and stops before a third that would end at 1.2 s. The next runs go
-    on where it stopped (the slice it left unfinished is read again), and every device is read once."""
-    _finds, database, _devices, _sessions, _server = fleet
-    db = database.db
-    past = due_slice(NOW - timedelta(seconds=20))
-    await db.devices.insert_many([{"_id": f"LATE{n:03d}", "presence": "online", "tags": [], "health_due": past,
-                                   "offline_after": NOW + timedelta(hours=1)} for n in range(250)])
-    costly = CostlyWrites(database)
-    poll = poller(database, lambda: NOW, devices=costly, budget=1.0, monotonic=costly.monotonic)
-    runs = []
-    for _ in range(5):
-        began = costly.now
-        runs.append((await poll.run())["queued"])
-        assert costly.now - began <= 1.0, f"run {len(runs)} spent {costly.now - began:.2f} s of its 1 s"
-    assert runs == [80, 80, 90, 0, 0]  # the third run's last chunk, 10 reads, ends at 0.9 s: it fits
-    assert len(await db.tasks.distinct("device_id", {"created_by": HEALTH_USER})) == 250
-    assert await db.tasks.count_documents({"created_by": HEALTH_USER}) == 250
