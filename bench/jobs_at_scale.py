@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pymongo import AsyncMongoClient
 
 from acs.config import Settings
+from acs.gcpolicy import tune_collector
 from acs.jobs import register_jobs
 from acs.localdb import LocalMongo
 from acs.services import build_services
@@ -141,6 +142,7 @@ async def run_jobs(
         await services.repositories.ensure_indexes()
         runner = JobRunner(services.jobs, services.clock, holder="bench")
         register_jobs(runner, services)
+        tune_collector()  # the collector of a serving process (acs/gcpolicy.py), as acs serve runs its jobs
         intervals = {job.name: job.interval for job in runner._registered}
         rounds: list[dict[str, Any]] = [{}] if reused else []  # a database reused had its first round
         if reused:
