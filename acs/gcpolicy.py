@@ -3,7 +3,7 @@
 A CWMP session allocates thousands of short-lived containers (the parsed envelope, BSON documents,
 dicts for the device's update), and nearly all die by reference counting within the request. At
 CPython's default thresholds (700, 10, 10) the collector still ran about every 700 surviving
-allocations, traversing each generation's live objects: in a 1,000-device boot storm it took 7.8%
+allocations, traversing each generation's live objects: in a 1,000-device boot storm it took 7.7%
 of the ACS's CPU, and its full collections, which traverse every tracked object (the imported
 modules, the application, the caches), paused the event loop for up to 71 ms, long enough to push a
 console request past its 200 ms target (docs/performance.md).
@@ -14,7 +14,8 @@ So once a process has started (its modules imported, its application built) it
   longer traversed by any collection;
 - raises the first generation's threshold to ``GEN0_THRESHOLD``: by then most of a request's
   objects are gone, so each collection finds little to traverse, and the older generations are
-  collected as many times less often.
+  collected as many times less often; their thresholds go from 10 to 20 collections of the
+  generation below (``GEN1_THRESHOLD``, ``GEN2_THRESHOLD``), so full collections are rarer still.
 
 Cycles are still collected: memory held by garbage cycles grows by at most a generation's worth
 between collections. ``acs_gc_collections_total`` and ``acs_gc_seconds_total`` (by generation) show

@@ -943,7 +943,6 @@ def _weak(connection: Any) -> weakref.ref[Any] | None:
         return None
 
 
-
 def _rpc(at: datetime, direction: str, name: str, message_id: str | None, **extra: Any) -> Document:
     entry: Document = {"at": at, "dir": direction, "name": name, "id": message_id}
     entry.update(extra)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
-from acs.gcpolicy import GEN0_THRESHOLD, tune_collector
+from acs.gcpolicy import GEN0_THRESHOLD, GEN1_THRESHOLD, GEN2_THRESHOLD, tune_collector
 from acs.metrics import Metrics
 from tests.conftest import AcsServeFactory
 
@@ -28,7 +28,7 @@ def test_a_tuned_process_freezes_what_it_holds_and_counts_each_collection(collec
     metrics = Metrics()
     tune_collector(metrics)
     assert gc.get_freeze_count() > 0, "start-up objects are frozen: no collection traverses them"
-    assert gc.get_threshold()[0] == GEN0_THRESHOLD
+    assert gc.get_threshold() == (GEN0_THRESHOLD, GEN1_THRESHOLD, GEN2_THRESHOLD)
     gc.collect(0)
     gc.collect(2)
     rendered = metrics.render()
