@@ -176,7 +176,10 @@ async def test_line3_tools_against_acs_serve_and_simulated_devices(
         await page.locator("ul.notes", has_text="evening drops").wait_for()
         await page.click("#capture-1")
         await page.locator("#capture-state", has_text="On until").wait_for()
-        await page.click("#backup-now")
+        # A plain form: the POST and its redirect are a navigation, which must end before the page is
+        # reloaded (a reload while it commits fails with "Not attached to an active page").
+        async with page.expect_navigation():
+            await page.click("#backup-now")
 
         async def backed_up() -> bool:  # the simulated ONT uploads its file; the page lists it
             await page.reload()
@@ -184,7 +187,8 @@ async def test_line3_tools_against_acs_serve_and_simulated_devices(
 
         await wait_until(backed_up, timeout=60, interval=1.0, message=sim.describe("no backup stored"))
         await page.check(".restore-confirm")
-        await page.click("button.restore")
+        async with page.expect_navigation():
+            await page.click("button.restore")
 
         async def restored() -> bool:
             await page.reload()

@@ -62,10 +62,16 @@ async def _shown(page: Any, selector: str, timeout: float = 60) -> None:
     """Reload the device page until ``selector`` is on it (the page shows the state when it is drawn)."""
 
     async def there() -> bool:
-        await page.reload()
+        await _drawn(page)
         return await page.locator(selector).count() > 0
 
     await wait_until(there, timeout=timeout, interval=1, message=f"{selector} never shown on the device page")
+
+
+async def _drawn(page: Any) -> None:
+    """Reload the page; it must answer 200 (an error page would only show as a missing element)."""
+    response = await page.reload()
+    assert response is not None and response.status == 200, (response and response.status, await page.content())
 
 
 async def _reprovision(page: Any) -> None:
@@ -154,12 +160,17 @@ async def test_configuration_section_in_sync_differing_refused_and_reprovision(
             assert held["result"]["values"][0]["value"] == "net-ACC-7"
 
             # 4. A value the device refuses (a 40-character SSID; it takes 32): shown with its fault.
-            await api.call(
+            view = await api.call(
                 "PUT",
                 f"{device_path}/configuration/overrides",
                 json={"overrides": [{"name": "wifi.ssid", "value": "x" * 40}]},
             )
-            await page.reload()
+            # The reply is the configuration with the override: the SSID differs, from the override.
+            ssid = next(p for p in view["parameters"] if p["alias"] == "wifi.ssid")
+            assert not view["in_sync"] and not ssid["in_sync"] and ssid["desired"] == "x" * 40, view
+            # The override is stored when the PUT answers: the next drawing of the page shows it.
+            await _drawn(page)
+            assert await page.locator("#config-differences").count() == 1, await page.inner_text("main")
             assert "override" in await page.inner_text("#config-differences")
             await _reprovision(page)
             await _shown(page, "#config-differences tr.refused")
