@@ -10,15 +10,17 @@ A *lazy* session is the exception (issue 10: most periodic sessions have nothing
 Inform finds nothing for the session to do (no task queued, waiting for proof or orphaned, nothing
 queued by provisioning or profiles, not a BOOTSTRAP) on a keep-alive connection, no lease is written:
 the worker that owns the connection holds the session's state alone (``CwmpService.lazy``), and its
-empty POST ends it with the history insert: two commands before the InformResponse, one after. The
+empty POST ends it: two commands before the InformResponse, none before the 204 (its history record
+leaves after it with the other lazy ends of the next moment: ``SessionRepository.record_end_later``). The
 lease is written (the session *promoted*) only when the session gets something to do (a CPE request,
 an RPC to send), or when its connection closes or its next message is ``LAZY_HOLD`` late
 (``keep_lazy_sessions``, every ``LAZY_SWEEP`` seconds), so that another worker can take the next
 message: that worker, given the lazy cookie and no lease, waits up to ``LAZY_WAIT`` for it. A lazy
 session idle past its expiry is ended by its worker as timed out. What is given up: for up to
 ``LAZY_HOLD`` a lazy session is not seen by another process (the device's page shows it once it
-ended or was written out), and a worker that dies in that time loses that session's history record
-(the device's last inform is stored by then; there is no task to lose).
+ended or was written out), and a worker that dies in that time, or within ``HISTORY_LINGER`` after
+its end, loses that session's history record (the device's last inform is stored by then; there is
+no task to lose).
 """
 
 from __future__ import annotations
@@ -694,8 +696,13 @@ class CwmpService:
         self.live.drop(session_id)
         duration = (now - record["started_at"]).total_seconds()
         ending: SessionFields = {**fields, "ended_at": now, "outcome": "ok", "duration_ms": int(duration * 1000)}
+        history: SessionRecord = {**record, **ending, **_with_rpcs(record, rpcs)}
+        if record.get("lazy"):
+            # No lease, so no other request or process can end it: its history record leaves after
+            # the 204, with the other lazy ends of the next moment (``record_end_later``).
+            self.sessions.record_end_later(history)
         # The history record, inserted once and complete (a session ended meanwhile collides).
-        if not await self.sessions.record_end({**record, **ending, **_with_rpcs(record, rpcs)}):
+        elif not await self.sessions.record_end(history):
             if not verified:
                 return await self._verified_again(session_id, envelope, connection)
             return await self._lost_save(session_id)

@@ -42,6 +42,10 @@ LIVE_ONLY = (
     "snapshot", "resumable", "lease_until", "claims_left", "claimed_task", "sent_task", "claimed_record", "lazy"
 )
 MAX_RPCS_PER_SESSION = 500  # bounded document; later exchanges are counted, not listed
+# Seconds a lazy session's history record waits for others before it leaves (``record_end_later``):
+# at 40 periodic sessions a second per worker, about 8 records an insert; the device's history shows
+# the session this much later.
+HISTORY_LINGER = 0.2
 INDEXES = [
     IndexModel([("device_id", ASCENDING), ("started_at", DESCENDING)]),
     IndexModel([("started_at", DESCENDING)]),
@@ -58,6 +62,7 @@ class SessionRepository:
         # The one place a stored session gets its type: the driver decodes each document as a SessionRecord.
         self._sessions = cast("AsyncCollection[SessionRecord]", database.collection("sessions"))
         self._writer = database.writer("sessions")
+        self._writer.linger = HISTORY_LINGER  # its deferred writes: lazy sessions' history (``record_end_later``)
         self._steps = database.collection("session_steps")
         self._step_writer = database.writer("session_steps")
         self._locks = SessionLockRepository(database)
@@ -160,15 +165,19 @@ class SessionRepository:
 
     async def record_end(self, record: SessionRecord) -> bool:
         """The history record, inserted once; False when the session was ended already."""
-        history: Document = {name: value for name, value in record.items() if name not in LIVE_ONLY}
-        rpcs = list(record.get("rpcs", []))
-        count = max(record.get("rpc_count", 0), len(rpcs))
-        history.update(live=False, rpcs=rpcs[:MAX_RPCS_PER_SESSION], rpc_count=count)
         try:
-            await self._writer.write(Insert(history))
+            await self._writer.write(Insert(_history(record)))
         except DuplicateKeyError:
             return False
         return True
+
+    def record_end_later(self, record: SessionRecord) -> None:
+        """The history record of a session no other request or process can end (a lazy session its
+        worker ended: it has no lease), inserted with the other such ends of the next
+        ``HISTORY_LINGER`` seconds in one command, after its 204: a periodic session with nothing
+        to do then costs the device's write and the read of its tasks (issue 10). A crash within
+        the linger loses the record, as a crash loses a lazy session still running (no task with it)."""
+        self._writer.write_later(Insert(_history(record)))
 
     async def get(self, session_id: str) -> SessionRecord | None:
         """An ended session's record, else the running one's (without its protocol state)."""
@@ -215,6 +224,15 @@ def _live(state: dict[str, Any], seq: int) -> SessionRecord:
     record["seq"] = seq
     record.setdefault("rpc_count", len(record.get("rpcs", [])))
     return record
+
+
+def _history(record: SessionRecord) -> Document:
+    """A session's history record: its state without what only a running session has."""
+    history: Document = {name: value for name, value in record.items() if name not in LIVE_ONLY}
+    rpcs = list(record.get("rpcs", []))
+    count = max(record.get("rpc_count", 0), len(rpcs))
+    history.update(live=False, rpcs=rpcs[:MAX_RPCS_PER_SESSION], rpc_count=count)
+    return history
 
 
 def _shown(record: SessionRecord) -> SessionRecord:
