@@ -28,7 +28,7 @@ from acs.api.context import API, Api
 from acs.api.errors import error_middleware
 from acs.api.openapi import build_openapi
 from acs.api.routes import Call, Reply, Route, RouteTable
-from acs.connreq import ConnectionRequester
+from acs.connreq_followup import FollowingRequester
 from acs.services import Services
 
 ROUTES = web.AppKey("api_routes", RouteTable)
@@ -65,8 +65,9 @@ def route_table() -> RouteTable:
 
 def setup_api(app: web.Application, services: Services) -> None:
     settings = services.settings
-    connreq = ConnectionRequester(services.box, settings.connection_request_timeout,
-                                  settings.connection_request_attempts)
+    # An answered request no Inform followed is sent again (a CPE may ignore one during a session).
+    connreq = FollowingRequester(services.box, settings.connection_request_timeout,
+                                 settings.connection_request_attempts, services.repositories.devices, services.clock)
     api = Api(
         services=services,
         auth=TokenAuthority(services.repositories.tokens, services.clock),

@@ -9,10 +9,12 @@ import socket
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
+from acs.api.context import API
 from acs.connreq import ConnectionRequester, udp_message
+from acs.connreq_followup import FOLLOW_UP_AFTER, FollowingRequester
 from tests.acs.api.conftest import ApiHarness
 from tests.acs.api.cpe_listener import CrListener
-from tests.support.processes import free_port
+from tests.support.processes import free_port, wait_until
 
 
 async def device_with(api: ApiHarness, serial: str, url: str, username: str, password: str, **extra: Any) -> str:
@@ -139,3 +141,46 @@ async def test_device_without_url(api: ApiHarness) -> None:
     assert status == 200 and report["answered"] is False and report["via"] == "none"
     status, report = await api.call("POST", cr_path("nope"), "operator")
     assert status == 404
+
+
+async def test_a_request_no_inform_followed_is_sent_again(api: ApiHarness) -> None:
+    """A CPE that answers a connection request and opens no session (firmware that ignores one during
+    a session) gets it again at each follow-up delay; one whose Inform came after it does not."""
+    ignoring = CrListener(lambda: ("cr-user", "cr-pass"))
+    devices = api.services.repositories.devices
+    await ignoring.start()
+    informing_device = ""
+
+    async def inform() -> None:  # the device opens the requested session: its Inform is stored
+        now = api.services.clock()
+        await devices.record_inform(informing_device, {"serial_number": "F2"}, {"presence": "online"}, now)
+
+    informing = CrListener(lambda: ("cr-user", "cr-pass"), on_wake=inform)
+    await informing.start()
+    requester = FollowingRequester(api.services.box, 2, 1, devices, api.services.clock, follow_up_after=(0.3, 0.6))
+    try:
+        ignored_id = await device_with(api, "F1", ignoring.url, "cr-user", "cr-pass")
+        informing_device = await device_with(api, "F2", informing.url, "cr-user", "cr-pass")
+        for device_id in (ignored_id, informing_device):
+            device = await devices.get(device_id)
+            assert device is not None
+            result = await requester.wake(device)
+            assert result.answered is True and result.http_status == 204
+        assert set(requester.following) == {ignored_id, informing_device}
+
+        async def followed_up() -> bool:
+            return not requester.following
+
+        await wait_until(followed_up, timeout=10, message="follow-ups still running")
+        assert ignoring.answered == 3  # the request, then once at each delay
+        assert informing.answered == 1  # its Inform came after the request
+        assert requester.repeated == 2
+    finally:
+        await requester.close()
+        await ignoring.close()
+        await informing.close()
+
+
+async def test_the_api_follows_up_its_connection_requests(api: ApiHarness) -> None:
+    connreq = api.server.app[API].connreq
+    assert isinstance(connreq, FollowingRequester) and connreq.follow_up_after == FOLLOW_UP_AFTER
