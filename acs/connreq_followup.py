@@ -65,7 +65,7 @@ class FollowingRequester(ConnectionRequester):
     async def wake(self, device: Mapping[str, Any], via: Via = "auto") -> ConnectionRequestResult:
         sent_at = self.clock()
         result = await super().wake(device, via)
-        if result.answered is not False and result.via != "none" and "_id" in device:
+        if result.answered is not False and "_id" in device:  # a "none" result is never answered
             self._follow(str(device["_id"]), via, sent_at)
         return result
 

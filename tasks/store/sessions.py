@@ -228,7 +228,7 @@ def _live(state: dict[str, Any], seq: int) -> SessionRecord:
 
 def _history(record: SessionRecord) -> Document:
     """A session's history record: its state without what only a running session has."""
-    history: Document = {name: value for name, value in record.items() if name not in LIVE_ONLY}
+    history: Document = dict(_shown(record))
     rpcs = list(record.get("rpcs", []))
     count = max(record.get("rpc_count", 0), len(rpcs))
     history.update(live=False, rpcs=rpcs[:MAX_RPCS_PER_SESSION], rpc_count=count)
