@@ -15,7 +15,7 @@ from cryptography.fernet import Fernet
 from pydantic import TypeAdapter
 from pymongo import AsyncMongoClient, monitoring
 
-from schemas.tasks import TaskRequest
+from schemas.tasks import TaskRequest, TaskStatus
 from tasks.notify import TaskNotifier
 from tasks.queue import TaskQueue
 from tasks.secretbox import SecretBox
@@ -136,5 +136,41 @@ async def test_a_task_queued_without_expiry_due_after_the_scan_passed_its_minute
         assert await queue.expire_due(0.75) == 1
         assert (await tasks.get("old-process") or {}).get("status") == "expired"
     finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+async def test_a_finished_task_leaves_the_minute_it_would_have_expired_in(mongo_server: MongoServer) -> None:
+    """The expiry job's read of a minute returns the tasks still open in it: a task finished before
+    its expiry (by a session, group-committed, or cancelled) drops ``expiry_due``, as it drops
+    ``open_on``. Kept, the read returned every task queued in that minute, as many as a fleet's
+    health reads (thousands a minute), to keep the few still open."""
+    reads = TaskReads()
+    client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(mongo_server.uri, tz_aware=True,
+                                                              event_listeners=[reads])
+    name = unique_db_name("expiryfinished")
+    clock = [T0]
+    try:
+        database = Database(client=client, db=client[name])
+        tasks = TaskRepository(database)
+        await tasks.ensure_indexes()
+        queue = _queue(tasks, clock)
+        assert await queue.expire_due(0.75) == 0  # the first run: minute by minute from now on
+        queued = [(await queue.create(f"DEV{n:02d}", REQUEST.validate_python({"kind": "reboot", "expires_in": 90}),
+                                      "test"))[0] for n in range(30)]
+        for task in queued[:10]:
+            await queue.cancel(task["_id"], "test")
+        for task in queued[10:28]:  # a session's own tasks, finished through the group writer
+            assert await tasks.finish_known(task, ["queued"], TaskStatus.DONE, {"finished_at": clock[0]}) is not None
+        for task in queued[:28]:
+            stored = await client[name].tasks.find_one({"_id": task["_id"]})
+            assert stored is not None and "expiry_due" not in stored and "open_on" not in stored, stored
+        clock[0] = T0 + timedelta(seconds=150)
+        reads.returned = 0
+        assert await queue.expire_due(0.75) == 2
+        assert reads.returned == 2, "the minute's read returns its two open tasks, not the 28 finished"
+        assert {task["_id"] for task in await tasks.expiring(int(queued[0]["expires_at"].timestamp()) // 60)} == set()
+    finally:
+        await database.flush_later()
         await client.drop_database(name)
         await client.close()
