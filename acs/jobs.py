@@ -55,6 +55,10 @@ SEARCH_BACKFILL_INTERVAL = 600.0  # a run stops after half of it and the next go
 # the sessions queued behind it (docs/performance.md, the steady state's tail).
 FLEET_CENSUS_INTERVAL = 15.0
 FLEET_CENSUS_BUDGET = 0.5
+# A new pass begins 5 minutes after the last one began, at the soonest (as the incident job's census,
+# ACS_INCIDENT_CENSUS_INTERVAL): a fleet read in less is not read again at once. Read back to back, a
+# pass over 5,000 devices (about 8 runs) read 40 devices a second for good, 580 ms of every 15 s.
+FLEET_CENSUS_PERIOD = 300.0
 # A detection run reads the devices its window's events name for this share of its interval (1 s of
 # the default 30 s; the rest of the 5% goes on the events, the members, the census and the writes).
 INCIDENT_READ_SHARE = 1 / 30
@@ -132,7 +136,7 @@ def register_jobs(runner: JobRunner, services: Services) -> None:
                           services.clock, services.settings.drift_max_devices)
     runner.add(Job("configuration_drift", services.settings.drift_interval, drift.run, at_start=True))
     census = FleetCensus(services.repositories.devices, FleetSummaryRepository(services.database), services.clock,
-                         FLEET_CENSUS_BUDGET)
+                         FLEET_CENSUS_BUDGET, period_seconds=FLEET_CENSUS_PERIOD)
     runner.add(Job("fleet_census", FLEET_CENSUS_INTERVAL, census.run, at_start=True))
     register_monitoring_jobs(runner, services)
 

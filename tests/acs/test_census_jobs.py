@@ -39,6 +39,8 @@ async def test_the_fleet_census_reads_in_short_runs_at_the_same_share_of_the_tim
     budget = job.run.__self__.budget_seconds  # type: ignore[attr-defined]
     assert budget <= SHORT_RUN, "a census run is a burst of the database's attention: keep it short"
     assert budget / job.interval <= 1 / 30 + 1e-9, "and the same share of the time as before (2 s a minute)"
+    period = job.run.__self__.period_seconds  # type: ignore[attr-defined]
+    assert period >= 300, "a small fleet is not read back to back: a new pass every 5 minutes at most"
 
 
 async def test_the_incident_census_is_a_job_of_its_own_and_the_detection_reads_none_of_it(

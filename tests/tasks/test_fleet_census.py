@@ -5,7 +5,7 @@ summary is published only when every partition was read, with the same counts as
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -118,6 +118,35 @@ async def test_a_pass_begun_on_a_small_fleet_goes_on_by_bucket_once_the_fleet_is
         # another process goes on by bucket too, from the saved pass
         other = await FleetCensus(devices, summaries, lambda: NOW, 0.5, ticking()).run()
         assert other["partitions_left"] == search.BUCKETS - search.GROUP_SIZE - 2
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+async def test_a_new_pass_begins_a_period_after_the_last_one_began(mongo_server: MongoServer) -> None:
+    """A fleet read in less than the period is not read again at once: the runs between read nothing
+    and say when the next pass begins; then a new pass counts the fleet as it is now."""
+    client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(mongo_server.uri, tz_aware=True)
+    name = unique_db_name("censusperiod")
+    database = Database(client=client, db=client[name])
+    clock = [NOW]
+    try:
+        devices = DeviceRepository(database)
+        await devices.ensure_indexes()
+        await client[name].devices.insert_many([device(n) for n in range(FLEET)])
+        summaries = FleetSummaryRepository(database)
+        census = FleetCensus(devices, summaries, lambda: clock[0], period_seconds=300)
+        assert (await census.run())["published"] == FLEET
+        await client[name].devices.insert_many([device(n) for n in range(FLEET, FLEET + 10)])
+        clock[0] = NOW + timedelta(seconds=120)
+        assert await census.run() == {"devices_read": 0, "next_pass_in": 180.0}
+        published = await summaries.get()
+        assert published is not None and published["total"] == FLEET
+        # another process (the job's lease moved) waits for the same pass's period
+        other = FleetCensus(devices, summaries, lambda: clock[0], period_seconds=300)
+        assert (await other.run())["devices_read"] == 0
+        clock[0] = NOW + timedelta(seconds=301)
+        assert (await other.run())["published"] == FLEET + 10
     finally:
         await client.drop_database(name)
         await client.close()
