@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from cwmp import xmlsafe
 from cwmp.codec import ParserLimits, parse
 from cwmp.errors import MalformedMessage
 
@@ -73,6 +74,18 @@ def test_oversized_message_is_rejected_before_parsing() -> None:
 def test_too_deep_message_is_rejected() -> None:
     deep = "<a>" * 100 + "</a>" * 100
     assert "too deep" in rejected(envelope(f"<soap-env:Body>{deep}</soap-env:Body>"))
+
+
+@pytest.mark.parametrize("levels", [65, 100])
+def test_a_message_past_the_depth_limit_is_too_deep(levels: int) -> None:
+    """A small message is parsed in one call and its depth checked after the parse (fault 8004)."""
+    deep = "<a>" * (levels - 2) + "</a>" * (levels - 2)  # below Envelope and Body
+    with pytest.raises(MalformedMessage) as caught:
+        parse(envelope(f"<soap-env:Body>{deep}</soap-env:Body>"))
+    assert "too deep" in caught.value.reason and caught.value.fault_code == 8004
+    assert xmlsafe.load(b"<a>" * 64 + b"x" + b"</a>" * 64).tag == "a", "64 levels are allowed"
+    # deeper than libxml2's own limit (256): the parse itself fails
+    assert "Excessive depth" in rejected(envelope("<soap-env:Body>" + "<a>" * 300 + "</a>" * 300 + "</soap-env:Body>"))
 
 
 def test_too_many_elements_is_rejected() -> None:
