@@ -19,7 +19,7 @@ from pymongo.errors import DuplicateKeyError
 from schemas.tasks import TaskStatus
 from tasks.lifecycle import TaskMove, TaskPhase, advance, stored
 from tasks.records import TaskRecord
-from tasks.store.db import Database, Document, bulk_write, ensure_indexes, upsert_one
+from tasks.store.db import Database, Document, bulk_write, ensure_indexes, read_few, upsert_one
 from tasks.store.group_commit import Insert, Update
 
 INDEXES = [
@@ -175,8 +175,8 @@ class TaskRepository:
         (``OPEN_ON``, served by its own index, so the device's finished tasks are not read).
         """
         # ``device_id`` too: the shard key, so a sharded cluster asks one shard (docs/scaling.md).
-        cursor = self._tasks.find({OPEN_ON: device_id, "device_id": device_id})
-        found = [task async for task in cursor if task["status"] in OPEN]
+        stored = await read_few(self._documents, {OPEN_ON: device_id, "device_id": device_id})
+        found = [cast(TaskRecord, task) for task in stored if task["status"] in OPEN]
         queued = [task for task in found if task["status"] == TaskStatus.QUEUED.value]
         dispatched = [task for task in found if task["status"] == TaskStatus.DISPATCHED.value]
         queued.sort(key=lambda task: (task["created_at"], task["_id"]))
