@@ -12,6 +12,7 @@ import functools
 import re
 from dataclasses import dataclass
 from io import BytesIO
+from typing import Any
 
 from lxml import etree
 
@@ -69,17 +70,21 @@ def _retry_as_latin1(data: bytes, limits: ParserLimits, error: etree.XMLSyntaxEr
         raise MalformedMessage(f"not well-formed XML: {retry_error}") from retry_error
 
 
+# The hardening both parses share: no entity resolved, no DTD loaded, no network, libxml2's own limits.
+_PARSER_OPTIONS: dict[str, Any] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+}
+
+
 def _parser() -> etree.XMLParser:
     # One a call: an lxml parser is not to be shared between threads.
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    return etree.XMLParser(**_PARSER_OPTIONS)
 
 
 def _parse_whole(data: bytes, limits: ParserLimits) -> etree._Element | None:
@@ -107,13 +112,7 @@ def _iterparse(data: bytes, limits: ParserLimits, encoding: str | None) -> etree
         BytesIO(data),
         events=("start", "end"),
         encoding=encoding,
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
+        **_PARSER_OPTIONS,
     )
     depth = count = 0
     root: etree._Element | None = None
