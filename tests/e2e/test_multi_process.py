@@ -100,17 +100,22 @@ async def test_two_processes_never_dispatch_a_task_twice(acs_serve: AcsServeFact
 
         await asyncio.gather(*(storm(cpe) for cpe in cpes))
         # Provisioning tasks the ACS queued itself at BOOTSTRAP may ride along: count only ours.
-        dispatched = Counter(task for task in (rid.partition(":")[0] for rid in sent) if task in task_ids)
-        missing = [
-            t async for t in database.collection("tasks").find({"_id": {"$in": list(task_ids - set(dispatched))}})
-        ]
-        assert set(dispatched) == task_ids, f"every task was sent {missing}"
+        dispatched = {rid.partition(":")[0] for rid in sent} & task_ids
+        missing = [t async for t in database.collection("tasks").find({"_id": {"$in": list(task_ids - dispatched)}})]
+        assert dispatched == task_ids, f"every task was sent {missing}"
         tasks = [t async for t in database.collection("tasks").find({"created_by": "test"})]
         assert Counter(t["status"] for t in tasks) == Counter({"done": len(task_ids)})
-        attempts = {t["_id"]: t["attempts"] for t in tasks}
-        # An attempt may end unsent (claimed by a session superseded before its reply left).
-        twice = {task: n for task, n in dispatched.items() if n > attempts[task]}
-        assert not twice, f"an attempt of a task was sent twice (sends > attempts): {twice}"
+        # Each RPC is recorded in ``task_sends`` under its unique (task, attempt, step) before it
+        # leaves, so the device may get a step of a task once per attempt, never more. (The task's
+        # ``attempts`` is no count of them on FerretDB 1.24, whose findAndModify and update read,
+        # then write the whole document: the superseded session's answer, settling the task while
+        # the new session claims it again, can write back the count it read. ARCHITECTURE.md,
+        # "Where we differ".)
+        records = [r async for r in database.collection("task_sends").find({"task_id": {"$in": list(task_ids)}})]
+        recorded = Counter(f"{r['task_id']}:{r['_id'].rpartition('/')[2]}" for r in records)
+        received = Counter(rid for rid in sent if rid.partition(":")[0] in task_ids)
+        twice = {rid: n for rid, n in received.items() if n > recorded[rid]}
+        assert not twice, f"a step of a task reached the device more often than it was recorded sent: {twice} {records}"
     finally:
         await database.client.drop_database(name)
         await database.close()
