@@ -205,6 +205,7 @@ def build_services(settings: Settings, database: Database, clock: Callable[[], d
         settings.profile_max_failures,
     )
     dispatcher.final_hooks.append(profiles.on_task_final)
+    dispatcher.in_acs["reprovision"] = profiles.reprovision
     cwmp = CwmpService(
         registry,
         repositories.sessions,

@@ -255,6 +255,8 @@ class AliasesView(RootModel[dict[str, Any]]):
 class ReprovisionReport(BaseModel):
     device_id: str
     found: bool
+    # The ``reprovision`` task queued for the device (GET /api/v1/tasks/{task_id} follows it).
+    task_id: str | None = None
     connection_request: dict[str, Any] | None = None
 
 

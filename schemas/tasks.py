@@ -324,6 +324,15 @@ class DiagnosticTask(_TaskBase):
         return self
 
 
+class ReprovisionTask(_TaskBase):
+    """The device's configuration (its profiles, subscriber record and overrides) applied again in
+    its next session, as the ON DEMAND event applies it; a configuration blocked after failures is
+    unblocked. Done by the ACS inside the session, with no RPC of its own: the tasks it queues go
+    out in the same session, and its result says how many."""
+
+    kind: Literal["reprovision"]
+
+
 TaskRequest = Annotated[
     RebootTask
     | FactoryResetTask
@@ -343,7 +352,8 @@ TaskRequest = Annotated[
     | CancelTransferTask
     | GetQueuedTransfersTask
     | GetAllQueuedTransfersTask
-    | DiagnosticTask,
+    | DiagnosticTask
+    | ReprovisionTask,
     Field(discriminator="kind"),
 ]
 
@@ -367,6 +377,7 @@ TASK_KINDS: tuple[str, ...] = (
     "get_queued_transfers",
     "get_all_queued_transfers",
     "diagnostic",
+    "reprovision",
 )
 SECRET_PARAMS = frozenset({"password"})
 

@@ -6,7 +6,9 @@ Rules (ARCHITECTURE.md, "Tasks across a broken session"):
 - a write is never re-sent blindly: it waits for the next Inform, whose ParameterKey
   (SetParameterValues, AddObject, DeleteObject) or ``M Reboot`` + CommandKey (Reboot) proves it
   happened; otherwise it fails with the reason;
-- a transfer (Download, Upload, ScheduleDownload) is settled by TransferComplete with its CommandKey.
+- a transfer (Download, Upload, ScheduleDownload) is settled by TransferComplete with its CommandKey;
+- a task the ACS does itself (``TaskKind.in_acs``: a re-provision) is done when a session claims it,
+  under the device's lease, and the claims go on (what it queued goes out in the same session).
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ from tasks.store.parameters import ParameterRepository
 from tasks.store.tasks import OPEN, TaskRepository
 
 log = logging.getLogger("acs.dispatch")
+# What the ACS does for a task of an ``in_acs`` kind: (the task) -> its result.
+InAcs = Callable[[TaskRecord], Awaitable[Document]]
+
+
+class InAcsRefused(Exception):
+    """A task the ACS does itself cannot be done; the message is the task's reason."""
 DISPATCHED = [TaskStatus.DISPATCHED.value]
 
 
@@ -119,6 +127,8 @@ class Dispatcher:
         self.clock = clock
         self.max_attempts = max_attempts
         self.final_hooks: list[Callable[[TaskRecord], Awaitable[None]]] = []
+        # Kind name -> what the ACS does for such a task (``acs serve`` registers the re-provision).
+        self.in_acs: dict[str, InAcs] = {}
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -160,9 +170,34 @@ class Dispatcher:
             if claimed["expires_at"] <= now:
                 await self._finish(claimed, TaskStatus.EXPIRED, reason="expired before the device was reached")
                 continue
+            if kind_of(claimed["kind"]).in_acs:
+                await self._do_in_acs(claimed)
+                claims_left = None  # it may have queued tasks for this session: claim until none is left
+                continue
             outgoing = await self._send(ctx, claimed)
             if outgoing is not None:
                 return outgoing, claims_left
+
+    async def _do_in_acs(self, task: TaskRecord) -> None:
+        """A claimed task the ACS does itself, finished with its result or why it could not be done.
+        Under the device's lease, like any claim; a session that breaks before the end puts it back in
+        the queue as a task never sent (``_settle_broken``), so it is done in the next one."""
+        handler = self.in_acs.get(task["kind"])
+        if handler is None:
+            await self._finish(task, TaskStatus.FAILED, reason=f"this ACS process does no {task['kind']} tasks")
+            return
+        try:
+            result = await handler(task)
+        except PyMongoError:
+            raise  # the database, not the task: the session breaks and the task goes back to the queue
+        except InAcsRefused as refused:
+            await self._finish(task, TaskStatus.FAILED, reason=str(refused))
+            return
+        except Exception as exc:  # a defect of ours, said in the task and logged whole
+            log.exception("task %s %s for %s failed in the ACS", task["_id"], task["kind"], task["device_id"])
+            await self._finish(task, TaskStatus.FAILED, reason=f"failed in the ACS: {_reason(exc)}")
+            return
+        await self._finish(task, TaskStatus.DONE, result=result)
 
     async def _send(self, ctx: SessionContext, task: TaskRecord) -> OutgoingRequest | None:
         state: Document = task.get("state") or {}

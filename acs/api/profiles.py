@@ -179,7 +179,8 @@ async def put_overrides(call: Call) -> Reply:
 
 async def _reprovision_one(call: Call, device_id: str, wake: bool) -> ReprovisionReport:
     services = call.api.services
-    if not await services.profiles.request_reprovision(device_id):
+    task = await services.profiles.request_reprovision(device_id, call.who)
+    if task is None:
         return ReprovisionReport(device_id=device_id, found=False)
     report: dict[str, Any] | None = None
     if wake:
@@ -187,7 +188,7 @@ async def _reprovision_one(call: Call, device_id: str, wake: bool) -> Reprovisio
         if device is not None:
             result = await call.api.connreq.wake(device)
             report = {"via": result.via, "answered": result.answered, "status": result.http_status}
-    return ReprovisionReport(device_id=device_id, found=True, connection_request=report)
+    return ReprovisionReport(device_id=device_id, found=True, task_id=task["_id"], connection_request=report)
 
 
 async def reprovision(call: Call) -> Reply:

@@ -187,7 +187,7 @@ async def _run(request: web.Request, action: str, device: Document, form: dict[s
         case "reprovision":
             # Issue 14: re-apply the effective configuration now ("I reset my ONT and lost the internet").
             services = console_of(request).api.services
-            await services.profiles.request_reprovision(device["_id"])
+            await services.profiles.request_reprovision(device["_id"], user_of(request).who)
             wake = await console_of(request).api.connreq.wake(device)
             report = {"answered": wake.answered, "via": wake.via, "error": wake.error}
             reprovisioned: dict[str, Any] = {"wake": {"answered": wake.answered, "text": words.wake(report)},

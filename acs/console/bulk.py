@@ -7,7 +7,8 @@ the count to confirm. A task action goes through the bulk API's runner (``acs/ap
 task per device, devices woken at a bounded rate, refusals listed); tagging has no task, so
 ``DeviceRun`` walks the same devices partition by partition and records its progress in the same
 ``task_batches`` document shape (kind ``tag``). Re-provisioning (the profiles engine re-applies a
-device's configuration in its next session: ``ProfileEngine.request_reprovision``, optionally
+device's configuration in its next session: ``ProfileEngine.request_reprovision`` (a ``reprovision``
+task each), optionally
 waking it) runs the same way. ``/bulk/{id}`` follows the progress (tasks per status) and cancels:
 queued tasks are cancelled, a run without tasks stops after its current page.
 """
@@ -150,7 +151,7 @@ async def _start_run(request: web.Request, action: str, fields: Mapping[str, str
 
         async def reprovision(device_id: str) -> None:
             # The profiles engine re-applies the device's configuration in its next session.
-            if await services.profiles.request_reprovision(device_id) and wake:
+            if await services.profiles.request_reprovision(device_id, who) is not None and wake:
                 device = await services.repositories.devices.get(device_id)
                 if device is not None:
                     await console.api.connreq.wake(device)

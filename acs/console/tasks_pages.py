@@ -33,7 +33,8 @@ RETRY_MAX = 1000
 STATUSES = tuple(status.value for status in TaskStatus)
 OPEN = ("queued", "dispatched")
 KINDS = ("reboot", "factory_reset", "refresh", "get_parameter_values", "set_parameter_values",
-         "get_parameter_names", "add_object", "delete_object", "download", "upload", "diagnostic")
+         "get_parameter_names", "add_object", "delete_object", "download", "upload", "diagnostic",
+         "reprovision")
 
 
 def _filters(query: dict[str, str]) -> dict[str, str]:

@@ -166,6 +166,11 @@ class Words:
             return t("result_rebooted", s=_number(round(float(result["rebooted_after_seconds"]), 1)))
         if "bootstrapped" in result:
             return t("result_bootstrapped")
+        if task.get("kind") == "reprovision" and "tasks_queued" in result:
+            queued = result["tasks_queued"]
+            if queued is None:
+                return t("result_reprovision_read_first")
+            return t("result_reprovision_in_sync") if queued == 0 else t("result_reprovisioned", n=queued)
         if task.get("kind") == "refresh" and "names" in result:
             return t("result_refreshed", names=result["names"], values=result.get("values", 0))
         if "applied_after_reboot" in result:

@@ -7,6 +7,7 @@
     device.py     reboot, factory_reset, schedule_inform
     transfers.py  download, upload, schedule_download, cancel_transfer
     diagnostic.py diagnostic
+    configuration.py reprovision (done by the ACS in the session: no RPC)
 
 Pure: no I/O. Everything else looks a kind up with :func:`kind_of`.
 """
@@ -16,13 +17,14 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from cwmp import Message
-from tasks.kinds import device, diagnostic, reads, refresh, transfers, writes
+from tasks.kinds import configuration, device, diagnostic, reads, refresh, transfers, writes
 from tasks.kinds.base import TaskKind
 from tasks.kinds.outcome import Document, Outcome, TaskProtocolError
 from tasks.records import TaskRecord
 
 KINDS: dict[str, TaskKind] = {
-    kind.name: kind for family in (reads, refresh, writes, device, transfers, diagnostic) for kind in family.KINDS
+    kind.name: kind for family in (reads, refresh, writes, device, transfers, diagnostic, configuration)
+    for kind in family.KINDS
 }
 
 

@@ -43,3 +43,6 @@ class TaskKind:
     ends_session: bool = False
     # The RPC depends on the device's cached tree (the data-model root picks the object).
     needs_cached_types: bool = False
+    # Done by the ACS itself when a session claims it (``Dispatcher.in_acs``), with no RPC of its
+    # own: ``build`` and ``answer`` are never called.
+    in_acs: bool = False

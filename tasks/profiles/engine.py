@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import hashlib
 import hmac
 import logging
@@ -29,8 +30,9 @@ from typing import Any
 from cwmp import Inform
 from cwmp.logtext import loggable
 from schemas.profiles import EVENT_CODES, ApplyEvent, Value
-from schemas.tasks import AddObjectTask, SetParameterValuesTask
+from schemas.tasks import AddObjectTask, ReprovisionTask, SetParameterValuesTask
 from tasks import params as task_params
+from tasks.dispatch import InAcsRefused
 from tasks.profiles.aliases import AliasTable, NotMapped
 from tasks.profiles.catalog import ProfileCatalog
 from tasks.profiles.diff import Drift, Memory, drift, table_digest
@@ -51,9 +53,19 @@ STATE = "configuration"
 REPROVISION = "reprovision_requested"
 CONFIGURATION_EVENT = "configuration"
 MAX_REFUSED = 50
+
 INVALID_NAME = 9005  # TR-069 A.5.1 fault: Invalid parameter name
 # Kinds whose success teaches the state nothing but the secrets planned with them.
 UNREAD_KINDS = frozenset({"set_parameter_values", "add_object", "delete_object"})
+
+
+class _Untriggered(enum.Enum):
+    """``_on_events``: no profile of the device applies on these events, and no override does."""
+
+    UNTRIGGERED = "untriggered"
+
+
+_NOT_TRIGGERED = _Untriggered.UNTRIGGERED
 
 
 class Status:
@@ -193,9 +205,34 @@ class ProfileEngine:
         how many tasks the session may claim for it (None: a read's re-plan will queue more in this
         session, their number unknown yet)."""
         events = inform_events(inform)
+        # A re-provision is a ``reprovision`` task (``reprovision`` below); this flag on the device
+        # document is a request stored by an older version, still honoured.
         on_demand = bool(device.get(REPROVISION))
         if on_demand:
             events.add(ApplyEvent.ON_DEMAND)
+        queued = await self._on_events(device, events, bootstrap, on_demand)
+        return 0 if queued is _NOT_TRIGGERED else queued
+
+    async def reprovision(self, task: TaskRecord) -> Document:
+        """A ``reprovision`` task, claimed by the device's session (under its lease): the
+        configuration applied again as ON DEMAND (refusals forgotten, a block lifted); its tasks go
+        out in this session. The task's result: how many tasks were queued (None: a read of the
+        device's tables first, the rest planned from its answer)."""
+        device_id = str(task["device_id"])
+        device = await self.devices.get(device_id)
+        if device is None:
+            raise InAcsRefused("the device is no longer stored")
+        queued = await self._on_events(device, {ApplyEvent.ON_DEMAND}, bootstrap=False, on_demand=True)
+        if queued is _NOT_TRIGGERED:
+            raise InAcsRefused("no profile that selects this device applies ON DEMAND, and it has no overrides: "
+                               "nothing to apply")
+        return {"tasks_queued": queued}
+
+    async def _on_events(
+        self, device: Document, events: set[ApplyEvent], bootstrap: bool, on_demand: bool
+    ) -> int | _Untriggered | None:
+        """``on_inform`` for these events: the tasks queued (None: more to come, ``_apply``), or
+        ``_NOT_TRIGGERED``."""
         state: Document = dict(device.get(STATE) or {})
         if state.get("pending"):
             # This Inform's proofs (dispatcher.on_inform) may have settled them since ``device`` was read.
@@ -207,7 +244,7 @@ class ProfileEngine:
         candidates = [p for p in profiles if p.spec.enabled and matches_device(p.spec.selector, facts)]
         own = bool(device.get(OVERRIDES)) and bool(events & {ApplyEvent.BOOTSTRAP, ApplyEvent.ON_DEMAND})
         if not own and not triggered(candidates, events):
-            return 0
+            return _NOT_TRIGGERED
         if state.get("status") == Status.BLOCKED and not on_demand:
             return 0  # an operator must look at it (re-provision unblocks)
         if state.get("pending") and not (bootstrap or on_demand):
@@ -503,9 +540,27 @@ class ProfileEngine:
 
     # -- operator actions ------------------------------------------------------------------------
 
-    async def request_reprovision(self, device_id: str) -> bool:
-        """Re-apply the device's configuration in its next session (ON DEMAND; unblocks it)."""
-        return await self.devices.set_fields(device_id, {REPROVISION: True})
+    async def request_reprovision(self, device_id: str, by: str) -> TaskRecord | None:
+        """Re-apply the device's configuration in its next session (ON DEMAND; unblocks it): a
+        ``reprovision`` task, in the device's task history like any request; None when no such
+        device is stored.
+
+        A task, not a flag on the device document: FerretDB 1.24 writes every device update as
+        "read it, write it whole", so a session's concurrent device write could drop the flag (the
+        likely end of a Re-provision pressed during a health session, in a CI run, that was never
+        applied). A task is an insert, and the session reads its device's open tasks anyway.
+        """
+        if await self.devices.get(device_id, {"_id": 1}) is None:
+            return None
+        task, _created = await self.queue.create(device_id, ReprovisionTask(kind="reprovision"), by)
+        return task
+
+    async def reprovision_requested(self, device: Mapping[str, Any]) -> bool:
+        """Whether a re-provision waits for the device's next session (an open ``reprovision``
+        task, or the flag an older version stored)."""
+        if device.get(REPROVISION):
+            return True
+        return await self.queue.repository.open_of_kind(str(device["_id"]), "reprovision") is not None
 
     async def set_overrides(self, device_id: str, overrides: list[tuple[str, Value]]) -> bool:
         # ``HAS_OVERRIDES`` beside them: the drift report finds the devices with overrides by it.

@@ -178,7 +178,7 @@ class ProfileService:
                 )
             }
             | {"refused": [{k: r.get(k) for k in ("name", "code", "string")} for r in state.get("refused") or []]},
-            "reprovision_requested": bool(device.get("reprovision_requested")),
+            "reprovision_requested": await self.engine.reprovision_requested(device),
             "overrides": [
                 {"name": o.get("name"), "value": _shown(str(o.get("name")), o.get("value"))}
                 for o in device.get("configuration_overrides") or []

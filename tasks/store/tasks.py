@@ -185,6 +185,10 @@ class TaskRepository:
         orphaned = [task for task in dispatched if task.get("session_id") is not None]
         return OpenTasks(queued, waiting, orphaned)
 
+    async def open_of_kind(self, device_id: str, kind: str) -> TaskRecord | None:
+        """One open task of this kind for the device (by its open-task index), if any."""
+        return await self._tasks.find_one({OPEN_ON: device_id, "device_id": device_id, "kind": kind})
+
     async def get(self, task_id: str, device_id: str | None = None) -> TaskRecord | None:
         return await self._tasks.find_one(by_id(task_id, device_id))
 

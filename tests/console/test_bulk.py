@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from acs.api.context import API
-from tasks.profiles.engine import REPROVISION
 from tasks.store.files import NewFile
 from tests.console.conftest import ConsoleHarness, LoggedIn
 from tests.console.test_incidents import _incident
@@ -187,8 +186,8 @@ async def test_reprovision_marks_each_device_for_its_next_session(console: Conso
     assert status == 303
     batch = await _finished(console, _batch_of(location))
     assert batch["kind"] == "reprovision" and batch["progress"]["created"] == 3
-    devices = console.services.database.collection("devices")
-    marked = sorted([device["_id"] async for device in devices.find({REPROVISION: True})])
+    tasks = console.services.database.collection("tasks")
+    marked = sorted([task["device_id"] async for task in tasks.find({"kind": "reprovision", "status": "queued"})])
     assert marked == sorted(ids)
     _, page = await _get(operator, console, location)
     assert "3 of 3 devices done." in page and "Re-provision" in page

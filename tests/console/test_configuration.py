@@ -65,8 +65,9 @@ async def test_device_page_shows_differences_then_in_sync_and_reprovisions(conso
         assert response.status == 200
         reply: dict[str, Any] = await response.json()
     assert "next session" in reply["text"]
-    stored = await console.services.repositories.devices.get(device_id)
-    assert stored is not None and stored["reprovision_requested"] is True
+    tasks = console.services.database.collection("tasks")
+    requested = [task async for task in tasks.find({"device_id": device_id, "kind": "reprovision"})]
+    assert [(task["status"], task["created_by"]) for task in requested] == [("queued", "user:u-operator")], requested
     audit = await console.services.database.collection("audit").find_one({"device_id": device_id})
     assert audit is not None and "Re-provision" in audit["summary"]
     await parameters.set_values(device_id, [(SSID, "isp-wifi", "xsd:string")], console.services.clock())

@@ -42,6 +42,7 @@ def test_flags() -> None:
     assert having("ends_session") == {"reboot", "factory_reset"}
     assert having("needs_cached_types") == {"diagnostic"}
     assert having("prove_by_inform") == {"reboot", "factory_reset"}
+    assert having("in_acs") == {"reprovision"}
     assert not having("read") & (having("proven_by_parameter_key") | having("transfer") | having("ends_session"))
 
 

@@ -219,10 +219,53 @@ async def test_failures_in_a_row_block_the_device_until_reprovisioned(api: ApiHa
         "POST", f"/api/v1/devices/{cpe.device_id}/reprovision?connection_request=false", "operator"
     )
     assert status == 200 and report["found"]
+    _, config = await api.call("GET", f"/api/v1/devices/{cpe.device_id}/configuration", "viewer")
+    assert config["reprovision_requested"]
     fixed = await cpe.run_session(["6 CONNECTION REQUEST"])
     assert len(profile_sets(fixed)) == 1 and cpe.params[SSID][0] == "x"
     _, config = await api.call("GET", f"/api/v1/devices/{cpe.device_id}/configuration", "viewer")
     assert config["state"]["status"] == "applied" and not config["reprovision_requested"]
+    # The request is a task in the device's history: who asked, and what it queued.
+    _, task = await api.call("GET", f"/api/v1/tasks/{report['task_id']}", "viewer")
+    assert task["kind"] == "reprovision" and task["status"] == "done", task
+    assert task["result"] == {"tasks_queued": 1} and task["created_by"] != "profiles"
+
+
+async def test_a_reprovision_survives_a_device_write_that_read_the_device_before_it(api: ApiHarness) -> None:
+    """FerretDB 1.24 writes a device update as "read it, write it whole": a session's device write
+    that read the document before an operator pressed Re-provision puts it back as it was. A request
+    kept on the device document (a flag) was lost that way (a Re-provision pressed during a health
+    session was never applied); a ``reprovision`` task is not."""
+    spec = {"name": "demand", "events": ["ON DEMAND"], "parameters": {"wifi.ssid": "wanted"}}
+    await api.call("POST", "/api/v1/profiles", json=spec)
+    cpe = ont(api, "RACE0001")
+    first = await cpe.run_session(["0 BOOTSTRAP"])
+    assert profile_sets(first) == []  # the profile applies ON DEMAND only
+    devices = api.services.database.collection("devices")
+    before = await devices.find_one({"_id": cpe.device_id})
+    assert before is not None
+    status, report = await api.call(
+        "POST", f"/api/v1/devices/{cpe.device_id}/reprovision?connection_request=false", "operator"
+    )
+    assert status == 200 and report["found"]
+    # The concurrent session write, as FerretDB performs it: the document it read, written back whole.
+    await devices.replace_one({"_id": cpe.device_id}, before)
+    woken = await cpe.run_session(["6 CONNECTION REQUEST"])
+    assert len(profile_sets(woken)) == 1 and cpe.params[SSID][0] == "wanted"
+    _, task = await api.call("GET", f"/api/v1/tasks/{report['task_id']}", "viewer")
+    assert task["status"] == "done" and task["result"] == {"tasks_queued": 1}, task
+
+
+async def test_a_reprovision_with_nothing_to_apply_fails_saying_why(api: ApiHarness) -> None:
+    spec = {"name": "periodic", "events": ["PERIODIC"], "parameters": {"wifi.ssid": "p"}}
+    await api.call("POST", "/api/v1/profiles", json=spec)
+    cpe = ont(api, "IDLE0001")
+    await cpe.run_session(["0 BOOTSTRAP"])
+    _, report = await api.call("POST", f"/api/v1/devices/{cpe.device_id}/reprovision?connection_request=false")
+    woken = await cpe.run_session(["6 CONNECTION REQUEST"])
+    assert profile_sets(woken) == []
+    _, task = await api.call("GET", f"/api/v1/tasks/{report['task_id']}", "viewer")
+    assert task["status"] == "failed" and "applies ON DEMAND" in task["reason"], task
 
 
 async def test_objects_unknown_are_read_then_brought_to_exactly_n_in_the_same_session(api: ApiHarness) -> None:
