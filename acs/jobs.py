@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from acs.connreq import ConnectionRequester
+from acs.connreq_followup import FollowingRequester
 from acs.cwmp_server.auth import NONCE_LIFETIME
 from acs.services import Services
 from acs.transfers import download_url
@@ -166,11 +167,22 @@ def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
 
     requester = ConnectionRequester(services.box, settings.connection_request_timeout,
                                     settings.connection_request_attempts)
+    # A campaign's device woken while in a session may answer and forget the request (TR-069 3.2.2
+    # lets it open the session after; much firmware does not): followed up as the API's are
+    # (acs/connreq_followup.py), so its Download does not wait for the next periodic inform while the
+    # campaign's window runs. The health poll's requests are not: its read goes out at the next
+    # periodic inform all the same, and following up each of its wakes would add two device reads.
+    following = FollowingRequester(services.box, settings.connection_request_timeout,
+                                   settings.connection_request_attempts, repositories.devices, services.clock)
+    runner.on_stop += [requester.close, following.close]
 
     async def wake(device: dict[str, Any]) -> bool:
         return (await requester.wake(device)).answered is True
 
     services.health.wake = wake
+
+    async def wake_for_campaign(device: dict[str, Any]) -> bool:
+        return (await following.wake(device)).answered is True
 
     async def poll_health() -> dict[str, Any]:
         return await services.health.run()
@@ -207,7 +219,7 @@ def register_monitoring_jobs(runner: JobRunner, services: Services) -> None:
     runner.add(Job("prune_device_events", JOB_HISTORY_INTERVAL, prune_device_events))
     campaigns = CampaignJob(repositories.campaigns, repositories.firmware, repositories.devices, repositories.tasks,
                             services.queue, repositories.events, repositories.incidents, services.clock,
-                            lambda file_id: download_url(settings, file_id), wake)
+                            lambda file_id: download_url(settings, file_id), wake_for_campaign)
     runner.add(Job("run_campaigns", settings.campaign_check_interval, campaigns.run))
     register_trend_jobs(runner, services)
     register_webhook_jobs(runner, services)

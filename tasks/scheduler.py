@@ -87,6 +87,8 @@ class JobRunner:
         self._registered: list[Job] = []
         self._running: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        # Called once the runs have ended at :meth:`stop` (what the jobs hold open: an HTTP client).
+        self.on_stop: list[Callable[[], Awaitable[None]]] = []
 
     def add(self, job: Job) -> None:
         first = datetime.now(UTC)
@@ -108,6 +110,13 @@ class JobRunner:
     def start(self) -> None:
         self._scheduler.start()
 
+    def job(self, name: str) -> Job:
+        """The registered job of this name."""
+        found = [job for job in self._registered if job.name == name]
+        if not found:
+            raise KeyError(f"no job {name!r} registered")
+        return found[0]
+
     def next_ticks(self) -> dict[str, datetime]:
         """Each registered job's next tick."""
         return {job.id: job.next_run_time for job in self._scheduler.get_jobs()}
@@ -126,12 +135,13 @@ class JobRunner:
         self._stopping = True
         self.shutdown()
         running = set(self._running)
-        if not running:
-            return
-        _done, late = await asyncio.wait(running, timeout=grace)
-        # Bounded too, and cancelled again while running: a cancel can be lost inside the driver.
-        await asyncio.gather(*(cancel_and_wait(task, f"a scheduled job's run ({await_chain(task)})", timeout=grace)
-                               for task in late))
+        if running:
+            _done, late = await asyncio.wait(running, timeout=grace)
+            # Bounded too, and cancelled again while running: a cancel can be lost inside the driver.
+            await asyncio.gather(*(cancel_and_wait(task, f"a scheduled job's run ({await_chain(task)})",
+                                                   timeout=grace) for task in late))
+        for close in self.on_stop:
+            await close()
 
     async def tick(self, job: Job) -> bool:
         """Run ``job`` if this process holds its lease; True when it ran."""

@@ -12,6 +12,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 from acs.api.context import API
 from acs.connreq import ConnectionRequester, udp_message
 from acs.connreq_followup import FOLLOW_UP_AFTER, FollowingRequester
+from acs.jobs import register_jobs
+from tasks.campaigns.job import CampaignJob
+from tasks.scheduler import JobRunner
 from tests.acs.api.conftest import ApiHarness
 from tests.acs.api.cpe_listener import CrListener
 from tests.support.processes import free_port, wait_until
@@ -179,6 +182,30 @@ async def test_a_request_no_inform_followed_is_sent_again(api: ApiHarness) -> No
         await requester.close()
         await ignoring.close()
         await informing.close()
+
+
+async def test_a_campaign_follows_up_its_connection_requests(api: ApiHarness) -> None:
+    """A campaign's device that answers the wake and opens no session (busy in one) is woken again,
+    so its Download does not wait for the next periodic inform; the jobs' stop ends the follow-ups."""
+    ignoring = CrListener(lambda: ("cr-user", "cr-pass"))
+    await ignoring.start()
+    runner = JobRunner(api.services.jobs, api.services.clock)
+    register_jobs(runner, api.services)
+    campaigns = getattr(runner.job("run_campaigns").run, "__self__", None)
+    assert isinstance(campaigns, CampaignJob) and campaigns.wake is not None
+    try:
+        device = await api.services.repositories.devices.get(await device_with(api, "CAMP1", ignoring.url,
+                                                                               "cr-user", "cr-pass"))
+        assert device is not None
+        assert await campaigns.wake(device)
+
+        async def sent_again() -> bool:
+            return ignoring.answered >= 2
+
+        await wait_until(sent_again, timeout=FOLLOW_UP_AFTER[0] + 10, message="the campaign's wake was not followed up")
+    finally:
+        await runner.stop(grace=5)
+        await ignoring.close()
 
 
 async def test_the_api_follows_up_its_connection_requests(api: ApiHarness) -> None:
