@@ -44,13 +44,13 @@ from tasks.store.parameters import ParameterRepository
 from tasks.store.tasks import OPEN, TaskRepository
 
 log = logging.getLogger("acs.dispatch")
+DISPATCHED = [TaskStatus.DISPATCHED.value]
 # What the ACS does for a task of an ``in_acs`` kind: (the task) -> its result.
 InAcs = Callable[[TaskRecord], Awaitable[Document]]
 
 
 class InAcsRefused(Exception):
     """A task the ACS does itself cannot be done; the message is the task's reason."""
-DISPATCHED = [TaskStatus.DISPATCHED.value]
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,6 @@ STATE = "configuration"
 REPROVISION = "reprovision_requested"
 CONFIGURATION_EVENT = "configuration"
 MAX_REFUSED = 50
-
 INVALID_NAME = 9005  # TR-069 A.5.1 fault: Invalid parameter name
 # Kinds whose success teaches the state nothing but the secrets planned with them.
 UNREAD_KINDS = frozenset({"set_parameter_values", "add_object", "delete_object"})
