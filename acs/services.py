@@ -35,6 +35,7 @@ from tasks.store.drift import DriftRepository
 from tasks.store.files import FileStore
 from tasks.store.firmware import FirmwareRepository
 from tasks.store.health import HealthRepository
+from tasks.store.health_reads import HealthReadRepository
 from tasks.store.incidents import IncidentRepository
 from tasks.store.jobs import JobRepository
 from tasks.store.locks import SessionLockRepository
@@ -69,6 +70,7 @@ class Repositories:
     batches: BatchRepository
     events: DeviceEventRepository
     health: HealthRepository
+    health_reads: HealthReadRepository
     incidents: IncidentRepository
     digest_nonces: DigestNonceRepository
     profiles: ProfileRepository
@@ -96,6 +98,7 @@ class Repositories:
             batches=BatchRepository(database),
             events=DeviceEventRepository(database),
             health=HealthRepository(database),
+            health_reads=HealthReadRepository(database),
             incidents=IncidentRepository(database),
             digest_nonces=DigestNonceRepository(database),
             profiles=ProfileRepository(database),
@@ -123,6 +126,7 @@ class Repositories:
             self.batches,
             self.events,
             self.health,
+            self.health_reads,
             self.incidents,
             self.digest_nonces,
             self.profiles,
@@ -248,4 +252,5 @@ def build_health_poller(
     limits = PollLimits(settings.health_concurrency, settings.health_max_in_flight, settings.health_ride_window,
                         settings.health_results_kept, settings.periodic_inform_interval)
     return HealthPoller(queue, repositories.devices, repositories.events, repositories.health,
-                        health_policies(settings), default_catalog(), thresholds, limits, clock)
+                        health_policies(settings), default_catalog(), thresholds, limits, clock,
+                        repositories.health_reads)

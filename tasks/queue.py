@@ -131,10 +131,17 @@ class TaskQueue:
         log.info("task %s %s queued for %s by %s", task["_id"], task["kind"], device_id, created_by)
         return task, True
 
-    async def create_many(self, requests: list[tuple[str, TaskRequest]], created_by: str) -> list[TaskRecord]:
+    async def create_many(
+        self, requests: list[tuple[str, TaskRequest]], created_by: str, task_ids: list[str] | None = None
+    ) -> list[TaskRecord]:
         """Store one new task per (device id, request) in one write: for a job queueing many
-        (health reads). No idempotency keys: the caller queues each once."""
-        tasks = [self.new_document(device_id, request, created_by) for device_id, request in requests]
+        (health reads). No idempotency keys: the caller queues each once. ``task_ids`` (from
+        :func:`new_task_id`, one a request): ids the caller noted before."""
+        ids: list[str | None] = list(task_ids) if task_ids is not None else [None] * len(requests)
+        if len(ids) != len(requests):
+            raise ValueError(f"{len(ids)} task ids for {len(requests)} requests")
+        tasks = [self.new_document(device_id, request, created_by, task_id=task_id)
+                 for (device_id, request), task_id in zip(requests, ids, strict=True)]
         await self.repository.insert_all(tasks)
         for task in tasks:
             log.info("task %s %s queued for %s by %s", task["_id"], task["kind"], task["device_id"], created_by)

@@ -9,6 +9,11 @@ over ``health_polled_at`` read the whole fleet every run. A device whose periodi
 is due within ``ride_window`` just waits for it (the task goes out in that session); the others
 are woken by a connection request, ``concurrency`` at a time.
 
+A read queued is noted in ``health_reads`` (``tasks/store/health_reads.py``), not on the device:
+the device stays in its slice until the read's end moves it to its next one, and a slice read
+again skips the devices whose read is in flight. A read that ended without its answer stored (its
+process stopped first) is found there past its end, and the device is read again.
+
 When the task finishes (``Dispatcher.final_hooks``), the answer is judged (pure, ``evaluate``),
 kept in the device's bounded time series, summarised on the device (``health``, and the OLT /
 PON identifiers the incident job groups by), and a change of status becomes a device event.
@@ -34,13 +39,15 @@ from tasks import search
 from tasks.health.catalog import Catalog
 from tasks.health.evaluate import HealthResult, Level, Reason, Thresholds, evaluate, summary_fields
 from tasks.health.policies import Policy
-from tasks.queue import TaskQueue
+from tasks.queue import TaskQueue, new_task_id
 from tasks.records import TaskRecord
 from tasks.store import device_events
 from tasks.store.db import Document
 from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import HEALTH_SCAN, SETTLE_SLICES, DeviceRepository, due_slice
 from tasks.store.health import HealthRepository
+from tasks.store.health_reads import HealthReadRepository
+from tasks.store.tasks import OPEN
 
 log = logging.getLogger("acs.health")
 HEALTH_USER = "system:health"
@@ -48,6 +55,9 @@ Wake = Callable[[Document], Awaitable[bool]]
 TOPOLOGY = ("olt_id", "pon_port")
 LOOKBACK_SLICES = 120  # the very first run reads the last 10 minutes of due slices
 SLICES_PER_RUN = 720  # a scan far behind (the job stopped for hours) catches up over runs
+# A read still noted this long after its end ended without its answer stored: the expiry job ends a
+# queued read within its 15 s interval of its end and the end's hook takes the note back at once.
+LOST_AFTER = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -57,10 +67,10 @@ class PollLimits:
     ride_window: float = 300.0
     results_kept: int = 48
     default_interval: int = 300  # periodic inform interval of a device that never said
-    # Reads queued by one run: each costs about 2.9 ms of the run at 200,000 devices on FerretDB 1.24
-    # (200 in 584 ms, docs/performance.md, twelfth step), so 160 keep a run near 0.46 s, under 5% of
-    # the 10 s interval; 16 a second is a quarter more than 200,000 devices on a 6-hour policy with
-    # 0.5% watched fall due at (about 12.6), which is what a catch-up gains a second.
+    # Reads queued by one run: 16 a second is a quarter more than 200,000 devices on a 6-hour policy
+    # with 0.5% watched fall due at (about 12.6), which is what a catch-up gains a second; a run of
+    # 160 took 2.5 ms a read at 200,000 devices on FerretDB 1.24 while each wrote its device, 0.7 ms
+    # since the note of a read in flight moved to ``health_reads`` (docs/performance.md).
     max_per_run: int = 160
 
 
@@ -76,10 +86,12 @@ class HealthPoller:
         thresholds: Thresholds,
         limits: PollLimits,
         clock: Callable[[], datetime],
+        reads: HealthReadRepository,
         wake: Wake | None = None,
     ) -> None:
         self.queue = queue
         self.devices = devices
+        self.reads = reads
         self.events = events
         self.results = results
         self.policies = policies
@@ -108,6 +120,10 @@ class HealthPoller:
         now = self.clock()
         room = min(self.limits.max_in_flight - await self.queue.repository.count_open_by(HEALTH_USER),
                    self.limits.max_per_run)
+        flight = {read["_id"]: read for read in await self.reads.in_flight()}
+        lost = [read for read in flight.values() if read["until"] + LOST_AFTER <= now]
+        for device_id in await self._read_lost_again(lost, now):
+            del flight[device_id]
         now_slice = due_slice(now)
         start = await self.devices.scan_position(HEALTH_SCAN)
         start = now_slice - LOOKBACK_SLICES if start is None else min(start, now_slice)
@@ -117,14 +133,16 @@ class HealthPoller:
         for due in range(start, min(now_slice, start + SLICES_PER_RUN - 1) + 1):
             if room - len(queued) <= 0:
                 break
-            found = await self.devices.in_health_slice(due)
+            # A device still in the slice its read in flight was queued from: that read's end moves it.
+            found = [device for device in await self.devices.in_health_slice(due)
+                     if flight.get(device["_id"], {}).get("slice") != due]
             picked: list[tuple[Document, Policy]] = []
             for device in found:
                 policy = self._policy_for(device, now)
                 if policy is not None:
                     picked.append((device, policy))
             take = picked[: room - len(queued)]
-            queued += await self._queue_all(take, now, due)
+            queued += await self._queue_all(take, now, due, set(flight))
             chosen = {device["_id"] for device, _ in picked}
             deferred += await self._defer_the_rest([device for device in found if device["_id"] not in chosen], now)
             if len(take) < len(picked):
@@ -137,14 +155,44 @@ class HealthPoller:
         woken = await self._wake_all(to_wake)
         return {"queued": len(queued), "woken": woken, "riding": len(queued) - len(to_wake), "deferred": deferred}
 
+    async def _read_lost_again(self, lost: list[Document], now: datetime) -> list[str]:
+        """Reads noted in flight ``LOST_AFTER`` past their end; the devices whose notes went. A read
+        whose task is still open is left (a session holds it). For the others the end's hook did not
+        finish: a device still in the slice its read was queued from is due again now, one that moved
+        on had its answer stored (only the note's removal was lost)."""
+        again: list[tuple[str, Mapping[str, Any]]] = []
+        ended: list[Document] = []
+        for read in lost:
+            task = await self.queue.repository.get(read["task_id"])
+            if task is not None and task["status"] in OPEN:
+                continue
+            device = await self.devices.get(read["_id"])
+            if device is not None and device.get("health_due") == read["slice"]:
+                log.warning("health read %s of %s ended without its answer stored: read again",
+                            read["task_id"], loggable(read["_id"]))
+                again.append((read["_id"], {"health_due": due_slice(now)}))
+            ended.append(read)
+        await self.devices.set_fields_many(again)
+        await asyncio.gather(*(self.reads.end(read["_id"], read["task_id"]) for read in ended))
+        return [read["_id"] for read in ended]
+
     def _policy_for(self, device: Document, now: datetime) -> Policy | None:
         """The policy (shortest interval first) a device in a due slice is read under now, if any."""
         if device.get("presence") != "online":
             return None  # read again when it comes back (``DeviceRepository.clear_offline``)
         until = device.get("health_task_until")
         if until is not None and until > now:
-            return None  # a read is in flight (``_defer_the_rest`` moves it after that read's end)
+            # A read in flight noted on the device (before ``health_reads``): ``_defer_the_rest``
+            # moves it after that read's end.
+            return None
         return next((policy for policy in self.policies if policy.device_filter.matches(device)), None)
+
+    def _policy_name(self, device: Document) -> str | None:
+        """The policy a read counts under: the first selecting the device (presence aside) as its
+        answer is stored, the one it was queued under unless its tags or model changed meanwhile."""
+        chosen = next((policy for policy in self.policies
+                       if dataclasses.replace(policy.device_filter, online=None).matches(device)), None)
+        return device.get("health_policy") if chosen is None else chosen.name
 
     async def _defer_the_rest(self, passed: list[Document], now: datetime) -> int:
         """Online devices of a due slice that no policy picked move out of it: a read in flight to
@@ -172,16 +220,16 @@ class HealthPoller:
         interval = min(intervals, default=longest)
         return due_slice(max(polled_at + timedelta(seconds=interval), now))
 
-    async def _queue_all(self, picked: list[tuple[Document, Policy]], now: datetime, due: int) -> list[Document]:
-        """One read per device of slice ``due``, under its policy: the tasks in one write, the devices'
-        bookkeeping in one update per distinct set of fields (one policy, one lifetime: most of a
-        slice), by the slice's equality and the devices' ids. FerretDB 1.24 reads the slice once and
-        writes each device (1.6-1.8 ms a device at 200,000 devices), where an update statement per
-        device reads each one first (3.2 ms a device; a write per read and device cost 30 ms a read at
-        20,000). The slice in the filter keeps a device whose next read moved meanwhile (answered,
-        back from offline) from being written over; the ids keep out a device whose write into the
-        slice committed after the poll read it (moved with the others, it would be marked read
-        without a read queued)."""
+    async def _queue_all(
+        self, picked: list[tuple[Document, Policy]], now: datetime, due: int, noted: set[str]
+    ) -> list[Document]:
+        """One read per device of slice ``due``, under its policy: each noted in ``health_reads``
+        (``noted``: devices whose note of an earlier read is still there), then the tasks, each in
+        capped commands. The devices are not written: each stays in the slice until its read's end
+        moves it, and a slice read again skips it meanwhile. A device write updates every index of
+        ``devices`` on FerretDB 1.24 (1.6-1.8 ms a device at 200,000 devices, 72% of a run). A device
+        no read can be made of (nothing in its family's checks) moves on by one update per distinct
+        next slice, by the slice's equality and the devices' ids."""
         requests: list[tuple[str, TaskRequest]] = []
         queued: list[tuple[Document, Policy, int]] = []
         changes: list[tuple[str, Mapping[str, Any]]] = []
@@ -197,21 +245,20 @@ class HealthPoller:
             requests.append((device["_id"], request))
             queued.append((device, policy, lifetime))
         # The device's session finds the read by querying its tasks (``TaskRepository.open_for_device``):
-        # nothing on the device document has to move for it, so the bookkeeping below is one update
-        # per set of fields and slice, and a concurrent device write that FerretDB lets win cannot hide the read.
-        await self.queue.create_many(requests, HEALTH_USER)
-        reads = [(device["_id"], {
-            "health_polled_at": now,
+        # nothing on the device document has to move for it, and a concurrent device write that
+        # FerretDB lets win cannot hide the read. The notes first: a task with no note could be queued
+        # again from a slice read again; a note with no task (the process stopped in between) is a
+        # read lost, made again (``_read_lost_again``).
+        task_ids = [new_task_id() for _ in requests]
+        await self.reads.add_many(
             # the read's end (its task expires a few ms later: created after ``now``)
-            "health_task_until": now + timedelta(seconds=lifetime),
-            "health_policy": policy.name,
-            # Checked again right after this read's end. The read's end moves that (``_store``: the
-            # next read once answered, at once if it expired); a read whose end ran no hook (the
-            # process stopped first) is so read again then, not a whole policy interval later.
-            "health_due": due_slice(now + timedelta(seconds=lifetime)) + 1,
-        }) for device, policy, lifetime in queued]
+            [(device["_id"], task_id, due, now + timedelta(seconds=lifetime))
+             for (device, _, lifetime), task_id in zip(queued, task_ids, strict=True)],
+            replacing=noted,
+        )
+        await self.queue.create_many(requests, HEALTH_USER, task_ids)
         sharing: dict[tuple[tuple[str, Any], ...], list[str]] = {}
-        for device_id, fields in [*changes, *reads]:
+        for device_id, fields in changes:
             sharing.setdefault(tuple(sorted(fields.items())), []).append(device_id)
         for fields_shared, device_ids in sharing.items():
             await self.devices.set_fields_in_health_slice(due, device_ids, dict(fields_shared))
@@ -256,11 +303,12 @@ class HealthPoller:
                 )
             return
         device = await self.devices.get(task["device_id"])
-        if device is None:
-            return
-        now = self.clock()
-        result = await self._judge(task, device, now)
-        await self._store(device, task, result, now)
+        if device is not None:
+            now = self.clock()
+            result = await self._judge(task, device, now)
+            await self._store(device, task, result, now)
+        # Its note goes with the other ends of the next moment: the device has moved on by now.
+        self.reads.end_later(task["device_id"], task["_id"])
 
     async def _judge(self, task: TaskRecord, device: Document, now: datetime) -> HealthResult:
         if task["status"] != TaskStatus.DONE.value:
@@ -294,6 +342,8 @@ class HealthPoller:
             if device is not None:
                 stored.append(self._stored(device, task, await self._judge(task, device, now), now))
         await self._write_many(stored, now)
+        # An expired read's device is due again now: its note goes before the next poll run reads it.
+        await asyncio.gather(*(self.reads.end(task["device_id"], task["_id"]) for task in firsts.values()))
         for task in later:
             await self.on_task_final(task)
 
@@ -302,16 +352,17 @@ class HealthPoller:
         device_id = device["_id"]
         reasons = [reason.as_document() for reason in result.reasons]
         seq = int(device.get("health_seq") or 0)
+        policy = self._policy_name(device)
         document = {
             "at": now,
             "status": result.status,
             "reasons": reasons,
             "values": result.values,
             "task_id": task["_id"],
-            "policy": device.get("health_policy"),
+            "policy": policy,
         }
         previous = device.get("health") or {}
-        polled_at = device.get("health_polled_at") or now
+        polled_at = task.get("created_at") or now  # when the poll queued it
         # The next read counts from this one, under the policies that select the device now. A read
         # that expired was never reached (the device came after its end: a session claimed it too
         # late): no news about its health, so it is read again at once (the new read rides the
@@ -321,7 +372,9 @@ class HealthPoller:
         fields: Document = {
             **summary_fields(previous, result, now),
             "health_seq": seq + 1,
-            "health_task_until": None,
+            "health_polled_at": polled_at,
+            "health_policy": policy,
+            "health_task_until": None,  # a read in flight noted on the device (before ``health_reads``)
             "health_due": due,
         }
         fields.update({key: result.values[key] for key in TOPOLOGY if result.values.get(key)})

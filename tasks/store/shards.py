@@ -1,7 +1,7 @@
 """The shard key of each collection on a sharded MongoDB cluster (docs/scaling.md says why).
 
 Device-keyed collections are sharded by the device id, so everything one CWMP session reads or
-writes for its device sits on one shard: ``devices``, ``parameters`` and ``session_locks`` keep it
+writes for its device sits on one shard: ``devices``, ``parameters``, ``session_locks`` and ``health_reads`` keep it
 as ``_id``; ``session_steps``, ``tasks``, ``device_events``, ``health_results`` and ``trend_days``
 in ``device_id``. Collections whose documents are reached by their own id on the session path
 (``sessions`` by the cookie, ``task_sends`` by task/attempt/step) are sharded by a hash of ``_id``. The rest are small
@@ -22,6 +22,7 @@ DEVICE_KEYED: dict[str, str] = {
     "tasks": "device_id",
     "device_events": "device_id",
     "health_results": "device_id",
+    "health_reads": "_id",  # the health poll's reads in flight (read whole by the job: a scatter)
     "trend_days": "device_id",
     "device_notes": "device_id",
     "soap_captures": "device_id",

@@ -10,6 +10,7 @@ and that the equality part alone matches only a few documents, not the fleet.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ from tasks.fleet import FleetCensus
 from tasks.health.catalog import default_catalog
 from tasks.health.evaluate import Thresholds
 from tasks.health.policies import default_policies
-from tasks.health.poll import HEALTH_USER, HealthPoller, PollLimits
+from tasks.health.poll import HEALTH_USER, LOST_AFTER, HealthPoller, PollLimits
 from tasks.incidents.sizes import GroupSizes
 from tasks.notify import TaskNotifier
 from tasks.offline import OfflineDetector
@@ -33,6 +34,7 @@ from tasks.store.device_events import DeviceEventRepository
 from tasks.store.devices import WHOLE_MAX, DeviceFilter, DeviceRepository, due_slice
 from tasks.store.fleet import FleetSummaryRepository
 from tasks.store.health import HealthRepository
+from tasks.store.health_reads import HealthReadRepository
 from tasks.store.incident_census import IncidentCensusRepository
 from tasks.store.sessions import SessionRepository
 from tasks.store.tasks import TaskRepository
@@ -43,7 +45,7 @@ FLEET = 600
 # Collections holding one document per CWMP session in flight, never one per device of the fleet:
 # the reaper reads its idle sessions' leases by a range over ``expires_at`` (a scan of the leases in
 # flight, not of the fleet; still counted above).
-IN_FLIGHT_ONLY = frozenset({"session_locks"})
+IN_FLIGHT_ONLY = frozenset({"session_locks", "health_reads"})
 MODELS = ("HG8245H", "F660", "TR181-GW")
 NOW = datetime.now(UTC).replace(microsecond=0)
 WATCH = "watch"
@@ -143,10 +145,11 @@ async def test_each_job_reads_its_due_work_by_indexed_equality(fleet: Any) -> No
     sizes = GroupSizes(devices, IncidentCensusRepository(database), timedelta(minutes=5), lambda: NOW)
     assert (await sizes.current())[0].devices == FLEET
     jobs = {collection for collection, _ in finds.filters}
-    # job_state: where a scan stopped, by _id; tasks: the health reads in flight; fleet_summary and
-    # incident_census: the census passes in progress, by _id; session_locks: the sessions in flight
-    assert {"devices", "session_locks", "job_state", "fleet_summary", "incident_census"} <= jobs <= {
-        "devices", "session_locks", "job_state", "tasks", "fleet_summary", "incident_census"}, jobs
+    # job_state: where a scan stopped, by _id; tasks and health_reads: the health reads in flight;
+    # fleet_summary and incident_census: the census passes in progress, by _id; session_locks: the
+    # sessions in flight
+    assert {"devices", "session_locks", "job_state", "fleet_summary", "incident_census", "health_reads"} <= jobs <= {
+        "devices", "session_locks", "job_state", "tasks", "fleet_summary", "incident_census", "health_reads"}, jobs
 
     db = database.db
     shapes = {(collection, tuple(sorted(query))): (collection, query) for collection, query in finds.filters}
@@ -195,15 +198,17 @@ def poller(
     return HealthPoller(
         queue, devices or DeviceRepository(database), DeviceEventRepository(database), HealthRepository(database),
         default_policies(21600, WATCH, 300), default_catalog(), Thresholds(),
-        PollLimits(max_in_flight=max_in_flight), clock,
+        PollLimits(max_in_flight=max_in_flight), clock, HealthReadRepository(database),
     )
 
 
 async def test_the_health_poll_reads_due_slices_and_writes_each_devices_next_one(fleet: Any) -> None:
-    """Due devices are read by their ``health_due`` slice; a read queued or answered writes the next
-    slice (the shortest interval of the policies selecting the device); offline devices wait for
-    their return; a read in flight defers the device; a full ``max_in_flight`` leaves the rest of a
-    slice for the next run."""
+    """Due devices are read by their ``health_due`` slice; a read queued is noted in
+    ``health_reads`` and the device stays in its slice, skipped while the read is in flight; an
+    answer writes the next slice (the shortest interval of the policies selecting the device);
+    offline devices wait for their return; a read in flight noted on the device (before
+    ``health_reads``) defers the device; a full ``max_in_flight`` leaves the rest of a slice for the
+    next run."""
     _finds, database, devices, _sessions, _server = fleet
     db = database.db
     clock = [NOW]
@@ -222,10 +227,14 @@ async def test_the_health_poll_reads_due_slices_and_writes_each_devices_next_one
     await db.tasks.update_many({"created_by": HEALTH_USER}, {"$set": {"status": "done"}})  # answered
     assert (await poll.run())["queued"] == 1
     stored = {d["_id"]: d async for d in db.devices.find({"_id": {"$in": ["DUE", "WATCHED", "AWAY", "BUSY"]}})}
-    # checked again right after each read's end (an answer moves it on: below)
+    notes = {n["_id"]: n async for n in db.health_reads.find({})}
+    # each read noted with its end (its policy's interval at most), the device left in its slice
+    assert set(notes) == {"DUE", "WATCHED"}, notes
     for read in ("DUE", "WATCHED"):
-        assert stored[read]["health_due"] == due_slice(stored[read]["health_task_until"]) + 1, stored[read]
-    assert stored["WATCHED"]["health_task_until"] == NOW + timedelta(minutes=5)  # its policy's interval
+        assert stored[read]["health_due"] == past and "health_task_until" not in stored[read], stored[read]
+        task = await db.tasks.find_one({"_id": notes[read]["task_id"]})
+        assert task is not None and task["device_id"] == read and notes[read]["slice"] == past
+    assert notes["WATCHED"]["until"] == NOW + timedelta(minutes=5)  # its policy's interval
     assert stored["AWAY"]["health_due"] == past  # offline: left where it was
     assert stored["BUSY"]["health_due"] == due_slice(NOW + timedelta(seconds=90)) + 1  # after its read's end
     assert await db.tasks.count_documents({"device_id": {"$in": ["AWAY", "BUSY"]}}) == 0
@@ -306,15 +315,17 @@ async def test_each_api_listing_reads_by_indexed_equality_or_a_bounded_probe(fle
             assert explained.get("filterPushdown") is True, (query, explained)
 
 
-class DeviceUpdates(monitoring.CommandListener):
-    """The statements of every ``update`` command on ``devices``."""
+class Writes(monitoring.CommandListener):
+    """Every write command in the order sent: (command, collection, its statements)."""
 
     def __init__(self) -> None:
-        self.statements: list[MongoDocument] = []
+        self.commands: list[tuple[str, str, list[MongoDocument]]] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "update" and event.command.get("update") == "devices":
-            self.statements += list(event.command.get("updates") or [])
+        name, command = event.command_name, event.command
+        if name in ("insert", "update", "delete", "findAndModify"):
+            statements = command.get({"insert": "documents", "update": "updates", "delete": "deletes"}.get(name, ""))
+            self.commands.append((name, str(command[name]), list(statements or [command])))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -323,40 +334,102 @@ class DeviceUpdates(monitoring.CommandListener):
         pass
 
 
-async def test_the_health_polls_bookkeeping_is_one_update_per_slice_and_set_of_fields(fleet: Any) -> None:
-    """Issue 13: the poll's bookkeeping write (next slice, read in flight) comes after the tasks are
-    stored, and nothing else moves on the device (its session finds the read by querying its tasks).
-    The devices of one slice read at once under one policy share one update by the slice's equality
-    and their ids (FerretDB 1.24 reads the slice once: 1.6-1.8 ms a device at 200,000 devices, where
-    an update statement per device reads each first: 3.2 ms a device); a device under another policy
-    (watched) is one more update for its slice; a slice still filling is written the same way. No
-    update statement per device."""
+async def test_the_health_poll_writes_no_device_for_the_reads_it_queues(fleet: Any) -> None:
+    """Issue 13: a read queued is a note in ``health_reads`` and a task, each in capped inserts, the
+    notes first; no device is written (on FerretDB 1.24 a device write updates every index of
+    ``devices``: 1.6-1.8 ms a device at 200,000 devices, 72% of a poll run). Devices of a passed
+    slice and of one still filling, under two policies, are read each once."""
     _finds, database, _devices, _sessions, server = fleet
     due = {"presence": "online", "offline_after": NOW + timedelta(hours=1), "tags": [], "serial_number": "BOOK"}
     passed, filling = due_slice(NOW - timedelta(seconds=20)), due_slice(NOW)
     await database.db.devices.insert_many([{"_id": f"MARK{n}", **due, "health_due": passed} for n in range(3)])
     await database.db.devices.insert_one({"_id": "WATCHED", **due, "health_due": passed, "tags": [WATCH]})
     await database.db.devices.insert_many([{"_id": f"NOW{n}", **due, "health_due": filling} for n in range(2)])
-    updates = DeviceUpdates()
-    client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(server.uri, tz_aware=True, event_listeners=[updates])
+    writes = Writes()
+    client: AsyncMongoClient[MongoDocument] = AsyncMongoClient(server.uri, tz_aware=True, event_listeners=[writes])
     try:
         watched = Database(client=client, db=client[database.db.name])
         assert (await poller(watched, lambda: NOW).run())["queued"] == 6
     finally:
         await client.close()
-    assert all(statement.get("multi") is True for statement in updates.statements), updates.statements
-    assert all(set(statement["u"]) == {"$set"} for statement in updates.statements), updates.statements
-    written = sorted((statement["q"]["health_due"], sorted(statement["q"]["_id"]["$in"]), statement["q"]["presence"])
-                     for statement in updates.statements)
-    assert written == [(passed, ["MARK0", "MARK1", "MARK2"], "online"), (passed, ["WATCHED"], "online"),
-                       (filling, ["NOW0", "NOW1"], "online")], written
-    policies = {}
+    assert not [command for command in writes.commands if command[1] == "devices"], writes.commands
+    # one slice, then the other (four reads and two, each under MAX_BATCH); then where the scan stopped
+    assert [(name, collection) for name, collection, _ in writes.commands] == [
+        ("insert", "health_reads"), ("insert", "tasks"), ("insert", "health_reads"), ("insert", "tasks"),
+        ("update", "job_state"),
+    ], writes.commands
+    notes = {n["_id"]: n async for n in database.db.health_reads.find({})}
+    assert len(notes) == 6
     async for device in database.db.devices.find({"serial_number": "BOOK"}):
-        assert device["health_due"] > filling, device
-        assert await database.db.tasks.count_documents({"device_id": device["_id"], "created_by": HEALTH_USER}) == 1
-        policies[device["_id"]] = (device["health_policy"], device["health_due"] - filling)
-    assert len(policies) == 6
-    assert policies["WATCHED"] != policies["MARK0"] == policies["MARK1"] == policies["NOW0"], policies
+        assert device["health_due"] in (passed, filling) and "health_task_until" not in device, device
+        tasks = [t async for t in database.db.tasks.find({"device_id": device["_id"], "created_by": HEALTH_USER})]
+        assert [t["_id"] for t in tasks] == [notes[device["_id"]]["task_id"]], (tasks, notes)
+        assert notes[device["_id"]]["slice"] == device["health_due"]
+        assert notes[device["_id"]]["until"] == tasks[0]["expires_at"]  # the clock stands still here
+    assert notes["WATCHED"]["until"] == NOW + timedelta(minutes=5) < notes["MARK0"]["until"]
+
+
+async def test_a_health_read_that_ended_without_its_answer_stored_is_made_again(fleet: Any) -> None:
+    """A read whose end ran no hook (its process stopped between the task's end and the hook) is
+    still noted ``LOST_AFTER`` past its end: a device still in the slice it was queued from is read
+    again at once; one that moved on (only the note's removal was lost) is not; a read still open
+    (a session holds it) is left."""
+    _finds, database, _devices, _sessions, _server = fleet
+    db = database.db
+    past = due_slice(NOW - timedelta(seconds=20))
+    await db.devices.insert_many([{"_id": name, **ONLINE_FOR_AN_HOUR, "health_due": past}
+                                  for name in ("LOST", "ANSWERED", "HELD")])
+    clock = [NOW]
+    poll = poller(database, lambda: clock[0])
+    assert (await poll.run())["queued"] == 3
+    notes = {n["_id"]: n async for n in db.health_reads.find({})}
+    await db.tasks.update_many({"_id": {"$in": [notes["LOST"]["task_id"], notes["ANSWERED"]["task_id"]]}},
+                               {"$set": {"status": "done"}})
+    await db.tasks.update_one({"_id": notes["HELD"]["task_id"]}, {"$set": {"status": "dispatched"}})
+    moved_on = due_slice(NOW + timedelta(hours=6))
+    await db.devices.update_one({"_id": "ANSWERED"}, {"$set": {"health_due": moved_on}})
+
+    clock[0] = notes["LOST"]["until"] - timedelta(seconds=1)
+    assert (await poll.run())["queued"] == 0  # not past its end yet: in flight
+    clock[0] = max(note["until"] for note in notes.values()) + LOST_AFTER
+    assert (await poll.run())["queued"] == 1
+    again = [t async for t in db.tasks.find({"device_id": "LOST", "created_by": HEALTH_USER})]
+    assert len(again) == 2
+    left = {n["_id"]: n async for n in db.health_reads.find({})}
+    assert set(left) == {"LOST", "HELD"}, left
+    assert left["LOST"]["task_id"] == max(again, key=lambda t: t["created_at"])["_id"] != notes["LOST"]["task_id"]
+    assert left["HELD"] == notes["HELD"]
+    answered = await db.devices.find_one({"_id": "ANSWERED"})
+    assert answered is not None and answered["health_due"] == moved_on
+    assert await db.tasks.count_documents({"device_id": {"$in": ["ANSWERED", "HELD"]}}) == 2
+
+
+async def test_a_health_reads_answer_takes_its_note_back(fleet: Any) -> None:
+    """The end of a read, by a session's answer or by the expiry job's batch, takes its note back:
+    an answered device is found by its next slice, not as a read in flight."""
+    _finds, database, devices, _sessions, _server = fleet
+    db = database.db
+    past = due_slice(NOW - timedelta(seconds=20))
+    await db.devices.insert_many([{"_id": name, **ONLINE_FOR_AN_HOUR, "health_due": past}
+                                  for name in ("ONE", "TWO", "THREE")])
+    clock = [NOW]
+    poll = poller(database, lambda: clock[0])
+    assert (await poll.run())["queued"] == 3
+    tasks = {t["device_id"]: t async for t in db.tasks.find({"created_by": HEALTH_USER})}
+    await poll.on_task_final({**tasks["ONE"], "status": "failed", "reason": "no answer"})
+    clock[0] = tasks["TWO"]["expires_at"]
+    await poll.on_tasks_final([{**tasks[name], "status": "expired"} for name in ("TWO", "THREE")])
+    # the expiry's notes go before it returns; the answer's with the next moment's ends
+    left = {n["_id"] async for n in db.health_reads.find({})}
+    assert left <= {"ONE"}, left
+    deadline = asyncio.get_running_loop().time() + 10
+    while await db.health_reads.count_documents({}) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    assert await db.health_reads.count_documents({}) == 0
+    expired = await devices.get("TWO")
+    assert expired is not None and expired["health_due"] == due_slice(clock[0])  # read again at once
+    assert (await poll.run())["queued"] == 2
+
 
 
 # -- a write that names a slice commits after the slice ended ----------------------------------------
@@ -432,12 +505,15 @@ async def _a_read_queued_for_a_new_device(database: Database) -> tuple[HealthPol
 async def test_a_health_read_that_expires_unanswered_is_queued_again_after_its_end(fleet: Any) -> None:
     """A device that did not inform within its read's lifetime (late, overloaded) is read again once
     the read has ended, not a whole policy interval (6 hours here) later, even when no final hook runs
-    for the expiry (this poll's queue has none wired: a process that stopped before running them)."""
+    for the expiry (this poll's queue has none wired: a process that stopped before running them):
+    its note in ``health_reads`` outlives the read's end by ``LOST_AFTER``."""
     _finds, database, _devices, _sessions, _server = fleet
     db = database.db
     poll, clock, task = await _a_read_queued_for_a_new_device(database)
     clock[0] = task["expires_at"] + timedelta(seconds=30)
     assert await poll.queue.expire_due() == 1  # the scheduled job: no hook runs
+    assert (await poll.run())["queued"] == 0  # the hook may be running yet
+    clock[0] = task["expires_at"] + LOST_AFTER
     assert (await poll.run())["queued"] == 1
     assert await db.tasks.count_documents({"device_id": "LATE", "created_by": HEALTH_USER}) == 2
 
