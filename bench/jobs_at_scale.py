@@ -122,6 +122,7 @@ async def steady_start(database: Database, services: Any, intervals: dict[str, f
     await database.db["job_leases"].delete_many({})  # the next round takes every lease again
     # the devices answered the health reads queued (no device runs here): room for the next
     await database.db["tasks"].update_many({"created_by": HEALTH_USER}, {"$set": {"status": "done"}})
+    await database.db["health_reads"].delete_many({})  # and their ends took their notes back
     # and each slice scan goes on from one interval back, as in a process running it every
     # interval (not from where the first round left it, minutes ago at 200,000 devices)
     for scan, job in ((OFFLINE_SCAN, "detect_offline"), (HEALTH_SCAN, "poll_health")):
