@@ -133,9 +133,9 @@ class HealthPoller:
         for due in range(start, min(now_slice, start + SLICES_PER_RUN - 1) + 1):
             if room - len(queued) <= 0:
                 break
-            # A device still in the slice its read in flight was queued from: that read's end moves it.
-            found = [device for device in await self.devices.in_health_slice(due)
-                     if flight.get(device["_id"], {}).get("slice") != due]
+            # A device whose read is in flight: that read's end moves it (also one back from offline
+            # meanwhile, which ``clear_offline`` put in the slice of its return).
+            found = [device for device in await self.devices.in_health_slice(due) if device["_id"] not in flight]
             picked: list[tuple[Document, Policy]] = []
             for device in found:
                 policy = self._policy_for(device, now)

@@ -11,8 +11,8 @@ this collection holds what is in flight only (about ``max_in_flight``), so the p
 each run (``tests/tasks/test_job_queries.py``'s in-flight collections).
 
 Each document: ``task_id`` (the read), ``slice`` (the ``health_due`` slice it was queued from: a
-device still in it has its read in flight; one that moved on was answered, its document about to
-go) and ``until`` (the read's end).
+device still in it long after the read's end never had its answer stored) and ``until`` (the read's
+end).
 """
 
 from __future__ import annotations

@@ -404,6 +404,24 @@ async def test_a_health_read_that_ended_without_its_answer_stored_is_made_again(
     assert await db.tasks.count_documents({"device_id": {"$in": ["ANSWERED", "HELD"]}}) == 2
 
 
+async def test_a_device_back_from_offline_with_its_read_in_flight_gets_no_second_read(fleet: Any) -> None:
+    """Back from offline, a device is due at once (``clear_offline`` moves it to the slice of its
+    return), but a read of it still in flight is enough: that read's end moves it on."""
+    _finds, database, devices, _sessions, _server = fleet
+    db = database.db
+    past = due_slice(NOW - timedelta(seconds=20))
+    await db.devices.insert_one({"_id": "BACK", **ONLINE_FOR_AN_HOUR, "health_due": past})
+    clock = [NOW]
+    poll = poller(database, lambda: clock[0])
+    assert (await poll.run())["queued"] == 1
+    clock[0] = NOW + timedelta(seconds=60)
+    await devices.clear_offline("BACK", clock[0])
+    back = await devices.get("BACK")
+    assert back is not None and back["health_due"] == due_slice(clock[0])
+    assert (await poll.run())["queued"] == 0
+    assert await db.tasks.count_documents({"device_id": "BACK", "created_by": HEALTH_USER}) == 1
+
+
 async def test_a_health_reads_answer_takes_its_note_back(fleet: Any) -> None:
     """The end of a read, by a session's answer or by the expiry job's batch, takes its note back:
     an answered device is found by its next slice, not as a read in flight."""
