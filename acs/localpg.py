@@ -450,7 +450,19 @@ class LocalPostgres(ServerProcess):
     @property
     def url(self) -> str:
         """For FerretDB's ``--postgresql-url``."""
+        # Over the cluster's Unix socket when it has one: on loopback TCP a result PostgreSQL writes in
+        # 8 kB pieces, after an idle pause, waited about 200 ms for a delayed ACK now and then (the
+        # slow-start restart's window filled by pieces far below loopback's 64 kB MSS, which the
+        # receiver acknowledges lazily): single API requests of 220-260 ms at 20,000 devices, each one
+        # find (docs/performance.md). A Unix socket has no ACKs to wait for.
+        if self.socket_dir:
+            return f"postgres://{USER}@/{DATABASE}?host={self.socket_dir}&port={self.port}"
         return f"postgres://{USER}@{HOST}:{self.port}/{DATABASE}"
+
+    @property
+    def socket_dir(self) -> str:
+        """Where the server's Unix socket is (its root), or "" when the path would be too long for one."""
+        return self._socket_dir_for(self.port)
 
     def __repr__(self) -> str:
         return f"LocalPostgres(url={self.url!r}, pid={self.pid}, root={str(self.root)!r})"
@@ -528,11 +540,14 @@ class LocalPostgres(ServerProcess):
             raise LocalPostgresError(f"initdb failed (exit {returncode}); log {self.log_path}:\n{output}")
         logger.info("initialised a PostgreSQL cluster in %s (%.1fs)", self.data_path, time.monotonic() - started)
 
-    def _server_argv(self, port: int, durable: bool) -> list[str]:
+    def _socket_dir_for(self, port: int) -> str:
         socket_dir = str(self.root)
-        if len(f"{socket_dir}/.s.PGSQL.{port}") > _SOCKET_PATH_MAX:
-            logger.info("%s is too long a path for a Unix socket: PostgreSQL listens on TCP only", socket_dir)
-            socket_dir = ""
+        return "" if len(f"{socket_dir}/.s.PGSQL.{port}") > _SOCKET_PATH_MAX else socket_dir
+
+    def _server_argv(self, port: int, durable: bool) -> list[str]:
+        socket_dir = self._socket_dir_for(port)
+        if not socket_dir:
+            logger.info("%s is too long a path for a Unix socket: PostgreSQL listens on TCP only", self.root)
         argv = [
             str(self.bin_dir / "postgres"),
             "-D",

@@ -25,6 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 import acs.localdb as localdb
 from acs import localpg
 from acs.localdb import FERRETDB_GOGC, PID_FILE_NAME, LocalDatabaseError, LocalMongo, ferretdb_env, find_server_binary
+from acs.localpg import LocalPostgres
 from tests.support.mongo import MongoDocument, MongoServer, database_temp_dir
 from tests.support.processes import wait_until
 
@@ -235,7 +236,8 @@ async def test_ferretdb_runs_on_a_private_postgresql_and_keeps_data_across_resta
         assert server.kind == "ferretdb-postgresql" and postgres is not None
         assert server.db_dir == db_dir / "postgresql"
         assert f"--postgresql-url={postgres.url}" in cmdline(server.pid)
-        assert postgres.url == f"postgres://acs@127.0.0.1:{postgres.port}/ferretdb"
+        # FerretDB reaches it over its Unix socket (no loopback TCP: no delayed-ACK stalls)
+        assert postgres.url == f"postgres://acs@/ferretdb?host={db_dir / 'postgresql'}&port={postgres.port}"
         assert os.getsid(postgres.pid) == postgres.pid  # own session, like FerretDB
         assert str(db_dir / "postgresql" / "data") in cmdline(postgres.pid)
         assert (db_dir / "postgresql" / f".s.PGSQL.{postgres.port}").is_socket()  # not /var/run/postgresql
@@ -250,6 +252,17 @@ async def test_ferretdb_runs_on_a_private_postgresql_and_keeps_data_across_resta
         assert again.kind == "ferretdb-postgresql" and again.postgres is not None
         assert again.postgres.pid != postgres.pid
         assert await stored_ids(again.uri) == ["A", "B"]
+
+
+def test_postgresql_is_reached_over_tcp_when_its_socket_path_would_be_too_long(tmp_path: Path) -> None:
+    """A data directory too deep for a Unix socket path: PostgreSQL listens on TCP only, and FerretDB's
+    URL names 127.0.0.1 and the port instead of the socket directory."""
+    root = tmp_path / ("d" * 120)
+    postgres = LocalPostgres(bin_dir=tmp_path, root=root, port=5999, pid=0, process=None, run_as=None, env={})
+    assert postgres.socket_dir == ""
+    assert postgres.url == "postgres://acs@127.0.0.1:5999/ferretdb"
+    short = LocalPostgres(bin_dir=tmp_path, root=tmp_path / "pg", port=5999, pid=0, process=None, run_as=None, env={})
+    assert short.url == f"postgres://acs@/ferretdb?host={tmp_path / 'pg'}&port=5999"
 
 
 @needs_postgresql
