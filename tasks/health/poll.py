@@ -69,7 +69,7 @@ class PollLimits:
     default_interval: int = 300  # periodic inform interval of a device that never said
     # Reads queued by one run: 16 a second is a quarter more than 200,000 devices on a 6-hour policy
     # with 0.5% watched fall due at (about 12.6), which is what a catch-up gains a second; a run of
-    # 160 took 2.5 ms a read at 200,000 devices on FerretDB 1.24 while each wrote its device, 0.7 ms
+    # 160 took 2.4-3.1 ms a read at 200,000 devices on FerretDB 1.24 while each wrote its device, 0.9 ms
     # since the note of a read in flight moved to ``health_reads`` (docs/performance.md).
     max_per_run: int = 160
 

@@ -369,6 +369,18 @@ async def test_the_health_poll_writes_no_device_for_the_reads_it_queues(fleet: A
     assert notes["WATCHED"]["until"] == NOW + timedelta(minutes=5) < notes["MARK0"]["until"]
 
 
+async def _queued_from_a_passed_slice(
+    database: Database, names: tuple[str, ...]
+) -> tuple[HealthPoller, list[datetime]]:
+    """Online devices ``names`` due in a passed slice, each read queued by one run: the poll and its clock."""
+    past = due_slice(NOW - timedelta(seconds=20))
+    await database.db.devices.insert_many([{"_id": name, **ONLINE_FOR_AN_HOUR, "health_due": past} for name in names])
+    clock = [NOW]
+    poll = poller(database, lambda: clock[0])
+    assert (await poll.run())["queued"] == len(names)
+    return poll, clock
+
+
 async def test_a_health_read_that_ended_without_its_answer_stored_is_made_again(fleet: Any) -> None:
     """A read whose end ran no hook (its process stopped between the task's end and the hook) is
     still noted ``LOST_AFTER`` past its end: a device still in the slice it was queued from is read
@@ -376,12 +388,7 @@ async def test_a_health_read_that_ended_without_its_answer_stored_is_made_again(
     (a session holds it) is left."""
     _finds, database, _devices, _sessions, _server = fleet
     db = database.db
-    past = due_slice(NOW - timedelta(seconds=20))
-    await db.devices.insert_many([{"_id": name, **ONLINE_FOR_AN_HOUR, "health_due": past}
-                                  for name in ("LOST", "ANSWERED", "HELD")])
-    clock = [NOW]
-    poll = poller(database, lambda: clock[0])
-    assert (await poll.run())["queued"] == 3
+    poll, clock = await _queued_from_a_passed_slice(database, ("LOST", "ANSWERED", "HELD"))
     notes = {n["_id"]: n async for n in db.health_reads.find({})}
     await db.tasks.update_many({"_id": {"$in": [notes["LOST"]["task_id"], notes["ANSWERED"]["task_id"]]}},
                                {"$set": {"status": "done"}})
@@ -409,11 +416,7 @@ async def test_a_device_back_from_offline_with_its_read_in_flight_gets_no_second
     return), but a read of it still in flight is enough: that read's end moves it on."""
     _finds, database, devices, _sessions, _server = fleet
     db = database.db
-    past = due_slice(NOW - timedelta(seconds=20))
-    await db.devices.insert_one({"_id": "BACK", **ONLINE_FOR_AN_HOUR, "health_due": past})
-    clock = [NOW]
-    poll = poller(database, lambda: clock[0])
-    assert (await poll.run())["queued"] == 1
+    poll, clock = await _queued_from_a_passed_slice(database, ("BACK",))
     clock[0] = NOW + timedelta(seconds=60)
     await devices.clear_offline("BACK", clock[0])
     back = await devices.get("BACK")
@@ -427,12 +430,7 @@ async def test_a_health_reads_answer_takes_its_note_back(fleet: Any) -> None:
     an answered device is found by its next slice, not as a read in flight."""
     _finds, database, devices, _sessions, _server = fleet
     db = database.db
-    past = due_slice(NOW - timedelta(seconds=20))
-    await db.devices.insert_many([{"_id": name, **ONLINE_FOR_AN_HOUR, "health_due": past}
-                                  for name in ("ONE", "TWO", "THREE")])
-    clock = [NOW]
-    poll = poller(database, lambda: clock[0])
-    assert (await poll.run())["queued"] == 3
+    poll, clock = await _queued_from_a_passed_slice(database, ("ONE", "TWO", "THREE"))
     tasks = {t["device_id"]: t async for t in db.tasks.find({"created_by": HEALTH_USER})}
     await poll.on_task_final({**tasks["ONE"], "status": "failed", "reason": "no answer"})
     clock[0] = tasks["TWO"]["expires_at"]
