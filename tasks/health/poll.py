@@ -142,7 +142,7 @@ class HealthPoller:
                 if policy is not None:
                     picked.append((device, policy))
             take = picked[: room - len(queued)]
-            queued += await self._queue_all(take, now, due, set(flight))
+            queued += await self._queue_all(take, now, due)
             chosen = {device["_id"] for device, _ in picked}
             deferred += await self._defer_the_rest([device for device in found if device["_id"] not in chosen], now)
             if len(take) < len(picked):
@@ -220,16 +220,13 @@ class HealthPoller:
         interval = min(intervals, default=longest)
         return due_slice(max(polled_at + timedelta(seconds=interval), now))
 
-    async def _queue_all(
-        self, picked: list[tuple[Document, Policy]], now: datetime, due: int, noted: set[str]
-    ) -> list[Document]:
-        """One read per device of slice ``due``, under its policy: each noted in ``health_reads``
-        (``noted``: devices whose note of an earlier read is still there), then the tasks, each in
-        capped commands. The devices are not written: each stays in the slice until its read's end
-        moves it, and a slice read again skips it meanwhile. A device write updates every index of
-        ``devices`` on FerretDB 1.24 (1.6-1.8 ms a device at 200,000 devices, 72% of a run). A device
-        no read can be made of (nothing in its family's checks) moves on by one update per distinct
-        next slice, by the slice's equality and the devices' ids."""
+    async def _queue_all(self, picked: list[tuple[Document, Policy]], now: datetime, due: int) -> list[Document]:
+        """One read per device of slice ``due``, under its policy: each noted in ``health_reads``,
+        then the tasks, each in capped commands. The devices are not written: each stays in the
+        slice until its read's end moves it, and a slice read again skips it meanwhile. A device
+        write updates every index of ``devices`` on FerretDB 1.24 (1.6-1.8 ms a device at 200,000
+        devices, 72% of a run). A device no read can be made of (nothing in its family's checks)
+        moves on by one update per distinct next slice, by the slice's equality and the devices' ids."""
         requests: list[tuple[str, TaskRequest]] = []
         queued: list[tuple[Document, Policy, int]] = []
         changes: list[tuple[str, Mapping[str, Any]]] = []
@@ -253,8 +250,7 @@ class HealthPoller:
         await self.reads.add_many(
             # the read's end (its task expires a few ms later: created after ``now``)
             [(device["_id"], task_id, due, now + timedelta(seconds=lifetime))
-             for (device, _, lifetime), task_id in zip(queued, task_ids, strict=True)],
-            replacing=noted,
+             for (device, _, lifetime), task_id in zip(queued, task_ids, strict=True)]
         )
         await self.queue.create_many(requests, HEALTH_USER, task_ids)
         sharing: dict[tuple[tuple[str, Any], ...], list[str]] = {}

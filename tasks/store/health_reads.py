@@ -35,18 +35,11 @@ class HealthReadRepository:
         """Every read in flight (the collection is bounded by the poll's ``max_in_flight``)."""
         return [read async for read in self._reads.find({})]
 
-    async def add_many(self, reads: Sequence[tuple[str, str, int, datetime]], replacing: set[str]) -> None:
-        """One document per ``(device_id, task_id, slice, until)``, in capped insert commands;
-        ``replacing``: devices whose document of an earlier read is still there (its end has not
-        taken it back yet), written over one by one."""
-        fresh: list[Insert] = []
-        for device_id, task_id, due, until in reads:
-            document = {"_id": device_id, "task_id": task_id, "slice": due, "until": until}
-            if device_id in replacing:
-                await self._reads.replace_one({"_id": device_id}, document, upsert=True)
-            else:
-                fresh.append(Insert(document))
-        await bulk_write(self._reads, fresh)
+    async def add_many(self, reads: Sequence[tuple[str, str, int, datetime]]) -> None:
+        """One document per ``(device_id, task_id, slice, until)``, in capped insert commands (the
+        poll queues no read for a device that has one: a taken ``_id`` is an error)."""
+        await bulk_write(self._reads, [Insert({"_id": device_id, "task_id": task_id, "slice": due, "until": until})
+                                       for device_id, task_id, due, until in reads])
 
     def end_later(self, device_id: str, task_id: str) -> None:
         """The read ended and its answer is stored: its document goes with the other ends of the
