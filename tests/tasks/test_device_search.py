@@ -85,6 +85,45 @@ def test_fields_computed_for_an_inform_are_reused_only_for_the_same_facts() -> N
     assert search.stale({"_id": device_id, **inform}, computed) is computed.fields  # no search fields yet
 
 
+def test_stored_fields_are_known_current_by_their_digest(monkeypatch: pytest.MonkeyPatch) -> None:
+    device_id = "00E0FC-HG8245H-XYZA001"
+    facts = {"serial_number": "XYZA001", "remote_ip": "10.0.0.1", "wan_mac": "AA:BB:CC:00:11:22", "tags": ["vip"]}
+    stored = {"_id": device_id, **facts, **search.search_fields(device_id, facts)}
+    computed: list[str] = []
+    tokens = search.search_tokens
+
+    def counted(device: str, of: dict[str, object]) -> list[str]:
+        computed.append(device)
+        return tokens(device, of)
+
+    monkeypatch.setattr(search, "search_tokens", counted)
+    assert search.stale(stored) is None and computed == []  # the digest alone says current
+    moved = search.stale({**stored, "tags": ["vip", "gold"]})
+    assert moved is not None and "gold" in moved["search"] and computed == [device_id]
+    assert moved["search_of"] == search.facts_digest(device_id, {**facts, "tags": ["vip", "gold"]})
+    # Fields another version of the tokens wrote are computed again (the same tokens: nothing to write).
+    monkeypatch.setattr(search, "VERSION", search.VERSION + 1)
+    again = search.stale(stored)
+    assert computed == [device_id, device_id] and again is not None
+    assert again["search"] == stored["search"] and again["search_of"] != stored["search_of"]
+
+
+async def test_an_inform_of_a_stored_device_computes_no_search_fields(
+    mongo_db: AsyncDatabase[MongoDocument], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repository = await _repository(mongo_db)
+    # An Inform without BOOTSTRAP of a device not stored (the database lost it): a second write gives it its fields.
+    device_id = await _inform(repository, "XYZD004", "10.0.0.4")
+    assert await _found(repository, "xyzd004") == [device_id]
+    computed: list[str] = []
+    tokens = search.search_tokens
+    monkeypatch.setattr(search, "search_tokens", lambda device, of: computed.append(device) or tokens(device, of))
+    await _inform(repository, "XYZD004", "10.0.0.4")  # a periodic Inform: the same facts
+    assert computed == []
+    await _inform(repository, "XYZD004", "10.0.0.5")  # a new IP: computed and written
+    assert computed == [device_id] and await _found(repository, "10.0.0.5") == [device_id]
+
+
 def _small_partitions(monkeypatch: pytest.MonkeyPatch, whole_max: int, group_max: int) -> None:
     """64 buckets in 8 groups of 8 (blocks of 2), and the listing sizes that pick a level made small, so that a few
     hundred devices are a large listing."""

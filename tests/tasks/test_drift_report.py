@@ -71,7 +71,7 @@ async def test_with_no_profile_enabled_the_drift_report_reads_the_devices_with_o
         counts, reads = await device_reads(reporter().run)
         assert reads == [{}] and counts["checked"] == 4, (counts, reads)
         assert await SearchBackfill(services.repositories.devices, jobs, 60.0).run()
-        assert (await jobs.state(SEARCH_BACKFILL) or {}).get("version") == search.VERSION == 6
+        assert (await jobs.state(SEARCH_BACKFILL) or {}).get("version") == search.VERSION == 7
         assert await database.db.devices.count_documents({"has_overrides": True}) == 4
         # Overrides set since are marked with them, and unmarked when emptied.
         ids = [_device(n)["_id"] for n in range(FLEET)]
