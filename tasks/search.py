@@ -8,6 +8,9 @@ registry writes, with each device:
   WAN IP addresses, WAN MAC and tags, each whole and by prefix (from ``MIN_PREFIX`` characters; a
   MAC's prefixes by its digits), the serial number's suffixes (line 2 reads the last digits off
   the label), and the words of the device id and tags by prefix. A search is ``{search: token}``.
+- ``search_of``: a digest of the facts (and ``VERSION``) the other fields were computed from, written
+  with them: a stored device whose digest is its facts' has current fields, told without computing
+  them (``stale``), so an Inform of a known device computes no tokens.
 - ``page_bucket`` (0..``BUCKETS``-1, a hash of the device id), ``page_block``
   (``page_bucket // BLOCK_SIZE``) and ``page_group`` (``page_bucket // GROUP_SIZE``): large
   listings are read one partition at a time by equality instead of sorting the whole match set
