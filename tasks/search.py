@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -192,37 +191,22 @@ def facts_digest(device_id: str, facts: Mapping[str, Any]) -> str:
     return hashlib.blake2b(repr((VERSION, facts_key(device_id, facts))).encode(), digest_size=8).hexdigest()
 
 
-@dataclass(frozen=True)
-class Computed:
-    """Search fields already computed from some facts (``facts_key``), so a caller holding them
-    for the same facts does not compute them again."""
-
-    key: tuple[Any, ...]
-    fields: dict[str, Any]
-
-    @classmethod
-    def of(cls, device_id: str, facts: Mapping[str, Any]) -> Computed:
-        return cls(facts_key(device_id, facts), search_fields(device_id, facts))
-
-
 def facts_key(device_id: str, facts: Mapping[str, Any]) -> tuple[Any, ...]:
     """Everything of ``facts`` that search_fields() reads: equal keys give equal fields."""
     return (device_id, *(facts.get(name) for name in FACTS if name != "tags"), tuple(facts.get("tags") or ()))
 
 
-def stale(device: Mapping[str, Any], computed: Computed | None = None) -> dict[str, Any] | None:
-    """The search fields to write when a stored device's differ from its facts; None when current.
+def stale(device: Mapping[str, Any], computed: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The search fields to write when a stored device's are not those of its facts; None when current.
 
-    ``computed``: fields computed for facts the device may have, used when the device's are the same
-    (each Inform computes them for its upsert's insert; a known device usually has the same facts).
+    ``computed``: ``search_fields`` of facts the device may have (a BOOTSTRAP computes them for its
+    upsert's insert), used when their ``search_of`` says they are the device's facts'.
     """
     device_id = device["_id"]
-    if device.get("search_of") == facts_digest(device_id, device) and all(name in device for name in SEARCH_FIELDS):
+    digest = facts_digest(device_id, device)
+    if device.get("search_of") == digest and all(name in device for name in SEARCH_FIELDS):
         # Current: the fields are always written together with their ``search_of``, so a stored set
         # whose digest is that of the device's facts now was computed from the same facts.
         return None
-    if computed is not None and computed.key == facts_key(device_id, device):
-        fields = computed.fields
-    else:
-        fields = search_fields(device_id, device)
-    return None if all(device.get(name) == value for name, value in fields.items()) else fields
+    # Otherwise the stored ``search_of`` (or a field) differs from what the facts give: all are written.
+    return computed if computed is not None and computed["search_of"] == digest else search_fields(device_id, device)

@@ -382,11 +382,11 @@ class DeviceRepository:
         # other Inform is of a stored device, whose fields ``_refresh_search`` checks by their digest
         # after the write without computing them (25 µs, and 60-odd tokens in every command). A device
         # an Inform without BOOTSTRAP stored gets them there, in a second write.
-        computed = search.Computed.of(device_id, {**identity, **state, "tags": []}) if probably_new else None
+        computed = search.search_fields(device_id, {**identity, **state, "tags": []}) if probably_new else None
         on_insert = {
             "first_inform": now,
             "tags": [],
-            **(computed.fields if computed is not None else {}),
+            **(computed or {}),
             "health_due": due_slice(now),  # a new device gets its first health read at once
         }
         state = with_due_slice(state)
@@ -454,7 +454,7 @@ class DeviceRepository:
         await self._writer.write(Update({"_id": device["_id"], "last_inform": _stored_time(now)}, {"$set": fields}))
         device.update(fields)
 
-    async def _refresh_search(self, device: Document | None, computed: search.Computed | None = None) -> None:
+    async def _refresh_search(self, device: Document | None, computed: dict[str, Any] | None = None) -> None:
         """Rewrite the search fields of a device just read back, when its facts moved from them."""
         if device is None:
             return

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
@@ -71,9 +73,8 @@ def test_queries_are_normalized_like_the_tokens() -> None:
 def test_fields_computed_for_an_inform_are_reused_only_for_the_same_facts() -> None:
     device_id = "00E0FC-HG8245H-XYZA001"
     inform = {"serial_number": "XYZA001", "remote_ip": "10.0.0.1", "tags": []}
-    computed = search.Computed.of(device_id, inform)
-    assert computed.fields == search.search_fields(device_id, inform)
-    current = {"_id": device_id, **inform, **computed.fields}
+    computed = search.search_fields(device_id, inform)
+    current = {"_id": device_id, **inform, **computed}
     assert search.stale(current, computed) is None
     # A known device's other facts (its tags, a MAC a read brought) are not in the Inform's.
     tagged = search.stale({**current, "tags": ["vip"]}, computed)
@@ -82,21 +83,27 @@ def test_fields_computed_for_an_inform_are_reused_only_for_the_same_facts() -> N
     assert with_mac is not None and "aabbcc001122" in with_mac["search"]
     moved = search.stale({**current, "remote_ip": "10.9.9.9"}, computed)
     assert moved == search.search_fields(device_id, {**inform, "remote_ip": "10.9.9.9"})
-    assert search.stale({"_id": device_id, **inform}, computed) is computed.fields  # no search fields yet
+    assert search.stale({"_id": device_id, **inform}, computed) is computed  # no search fields yet
+
+
+def _count_token_computations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The device ids ``search_tokens`` is computed for from now on, in order."""
+    computed: list[str] = []
+    tokens = search.search_tokens
+
+    def counted(device_id: str, facts: Mapping[str, Any]) -> list[str]:
+        computed.append(device_id)
+        return tokens(device_id, facts)
+
+    monkeypatch.setattr(search, "search_tokens", counted)
+    return computed
 
 
 def test_stored_fields_are_known_current_by_their_digest(monkeypatch: pytest.MonkeyPatch) -> None:
     device_id = "00E0FC-HG8245H-XYZA001"
     facts = {"serial_number": "XYZA001", "remote_ip": "10.0.0.1", "wan_mac": "AA:BB:CC:00:11:22", "tags": ["vip"]}
     stored = {"_id": device_id, **facts, **search.search_fields(device_id, facts)}
-    computed: list[str] = []
-    tokens = search.search_tokens
-
-    def counted(device: str, of: dict[str, object]) -> list[str]:
-        computed.append(device)
-        return tokens(device, of)
-
-    monkeypatch.setattr(search, "search_tokens", counted)
+    computed = _count_token_computations(monkeypatch)
     assert search.stale(stored) is None and computed == []  # the digest alone says current
     moved = search.stale({**stored, "tags": ["vip", "gold"]})
     assert moved is not None and "gold" in moved["search"] and computed == [device_id]
@@ -115,9 +122,7 @@ async def test_an_inform_of_a_stored_device_computes_no_search_fields(
     # An Inform without BOOTSTRAP of a device not stored (the database lost it): a second write gives it its fields.
     device_id = await _inform(repository, "XYZD004", "10.0.0.4")
     assert await _found(repository, "xyzd004") == [device_id]
-    computed: list[str] = []
-    tokens = search.search_tokens
-    monkeypatch.setattr(search, "search_tokens", lambda device, of: computed.append(device) or tokens(device, of))
+    computed = _count_token_computations(monkeypatch)
     await _inform(repository, "XYZD004", "10.0.0.4")  # a periodic Inform: the same facts
     assert computed == []
     await _inform(repository, "XYZD004", "10.0.0.5")  # a new IP: computed and written
