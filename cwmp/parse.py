@@ -10,6 +10,7 @@ an unqualified SOAP faultcode. String values are kept exactly as sent.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
@@ -164,29 +165,68 @@ def _parse_soap_fault(element: etree._Element) -> tuple[m.Fault, str | None]:
 def _decode_fields(
     element: etree._Element, fields: tuple[FieldSpec, ...], model: type[m.CwmpModel], path: str
 ) -> dict[str, Any]:
-    children = _elements(element)
-    first: dict[str, etree._Element] = {}  # the first child of each local name (elements in any order)
-    for child in reversed(children):
-        first[_local(child.tag)] = child
+    """One pass over the children: the first child of each name wins (elements in any order);
+    repeated specs gather every child of their name; an absent field gets `_missing_value`."""
+    plan = _plan(fields, model)
     values: dict[str, Any] = {}
-    for spec in fields:
-        where = f"{path}/{spec.element}"
-        if isinstance(spec.codec, Repeated):
-            items = [c for c in children if _local(c.tag) == spec.element]
-            values[spec.attr] = tuple(_decode_struct(c, spec.codec.item, where) for c in items)
+    gathered: dict[str, list[etree._Element]] = {}
+    for child in element:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue  # a comment or processing instruction the parser kept
+        spec = plan.by_element.get(tag.rpartition("}")[2])
+        if spec is None:
+            continue  # an element this message does not define: ignored
+        codec = spec.codec
+        if isinstance(codec, Repeated):
+            gathered.setdefault(spec.attr, []).append(child)
+        elif spec.attr in values:
             continue
-        found = first.get(spec.element)
-        if found is not None:
-            values.update(_decode_field(found, spec, where))
-        elif not _has_default(model, spec.attr):
-            values[spec.attr] = _missing_value(spec, where)
+        elif codec is Scalar.TEXT:
+            text = child.text
+            values[spec.attr] = "" if text is None else text
+        elif codec is Scalar.TYPED_VALUE:
+            text = child.text
+            values[spec.attr] = "" if text is None else text
+            values["type"] = _xsi_type(child)
+        else:
+            values[spec.attr] = _decode(child, codec, f"{path}/{spec.element}")
+    for spec, item in plan.repeated:
+        where = f"{path}/{spec.element}"
+        values[spec.attr] = tuple(_decode_struct(child, item, where) for child in gathered.get(spec.attr, ()))
+    for spec in plan.required:
+        if spec.attr not in values:
+            values[spec.attr] = _missing_value(spec, f"{path}/{spec.element}")
     return values
 
 
-def _decode_field(child: etree._Element, spec: FieldSpec, where: str) -> dict[str, Any]:
-    if spec.codec is Scalar.TYPED_VALUE:
-        return {spec.attr: _text(child), "type": _xsi_type(child)}
-    return {spec.attr: _decode(child, spec.codec, where)}
+@dataclass(frozen=True)
+class _Plan:
+    fields: tuple[FieldSpec, ...]
+    by_element: dict[str, FieldSpec]
+    repeated: tuple[tuple[FieldSpec, Struct], ...]  # with the struct each repetition holds
+    required: tuple[FieldSpec, ...]  # not Repeated and without a default in the model
+
+
+_PLANS: dict[tuple[int, type[m.CwmpModel]], _Plan] = {}
+
+
+def _plan(fields: tuple[FieldSpec, ...], model: type[m.CwmpModel]) -> _Plan:
+    """The decoding plan of a field list for a model, made once (field lists are module constants of
+    cwmp.wire; the identity check guards against a reused id)."""
+    key = (id(fields), model)  # one field list can serve several models (the empty one does)
+    plan = _PLANS.get(key)
+    if plan is None or plan.fields is not fields:
+        plan = _Plan(
+            fields=fields,
+            by_element={spec.element: spec for spec in reversed(fields)},
+            repeated=tuple((spec, spec.codec.item) for spec in fields if isinstance(spec.codec, Repeated)),
+            required=tuple(
+                spec for spec in fields if not isinstance(spec.codec, Repeated) and not _has_default(model, spec.attr)
+            ),
+        )
+        _PLANS[key] = plan
+    return plan
 
 
 def _missing_value(spec: FieldSpec, where: str) -> Any:
@@ -254,6 +294,9 @@ def _xsi_type(element: etree._Element) -> str:
     if raw is None or not raw.strip():
         return "xsd:string"
     prefix, _, local = raw.strip().rpartition(":")
+    if prefix == "xsd":
+        # Written as sent either way; lxml builds nsmap anew on every call (2 µs a Value).
+        return f"xsd:{local}"
     namespace = element.nsmap.get(prefix or None)
     return f"xsd:{local}" if namespace == XSD else raw.strip()
 
