@@ -72,8 +72,12 @@ class ListenerGuard:
         self.in_flight = 0  # requests whose handler is running
         registry = metrics or Metrics()
         labels = ("listener",)
-        self._open = registry.gauge("acs_listener_connections", "Open connections of a listener", labels)
-        self._running = registry.gauge("acs_listener_requests_in_flight", "Requests being handled", labels)
+        registry.gauge("acs_listener_connections", "Open connections of a listener", labels).track(
+            lambda: len(self.connections), listener=name
+        )
+        registry.gauge("acs_listener_requests_in_flight", "Requests being handled", labels).track(
+            lambda: self.in_flight, listener=name
+        )
         self._refused = registry.counter("acs_listener_refused_total", "Connections refused: over the cap", labels)
         self._timeouts = registry.counter(
             "acs_listener_timeouts_total", "Connections closed: headers or body too slow", labels
@@ -94,12 +98,10 @@ class ListenerGuard:
                 self._refusal_logged, self._refused_since_log = now, 0
             return False
         self.connections[transport] = connection
-        self._open.set(len(self.connections), listener=self.name)
         return True
 
     def release(self, transport: asyncio.BaseTransport) -> None:
         self.connections.pop(transport, None)
-        self._open.set(len(self.connections), listener=self.name)
 
     def timed_out(self) -> None:
         self._timeouts.inc(listener=self.name)
@@ -110,11 +112,9 @@ class ListenerGuard:
 
     def request_started(self) -> None:
         self.in_flight += 1
-        self._running.set(self.in_flight, listener=self.name)
 
     def request_finished(self) -> None:
         self.in_flight -= 1
-        self._running.set(self.in_flight, listener=self.name)
         if self.in_flight == 0 and self._drained is not None:
             self._drained.set()
 

@@ -75,6 +75,12 @@ class Gauge(_Family):
                  read: Callable[[], float] | None = None) -> None:
         super().__init__(name, help_text, labels)
         self._read = read
+        self._readers: dict[LabelValues, Callable[[], float]] = {}
+
+    def track(self, read: Callable[[], float], **labels: str) -> None:
+        """The value of these labels is ``read()`` when scraped (a count kept elsewhere, which the
+        hot path then need not copy here on every change)."""
+        self._readers[self._key(labels)] = read
 
     def set(self, value: float, **labels: str) -> None:
         self._values[self._key(labels)] = value
@@ -86,10 +92,17 @@ class Gauge(_Family):
     def dec(self, amount: float = 1.0, **labels: str) -> None:
         self.inc(-amount, **labels)
 
+    def value(self, **labels: str) -> float:
+        key = self._key(labels)
+        read = self._readers.get(key)
+        return float(read()) if read is not None else self._values.get(key, 0.0)
+
     def samples(self) -> list[tuple[LabelValues, float]]:
         if self._read is not None:
             return [((), self._read())]
-        return super().samples()
+        if not self._readers:
+            return super().samples()
+        return sorted({**self._values, **{key: float(read()) for key, read in self._readers.items()}}.items())
 
 
 class Metrics:

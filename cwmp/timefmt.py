@@ -31,9 +31,12 @@ def parse_time(text: str) -> datetime | None:
     return None if value.replace(tzinfo=None) == _UNKNOWN else value
 
 
+_LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
 def _trim_fraction(text: str) -> str:
     # fromisoformat wants at most 6 fractional digits; devices may send more.
-    return re.sub(r"(\.\d{6})\d+", r"\1", text)
+    return _LONG_FRACTION.sub(r"\1", text) if "." in text else text
 
 
 def format_time(value: datetime | None) -> str:

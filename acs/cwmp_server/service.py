@@ -578,7 +578,6 @@ class CwmpService:
             await self._abort_record(record, "error", why)
             return Reply.reason(500, "internal error; the session is ended, start a new one")
         fields: SessionFields = {
-            "snapshot": self._stored_snapshot(session),
             "last_message_at": now,
             "expires_at": now + self.timeouts.idle,
         }
@@ -598,7 +597,9 @@ class CwmpService:
         if record.get("end_after_response"):
             fields["end_after_response"] = True
         if reply.status == 204:
+            # The machine's state is not in a session's history (``LIVE_ONLY``): not dumped for it.
             return await self._finish(record, rpcs, fields, now, verified, envelope, connection)
+        fields["snapshot"] = self._stored_snapshot(session)
         if record.get("lazy") and not await self._promote(record):
             return Reply.reason(409, "this CWMP session has ended; start a new one with Inform")
         if reply.message is not None:

@@ -44,3 +44,21 @@ def test_misuse_is_refused() -> None:
         counter.inc(b="1")
     with pytest.raises(ValueError, match="registered differently"):
         metrics.gauge("x_total", "x", ("a",))
+
+
+def test_a_tracked_gauge_is_read_when_scraped() -> None:
+    """The listeners' open connections and requests in flight: counts kept by the listener, read
+    at each scrape rather than copied into the gauge at every change."""
+    metrics = Metrics()
+    connections = {"cwmp": 0, "api": 0}
+    gauge = metrics.gauge("acs_listener_connections", "Open connections of a listener", ("listener",))
+    for name in connections:
+        gauge.track(lambda name=name: connections[name], listener=name)
+    connections["cwmp"] = 7
+    assert gauge.value(listener="cwmp") == 7
+    connections["api"] = 2
+    connections["cwmp"] = 3
+    lines = [line for line in metrics.render().splitlines() if line.startswith("acs_listener_connections")]
+    assert lines == ['acs_listener_connections{listener="api"} 2', 'acs_listener_connections{listener="cwmp"} 3']
+    with pytest.raises(ValueError):
+        gauge.track(lambda: 0, port="7547")
