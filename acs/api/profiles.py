@@ -177,14 +177,18 @@ async def put_overrides(call: Call) -> Reply:
     return Reply(ConfigurationView(await service_of(call).configuration(fresh)))
 
 
-async def _reprovision_one(call: Call, device_id: str, wake: bool) -> ReprovisionReport:
+async def _reprovision_one(
+    call: Call, device_id: str, wake: bool, device: Document | None = None
+) -> ReprovisionReport:
+    """``device``: the device as the caller read it, woken without reading it again."""
     services = call.api.services
     task = await services.profiles.request_reprovision(device_id, call.who)
     if task is None:
         return ReprovisionReport(device_id=device_id, found=False)
     report: dict[str, Any] | None = None
     if wake:
-        device = await services.repositories.devices.get(device_id)
+        if device is None:
+            device = await services.repositories.devices.get(device_id)
         if device is not None:
             result = await call.api.connreq.wake(device)
             report = {"via": result.via, "answered": result.answered, "status": result.http_status}
@@ -194,7 +198,7 @@ async def _reprovision_one(call: Call, device_id: str, wake: bool) -> Reprovisio
 async def reprovision(call: Call) -> Reply:
     device = await device_or_404(call, call.path("device_id"))
     wake = call.query(ReprovisionQuery).connection_request
-    report = await _reprovision_one(call, device["_id"], wake)
+    report = await _reprovision_one(call, device["_id"], wake, device)
     call.audit["connection_request"] = report.connection_request
     return Reply(report)
 
