@@ -74,8 +74,9 @@ class Gauge(_Family):
     def __init__(self, name: str, help_text: str, labels: tuple[str, ...],
                  read: Callable[[], float] | None = None) -> None:
         super().__init__(name, help_text, labels)
-        self._read = read
         self._readers: dict[LabelValues, Callable[[], float]] = {}
+        if read is not None:
+            self.track(read)  # an unlabelled gauge read when scraped
 
     def track(self, read: Callable[[], float], **labels: str) -> None:
         """The value of these labels is ``read()`` when scraped (a count kept elsewhere, which the
@@ -98,8 +99,6 @@ class Gauge(_Family):
         return float(read()) if read is not None else self._values.get(key, 0.0)
 
     def samples(self) -> list[tuple[LabelValues, float]]:
-        if self._read is not None:
-            return [((), self._read())]
         if not self._readers:
             return super().samples()
         return sorted({**self._values, **{key: float(read()) for key, read in self._readers.items()}}.items())

@@ -174,7 +174,7 @@ def _decode_fields(
         tag = child.tag
         if not isinstance(tag, str):
             continue  # a comment or processing instruction the parser kept
-        spec = plan.by_element.get(tag.rpartition("}")[2])
+        spec = plan.by_element.get(_local(tag))
         if spec is None:
             continue  # an element this message does not define: ignored
         codec = spec.codec
@@ -182,13 +182,10 @@ def _decode_fields(
             gathered.setdefault(spec.attr, []).append(child)
         elif spec.attr in values:
             continue
-        elif codec is Scalar.TEXT:
-            text = child.text
-            values[spec.attr] = "" if text is None else text
-        elif codec is Scalar.TYPED_VALUE:
-            text = child.text
-            values[spec.attr] = "" if text is None else text
-            values["type"] = _xsi_type(child)
+        elif codec is Scalar.TEXT or codec is Scalar.TYPED_VALUE:
+            values[spec.attr] = _text(child)  # no path built for the commonest field (text cannot fail)
+            if codec is Scalar.TYPED_VALUE:
+                values["type"] = _xsi_type(child)
         else:
             values[spec.attr] = _decode(child, codec, f"{path}/{spec.element}")
     for spec, item in plan.repeated:
